@@ -1,0 +1,246 @@
+//! Pure data-quality rules: HTML to plain text, URL canonicalisation, validation of a
+//! document, and the merge key that decides which announcements are the same event.
+
+use scraper::{Html, Node};
+use swarm_shared::domain::{Detection, Document, fingerprint, normalise_whitespace};
+use url::Url;
+
+/// Query parameters that only track the reader; dropped from canonical URLs.
+const TRACKING_PARAMS: &[&str] = &[
+    "fbclid", "gclid", "dclid", "msclkid", "yclid", "mc_cid", "mc_eid", "igshid", "ref",
+    "ref_src", "ref_url", "_hsenc", "_hsmi", "spm", "cmpid", "ocid", "s_cid", "guccounter",
+    "source", "feature", "cid",
+];
+
+/// Converts HTML (or plain text) to plain text: scripts, styles and comments removed, entities
+/// decoded, block elements separated, whitespace collapsed, control characters dropped.
+pub fn html_to_text(input: &str) -> String {
+    if !input.contains('<') && !input.contains('&') {
+        return clean_plain(input);
+    }
+    let fragment = Html::parse_fragment(input);
+    let mut out = String::with_capacity(input.len());
+    for node in fragment.tree.root().descendants() {
+        match node.value() {
+            Node::Text(text) => {
+                let skipped = node.ancestors().any(|ancestor| {
+                    ancestor.value().as_element().is_some_and(|element| {
+                        matches!(element.name(), "script" | "style" | "noscript" | "template")
+                    })
+                });
+                if !skipped {
+                    out.push_str(text);
+                }
+            }
+            Node::Element(element) => {
+                if matches!(
+                    element.name(),
+                    "p" | "br" | "div" | "li" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "tr" | "section" | "article" | "blockquote"
+                ) {
+                    out.push(' ');
+                }
+            }
+            _ => {}
+        }
+    }
+    clean_plain(&out)
+}
+
+fn clean_plain(text: &str) -> String {
+    let without_controls: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    normalise_whitespace(&without_controls)
+}
+
+/// Canonical form of a URL: resolved against `base`, scheme and host lowercased, `www.`,
+/// default ports, fragments and tracking parameters dropped, remaining parameters sorted,
+/// trailing slash removed (except the root). Errors name the URL.
+pub fn canonical_url(raw: &str, base: Option<&Url>) -> Result<String, String> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err("url is empty".into());
+    }
+    let parsed = match base {
+        Some(base) => base.join(trimmed),
+        None => Url::parse(trimmed),
+    }
+    .map_err(|err| format!("invalid url `{trimmed}`: {err}"))?;
+    let mut url = parsed;
+    match url.scheme() {
+        "http" | "https" | "file" => {}
+        other => return Err(format!("unsupported url scheme `{other}` in `{trimmed}`")),
+    }
+    url.set_fragment(None);
+    if let Some(host) = url.host_str().map(str::to_owned)
+        && let Some(stripped) = host.strip_prefix("www.")
+        && url.set_host(Some(stripped)).is_err()
+    {
+        return Err(format!("invalid host in `{trimmed}`"));
+    }
+    let mut params: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(key, _)| {
+            let key = key.to_ascii_lowercase();
+            !key.starts_with("utm_") && !TRACKING_PARAMS.contains(&key.as_str())
+        })
+        .map(|(key, value)| (key.into_owned(), value.into_owned()))
+        .collect();
+    params.sort();
+    if params.is_empty() {
+        url.set_query(None);
+    } else {
+        url.query_pairs_mut().clear().extend_pairs(params);
+    }
+    let path = url.path().to_owned();
+    if path.len() > 1 && path.ends_with('/') {
+        url.set_path(path.trim_end_matches('/'));
+    }
+    Ok(url.to_string())
+}
+
+/// Why a document was rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// Neither title nor text.
+    Empty,
+    /// The URL is not usable.
+    BadUrl(String),
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rejection::Empty => f.write_str("document has neither title nor text"),
+            Rejection::BadUrl(reason) => write!(f, "document url rejected: {reason}"),
+        }
+    }
+}
+
+/// Validates and sanitises a document: plain text only, canonical URL, text truncated at a
+/// char boundary to `max_text_bytes`.
+pub fn validate(mut document: Document, max_text_bytes: usize) -> Result<Document, Rejection> {
+    document.title = html_to_text(&document.title);
+    document.text = html_to_text(&document.text);
+    if document.title.is_empty() && document.text.is_empty() {
+        return Err(Rejection::Empty);
+    }
+    document.url = canonical_url(&document.url, None).map_err(Rejection::BadUrl)?;
+    if document.title.len() > 1_000 {
+        truncate_at_char(&mut document.title, 1_000);
+    }
+    if document.text.len() > max_text_bytes {
+        truncate_at_char(&mut document.text, max_text_bytes);
+    }
+    Ok(document)
+}
+
+fn truncate_at_char(text: &mut String, max: usize) {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+}
+
+/// The key under which announcements merge into one event: the project's letters and digits,
+/// or (no project named) a fingerprint of the normalised title, so a syndicated copy of the
+/// same story still merges.
+pub fn merge_key(detection: &Detection, title: &str) -> String {
+    if let Some(project) = &detection.project {
+        let key = swarm_shared::ports::sqlite::project_key_of(project);
+        if !key.is_empty() {
+            return key;
+        }
+    }
+    format!("title:{}", fingerprint(title))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_urls() {
+        let cases = [
+            ("https://WWW.Example.com/a/b/?utm_source=x&b=2&a=1#frag", Ok("https://example.com/a/b?a=1&b=2")),
+            ("http://example.com:80/", Ok("http://example.com/")),
+            ("https://example.com/news?fbclid=abc", Ok("https://example.com/news")),
+            ("https://example.com/path/", Ok("https://example.com/path")),
+            ("file:///tmp/feed.xml", Ok("file:///tmp/feed.xml")),
+            ("ftp://example.com/x", Err("unsupported url scheme")),
+            ("not a url", Err("invalid url")),
+            ("", Err("empty")),
+        ];
+        for (input, expected) in cases {
+            match (canonical_url(input, None), expected) {
+                (Ok(got), Ok(want)) => assert_eq!(got, want, "{input}"),
+                (Err(got), Err(want)) => assert!(got.contains(want), "{input}: {got}"),
+                (got, want) => panic!("{input}: got {got:?}, want {want:?}"),
+            }
+        }
+        let base = Url::parse("https://news.example.com/list/index.html").unwrap();
+        assert_eq!(
+            canonical_url("../post/1?utm_medium=rss", Some(&base)).unwrap(),
+            "https://news.example.com/post/1"
+        );
+    }
+
+    #[test]
+    fn html_becomes_plain_text() {
+        let cases = [
+            ("<p>Hello <b>world</b></p><script>evil()</script>", "Hello world"),
+            ("Fish &amp; chips", "Fish & chips"),
+            ("a\u{0}b\tc\n\nd", "a b c d"),
+            ("<style>p{}</style><div>x</div><div>y</div>", "x y"),
+            ("plain", "plain"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(html_to_text(input), expected, "{input}");
+        }
+    }
+
+    fn document(title: &str, text: &str, url: &str) -> Document {
+        Document {
+            id: "id".into(),
+            source_id: 1,
+            source_name: "s".into(),
+            source_tier: 1,
+            url: url.into(),
+            title: title.into(),
+            text: text.into(),
+            published_at: None,
+            fetched_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn validation() {
+        assert_eq!(validate(document("", " ", "https://a.b/x"), 1000), Err(Rejection::Empty));
+        assert!(matches!(
+            validate(document("t", "x", "javascript:alert(1)"), 1000),
+            Err(Rejection::BadUrl(_))
+        ));
+        let long = "é".repeat(1000);
+        let kept = validate(document("t", &long, "https://a.b/x?utm_source=y"), 301).unwrap();
+        assert_eq!(kept.text.len(), 300);
+        assert_eq!(kept.url, "https://a.b/x");
+    }
+
+    #[test]
+    fn merge_keys() {
+        let mut detection = Detection {
+            score: 0.9,
+            is_tge: true,
+            project: Some("Fhenix Protocol".into()),
+            token: None,
+            event_date: None,
+            evidence: vec![],
+        };
+        assert_eq!(merge_key(&detection, "t"), "fhenixprotocol");
+        detection.project = None;
+        assert_eq!(merge_key(&detection, "Big  News"), merge_key(&detection, "big news"));
+        assert_ne!(merge_key(&detection, "a"), merge_key(&detection, "b"));
+    }
+}

@@ -1,0 +1,115 @@
+//! Data quality enforcer: validates and sanitises classified documents, drops exact
+//! duplicates (same canonical URL and content), and merges announcements of the same project
+//! from several sources into one TGE event, which it persists and announces.
+
+pub mod clean;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use ractor::ActorProcessingErr;
+use swarm_shared::channels::QUEUE_QUALITY;
+use swarm_shared::context::AgentContext;
+use swarm_shared::domain::{AgentKind, ClassifiedDocument, RecordOutcome};
+use swarm_shared::messages::{AgentMessage, decode};
+use swarm_shared::ports::{Delivery, publish};
+use swarm_shared::telemetry;
+use tokio::time::Instant;
+
+use crate::worker::{BatchResult, Stage, WorkerActor, dead_letter};
+
+/// The data quality actor.
+pub type DataQualityActor = WorkerActor<DataQualityStage>;
+
+/// State of the data quality agent (none beyond the ports: dedup and merge live in the store,
+/// so every replica sees the same events).
+#[derive(Debug, Default)]
+pub struct DataQualityStage;
+
+#[async_trait]
+impl Stage for DataQualityStage {
+    const KIND: AgentKind = AgentKind::DataQuality;
+    const QUEUE: &'static str = QUEUE_QUALITY;
+
+    async fn init(_ctx: &AgentContext, _agent_id: &str) -> Result<Self, ActorProcessingErr> {
+        Ok(DataQualityStage)
+    }
+
+    fn batch(ctx: &AgentContext) -> usize {
+        ctx.config.quality.batch
+    }
+
+    async fn process(&mut self, ctx: &AgentContext, agent_id: &str, batch: Vec<Delivery>) -> BatchResult {
+        let mut result = BatchResult::default();
+        let quality = &ctx.config.quality;
+        for delivery in batch {
+            let started = Instant::now();
+            let item: ClassifiedDocument = match decode(&delivery.payload) {
+                Ok(item) => item,
+                Err(err) => {
+                    tracing::error!(agent = %agent_id, error = %err, "undecodable classified document");
+                    result.done.extend(dead_letter(ctx, Self::QUEUE, &[(&delivery, "undecodable")]).await);
+                    continue;
+                }
+            };
+            let fetched_at = item.document.fetched_at;
+            let document = match clean::validate(item.document, quality.max_text_bytes) {
+                Ok(document) => document,
+                Err(rejection) => {
+                    tracing::warn!(agent = %agent_id, reason = %rejection, "document rejected");
+                    metrics::counter!(telemetry::DOCUMENTS_DROPPED_TOTAL, "reason" => "invalid").increment(1);
+                    result.done.push(delivery.id);
+                    continue;
+                }
+            };
+            let key = clean::merge_key(&item.detection, &document.title);
+            let cleaned = ClassifiedDocument {
+                document,
+                detection: item.detection,
+            };
+            match ctx.store.record_classified(&cleaned, &key, quality.merge_window).await {
+                Ok(outcome) => {
+                    announce(ctx, &cleaned, outcome).await;
+                    metrics::histogram!(telemetry::STAGE_DURATION_SECONDS, "stage" => "quality")
+                        .record(started.elapsed().as_secs_f64());
+                    let age = (Utc::now() - fetched_at).to_std().unwrap_or_default();
+                    metrics::histogram!(telemetry::STAGE_DURATION_SECONDS, "stage" => "pipeline")
+                        .record(age.as_secs_f64());
+                    result.done.push(delivery.id);
+                }
+                Err(err) => {
+                    // Left pending: redelivered once the store is back.
+                    tracing::warn!(agent = %agent_id, error = %err, "recording document failed");
+                    result.failed += 1;
+                }
+            }
+        }
+        result
+    }
+}
+
+async fn announce(ctx: &AgentContext, item: &ClassifiedDocument, outcome: RecordOutcome) {
+    let (event_id, created) = match outcome {
+        RecordOutcome::Duplicate => {
+            metrics::counter!(telemetry::DOCUMENTS_DROPPED_TOTAL, "reason" => "duplicate").increment(1);
+            return;
+        }
+        RecordOutcome::Stored => return,
+        RecordOutcome::EventCreated(id) => {
+            metrics::counter!(telemetry::EVENTS_CREATED_TOTAL).increment(1);
+            (id, true)
+        }
+        RecordOutcome::EventMerged(id) => {
+            metrics::counter!(telemetry::EVENTS_MERGED_TOTAL).increment(1);
+            (id, false)
+        }
+    };
+    tracing::info!(event = event_id, created, project = ?item.detection.project, url = %item.document.url, "tge event recorded");
+    let message = AgentMessage::EventRecorded {
+        event_id,
+        created,
+        project: item.detection.project.clone(),
+    };
+    if let Err(err) = publish(ctx.bus.as_ref(), &message).await {
+        tracing::warn!(error = %err, "event announcement failed");
+    }
+}

@@ -1,0 +1,129 @@
+//! Keyword precision specialist: scores each fetched document with the [`scorer::Scorer`]
+//! built from the watchlist in the store, and passes the document with its detection to data
+//! quality. The watchlist is reloaded when the queen announces a change and every minute.
+
+pub mod scorer;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ractor::ActorProcessingErr;
+use swarm_shared::channels::{QUEUE_CLASSIFY, QUEUE_QUALITY};
+use swarm_shared::context::AgentContext;
+use swarm_shared::domain::{AgentKind, ClassifiedDocument, Document};
+use swarm_shared::messages::{QueenCommand, decode, encode};
+use swarm_shared::ports::Delivery;
+use swarm_shared::telemetry;
+use tokio::time::Instant;
+
+use crate::worker::{BatchResult, Stage, WorkerActor, dead_letter};
+use scorer::{Input, Scorer, Weights};
+
+/// The keyword actor.
+pub type KeywordActor = WorkerActor<KeywordStage>;
+
+const WATCHLIST_REFRESH: Duration = Duration::from_secs(60);
+
+/// State of a keyword agent.
+#[derive(Debug)]
+pub struct KeywordStage {
+    scorer: Arc<Scorer>,
+    loaded_at: Instant,
+}
+
+/// Builds a scorer from the store's watchlist.
+pub async fn load_scorer(ctx: &AgentContext) -> Result<Scorer, ActorProcessingErr> {
+    let companies = ctx.store.list_companies().await?;
+    Ok(Scorer::new(&companies, Weights::default(), ctx.config.detection.threshold)?)
+}
+
+impl KeywordStage {
+    async fn reload(&mut self, ctx: &AgentContext) {
+        match load_scorer(ctx).await {
+            Ok(scorer) => {
+                self.scorer = Arc::new(scorer);
+                self.loaded_at = Instant::now();
+            }
+            Err(err) => tracing::warn!(error = %err, "watchlist reload failed; keeping the previous one"),
+        }
+    }
+}
+
+#[async_trait]
+impl Stage for KeywordStage {
+    const KIND: AgentKind = AgentKind::Keyword;
+    const QUEUE: &'static str = QUEUE_CLASSIFY;
+
+    async fn init(ctx: &AgentContext, _agent_id: &str) -> Result<Self, ActorProcessingErr> {
+        Ok(KeywordStage {
+            scorer: Arc::new(load_scorer(ctx).await?),
+            loaded_at: Instant::now(),
+        })
+    }
+
+    fn batch(ctx: &AgentContext) -> usize {
+        ctx.config.detection.batch
+    }
+
+    async fn on_command(&mut self, ctx: &AgentContext, command: QueenCommand) {
+        if command == QueenCommand::CompaniesChanged {
+            self.reload(ctx).await;
+        }
+    }
+
+    async fn on_heartbeat(&mut self, ctx: &AgentContext) {
+        if self.loaded_at.elapsed() >= WATCHLIST_REFRESH {
+            self.reload(ctx).await;
+        }
+    }
+
+    async fn process(&mut self, ctx: &AgentContext, agent_id: &str, batch: Vec<Delivery>) -> BatchResult {
+        let mut result = BatchResult::default();
+        let mut ids = Vec::with_capacity(batch.len());
+        let mut payloads = Vec::with_capacity(batch.len());
+        for delivery in batch {
+            let document: Document = match decode(&delivery.payload) {
+                Ok(document) => document,
+                Err(err) => {
+                    tracing::error!(agent = %agent_id, error = %err, "undecodable document");
+                    result.done.extend(dead_letter(ctx, Self::QUEUE, &[(&delivery, "undecodable")]).await);
+                    continue;
+                }
+            };
+            let started = Instant::now();
+            let detection = self.scorer.score(Input {
+                title: &document.title,
+                text: &document.text,
+                tier: document.source_tier,
+            });
+            metrics::histogram!(telemetry::STAGE_DURATION_SECONDS, "stage" => "classify")
+                .record(started.elapsed().as_secs_f64());
+            let verdict = if detection.is_tge { "tge" } else { "not_tge" };
+            metrics::counter!(telemetry::DOCUMENTS_CLASSIFIED_TOTAL, "verdict" => verdict).increment(1);
+            match encode(&ClassifiedDocument { document, detection }) {
+                Ok(bytes) => {
+                    payloads.push(bytes);
+                    ids.push(delivery.id);
+                }
+                Err(err) => {
+                    tracing::error!(agent = %agent_id, error = %err, "encoding classified document failed");
+                    result.failed += 1;
+                }
+            }
+        }
+        if payloads.is_empty() {
+            return result;
+        }
+        match ctx.queue.enqueue(QUEUE_QUALITY, payloads).await {
+            Ok(_) => result.done.extend(ids),
+            Err(err) => {
+                tracing::warn!(agent = %agent_id, error = %err, "enqueueing classified documents failed");
+                result.failed += ids.len() as u64;
+            }
+        }
+        result
+    }
+}

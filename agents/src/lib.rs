@@ -1,0 +1,10 @@
+//! The five specialist agents of tge-swarm, one folder each. Each folder has its actor shell
+//! (`mod.rs`) and pure modules beside it; the queue-consuming agents share the
+//! [`worker::WorkerActor`] shell.
+
+pub mod api_reliability;
+pub mod data_quality;
+pub mod keyword;
+pub mod performance;
+pub mod scraping;
+pub mod worker;

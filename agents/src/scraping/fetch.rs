@@ -1,0 +1,311 @@
+//! Fetching a source's bytes: HTTP(S) through reqwest (timeouts, gzip, a streamed size cap,
+//! conditional GET with ETag / Last-Modified, retries with exponential backoff and jitter for
+//! transient failures only) and local files (`file://`, same size cap).
+
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use reqwest::StatusCode;
+use reqwest::header::{
+    CONTENT_TYPE, ETAG, HeaderMap, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, RETRY_AFTER,
+};
+use swarm_shared::config::ScrapingConfig;
+use tokio::io::AsyncReadExt;
+use url::Url;
+
+/// Why a fetch failed. Messages say what and where, for `GET /sources`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    /// The URL cannot be fetched at all.
+    #[error("invalid url {url}: {reason}")]
+    InvalidUrl {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// DNS or TCP connection failed.
+    #[error("cannot connect to {host}: {reason}")]
+    Connect {
+        /// Host.
+        host: String,
+        /// Why.
+        reason: String,
+    },
+    /// No complete response within the timeout.
+    #[error("no complete response from {host} within {timeout:?}")]
+    Timeout {
+        /// Host.
+        host: String,
+        /// The limit.
+        timeout: Duration,
+    },
+    /// The server answered with an error status.
+    #[error("{host} answered HTTP {status}")]
+    Status {
+        /// Host.
+        host: String,
+        /// Status code.
+        status: u16,
+        /// Retry-After, if sent.
+        retry_after: Option<Duration>,
+    },
+    /// The body is larger than the cap.
+    #[error("response from {location} is larger than the {limit}-byte limit")]
+    TooLarge {
+        /// Host or path.
+        location: String,
+        /// The cap.
+        limit: u64,
+    },
+    /// Any other transport or file error.
+    #[error("reading {location} failed: {reason}")]
+    Read {
+        /// Host or path.
+        location: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl FetchError {
+    /// Whether a retry may succeed (connection trouble, timeouts, 5xx except 501).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            FetchError::Connect { .. } | FetchError::Timeout { .. } | FetchError::Read { .. } => true,
+            FetchError::Status { status, .. } => *status >= 500 && *status != 501,
+            FetchError::InvalidUrl { .. } | FetchError::TooLarge { .. } => false,
+        }
+    }
+
+    /// Whether the server asked us to slow down (429, or 503 with Retry-After).
+    pub fn is_rate_limited(&self) -> bool {
+        matches!(self, FetchError::Status { status: 429, .. })
+            || matches!(self, FetchError::Status { status: 503, retry_after: Some(_), .. })
+    }
+
+    /// Retry-After sent with the error.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            FetchError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// Whether the failure says something about the host's health (for its breaker).
+    pub fn counts_against_host(&self) -> bool {
+        match self {
+            FetchError::Connect { .. } | FetchError::Timeout { .. } | FetchError::Read { .. } => true,
+            FetchError::Status { status, .. } => *status >= 500 || *status == 429,
+            FetchError::InvalidUrl { .. } | FetchError::TooLarge { .. } => false,
+        }
+    }
+}
+
+/// What a fetch returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    /// 304: unchanged since the validators we sent.
+    NotModified,
+    /// A body.
+    Body {
+        /// The bytes.
+        bytes: Vec<u8>,
+        /// Content-Type, if any.
+        content_type: Option<String>,
+        /// New ETag.
+        etag: Option<String>,
+        /// New Last-Modified.
+        last_modified: Option<String>,
+    },
+}
+
+/// Conditional GET validators.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validators {
+    /// ETag of the last 200.
+    pub etag: Option<String>,
+    /// Last-Modified of the last 200.
+    pub last_modified: Option<String>,
+}
+
+/// Fetches sources. Cheap to clone (reqwest's client is shared).
+#[derive(Debug, Clone)]
+pub struct Fetcher {
+    client: reqwest::Client,
+    config: ScrapingConfig,
+}
+
+impl Fetcher {
+    /// A fetcher with the configured limits.
+    pub fn new(config: &ScrapingConfig) -> Result<Fetcher, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .user_agent(config.user_agent.clone())
+            .timeout(config.timeout)
+            .connect_timeout(config.connect_timeout)
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .build()?;
+        Ok(Fetcher {
+            client,
+            config: config.clone(),
+        })
+    }
+
+    /// Fetches `url`, retrying transient failures.
+    pub async fn fetch(&self, url: &str, validators: &Validators) -> Result<Fetched, FetchError> {
+        let parsed = Url::parse(url).map_err(|err| FetchError::InvalidUrl {
+            url: url.to_owned(),
+            reason: err.to_string(),
+        })?;
+        if parsed.scheme() == "file" {
+            return self.read_file(&parsed).await;
+        }
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(FetchError::InvalidUrl {
+                url: url.to_owned(),
+                reason: format!("unsupported scheme {}", parsed.scheme()),
+            });
+        }
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(self.config.retry_min_delay)
+            .with_max_delay(self.config.retry_max_delay)
+            .with_max_times(self.config.retries as usize)
+            .with_jitter();
+        (|| self.fetch_once(&parsed, validators))
+            .retry(backoff)
+            .sleep(tokio::time::sleep)
+            .when(FetchError::is_transient)
+            .notify(|err, delay| {
+                tracing::debug!(url = %parsed, error = %err, ?delay, "fetch failed, retrying");
+            })
+            .await
+    }
+
+    async fn fetch_once(&self, url: &Url, validators: &Validators) -> Result<Fetched, FetchError> {
+        let host = url.host_str().unwrap_or("unknown host").to_owned();
+        let mut request = self.client.get(url.clone());
+        if let Some(etag) = &validators.etag {
+            request = request.header(IF_NONE_MATCH, etag);
+        }
+        if let Some(modified) = &validators.last_modified {
+            request = request.header(IF_MODIFIED_SINCE, modified);
+        }
+        let response = request.send().await.map_err(|err| self.transport_error(&host, &err))?;
+        let status = response.status();
+        if status == StatusCode::NOT_MODIFIED {
+            return Ok(Fetched::NotModified);
+        }
+        if !status.is_success() {
+            return Err(FetchError::Status {
+                host,
+                status: status.as_u16(),
+                retry_after: retry_after(response.headers()),
+            });
+        }
+        let limit = self.config.max_body_bytes;
+        if response.content_length().is_some_and(|length| length > limit) {
+            return Err(FetchError::TooLarge {
+                location: host,
+                limit,
+            });
+        }
+        let headers = response.headers().clone();
+        let mut response = response;
+        let mut bytes = Vec::new();
+        loop {
+            let chunk = response.chunk().await.map_err(|err| self.transport_error(&host, &err))?;
+            let Some(chunk) = chunk else { break };
+            if bytes.len() as u64 + chunk.len() as u64 > limit {
+                return Err(FetchError::TooLarge {
+                    location: host,
+                    limit,
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(Fetched::Body {
+            bytes,
+            content_type: header_text(&headers, CONTENT_TYPE),
+            etag: header_text(&headers, ETAG),
+            last_modified: header_text(&headers, LAST_MODIFIED),
+        })
+    }
+
+    fn transport_error(&self, host: &str, err: &reqwest::Error) -> FetchError {
+        if err.is_timeout() {
+            return FetchError::Timeout {
+                host: host.to_owned(),
+                timeout: self.config.timeout,
+            };
+        }
+        let reason = error_chain(err);
+        if err.is_connect() {
+            return FetchError::Connect {
+                host: host.to_owned(),
+                reason,
+            };
+        }
+        FetchError::Read {
+            location: host.to_owned(),
+            reason,
+        }
+    }
+
+    async fn read_file(&self, url: &Url) -> Result<Fetched, FetchError> {
+        let path = url.to_file_path().map_err(|()| FetchError::InvalidUrl {
+            url: url.to_string(),
+            reason: "not a local file path".into(),
+        })?;
+        let location = path.display().to_string();
+        let limit = self.config.max_body_bytes;
+        let file = tokio::fs::File::open(&path).await.map_err(|err| FetchError::Read {
+            location: location.clone(),
+            reason: err.to_string(),
+        })?;
+        let mut bytes = Vec::new();
+        let read = file
+            .take(limit + 1)
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|err| FetchError::Read {
+                location: location.clone(),
+                reason: err.to_string(),
+            })?;
+        if read as u64 > limit {
+            return Err(FetchError::TooLarge { location, limit });
+        }
+        Ok(Fetched::Body {
+            bytes,
+            content_type: None,
+            etag: None,
+            last_modified: None,
+        })
+    }
+}
+
+fn header_text(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Retry-After as seconds (the HTTP-date form is rare for feeds and read as absent).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let text = headers.get(RETRY_AFTER)?.to_str().ok()?;
+    text.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}

@@ -1,0 +1,330 @@
+//! Scraping efficiency specialist: takes scrape tasks, fetches sources through the
+//! reliability layer (swarm-wide per-host breakers, retries, size and time limits, conditional
+//! GET), parses items into documents and enqueues them for classification. Every fetch outcome
+//! is recorded on the source (visible in `GET /api/v1/sources`) and reported to the API
+//! reliability agent.
+
+pub mod fetch;
+pub mod parse;
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use ractor::ActorProcessingErr;
+use swarm_shared::channels::{QUEUE_CLASSIFY, QUEUE_SCRAPE};
+use swarm_shared::context::AgentContext;
+use swarm_shared::domain::{
+    AgentKind, Document, FetchReport, FetchStatus, ScrapeTask, document_id,
+};
+use swarm_shared::messages::{AgentMessage, BreakerState, CallOutcome, decode, encode};
+use swarm_shared::ports::{Delivery, publish};
+use swarm_shared::reliability::breaker;
+use swarm_shared::telemetry;
+use tokio::time::Instant;
+use url::Url;
+
+use crate::data_quality::clean::{canonical_url, html_to_text};
+use crate::worker::{BatchResult, Stage, WorkerActor, dead_letter};
+use fetch::{FetchError, Fetched, Fetcher, Validators};
+
+/// The scraping actor.
+pub type ScrapingActor = WorkerActor<ScrapingStage>;
+
+/// State of a scraping agent.
+#[derive(Debug)]
+pub struct ScrapingStage {
+    fetcher: Fetcher,
+    /// Breaker view per host, as broadcast by the API reliability agent.
+    breakers: HashMap<String, (BreakerState, Option<DateTime<Utc>>)>,
+}
+
+/// Outcome of one task.
+#[derive(Debug)]
+struct TaskOutcome {
+    task: ScrapeTask,
+    host: Option<String>,
+    result: Result<Parsed, Failure>,
+}
+
+#[derive(Debug)]
+enum Parsed {
+    NotModified,
+    Documents {
+        documents: Vec<Document>,
+        validators: Validators,
+    },
+}
+
+#[derive(Debug)]
+enum Failure {
+    CircuitOpen(String),
+    Fetch(FetchError),
+    Parse(String),
+}
+
+/// Turns parsed items into documents: links resolved and canonicalised, markup removed,
+/// content-addressed ids. Items without a usable link or any text are skipped (and counted).
+pub fn to_documents(task: &ScrapeTask, items: Vec<parse::RawItem>, fetched_at: DateTime<Utc>) -> (Vec<Document>, usize) {
+    let source = &task.source;
+    let Ok(base) = Url::parse(&source.url) else {
+        return (Vec::new(), items.len());
+    };
+    let mut documents = Vec::with_capacity(items.len());
+    let mut skipped = 0;
+    for (index, item) in items.iter().enumerate() {
+        let link = parse::resolve_link(item, &base, index);
+        let Ok(url) = canonical_url(&link, Some(&base)) else {
+            skipped += 1;
+            continue;
+        };
+        let title = html_to_text(&item.title);
+        let text = html_to_text(&item.text);
+        if title.is_empty() && text.is_empty() {
+            skipped += 1;
+            continue;
+        }
+        documents.push(Document {
+            id: document_id(&url, &title, &text),
+            source_id: source.id,
+            source_name: source.name.clone(),
+            source_tier: source.tier,
+            url,
+            title,
+            text,
+            published_at: item.published,
+            fetched_at,
+        });
+    }
+    (documents, skipped)
+}
+
+impl ScrapingStage {
+    fn breaker_allows(&self, host: &str, now: DateTime<Utc>) -> Result<(), String> {
+        let Some((state, until)) = self.breakers.get(host) else {
+            return Ok(());
+        };
+        if breaker::allows(*state, *until, now) {
+            return Ok(());
+        }
+        let until = until.map(|at| at.to_rfc3339()).unwrap_or_else(|| "further notice".into());
+        Err(format!("circuit breaker open for {host} until {until}"))
+    }
+
+    async fn run_task(&self, ctx: &AgentContext, task: ScrapeTask) -> TaskOutcome {
+        let host = Url::parse(&task.source.url)
+            .ok()
+            .and_then(|url| url.host_str().map(str::to_owned));
+        if let Some(host) = &host
+            && let Err(reason) = self.breaker_allows(host, Utc::now())
+        {
+            return TaskOutcome {
+                task,
+                host: Some(host.clone()),
+                result: Err(Failure::CircuitOpen(reason)),
+            };
+        }
+        let validators = Validators {
+            etag: task.source.etag.clone(),
+            last_modified: task.source.last_modified.clone(),
+        };
+        let started = Instant::now();
+        let fetched = self.fetcher.fetch(&task.source.url, &validators).await;
+        metrics::histogram!(telemetry::STAGE_DURATION_SECONDS, "stage" => "fetch")
+            .record(started.elapsed().as_secs_f64());
+        let result = match fetched {
+            Err(err) => Err(Failure::Fetch(err)),
+            Ok(Fetched::NotModified) => Ok(Parsed::NotModified),
+            Ok(Fetched::Body {
+                bytes,
+                etag,
+                last_modified,
+                ..
+            }) => {
+                let parsing = Instant::now();
+                let max_items = ctx.config.scraping.max_items;
+                let kind = task.source.kind;
+                let selectors = task.source.selectors.clone();
+                // Parsing large pages is CPU work: keep it off the async workers.
+                let parsed = tokio::task::spawn_blocking(move || {
+                    parse::parse(kind, &bytes, selectors.as_ref(), max_items)
+                })
+                .await;
+                metrics::histogram!(telemetry::STAGE_DURATION_SECONDS, "stage" => "parse")
+                    .record(parsing.elapsed().as_secs_f64());
+                match parsed {
+                    Ok(Ok(items)) => {
+                        let (documents, skipped) = to_documents(&task, items, Utc::now());
+                        if skipped > 0 {
+                            tracing::debug!(source = %task.source.name, skipped, "items without link or text skipped");
+                        }
+                        Ok(Parsed::Documents {
+                            documents,
+                            validators: Validators { etag, last_modified },
+                        })
+                    }
+                    Ok(Err(err)) => Err(Failure::Parse(err.to_string())),
+                    Err(join) => Err(Failure::Parse(format!("parser crashed: {join}"))),
+                }
+            }
+        };
+        TaskOutcome { task, host, result }
+    }
+}
+
+#[async_trait]
+impl Stage for ScrapingStage {
+    const KIND: AgentKind = AgentKind::Scraping;
+    const QUEUE: &'static str = QUEUE_SCRAPE;
+
+    async fn init(ctx: &AgentContext, _agent_id: &str) -> Result<Self, ActorProcessingErr> {
+        let fetcher = Fetcher::new(&ctx.config.scraping)?;
+        Ok(ScrapingStage {
+            fetcher,
+            breakers: HashMap::new(),
+        })
+    }
+
+    fn batch(ctx: &AgentContext) -> usize {
+        ctx.config.scraping.concurrency
+    }
+
+    fn wants_agent_messages() -> bool {
+        true
+    }
+
+    async fn on_agent_message(&mut self, _ctx: &AgentContext, message: AgentMessage) {
+        if let AgentMessage::BreakerUpdate { host, state, until } = message {
+            if state == BreakerState::Closed {
+                self.breakers.remove(&host);
+            } else {
+                self.breakers.insert(host, (state, until));
+            }
+        }
+    }
+
+    async fn process(&mut self, ctx: &AgentContext, agent_id: &str, batch: Vec<Delivery>) -> BatchResult {
+        let mut result = BatchResult::default();
+        let mut tasks = Vec::new();
+        for delivery in batch {
+            match decode::<ScrapeTask>(&delivery.payload) {
+                Ok(task) => tasks.push((delivery.id, task)),
+                Err(err) => {
+                    tracing::error!(agent = %agent_id, error = %err, "undecodable scrape task");
+                    result.done.extend(dead_letter(ctx, Self::QUEUE, &[(&delivery, "undecodable")]).await);
+                }
+            }
+        }
+        let concurrency = ctx.config.scraping.concurrency;
+        let this = &*self;
+        let outcomes: Vec<(String, TaskOutcome)> = futures::stream::iter(tasks)
+            .map(|(id, task)| async move { (id, this.run_task(ctx, task).await) })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+
+        for (id, outcome) in outcomes {
+            if record_outcome(ctx, agent_id, outcome).await {
+                result.done.push(id);
+            } else {
+                result.failed += 1;
+            }
+        }
+        result
+    }
+}
+
+/// Enqueues documents, records the fetch on the source, reports the call. Returns whether the
+/// task is done (false leaves it pending for redelivery).
+async fn record_outcome(ctx: &AgentContext, agent_id: &str, outcome: TaskOutcome) -> bool {
+    let source = &outcome.task.source;
+    let now = Utc::now();
+    let (report, call) = match outcome.result {
+        Ok(Parsed::Documents { documents, validators }) => {
+            let count = documents.len();
+            if count > 0 {
+                let mut payloads = Vec::with_capacity(count);
+                for document in &documents {
+                    match encode(document) {
+                        Ok(bytes) => payloads.push(bytes),
+                        Err(err) => tracing::error!(error = %err, "document encoding failed"),
+                    }
+                }
+                if let Err(err) = ctx.queue.enqueue(QUEUE_CLASSIFY, payloads).await {
+                    tracing::warn!(agent = %agent_id, source = %source.name, error = %err, "enqueueing documents failed");
+                    return false;
+                }
+            }
+            metrics::counter!(telemetry::DOCUMENTS_FETCHED_TOTAL, "source_kind" => source.kind.as_str())
+                .increment(count as u64);
+            let report = FetchReport {
+                at: now,
+                status: FetchStatus::Ok,
+                error: None,
+                items: count as u32,
+                etag: validators.etag,
+                last_modified: validators.last_modified,
+            };
+            (report, Some((CallOutcome::Success, None)))
+        }
+        Ok(Parsed::NotModified) => (
+            FetchReport {
+                at: now,
+                status: FetchStatus::NotModified,
+                error: None,
+                items: 0,
+                etag: None,
+                last_modified: None,
+            },
+            Some((CallOutcome::Success, None)),
+        ),
+        Err(failure) => {
+            let (status, message, call) = match failure {
+                Failure::CircuitOpen(reason) => (FetchStatus::CircuitOpen, reason, None),
+                Failure::Fetch(err) => {
+                    let call = if err.is_rate_limited() {
+                        Some((CallOutcome::RateLimited, err.retry_after()))
+                    } else if err.counts_against_host() {
+                        Some((CallOutcome::Failure, None))
+                    } else {
+                        Some((CallOutcome::Success, None))
+                    };
+                    (FetchStatus::Error, err.to_string(), call)
+                }
+                // The host answered; only the content is bad.
+                Failure::Parse(reason) => (FetchStatus::Error, reason, Some((CallOutcome::Success, None))),
+            };
+            tracing::warn!(agent = %agent_id, source = %source.name, error = %message, "source fetch failed");
+            (
+                FetchReport {
+                    at: now,
+                    status,
+                    error: Some(message),
+                    items: 0,
+                    etag: None,
+                    last_modified: None,
+                },
+                call,
+            )
+        }
+    };
+    metrics::counter!(telemetry::SOURCE_FETCHES_TOTAL, "source" => source.name.clone(), "outcome" => report.status.as_str())
+        .increment(1);
+    if let Err(err) = ctx.store.record_fetch(source.id, &report).await {
+        tracing::warn!(source = %source.name, error = %err, "recording fetch outcome failed");
+    }
+    if let (Some(host), Some((outcome, retry_after))) = (outcome.host, call) {
+        let message = AgentMessage::CallOutcome {
+            host,
+            outcome,
+            retry_after_s: retry_after.map(|wait| wait.as_secs()),
+            agent_id: agent_id.to_owned(),
+            at: now,
+        };
+        if let Err(err) = publish(ctx.bus.as_ref(), &message).await {
+            tracing::debug!(error = %err, "call outcome publish failed");
+        }
+    }
+    true
+}

@@ -1,0 +1,360 @@
+//! Parsing fetched bytes into items: RSS/Atom through feed-rs, HTML pages through CSS
+//! selectors (scraper), JSON Lines documents for local files. Errors say what was malformed.
+
+use chrono::{DateTime, Utc};
+use scraper::{ElementRef, Html, Selector};
+use serde::Deserialize;
+use swarm_shared::domain::{Selectors, SourceKind};
+use url::Url;
+
+/// One parsed item, before sanitising.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawItem {
+    /// Title (may contain markup).
+    pub title: String,
+    /// Link as found (may be relative).
+    pub link: Option<String>,
+    /// Body (may contain markup).
+    pub text: String,
+    /// Publication time.
+    pub published: Option<DateTime<Utc>>,
+}
+
+/// Why parsing failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// Not a valid RSS/Atom document.
+    #[error("malformed feed: {0}")]
+    Feed(String),
+    /// A selector does not parse.
+    #[error("invalid CSS selector `{selector}` in {field}: {reason}")]
+    Selector {
+        /// Field of the source's selectors.
+        field: &'static str,
+        /// The selector.
+        selector: String,
+        /// Why.
+        reason: String,
+    },
+    /// HTML parsed but the item selector matched nothing.
+    #[error("selector `{0}` matched no items")]
+    NoItems(String),
+    /// A JSON Lines record is invalid.
+    #[error("line {line}: {reason}")]
+    JsonLine {
+        /// 1-based line.
+        line: usize,
+        /// Why.
+        reason: String,
+    },
+    /// A file whose format cannot be recognised.
+    #[error("unrecognised file format: {0}")]
+    Unrecognised(String),
+}
+
+/// Parses a source's bytes according to its kind.
+pub fn parse(
+    kind: SourceKind,
+    bytes: &[u8],
+    selectors: Option<&Selectors>,
+    max_items: usize,
+) -> Result<Vec<RawItem>, ParseError> {
+    let mut items = match kind {
+        SourceKind::Rss | SourceKind::Atom => parse_feed(bytes)?,
+        SourceKind::Html => {
+            let selectors = selectors.ok_or_else(|| ParseError::Selector {
+                field: "selectors.item",
+                selector: String::new(),
+                reason: "html sources need selectors".into(),
+            })?;
+            parse_html(bytes, selectors)?
+        }
+        SourceKind::File => parse_file(bytes, selectors)?,
+    };
+    items.truncate(max_items);
+    Ok(items)
+}
+
+/// RSS 2.0, Atom (and RSS 1.0 / JSON Feed, which feed-rs also reads).
+pub fn parse_feed(bytes: &[u8]) -> Result<Vec<RawItem>, ParseError> {
+    let feed = feed_rs::parser::parse(bytes).map_err(|err| ParseError::Feed(err.to_string()))?;
+    let mut items = Vec::with_capacity(feed.entries.len());
+    for entry in feed.entries {
+        let title = entry.title.map(|text| text.content).unwrap_or_default();
+        let content = entry.content.and_then(|content| content.body);
+        let summary = entry.summary.map(|text| text.content);
+        let text = match (content, summary) {
+            (Some(content), _) if !content.trim().is_empty() => content,
+            (_, Some(summary)) => summary,
+            _ => String::new(),
+        };
+        let link = entry
+            .links
+            .iter()
+            .find(|link| link.rel.as_deref().is_none_or(|rel| rel == "alternate"))
+            .or(entry.links.first())
+            .map(|link| link.href.clone())
+            .or_else(|| entry.id.starts_with("http").then(|| entry.id.clone()));
+        items.push(RawItem {
+            title,
+            link,
+            text,
+            published: entry.published.or(entry.updated),
+        });
+    }
+    Ok(items)
+}
+
+fn selector(field: &'static str, text: &str) -> Result<Selector, ParseError> {
+    Selector::parse(text).map_err(|err| ParseError::Selector {
+        field,
+        selector: text.to_owned(),
+        reason: err.to_string(),
+    })
+}
+
+fn optional_selector(field: &'static str, text: Option<&str>) -> Result<Option<Selector>, ParseError> {
+    text.map(|text| selector(field, text)).transpose()
+}
+
+fn element_text(element: ElementRef<'_>) -> String {
+    element.text().collect::<Vec<_>>().join(" ")
+}
+
+/// An HTML page read with CSS selectors.
+pub fn parse_html(bytes: &[u8], selectors: &Selectors) -> Result<Vec<RawItem>, ParseError> {
+    let item_selector = selector("selectors.item", &selectors.item)?;
+    let title_selector = optional_selector("selectors.title", selectors.title.as_deref())?;
+    let link_selector = optional_selector("selectors.link", selectors.link.as_deref())?;
+    let date_selector = optional_selector("selectors.date", selectors.date.as_deref())?;
+    let text_selector = optional_selector("selectors.text", selectors.text.as_deref())?;
+    let default_title = selector("selectors.title", "h1, h2, h3, h4, a")?;
+    let default_link = selector("selectors.link", "a[href]")?;
+    let default_date = selector("selectors.date", "time")?;
+
+    let html = String::from_utf8_lossy(bytes);
+    let document = Html::parse_document(&html);
+    let mut items = Vec::new();
+    for item in document.select(&item_selector) {
+        let title = item
+            .select(title_selector.as_ref().unwrap_or(&default_title))
+            .next()
+            .map(element_text)
+            .unwrap_or_default();
+        let link = item
+            .select(link_selector.as_ref().unwrap_or(&default_link))
+            .next()
+            .and_then(|element| element.value().attr("href"))
+            .or_else(|| item.value().attr("href"))
+            .map(str::to_owned);
+        let published = item
+            .select(date_selector.as_ref().unwrap_or(&default_date))
+            .next()
+            .and_then(|element| {
+                let raw = element
+                    .value()
+                    .attr("datetime")
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| element_text(element));
+                parse_date(raw.trim())
+            });
+        let text = match &text_selector {
+            Some(text_selector) => item
+                .select(text_selector)
+                .map(element_text)
+                .collect::<Vec<_>>()
+                .join(" "),
+            None => element_text(item),
+        };
+        items.push(RawItem {
+            title,
+            link,
+            text,
+            published,
+        });
+    }
+    if items.is_empty() {
+        return Err(ParseError::NoItems(selectors.item.clone()));
+    }
+    Ok(items)
+}
+
+/// A date in RFC 3339, RFC 2822 or `YYYY-MM-DD` form.
+pub fn parse_date(text: &str) -> Option<DateTime<Utc>> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Some(at.with_timezone(&Utc));
+    }
+    if let Ok(at) = DateTime::parse_from_rfc2822(text) {
+        return Some(at.with_timezone(&Utc));
+    }
+    let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+    Some(day.and_hms_opt(0, 0, 0)?.and_utc())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonLineItem {
+    #[serde(default)]
+    id: Option<serde_json::Value>,
+    #[serde(default)]
+    title: Option<String>,
+    text: String,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    published_at: Option<DateTime<Utc>>,
+}
+
+/// A local file: a feed, an HTML page (when selectors are given) or JSON Lines records
+/// `{"text", "title"?, "url"?, "published_at"?, "id"?}`.
+pub fn parse_file(bytes: &[u8], selectors: Option<&Selectors>) -> Result<Vec<RawItem>, ParseError> {
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(512)]);
+    let trimmed = head.trim_start_matches('\u{feff}').trim_start();
+    if let Some(selectors) = selectors {
+        return parse_html(bytes, selectors);
+    }
+    if trimmed.starts_with('<') {
+        return parse_feed(bytes);
+    }
+    if trimmed.starts_with('{') {
+        return parse_json_lines(bytes);
+    }
+    if trimmed.is_empty() {
+        return Ok(Vec::new());
+    }
+    Err(ParseError::Unrecognised(
+        "expected an RSS/Atom feed, JSON Lines, or HTML with selectors".into(),
+    ))
+}
+
+/// JSON Lines records (blank lines skipped).
+pub fn parse_json_lines(bytes: &[u8]) -> Result<Vec<RawItem>, ParseError> {
+    let text = std::str::from_utf8(bytes).map_err(|err| ParseError::JsonLine {
+        line: 1,
+        reason: format!("not UTF-8: {err}"),
+    })?;
+    let mut items = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record: JsonLineItem = serde_json::from_str(line).map_err(|err| ParseError::JsonLine {
+            line: index + 1,
+            reason: err.to_string(),
+        })?;
+        let _ = record.id;
+        items.push(RawItem {
+            title: record.title.unwrap_or_default(),
+            link: record.url,
+            text: record.text,
+            published: record.published_at,
+        });
+    }
+    Ok(items)
+}
+
+/// Resolves an item's link against the source URL; a file item without a link gets a stable
+/// synthetic one (`file:///path#item-N`) so its id is stable too.
+pub fn resolve_link(item: &RawItem, source_url: &Url, index: usize) -> String {
+    match &item.link {
+        Some(link) => source_url
+            .join(link.trim())
+            .map(|url| url.to_string())
+            .unwrap_or_else(|_| link.clone()),
+        None => {
+            let mut url = source_url.clone();
+            url.set_fragment(Some(&format!("item-{index}")));
+            url.to_string()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RSS: &str = r#"<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
+<item><title>Fhenix announces TGE</title><link>https://news.example/fhenix</link>
+<description>&lt;p&gt;The FHE token launches March 5&lt;/p&gt;</description>
+<pubDate>Mon, 02 Mar 2026 10:00:00 GMT</pubDate></item>
+<item><title>Other</title><link>/relative</link><description>x</description></item>
+</channel></rss>"#;
+
+    const ATOM: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>a</title><id>urn:a</id><updated>2026-03-01T00:00:00Z</updated>
+<entry><title>Atom entry</title><id>urn:1</id><link href="https://blog.example/post"/>
+<updated>2026-03-01T00:00:00Z</updated><summary>Summary text</summary></entry></feed>"#;
+
+    #[test]
+    fn feeds() {
+        let items = parse(SourceKind::Rss, RSS.as_bytes(), None, 100).unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].title, "Fhenix announces TGE");
+        assert_eq!(items[0].link.as_deref(), Some("https://news.example/fhenix"));
+        assert!(items[0].text.contains("<p>The FHE token"));
+        assert!(items[0].published.is_some());
+        let atom = parse(SourceKind::Atom, ATOM.as_bytes(), None, 100).unwrap();
+        assert_eq!(atom[0].link.as_deref(), Some("https://blog.example/post"));
+        assert_eq!(atom[0].text, "Summary text");
+        assert_eq!(parse(SourceKind::Rss, RSS.as_bytes(), None, 1).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn malformed_inputs_are_clear_errors() {
+        let cases: Vec<(SourceKind, &[u8], Option<Selectors>, &str)> = vec![
+            (SourceKind::Rss, b"<rss><channel><item>", None, "malformed feed"),
+            (SourceKind::Rss, b"not xml at all", None, "malformed feed"),
+            (
+                SourceKind::Html,
+                b"<html><body><p>x</p></body></html>",
+                Some(Selectors { item: "article".into(), ..Selectors::default() }),
+                "matched no items",
+            ),
+            (
+                SourceKind::Html,
+                b"<html></html>",
+                Some(Selectors { item: "[[[".into(), ..Selectors::default() }),
+                "invalid CSS selector",
+            ),
+            (SourceKind::File, b"{\"text\": 1}\n", None, "line 1"),
+            (SourceKind::File, b"plain words", None, "unrecognised"),
+        ];
+        for (kind, bytes, selectors, needle) in cases {
+            let err = parse(kind, bytes, selectors.as_ref(), 100).unwrap_err().to_string();
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
+    }
+
+    #[test]
+    fn html_with_selectors() {
+        let page = r#"<html><body>
+<article class="post"><h2><a href="/p/1">Caldera sets TGE</a></h2><time datetime="2026-03-01T00:00:00Z">x</time><p class="body">Caldera token on March 3</p></article>
+<article class="post"><h2><a href="https://other.example/2">Second</a></h2><p class="body">B</p></article>
+</body></html>"#;
+        let selectors = Selectors {
+            item: "article.post".into(),
+            title: Some("h2".into()),
+            link: Some("h2 a".into()),
+            date: Some("time".into()),
+            text: Some("p.body".into()),
+        };
+        let items = parse(SourceKind::Html, page.as_bytes(), Some(&selectors), 100).unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].title, "Caldera sets TGE");
+        assert_eq!(items[0].link.as_deref(), Some("/p/1"));
+        assert_eq!(items[0].text, "Caldera token on March 3");
+        assert!(items[0].published.is_some());
+        let base = Url::parse("https://site.example/news/").unwrap();
+        assert_eq!(resolve_link(&items[0], &base, 0), "https://site.example/p/1");
+    }
+
+    #[test]
+    fn files_are_sniffed() {
+        assert_eq!(parse(SourceKind::File, RSS.as_bytes(), None, 100).unwrap().len(), 2);
+        let lines = b"{\"title\": \"A\", \"text\": \"B\", \"url\": \"https://x.example/a\"}\n\n{\"text\": \"C\"}\n";
+        let items = parse(SourceKind::File, lines, None, 100).unwrap();
+        assert_eq!(items.len(), 2);
+        let base = Url::parse("file:///tmp/docs.jsonl").unwrap();
+        assert_eq!(resolve_link(&items[1], &base, 1), "file:///tmp/docs.jsonl#item-1");
+    }
+}

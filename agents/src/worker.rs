@@ -1,0 +1,302 @@
+//! The actor shell shared by the queue-consuming agents (scraping, keyword, data quality).
+//! A [`Stage`] holds the agent's logic; [`WorkerActor`] does the rest the same way for all:
+//!
+//! * after a (re)start, first take back the items left pending under this agent's consumer
+//!   name, so a crash loses nothing;
+//! * take a batch, process it, acknowledge what is done; what is not done stays pending and is
+//!   redelivered (to this or another consumer after the visibility timeout);
+//! * move items delivered too often, or that cannot be decoded, to the dead-letter queue;
+//! * heartbeat with counters, forward bus messages to the stage.
+
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use serde::Serialize;
+use swarm_shared::channels::{Channel, MAX_DELIVERIES, QUEUE_DEAD_LETTER};
+use swarm_shared::context::{AgentContext, StatsWindow};
+use swarm_shared::domain::AgentKind;
+use swarm_shared::messages::{AgentMessage, QueenCommand, decode, encode};
+use swarm_shared::ports::Delivery;
+use swarm_shared::telemetry;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// What a stage did with a batch.
+#[derive(Debug, Default)]
+pub struct BatchResult {
+    /// Ids to acknowledge.
+    pub done: Vec<String>,
+    /// Items that failed and stay pending for redelivery.
+    pub failed: u64,
+}
+
+/// The logic of a queue-consuming agent.
+#[async_trait]
+pub trait Stage: Send + Sized + 'static {
+    /// Agent kind.
+    const KIND: AgentKind;
+    /// Queue consumed.
+    const QUEUE: &'static str;
+    /// Builds the stage at (re)start.
+    async fn init(ctx: &AgentContext, agent_id: &str) -> Result<Self, ActorProcessingErr>;
+    /// Items taken per batch.
+    fn batch(ctx: &AgentContext) -> usize;
+    /// Processes a batch.
+    async fn process(&mut self, ctx: &AgentContext, agent_id: &str, batch: Vec<Delivery>)
+    -> BatchResult;
+    /// Whether the stage wants `agent-communication` messages.
+    fn wants_agent_messages() -> bool {
+        false
+    }
+    /// A message from `agent-communication`.
+    async fn on_agent_message(&mut self, _ctx: &AgentContext, _message: AgentMessage) {}
+    /// A message from `queen-commands`.
+    async fn on_command(&mut self, _ctx: &AgentContext, _command: QueenCommand) {}
+    /// Called at every heartbeat.
+    async fn on_heartbeat(&mut self, _ctx: &AgentContext) {}
+}
+
+/// Start arguments of a worker.
+#[derive(Debug, Clone)]
+pub struct WorkerArgs {
+    /// Agent id (`keyword-0`); also its consumer name on this node.
+    pub agent_id: String,
+    /// Ports and config.
+    pub ctx: AgentContext,
+}
+
+/// Messages of a worker.
+#[derive(Debug)]
+pub enum WorkerMsg {
+    /// Take and process the next batch.
+    Poll,
+    /// Send a heartbeat.
+    Heartbeat,
+    /// From `agent-communication`.
+    Agent(AgentMessage),
+    /// From `queen-commands`.
+    Command(QueenCommand),
+}
+
+/// State of a worker.
+pub struct WorkerState<S> {
+    stage: S,
+    args: WorkerArgs,
+    consumer: String,
+    stats: StatsWindow,
+    recover_first: bool,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// The worker actor for stage `S`.
+pub struct WorkerActor<S> {
+    _stage: PhantomData<fn() -> S>,
+}
+
+impl<S> Default for WorkerActor<S> {
+    fn default() -> Self {
+        WorkerActor {
+            _stage: PhantomData,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct DeadLetter<'a> {
+    queue: &'a str,
+    reason: &'a str,
+    deliveries: u32,
+    payload: String,
+}
+
+/// Moves items to the dead-letter queue; returns the ids that may be acknowledged.
+pub async fn dead_letter(ctx: &AgentContext, queue: &str, items: &[(&Delivery, &str)]) -> Vec<String> {
+    let mut payloads = Vec::new();
+    for (delivery, reason) in items {
+        let letter = DeadLetter {
+            queue,
+            reason,
+            deliveries: delivery.deliveries,
+            payload: String::from_utf8_lossy(&delivery.payload).into_owned(),
+        };
+        match encode(&letter) {
+            Ok(bytes) => payloads.push(bytes),
+            Err(err) => tracing::error!(error = %err, "dead letter encoding failed"),
+        }
+    }
+    if payloads.is_empty() {
+        return Vec::new();
+    }
+    match ctx.queue.enqueue(QUEUE_DEAD_LETTER, payloads).await {
+        Ok(_) => items.iter().map(|(delivery, _)| delivery.id.clone()).collect(),
+        Err(err) => {
+            tracing::error!(error = %err, "dead letter enqueue failed; items stay pending");
+            Vec::new()
+        }
+    }
+}
+
+/// Forwards a bus channel into an actor's mailbox until either side closes.
+pub async fn forward<T, M>(
+    ctx: &AgentContext,
+    channel: Channel,
+    actor: ActorRef<M>,
+    wrap: fn(T) -> M,
+) -> Result<JoinHandle<()>, ActorProcessingErr>
+where
+    T: for<'de> serde::Deserialize<'de> + Send + 'static,
+    M: ractor::Message,
+{
+    let mut subscription = ctx.bus.subscribe(channel).await?;
+    Ok(tokio::spawn(async move {
+        while let Some(payload) = subscription.next().await {
+            let message = match decode::<T>(&payload) {
+                Ok(message) => message,
+                Err(err) => {
+                    tracing::warn!(%channel, error = %err, "undecodable bus message ignored");
+                    continue;
+                }
+            };
+            if actor.send_message(wrap(message)).is_err() {
+                break;
+            }
+        }
+    }))
+}
+
+impl<S: Stage> Actor for WorkerActor<S> {
+    type Msg = WorkerMsg;
+    type State = WorkerState<S>;
+    type Arguments = WorkerArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: WorkerArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let stage = S::init(&args.ctx, &args.agent_id).await?;
+        args.ctx.register(&args.agent_id, S::KIND).await;
+        let mut tasks = Vec::new();
+        if S::wants_agent_messages() {
+            tasks.push(forward(&args.ctx, Channel::AgentCommunication, myself.clone(), WorkerMsg::Agent).await?);
+        }
+        tasks.push(forward(&args.ctx, Channel::QueenCommands, myself.clone(), WorkerMsg::Command).await?);
+        let heartbeat = args.ctx.config.supervision.heartbeat_interval;
+        tasks.push(myself.send_interval(heartbeat, || WorkerMsg::Heartbeat));
+        myself.send_message(WorkerMsg::Poll)?;
+        // The first heartbeat goes out at once so the queen sees the actor healthy.
+        myself.send_message(WorkerMsg::Heartbeat)?;
+        Ok(WorkerState {
+            stage,
+            consumer: args.ctx.instance_id(&args.agent_id),
+            args,
+            stats: StatsWindow::new(Some(S::QUEUE)),
+            recover_first: true,
+            tasks,
+        })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        for task in state.tasks.drain(..) {
+            task.abort();
+        }
+        state.args.ctx.deregister(&state.args.agent_id).await;
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            WorkerMsg::Poll => {
+                poll_once(state).await;
+                myself.send_message(WorkerMsg::Poll)?;
+            }
+            WorkerMsg::Heartbeat => {
+                state.stage.on_heartbeat(&state.args.ctx).await;
+                let stats = state.stats.snapshot();
+                state.args.ctx.heartbeat(&state.args.agent_id, S::KIND, stats).await;
+            }
+            WorkerMsg::Agent(message) => state.stage.on_agent_message(&state.args.ctx, message).await,
+            WorkerMsg::Command(command) => state.stage.on_command(&state.args.ctx, command).await,
+        }
+        Ok(())
+    }
+}
+
+async fn poll_once<S: Stage>(state: &mut WorkerState<S>) {
+    let ctx = state.args.ctx.clone();
+    let taken = if state.recover_first {
+        state.recover_first = false;
+        let recovered = ctx.queue.recover(S::QUEUE, &state.consumer).await;
+        if let Ok(items) = &recovered
+            && !items.is_empty()
+        {
+            tracing::info!(agent = %state.args.agent_id, items = items.len(), "recovered pending work after restart");
+            metrics::counter!(telemetry::QUEUE_REDELIVERED_TOTAL, "queue" => S::QUEUE)
+                .increment(items.len() as u64);
+        }
+        recovered
+    } else {
+        let wait = ctx.config.queues.poll_wait;
+        ctx.queue
+            .take(S::QUEUE, &state.consumer, S::batch(&ctx), wait)
+            .await
+    };
+    let deliveries = match taken {
+        Ok(deliveries) => deliveries,
+        Err(err) => {
+            tracing::warn!(agent = %state.args.agent_id, error = %err, "taking work failed");
+            tokio::time::sleep(ctx.config.queues.poll_wait.max(Duration::from_millis(100))).await;
+            return;
+        }
+    };
+    if deliveries.is_empty() {
+        return;
+    }
+    let redelivered = deliveries.iter().filter(|d| d.deliveries > 1).count();
+    if redelivered > 0 && !state.recover_first {
+        metrics::counter!(telemetry::QUEUE_REDELIVERED_TOTAL, "queue" => S::QUEUE)
+            .increment(redelivered as u64);
+    }
+
+    #[cfg(feature = "fault-hooks")]
+    if ctx.faults.take(&state.args.agent_id) {
+        panic!("injected fault in {} while holding {} items", state.args.agent_id, deliveries.len());
+    }
+
+    let (poison, batch): (Vec<Delivery>, Vec<Delivery>) = deliveries
+        .into_iter()
+        .partition(|delivery| delivery.deliveries > MAX_DELIVERIES);
+    let mut done = Vec::new();
+    if !poison.is_empty() {
+        let items: Vec<(&Delivery, &str)> = poison
+            .iter()
+            .map(|delivery| (delivery, "delivered too many times"))
+            .collect();
+        tracing::error!(agent = %state.args.agent_id, items = poison.len(), "moving repeatedly failing items to the dead-letter queue");
+        done.extend(dead_letter(&ctx, S::QUEUE, &items).await);
+    }
+    let started = Instant::now();
+    let count = batch.len() as u64;
+    let result = state.stage.process(&ctx, &state.args.agent_id, batch).await;
+    state.stats.record(count, result.failed, started.elapsed());
+    done.extend(result.done);
+    if done.is_empty() {
+        return;
+    }
+    if let Err(err) = ctx.queue.ack(S::QUEUE, &done).await {
+        // Not acknowledged means redelivered later; consumers are idempotent.
+        tracing::warn!(agent = %state.args.agent_id, error = %err, "ack failed");
+    }
+}

@@ -1,0 +1,196 @@
+//! The memory coordinator actor: the shell around [`Memory`] and [`synthesise`].
+
+use std::time::Duration;
+
+use chrono::Utc;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use swarm_shared::channels::Channel;
+use swarm_shared::context::{AgentContext, StatsWindow};
+use swarm_shared::domain::{AgentKind, MemoryEntry};
+use swarm_shared::messages::{AgentMessage, MemoryChange, decode};
+use swarm_shared::ports::publish;
+use swarm_shared::telemetry;
+use tokio::task::JoinHandle;
+
+use crate::memory::{Change, Memory};
+use crate::synthesis::{EventTally, synthesise};
+
+/// How often expired entries are swept.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The memory coordinator actor.
+#[derive(Debug, Default)]
+pub struct MemoryCoordinatorActor;
+
+/// Start arguments.
+#[derive(Debug, Clone)]
+pub struct MemoryArgs {
+    /// Agent id.
+    pub agent_id: String,
+    /// Ports and config.
+    pub ctx: AgentContext,
+}
+
+/// Messages.
+#[derive(Debug)]
+pub enum MemoryMsg {
+    /// From `agent-communication`.
+    Agent(AgentMessage),
+    /// Live entries of a namespace.
+    List(String, RpcReplyPort<Vec<MemoryEntry>>),
+    /// Sweep expired entries.
+    Sweep,
+    /// Synthesise and persist a snapshot.
+    Synthesise,
+    /// Heartbeat tick.
+    Heartbeat,
+}
+
+/// State.
+#[derive(Debug)]
+pub struct MemoryState {
+    args: MemoryArgs,
+    memory: Memory,
+    tally: EventTally,
+    stats: StatsWindow,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Actor for MemoryCoordinatorActor {
+    type Msg = MemoryMsg;
+    type State = MemoryState;
+    type Arguments = MemoryArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: MemoryArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        args.ctx.register(&args.agent_id, AgentKind::MemoryCoordinator).await;
+        let mut subscription = args.ctx.bus.subscribe(Channel::AgentCommunication).await?;
+        let inbox = myself.clone();
+        let forwarder = tokio::spawn(async move {
+            use futures::StreamExt;
+            while let Some(payload) = subscription.next().await {
+                let Ok(message) = decode::<AgentMessage>(&payload) else {
+                    continue;
+                };
+                if inbox.send_message(MemoryMsg::Agent(message)).is_err() {
+                    break;
+                }
+            }
+        });
+        let config = &args.ctx.config;
+        let tasks = vec![
+            forwarder,
+            myself.send_interval(SWEEP_INTERVAL, || MemoryMsg::Sweep),
+            myself.send_interval(config.memory.sync_interval, || MemoryMsg::Synthesise),
+            myself.send_interval(config.supervision.heartbeat_interval, || MemoryMsg::Heartbeat),
+        ];
+        myself.send_message(MemoryMsg::Heartbeat)?;
+        let memory = Memory::new(config.memory.max_entries);
+        Ok(MemoryState {
+            args,
+            memory,
+            tally: EventTally::default(),
+            stats: StatsWindow::new(None),
+            tasks,
+        })
+    }
+
+    async fn post_stop(&self, _myself: ActorRef<Self::Msg>, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        for task in state.tasks.drain(..) {
+            task.abort();
+        }
+        state.args.ctx.deregister(&state.args.agent_id).await;
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let started = tokio::time::Instant::now();
+        let now = Utc::now();
+        match message {
+            MemoryMsg::Agent(AgentMessage::MemoryWrite { namespace, key, value, ttl_s, written_by }) => {
+                let ttl = ttl_s.map_or(state.args.ctx.config.memory.default_ttl, Duration::from_secs);
+                let expires_at = chrono::Duration::from_std(ttl).ok().map(|ttl| now + ttl);
+                let changes = state.memory.put(&namespace, &key, value, &written_by, expires_at, now);
+                broadcast(&state.args.ctx, changes).await;
+                state.stats.record(1, 0, started.elapsed());
+            }
+            MemoryMsg::Agent(AgentMessage::EventRecorded { event_id, created, project }) => {
+                if created {
+                    state.tally.created += 1;
+                    if state.tally.projects.len() < 50 {
+                        state.tally.projects.push(project.clone().unwrap_or_else(|| format!("event {event_id}")));
+                    }
+                } else {
+                    state.tally.merged += 1;
+                }
+                let ttl = chrono::Duration::from_std(state.args.ctx.config.memory.default_ttl).ok();
+                let value = serde_json::json!({ "project": project, "created": created });
+                let changes = state.memory.put(
+                    "events",
+                    &event_id.to_string(),
+                    value,
+                    &state.args.agent_id,
+                    ttl.map(|ttl| now + ttl),
+                    now,
+                );
+                broadcast(&state.args.ctx, changes).await;
+            }
+            MemoryMsg::Agent(_) => {}
+            MemoryMsg::List(namespace, reply) => {
+                // The caller may have timed out; nothing to do then.
+                let _ = reply.send(state.memory.list(&namespace, now));
+            }
+            MemoryMsg::Sweep => {
+                let changes = state.memory.expire(now);
+                broadcast(&state.args.ctx, changes).await;
+                metrics::gauge!(telemetry::MEMORY_ENTRIES).set(state.memory.len() as f64);
+            }
+            MemoryMsg::Synthesise => synthesise_now(state).await,
+            MemoryMsg::Heartbeat => {
+                let stats = state.stats.snapshot();
+                state.args.ctx.heartbeat(&state.args.agent_id, AgentKind::MemoryCoordinator, stats).await;
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn broadcast(ctx: &AgentContext, changes: Vec<Change>) {
+    let at = Utc::now();
+    for change in changes {
+        let message = MemoryChange {
+            namespace: change.namespace,
+            key: change.key,
+            version: change.version,
+            op: change.op.to_owned(),
+            at,
+        };
+        if let Err(err) = publish(ctx.bus.as_ref(), &message).await {
+            tracing::warn!(error = %err, "memory change broadcast failed");
+        }
+    }
+}
+
+async fn synthesise_now(state: &mut MemoryState) {
+    let now = Utc::now();
+    let breakers = state.memory.list("breakers", now);
+    let performance = state.memory.get("performance", "latest", now).cloned();
+    let body = synthesise(now, &state.memory.namespaces(now), &breakers, performance.as_ref(), &state.tally);
+    match state.args.ctx.store.save_snapshot(now, &body).await {
+        Ok(id) => {
+            metrics::counter!(telemetry::SYNTHESIS_SNAPSHOTS_TOTAL).increment(1);
+            tracing::debug!(snapshot = id, "synthesis snapshot saved");
+            state.tally = EventTally::default();
+        }
+        // The tally is kept and folded into the next snapshot.
+        Err(err) => tracing::warn!(error = %err, "saving synthesis snapshot failed"),
+    }
+}

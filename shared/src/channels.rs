@@ -1,0 +1,61 @@
+//! Names shared by every process: pub/sub channels, work queues and key prefixes.
+//! Operators know these names (dashboards, `redis-cli`), so they never change casually.
+
+use serde::{Deserialize, Serialize};
+
+/// A pub/sub channel of the swarm. Notifications only: work never travels on pub/sub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Channel {
+    /// Agent-to-agent findings: fetch outcomes, breaker updates, recommendations, memory writes.
+    AgentCommunication,
+    /// Commands and desired-state announcements from the queen.
+    QueenCommands,
+    /// Memory change notifications from the memory coordinator.
+    MemorySync,
+    /// Heartbeats and lifecycle events of every actor.
+    HealthChecks,
+}
+
+impl Channel {
+    /// Every channel, in a fixed order.
+    pub const ALL: [Channel; 4] = [
+        Channel::AgentCommunication,
+        Channel::QueenCommands,
+        Channel::MemorySync,
+        Channel::HealthChecks,
+    ];
+
+    /// The channel's wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::AgentCommunication => "swarm:channels:agent-communication",
+            Channel::QueenCommands => "swarm:channels:queen-commands",
+            Channel::MemorySync => "swarm:channels:memory-sync",
+            Channel::HealthChecks => "swarm:channels:health-checks",
+        }
+    }
+}
+
+impl std::fmt::Display for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Work queue of scrape tasks (queen -> scraping agents).
+pub const QUEUE_SCRAPE: &str = "swarm:queue:scrape";
+/// Work queue of fetched documents (scraping -> keyword agents).
+pub const QUEUE_CLASSIFY: &str = "swarm:queue:classify";
+/// Work queue of classified documents (keyword -> data-quality agents).
+pub const QUEUE_QUALITY: &str = "swarm:queue:quality";
+/// Every work queue, in pipeline order.
+pub const QUEUES: [&str; 3] = [QUEUE_SCRAPE, QUEUE_CLASSIFY, QUEUE_QUALITY];
+
+/// Key prefix of shared memory entries.
+pub const MEMORY_PREFIX: &str = "swarm:memory:";
+/// Key prefix of metrics snapshots.
+pub const METRICS_PREFIX: &str = "swarm:metrics:";
+/// Items that could not be processed (undecodable, or delivered too often), kept for operators.
+pub const QUEUE_DEAD_LETTER: &str = "swarm:queue:dead-letter";
+/// Deliveries after which an item goes to the dead-letter queue instead of being retried.
+pub const MAX_DELIVERIES: u32 = 10;

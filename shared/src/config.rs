@@ -1,0 +1,789 @@
+//! The typed configuration tree: a TOML file plus `TGE_SWARM_*` environment overrides,
+//! validated once at start. Unknown keys are errors; every error names the field.
+//!
+//! The shipped `config/tge-swarm.toml` is embedded in the binary, so `tge-swarm run` works
+//! from any directory with the default watchlist and feeds.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{CompanyInput, SourceInput};
+use crate::error::{Error, Result};
+
+/// The shipped default configuration (`config/tge-swarm.toml`).
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../config/tge-swarm.toml");
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Process identity.
+    #[serde(default)]
+    pub node: NodeConfig,
+    /// HTTP servers, data directory and API access.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// The queen's scheduler.
+    #[serde(default)]
+    pub scheduler: SchedulerConfig,
+    /// Scraping agents: fetch limits and retries.
+    #[serde(default)]
+    pub scraping: ScrapingConfig,
+    /// Keyword agents: threshold and batch.
+    #[serde(default)]
+    pub detection: DetectionConfig,
+    /// Data quality agents.
+    #[serde(default)]
+    pub quality: QualityConfig,
+    /// Per-host circuit breakers (API reliability agent).
+    #[serde(default)]
+    pub reliability: ReliabilityConfig,
+    /// Heartbeats and restarts.
+    #[serde(default)]
+    pub supervision: SupervisionConfig,
+    /// Work queues and the bus.
+    #[serde(default)]
+    pub queues: QueueConfig,
+    /// Memory coordinator.
+    #[serde(default)]
+    pub memory: MemoryConfig,
+    /// Performance agent.
+    #[serde(default)]
+    pub performance: PerformanceConfig,
+    /// Sources seeded into an empty store at first start.
+    #[serde(default)]
+    pub sources: Vec<SourceInput>,
+    /// Watchlist seeded into an empty store at first start.
+    #[serde(default)]
+    pub companies: Vec<CompanyInput>,
+}
+
+/// Process identity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Name of this node, used in registry ids and queue consumer names.
+    #[serde(default = "default_node_name")]
+    pub name: String,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            name: default_node_name(),
+        }
+    }
+}
+
+fn default_node_name() -> String {
+    "local".to_owned()
+}
+
+/// HTTP servers, data directory and API access.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// REST API address (`TGE_SWARM_API_ADDR`).
+    #[serde(default = "default_api_addr")]
+    pub api_addr: SocketAddr,
+    /// Prometheus metrics address (`TGE_SWARM_METRICS_ADDR`).
+    #[serde(default = "default_metrics_addr")]
+    pub metrics_addr: SocketAddr,
+    /// Where the SQLite store lives (`TGE_SWARM_DATA_DIR`).
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Whether reads need an API key too (`TGE_SWARM_REQUIRE_KEY_FOR_READS`).
+    #[serde(default)]
+    pub require_key_for_reads: bool,
+    /// Largest request body the API accepts, bytes.
+    #[serde(default = "default_api_body_limit")]
+    pub max_request_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            api_addr: default_api_addr(),
+            metrics_addr: default_metrics_addr(),
+            data_dir: default_data_dir(),
+            require_key_for_reads: false,
+            max_request_bytes: default_api_body_limit(),
+        }
+    }
+}
+
+fn default_api_addr() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 8080))
+}
+
+fn default_metrics_addr() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 8001))
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./data")
+}
+
+fn default_api_body_limit() -> usize {
+    1024 * 1024
+}
+
+/// The queen's scheduler.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerConfig {
+    /// How often the queen checks which sources are due.
+    #[serde(default = "default_tick", with = "humantime_serde")]
+    pub tick: Duration,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            tick: default_tick(),
+        }
+    }
+}
+
+fn default_tick() -> Duration {
+    Duration::from_secs(1)
+}
+
+/// Scraping agents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScrapingConfig {
+    /// Scraping actors in this process.
+    #[serde(default = "one")]
+    pub replicas: u32,
+    /// Whole-request timeout, including reading the body.
+    #[serde(default = "default_fetch_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Connect timeout.
+    #[serde(default = "default_connect_timeout", with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Largest response body read, bytes; larger responses are an error.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: u64,
+    /// Retries after the first attempt for transient failures.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// First retry delay (doubles, with jitter).
+    #[serde(default = "default_retry_min", with = "humantime_serde")]
+    pub retry_min_delay: Duration,
+    /// Longest retry delay.
+    #[serde(default = "default_retry_max", with = "humantime_serde")]
+    pub retry_max_delay: Duration,
+    /// Fetches in flight per scraping actor.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Largest number of items taken from one source per fetch.
+    #[serde(default = "default_max_items")]
+    pub max_items: usize,
+    /// User-Agent header.
+    #[serde(default = "default_user_agent")]
+    pub user_agent: String,
+}
+
+impl Default for ScrapingConfig {
+    fn default() -> Self {
+        ScrapingConfig {
+            replicas: 1,
+            timeout: default_fetch_timeout(),
+            connect_timeout: default_connect_timeout(),
+            max_body_bytes: default_max_body(),
+            retries: default_retries(),
+            retry_min_delay: default_retry_min(),
+            retry_max_delay: default_retry_max(),
+            concurrency: default_concurrency(),
+            max_items: default_max_items(),
+            user_agent: default_user_agent(),
+        }
+    }
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn default_fetch_timeout() -> Duration {
+    Duration::from_secs(20)
+}
+
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_max_body() -> u64 {
+    10 * 1024 * 1024
+}
+
+fn default_retries() -> u32 {
+    2
+}
+
+fn default_retry_min() -> Duration {
+    Duration::from_millis(500)
+}
+
+fn default_retry_max() -> Duration {
+    Duration::from_secs(8)
+}
+
+fn default_concurrency() -> usize {
+    8
+}
+
+fn default_max_items() -> usize {
+    500
+}
+
+fn default_user_agent() -> String {
+    concat!("tge-swarm/", env!("CARGO_PKG_VERSION"), " (+https://github.com/tge-swarm)").to_owned()
+}
+
+/// Keyword agents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectionConfig {
+    /// Keyword actors in this process.
+    #[serde(default = "one")]
+    pub replicas: u32,
+    /// Score at or above which a document is a TGE announcement.
+    #[serde(default = "default_threshold")]
+    pub threshold: f64,
+    /// Documents taken from the queue at once.
+    #[serde(default = "default_batch")]
+    pub batch: usize,
+}
+
+impl Default for DetectionConfig {
+    fn default() -> Self {
+        DetectionConfig {
+            replicas: 1,
+            threshold: default_threshold(),
+            batch: default_batch(),
+        }
+    }
+}
+
+fn default_threshold() -> f64 {
+    0.5
+}
+
+fn default_batch() -> usize {
+    64
+}
+
+/// Data quality agents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QualityConfig {
+    /// Data quality actors in this process.
+    #[serde(default = "one")]
+    pub replicas: u32,
+    /// Announcements of the same project within this window merge into one event.
+    #[serde(default = "default_merge_window", with = "humantime_serde")]
+    pub merge_window: Duration,
+    /// Longest document text kept, bytes; longer text is truncated at a char boundary.
+    #[serde(default = "default_max_text")]
+    pub max_text_bytes: usize,
+    /// Documents taken from the queue at once.
+    #[serde(default = "default_batch")]
+    pub batch: usize,
+}
+
+impl Default for QualityConfig {
+    fn default() -> Self {
+        QualityConfig {
+            replicas: 1,
+            merge_window: default_merge_window(),
+            max_text_bytes: default_max_text(),
+            batch: default_batch(),
+        }
+    }
+}
+
+fn default_merge_window() -> Duration {
+    Duration::from_secs(30 * 24 * 3600)
+}
+
+fn default_max_text() -> usize {
+    200_000
+}
+
+/// Per-host circuit breakers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReliabilityConfig {
+    /// Failures in a row that open a host's breaker.
+    #[serde(default = "default_failure_threshold")]
+    pub failure_threshold: u32,
+    /// How long a breaker stays open before a trial call (doubles on each failed trial).
+    #[serde(default = "default_open_for", with = "humantime_serde")]
+    pub open_for: Duration,
+    /// Longest open period.
+    #[serde(default = "default_max_open_for", with = "humantime_serde")]
+    pub max_open_for: Duration,
+}
+
+impl Default for ReliabilityConfig {
+    fn default() -> Self {
+        ReliabilityConfig {
+            failure_threshold: default_failure_threshold(),
+            open_for: default_open_for(),
+            max_open_for: default_max_open_for(),
+        }
+    }
+}
+
+fn default_failure_threshold() -> u32 {
+    5
+}
+
+fn default_open_for() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_max_open_for() -> Duration {
+    Duration::from_secs(600)
+}
+
+/// Heartbeats and local restarts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupervisionConfig {
+    /// Heartbeat period of every actor.
+    #[serde(default = "default_heartbeat", with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    /// Missed heartbeats after which the queen marks an actor unhealthy.
+    #[serde(default = "default_missed")]
+    pub missed_heartbeats: u32,
+    /// Restarts allowed per actor within `restart_window`.
+    #[serde(default = "default_max_restarts")]
+    pub max_restarts: u32,
+    /// Sliding window of the restart budget.
+    #[serde(default = "default_restart_window", with = "humantime_serde")]
+    pub restart_window: Duration,
+    /// First restart delay; doubles for each restart in the window.
+    #[serde(default = "default_backoff_base", with = "humantime_serde")]
+    pub backoff_base: Duration,
+    /// Jitter applied to restart delays, as a fraction (0.2 = ±20 %).
+    #[serde(default = "default_jitter")]
+    pub backoff_jitter: f64,
+    /// How long a stopping actor gets before it is killed.
+    #[serde(default = "default_stop_timeout", with = "humantime_serde")]
+    pub stop_timeout: Duration,
+}
+
+impl Default for SupervisionConfig {
+    fn default() -> Self {
+        SupervisionConfig {
+            heartbeat_interval: default_heartbeat(),
+            missed_heartbeats: default_missed(),
+            max_restarts: default_max_restarts(),
+            restart_window: default_restart_window(),
+            backoff_base: default_backoff_base(),
+            backoff_jitter: default_jitter(),
+            stop_timeout: default_stop_timeout(),
+        }
+    }
+}
+
+fn default_heartbeat() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_missed() -> u32 {
+    3
+}
+
+fn default_max_restarts() -> u32 {
+    3
+}
+
+fn default_restart_window() -> Duration {
+    Duration::from_secs(300)
+}
+
+fn default_backoff_base() -> Duration {
+    Duration::from_secs(1)
+}
+
+fn default_jitter() -> f64 {
+    0.2
+}
+
+fn default_stop_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+/// Work queues and the bus.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    /// An entry taken but not acknowledged for this long is redelivered to another consumer.
+    #[serde(default = "default_visibility", with = "humantime_serde")]
+    pub visibility_timeout: Duration,
+    /// Buffered messages per bus subscriber; a slower subscriber loses the oldest (counted).
+    #[serde(default = "default_bus_buffer")]
+    pub bus_buffer: usize,
+    /// How long a consumer waits for work before it looks again.
+    #[serde(default = "default_poll_wait", with = "humantime_serde")]
+    pub poll_wait: Duration,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            visibility_timeout: default_visibility(),
+            bus_buffer: default_bus_buffer(),
+            poll_wait: default_poll_wait(),
+        }
+    }
+}
+
+fn default_visibility() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_bus_buffer() -> usize {
+    16_384
+}
+
+fn default_poll_wait() -> Duration {
+    Duration::from_millis(250)
+}
+
+/// Memory coordinator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryConfig {
+    /// How often findings are synthesised into a persisted snapshot.
+    #[serde(default = "default_sync_interval", with = "humantime_serde")]
+    pub sync_interval: Duration,
+    /// TTL of entries written without one.
+    #[serde(default = "default_ttl", with = "humantime_serde")]
+    pub default_ttl: Duration,
+    /// Most entries held; writes past it evict the entry closest to expiry.
+    #[serde(default = "default_max_entries")]
+    pub max_entries: usize,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        MemoryConfig {
+            sync_interval: default_sync_interval(),
+            default_ttl: default_ttl(),
+            max_entries: default_max_entries(),
+        }
+    }
+}
+
+fn default_sync_interval() -> Duration {
+    Duration::from_secs(90)
+}
+
+fn default_ttl() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+
+fn default_max_entries() -> usize {
+    100_000
+}
+
+/// Performance agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerformanceConfig {
+    /// How often the bottleneck analysis runs.
+    #[serde(default = "default_analysis_interval", with = "humantime_serde")]
+    pub interval: Duration,
+    /// Queue depth above which a stage counts as backlogged.
+    #[serde(default = "default_backlog")]
+    pub backlog_threshold: u64,
+}
+
+impl Default for PerformanceConfig {
+    fn default() -> Self {
+        PerformanceConfig {
+            interval: default_analysis_interval(),
+            backlog_threshold: default_backlog(),
+        }
+    }
+}
+
+fn default_analysis_interval() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_backlog() -> u64 {
+    1_000
+}
+
+impl Config {
+    /// Parses TOML text; `origin` names the file in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config> {
+        toml::from_str(text).map_err(|err| {
+            let field = err
+                .span()
+                .map(|span| locate(text, span.start))
+                .unwrap_or_else(|| origin.to_owned());
+            Error::config(
+                format!("{origin}{field}"),
+                err.message().trim().to_owned(),
+            )
+        })
+    }
+
+    /// The shipped defaults.
+    pub fn embedded_default() -> Result<Config> {
+        Config::from_toml(DEFAULT_CONFIG_TOML, "embedded config/tge-swarm.toml")
+    }
+
+    /// Loads a file.
+    pub fn from_file(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            context: format!("reading config file {}", path.display()),
+            source,
+        })?;
+        Config::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Applies `TGE_SWARM_*` overrides from `lookup` (the process environment in production).
+    pub fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<()> {
+        if let Some(value) = lookup("TGE_SWARM_API_ADDR") {
+            self.server.api_addr = parse_env("TGE_SWARM_API_ADDR", &value)?;
+        }
+        if let Some(value) = lookup("TGE_SWARM_METRICS_ADDR") {
+            self.server.metrics_addr = parse_env("TGE_SWARM_METRICS_ADDR", &value)?;
+        }
+        if let Some(value) = lookup("TGE_SWARM_DATA_DIR") {
+            self.server.data_dir = PathBuf::from(value);
+        }
+        if let Some(value) = lookup("TGE_SWARM_REQUIRE_KEY_FOR_READS") {
+            self.server.require_key_for_reads = parse_bool("TGE_SWARM_REQUIRE_KEY_FOR_READS", &value)?;
+        }
+        if let Some(value) = lookup("TGE_SWARM_NODE_NAME") {
+            self.node.name = value;
+        }
+        Ok(())
+    }
+
+    /// Validates values serde cannot check; the error names the field.
+    pub fn validate(&self) -> Result<()> {
+        let node = &self.node.name;
+        if node.is_empty()
+            || !node
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
+            return Err(Error::config(
+                "node.name",
+                "must be non-empty letters, digits, '-', '_' or '.'",
+            ));
+        }
+        for (field, replicas) in [
+            ("scraping.replicas", self.scraping.replicas),
+            ("detection.replicas", self.detection.replicas),
+            ("quality.replicas", self.quality.replicas),
+        ] {
+            if !(1..=64).contains(&replicas) {
+                return Err(Error::config(field, "must be between 1 and 64"));
+            }
+        }
+        if self.scraping.concurrency == 0 {
+            return Err(Error::config("scraping.concurrency", "must be at least 1"));
+        }
+        if self.scraping.max_body_bytes < 1024 {
+            return Err(Error::config("scraping.max_body_bytes", "must be at least 1024"));
+        }
+        if self.scraping.timeout.is_zero() {
+            return Err(Error::config("scraping.timeout", "must be positive"));
+        }
+        if self.scraping.retry_min_delay > self.scraping.retry_max_delay {
+            return Err(Error::config(
+                "scraping.retry_min_delay",
+                "must not exceed scraping.retry_max_delay",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.detection.threshold) || self.detection.threshold.is_nan() {
+            return Err(Error::config("detection.threshold", "must be between 0 and 1"));
+        }
+        if self.detection.batch == 0 {
+            return Err(Error::config("detection.batch", "must be at least 1"));
+        }
+        if self.quality.batch == 0 {
+            return Err(Error::config("quality.batch", "must be at least 1"));
+        }
+        if self.quality.max_text_bytes < 256 {
+            return Err(Error::config("quality.max_text_bytes", "must be at least 256"));
+        }
+        if self.reliability.failure_threshold == 0 {
+            return Err(Error::config("reliability.failure_threshold", "must be at least 1"));
+        }
+        if self.reliability.open_for > self.reliability.max_open_for {
+            return Err(Error::config(
+                "reliability.open_for",
+                "must not exceed reliability.max_open_for",
+            ));
+        }
+        let supervision = &self.supervision;
+        if supervision.heartbeat_interval.is_zero() {
+            return Err(Error::config("supervision.heartbeat_interval", "must be positive"));
+        }
+        if supervision.missed_heartbeats == 0 {
+            return Err(Error::config("supervision.missed_heartbeats", "must be at least 1"));
+        }
+        if !(0.0..1.0).contains(&supervision.backoff_jitter) {
+            return Err(Error::config(
+                "supervision.backoff_jitter",
+                "must be at least 0 and below 1",
+            ));
+        }
+        if self.scheduler.tick.is_zero() {
+            return Err(Error::config("scheduler.tick", "must be positive"));
+        }
+        if self.queues.visibility_timeout.is_zero() {
+            return Err(Error::config("queues.visibility_timeout", "must be positive"));
+        }
+        if self.queues.bus_buffer < 16 {
+            return Err(Error::config("queues.bus_buffer", "must be at least 16"));
+        }
+        if self.memory.sync_interval.is_zero() {
+            return Err(Error::config("memory.sync_interval", "must be positive"));
+        }
+        if self.performance.interval.is_zero() {
+            return Err(Error::config("performance.interval", "must be positive"));
+        }
+        let mut names = std::collections::HashSet::new();
+        for (index, source) in self.sources.iter().enumerate() {
+            source
+                .validate()
+                .map_err(|err| Error::config(format!("sources[{index}]"), err.to_string()))?;
+            if !names.insert(source.name.as_str()) {
+                return Err(Error::config(
+                    format!("sources[{index}].name"),
+                    format!("duplicate source name `{}`", source.name),
+                ));
+            }
+        }
+        let mut companies = std::collections::HashSet::new();
+        for (index, company) in self.companies.iter().enumerate() {
+            company
+                .validate()
+                .map_err(|err| Error::config(format!("companies[{index}]"), err.to_string()))?;
+            if !companies.insert(company.name.to_lowercase()) {
+                return Err(Error::config(
+                    format!("companies[{index}].name"),
+                    format!("duplicate company `{}`", company.name),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads `path` (or the embedded defaults when `path` is none), applies the process
+    /// environment and validates.
+    pub fn load(path: Option<&Path>) -> Result<Config> {
+        let mut config = match path {
+            Some(path) => Config::from_file(path)?,
+            None => Config::embedded_default()?,
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Path of the SQLite database under the data dir.
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.server.data_dir.join("tge-swarm.sqlite")
+    }
+}
+
+fn locate(text: &str, offset: usize) -> String {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map(|tail| tail.chars().count() + 1).unwrap_or(1);
+    format!(":{line}:{column}")
+}
+
+fn parse_env<T: std::str::FromStr>(name: &str, value: &str) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    value
+        .parse()
+        .map_err(|err: T::Err| Error::config(name, format!("`{value}`: {err}")))
+}
+
+fn parse_bool(name: &str, value: &str) -> Result<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(Error::config(name, format!("`{value}` is not a boolean (true/false)"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_is_valid() {
+        let config = Config::embedded_default().unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.companies.len(), 15);
+        assert_eq!(config.sources.len(), 21);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases: &[(&str, &str)] = &[
+            ("[server]\nbogus = 1\n", "bogus"),
+            ("[scraping]\ntimeout = \"soon\"\n", "t.toml:2"),
+            ("[detection]\nthreshold = 1.5\n", "detection.threshold"),
+            ("[supervision]\nbackoff_jitter = 2.0\n", "supervision.backoff_jitter"),
+            (
+                "[[sources]]\nname = \"x\"\nkind = \"html\"\nurl = \"https://a.b\"\ninterval = \"1m\"\n",
+                "sources[0]",
+            ),
+            (
+                "[[sources]]\nname = \"x\"\nkind = \"rss\"\nurl = \"ftp://a.b\"\ninterval = \"1m\"\n",
+                "sources[0]",
+            ),
+            (
+                "[[companies]]\nname = \"A\"\ntickers = [\"$$\"]\n",
+                "companies[0]",
+            ),
+        ];
+        for (text, needle) in cases {
+            let result = Config::from_toml(text, "t.toml").and_then(|config| config.validate());
+            let message = result.expect_err(text).to_string();
+            assert!(message.contains(needle), "{text:?} -> {message}");
+        }
+    }
+
+    #[test]
+    fn env_overrides_apply_and_are_checked() {
+        let mut config = Config::embedded_default().unwrap();
+        config
+            .apply_env(|name| match name {
+                "TGE_SWARM_API_ADDR" => Some("127.0.0.1:9999".into()),
+                "TGE_SWARM_REQUIRE_KEY_FOR_READS" => Some("true".into()),
+                "TGE_SWARM_DATA_DIR" => Some("/tmp/x".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.server.api_addr.port(), 9999);
+        assert!(config.server.require_key_for_reads);
+        assert_eq!(config.server.data_dir, PathBuf::from("/tmp/x"));
+        let err = config
+            .apply_env(|name| (name == "TGE_SWARM_METRICS_ADDR").then(|| "nope".into()))
+            .unwrap_err();
+        assert!(err.to_string().contains("TGE_SWARM_METRICS_ADDR"));
+    }
+}

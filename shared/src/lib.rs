@@ -1,0 +1,22 @@
+//! Shared foundation of tge-swarm: domain types, bus messages, channel and queue names,
+//! configuration, the ports (`Bus`, `WorkQueue`, `Store`, `Registry`) with their embedded
+//! adapters, reliability primitives (circuit breaker, retry policy), the restart policy used
+//! by agent hosts, and telemetry names.
+//!
+//! Every other crate of the workspace depends on this one and on nothing else of ours, so
+//! anything two processes must agree on (a message shape, a channel name, a metric name)
+//! lives here.
+
+pub mod channels;
+pub mod config;
+pub mod context;
+pub mod domain;
+pub mod error;
+pub mod faults;
+pub mod messages;
+pub mod ports;
+pub mod reliability;
+pub mod supervision;
+pub mod telemetry;
+
+pub use error::{Error, Result};

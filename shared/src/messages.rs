@@ -1,0 +1,218 @@
+//! Messages carried on the pub/sub channels, as JSON. Every message is a notification; losing
+//! one may delay a view (a heartbeat, a breaker update) but never loses work.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::channels::Channel;
+use crate::domain::AgentKind;
+use crate::error::Result;
+
+/// Counters an actor reports with each heartbeat (its metrics snapshot).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentStats {
+    /// Work items processed since start.
+    pub processed: u64,
+    /// Work items that failed since start.
+    pub errors: u64,
+    /// Mean processing time per item over the last heartbeat period, milliseconds.
+    pub mean_latency_ms: f64,
+    /// Items processed per second over the last heartbeat period.
+    pub throughput_per_s: f64,
+    /// The queue this actor consumes, if any.
+    pub queue: Option<String>,
+}
+
+/// On `swarm:channels:health-checks`: heartbeats and lifecycle events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum HealthMessage {
+    /// An actor is alive.
+    Heartbeat {
+        /// Agent id (`keyword-0`).
+        agent_id: String,
+        /// Its kind.
+        kind: AgentKind,
+        /// When it was sent.
+        at: DateTime<Utc>,
+        /// Its counters.
+        stats: AgentStats,
+    },
+    /// The host supervisor saw an actor start, fail, restart or stop.
+    Lifecycle {
+        /// Agent id.
+        agent_id: String,
+        /// Its kind.
+        kind: AgentKind,
+        /// What happened.
+        event: LifecycleEvent,
+        /// Restarts so far.
+        restarts: u32,
+        /// When.
+        at: DateTime<Utc>,
+    },
+}
+
+/// Lifecycle events reported by a host supervisor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum LifecycleEvent {
+    /// The actor started.
+    Started,
+    /// The actor failed (panic or handler error); a restart follows after `delay_ms`.
+    Failed {
+        /// Why.
+        reason: String,
+        /// Delay before the restart.
+        delay_ms: u64,
+    },
+    /// The actor failed and the restart budget is spent.
+    GaveUp {
+        /// Why.
+        reason: String,
+    },
+    /// The actor stopped cleanly.
+    Stopped,
+}
+
+/// Outcome of one outbound call, reported by scraping agents to the API reliability agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallOutcome {
+    /// 2xx or 304.
+    Success,
+    /// Connection error, timeout or 5xx.
+    Failure,
+    /// 429 or 503 with Retry-After.
+    RateLimited,
+}
+
+/// Circuit breaker state, as broadcast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakerState {
+    /// Calls flow.
+    Closed,
+    /// Calls are refused until `until`.
+    Open,
+    /// One trial call is allowed.
+    HalfOpen,
+}
+
+/// On `swarm:channels:agent-communication`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AgentMessage {
+    /// A scraping agent's outbound call outcome.
+    CallOutcome {
+        /// Host called.
+        host: String,
+        /// Outcome.
+        outcome: CallOutcome,
+        /// Retry-After in seconds, if the server sent one.
+        retry_after_s: Option<u64>,
+        /// Reporting agent.
+        agent_id: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The API reliability agent's swarm-wide breaker state for a host.
+    BreakerUpdate {
+        /// Host.
+        host: String,
+        /// New state.
+        state: BreakerState,
+        /// For `open`: when a trial call will be allowed.
+        until: Option<DateTime<Utc>>,
+    },
+    /// The performance agent's recommendation to the queen.
+    Recommendation {
+        /// Bottleneck kind, if any.
+        bottleneck: Option<AgentKind>,
+        /// Recommended action (`scale_up`, `scale_down`, `none`).
+        action: String,
+        /// Why.
+        reason: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A finding to store in shared memory (handled by the memory coordinator).
+    MemoryWrite {
+        /// Namespace.
+        namespace: String,
+        /// Key.
+        key: String,
+        /// Value.
+        value: serde_json::Value,
+        /// TTL in seconds; none means the coordinator's default.
+        ttl_s: Option<u64>,
+        /// Writer.
+        written_by: String,
+    },
+    /// The data quality agent created or updated an event.
+    EventRecorded {
+        /// Event id.
+        event_id: i64,
+        /// Whether it was created (or merged into).
+        created: bool,
+        /// Project.
+        project: Option<String>,
+    },
+}
+
+/// On `swarm:channels:memory-sync`: a memory change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemoryChange {
+    /// Namespace.
+    pub namespace: String,
+    /// Key.
+    pub key: String,
+    /// Version after the change.
+    pub version: u64,
+    /// `put`, `delete` or `expire`.
+    pub op: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// On `swarm:channels:queen-commands`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum QueenCommand {
+    /// Sources changed: consumers holding cached source data should reload.
+    SourcesChanged,
+    /// Watchlist changed: keyword agents reload companies.
+    CompaniesChanged,
+}
+
+/// Encodes a message for the bus.
+pub fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>> {
+    Ok(serde_json::to_vec(message)?)
+}
+
+/// Decodes a message from the bus.
+pub fn decode<T: for<'de> Deserialize<'de>>(payload: &[u8]) -> Result<T> {
+    Ok(serde_json::from_slice(payload)?)
+}
+
+/// The channel each message type travels on.
+pub trait OnChannel {
+    /// Its channel.
+    const CHANNEL: Channel;
+}
+
+impl OnChannel for HealthMessage {
+    const CHANNEL: Channel = Channel::HealthChecks;
+}
+
+impl OnChannel for AgentMessage {
+    const CHANNEL: Channel = Channel::AgentCommunication;
+}
+
+impl OnChannel for MemoryChange {
+    const CHANNEL: Channel = Channel::MemorySync;
+}
+
+impl OnChannel for QueenCommand {
+    const CHANNEL: Channel = Channel::QueenCommands;
+}

@@ -1,0 +1,210 @@
+//! In-process [`WorkQueue`] with the semantics of a Redis Streams consumer group: each item is
+//! delivered to one consumer and stays pending under it until acknowledged; a consumer that
+//! restarts with the same name gets its pending items back (`recover`, like `XREADGROUP 0`),
+//! and items pending longer than the visibility timeout go to whichever consumer asks next
+//! (like `XAUTOCLAIM`). Items are never dropped: only `ack` removes them.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::{Delivery, QueueDepth, WorkQueue};
+use crate::error::{Error, Result};
+
+#[derive(Debug)]
+struct Ready {
+    seq: u64,
+    payload: Arc<Vec<u8>>,
+}
+
+#[derive(Debug)]
+struct Pending {
+    payload: Arc<Vec<u8>>,
+    consumer: String,
+    delivered_at: Instant,
+    deliveries: u32,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    ready: VecDeque<Ready>,
+    pending: BTreeMap<u64, Pending>,
+    notify: Arc<Notify>,
+}
+
+/// The in-process work queue.
+#[derive(Debug)]
+pub struct EmbeddedQueue {
+    queues: Mutex<HashMap<String, QueueState>>,
+    visibility_timeout: Duration,
+    next_seq: std::sync::atomic::AtomicU64,
+}
+
+impl EmbeddedQueue {
+    /// A queue set whose un-acknowledged items become reclaimable after `visibility_timeout`.
+    pub fn new(visibility_timeout: Duration) -> Self {
+        EmbeddedQueue {
+            queues: Mutex::new(HashMap::new()),
+            visibility_timeout,
+            next_seq: std::sync::atomic::AtomicU64::new(1),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, QueueState>> {
+        self.queues.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Moves up to `max` items to `consumer`: first those idle past the visibility timeout,
+    /// then ready ones.
+    fn grab(&self, state: &mut QueueState, consumer: &str, max: usize, now: Instant) -> Vec<Delivery> {
+        let mut out = Vec::new();
+        for (seq, pending) in state.pending.iter_mut() {
+            if out.len() >= max {
+                break;
+            }
+            if now.duration_since(pending.delivered_at) < self.visibility_timeout {
+                continue;
+            }
+            pending.consumer = consumer.to_owned();
+            pending.delivered_at = now;
+            pending.deliveries += 1;
+            out.push(Delivery {
+                id: seq.to_string(),
+                payload: pending.payload.as_ref().clone(),
+                deliveries: pending.deliveries,
+            });
+        }
+        while out.len() < max {
+            let Some(ready) = state.ready.pop_front() else {
+                break;
+            };
+            out.push(Delivery {
+                id: ready.seq.to_string(),
+                payload: ready.payload.as_ref().clone(),
+                deliveries: 1,
+            });
+            state.pending.insert(
+                ready.seq,
+                Pending {
+                    payload: ready.payload,
+                    consumer: consumer.to_owned(),
+                    delivered_at: now,
+                    deliveries: 1,
+                },
+            );
+        }
+        out
+    }
+}
+
+fn parse_id(id: &str) -> Result<u64> {
+    id.parse()
+        .map_err(|_| Error::Invalid(format!("work item id `{id}` is not one of this queue's ids")))
+}
+
+#[async_trait]
+impl WorkQueue for EmbeddedQueue {
+    async fn enqueue(&self, queue: &str, payloads: Vec<Vec<u8>>) -> Result<Vec<String>> {
+        let mut queues = self.lock();
+        let state = queues.entry(queue.to_owned()).or_default();
+        let mut ids = Vec::with_capacity(payloads.len());
+        for payload in payloads {
+            let seq = self
+                .next_seq
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            state.ready.push_back(Ready {
+                seq,
+                payload: Arc::new(payload),
+            });
+            ids.push(seq.to_string());
+        }
+        state.notify.notify_waiters();
+        Ok(ids)
+    }
+
+    async fn take(
+        &self,
+        queue: &str,
+        consumer: &str,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Delivery>> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let notify = {
+                let mut queues = self.lock();
+                let state = queues.entry(queue.to_owned()).or_default();
+                let taken = self.grab(state, consumer, max.max(1), Instant::now());
+                if !taken.is_empty() {
+                    return Ok(taken);
+                }
+                state.notify.clone()
+            };
+            // Register interest before re-checking, so an enqueue between the check above and
+            // the wait below is not missed.
+            let notified = notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut queues = self.lock();
+                let state = queues.entry(queue.to_owned()).or_default();
+                let taken = self.grab(state, consumer, max.max(1), Instant::now());
+                if !taken.is_empty() {
+                    return Ok(taken);
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(Vec::new());
+            }
+            if tokio::time::timeout(deadline - now, notified).await.is_err() {
+                return Ok(Vec::new());
+            }
+        }
+    }
+
+    async fn recover(&self, queue: &str, consumer: &str) -> Result<Vec<Delivery>> {
+        let now = Instant::now();
+        let mut queues = self.lock();
+        let state = queues.entry(queue.to_owned()).or_default();
+        let mut out = Vec::new();
+        for (seq, pending) in state.pending.iter_mut() {
+            if pending.consumer != consumer {
+                continue;
+            }
+            pending.delivered_at = now;
+            pending.deliveries += 1;
+            out.push(Delivery {
+                id: seq.to_string(),
+                payload: pending.payload.as_ref().clone(),
+                deliveries: pending.deliveries,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn ack(&self, queue: &str, ids: &[String]) -> Result<()> {
+        let mut queues = self.lock();
+        let state = queues.entry(queue.to_owned()).or_default();
+        for id in ids {
+            let seq = parse_id(id)?;
+            state.pending.remove(&seq);
+        }
+        Ok(())
+    }
+
+    async fn depth(&self, queue: &str) -> Result<QueueDepth> {
+        let queues = self.lock();
+        let Some(state) = queues.get(queue) else {
+            return Ok(QueueDepth::default());
+        };
+        Ok(QueueDepth {
+            ready: state.ready.len() as u64,
+            pending: state.pending.len() as u64,
+        })
+    }
+}

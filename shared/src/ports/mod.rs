@@ -1,0 +1,173 @@
+//! The ports through which actors reach the outside world, and their adapters.
+//!
+//! * [`Bus`]: pub/sub notifications on the four swarm channels (at-most-once).
+//! * [`WorkQueue`]: work items with acknowledgement and redelivery (at-least-once).
+//! * [`Store`]: durable records (sources, watchlist, documents, events, keys, snapshots).
+//! * [`Registry`]: service instances with TTL health checks.
+//!
+//! The embedded adapters run everything in one process; networked adapters (Redis, Postgres,
+//! Consul) implement the same traits and must pass the same contract suites.
+
+pub mod embedded_bus;
+pub mod embedded_queue;
+pub mod embedded_registry;
+pub mod sqlite;
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::Stream;
+use serde::Serialize;
+
+use crate::channels::Channel;
+use crate::domain::{
+    ApiKey, ClassifiedDocument, Company, CompanyInput, EventPage, EventQuery, FetchReport, Meta,
+    RecordOutcome, Source, SourceInput, SynthesisSnapshot, TgeEvent,
+};
+use crate::error::Result;
+use crate::messages::{OnChannel, encode};
+
+/// A stream of raw messages from one channel.
+pub type Subscription = Pin<Box<dyn Stream<Item = Vec<u8>> + Send>>;
+
+/// Pub/sub for notifications. Delivery is at-most-once: a slow subscriber may miss messages
+/// (counted in `tge_swarm_bus_dropped_total`), so nothing that must not be lost goes here.
+#[async_trait]
+pub trait Bus: Send + Sync + 'static {
+    /// Publishes a payload on a channel.
+    async fn publish(&self, channel: Channel, payload: Vec<u8>) -> Result<()>;
+    /// Subscribes to a channel; messages published after this call are delivered.
+    async fn subscribe(&self, channel: Channel) -> Result<Subscription>;
+}
+
+/// Publishes a typed message on its channel.
+pub async fn publish<T: Serialize + OnChannel + Sync>(bus: &dyn Bus, message: &T) -> Result<()> {
+    bus.publish(T::CHANNEL, encode(message)?).await
+}
+
+/// One work item handed to a consumer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Entry id, to acknowledge.
+    pub id: String,
+    /// The item.
+    pub payload: Vec<u8>,
+    /// How many times it has been delivered, this delivery included.
+    pub deliveries: u32,
+}
+
+/// Depth of a queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct QueueDepth {
+    /// Waiting for a consumer.
+    pub ready: u64,
+    /// Taken, not yet acknowledged.
+    pub pending: u64,
+}
+
+/// A work queue with consumer acknowledgement, modelled on Redis Streams consumer groups:
+/// an item taken and not acknowledged stays pending under its consumer; the same consumer
+/// gets it back from [`WorkQueue::recover`] after a restart, and any consumer gets it from
+/// [`WorkQueue::take`] once it has been pending longer than the visibility timeout.
+#[async_trait]
+pub trait WorkQueue: Send + Sync + 'static {
+    /// Appends items; returns their ids.
+    async fn enqueue(&self, queue: &str, payloads: Vec<Vec<u8>>) -> Result<Vec<String>>;
+    /// Takes up to `max` items for `consumer`, waiting up to `wait` for the first one.
+    /// Items pending past the visibility timeout under any consumer are reclaimed first.
+    async fn take(&self, queue: &str, consumer: &str, max: usize, wait: Duration)
+    -> Result<Vec<Delivery>>;
+    /// Redelivers the items pending under `consumer` (after a restart with the same identity).
+    async fn recover(&self, queue: &str, consumer: &str) -> Result<Vec<Delivery>>;
+    /// Acknowledges items: they are done and will never be delivered again.
+    async fn ack(&self, queue: &str, ids: &[String]) -> Result<()>;
+    /// Current depth.
+    async fn depth(&self, queue: &str) -> Result<QueueDepth>;
+}
+
+/// Durable records. Every method is idempotent where the pipeline may repeat it.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Checks the store answers.
+    async fn ping(&self) -> Result<()>;
+
+    /// All sources, by id.
+    async fn list_sources(&self) -> Result<Vec<Source>>;
+    /// One source.
+    async fn get_source(&self, id: i64) -> Result<Source>;
+    /// Creates a source; a duplicate name is a conflict.
+    async fn create_source(&self, input: &SourceInput) -> Result<Source>;
+    /// Replaces a source's definition (its fetch health is kept).
+    async fn update_source(&self, id: i64, input: &SourceInput) -> Result<Source>;
+    /// Deletes a source.
+    async fn delete_source(&self, id: i64) -> Result<()>;
+    /// Records the outcome of a fetch.
+    async fn record_fetch(&self, id: i64, report: &FetchReport) -> Result<()>;
+
+    /// The watchlist, by id.
+    async fn list_companies(&self) -> Result<Vec<Company>>;
+    /// One company.
+    async fn get_company(&self, id: i64) -> Result<Company>;
+    /// Adds a company; a duplicate name (case-insensitive) is a conflict.
+    async fn create_company(&self, input: &CompanyInput) -> Result<Company>;
+    /// Replaces a company.
+    async fn update_company(&self, id: i64, input: &CompanyInput) -> Result<Company>;
+    /// Deletes a company.
+    async fn delete_company(&self, id: i64) -> Result<()>;
+
+    /// Records a classified document, atomically: stores the document and its detection
+    /// unless its id is already stored, and for a TGE merges it into the event with the same
+    /// `merge_key` seen within `merge_window`, or creates one.
+    async fn record_classified(
+        &self,
+        item: &ClassifiedDocument,
+        merge_key: &str,
+        merge_window: Duration,
+    ) -> Result<RecordOutcome>;
+    /// A page of events, newest first.
+    async fn list_events(&self, query: &EventQuery) -> Result<EventPage>;
+    /// One event with its sources and evidence.
+    async fn get_event(&self, id: i64) -> Result<TgeEvent>;
+    /// Documents stored.
+    async fn count_documents(&self) -> Result<u64>;
+
+    /// Stores an API key's hash.
+    async fn insert_api_key(&self, name: &str, hash: &str, scopes: &[String]) -> Result<i64>;
+    /// Finds an API key by hash.
+    async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>>;
+    /// API keys stored.
+    async fn count_api_keys(&self) -> Result<u64>;
+
+    /// Persists a synthesis snapshot.
+    async fn save_snapshot(&self, at: DateTime<Utc>, body: &serde_json::Value) -> Result<i64>;
+    /// The newest snapshot.
+    async fn latest_snapshot(&self) -> Result<Option<SynthesisSnapshot>>;
+}
+
+/// A running instance of a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceInstance {
+    /// Unique id (`local/keyword-0`).
+    pub id: String,
+    /// Service name (`tge-swarm-agent-keyword`).
+    pub service: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Metadata (metrics port, kind, node).
+    pub meta: Meta,
+}
+
+/// Service registry with TTL checks, modelled on Consul's agent API.
+#[async_trait]
+pub trait Registry: Send + Sync + 'static {
+    /// Registers an instance with a TTL check.
+    async fn register(&self, instance: &ServiceInstance, ttl: Duration) -> Result<()>;
+    /// Removes an instance.
+    async fn deregister(&self, id: &str) -> Result<()>;
+    /// Marks an instance's TTL check as passing.
+    async fn pass(&self, id: &str) -> Result<()>;
+    /// Instances of a service whose check is passing.
+    async fn healthy(&self, service: &str) -> Result<Vec<ServiceInstance>>;
+}

@@ -1,0 +1,725 @@
+//! [`Store`] on SQLite through sqlx: the embedded default. The database file lives under the
+//! data dir; migrations run at open. WAL mode and a busy timeout let several actors write;
+//! transactions that write start with `BEGIN IMMEDIATE` so they never fail on lock upgrade.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+
+use super::Store;
+use crate::domain::{
+    ApiKey, ClassifiedDocument, Company, CompanyInput, Evidence, EventPage, EventQuery,
+    EventSource, FetchReport, FetchStatus, Priority, RecordOutcome, Source, SourceInput,
+    SourceKind, SynthesisSnapshot, TgeEvent,
+};
+use crate::error::{Error, Result};
+
+/// The SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+fn to_ms(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+fn from_ms(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+fn json_list(values: &[String]) -> Result<String> {
+    Ok(serde_json::to_string(values)?)
+}
+
+fn parse_list(text: &str) -> Result<Vec<String>> {
+    Ok(serde_json::from_str(text)?)
+}
+
+fn is_unique_violation(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => db.is_unique_violation(),
+        _ => false,
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and runs migrations.
+    pub async fn open(path: &Path) -> Result<SqliteStore> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                context: format!("creating data dir {}", dir.display()),
+                source,
+            })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// A private in-memory database (one connection), for tests.
+    pub async fn in_memory() -> Result<SqliteStore> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn source_from_row(row: &SqliteRow) -> Result<Source> {
+    let kind_text: String = row.try_get("kind")?;
+    let kind = SourceKind::parse(&kind_text)
+        .ok_or_else(|| Error::Invalid(format!("stored source kind `{kind_text}` is unknown")))?;
+    let selectors: Option<String> = row.try_get("selectors")?;
+    let selectors = match selectors {
+        Some(text) => Some(serde_json::from_str(&text)?),
+        None => None,
+    };
+    let interval_ms: i64 = row.try_get("interval_ms")?;
+    let status: Option<String> = row.try_get("last_status")?;
+    let last_fetch_at: Option<i64> = row.try_get("last_fetch_at")?;
+    let tier: i64 = row.try_get("tier")?;
+    let failures: i64 = row.try_get("consecutive_failures")?;
+    let items: i64 = row.try_get("last_item_count")?;
+    Ok(Source {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        kind,
+        url: row.try_get("url")?,
+        interval: Duration::from_millis(interval_ms.max(0) as u64),
+        selectors,
+        tier: tier.clamp(1, 4) as u8,
+        enabled: row.try_get("enabled")?,
+        created_at: from_ms(row.try_get("created_at")?),
+        last_fetch_at: last_fetch_at.map(from_ms),
+        last_status: status.as_deref().and_then(FetchStatus::parse),
+        last_error: row.try_get("last_error")?,
+        consecutive_failures: failures.max(0) as u32,
+        last_item_count: items.max(0) as u32,
+        etag: row.try_get("etag")?,
+        last_modified: row.try_get("last_modified")?,
+    })
+}
+
+fn company_from_row(row: &SqliteRow) -> Result<Company> {
+    let priority_text: String = row.try_get("priority")?;
+    let priority = Priority::parse(&priority_text).ok_or_else(|| {
+        Error::Invalid(format!("stored company priority `{priority_text}` is unknown"))
+    })?;
+    let aliases: String = row.try_get("aliases")?;
+    let tickers: String = row.try_get("tickers")?;
+    let exclusions: String = row.try_get("exclusions")?;
+    Ok(Company {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        aliases: parse_list(&aliases)?,
+        tickers: parse_list(&tickers)?,
+        priority,
+        status: row.try_get("status")?,
+        exclusions: parse_list(&exclusions)?,
+    })
+}
+
+fn selectors_json(input: &SourceInput) -> Result<Option<String>> {
+    match &input.selectors {
+        Some(selectors) => Ok(Some(serde_json::to_string(selectors)?)),
+        None => Ok(None),
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
+fn like_pattern(text: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// Encodes the cursor of the event after which the next page starts.
+pub fn encode_cursor(first_seen_ms: i64, id: i64) -> String {
+    hex::encode(format!("{first_seen_ms}:{id}"))
+}
+
+/// Decodes a cursor from [`encode_cursor`].
+pub fn decode_cursor(token: &str) -> Result<(i64, i64)> {
+    let invalid = || Error::Invalid("page_token: not a token returned by this API".into());
+    let bytes = hex::decode(token).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let (ms, id) = text.split_once(':').ok_or_else(invalid)?;
+    Ok((ms.parse().map_err(|_| invalid())?, id.parse().map_err(|_| invalid())?))
+}
+
+impl SqliteStore {
+    async fn event_sources(&self, event_id: i64) -> Result<Vec<EventSource>> {
+        let rows = sqlx::query(
+            "SELECT d.url, d.title, d.published_at, d.source_name, det.score, es.added_at \
+             FROM event_sources es \
+             JOIN documents d ON d.id = es.document_id \
+             JOIN detections det ON det.document_id = d.id \
+             WHERE es.event_id = ? ORDER BY es.added_at, d.id",
+        )
+        .bind(event_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut sources = Vec::with_capacity(rows.len());
+        for row in rows {
+            let published: Option<i64> = row.try_get("published_at")?;
+            sources.push(EventSource {
+                url: row.try_get("url")?,
+                title: row.try_get("title")?,
+                published_at: published.map(from_ms),
+                source_name: row.try_get("source_name")?,
+                score: row.try_get("score")?,
+                seen_at: from_ms(row.try_get("added_at")?),
+            });
+        }
+        Ok(sources)
+    }
+
+    async fn event_from_row(&self, row: &SqliteRow) -> Result<TgeEvent> {
+        let id: i64 = row.try_get("id")?;
+        let evidence: String = row.try_get("evidence")?;
+        let evidence: Vec<Evidence> = serde_json::from_str(&evidence)?;
+        Ok(TgeEvent {
+            id,
+            project: row.try_get("project")?,
+            token: row.try_get("token")?,
+            score: row.try_get("score")?,
+            event_date: row.try_get("event_date")?,
+            first_seen: from_ms(row.try_get("first_seen")?),
+            last_seen: from_ms(row.try_get("last_seen")?),
+            sources: self.event_sources(id).await?,
+            evidence,
+        })
+    }
+
+    async fn resolve_company_keys(&self, company: &str) -> Result<Vec<String>> {
+        let wanted = crate::domain::normalise_for_hash(company);
+        let mut keys = vec![project_key_of(company)];
+        for listed in self.list_companies().await? {
+            let matches = crate::domain::normalise_for_hash(&listed.name) == wanted
+                || listed
+                    .aliases
+                    .iter()
+                    .any(|alias| crate::domain::normalise_for_hash(alias) == wanted);
+            if matches {
+                keys.push(project_key_of(&listed.name));
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        Ok(keys)
+    }
+}
+
+/// Merge key of a project name: lowercase letters and digits only.
+pub fn project_key_of(project: &str) -> String {
+    project
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn list_sources(&self) -> Result<Vec<Source>> {
+        let rows = sqlx::query("SELECT * FROM sources ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(source_from_row).collect()
+    }
+
+    async fn get_source(&self, id: i64) -> Result<Source> {
+        let row = sqlx::query("SELECT * FROM sources WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => source_from_row(&row),
+            None => Err(Error::not_found("source", id)),
+        }
+    }
+
+    async fn create_source(&self, input: &SourceInput) -> Result<Source> {
+        input.validate()?;
+        let result = sqlx::query(
+            "INSERT INTO sources (name, kind, url, interval_ms, selectors, tier, enabled, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&input.name)
+        .bind(input.kind.as_str())
+        .bind(&input.url)
+        .bind(input.interval.as_millis() as i64)
+        .bind(selectors_json(input)?)
+        .bind(i64::from(input.tier))
+        .bind(input.enabled)
+        .bind(to_ms(Utc::now()))
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(done) => self.get_source(done.last_insert_rowid()).await,
+            Err(err) if is_unique_violation(&err) => Err(Error::Conflict(format!(
+                "a source named `{}` already exists",
+                input.name
+            ))),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    async fn update_source(&self, id: i64, input: &SourceInput) -> Result<Source> {
+        input.validate()?;
+        let result = sqlx::query(
+            "UPDATE sources SET name = ?, kind = ?, url = ?, interval_ms = ?, selectors = ?, \
+             tier = ?, enabled = ?, \
+             etag = CASE WHEN url = ? THEN etag ELSE NULL END, \
+             last_modified = CASE WHEN url = ? THEN last_modified ELSE NULL END \
+             WHERE id = ?",
+        )
+        .bind(&input.name)
+        .bind(input.kind.as_str())
+        .bind(&input.url)
+        .bind(input.interval.as_millis() as i64)
+        .bind(selectors_json(input)?)
+        .bind(i64::from(input.tier))
+        .bind(input.enabled)
+        .bind(&input.url)
+        .bind(&input.url)
+        .bind(id)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(done) if done.rows_affected() == 0 => Err(Error::not_found("source", id)),
+            Ok(_) => self.get_source(id).await,
+            Err(err) if is_unique_violation(&err) => Err(Error::Conflict(format!(
+                "a source named `{}` already exists",
+                input.name
+            ))),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    async fn delete_source(&self, id: i64) -> Result<()> {
+        let done = sqlx::query("DELETE FROM sources WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found("source", id));
+        }
+        Ok(())
+    }
+
+    async fn record_fetch(&self, id: i64, report: &FetchReport) -> Result<()> {
+        let failed = matches!(report.status, FetchStatus::Error | FetchStatus::CircuitOpen);
+        sqlx::query(
+            "UPDATE sources SET last_fetch_at = ?, last_status = ?, last_error = ?, \
+             consecutive_failures = CASE WHEN ? THEN consecutive_failures + 1 ELSE 0 END, \
+             last_item_count = CASE WHEN ? = 'ok' THEN ? ELSE last_item_count END, \
+             etag = CASE WHEN ? = 'ok' THEN ? ELSE etag END, \
+             last_modified = CASE WHEN ? = 'ok' THEN ? ELSE last_modified END \
+             WHERE id = ?",
+        )
+        .bind(to_ms(report.at))
+        .bind(report.status.as_str())
+        .bind(&report.error)
+        .bind(failed)
+        .bind(report.status.as_str())
+        .bind(i64::from(report.items))
+        .bind(report.status.as_str())
+        .bind(&report.etag)
+        .bind(report.status.as_str())
+        .bind(&report.last_modified)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        // A source deleted while it was being fetched is not an error: its report is moot.
+        Ok(())
+    }
+
+    async fn list_companies(&self) -> Result<Vec<Company>> {
+        let rows = sqlx::query("SELECT * FROM companies ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(company_from_row).collect()
+    }
+
+    async fn get_company(&self, id: i64) -> Result<Company> {
+        let row = sqlx::query("SELECT * FROM companies WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => company_from_row(&row),
+            None => Err(Error::not_found("company", id)),
+        }
+    }
+
+    async fn create_company(&self, input: &CompanyInput) -> Result<Company> {
+        input.validate()?;
+        let result = sqlx::query(
+            "INSERT INTO companies (name, name_key, aliases, tickers, priority, status, exclusions, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(input.name.trim())
+        .bind(input.name.trim().to_lowercase())
+        .bind(json_list(&input.aliases)?)
+        .bind(json_list(&input.tickers)?)
+        .bind(input.priority.as_str())
+        .bind(&input.status)
+        .bind(json_list(&input.exclusions)?)
+        .bind(to_ms(Utc::now()))
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(done) => self.get_company(done.last_insert_rowid()).await,
+            Err(err) if is_unique_violation(&err) => Err(Error::Conflict(format!(
+                "a company named `{}` already exists",
+                input.name
+            ))),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    async fn update_company(&self, id: i64, input: &CompanyInput) -> Result<Company> {
+        input.validate()?;
+        let result = sqlx::query(
+            "UPDATE companies SET name = ?, name_key = ?, aliases = ?, tickers = ?, priority = ?, \
+             status = ?, exclusions = ? WHERE id = ?",
+        )
+        .bind(input.name.trim())
+        .bind(input.name.trim().to_lowercase())
+        .bind(json_list(&input.aliases)?)
+        .bind(json_list(&input.tickers)?)
+        .bind(input.priority.as_str())
+        .bind(&input.status)
+        .bind(json_list(&input.exclusions)?)
+        .bind(id)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(done) if done.rows_affected() == 0 => Err(Error::not_found("company", id)),
+            Ok(_) => self.get_company(id).await,
+            Err(err) if is_unique_violation(&err) => Err(Error::Conflict(format!(
+                "a company named `{}` already exists",
+                input.name
+            ))),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    async fn delete_company(&self, id: i64) -> Result<()> {
+        let done = sqlx::query("DELETE FROM companies WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found("company", id));
+        }
+        Ok(())
+    }
+
+    async fn record_classified(
+        &self,
+        item: &ClassifiedDocument,
+        merge_key: &str,
+        merge_window: Duration,
+    ) -> Result<RecordOutcome> {
+        let document = &item.document;
+        let detection = &item.detection;
+        let now = to_ms(Utc::now());
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let inserted = sqlx::query(
+            "INSERT INTO documents (id, source_id, source_name, url, title, text, published_at, fetched_at, stored_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&document.id)
+        .bind(document.source_id)
+        .bind(&document.source_name)
+        .bind(&document.url)
+        .bind(&document.title)
+        .bind(&document.text)
+        .bind(document.published_at.map(to_ms))
+        .bind(to_ms(document.fetched_at))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(RecordOutcome::Duplicate);
+        }
+        let evidence = serde_json::to_string(&detection.evidence)?;
+        sqlx::query(
+            "INSERT INTO detections (document_id, score, is_tge, project, token, event_date, evidence, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&document.id)
+        .bind(detection.score)
+        .bind(detection.is_tge)
+        .bind(&detection.project)
+        .bind(&detection.token)
+        .bind(&detection.event_date)
+        .bind(&evidence)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if !detection.is_tge {
+            tx.commit().await?;
+            return Ok(RecordOutcome::Stored);
+        }
+        let window_start = now - merge_window.as_millis() as i64;
+        let existing = sqlx::query(
+            "SELECT id, score FROM tge_events WHERE project_key = ? AND last_seen >= ? \
+             ORDER BY last_seen DESC LIMIT 1",
+        )
+        .bind(merge_key)
+        .bind(window_start)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let outcome = match existing {
+            Some(row) => {
+                let event_id: i64 = row.try_get("id")?;
+                let best: f64 = row.try_get("score")?;
+                let better = detection.score > best;
+                sqlx::query(
+                    "UPDATE tge_events SET last_seen = MAX(last_seen, ?), score = MAX(score, ?), \
+                     project = COALESCE(project, ?), token = COALESCE(token, ?), \
+                     event_date = COALESCE(event_date, ?), \
+                     evidence = CASE WHEN ? THEN ? ELSE evidence END WHERE id = ?",
+                )
+                .bind(now)
+                .bind(detection.score)
+                .bind(&detection.project)
+                .bind(&detection.token)
+                .bind(&detection.event_date)
+                .bind(better)
+                .bind(&evidence)
+                .bind(event_id)
+                .execute(&mut *tx)
+                .await?;
+                RecordOutcome::EventMerged(event_id)
+            }
+            None => {
+                let created = sqlx::query(
+                    "INSERT INTO tge_events (project, project_key, token, score, event_date, first_seen, last_seen, evidence) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&detection.project)
+                .bind(merge_key)
+                .bind(&detection.token)
+                .bind(detection.score)
+                .bind(&detection.event_date)
+                .bind(now)
+                .bind(now)
+                .bind(&evidence)
+                .execute(&mut *tx)
+                .await?;
+                RecordOutcome::EventCreated(created.last_insert_rowid())
+            }
+        };
+        let event_id = match outcome {
+            RecordOutcome::EventMerged(id) | RecordOutcome::EventCreated(id) => id,
+            RecordOutcome::Duplicate | RecordOutcome::Stored => unreachable!("tge outcomes only"),
+        };
+        sqlx::query(
+            "INSERT INTO event_sources (event_id, document_id, added_at) VALUES (?, ?, ?) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(event_id)
+        .bind(&document.id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn list_events(&self, query: &EventQuery) -> Result<EventPage> {
+        let page_size = query.page_size.clamp(1, 200);
+        let mut builder: QueryBuilder<Sqlite> =
+            QueryBuilder::new("SELECT * FROM tge_events e WHERE 1 = 1");
+        if let Some(company) = &query.company {
+            let keys = self.resolve_company_keys(company).await?;
+            builder.push(" AND e.project_key IN (");
+            let mut separated = builder.separated(", ");
+            for key in keys {
+                separated.push_bind(key);
+            }
+            builder.push(")");
+        }
+        if let Some(token) = &query.token {
+            builder
+                .push(" AND UPPER(e.token) = UPPER(")
+                .push_bind(token.trim_start_matches('$').to_owned())
+                .push(")");
+        }
+        if let Some(min_score) = query.min_score {
+            builder.push(" AND e.score >= ").push_bind(min_score);
+        }
+        if let Some(since) = query.since {
+            builder.push(" AND e.first_seen >= ").push_bind(to_ms(since));
+        }
+        if let Some(q) = &query.q {
+            let pattern = like_pattern(q);
+            builder
+                .push(" AND (e.project LIKE ")
+                .push_bind(pattern.clone())
+                .push(" ESCAPE '\\' OR e.token LIKE ")
+                .push_bind(pattern.clone())
+                .push(
+                    " ESCAPE '\\' OR EXISTS (SELECT 1 FROM event_sources es JOIN documents d \
+                     ON d.id = es.document_id WHERE es.event_id = e.id AND (d.title LIKE ",
+                )
+                .push_bind(pattern.clone())
+                .push(" ESCAPE '\\' OR d.text LIKE ")
+                .push_bind(pattern)
+                .push(" ESCAPE '\\')))");
+        }
+        if let Some(token) = &query.page_token {
+            let (ms, id) = decode_cursor(token)?;
+            builder
+                .push(" AND (e.first_seen < ")
+                .push_bind(ms)
+                .push(" OR (e.first_seen = ")
+                .push_bind(ms)
+                .push(" AND e.id < ")
+                .push_bind(id)
+                .push("))");
+        }
+        builder
+            .push(" ORDER BY e.first_seen DESC, e.id DESC LIMIT ")
+            .push_bind(i64::from(page_size) + 1);
+        let rows = builder.build().fetch_all(&self.pool).await?;
+        let has_more = rows.len() > page_size as usize;
+        let mut events = Vec::with_capacity(rows.len().min(page_size as usize));
+        for row in rows.iter().take(page_size as usize) {
+            events.push(self.event_from_row(row).await?);
+        }
+        let next_page_token = match (has_more, events.last()) {
+            (true, Some(last)) => Some(encode_cursor(to_ms(last.first_seen), last.id)),
+            _ => None,
+        };
+        Ok(EventPage {
+            events,
+            next_page_token,
+        })
+    }
+
+    async fn get_event(&self, id: i64) -> Result<TgeEvent> {
+        let row = sqlx::query("SELECT * FROM tge_events WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => self.event_from_row(&row).await,
+            None => Err(Error::not_found("event", id)),
+        }
+    }
+
+    async fn count_documents(&self) -> Result<u64> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM documents")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(count.max(0) as u64)
+    }
+
+    async fn insert_api_key(&self, name: &str, hash: &str, scopes: &[String]) -> Result<i64> {
+        let result = sqlx::query(
+            "INSERT INTO api_keys (name, key_hash, scopes, created_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (key_hash) DO UPDATE SET scopes = excluded.scopes RETURNING id",
+        )
+        .bind(name)
+        .bind(hash)
+        .bind(json_list(scopes)?)
+        .bind(to_ms(Utc::now()))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(result.try_get("id")?)
+    }
+
+    async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>> {
+        let row = sqlx::query("SELECT id, name, scopes FROM api_keys WHERE key_hash = ?")
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let scopes: String = row.try_get("scopes")?;
+        Ok(Some(ApiKey {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            scopes: parse_list(&scopes)?,
+        }))
+    }
+
+    async fn count_api_keys(&self) -> Result<u64> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_keys")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(count.max(0) as u64)
+    }
+
+    async fn save_snapshot(&self, at: DateTime<Utc>, body: &serde_json::Value) -> Result<i64> {
+        let done = sqlx::query("INSERT INTO memory_snapshots (created_at, body) VALUES (?, ?)")
+            .bind(to_ms(at))
+            .bind(serde_json::to_string(body)?)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.last_insert_rowid())
+    }
+
+    async fn latest_snapshot(&self) -> Result<Option<SynthesisSnapshot>> {
+        let row = sqlx::query(
+            "SELECT id, created_at, body FROM memory_snapshots ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let body: String = row.try_get("body")?;
+        Ok(Some(SynthesisSnapshot {
+            id: row.try_get("id")?,
+            created_at: from_ms(row.try_get("created_at")?),
+            body: serde_json::from_str(&body)?,
+        }))
+    }
+}

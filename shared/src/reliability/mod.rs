@@ -1,0 +1,3 @@
+//! Reliability primitives, pure: the per-host circuit breaker and retry delays.
+
+pub mod breaker;

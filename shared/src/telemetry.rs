@@ -1,0 +1,80 @@
+//! Metric names, label keys and histogram buckets, in one place. Names are `tge_swarm_`
+//! prefixed, in base units, counters end in `_total`; labels are bounded (kinds, outcomes,
+//! stages, queue names, operator-defined source names), never URLs or ids.
+
+/// Documents parsed from sources. Labels: `source_kind`.
+pub const DOCUMENTS_FETCHED_TOTAL: &str = "tge_swarm_documents_fetched_total";
+/// Documents scored. Labels: `verdict` (`tge`, `not_tge`).
+pub const DOCUMENTS_CLASSIFIED_TOTAL: &str = "tge_swarm_documents_classified_total";
+/// Documents the data-quality stage dropped. Labels: `reason` (`duplicate`, `invalid`).
+pub const DOCUMENTS_DROPPED_TOTAL: &str = "tge_swarm_documents_dropped_total";
+/// TGE events created.
+pub const EVENTS_CREATED_TOTAL: &str = "tge_swarm_events_created_total";
+/// Documents merged into an existing event.
+pub const EVENTS_MERGED_TOTAL: &str = "tge_swarm_events_merged_total";
+/// Source fetches. Labels: `source`, `outcome` (`ok`, `not_modified`, `error`, `circuit_open`).
+pub const SOURCE_FETCHES_TOTAL: &str = "tge_swarm_source_fetches_total";
+/// Work queue depth. Labels: `queue`, `state` (`ready`, `pending`).
+pub const QUEUE_DEPTH: &str = "tge_swarm_queue_depth";
+/// Work items redelivered after a consumer died or stalled. Labels: `queue`.
+pub const QUEUE_REDELIVERED_TOTAL: &str = "tge_swarm_queue_redelivered_total";
+/// Stage latency. Labels: `stage` (`fetch`, `parse`, `classify`, `quality`, `pipeline`).
+pub const STAGE_DURATION_SECONDS: &str = "tge_swarm_stage_duration_seconds";
+/// Actor restarts by the host supervisor. Labels: `kind`.
+pub const ACTOR_RESTARTS_TOTAL: &str = "tge_swarm_actor_restarts_total";
+/// Actors whose restart budget is spent. Labels: `kind`.
+pub const ACTOR_GIVEUPS_TOTAL: &str = "tge_swarm_actor_restart_budget_exhausted_total";
+/// Age of the oldest heartbeat per kind, as the queen sees it. Labels: `kind`.
+pub const HEARTBEAT_AGE_SECONDS: &str = "tge_swarm_heartbeat_age_seconds";
+/// Actors by status. Labels: `kind`, `status`.
+pub const AGENTS: &str = "tge_swarm_agents";
+/// Bus messages a slow subscriber missed. Labels: `channel`.
+pub const BUS_DROPPED_TOTAL: &str = "tge_swarm_bus_dropped_total";
+/// Hosts whose circuit breaker is open.
+pub const BREAKERS_OPEN: &str = "tge_swarm_breakers_open";
+/// Breaker transitions. Labels: `state`.
+pub const BREAKER_TRANSITIONS_TOTAL: &str = "tge_swarm_breaker_transitions_total";
+/// Scrape tasks the queen enqueued.
+pub const SCRAPE_TASKS_TOTAL: &str = "tge_swarm_scrape_tasks_total";
+/// Memory entries held. Labels: none.
+pub const MEMORY_ENTRIES: &str = "tge_swarm_memory_entries";
+/// Synthesis snapshots persisted.
+pub const SYNTHESIS_SNAPSHOTS_TOTAL: &str = "tge_swarm_synthesis_snapshots_total";
+/// API requests. Labels: `route` (matched path template), `method`, `status`.
+pub const API_REQUESTS_TOTAL: &str = "tge_swarm_api_requests_total";
+/// API latency. Labels: `route`, `method`.
+pub const API_REQUEST_DURATION_SECONDS: &str = "tge_swarm_api_request_duration_seconds";
+/// Bottleneck recommendations. Labels: `kind`, `action`.
+pub const RECOMMENDATIONS_TOTAL: &str = "tge_swarm_recommendations_total";
+
+/// Buckets of every `_seconds` histogram: 1 ms to 60 s.
+pub const SECONDS_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// Registers descriptions of every metric with the installed recorder.
+pub fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(DOCUMENTS_FETCHED_TOTAL, "Documents parsed from sources");
+    describe_counter!(DOCUMENTS_CLASSIFIED_TOTAL, "Documents scored by keyword agents");
+    describe_counter!(DOCUMENTS_DROPPED_TOTAL, "Documents dropped by data quality");
+    describe_counter!(EVENTS_CREATED_TOTAL, "TGE events created");
+    describe_counter!(EVENTS_MERGED_TOTAL, "Documents merged into existing TGE events");
+    describe_counter!(SOURCE_FETCHES_TOTAL, "Source fetches by outcome");
+    describe_gauge!(QUEUE_DEPTH, "Work queue depth by state");
+    describe_counter!(QUEUE_REDELIVERED_TOTAL, "Work items redelivered");
+    describe_histogram!(STAGE_DURATION_SECONDS, Unit::Seconds, "Pipeline stage latency");
+    describe_counter!(ACTOR_RESTARTS_TOTAL, "Actor restarts by host supervisors");
+    describe_counter!(ACTOR_GIVEUPS_TOTAL, "Actors whose restart budget was spent");
+    describe_gauge!(HEARTBEAT_AGE_SECONDS, Unit::Seconds, "Oldest heartbeat age per kind");
+    describe_gauge!(AGENTS, "Actors by kind and status");
+    describe_counter!(BUS_DROPPED_TOTAL, "Bus messages missed by slow subscribers");
+    describe_gauge!(BREAKERS_OPEN, "Hosts with an open circuit breaker");
+    describe_counter!(BREAKER_TRANSITIONS_TOTAL, "Circuit breaker transitions");
+    describe_counter!(SCRAPE_TASKS_TOTAL, "Scrape tasks scheduled by the queen");
+    describe_gauge!(MEMORY_ENTRIES, "Shared memory entries held");
+    describe_counter!(SYNTHESIS_SNAPSHOTS_TOTAL, "Synthesis snapshots persisted");
+    describe_counter!(API_REQUESTS_TOTAL, "API requests");
+    describe_histogram!(API_REQUEST_DURATION_SECONDS, Unit::Seconds, "API request latency");
+    describe_counter!(RECOMMENDATIONS_TOTAL, "Performance recommendations");
+}
