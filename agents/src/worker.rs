@@ -66,6 +66,8 @@ pub struct WorkerArgs {
     pub agent_id: String,
     /// Ports and config.
     pub ctx: AgentContext,
+    /// Restarts so far (reported in heartbeats).
+    pub restarts: u32,
 }
 
 /// Messages of a worker.
@@ -192,8 +194,8 @@ impl<S: Stage> Actor for WorkerActor<S> {
         Ok(WorkerState {
             stage,
             consumer: args.ctx.instance_id(&args.agent_id),
+            stats: StatsWindow::new(Some(S::QUEUE), args.restarts),
             args,
-            stats: StatsWindow::new(Some(S::QUEUE)),
             recover_first: true,
             tasks,
         })

@@ -29,6 +29,8 @@ pub struct MemoryArgs {
     pub agent_id: String,
     /// Ports and config.
     pub ctx: AgentContext,
+    /// Restarts so far (reported in heartbeats).
+    pub restarts: u32,
 }
 
 /// Messages.
@@ -90,10 +92,10 @@ impl Actor for MemoryCoordinatorActor {
         myself.send_message(MemoryMsg::Heartbeat)?;
         let memory = Memory::new(config.memory.max_entries);
         Ok(MemoryState {
+            stats: StatsWindow::new(None, args.restarts),
             args,
             memory,
             tally: EventTally::default(),
-            stats: StatsWindow::new(None),
             tasks,
         })
     }

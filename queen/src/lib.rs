@@ -1,1 +1,10 @@
-//! placeholder
+//! The queen side of tge-swarm: the queen actor (scheduler, agent status), the agent host
+//! supervisor, the REST API, metrics, and the wiring that starts a whole swarm in one process.
+
+pub mod api;
+pub mod host;
+pub mod metrics;
+pub mod queen;
+pub mod swarm;
+
+pub use swarm::Swarm;

@@ -106,11 +106,12 @@ pub struct StatsWindow {
     window_busy: Duration,
     window_start: Instant,
     queue: Option<String>,
+    restarts: u32,
 }
 
 impl StatsWindow {
-    /// A fresh window for an actor consuming `queue`.
-    pub fn new(queue: Option<&str>) -> Self {
+    /// A fresh window for an actor consuming `queue`, restarted `restarts` times so far.
+    pub fn new(queue: Option<&str>, restarts: u32) -> Self {
         StatsWindow {
             processed_total: 0,
             errors_total: 0,
@@ -118,6 +119,7 @@ impl StatsWindow {
             window_busy: Duration::ZERO,
             window_start: Instant::now(),
             queue: queue.map(str::to_owned),
+            restarts,
         }
     }
 
@@ -143,6 +145,7 @@ impl StatsWindow {
             mean_latency_ms,
             throughput_per_s: self.window_items as f64 / elapsed,
             queue: self.queue.clone(),
+            restarts: self.restarts,
         };
         self.window_items = 0;
         self.window_busy = Duration::ZERO;

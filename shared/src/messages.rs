@@ -21,6 +21,9 @@ pub struct AgentStats {
     pub throughput_per_s: f64,
     /// The queue this actor consumes, if any.
     pub queue: Option<String>,
+    /// Times the host supervisor has restarted this actor.
+    #[serde(default)]
+    pub restarts: u32,
 }
 
 /// On `swarm:channels:health-checks`: heartbeats and lifecycle events.

@@ -30,6 +30,8 @@ pub struct ApiReliabilityArgs {
     pub agent_id: String,
     /// Ports and config.
     pub ctx: AgentContext,
+    /// Restarts so far (reported in heartbeats).
+    pub restarts: u32,
 }
 
 /// Messages.
@@ -67,9 +69,9 @@ impl Actor for ApiReliabilityActor {
         ];
         myself.send_message(ApiReliabilityMsg::Heartbeat)?;
         Ok(ApiReliabilityState {
+            stats: StatsWindow::new(None, args.restarts),
             args,
             breakers: HashMap::new(),
-            stats: StatsWindow::new(None),
             tasks,
         })
     }

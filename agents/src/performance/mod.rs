@@ -29,6 +29,8 @@ pub struct PerformanceArgs {
     pub agent_id: String,
     /// Ports and config.
     pub ctx: AgentContext,
+    /// Restarts so far (reported in heartbeats).
+    pub restarts: u32,
 }
 
 /// Messages.
@@ -69,9 +71,9 @@ impl Actor for PerformanceActor {
         ];
         myself.send_message(PerformanceMsg::Heartbeat)?;
         Ok(PerformanceState {
+            stats: StatsWindow::new(None, args.restarts),
             args,
             latest: BTreeMap::new(),
-            stats: StatsWindow::new(None),
             tasks,
         })
     }

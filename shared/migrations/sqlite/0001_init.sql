@@ -88,3 +88,9 @@ CREATE TABLE memory_snapshots (
     created_at INTEGER NOT NULL,
     body       TEXT    NOT NULL
 );
+
+-- One-time markers (e.g. that the config's sources and watchlist were seeded).
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);

@@ -140,6 +140,9 @@ pub trait Store: Send + Sync + 'static {
     /// API keys stored.
     async fn count_api_keys(&self) -> Result<u64>;
 
+    /// Records `key` as done; true only the first time (one-time steps such as seeding).
+    async fn claim_once(&self, key: &str) -> Result<bool>;
+
     /// Persists a synthesis snapshot.
     async fn save_snapshot(&self, at: DateTime<Utc>, body: &serde_json::Value) -> Result<i64>;
     /// The newest snapshot.

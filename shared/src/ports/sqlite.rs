@@ -697,6 +697,15 @@ impl Store for SqliteStore {
         Ok(count.max(0) as u64)
     }
 
+    async fn claim_once(&self, key: &str) -> Result<bool> {
+        let done = sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(Utc::now().to_rfc3339())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn save_snapshot(&self, at: DateTime<Utc>, body: &serde_json::Value) -> Result<i64> {
         let done = sqlx::query("INSERT INTO memory_snapshots (created_at, body) VALUES (?, ?)")
             .bind(to_ms(at))

@@ -1,0 +1,62 @@
+//! API keys: `X-API-Key` is hashed (sha256) and looked up in the store; the key itself is
+//! never stored. Mutating calls need the `admin` or `write` scope; reads are open unless
+//! `server.require_key_for_reads` is set.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::swarm::hash_key;
+
+/// The header carrying the key.
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+async fn lookup(parts: &Parts, state: &AppState) -> Result<swarm_shared::domain::ApiKey, ApiError> {
+    let Some(value) = parts.headers.get(API_KEY_HEADER) else {
+        return Err(ApiError::unauthorized("missing X-API-Key header"));
+    };
+    let key = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("X-API-Key is not valid text"))?;
+    match state.ctx.store.find_api_key(&hash_key(key.trim())).await {
+        Ok(Some(found)) => Ok(found),
+        Ok(None) => Err(ApiError::unauthorized("unknown API key")),
+        Err(err) => Err(ApiError::internal(&err)),
+    }
+}
+
+/// Extractor: the request carries a key allowed to change things.
+#[derive(Debug)]
+pub struct WriteAccess;
+
+impl FromRequestParts<AppState> for WriteAccess {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let key = lookup(parts, state).await?;
+        if key.scopes.iter().any(|scope| scope == "admin" || scope == "write") {
+            return Ok(WriteAccess);
+        }
+        Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("API key `{}` lacks the write scope", key.name),
+        ))
+    }
+}
+
+/// Extractor: the request may read (always, unless keys are required for reads).
+#[derive(Debug)]
+pub struct ReadAccess;
+
+impl FromRequestParts<AppState> for ReadAccess {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if !state.ctx.config.server.require_key_for_reads {
+            return Ok(ReadAccess);
+        }
+        lookup(parts, state).await.map(|_| ReadAccess)
+    }
+}

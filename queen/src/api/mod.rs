@@ -1,0 +1,115 @@
+//! The REST API (axum): routes under `/api/v1`, health endpoints, the OpenAPI document at
+//! `/api/v1/openapi.json`, problem+json errors, API-key auth, request metrics.
+
+pub mod auth;
+pub mod error;
+pub mod routes;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use swarm_shared::context::AgentContext;
+use swarm_shared::telemetry;
+use tokio::time::Instant;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use error::ApiError;
+
+/// Shared state of the handlers.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// Ports and config.
+    pub ctx: AgentContext,
+}
+
+impl AppState {
+    /// State over a context.
+    pub fn new(ctx: AgentContext) -> Self {
+        AppState { ctx }
+    }
+}
+
+struct SecurityAddon;
+
+impl Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(auth::API_KEY_HEADER))),
+        );
+    }
+}
+
+/// The OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "tge-swarm API", description = "TGE announcements found by the swarm, and its control surface"),
+    paths(
+        routes::list_events, routes::get_event,
+        routes::list_sources, routes::get_source, routes::create_source, routes::update_source, routes::delete_source,
+        routes::list_companies, routes::get_company, routes::create_company, routes::update_company, routes::delete_company,
+        routes::list_agents, routes::get_memory, routes::latest_synthesis,
+        routes::healthz, routes::readyz,
+    ),
+    components(schemas(error::Problem)),
+    modifiers(&SecurityAddon),
+)]
+pub struct ApiDoc;
+
+async fn openapi() -> impl IntoResponse {
+    axum::Json(ApiDoc::openapi())
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such route; see /api/v1/openapi.json")
+}
+
+async fn record_metrics(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!(telemetry::API_REQUESTS_TOTAL, "route" => route.clone(), "method" => method.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!(telemetry::API_REQUEST_DURATION_SECONDS, "route" => route, "method" => method)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// The API router.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.ctx.config.server.max_request_bytes;
+    let api = Router::new()
+        .route("/events", get(routes::list_events))
+        .route("/events/{id}", get(routes::get_event))
+        .route("/sources", get(routes::list_sources).post(routes::create_source))
+        .route(
+            "/sources/{id}",
+            get(routes::get_source).put(routes::update_source).delete(routes::delete_source),
+        )
+        .route("/companies", get(routes::list_companies).post(routes::create_company))
+        .route(
+            "/companies/{id}",
+            get(routes::get_company).put(routes::update_company).delete(routes::delete_company),
+        )
+        .route("/agents", get(routes::list_agents))
+        .route("/memory/{namespace}", get(routes::get_memory))
+        .route("/synthesis/latest", get(routes::latest_synthesis))
+        .route("/openapi.json", get(openapi));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(routes::healthz))
+        .route("/readyz", get(routes::readyz))
+        .fallback(not_found)
+        .layer(middleware::from_fn(record_metrics))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}

@@ -1,0 +1,411 @@
+//! Thin handlers: decode, call a port or an actor, encode. Every route is in the OpenAPI
+//! document ([`super::ApiDoc`]).
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use chrono::{DateTime, NaiveDate, Utc};
+use memory_coordinator::MemoryMsg;
+use ractor::ActorRef;
+use serde::{Deserialize, Serialize};
+use swarm_shared::domain::{
+    AgentStatus, Company, CompanyInput, EventQuery, MemoryEntry, Source, SourceInput, SynthesisSnapshot, TgeEvent,
+};
+use swarm_shared::messages::QueenCommand;
+use swarm_shared::ports::publish;
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::auth::{ReadAccess, WriteAccess};
+use super::error::{ApiError, ApiResult, Problem};
+use crate::queen::{AgentView, QueenMsg};
+use crate::swarm::{memory_name, queen_name};
+
+const ACTOR_CALL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Filters and paging of `GET /events`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EventParams {
+    /// Project or watchlist company (name or alias, case-insensitive).
+    pub company: Option<String>,
+    /// Token ticker, with or without `$`.
+    pub token: Option<String>,
+    /// Lowest score, 0..1.
+    pub min_score: Option<f64>,
+    /// Only events first seen at or after this time (RFC 3339 or YYYY-MM-DD).
+    pub since: Option<String>,
+    /// Free text over project, token and source titles and text.
+    pub q: Option<String>,
+    /// Events per page, 1..=200 (default 50).
+    pub page_size: Option<u32>,
+    /// `next_page_token` from the previous page.
+    pub page_token: Option<String>,
+}
+
+/// A page of events.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventList {
+    /// Events, newest first.
+    pub events: Vec<TgeEvent>,
+    /// Token of the next page; null on the last page.
+    pub next_page_token: Option<String>,
+}
+
+/// All sources.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SourceList {
+    /// Sources with their fetch health.
+    pub sources: Vec<Source>,
+}
+
+/// The watchlist.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CompanyList {
+    /// Companies.
+    pub companies: Vec<Company>,
+}
+
+/// All actors known to the queen.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentList {
+    /// Actors, by id.
+    pub agents: Vec<AgentView>,
+}
+
+/// A memory namespace.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemoryList {
+    /// Namespace.
+    pub namespace: String,
+    /// Live entries, by key.
+    pub entries: Vec<MemoryEntry>,
+}
+
+/// Health answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`, `ready` or `not_ready`.
+    pub status: String,
+    /// Per-check results.
+    #[schema(value_type = Object)]
+    pub checks: serde_json::Map<String, serde_json::Value>,
+}
+
+fn parse_since(text: &str) -> ApiResult<DateTime<Utc>> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        && let Some(midnight) = day.and_hms_opt(0, 0, 0)
+    {
+        return Ok(midnight.and_utc());
+    }
+    Err(ApiError::bad_request(format!("since: `{text}` is neither RFC 3339 nor YYYY-MM-DD")))
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.map(|text| text.trim().to_owned()).filter(|text| !text.is_empty())
+}
+
+/// Lists TGE events.
+#[utoipa::path(get, path = "/api/v1/events", params(EventParams), tag = "events",
+    responses((status = 200, body = EventList), (status = 400, body = Problem)))]
+pub async fn list_events(
+    _access: ReadAccess,
+    State(state): State<AppState>,
+    params: Result<Query<EventParams>, QueryRejection>,
+) -> ApiResult<Json<EventList>> {
+    let Query(params) = params?;
+    let page_size = params.page_size.unwrap_or(50);
+    if !(1..=200).contains(&page_size) {
+        return Err(ApiError::bad_request("page_size: must be between 1 and 200"));
+    }
+    if let Some(score) = params.min_score
+        && !(0.0..=1.0).contains(&score)
+    {
+        return Err(ApiError::bad_request("min_score: must be between 0 and 1"));
+    }
+    let since = match non_empty(params.since) {
+        Some(text) => Some(parse_since(&text)?),
+        None => None,
+    };
+    let query = EventQuery {
+        company: non_empty(params.company),
+        token: non_empty(params.token),
+        min_score: params.min_score,
+        since,
+        q: non_empty(params.q),
+        page_size,
+        page_token: non_empty(params.page_token),
+    };
+    let page = state.ctx.store.list_events(&query).await.map_err(|err| match err {
+        swarm_shared::Error::Invalid(detail) => ApiError::bad_request(detail),
+        other => ApiError::from(other),
+    })?;
+    Ok(Json(EventList {
+        events: page.events,
+        next_page_token: page.next_page_token,
+    }))
+}
+
+/// One event with its sources and evidence.
+#[utoipa::path(get, path = "/api/v1/events/{id}", tag = "events", params(("id" = i64, Path, description = "Event id")),
+    responses((status = 200, body = TgeEvent), (status = 404, body = Problem)))]
+pub async fn get_event(
+    _access: ReadAccess,
+    State(state): State<AppState>,
+    id: Result<Path<i64>, PathRejection>,
+) -> ApiResult<Json<TgeEvent>> {
+    let Path(id) = id?;
+    Ok(Json(state.ctx.store.get_event(id).await?))
+}
+
+/// Lists sources with their fetch health (last status, error, failures in a row).
+#[utoipa::path(get, path = "/api/v1/sources", tag = "sources", responses((status = 200, body = SourceList)))]
+pub async fn list_sources(_access: ReadAccess, State(state): State<AppState>) -> ApiResult<Json<SourceList>> {
+    Ok(Json(SourceList {
+        sources: state.ctx.store.list_sources().await?,
+    }))
+}
+
+/// One source.
+#[utoipa::path(get, path = "/api/v1/sources/{id}", tag = "sources", params(("id" = i64, Path, description = "Source id")),
+    responses((status = 200, body = Source), (status = 404, body = Problem)))]
+pub async fn get_source(
+    _access: ReadAccess,
+    State(state): State<AppState>,
+    id: Result<Path<i64>, PathRejection>,
+) -> ApiResult<Json<Source>> {
+    let Path(id) = id?;
+    Ok(Json(state.ctx.store.get_source(id).await?))
+}
+
+async fn announce(state: &AppState, command: QueenCommand) {
+    if let Err(err) = publish(state.ctx.bus.as_ref(), &command).await {
+        tracing::warn!(error = %err, "announcing a change failed");
+    }
+}
+
+/// Adds a source (admin key).
+#[utoipa::path(post, path = "/api/v1/sources", tag = "sources", request_body = SourceInput,
+    security(("api_key" = [])),
+    responses((status = 201, body = Source), (status = 401, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_source(
+    _access: WriteAccess,
+    State(state): State<AppState>,
+    input: Result<Json<SourceInput>, JsonRejection>,
+) -> ApiResult<impl IntoResponse> {
+    let Json(input) = input?;
+    let source = state.ctx.store.create_source(&input).await?;
+    announce(&state, QueenCommand::SourcesChanged).await;
+    Ok((StatusCode::CREATED, Json(source)))
+}
+
+/// Replaces a source's definition (admin key).
+#[utoipa::path(put, path = "/api/v1/sources/{id}", tag = "sources", request_body = SourceInput,
+    params(("id" = i64, Path, description = "Source id")), security(("api_key" = [])),
+    responses((status = 200, body = Source), (status = 401, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn update_source(
+    _access: WriteAccess,
+    State(state): State<AppState>,
+    id: Result<Path<i64>, PathRejection>,
+    input: Result<Json<SourceInput>, JsonRejection>,
+) -> ApiResult<Json<Source>> {
+    let Path(id) = id?;
+    let Json(input) = input?;
+    let source = state.ctx.store.update_source(id, &input).await?;
+    announce(&state, QueenCommand::SourcesChanged).await;
+    Ok(Json(source))
+}
+
+/// Deletes a source (admin key).
+#[utoipa::path(delete, path = "/api/v1/sources/{id}", tag = "sources",
+    params(("id" = i64, Path, description = "Source id")), security(("api_key" = [])),
+    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn delete_source(
+    _access: WriteAccess,
+    State(state): State<AppState>,
+    id: Result<Path<i64>, PathRejection>,
+) -> ApiResult<StatusCode> {
+    let Path(id) = id?;
+    state.ctx.store.delete_source(id).await?;
+    announce(&state, QueenCommand::SourcesChanged).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The watchlist.
+#[utoipa::path(get, path = "/api/v1/companies", tag = "companies", responses((status = 200, body = CompanyList)))]
+pub async fn list_companies(_access: ReadAccess, State(state): State<AppState>) -> ApiResult<Json<CompanyList>> {
+    Ok(Json(CompanyList {
+        companies: state.ctx.store.list_companies().await?,
+    }))
+}
+
+/// One company.
+#[utoipa::path(get, path = "/api/v1/companies/{id}", tag = "companies", params(("id" = i64, Path, description = "Company id")),
+    responses((status = 200, body = Company), (status = 404, body = Problem)))]
+pub async fn get_company(
+    _access: ReadAccess,
+    State(state): State<AppState>,
+    id: Result<Path<i64>, PathRejection>,
+) -> ApiResult<Json<Company>> {
+    let Path(id) = id?;
+    Ok(Json(state.ctx.store.get_company(id).await?))
+}
+
+/// Adds a company to the watchlist (admin key).
+#[utoipa::path(post, path = "/api/v1/companies", tag = "companies", request_body = CompanyInput, security(("api_key" = [])),
+    responses((status = 201, body = Company), (status = 401, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_company(
+    _access: WriteAccess,
+    State(state): State<AppState>,
+    input: Result<Json<CompanyInput>, JsonRejection>,
+) -> ApiResult<impl IntoResponse> {
+    let Json(input) = input?;
+    let company = state.ctx.store.create_company(&input).await?;
+    announce(&state, QueenCommand::CompaniesChanged).await;
+    Ok((StatusCode::CREATED, Json(company)))
+}
+
+/// Replaces a company (admin key).
+#[utoipa::path(put, path = "/api/v1/companies/{id}", tag = "companies", request_body = CompanyInput,
+    params(("id" = i64, Path, description = "Company id")), security(("api_key" = [])),
+    responses((status = 200, body = Company), (status = 401, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn update_company(
+    _access: WriteAccess,
+    State(state): State<AppState>,
+    id: Result<Path<i64>, PathRejection>,
+    input: Result<Json<CompanyInput>, JsonRejection>,
+) -> ApiResult<Json<Company>> {
+    let Path(id) = id?;
+    let Json(input) = input?;
+    let company = state.ctx.store.update_company(id, &input).await?;
+    announce(&state, QueenCommand::CompaniesChanged).await;
+    Ok(Json(company))
+}
+
+/// Removes a company (admin key).
+#[utoipa::path(delete, path = "/api/v1/companies/{id}", tag = "companies",
+    params(("id" = i64, Path, description = "Company id")), security(("api_key" = [])),
+    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn delete_company(
+    _access: WriteAccess,
+    State(state): State<AppState>,
+    id: Result<Path<i64>, PathRejection>,
+) -> ApiResult<StatusCode> {
+    let Path(id) = id?;
+    state.ctx.store.delete_company(id).await?;
+    announce(&state, QueenCommand::CompaniesChanged).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn agents_from_queen(state: &AppState) -> ApiResult<Vec<AgentView>> {
+    let name = queen_name(&state.ctx.config.node.name);
+    let Some(queen) = ActorRef::<QueenMsg>::where_is(name) else {
+        return Err(ApiError::unavailable("the queen is restarting; try again shortly"));
+    };
+    match queen.call(QueenMsg::ListAgents, Some(ACTOR_CALL_TIMEOUT)).await {
+        Ok(ractor::rpc::CallResult::Success(agents)) => Ok(agents),
+        Ok(_) => Err(ApiError::unavailable("the queen did not answer in time")),
+        Err(_) => Err(ApiError::unavailable("the queen is restarting; try again shortly")),
+    }
+}
+
+/// Every actor: kind, status, restarts, last heartbeat.
+#[utoipa::path(get, path = "/api/v1/agents", tag = "agents",
+    responses((status = 200, body = AgentList), (status = 503, body = Problem)))]
+pub async fn list_agents(_access: ReadAccess, State(state): State<AppState>) -> ApiResult<Json<AgentList>> {
+    Ok(Json(AgentList {
+        agents: agents_from_queen(&state).await?,
+    }))
+}
+
+/// Live entries of a shared memory namespace (`breakers`, `performance`, `events`, ...).
+#[utoipa::path(get, path = "/api/v1/memory/{namespace}", tag = "memory",
+    params(("namespace" = String, Path, description = "Namespace")),
+    responses((status = 200, body = MemoryList), (status = 503, body = Problem)))]
+pub async fn get_memory(
+    _access: ReadAccess,
+    State(state): State<AppState>,
+    namespace: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<MemoryList>> {
+    let Path(namespace) = namespace?;
+    let name = memory_name(&state.ctx.config.node.name);
+    let Some(memory) = ActorRef::<MemoryMsg>::where_is(name) else {
+        return Err(ApiError::unavailable("the memory coordinator is restarting; try again shortly"));
+    };
+    let wanted = namespace.clone();
+    match memory.call(|reply| MemoryMsg::List(wanted, reply), Some(ACTOR_CALL_TIMEOUT)).await {
+        Ok(ractor::rpc::CallResult::Success(entries)) => Ok(Json(MemoryList { namespace, entries })),
+        _ => Err(ApiError::unavailable("the memory coordinator did not answer in time")),
+    }
+}
+
+/// The newest synthesis snapshot.
+#[utoipa::path(get, path = "/api/v1/synthesis/latest", tag = "memory",
+    responses((status = 200, body = SynthesisSnapshot), (status = 404, body = Problem)))]
+pub async fn latest_synthesis(_access: ReadAccess, State(state): State<AppState>) -> ApiResult<Json<SynthesisSnapshot>> {
+    match state.ctx.store.latest_snapshot().await? {
+        Some(snapshot) => Ok(Json(snapshot)),
+        None => Err(ApiError::not_found("no synthesis snapshot yet; the first one is made after memory.sync_interval")),
+    }
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        checks: serde_json::Map::new(),
+    })
+}
+
+/// Readiness: the store answers, the queen answers, and every actor is healthy.
+#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, body = Health), (status = 503, body = Health)))]
+pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let mut checks = serde_json::Map::new();
+    let mut ready = true;
+    match state.ctx.store.ping().await {
+        Ok(()) => {
+            checks.insert("store".into(), "ok".into());
+        }
+        Err(err) => {
+            ready = false;
+            tracing::warn!(error = %err, "readiness: store unavailable");
+            checks.insert("store".into(), "unavailable".into());
+        }
+    }
+    match agents_from_queen(&state).await {
+        Ok(agents) => {
+            checks.insert("queen".into(), "ok".into());
+            let unhealthy: Vec<String> = agents
+                .iter()
+                .filter(|agent| agent.status != AgentStatus::Healthy)
+                .map(|agent| agent.id.clone())
+                .collect();
+            if agents.is_empty() || !unhealthy.is_empty() {
+                ready = false;
+            }
+            checks.insert(
+                "agents".into(),
+                serde_json::json!({ "total": agents.len(), "not_healthy": unhealthy }),
+            );
+        }
+        Err(_) => {
+            ready = false;
+            checks.insert("queen".into(), "unavailable".into());
+        }
+    }
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = Health {
+        status: if ready { "ready" } else { "not_ready" }.into(),
+        checks,
+    };
+    (status, Json(body))
+}

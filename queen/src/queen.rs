@@ -1,0 +1,295 @@
+//! The queen actor: owns the schedule (enqueues a scrape task for each enabled source when it
+//! is due), knows every actor's status, restarts and last heartbeat (from `health-checks`),
+//! exports queue depths and heartbeat ages, and receives the performance agent's
+//! recommendations.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde::Serialize;
+use swarm_agents::worker::forward;
+use swarm_shared::channels::{Channel, QUEUE_SCRAPE, QUEUES};
+use swarm_shared::context::{AgentContext, StatsWindow};
+use swarm_shared::domain::{AgentKind, AgentStatus, ScrapeTask};
+use swarm_shared::messages::{AgentMessage, HealthMessage, LifecycleEvent, encode};
+use swarm_shared::telemetry;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use utoipa::ToSchema;
+
+/// Id of the queen actor.
+pub const QUEEN_ID: &str = "queen";
+
+/// One actor as the queen sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AgentView {
+    /// Agent id.
+    pub id: String,
+    /// Kind.
+    pub kind: AgentKind,
+    /// Status.
+    pub status: AgentStatus,
+    /// Restarts by its host.
+    pub restarts: u32,
+    /// Last heartbeat.
+    pub last_heartbeat: Option<DateTime<Utc>>,
+    /// Items processed since its last start.
+    pub processed: u64,
+    /// Failed items since its last start.
+    pub errors: u64,
+    /// Last failure reason, if any.
+    pub last_error: Option<String>,
+}
+
+/// The queen actor.
+#[derive(Debug, Default)]
+pub struct QueenActor;
+
+/// Start arguments.
+#[derive(Debug, Clone)]
+pub struct QueenArgs {
+    /// Ports and config.
+    pub ctx: AgentContext,
+    /// Restarts so far.
+    pub restarts: u32,
+}
+
+/// Messages.
+#[derive(Debug)]
+pub enum QueenMsg {
+    /// Scheduler tick.
+    Tick,
+    /// Heartbeat tick.
+    Heartbeat,
+    /// From `health-checks`.
+    Health(HealthMessage),
+    /// From `agent-communication`.
+    Agent(AgentMessage),
+    /// Every known actor, by id.
+    ListAgents(RpcReplyPort<Vec<AgentView>>),
+}
+
+/// State.
+#[derive(Debug)]
+pub struct QueenState {
+    args: QueenArgs,
+    agents: BTreeMap<String, AgentView>,
+    next_due: HashMap<i64, Instant>,
+    stats: StatsWindow,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Actor for QueenActor {
+    type Msg = QueenMsg;
+    type State = QueenState;
+    type Arguments = QueenArgs;
+
+    async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: QueenArgs) -> Result<Self::State, ActorProcessingErr> {
+        args.ctx.register(QUEEN_ID, AgentKind::Queen).await;
+        let config = &args.ctx.config;
+        let tasks = vec![
+            forward(&args.ctx, Channel::HealthChecks, myself.clone(), QueenMsg::Health).await?,
+            forward(&args.ctx, Channel::AgentCommunication, myself.clone(), QueenMsg::Agent).await?,
+            myself.send_interval(config.scheduler.tick, || QueenMsg::Tick),
+            myself.send_interval(config.supervision.heartbeat_interval, || QueenMsg::Heartbeat),
+        ];
+        myself.send_message(QueenMsg::Heartbeat)?;
+        myself.send_message(QueenMsg::Tick)?;
+        Ok(QueenState {
+            stats: StatsWindow::new(None, args.restarts),
+            args,
+            agents: BTreeMap::new(),
+            next_due: HashMap::new(),
+            tasks,
+        })
+    }
+
+    async fn post_stop(&self, _myself: ActorRef<Self::Msg>, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        for task in state.tasks.drain(..) {
+            task.abort();
+        }
+        state.args.ctx.deregister(QUEEN_ID).await;
+        Ok(())
+    }
+
+    async fn handle(&self, _myself: ActorRef<Self::Msg>, message: Self::Msg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        match message {
+            QueenMsg::Tick => {
+                schedule(state).await;
+                refresh_health(state);
+                export_queue_depths(&state.args.ctx).await;
+            }
+            QueenMsg::Heartbeat => {
+                let stats = state.stats.snapshot();
+                state.args.ctx.heartbeat(QUEEN_ID, AgentKind::Queen, stats).await;
+            }
+            QueenMsg::Health(message) => observe(state, message),
+            QueenMsg::Agent(AgentMessage::Recommendation { bottleneck, action, reason, .. }) => {
+                if action != "none" {
+                    // Acting on recommendations (scaling) is the health supervisor's job.
+                    tracing::info!(?bottleneck, %action, %reason, "performance recommendation");
+                }
+            }
+            QueenMsg::Agent(_) => {}
+            QueenMsg::ListAgents(reply) => {
+                refresh_health(state);
+                let _ = reply.send(state.agents.values().cloned().collect());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Enqueues a task for every enabled source that is due.
+async fn schedule(state: &mut QueenState) {
+    let started = Instant::now();
+    let ctx = &state.args.ctx;
+    let sources = match ctx.store.list_sources().await {
+        Ok(sources) => sources,
+        Err(err) => {
+            tracing::warn!(error = %err, "listing sources failed; schedule skipped");
+            return;
+        }
+    };
+    let now = Instant::now();
+    let mut payloads = Vec::new();
+    let mut scheduled = Vec::new();
+    for source in &sources {
+        if !source.enabled {
+            continue;
+        }
+        let due = state.next_due.get(&source.id).is_none_or(|at| now >= *at);
+        if !due {
+            continue;
+        }
+        let task = ScrapeTask {
+            source: source.clone(),
+            scheduled_at: Utc::now(),
+        };
+        match encode(&task) {
+            Ok(bytes) => {
+                payloads.push(bytes);
+                scheduled.push((source.id, source.interval));
+            }
+            Err(err) => tracing::error!(source = %source.name, error = %err, "encoding scrape task failed"),
+        }
+    }
+    state.next_due.retain(|id, _| sources.iter().any(|source| source.id == *id && source.enabled));
+    if payloads.is_empty() {
+        return;
+    }
+    let count = payloads.len();
+    match ctx.queue.enqueue(QUEUE_SCRAPE, payloads).await {
+        Ok(_) => {
+            for (id, interval) in scheduled {
+                state.next_due.insert(id, now + interval);
+            }
+            metrics::counter!(telemetry::SCRAPE_TASKS_TOTAL).increment(count as u64);
+            state.stats.record(count as u64, 0, started.elapsed());
+        }
+        // Not marked scheduled: retried at the next tick.
+        Err(err) => tracing::warn!(error = %err, "enqueueing scrape tasks failed"),
+    }
+}
+
+fn observe(state: &mut QueenState, message: HealthMessage) {
+    match message {
+        HealthMessage::Heartbeat { agent_id, kind, at, stats } => {
+            let view = state.agents.entry(agent_id.clone()).or_insert_with(|| new_view(&agent_id, kind));
+            view.kind = kind;
+            view.status = AgentStatus::Healthy;
+            view.last_heartbeat = Some(at);
+            view.restarts = view.restarts.max(stats.restarts);
+            view.processed = stats.processed;
+            view.errors = stats.errors;
+        }
+        HealthMessage::Lifecycle { agent_id, kind, event, restarts, .. } => {
+            let view = state.agents.entry(agent_id.clone()).or_insert_with(|| new_view(&agent_id, kind));
+            view.restarts = view.restarts.max(restarts);
+            match event {
+                LifecycleEvent::Started => {
+                    if view.status != AgentStatus::Healthy {
+                        view.status = AgentStatus::Starting;
+                    }
+                }
+                LifecycleEvent::Failed { reason, .. } => {
+                    view.status = AgentStatus::Restarting;
+                    view.last_error = Some(reason);
+                }
+                LifecycleEvent::GaveUp { reason } => {
+                    view.status = AgentStatus::Failed;
+                    view.last_error = Some(reason);
+                }
+                LifecycleEvent::Stopped => view.status = AgentStatus::Stopped,
+            }
+        }
+    }
+}
+
+fn new_view(agent_id: &str, kind: AgentKind) -> AgentView {
+    AgentView {
+        id: agent_id.to_owned(),
+        kind,
+        status: AgentStatus::Starting,
+        restarts: 0,
+        last_heartbeat: None,
+        processed: 0,
+        errors: 0,
+        last_error: None,
+    }
+}
+
+/// Marks actors whose heartbeats stopped as unhealthy and exports heartbeat ages per kind.
+fn refresh_health(state: &mut QueenState) {
+    let supervision = &state.args.ctx.config.supervision;
+    let limit = supervision.heartbeat_interval * supervision.missed_heartbeats;
+    let limit = chrono::Duration::from_std(limit).unwrap_or(chrono::Duration::MAX);
+    let now = Utc::now();
+    let mut oldest: BTreeMap<AgentKind, f64> = BTreeMap::new();
+    let mut counts: BTreeMap<(AgentKind, &'static str), u64> = BTreeMap::new();
+    for view in state.agents.values_mut() {
+        if let Some(at) = view.last_heartbeat {
+            let age = now - at;
+            if view.status == AgentStatus::Healthy && age > limit {
+                view.status = AgentStatus::Unhealthy;
+            }
+            let seconds = age.num_milliseconds().max(0) as f64 / 1000.0;
+            let entry = oldest.entry(view.kind).or_insert(0.0);
+            *entry = entry.max(seconds);
+        }
+        *counts.entry((view.kind, status_label(view.status))).or_insert(0) += 1;
+    }
+    for (kind, age) in oldest {
+        metrics::gauge!(telemetry::HEARTBEAT_AGE_SECONDS, "kind" => kind.as_str()).set(age);
+    }
+    for kind in AgentKind::ALL {
+        for status in ["starting", "healthy", "unhealthy", "restarting", "failed", "stopped"] {
+            let count = counts.get(&(kind, status)).copied().unwrap_or(0);
+            metrics::gauge!(telemetry::AGENTS, "kind" => kind.as_str(), "status" => status).set(count as f64);
+        }
+    }
+}
+
+fn status_label(status: AgentStatus) -> &'static str {
+    match status {
+        AgentStatus::Starting => "starting",
+        AgentStatus::Healthy => "healthy",
+        AgentStatus::Unhealthy => "unhealthy",
+        AgentStatus::Restarting => "restarting",
+        AgentStatus::Failed => "failed",
+        AgentStatus::Stopped => "stopped",
+    }
+}
+
+async fn export_queue_depths(ctx: &AgentContext) {
+    for queue in QUEUES {
+        match ctx.queue.depth(queue).await {
+            Ok(depth) => {
+                metrics::gauge!(telemetry::QUEUE_DEPTH, "queue" => queue, "state" => "ready").set(depth.ready as f64);
+                metrics::gauge!(telemetry::QUEUE_DEPTH, "queue" => queue, "state" => "pending").set(depth.pending as f64);
+            }
+            Err(err) => tracing::debug!(%queue, error = %err, "queue depth unavailable"),
+        }
+    }
+}
