@@ -45,8 +45,12 @@ pub trait Stage: Send + Sized + 'static {
     /// Items taken per batch.
     fn batch(ctx: &AgentContext) -> usize;
     /// Processes a batch.
-    async fn process(&mut self, ctx: &AgentContext, agent_id: &str, batch: Vec<Delivery>)
-    -> BatchResult;
+    async fn process(
+        &mut self,
+        ctx: &AgentContext,
+        agent_id: &str,
+        batch: Vec<Delivery>,
+    ) -> BatchResult;
     /// Whether the stage wants `agent-communication` messages.
     fn wants_agent_messages() -> bool {
         false
@@ -115,7 +119,11 @@ struct DeadLetter<'a> {
 }
 
 /// Moves items to the dead-letter queue; returns the ids that may be acknowledged.
-pub async fn dead_letter(ctx: &AgentContext, queue: &str, items: &[(&Delivery, &str)]) -> Vec<String> {
+pub async fn dead_letter(
+    ctx: &AgentContext,
+    queue: &str,
+    items: &[(&Delivery, &str)],
+) -> Vec<String> {
     let mut payloads = Vec::new();
     for (delivery, reason) in items {
         let letter = DeadLetter {
@@ -133,7 +141,10 @@ pub async fn dead_letter(ctx: &AgentContext, queue: &str, items: &[(&Delivery, &
         return Vec::new();
     }
     match ctx.queue.enqueue(QUEUE_DEAD_LETTER, payloads).await {
-        Ok(_) => items.iter().map(|(delivery, _)| delivery.id.clone()).collect(),
+        Ok(_) => items
+            .iter()
+            .map(|(delivery, _)| delivery.id.clone())
+            .collect(),
         Err(err) => {
             tracing::error!(error = %err, "dead letter enqueue failed; items stay pending");
             Vec::new()
@@ -183,9 +194,25 @@ impl<S: Stage> Actor for WorkerActor<S> {
         args.ctx.register(&args.agent_id, S::KIND).await;
         let mut tasks = Vec::new();
         if S::wants_agent_messages() {
-            tasks.push(forward(&args.ctx, Channel::AgentCommunication, myself.clone(), WorkerMsg::Agent).await?);
+            tasks.push(
+                forward(
+                    &args.ctx,
+                    Channel::AgentCommunication,
+                    myself.clone(),
+                    WorkerMsg::Agent,
+                )
+                .await?,
+            );
         }
-        tasks.push(forward(&args.ctx, Channel::QueenCommands, myself.clone(), WorkerMsg::Command).await?);
+        tasks.push(
+            forward(
+                &args.ctx,
+                Channel::QueenCommands,
+                myself.clone(),
+                WorkerMsg::Command,
+            )
+            .await?,
+        );
         let heartbeat = args.ctx.config.supervision.heartbeat_interval;
         tasks.push(myself.send_interval(heartbeat, || WorkerMsg::Heartbeat));
         myself.send_message(WorkerMsg::Poll)?;
@@ -227,9 +254,15 @@ impl<S: Stage> Actor for WorkerActor<S> {
             WorkerMsg::Heartbeat => {
                 state.stage.on_heartbeat(&state.args.ctx).await;
                 let stats = state.stats.snapshot();
-                state.args.ctx.heartbeat(&state.args.agent_id, S::KIND, stats).await;
+                state
+                    .args
+                    .ctx
+                    .heartbeat(&state.args.agent_id, S::KIND, stats)
+                    .await;
             }
-            WorkerMsg::Agent(message) => state.stage.on_agent_message(&state.args.ctx, message).await,
+            WorkerMsg::Agent(message) => {
+                state.stage.on_agent_message(&state.args.ctx, message).await
+            }
             WorkerMsg::Command(command) => state.stage.on_command(&state.args.ctx, command).await,
         }
         Ok(())
@@ -274,7 +307,11 @@ async fn poll_once<S: Stage>(state: &mut WorkerState<S>) {
 
     #[cfg(feature = "fault-hooks")]
     if ctx.faults.take(&state.args.agent_id) {
-        panic!("injected fault in {} while holding {} items", state.args.agent_id, deliveries.len());
+        panic!(
+            "injected fault in {} while holding {} items",
+            state.args.agent_id,
+            deliveries.len()
+        );
     }
 
     let (poison, batch): (Vec<Delivery>, Vec<Delivery>) = deliveries

@@ -68,7 +68,9 @@ impl Actor for MemoryCoordinatorActor {
         myself: ActorRef<Self::Msg>,
         args: MemoryArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        args.ctx.register(&args.agent_id, AgentKind::MemoryCoordinator).await;
+        args.ctx
+            .register(&args.agent_id, AgentKind::MemoryCoordinator)
+            .await;
         let mut subscription = args.ctx.bus.subscribe(Channel::AgentCommunication).await?;
         let inbox = myself.clone();
         let forwarder = tokio::spawn(async move {
@@ -87,7 +89,9 @@ impl Actor for MemoryCoordinatorActor {
             forwarder,
             myself.send_interval(SWEEP_INTERVAL, || MemoryMsg::Sweep),
             myself.send_interval(config.memory.sync_interval, || MemoryMsg::Synthesise),
-            myself.send_interval(config.supervision.heartbeat_interval, || MemoryMsg::Heartbeat),
+            myself.send_interval(config.supervision.heartbeat_interval, || {
+                MemoryMsg::Heartbeat
+            }),
         ];
         myself.send_message(MemoryMsg::Heartbeat)?;
         let memory = Memory::new(config.memory.max_entries);
@@ -100,7 +104,11 @@ impl Actor for MemoryCoordinatorActor {
         })
     }
 
-    async fn post_stop(&self, _myself: ActorRef<Self::Msg>, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         for task in state.tasks.drain(..) {
             task.abort();
         }
@@ -117,18 +125,38 @@ impl Actor for MemoryCoordinatorActor {
         let started = tokio::time::Instant::now();
         let now = Utc::now();
         match message {
-            MemoryMsg::Agent(AgentMessage::MemoryWrite { namespace, key, value, ttl_s, written_by }) => {
-                let ttl = ttl_s.map_or(state.args.ctx.config.memory.default_ttl, Duration::from_secs);
+            MemoryMsg::Agent(AgentMessage::MemoryWrite {
+                namespace,
+                key,
+                value,
+                ttl_s,
+                written_by,
+            }) => {
+                let ttl = ttl_s.map_or(
+                    state.args.ctx.config.memory.default_ttl,
+                    Duration::from_secs,
+                );
                 let expires_at = chrono::Duration::from_std(ttl).ok().map(|ttl| now + ttl);
-                let changes = state.memory.put(&namespace, &key, value, &written_by, expires_at, now);
+                let changes =
+                    state
+                        .memory
+                        .put(&namespace, &key, value, &written_by, expires_at, now);
                 broadcast(&state.args.ctx, changes).await;
                 state.stats.record(1, 0, started.elapsed());
             }
-            MemoryMsg::Agent(AgentMessage::EventRecorded { event_id, created, project }) => {
+            MemoryMsg::Agent(AgentMessage::EventRecorded {
+                event_id,
+                created,
+                project,
+            }) => {
                 if created {
                     state.tally.created += 1;
                     if state.tally.projects.len() < 50 {
-                        state.tally.projects.push(project.clone().unwrap_or_else(|| format!("event {event_id}")));
+                        state.tally.projects.push(
+                            project
+                                .clone()
+                                .unwrap_or_else(|| format!("event {event_id}")),
+                        );
                     }
                 } else {
                     state.tally.merged += 1;
@@ -158,7 +186,11 @@ impl Actor for MemoryCoordinatorActor {
             MemoryMsg::Synthesise => synthesise_now(state).await,
             MemoryMsg::Heartbeat => {
                 let stats = state.stats.snapshot();
-                state.args.ctx.heartbeat(&state.args.agent_id, AgentKind::MemoryCoordinator, stats).await;
+                state
+                    .args
+                    .ctx
+                    .heartbeat(&state.args.agent_id, AgentKind::MemoryCoordinator, stats)
+                    .await;
             }
         }
         Ok(())
@@ -185,7 +217,13 @@ async fn synthesise_now(state: &mut MemoryState) {
     let now = Utc::now();
     let breakers = state.memory.list("breakers", now);
     let performance = state.memory.get("performance", "latest", now).cloned();
-    let body = synthesise(now, &state.memory.namespaces(now), &breakers, performance.as_ref(), &state.tally);
+    let body = synthesise(
+        now,
+        &state.memory.namespaces(now),
+        &breakers,
+        performance.as_ref(),
+        &state.tally,
+    );
     match state.args.ctx.store.save_snapshot(now, &body).await {
         Ok(id) => {
             metrics::counter!(telemetry::SYNTHESIS_SNAPSHOTS_TOTAL).increment(1);

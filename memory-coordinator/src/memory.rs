@@ -82,7 +82,13 @@ impl Memory {
         let victim = self
             .entries
             .iter()
-            .min_by_key(|(_, entry)| (entry.expires_at.is_none(), entry.expires_at, entry.updated_at))
+            .min_by_key(|(_, entry)| {
+                (
+                    entry.expires_at.is_none(),
+                    entry.expires_at,
+                    entry.updated_at,
+                )
+            })
             .map(|(id, _)| id.clone())?;
         let entry = self.entries.remove(&victim)?;
         Some(Change {
@@ -114,7 +120,9 @@ impl Memory {
 
     /// Deletes an entry; returns the change if it existed.
     pub fn delete(&mut self, namespace: &str, key: &str) -> Option<Change> {
-        let entry = self.entries.remove(&(namespace.to_owned(), key.to_owned()))?;
+        let entry = self
+            .entries
+            .remove(&(namespace.to_owned(), key.to_owned()))?;
         Some(Change {
             namespace: entry.namespace,
             key: entry.key,
@@ -183,10 +191,17 @@ mod tests {
         let changes = memory.put("a", "k", json!(2), "w", Some(at(10)), at(1));
         assert_eq!(changes[0].version, 2);
         assert_eq!(memory.get("a", "k", at(5)).unwrap().value, json!(2));
-        assert!(memory.get("a", "k", at(10)).is_none(), "expired entries are not read");
+        assert!(
+            memory.get("a", "k", at(10)).is_none(),
+            "expired entries are not read"
+        );
         memory.put("b", "x", json!(3), "w", None, at(2));
         memory.put("ab", "y", json!(4), "w", None, at(2));
-        assert_eq!(memory.list("a", at(5)).len(), 1, "namespaces do not bleed into each other");
+        assert_eq!(
+            memory.list("a", at(5)).len(),
+            1,
+            "namespaces do not bleed into each other"
+        );
         // the fourth entry evicts the one expiring first
         let changes = memory.put("c", "z", json!(5), "w", None, at(3));
         assert_eq!(changes[0].op, "evict");
@@ -194,7 +209,10 @@ mod tests {
         assert_eq!(memory.len(), 3);
         // versions survive deletion
         memory.delete("c", "z").unwrap();
-        assert_eq!(memory.put("c", "z", json!(6), "w", None, at(4))[0].version, 2);
+        assert_eq!(
+            memory.put("c", "z", json!(6), "w", None, at(4))[0].version,
+            2
+        );
         let expired = memory.expire(at(100));
         assert!(expired.is_empty());
         memory.put("t", "short", json!(0), "w", Some(at(50)), at(4));

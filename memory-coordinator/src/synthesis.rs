@@ -31,12 +31,24 @@ pub fn synthesise(
         .map(|entry| entry.key.as_str())
         .collect();
     if !open.is_empty() {
-        highlights.push(format!("{} host(s) with an open circuit breaker: {}", open.len(), open.join(", ")));
+        highlights.push(format!(
+            "{} host(s) with an open circuit breaker: {}",
+            open.len(),
+            open.join(", ")
+        ));
     }
     if let Some(entry) = performance {
-        let action = entry.value.get("action").and_then(Value::as_str).unwrap_or("none");
+        let action = entry
+            .value
+            .get("action")
+            .and_then(Value::as_str)
+            .unwrap_or("none");
         if action != "none" {
-            let reason = entry.value.get("reason").and_then(Value::as_str).unwrap_or("");
+            let reason = entry
+                .value
+                .get("reason")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             highlights.push(format!("performance recommends {action}: {reason}"));
         }
     }
@@ -48,7 +60,10 @@ pub fn synthesise(
         ));
     }
     if tally.merged > 0 {
-        highlights.push(format!("{} further source(s) merged into known events", tally.merged));
+        highlights.push(format!(
+            "{} further source(s) merged into known events",
+            tally.merged
+        ));
     }
     json!({
         "generated_at": now,
@@ -83,15 +98,37 @@ mod tests {
 
     #[test]
     fn highlights_name_what_matters() {
-        let breakers = vec![entry("a.example", json!({"state": "open"})), entry("b.example", json!({"state": "closed"}))];
-        let performance = entry("latest", json!({"action": "scale_up", "reason": "5000 items waiting for keyword"}));
-        let tally = EventTally { created: 2, merged: 1, projects: vec!["Fhenix".into(), "Caldera".into()] };
-        let body = synthesise(Utc::now(), &Default::default(), &breakers, Some(&performance), &tally);
+        let breakers = vec![
+            entry("a.example", json!({"state": "open"})),
+            entry("b.example", json!({"state": "closed"})),
+        ];
+        let performance = entry(
+            "latest",
+            json!({"action": "scale_up", "reason": "5000 items waiting for keyword"}),
+        );
+        let tally = EventTally {
+            created: 2,
+            merged: 1,
+            projects: vec!["Fhenix".into(), "Caldera".into()],
+        };
+        let body = synthesise(
+            Utc::now(),
+            &Default::default(),
+            &breakers,
+            Some(&performance),
+            &tally,
+        );
         let highlights: Vec<String> = serde_json::from_value(body["highlights"].clone()).unwrap();
         assert_eq!(highlights.len(), 4, "{highlights:?}");
         assert!(highlights[0].contains("a.example") && !highlights[0].contains("b.example"));
         assert!(highlights[2].contains("Fhenix, Caldera"));
-        let quiet = synthesise(Utc::now(), &Default::default(), &[], None, &EventTally::default());
+        let quiet = synthesise(
+            Utc::now(),
+            &Default::default(),
+            &[],
+            None,
+            &EventTally::default(),
+        );
         assert_eq!(quiet["highlights"], json!([]));
     }
 }

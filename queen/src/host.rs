@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use futures::future::BoxFuture;
-use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr, SupervisionEvent};
+use ractor::{
+    Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr, SupervisionEvent,
+};
 use rand::Rng;
 use swarm_shared::context::AgentContext;
 use swarm_shared::domain::AgentKind;
@@ -21,7 +23,8 @@ use swarm_shared::telemetry;
 use tokio::time::Instant;
 
 /// Spawns a child linked to the given supervisor; the `u32` is its restart count so far.
-pub type StartFn = Arc<dyn Fn(ActorCell, u32) -> BoxFuture<'static, Result<ActorCell, SpawnErr>> + Send + Sync>;
+pub type StartFn =
+    Arc<dyn Fn(ActorCell, u32) -> BoxFuture<'static, Result<ActorCell, SpawnErr>> + Send + Sync>;
 
 /// How to (re)start one child.
 #[derive(Clone)]
@@ -36,7 +39,10 @@ pub struct ChildSpec {
 
 impl std::fmt::Debug for ChildSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChildSpec").field("id", &self.id).field("kind", &self.kind).finish()
+        f.debug_struct("ChildSpec")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .finish()
     }
 }
 
@@ -108,7 +114,13 @@ async fn lifecycle(ctx: &AgentContext, child: &Child, event: LifecycleEvent) {
 
 impl AgentHost {
     /// Handles a child that died; schedules its restart per the policy.
-    async fn child_died(&self, myself: &ActorRef<HostMsg>, state: &mut HostState, index: usize, reason: String) {
+    async fn child_died(
+        &self,
+        myself: &ActorRef<HostMsg>,
+        state: &mut HostState,
+        index: usize,
+        reason: String,
+    ) {
         let config = state.ctx.config.supervision.clone();
         let now = Instant::now();
         let child = &mut state.children[index];
@@ -145,7 +157,11 @@ impl Actor for AgentHost {
     type State = HostState;
     type Arguments = HostArgs;
 
-    async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: HostArgs) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: HostArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
         let mut children = Vec::with_capacity(args.children.len());
         for spec in args.children {
             let cell = (spec.start)(myself.get_cell(), 0).await?;
@@ -165,13 +181,19 @@ impl Actor for AgentHost {
         })
     }
 
-    async fn handle(&self, myself: ActorRef<Self::Msg>, message: Self::Msg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         match message {
             HostMsg::Restart(id) => {
                 if state.stopping {
                     return Ok(());
                 }
-                let Some(index) = state.children.iter().position(|child| child.spec.id == id) else {
+                let Some(index) = state.children.iter().position(|child| child.spec.id == id)
+                else {
                     return Ok(());
                 };
                 if state.children[index].cell.is_some() {
@@ -189,7 +211,8 @@ impl Actor for AgentHost {
                         lifecycle(&state.ctx, child, LifecycleEvent::Started).await;
                     }
                     Err(err) => {
-                        self.child_died(&myself, state, index, format!("restart failed: {err}")).await;
+                        self.child_died(&myself, state, index, format!("restart failed: {err}"))
+                            .await;
                     }
                 }
             }
@@ -210,8 +233,14 @@ impl Actor for AgentHost {
                 state.stopping = true;
                 let timeout = state.ctx.config.supervision.stop_timeout;
                 for child in state.children.iter_mut().rev() {
-                    let Some(cell) = child.cell.take() else { continue };
-                    if cell.stop_and_wait(Some("shutdown".into()), Some(timeout)).await.is_err() {
+                    let Some(cell) = child.cell.take() else {
+                        continue;
+                    };
+                    if cell
+                        .stop_and_wait(Some("shutdown".into()), Some(timeout))
+                        .await
+                        .is_err()
+                    {
                         tracing::warn!(agent = %child.spec.id, "actor did not stop in time, killing");
                         cell.kill();
                     }
@@ -231,20 +260,25 @@ impl Actor for AgentHost {
     ) -> Result<(), ActorProcessingErr> {
         let (cell, reason) = match event {
             SupervisionEvent::ActorFailed(cell, err) => (cell, format!("failed: {err}")),
-            SupervisionEvent::ActorTerminated(cell, _, reason) => {
-                (cell, format!("stopped unexpectedly: {}", reason.unwrap_or_else(|| "no reason".into())))
-            }
+            SupervisionEvent::ActorTerminated(cell, _, reason) => (
+                cell,
+                format!(
+                    "stopped unexpectedly: {}",
+                    reason.unwrap_or_else(|| "no reason".into())
+                ),
+            ),
             _ => return Ok(()),
         };
         if state.stopping {
             return Ok(());
         }
         let id = cell.get_id();
-        let Some(index) = state
-            .children
-            .iter()
-            .position(|child| child.cell.as_ref().is_some_and(|running| running.get_id() == id))
-        else {
+        let Some(index) = state.children.iter().position(|child| {
+            child
+                .cell
+                .as_ref()
+                .is_some_and(|running| running.get_id() == id)
+        }) else {
             return Ok(());
         };
         self.child_died(&myself, state, index, reason).await;

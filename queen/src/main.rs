@@ -19,7 +19,11 @@ use swarm_shared::ports::sqlite::SqliteStore;
 const DEFAULT_CONFIG: &str = "config/tge-swarm.toml";
 
 #[derive(Debug, Parser)]
-#[command(name = "tge-swarm", version, about = "Finds Token Generation Event announcements and serves them to analysts")]
+#[command(
+    name = "tge-swarm",
+    version,
+    about = "Finds Token Generation Event announcements and serves them to analysts"
+)]
 struct Cli {
     /// Configuration file. Default: config/tge-swarm.toml if present, else the built-in defaults.
     #[arg(long, global = true, env = "TGE_SWARM_CONFIG")]
@@ -57,7 +61,10 @@ fn config_path(explicit: Option<&Path>) -> Option<PathBuf> {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TGE_SWARM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn main() -> anyhow::Result<()> {
@@ -65,7 +72,10 @@ fn main() -> anyhow::Result<()> {
     init_tracing();
     let path = config_path(cli.config.as_deref());
     let config = Config::load(path.as_deref()).map_err(|err| anyhow::anyhow!("{err}"))?;
-    let origin = path.map_or_else(|| "built-in defaults".to_owned(), |p| p.display().to_string());
+    let origin = path.map_or_else(
+        || "built-in defaults".to_owned(),
+        |p| p.display().to_string(),
+    );
     match cli.command {
         Command::CheckConfig => check_config(&config, &origin),
         Command::Classify { input } => classify(&config, &input),
@@ -75,7 +85,9 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn check_config(config: &Config, origin: &str) -> anyhow::Result<()> {
@@ -84,8 +96,14 @@ fn check_config(config: &Config, origin: &str) -> anyhow::Result<()> {
     println!("  api:         {}", config.server.api_addr);
     println!("  metrics:     {}", config.server.metrics_addr);
     println!("  data dir:    {}", config.server.data_dir.display());
-    println!("  sources:     {} (seeded into an empty store)", config.sources.len());
-    println!("  companies:   {} (seeded into an empty store)", config.companies.len());
+    println!(
+        "  sources:     {} (seeded into an empty store)",
+        config.sources.len()
+    );
+    println!(
+        "  companies:   {} (seeded into an empty store)",
+        config.companies.len()
+    );
     println!(
         "  replicas:    scraping {}, keyword {}, data-quality {}",
         config.scraping.replicas, config.detection.replicas, config.quality.replicas
@@ -95,7 +113,9 @@ fn check_config(config: &Config, origin: &str) -> anyhow::Result<()> {
 
 async fn migrate(config: &Config) -> anyhow::Result<()> {
     let path = config.sqlite_path();
-    let store = SqliteStore::open(&path).await.with_context(|| format!("migrating {}", path.display()))?;
+    let store = SqliteStore::open(&path)
+        .await
+        .with_context(|| format!("migrating {}", path.display()))?;
     store.close().await;
     println!("store at {} is up to date", path.display());
     Ok(())
@@ -103,13 +123,19 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
 
 async fn run(config: Config, origin: &str) -> anyhow::Result<()> {
     tracing::info!(config = origin, "starting tge-swarm");
-    let admin_key = std::env::var("TGE_SWARM_ADMIN_KEY").ok().filter(|key| !key.is_empty());
+    let admin_key = std::env::var("TGE_SWARM_ADMIN_KEY")
+        .ok()
+        .filter(|key| !key.is_empty());
     let swarm = swarm_queen::Swarm::start(config, admin_key).await?;
     if let Some(key) = swarm.generated_admin_key() {
         // Printed once: only its hash is stored.
         println!("generated admin API key (shown once, store it now): {key}");
     }
-    println!("tge-swarm API on http://{}/api/v1 (metrics on http://{}/metrics)", swarm.api_addr(), swarm.metrics_addr());
+    println!(
+        "tge-swarm API on http://{}/api/v1 (metrics on http://{}/metrics)",
+        swarm.api_addr(),
+        swarm.metrics_addr()
+    );
     wait_for_signal().await;
     tracing::info!("shutting down");
     swarm.shutdown().await;
@@ -218,6 +244,9 @@ fn classify(config: &Config, input: &str) -> anyhow::Result<()> {
         out.write_all(b"\n")?;
     }
     out.flush()?;
-    anyhow::ensure!(errors == 0, "{errors} input line(s) could not be read (see above)");
+    anyhow::ensure!(
+        errors == 0,
+        "{errors} input line(s) could not be read (see above)"
+    );
     Ok(())
 }

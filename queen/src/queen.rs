@@ -85,14 +85,32 @@ impl Actor for QueenActor {
     type State = QueenState;
     type Arguments = QueenArgs;
 
-    async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: QueenArgs) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: QueenArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
         args.ctx.register(QUEEN_ID, AgentKind::Queen).await;
         let config = &args.ctx.config;
         let tasks = vec![
-            forward(&args.ctx, Channel::HealthChecks, myself.clone(), QueenMsg::Health).await?,
-            forward(&args.ctx, Channel::AgentCommunication, myself.clone(), QueenMsg::Agent).await?,
+            forward(
+                &args.ctx,
+                Channel::HealthChecks,
+                myself.clone(),
+                QueenMsg::Health,
+            )
+            .await?,
+            forward(
+                &args.ctx,
+                Channel::AgentCommunication,
+                myself.clone(),
+                QueenMsg::Agent,
+            )
+            .await?,
             myself.send_interval(config.scheduler.tick, || QueenMsg::Tick),
-            myself.send_interval(config.supervision.heartbeat_interval, || QueenMsg::Heartbeat),
+            myself.send_interval(config.supervision.heartbeat_interval, || {
+                QueenMsg::Heartbeat
+            }),
         ];
         myself.send_message(QueenMsg::Heartbeat)?;
         myself.send_message(QueenMsg::Tick)?;
@@ -105,7 +123,11 @@ impl Actor for QueenActor {
         })
     }
 
-    async fn post_stop(&self, _myself: ActorRef<Self::Msg>, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         for task in state.tasks.drain(..) {
             task.abort();
         }
@@ -113,7 +135,12 @@ impl Actor for QueenActor {
         Ok(())
     }
 
-    async fn handle(&self, _myself: ActorRef<Self::Msg>, message: Self::Msg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         match message {
             QueenMsg::Tick => {
                 schedule(state).await;
@@ -122,10 +149,19 @@ impl Actor for QueenActor {
             }
             QueenMsg::Heartbeat => {
                 let stats = state.stats.snapshot();
-                state.args.ctx.heartbeat(QUEEN_ID, AgentKind::Queen, stats).await;
+                state
+                    .args
+                    .ctx
+                    .heartbeat(QUEEN_ID, AgentKind::Queen, stats)
+                    .await;
             }
             QueenMsg::Health(message) => observe(state, message),
-            QueenMsg::Agent(AgentMessage::Recommendation { bottleneck, action, reason, .. }) => {
+            QueenMsg::Agent(AgentMessage::Recommendation {
+                bottleneck,
+                action,
+                reason,
+                ..
+            }) => {
                 if action != "none" {
                     // Acting on recommendations (scaling) is the health supervisor's job.
                     tracing::info!(?bottleneck, %action, %reason, "performance recommendation");
@@ -166,16 +202,24 @@ async fn schedule(state: &mut QueenState) {
         let task = ScrapeTask {
             source: source.clone(),
             scheduled_at: Utc::now(),
+            etag: source.etag.clone(),
+            last_modified: source.last_modified.clone(),
         };
         match encode(&task) {
             Ok(bytes) => {
                 payloads.push(bytes);
                 scheduled.push((source.id, source.interval));
             }
-            Err(err) => tracing::error!(source = %source.name, error = %err, "encoding scrape task failed"),
+            Err(err) => {
+                tracing::error!(source = %source.name, error = %err, "encoding scrape task failed")
+            }
         }
     }
-    state.next_due.retain(|id, _| sources.iter().any(|source| source.id == *id && source.enabled));
+    state.next_due.retain(|id, _| {
+        sources
+            .iter()
+            .any(|source| source.id == *id && source.enabled)
+    });
     if payloads.is_empty() {
         return;
     }
@@ -195,8 +239,16 @@ async fn schedule(state: &mut QueenState) {
 
 fn observe(state: &mut QueenState, message: HealthMessage) {
     match message {
-        HealthMessage::Heartbeat { agent_id, kind, at, stats } => {
-            let view = state.agents.entry(agent_id.clone()).or_insert_with(|| new_view(&agent_id, kind));
+        HealthMessage::Heartbeat {
+            agent_id,
+            kind,
+            at,
+            stats,
+        } => {
+            let view = state
+                .agents
+                .entry(agent_id.clone())
+                .or_insert_with(|| new_view(&agent_id, kind));
             view.kind = kind;
             view.status = AgentStatus::Healthy;
             view.last_heartbeat = Some(at);
@@ -204,8 +256,17 @@ fn observe(state: &mut QueenState, message: HealthMessage) {
             view.processed = stats.processed;
             view.errors = stats.errors;
         }
-        HealthMessage::Lifecycle { agent_id, kind, event, restarts, .. } => {
-            let view = state.agents.entry(agent_id.clone()).or_insert_with(|| new_view(&agent_id, kind));
+        HealthMessage::Lifecycle {
+            agent_id,
+            kind,
+            event,
+            restarts,
+            ..
+        } => {
+            let view = state
+                .agents
+                .entry(agent_id.clone())
+                .or_insert_with(|| new_view(&agent_id, kind));
             view.restarts = view.restarts.max(restarts);
             match event {
                 LifecycleEvent::Started => {
@@ -258,15 +319,25 @@ fn refresh_health(state: &mut QueenState) {
             let entry = oldest.entry(view.kind).or_insert(0.0);
             *entry = entry.max(seconds);
         }
-        *counts.entry((view.kind, status_label(view.status))).or_insert(0) += 1;
+        *counts
+            .entry((view.kind, status_label(view.status)))
+            .or_insert(0) += 1;
     }
     for (kind, age) in oldest {
         metrics::gauge!(telemetry::HEARTBEAT_AGE_SECONDS, "kind" => kind.as_str()).set(age);
     }
     for kind in AgentKind::ALL {
-        for status in ["starting", "healthy", "unhealthy", "restarting", "failed", "stopped"] {
+        for status in [
+            "starting",
+            "healthy",
+            "unhealthy",
+            "restarting",
+            "failed",
+            "stopped",
+        ] {
             let count = counts.get(&(kind, status)).copied().unwrap_or(0);
-            metrics::gauge!(telemetry::AGENTS, "kind" => kind.as_str(), "status" => status).set(count as f64);
+            metrics::gauge!(telemetry::AGENTS, "kind" => kind.as_str(), "status" => status)
+                .set(count as f64);
         }
     }
 }
@@ -286,8 +357,10 @@ async fn export_queue_depths(ctx: &AgentContext) {
     for queue in QUEUES {
         match ctx.queue.depth(queue).await {
             Ok(depth) => {
-                metrics::gauge!(telemetry::QUEUE_DEPTH, "queue" => queue, "state" => "ready").set(depth.ready as f64);
-                metrics::gauge!(telemetry::QUEUE_DEPTH, "queue" => queue, "state" => "pending").set(depth.pending as f64);
+                metrics::gauge!(telemetry::QUEUE_DEPTH, "queue" => queue, "state" => "ready")
+                    .set(depth.ready as f64);
+                metrics::gauge!(telemetry::QUEUE_DEPTH, "queue" => queue, "state" => "pending")
+                    .set(depth.pending as f64);
             }
             Err(err) => tracing::debug!(%queue, error = %err, "queue depth unavailable"),
         }

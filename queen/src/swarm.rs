@@ -20,11 +20,11 @@ use swarm_shared::config::Config;
 use swarm_shared::context::AgentContext;
 use swarm_shared::domain::AgentKind;
 use swarm_shared::faults::FaultHooks;
+use swarm_shared::ports::Store;
 use swarm_shared::ports::embedded_bus::EmbeddedBus;
 use swarm_shared::ports::embedded_queue::EmbeddedQueue;
 use swarm_shared::ports::embedded_registry::EmbeddedRegistry;
 use swarm_shared::ports::sqlite::SqliteStore;
-use swarm_shared::ports::Store;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -117,8 +117,13 @@ pub fn children(ctx: &AgentContext) -> Vec<ChildSpec> {
             };
             let name = memory_registered.clone();
             async move {
-                let (actor, _) =
-                    MemoryCoordinatorActor::spawn_linked(Some(name), MemoryCoordinatorActor, args, supervisor).await?;
+                let (actor, _) = MemoryCoordinatorActor::spawn_linked(
+                    Some(name),
+                    MemoryCoordinatorActor,
+                    args,
+                    supervisor,
+                )
+                .await?;
                 Ok(actor.get_cell())
             }
             .boxed()
@@ -136,7 +141,9 @@ pub fn children(ctx: &AgentContext) -> Vec<ChildSpec> {
                 restarts,
             };
             async move {
-                let (actor, _) = ApiReliabilityActor::spawn_linked(None, ApiReliabilityActor, args, supervisor).await?;
+                let (actor, _) =
+                    ApiReliabilityActor::spawn_linked(None, ApiReliabilityActor, args, supervisor)
+                        .await?;
                 Ok(actor.get_cell())
             }
             .boxed()
@@ -154,7 +161,9 @@ pub fn children(ctx: &AgentContext) -> Vec<ChildSpec> {
                 restarts,
             };
             async move {
-                let (actor, _) = PerformanceActor::spawn_linked(None, PerformanceActor, args, supervisor).await?;
+                let (actor, _) =
+                    PerformanceActor::spawn_linked(None, PerformanceActor, args, supervisor)
+                        .await?;
                 Ok(actor.get_cell())
             }
             .boxed()
@@ -162,13 +171,25 @@ pub fn children(ctx: &AgentContext) -> Vec<ChildSpec> {
     });
 
     for index in 0..ctx.config.quality.replicas {
-        specs.push(spec_worker::<DataQualityActor>(format!("data-quality-{index}"), AgentKind::DataQuality, ctx));
+        specs.push(spec_worker::<DataQualityActor>(
+            format!("data-quality-{index}"),
+            AgentKind::DataQuality,
+            ctx,
+        ));
     }
     for index in 0..ctx.config.detection.replicas {
-        specs.push(spec_worker::<KeywordActor>(format!("keyword-{index}"), AgentKind::Keyword, ctx));
+        specs.push(spec_worker::<KeywordActor>(
+            format!("keyword-{index}"),
+            AgentKind::Keyword,
+            ctx,
+        ));
     }
     for index in 0..ctx.config.scraping.replicas {
-        specs.push(spec_worker::<ScrapingActor>(format!("scraping-{index}"), AgentKind::Scraping, ctx));
+        specs.push(spec_worker::<ScrapingActor>(
+            format!("scraping-{index}"),
+            AgentKind::Scraping,
+            ctx,
+        ));
     }
 
     let queen_ctx = ctx.clone();
@@ -183,7 +204,8 @@ pub fn children(ctx: &AgentContext) -> Vec<ChildSpec> {
             };
             let name = queen_registered.clone();
             async move {
-                let (actor, _) = QueenActor::spawn_linked(Some(name), QueenActor, args, supervisor).await?;
+                let (actor, _) =
+                    QueenActor::spawn_linked(Some(name), QueenActor, args, supervisor).await?;
                 Ok(actor.get_cell())
             }
             .boxed()
@@ -206,20 +228,34 @@ async fn seed(store: &dyn Store, config: &Config) -> anyhow::Result<()> {
     for company in &config.companies {
         match store.create_company(company).await {
             Ok(_) | Err(swarm_shared::Error::Conflict(_)) => {}
-            Err(err) => return Err(err).with_context(|| format!("seeding company {}", company.name)),
+            Err(err) => {
+                return Err(err).with_context(|| format!("seeding company {}", company.name));
+            }
         }
     }
-    tracing::info!(sources = config.sources.len(), companies = config.companies.len(), "seeded store from config");
+    tracing::info!(
+        sources = config.sources.len(),
+        companies = config.companies.len(),
+        "seeded store from config"
+    );
     Ok(())
 }
 
 /// Stores the bootstrap admin key: `admin_key` if given, else a generated one when the store
 /// has no key yet. Returns the generated key (to print once).
-async fn bootstrap_admin_key(store: &dyn Store, admin_key: Option<&str>) -> anyhow::Result<Option<String>> {
+async fn bootstrap_admin_key(
+    store: &dyn Store,
+    admin_key: Option<&str>,
+) -> anyhow::Result<Option<String>> {
     let scopes = vec![ADMIN_SCOPE.to_owned()];
     if let Some(key) = admin_key {
-        anyhow::ensure!(key.len() >= 16, "TGE_SWARM_ADMIN_KEY must be at least 16 characters");
-        store.insert_api_key("bootstrap-admin", &hash_key(key), &scopes).await?;
+        anyhow::ensure!(
+            key.len() >= 16,
+            "TGE_SWARM_ADMIN_KEY must be at least 16 characters"
+        );
+        store
+            .insert_api_key("bootstrap-admin", &hash_key(key), &scopes)
+            .await?;
         return Ok(None);
     }
     if store.count_api_keys().await? > 0 {
@@ -227,7 +263,9 @@ async fn bootstrap_admin_key(store: &dyn Store, admin_key: Option<&str>) -> anyh
     }
     let bytes: [u8; 24] = rand::random();
     let key = format!("tgs_{}", hex::encode(bytes));
-    store.insert_api_key("bootstrap-admin", &hash_key(&key), &scopes).await?;
+    store
+        .insert_api_key("bootstrap-admin", &hash_key(&key), &scopes)
+        .await?;
     Ok(Some(key))
 }
 
@@ -254,10 +292,20 @@ impl Swarm {
 
         let api_listener = tokio::net::TcpListener::bind(config.server.api_addr)
             .await
-            .with_context(|| format!("binding the API to {} (server.api_addr)", config.server.api_addr))?;
+            .with_context(|| {
+                format!(
+                    "binding the API to {} (server.api_addr)",
+                    config.server.api_addr
+                )
+            })?;
         let metrics_listener = tokio::net::TcpListener::bind(config.server.metrics_addr)
             .await
-            .with_context(|| format!("binding metrics to {} (server.metrics_addr)", config.server.metrics_addr))?;
+            .with_context(|| {
+                format!(
+                    "binding metrics to {} (server.metrics_addr)",
+                    config.server.metrics_addr
+                )
+            })?;
         let api_addr = api_listener.local_addr()?;
         let metrics_addr = metrics_listener.local_addr()?;
 
@@ -272,12 +320,16 @@ impl Swarm {
 
         let cancel = CancellationToken::new();
         let api = crate::api::router(crate::api::AppState::new(ctx.clone()));
-        let metrics_router = crate::metrics::router(handle);
-        let mut servers = Vec::new();
-        for (listener, router, what) in [(api_listener, api, "api"), (metrics_listener, metrics_router, "metrics")] {
+        let metrics_router = crate::metrics::router(handle.clone());
+        let mut servers = vec![crate::metrics::spawn_upkeep(handle, cancel.clone())];
+        for (listener, router, what) in [
+            (api_listener, api, "api"),
+            (metrics_listener, metrics_router, "metrics"),
+        ] {
             let token = cancel.clone();
             servers.push(tokio::spawn(async move {
-                let serve = axum::serve(listener, router).with_graceful_shutdown(async move { token.cancelled().await });
+                let serve = axum::serve(listener, router)
+                    .with_graceful_shutdown(async move { token.cancelled().await });
                 if let Err(err) = serve.await {
                     tracing::error!(server = what, error = %err, "http server failed");
                 }

@@ -242,7 +242,12 @@ fn default_max_items() -> usize {
 }
 
 fn default_user_agent() -> String {
-    concat!("tge-swarm/", env!("CARGO_PKG_VERSION"), " (+https://github.com/tge-swarm)").to_owned()
+    concat!(
+        "tge-swarm/",
+        env!("CARGO_PKG_VERSION"),
+        " (+https://github.com/tge-swarm)"
+    )
+    .to_owned()
 }
 
 /// Keyword agents.
@@ -532,10 +537,7 @@ impl Config {
                 .span()
                 .map(|span| locate(text, span.start))
                 .unwrap_or_else(|| origin.to_owned());
-            Error::config(
-                format!("{origin}{field}"),
-                err.message().trim().to_owned(),
-            )
+            Error::config(format!("{origin}{field}"), err.message().trim().to_owned())
         })
     }
 
@@ -565,7 +567,8 @@ impl Config {
             self.server.data_dir = PathBuf::from(value);
         }
         if let Some(value) = lookup("TGE_SWARM_REQUIRE_KEY_FOR_READS") {
-            self.server.require_key_for_reads = parse_bool("TGE_SWARM_REQUIRE_KEY_FOR_READS", &value)?;
+            self.server.require_key_for_reads =
+                parse_bool("TGE_SWARM_REQUIRE_KEY_FOR_READS", &value)?;
         }
         if let Some(value) = lookup("TGE_SWARM_NODE_NAME") {
             self.node.name = value;
@@ -599,7 +602,10 @@ impl Config {
             return Err(Error::config("scraping.concurrency", "must be at least 1"));
         }
         if self.scraping.max_body_bytes < 1024 {
-            return Err(Error::config("scraping.max_body_bytes", "must be at least 1024"));
+            return Err(Error::config(
+                "scraping.max_body_bytes",
+                "must be at least 1024",
+            ));
         }
         if self.scraping.timeout.is_zero() {
             return Err(Error::config("scraping.timeout", "must be positive"));
@@ -611,7 +617,10 @@ impl Config {
             ));
         }
         if !(0.0..=1.0).contains(&self.detection.threshold) || self.detection.threshold.is_nan() {
-            return Err(Error::config("detection.threshold", "must be between 0 and 1"));
+            return Err(Error::config(
+                "detection.threshold",
+                "must be between 0 and 1",
+            ));
         }
         if self.detection.batch == 0 {
             return Err(Error::config("detection.batch", "must be at least 1"));
@@ -620,10 +629,16 @@ impl Config {
             return Err(Error::config("quality.batch", "must be at least 1"));
         }
         if self.quality.max_text_bytes < 256 {
-            return Err(Error::config("quality.max_text_bytes", "must be at least 256"));
+            return Err(Error::config(
+                "quality.max_text_bytes",
+                "must be at least 256",
+            ));
         }
         if self.reliability.failure_threshold == 0 {
-            return Err(Error::config("reliability.failure_threshold", "must be at least 1"));
+            return Err(Error::config(
+                "reliability.failure_threshold",
+                "must be at least 1",
+            ));
         }
         if self.reliability.open_for > self.reliability.max_open_for {
             return Err(Error::config(
@@ -633,10 +648,16 @@ impl Config {
         }
         let supervision = &self.supervision;
         if supervision.heartbeat_interval.is_zero() {
-            return Err(Error::config("supervision.heartbeat_interval", "must be positive"));
+            return Err(Error::config(
+                "supervision.heartbeat_interval",
+                "must be positive",
+            ));
         }
         if supervision.missed_heartbeats == 0 {
-            return Err(Error::config("supervision.missed_heartbeats", "must be at least 1"));
+            return Err(Error::config(
+                "supervision.missed_heartbeats",
+                "must be at least 1",
+            ));
         }
         if !(0.0..1.0).contains(&supervision.backoff_jitter) {
             return Err(Error::config(
@@ -648,7 +669,10 @@ impl Config {
             return Err(Error::config("scheduler.tick", "must be positive"));
         }
         if self.queues.visibility_timeout.is_zero() {
-            return Err(Error::config("queues.visibility_timeout", "must be positive"));
+            return Err(Error::config(
+                "queues.visibility_timeout",
+                "must be positive",
+            ));
         }
         if self.queues.bus_buffer < 16 {
             return Err(Error::config("queues.bus_buffer", "must be at least 16"));
@@ -707,7 +731,11 @@ impl Config {
 fn locate(text: &str, offset: usize) -> String {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map(|tail| tail.chars().count() + 1).unwrap_or(1);
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map(|tail| tail.chars().count() + 1)
+        .unwrap_or(1);
     format!(":{line}:{column}")
 }
 
@@ -724,7 +752,10 @@ fn parse_bool(name: &str, value: &str) -> Result<bool> {
     match value.to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(Error::config(name, format!("`{value}` is not a boolean (true/false)"))),
+        _ => Err(Error::config(
+            name,
+            format!("`{value}` is not a boolean (true/false)"),
+        )),
     }
 }
 
@@ -746,7 +777,10 @@ mod tests {
             ("[server]\nbogus = 1\n", "bogus"),
             ("[scraping]\ntimeout = \"soon\"\n", "t.toml:2"),
             ("[detection]\nthreshold = 1.5\n", "detection.threshold"),
-            ("[supervision]\nbackoff_jitter = 2.0\n", "supervision.backoff_jitter"),
+            (
+                "[supervision]\nbackoff_jitter = 2.0\n",
+                "supervision.backoff_jitter",
+            ),
             (
                 "[[sources]]\nname = \"x\"\nkind = \"html\"\nurl = \"https://a.b\"\ninterval = \"1m\"\n",
                 "sources[0]",

@@ -59,15 +59,18 @@ impl AgentContext {
         let mut meta = Meta::new();
         meta.insert("kind".into(), kind.as_str().into());
         meta.insert("node".into(), self.config.node.name.clone());
-        meta.insert("metrics_addr".into(), self.config.server.metrics_addr.to_string());
+        meta.insert(
+            "metrics_addr".into(),
+            self.config.server.metrics_addr.to_string(),
+        );
         let instance = ServiceInstance {
             id: self.instance_id(agent_id),
             service: service_name(kind),
             tags: vec!["tge-swarm".into(), kind.as_str().into()],
             meta,
         };
-        let ttl = self.config.supervision.heartbeat_interval
-            * self.config.supervision.missed_heartbeats;
+        let ttl =
+            self.config.supervision.heartbeat_interval * self.config.supervision.missed_heartbeats;
         if let Err(err) = self.registry.register(&instance, ttl).await {
             tracing::warn!(agent = %agent_id, error = %err, "registry register failed");
         }

@@ -12,7 +12,9 @@ use utoipa::ToSchema;
 use crate::error::{Error, Result};
 
 /// The kind of an actor in the swarm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum AgentKind {
     /// The queen: scheduler and supervisor of the swarm.
@@ -58,7 +60,9 @@ impl AgentKind {
 
     /// Parses a wire name.
     pub fn parse(text: &str) -> Option<AgentKind> {
-        AgentKind::ALL.into_iter().find(|kind| kind.as_str() == text)
+        AgentKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
     }
 }
 
@@ -235,7 +239,9 @@ fn validate_selector(field: &str, selector: Option<&str>) -> Result<()> {
         return Err(Error::Invalid(format!("{field}: must not be empty")));
     }
     if selector.len() > 500 {
-        return Err(Error::Invalid(format!("{field}: longer than 500 characters")));
+        return Err(Error::Invalid(format!(
+            "{field}: longer than 500 characters"
+        )));
     }
     Ok(())
 }
@@ -408,12 +414,16 @@ impl CompanyInput {
         }
         for (index, alias) in self.aliases.iter().enumerate() {
             if alias.trim().is_empty() {
-                return Err(Error::Invalid(format!("aliases[{index}]: must not be empty")));
+                return Err(Error::Invalid(format!(
+                    "aliases[{index}]: must not be empty"
+                )));
             }
         }
         for (index, ticker) in self.tickers.iter().enumerate() {
             let valid = (1..=12).contains(&ticker.len())
-                && ticker.chars().all(|c| c.is_ascii_alphanumeric() || c == '.');
+                && ticker
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.');
             if !valid {
                 return Err(Error::Invalid(format!(
                     "tickers[{index}]: `{ticker}` must be 1 to 12 letters or digits"
@@ -422,7 +432,9 @@ impl CompanyInput {
         }
         for (index, exclusion) in self.exclusions.iter().enumerate() {
             if exclusion.trim().is_empty() {
-                return Err(Error::Invalid(format!("exclusions[{index}]: must not be empty")));
+                return Err(Error::Invalid(format!(
+                    "exclusions[{index}]: must not be empty"
+                )));
             }
         }
         Ok(())
@@ -455,6 +467,12 @@ pub struct ScrapeTask {
     pub source: Source,
     /// When the queen scheduled it.
     pub scheduled_at: DateTime<Utc>,
+    /// ETag to send (`If-None-Match`); carried explicitly because the API hides it.
+    #[serde(default)]
+    pub etag: Option<String>,
+    /// Last-Modified to send (`If-Modified-Since`).
+    #[serde(default)]
+    pub last_modified: Option<String>,
 }
 
 /// A document parsed from a source: one feed entry, page item or file record.

@@ -15,13 +15,19 @@ pub struct FaultHooks {
 impl FaultHooks {
     /// Arms `count` panics for `agent_id`.
     pub fn arm(&self, agent_id: &str, count: u32) {
-        let mut armed = self.armed.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut armed = self
+            .armed
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         *armed.entry(agent_id.to_owned()).or_insert(0) += count;
     }
 
     /// Consumes one armed fault for `agent_id`; true when the caller must fail now.
     pub fn take(&self, agent_id: &str) -> bool {
-        let mut armed = self.armed.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut armed = self
+            .armed
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         let Some(remaining) = armed.get_mut(agent_id) else {
             return false;
         };

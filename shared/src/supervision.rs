@@ -78,15 +78,70 @@ mod tests {
         let s = |secs: u64| start + Duration::from_secs(secs);
         // (earlier failures, now, jitter sample, expected)
         let cases: Vec<(Vec<Instant>, Instant, f64, RestartDecision)> = vec![
-            (vec![], s(0), 0.5, RestartDecision::Restart { delay: Duration::from_secs(1), attempt: 1 }),
-            (vec![s(0)], s(5), 0.5, RestartDecision::Restart { delay: Duration::from_secs(2), attempt: 2 }),
-            (vec![s(0), s(5)], s(9), 0.5, RestartDecision::Restart { delay: Duration::from_secs(4), attempt: 3 }),
-            (vec![s(0), s(5), s(9)], s(12), 0.5, RestartDecision::Cooldown { cooldown: Duration::from_secs(300) }),
+            (
+                vec![],
+                s(0),
+                0.5,
+                RestartDecision::Restart {
+                    delay: Duration::from_secs(1),
+                    attempt: 1,
+                },
+            ),
+            (
+                vec![s(0)],
+                s(5),
+                0.5,
+                RestartDecision::Restart {
+                    delay: Duration::from_secs(2),
+                    attempt: 2,
+                },
+            ),
+            (
+                vec![s(0), s(5)],
+                s(9),
+                0.5,
+                RestartDecision::Restart {
+                    delay: Duration::from_secs(4),
+                    attempt: 3,
+                },
+            ),
+            (
+                vec![s(0), s(5), s(9)],
+                s(12),
+                0.5,
+                RestartDecision::Cooldown {
+                    cooldown: Duration::from_secs(300),
+                },
+            ),
             // failures older than the window do not count
-            (vec![s(0), s(5), s(9)], s(306), 0.5, RestartDecision::Restart { delay: Duration::from_secs(2), attempt: 2 }),
+            (
+                vec![s(0), s(5), s(9)],
+                s(306),
+                0.5,
+                RestartDecision::Restart {
+                    delay: Duration::from_secs(2),
+                    attempt: 2,
+                },
+            ),
             // jitter bounds: -20 % and +20 %
-            (vec![], s(0), 0.0, RestartDecision::Restart { delay: Duration::from_millis(800), attempt: 1 }),
-            (vec![], s(0), 1.0, RestartDecision::Restart { delay: Duration::from_millis(1200), attempt: 1 }),
+            (
+                vec![],
+                s(0),
+                0.0,
+                RestartDecision::Restart {
+                    delay: Duration::from_millis(800),
+                    attempt: 1,
+                },
+            ),
+            (
+                vec![],
+                s(0),
+                1.0,
+                RestartDecision::Restart {
+                    delay: Duration::from_millis(1200),
+                    attempt: 1,
+                },
+            ),
         ];
         for (index, (history, now, sample, expected)) in cases.into_iter().enumerate() {
             let history: VecDeque<Instant> = history.into_iter().collect();
@@ -98,9 +153,14 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn prune_drops_old_failures() {
         let start = Instant::now();
-        let mut history: VecDeque<Instant> =
-            [start, start + Duration::from_secs(200)].into_iter().collect();
-        prune_history(&mut history, start + Duration::from_secs(301), Duration::from_secs(300));
+        let mut history: VecDeque<Instant> = [start, start + Duration::from_secs(200)]
+            .into_iter()
+            .collect();
+        prune_history(
+            &mut history,
+            start + Duration::from_secs(301),
+            Duration::from_secs(300),
+        );
         assert_eq!(history.len(), 1);
     }
 }

@@ -56,17 +56,31 @@ pub const SECONDS_BUCKETS: &[f64] = &[
 pub fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_counter!(DOCUMENTS_FETCHED_TOTAL, "Documents parsed from sources");
-    describe_counter!(DOCUMENTS_CLASSIFIED_TOTAL, "Documents scored by keyword agents");
+    describe_counter!(
+        DOCUMENTS_CLASSIFIED_TOTAL,
+        "Documents scored by keyword agents"
+    );
     describe_counter!(DOCUMENTS_DROPPED_TOTAL, "Documents dropped by data quality");
     describe_counter!(EVENTS_CREATED_TOTAL, "TGE events created");
-    describe_counter!(EVENTS_MERGED_TOTAL, "Documents merged into existing TGE events");
+    describe_counter!(
+        EVENTS_MERGED_TOTAL,
+        "Documents merged into existing TGE events"
+    );
     describe_counter!(SOURCE_FETCHES_TOTAL, "Source fetches by outcome");
     describe_gauge!(QUEUE_DEPTH, "Work queue depth by state");
     describe_counter!(QUEUE_REDELIVERED_TOTAL, "Work items redelivered");
-    describe_histogram!(STAGE_DURATION_SECONDS, Unit::Seconds, "Pipeline stage latency");
+    describe_histogram!(
+        STAGE_DURATION_SECONDS,
+        Unit::Seconds,
+        "Pipeline stage latency"
+    );
     describe_counter!(ACTOR_RESTARTS_TOTAL, "Actor restarts by host supervisors");
     describe_counter!(ACTOR_GIVEUPS_TOTAL, "Actors whose restart budget was spent");
-    describe_gauge!(HEARTBEAT_AGE_SECONDS, Unit::Seconds, "Oldest heartbeat age per kind");
+    describe_gauge!(
+        HEARTBEAT_AGE_SECONDS,
+        Unit::Seconds,
+        "Oldest heartbeat age per kind"
+    );
     describe_gauge!(AGENTS, "Actors by kind and status");
     describe_counter!(BUS_DROPPED_TOTAL, "Bus messages missed by slow subscribers");
     describe_gauge!(BREAKERS_OPEN, "Hosts with an open circuit breaker");
@@ -75,6 +89,10 @@ pub fn describe() {
     describe_gauge!(MEMORY_ENTRIES, "Shared memory entries held");
     describe_counter!(SYNTHESIS_SNAPSHOTS_TOTAL, "Synthesis snapshots persisted");
     describe_counter!(API_REQUESTS_TOTAL, "API requests");
-    describe_histogram!(API_REQUEST_DURATION_SECONDS, Unit::Seconds, "API request latency");
+    describe_histogram!(
+        API_REQUEST_DURATION_SECONDS,
+        Unit::Seconds,
+        "API request latency"
+    );
     describe_counter!(RECOMMENDATIONS_TOTAL, "Performance recommendations");
 }

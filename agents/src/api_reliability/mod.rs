@@ -62,10 +62,20 @@ impl Actor for ApiReliabilityActor {
         myself: ActorRef<Self::Msg>,
         args: ApiReliabilityArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        args.ctx.register(&args.agent_id, AgentKind::ApiReliability).await;
+        args.ctx
+            .register(&args.agent_id, AgentKind::ApiReliability)
+            .await;
         let tasks = vec![
-            forward(&args.ctx, Channel::AgentCommunication, myself.clone(), ApiReliabilityMsg::Agent).await?,
-            myself.send_interval(args.ctx.config.supervision.heartbeat_interval, || ApiReliabilityMsg::Heartbeat),
+            forward(
+                &args.ctx,
+                Channel::AgentCommunication,
+                myself.clone(),
+                ApiReliabilityMsg::Agent,
+            )
+            .await?,
+            myself.send_interval(args.ctx.config.supervision.heartbeat_interval, || {
+                ApiReliabilityMsg::Heartbeat
+            }),
         ];
         myself.send_message(ApiReliabilityMsg::Heartbeat)?;
         Ok(ApiReliabilityState {
@@ -76,7 +86,11 @@ impl Actor for ApiReliabilityActor {
         })
     }
 
-    async fn post_stop(&self, _myself: ActorRef<Self::Msg>, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         for task in state.tasks.drain(..) {
             task.abort();
         }
@@ -99,7 +113,11 @@ impl Actor for ApiReliabilityActor {
                     .count();
                 metrics::gauge!(telemetry::BREAKERS_OPEN).set(open as f64);
                 let stats = state.stats.snapshot();
-                state.args.ctx.heartbeat(&state.args.agent_id, AgentKind::ApiReliability, stats).await;
+                state
+                    .args
+                    .ctx
+                    .heartbeat(&state.args.agent_id, AgentKind::ApiReliability, stats)
+                    .await;
             }
             ApiReliabilityMsg::Agent(AgentMessage::CallOutcome {
                 host,
@@ -111,7 +129,8 @@ impl Actor for ApiReliabilityActor {
                 let now = Utc::now();
                 let config = &state.args.ctx.config.reliability;
                 let breaker = state.breakers.entry(host.clone()).or_default();
-                let transition = breaker.record(outcome, retry_after_s.map(Duration::from_secs), now, config);
+                let transition =
+                    breaker.record(outcome, retry_after_s.map(Duration::from_secs), now, config);
                 if let Some(transition) = transition {
                     broadcast(&state.args, &host, transition.state, transition.until).await;
                 }

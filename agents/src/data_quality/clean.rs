@@ -7,9 +7,27 @@ use url::Url;
 
 /// Query parameters that only track the reader; dropped from canonical URLs.
 const TRACKING_PARAMS: &[&str] = &[
-    "fbclid", "gclid", "dclid", "msclkid", "yclid", "mc_cid", "mc_eid", "igshid", "ref",
-    "ref_src", "ref_url", "_hsenc", "_hsmi", "spm", "cmpid", "ocid", "s_cid", "guccounter",
-    "source", "feature", "cid",
+    "fbclid",
+    "gclid",
+    "dclid",
+    "msclkid",
+    "yclid",
+    "mc_cid",
+    "mc_eid",
+    "igshid",
+    "ref",
+    "ref_src",
+    "ref_url",
+    "_hsenc",
+    "_hsmi",
+    "spm",
+    "cmpid",
+    "ocid",
+    "s_cid",
+    "guccounter",
+    "source",
+    "feature",
+    "cid",
 ];
 
 /// Converts HTML (or plain text) to plain text: scripts, styles and comments removed, entities
@@ -35,7 +53,19 @@ pub fn html_to_text(input: &str) -> String {
             Node::Element(element) => {
                 if matches!(
                     element.name(),
-                    "p" | "br" | "div" | "li" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "tr" | "section" | "article" | "blockquote"
+                    "p" | "br"
+                        | "div"
+                        | "li"
+                        | "h1"
+                        | "h2"
+                        | "h3"
+                        | "h4"
+                        | "h5"
+                        | "h6"
+                        | "tr"
+                        | "section"
+                        | "article"
+                        | "blockquote"
                 ) {
                     out.push(' ');
                 }
@@ -164,9 +194,15 @@ mod tests {
     #[test]
     fn canonical_urls() {
         let cases = [
-            ("https://WWW.Example.com/a/b/?utm_source=x&b=2&a=1#frag", Ok("https://example.com/a/b?a=1&b=2")),
+            (
+                "https://WWW.Example.com/a/b/?utm_source=x&b=2&a=1#frag",
+                Ok("https://example.com/a/b?a=1&b=2"),
+            ),
             ("http://example.com:80/", Ok("http://example.com/")),
-            ("https://example.com/news?fbclid=abc", Ok("https://example.com/news")),
+            (
+                "https://example.com/news?fbclid=abc",
+                Ok("https://example.com/news"),
+            ),
             ("https://example.com/path/", Ok("https://example.com/path")),
             ("file:///tmp/feed.xml", Ok("file:///tmp/feed.xml")),
             ("ftp://example.com/x", Err("unsupported url scheme")),
@@ -190,7 +226,10 @@ mod tests {
     #[test]
     fn html_becomes_plain_text() {
         let cases = [
-            ("<p>Hello <b>world</b></p><script>evil()</script>", "Hello world"),
+            (
+                "<p>Hello <b>world</b></p><script>evil()</script>",
+                "Hello world",
+            ),
             ("Fish &amp; chips", "Fish & chips"),
             ("a\u{0}b\tc\n\nd", "a b c d"),
             ("<style>p{}</style><div>x</div><div>y</div>", "x y"),
@@ -217,7 +256,10 @@ mod tests {
 
     #[test]
     fn validation() {
-        assert_eq!(validate(document("", " ", "https://a.b/x"), 1000), Err(Rejection::Empty));
+        assert_eq!(
+            validate(document("", " ", "https://a.b/x"), 1000),
+            Err(Rejection::Empty)
+        );
         assert!(matches!(
             validate(document("t", "x", "javascript:alert(1)"), 1000),
             Err(Rejection::BadUrl(_))
@@ -240,7 +282,10 @@ mod tests {
         };
         assert_eq!(merge_key(&detection, "t"), "fhenixprotocol");
         detection.project = None;
-        assert_eq!(merge_key(&detection, "Big  News"), merge_key(&detection, "big news"));
+        assert_eq!(
+            merge_key(&detection, "Big  News"),
+            merge_key(&detection, "big news")
+        );
         assert_ne!(merge_key(&detection, "a"), merge_key(&detection, "b"));
     }
 }

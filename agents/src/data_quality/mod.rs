@@ -38,7 +38,12 @@ impl Stage for DataQualityStage {
         ctx.config.quality.batch
     }
 
-    async fn process(&mut self, ctx: &AgentContext, agent_id: &str, batch: Vec<Delivery>) -> BatchResult {
+    async fn process(
+        &mut self,
+        ctx: &AgentContext,
+        agent_id: &str,
+        batch: Vec<Delivery>,
+    ) -> BatchResult {
         let mut result = BatchResult::default();
         let quality = &ctx.config.quality;
         for delivery in batch {
@@ -47,7 +52,9 @@ impl Stage for DataQualityStage {
                 Ok(item) => item,
                 Err(err) => {
                     tracing::error!(agent = %agent_id, error = %err, "undecodable classified document");
-                    result.done.extend(dead_letter(ctx, Self::QUEUE, &[(&delivery, "undecodable")]).await);
+                    result
+                        .done
+                        .extend(dead_letter(ctx, Self::QUEUE, &[(&delivery, "undecodable")]).await);
                     continue;
                 }
             };
@@ -56,7 +63,8 @@ impl Stage for DataQualityStage {
                 Ok(document) => document,
                 Err(rejection) => {
                     tracing::warn!(agent = %agent_id, reason = %rejection, "document rejected");
-                    metrics::counter!(telemetry::DOCUMENTS_DROPPED_TOTAL, "reason" => "invalid").increment(1);
+                    metrics::counter!(telemetry::DOCUMENTS_DROPPED_TOTAL, "reason" => "invalid")
+                        .increment(1);
                     result.done.push(delivery.id);
                     continue;
                 }
@@ -66,7 +74,11 @@ impl Stage for DataQualityStage {
                 document,
                 detection: item.detection,
             };
-            match ctx.store.record_classified(&cleaned, &key, quality.merge_window).await {
+            match ctx
+                .store
+                .record_classified(&cleaned, &key, quality.merge_window)
+                .await
+            {
                 Ok(outcome) => {
                     announce(ctx, &cleaned, outcome).await;
                     metrics::histogram!(telemetry::STAGE_DURATION_SECONDS, "stage" => "quality")
@@ -90,7 +102,8 @@ impl Stage for DataQualityStage {
 async fn announce(ctx: &AgentContext, item: &ClassifiedDocument, outcome: RecordOutcome) {
     let (event_id, created) = match outcome {
         RecordOutcome::Duplicate => {
-            metrics::counter!(telemetry::DOCUMENTS_DROPPED_TOTAL, "reason" => "duplicate").increment(1);
+            metrics::counter!(telemetry::DOCUMENTS_DROPPED_TOTAL, "reason" => "duplicate")
+                .increment(1);
             return;
         }
         RecordOutcome::Stored => return,

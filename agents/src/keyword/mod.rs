@@ -37,7 +37,11 @@ pub struct KeywordStage {
 /// Builds a scorer from the store's watchlist.
 pub async fn load_scorer(ctx: &AgentContext) -> Result<Scorer, ActorProcessingErr> {
     let companies = ctx.store.list_companies().await?;
-    Ok(Scorer::new(&companies, Weights::default(), ctx.config.detection.threshold)?)
+    Ok(Scorer::new(
+        &companies,
+        Weights::default(),
+        ctx.config.detection.threshold,
+    )?)
 }
 
 impl KeywordStage {
@@ -47,7 +51,9 @@ impl KeywordStage {
                 self.scorer = Arc::new(scorer);
                 self.loaded_at = Instant::now();
             }
-            Err(err) => tracing::warn!(error = %err, "watchlist reload failed; keeping the previous one"),
+            Err(err) => {
+                tracing::warn!(error = %err, "watchlist reload failed; keeping the previous one")
+            }
         }
     }
 }
@@ -80,7 +86,12 @@ impl Stage for KeywordStage {
         }
     }
 
-    async fn process(&mut self, ctx: &AgentContext, agent_id: &str, batch: Vec<Delivery>) -> BatchResult {
+    async fn process(
+        &mut self,
+        ctx: &AgentContext,
+        agent_id: &str,
+        batch: Vec<Delivery>,
+    ) -> BatchResult {
         let mut result = BatchResult::default();
         let mut ids = Vec::with_capacity(batch.len());
         let mut payloads = Vec::with_capacity(batch.len());
@@ -89,7 +100,9 @@ impl Stage for KeywordStage {
                 Ok(document) => document,
                 Err(err) => {
                     tracing::error!(agent = %agent_id, error = %err, "undecodable document");
-                    result.done.extend(dead_letter(ctx, Self::QUEUE, &[(&delivery, "undecodable")]).await);
+                    result
+                        .done
+                        .extend(dead_letter(ctx, Self::QUEUE, &[(&delivery, "undecodable")]).await);
                     continue;
                 }
             };
@@ -102,8 +115,12 @@ impl Stage for KeywordStage {
             metrics::histogram!(telemetry::STAGE_DURATION_SECONDS, "stage" => "classify")
                 .record(started.elapsed().as_secs_f64());
             let verdict = if detection.is_tge { "tge" } else { "not_tge" };
-            metrics::counter!(telemetry::DOCUMENTS_CLASSIFIED_TOTAL, "verdict" => verdict).increment(1);
-            match encode(&ClassifiedDocument { document, detection }) {
+            metrics::counter!(telemetry::DOCUMENTS_CLASSIFIED_TOTAL, "verdict" => verdict)
+                .increment(1);
+            match encode(&ClassifiedDocument {
+                document,
+                detection,
+            }) {
                 Ok(bytes) => {
                     payloads.push(bytes);
                     ids.push(delivery.id);

@@ -59,111 +59,322 @@ const PHRASES: &[(Cue, &[&str])] = &[
     (
         Cue::Strong,
         &[
-            "token generation event", "tge", "tge date", "token launch", "launches its token",
-            "launch its token", "launching its token", "launches token", "launch of its token",
-            "launch of the token", "native token launch", "token debut", "debuts its token",
-            "initial dex offering", "ido", "initial coin offering", "ico", "token sale",
-            "public sale", "presale", "airdrop claim", "claim portal", "claim is live",
-            "claims are live", "claiming is live", "claiming is now live", "claim is now live",
-            "airdrop is live", "airdrop is now live", "airdrop goes live", "begins trading",
-            "begin trading", "starts trading", "start trading", "trading begins",
-            "trading will begin", "trading goes live", "will list", "to list", "lists its token",
-            "listing of its token", "token listing", "token is live", "token is now live",
-            "goes live on binance", "token unveiled", "unveils token", "unveils its token",
-            "introduces its token", "announces its token", "announces token",
-            "token generation", "airdrop checker", "eligibility checker", "claim window",
-            "launchpool", "launchpad sale", "pre-market trading", "premarket trading",
+            "token generation event",
+            "tge",
+            "tge date",
+            "token launch",
+            "launches its token",
+            "launch its token",
+            "launching its token",
+            "launches token",
+            "launch of its token",
+            "launch of the token",
+            "native token launch",
+            "token debut",
+            "debuts its token",
+            "initial dex offering",
+            "ido",
+            "initial coin offering",
+            "ico",
+            "token sale",
+            "public sale",
+            "presale",
+            "airdrop claim",
+            "claim portal",
+            "claim is live",
+            "claims are live",
+            "claiming is live",
+            "claiming is now live",
+            "claim is now live",
+            "airdrop is live",
+            "airdrop is now live",
+            "airdrop goes live",
+            "begins trading",
+            "begin trading",
+            "starts trading",
+            "start trading",
+            "trading begins",
+            "trading will begin",
+            "trading goes live",
+            "will list",
+            "to list",
+            "lists its token",
+            "listing of its token",
+            "token listing",
+            "token is live",
+            "token is now live",
+            "goes live on binance",
+            "token unveiled",
+            "unveils token",
+            "unveils its token",
+            "introduces its token",
+            "announces its token",
+            "announces token",
+            "token generation",
+            "airdrop checker",
+            "eligibility checker",
+            "claim window",
+            "launchpool",
+            "launchpad sale",
+            "pre-market trading",
+            "premarket trading",
         ],
     ),
     (
         Cue::Medium,
         &[
-            "airdrop", "airdrops", "tokenomics", "native token", "governance token",
-            "utility token", "listing", "lists", "token supply", "total supply",
-            "circulating supply", "eligible", "eligibility", "snapshot", "claim", "claimable",
-            "allocation", "ticker", "binance", "coinbase", "okx", "bybit", "kucoin", "upbit",
-            "token", "tokens", "coin", "launch", "launches", "mainnet", "fdv",
+            "airdrop",
+            "airdrops",
+            "tokenomics",
+            "native token",
+            "governance token",
+            "utility token",
+            "listing",
+            "lists",
+            "token supply",
+            "total supply",
+            "circulating supply",
+            "eligible",
+            "eligibility",
+            "snapshot",
+            "claim",
+            "claimable",
+            "allocation",
+            "ticker",
+            "binance",
+            "coinbase",
+            "okx",
+            "bybit",
+            "kucoin",
+            "upbit",
+            "token",
+            "tokens",
+            "coin",
+            "launch",
+            "launches",
+            "mainnet",
+            "fdv",
         ],
     ),
     (
         Cue::Timing,
         &[
-            "will launch", "will go live", "will begin", "will be listed", "will open",
-            "is set to", "set for", "scheduled for", "slated for", "upcoming", "later today",
-            "tomorrow", "next week", "this week", "next month", "is now live", "is live",
-            "went live", "has launched", "just launched", "officially launched", "today",
-            "confirmed", "announced", "announces", "kicks off", "opens",
+            "will launch",
+            "will go live",
+            "will begin",
+            "will be listed",
+            "will open",
+            "is set to",
+            "set for",
+            "scheduled for",
+            "slated for",
+            "upcoming",
+            "later today",
+            "tomorrow",
+            "next week",
+            "this week",
+            "next month",
+            "is now live",
+            "is live",
+            "went live",
+            "has launched",
+            "just launched",
+            "officially launched",
+            "today",
+            "confirmed",
+            "announced",
+            "announces",
+            "kicks off",
+            "opens",
         ],
     ),
     (
         Cue::Explainer,
         &[
-            "what is a tge", "what is tge", "what is a token generation event",
-            "what are token generation events", "explained", "explainer", "a guide to",
-            "beginner's guide", "beginners guide", "ultimate guide", "how does a tge work",
-            "how tges work", "glossary", "definition of", "defined as", "refers to",
-            "everything you need to know", "in simple terms", "crypto 101",
+            "what is a tge",
+            "what is tge",
+            "what is a token generation event",
+            "what are token generation events",
+            "explained",
+            "explainer",
+            "a guide to",
+            "beginner's guide",
+            "beginners guide",
+            "ultimate guide",
+            "how does a tge work",
+            "how tges work",
+            "glossary",
+            "definition of",
+            "defined as",
+            "refers to",
+            "everything you need to know",
+            "in simple terms",
+            "crypto 101",
         ],
     ),
     (
         Cue::Denial,
         &[
-            "no token", "no plans to launch a token", "no plans for a token",
-            "not planning a token", "no current plans", "has no plans", "denied", "denies",
-            "rumor", "rumors", "rumour", "rumours", "no tge", "not launching a token",
-            "no date has been set", "date has not been set", "not yet been set",
-            "has not announced", "hasn't announced", "not confirmed", "unconfirmed",
-            "false reports", "debunked",
+            "no token",
+            "no plans to launch a token",
+            "no plans for a token",
+            "not planning a token",
+            "no current plans",
+            "has no plans",
+            "denied",
+            "denies",
+            "rumor",
+            "rumors",
+            "rumour",
+            "rumours",
+            "no tge",
+            "not launching a token",
+            "no date has been set",
+            "date has not been set",
+            "not yet been set",
+            "has not announced",
+            "hasn't announced",
+            "not confirmed",
+            "unconfirmed",
+            "false reports",
+            "debunked",
         ],
     ),
     (
         Cue::Scam,
         &[
-            "scam", "scams", "phishing", "fake airdrop", "fake token", "impersonating",
-            "impersonation", "beware", "drainer", "wallet drainer", "do not connect",
-            "fraudulent", "malicious link",
+            "scam",
+            "scams",
+            "phishing",
+            "fake airdrop",
+            "fake token",
+            "impersonating",
+            "impersonation",
+            "beware",
+            "drainer",
+            "wallet drainer",
+            "do not connect",
+            "fraudulent",
+            "malicious link",
         ],
     ),
     (
         Cue::Retrospective,
         &[
-            "anniversary", "since its tge", "since the tge", "since its token launch",
-            "since launch", "a year after", "one year after", "years after", "post-tge",
-            "after its tge", "retrospective", "looking back", "price analysis",
-            "price prediction", "technical analysis", "token unlock", "token unlocks",
-            "unlock schedule", "unlocks", "all-time high", "all-time low", "price action",
-            "support level", "resistance level", "whales", "market cap", "rallies", "plunges",
-            "surges", "drops", "season 2", "season 3", "season two", "season three",
-            "second airdrop", "new listing on", "already trading",
+            "anniversary",
+            "since its tge",
+            "since the tge",
+            "since its token launch",
+            "since launch",
+            "a year after",
+            "one year after",
+            "years after",
+            "post-tge",
+            "after its tge",
+            "retrospective",
+            "looking back",
+            "price analysis",
+            "price prediction",
+            "technical analysis",
+            "token unlock",
+            "token unlocks",
+            "unlock schedule",
+            "unlocks",
+            "all-time high",
+            "all-time low",
+            "price action",
+            "support level",
+            "resistance level",
+            "whales",
+            "market cap",
+            "rallies",
+            "plunges",
+            "surges",
+            "drops",
+            "season 2",
+            "season 3",
+            "season two",
+            "season three",
+            "second airdrop",
+            "new listing on",
+            "already trading",
         ],
     ),
     (
         Cue::Speculation,
         &[
-            "points program", "points programme", "earn points", "farming guide",
-            "how to farm", "airdrop farming", "potential airdrop", "possible airdrop",
-            "could airdrop", "may airdrop", "might airdrop", "airdrop hunters",
-            "how to qualify", "how to be eligible", "speculation", "speculate",
+            "points program",
+            "points programme",
+            "earn points",
+            "farming guide",
+            "how to farm",
+            "airdrop farming",
+            "potential airdrop",
+            "possible airdrop",
+            "could airdrop",
+            "may airdrop",
+            "might airdrop",
+            "airdrop hunters",
+            "how to qualify",
+            "how to be eligible",
+            "speculation",
+            "speculate",
         ],
     ),
     (
         Cue::OtherMeaning,
         &[
-            "towarowa giełda energii", "towarowa gielda energii", "giełda energii",
-            "polish power exchange", "power exchange", "transmissible gastroenteritis",
-            "gastroenteritis", "swine", "piglets", "porcine", "pig farm", "apple airdrop",
-            "airdrop photos", "airdrop files", "iphone", "ipad", "macbook", "humanitarian",
-            "aid drop", "food airdrop", "aid airdrop", "relief supplies", "large language model",
-            "language model", "llm", "tokens per second", "token generation speed",
-            "inference", "transformer", "authentication token", "access token", "jwt",
-            "oauth", "refresh token", "bearer token", "api token",
+            "towarowa giełda energii",
+            "towarowa gielda energii",
+            "giełda energii",
+            "polish power exchange",
+            "power exchange",
+            "transmissible gastroenteritis",
+            "gastroenteritis",
+            "swine",
+            "piglets",
+            "porcine",
+            "pig farm",
+            "apple airdrop",
+            "airdrop photos",
+            "airdrop files",
+            "iphone",
+            "ipad",
+            "macbook",
+            "humanitarian",
+            "aid drop",
+            "food airdrop",
+            "aid airdrop",
+            "relief supplies",
+            "large language model",
+            "language model",
+            "llm",
+            "tokens per second",
+            "token generation speed",
+            "inference",
+            "transformer",
+            "authentication token",
+            "access token",
+            "jwt",
+            "oauth",
+            "refresh token",
+            "bearer token",
+            "api token",
         ],
     ),
     (
         Cue::Job,
         &[
-            "we're hiring", "we are hiring", "job opening", "apply now", "job description",
-            "responsibilities", "requirements:", "salary", "full-time", "remote position",
+            "we're hiring",
+            "we are hiring",
+            "job opening",
+            "apply now",
+            "job description",
+            "responsibilities",
+            "requirements:",
+            "salary",
+            "full-time",
+            "remote position",
         ],
     ),
 ];
@@ -293,7 +504,10 @@ impl std::fmt::Debug for Scorer {
 #[error("building the keyword scorer: {0}")]
 pub struct BuildError(String);
 
-fn build_matcher(patterns: &[String], case_insensitive: bool) -> Result<Option<AhoCorasick>, BuildError> {
+fn build_matcher(
+    patterns: &[String],
+    case_insensitive: bool,
+) -> Result<Option<AhoCorasick>, BuildError> {
     if patterns.is_empty() {
         return Ok(None);
     }
@@ -340,17 +554,59 @@ fn snippet(text: &str, start: usize, end: usize) -> String {
 }
 
 const NOT_PROJECT_NAMES: &[&str] = &[
-    "the", "a", "an", "this", "that", "its", "their", "our", "today", "breaking", "new",
-    "crypto", "token", "tokens", "tge", "airdrop", "why", "how", "what", "when", "after",
-    "before", "in", "on", "and", "but", "as", "it", "we", "they", "binance", "coinbase", "okx",
-    "bybit", "kucoin", "upbit", "exclusive", "report", "update", "news", "week", "daily",
+    "the",
+    "a",
+    "an",
+    "this",
+    "that",
+    "its",
+    "their",
+    "our",
+    "today",
+    "breaking",
+    "new",
+    "crypto",
+    "token",
+    "tokens",
+    "tge",
+    "airdrop",
+    "why",
+    "how",
+    "what",
+    "when",
+    "after",
+    "before",
+    "in",
+    "on",
+    "and",
+    "but",
+    "as",
+    "it",
+    "we",
+    "they",
+    "binance",
+    "coinbase",
+    "okx",
+    "bybit",
+    "kucoin",
+    "upbit",
+    "exclusive",
+    "report",
+    "update",
+    "news",
+    "week",
+    "daily",
 ];
 
 const MONTHS: &str = "(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)";
 
 impl Scorer {
     /// Builds a scorer for a watchlist.
-    pub fn new(companies: &[Company], weights: Weights, threshold: f64) -> Result<Scorer, BuildError> {
+    pub fn new(
+        companies: &[Company],
+        weights: Weights,
+        threshold: f64,
+    ) -> Result<Scorer, BuildError> {
         let mut phrase_cues = Vec::new();
         let mut patterns = Vec::new();
         for (cue, phrases) in PHRASES {
@@ -359,8 +615,8 @@ impl Scorer {
                 patterns.push((*phrase).to_owned());
             }
         }
-        let phrases = build_matcher(&patterns, true)?
-            .ok_or_else(|| BuildError("no phrases".into()))?;
+        let phrases =
+            build_matcher(&patterns, true)?.ok_or_else(|| BuildError("no phrases".into()))?;
 
         let mut names = Vec::new();
         let mut tickers = Vec::new();
@@ -372,7 +628,13 @@ impl Scorer {
         for (index, company) in companies.iter().enumerate() {
             names.push(company.name.clone());
             tickers.push(company.tickers.first().cloned());
-            exclusions.push(company.exclusions.iter().map(|e| e.to_lowercase()).collect());
+            exclusions.push(
+                company
+                    .exclusions
+                    .iter()
+                    .map(|e| e.to_lowercase())
+                    .collect(),
+            );
             let mut seen = HashSet::new();
             for name in std::iter::once(&company.name).chain(company.aliases.iter()) {
                 let trimmed = name.trim();
@@ -398,8 +660,12 @@ impl Scorer {
         };
         let dates = vec![
             regex(r"\b20\d{2}-[01]\d-[0-3]\d\b")?,
-            regex(&format!(r"\b{MONTHS}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+20\d{{2}})?\b"))?,
-            regex(&format!(r"\b\d{{1,2}}(?:st|nd|rd|th)?\s+{MONTHS}(?:,?\s+20\d{{2}})?\b"))?,
+            regex(&format!(
+                r"\b{MONTHS}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+20\d{{2}})?\b"
+            ))?,
+            regex(&format!(
+                r"\b\d{{1,2}}(?:st|nd|rd|th)?\s+{MONTHS}(?:,?\s+20\d{{2}})?\b"
+            ))?,
             regex(r"\b[QH][1-4]\s*'?(?:20)?\d{2}\b")?,
             regex(&format!(r"\b(?:early|mid|late|end of)[\s-]+{MONTHS}\b"))?,
             regex(r"(?i)\b(?:next week|this week|tomorrow|later today|next month)\b")?,
@@ -411,7 +677,9 @@ impl Scorer {
             weights,
             threshold,
             dollar_ticker: regex(r"\$([A-Z][A-Z0-9]{1,9})\b")?,
-            paren_ticker: regex(r"\b([A-Z][A-Za-z0-9.]{1,30}(?:\s[A-Z][A-Za-z0-9.]{1,30}){0,2})\s\(\$?([A-Z][A-Z0-9]{1,9})\)")?,
+            paren_ticker: regex(
+                r"\b([A-Z][A-Za-z0-9.]{1,30}(?:\s[A-Z][A-Za-z0-9.]{1,30}){0,2})\s\(\$?([A-Z][A-Z0-9]{1,9})\)",
+            )?,
             project_before: regex(
                 r"\b([A-Z][A-Za-z0-9.]{1,30}(?:\s[A-Z][A-Za-z0-9.]{1,30}){0,2})(?:'s|’s)?\s+(?:announces|announced|unveils|unveiled|launches|launched|sets|set|reveals|revealed|confirms|confirmed|opens|opened|schedules|scheduled|kicks off|debuts|will launch|will list|is launching|TGE|token generation event|token launch|token sale|airdrop|IDO|ICO|native token|governance token)\b",
             )?,
@@ -501,8 +769,10 @@ impl Scorer {
                 }
                 let owner = self.companies.owners[found.pattern().as_usize()];
                 // Prefer the mention closest to the first strong phrase.
-                let distance = |start: usize| first_strong_at.map_or(start, |at| at.abs_diff(start));
-                let closer = best.is_none_or(|(_, start, _)| distance(found.start()) < distance(start));
+                let distance =
+                    |start: usize| first_strong_at.map_or(start, |at| at.abs_diff(start));
+                let closer =
+                    best.is_none_or(|(_, start, _)| distance(found.start()) < distance(start));
                 if closer {
                     best = Some((owner, found.start(), found.end()));
                 }
@@ -603,9 +873,9 @@ impl Scorer {
         let mut event_date: Option<(String, usize, usize)> = None;
         for pattern in &self.dates {
             for found in pattern.find_iter(&full) {
-                let closer = event_date
-                    .as_ref()
-                    .is_none_or(|(_, start, _)| found.start().abs_diff(anchor) < start.abs_diff(anchor));
+                let closer = event_date.as_ref().is_none_or(|(_, start, _)| {
+                    found.start().abs_diff(anchor) < start.abs_diff(anchor)
+                });
                 if closer {
                     event_date = Some((found.as_str().to_owned(), found.start(), found.end()));
                 }

@@ -5,20 +5,39 @@ use swarm_shared::domain::{Company, Priority};
 use super::scorer::{Input, Scorer, Weights};
 
 fn watchlist() -> Vec<Company> {
-    let company = |id, name: &str, aliases: &[&str], tickers: &[&str], exclusions: &[&str]| Company {
-        id,
-        name: name.into(),
-        aliases: aliases.iter().map(|s| s.to_string()).collect(),
-        tickers: tickers.iter().map(|s| s.to_string()).collect(),
-        priority: Priority::High,
-        status: "pre_token".into(),
-        exclusions: exclusions.iter().map(|s| s.to_string()).collect(),
-    };
+    let company =
+        |id, name: &str, aliases: &[&str], tickers: &[&str], exclusions: &[&str]| Company {
+            id,
+            name: name.into(),
+            aliases: aliases.iter().map(|s| s.to_string()).collect(),
+            tickers: tickers.iter().map(|s| s.to_string()).collect(),
+            priority: Priority::High,
+            status: "pre_token".into(),
+            exclusions: exclusions.iter().map(|s| s.to_string()).collect(),
+        };
     vec![
         company(1, "Fhenix", &["Fhenix Protocol"], &["FHE"], &[]),
-        company(2, "Caldera", &["Caldera Labs"], &["CAL"], &["volcanic caldera", "eruption", "volcano", "magma"]),
-        company(3, "Succinct", &["Succinct Labs"], &["SP1", "SUC"], &["succinct writing"]),
-        company(4, "Espresso", &["Espresso Systems"], &["ESPR"], &["coffee", "latte"]),
+        company(
+            2,
+            "Caldera",
+            &["Caldera Labs"],
+            &["CAL"],
+            &["volcanic caldera", "eruption", "volcano", "magma"],
+        ),
+        company(
+            3,
+            "Succinct",
+            &["Succinct Labs"],
+            &["SP1", "SUC"],
+            &["succinct writing"],
+        ),
+        company(
+            4,
+            "Espresso",
+            &["Espresso Systems"],
+            &["ESPR"],
+            &["coffee", "latte"],
+        ),
         company(5, "XAI", &["Xai Games"], &["XAI"], &["explainable ai"]),
     ]
 }
@@ -31,36 +50,141 @@ fn scorer() -> Scorer {
 fn labelling_policy_table() {
     // (title, text, expected is_tge, expected project)
     let cases: &[(&str, &str, bool, Option<&str>)] = &[
-        ("Fhenix announces TGE for March 5", "Fhenix Protocol will hold its token generation event on March 5, 2026. The $FHE token will be claimable by early users.", true, Some("Fhenix")),
-        ("Caldera token launch set for next week", "Caldera Labs confirmed the CAL token will begin trading next week on major exchanges.", true, Some("Caldera")),
-        ("Succinct opens SP1 airdrop claim", "The Succinct airdrop claim portal is now live for provers; claiming is live until April.", true, Some("Succinct")),
-        ("Nebula Chain unveils NEB token, IDO on Polkastarter in Q1 2026", "Nebula Chain (NEB) announced its IDO, with the token sale scheduled for Q1 2026.", true, Some("Nebula Chain")),
-        ("Binance will list Zentra (ZNT) tomorrow", "Zentra's native token ZNT begins trading tomorrow after its token generation event.", true, Some("Zentra")),
-        ("What is a TGE? Token generation events explained", "A token generation event (TGE) refers to the moment a project creates its token. This beginner's guide covers everything you need to know.", false, None),
-        ("Caldera eruption risk rises", "Scientists monitoring the Yellowstone volcanic caldera recorded new magma movement; an eruption is not expected.", false, None),
-        ("Best espresso machines of 2026", "Our favourite Espresso machines for a perfect latte and coffee at home.", false, None),
-        ("Fhenix denies token rumours", "Fhenix has no plans to launch a token this year and denied rumors of a TGE; no date has been set.", false, None),
-        ("Beware fake Fhenix airdrop", "Scammers are impersonating Fhenix with a fake airdrop phishing site. Do not connect your wallet.", false, None),
-        ("TGE S.A. reports quarterly power volumes", "Towarowa Giełda Energii (TGE), the Polish power exchange, reported record electricity volumes.", false, None),
-        ("Outbreak of TGE on pig farms", "Transmissible gastroenteritis (TGE) is spreading among piglets on swine farms.", false, None),
-        ("How to AirDrop photos from iPhone", "Use Apple AirDrop to share photos between iPhone and MacBook.", false, None),
-        ("Faster token generation in LLMs", "New inference kernels double token generation speed for large language model serving, reaching 300 tokens per second.", false, None),
-        ("Arbitrum ARB price analysis", "ARB price analysis: the token rallies toward resistance level after unlock; technical analysis suggests whales are buying.", false, None),
-        ("Mainnet is live", "Our mainnet is live today. Developers can deploy contracts now.", false, None),
-        ("Points programme season 2", "Earn points in our points program; season 2 rewards farming guide inside.", false, None),
-        ("We're hiring: TGE marketing lead", "We are hiring a marketing lead to run campaigns. Apply now; responsibilities include community.", false, None),
-        ("Outage report", "The outage affected several regions; engineers restored service.", false, None),
+        (
+            "Fhenix announces TGE for March 5",
+            "Fhenix Protocol will hold its token generation event on March 5, 2026. The $FHE token will be claimable by early users.",
+            true,
+            Some("Fhenix"),
+        ),
+        (
+            "Caldera token launch set for next week",
+            "Caldera Labs confirmed the CAL token will begin trading next week on major exchanges.",
+            true,
+            Some("Caldera"),
+        ),
+        (
+            "Succinct opens SP1 airdrop claim",
+            "The Succinct airdrop claim portal is now live for provers; claiming is live until April.",
+            true,
+            Some("Succinct"),
+        ),
+        (
+            "Nebula Chain unveils NEB token, IDO on Polkastarter in Q1 2026",
+            "Nebula Chain (NEB) announced its IDO, with the token sale scheduled for Q1 2026.",
+            true,
+            Some("Nebula Chain"),
+        ),
+        (
+            "Binance will list Zentra (ZNT) tomorrow",
+            "Zentra's native token ZNT begins trading tomorrow after its token generation event.",
+            true,
+            Some("Zentra"),
+        ),
+        (
+            "What is a TGE? Token generation events explained",
+            "A token generation event (TGE) refers to the moment a project creates its token. This beginner's guide covers everything you need to know.",
+            false,
+            None,
+        ),
+        (
+            "Caldera eruption risk rises",
+            "Scientists monitoring the Yellowstone volcanic caldera recorded new magma movement; an eruption is not expected.",
+            false,
+            None,
+        ),
+        (
+            "Best espresso machines of 2026",
+            "Our favourite Espresso machines for a perfect latte and coffee at home.",
+            false,
+            None,
+        ),
+        (
+            "Fhenix denies token rumours",
+            "Fhenix has no plans to launch a token this year and denied rumors of a TGE; no date has been set.",
+            false,
+            None,
+        ),
+        (
+            "Beware fake Fhenix airdrop",
+            "Scammers are impersonating Fhenix with a fake airdrop phishing site. Do not connect your wallet.",
+            false,
+            None,
+        ),
+        (
+            "TGE S.A. reports quarterly power volumes",
+            "Towarowa Giełda Energii (TGE), the Polish power exchange, reported record electricity volumes.",
+            false,
+            None,
+        ),
+        (
+            "Outbreak of TGE on pig farms",
+            "Transmissible gastroenteritis (TGE) is spreading among piglets on swine farms.",
+            false,
+            None,
+        ),
+        (
+            "How to AirDrop photos from iPhone",
+            "Use Apple AirDrop to share photos between iPhone and MacBook.",
+            false,
+            None,
+        ),
+        (
+            "Faster token generation in LLMs",
+            "New inference kernels double token generation speed for large language model serving, reaching 300 tokens per second.",
+            false,
+            None,
+        ),
+        (
+            "Arbitrum ARB price analysis",
+            "ARB price analysis: the token rallies toward resistance level after unlock; technical analysis suggests whales are buying.",
+            false,
+            None,
+        ),
+        (
+            "Mainnet is live",
+            "Our mainnet is live today. Developers can deploy contracts now.",
+            false,
+            None,
+        ),
+        (
+            "Points programme season 2",
+            "Earn points in our points program; season 2 rewards farming guide inside.",
+            false,
+            None,
+        ),
+        (
+            "We're hiring: TGE marketing lead",
+            "We are hiring a marketing lead to run campaigns. Apply now; responsibilities include community.",
+            false,
+            None,
+        ),
+        (
+            "Outage report",
+            "The outage affected several regions; engineers restored service.",
+            false,
+            None,
+        ),
     ];
     let scorer = scorer();
     let mut failures = Vec::new();
     for (title, text, expected, project) in cases {
-        let detection = scorer.score(Input { title, text, tier: 2 });
+        let detection = scorer.score(Input {
+            title,
+            text,
+            tier: 2,
+        });
         if detection.is_tge != *expected {
-            failures.push(format!("{title:?}: is_tge={} score={:.3} evidence={:?}", detection.is_tge, detection.score, detection.evidence));
+            failures.push(format!(
+                "{title:?}: is_tge={} score={:.3} evidence={:?}",
+                detection.is_tge, detection.score, detection.evidence
+            ));
             continue;
         }
         if *expected && detection.project.as_deref() != *project {
-            failures.push(format!("{title:?}: project {:?}, want {project:?}", detection.project));
+            failures.push(format!(
+                "{title:?}: project {:?}, want {project:?}",
+                detection.project
+            ));
         }
         assert!((0.0..=1.0).contains(&detection.score));
     }
@@ -77,14 +201,28 @@ fn extracts_token_date_and_evidence() {
     assert!(detection.is_tge);
     assert_eq!(detection.token.as_deref(), Some("FHE"));
     assert_eq!(detection.event_date.as_deref(), Some("March 5, 2026"));
-    assert!(detection.evidence.iter().any(|e| e.feature.starts_with("phrase:strong")));
-    assert!(detection.evidence.iter().any(|e| e.feature == "company:Fhenix"));
+    assert!(
+        detection
+            .evidence
+            .iter()
+            .any(|e| e.feature.starts_with("phrase:strong"))
+    );
+    assert!(
+        detection
+            .evidence
+            .iter()
+            .any(|e| e.feature == "company:Fhenix")
+    );
 }
 
 #[test]
 fn word_boundaries_and_digit_tickers() {
     let scorer = scorer();
-    let outage = scorer.score(Input { title: "", text: "Shortage and outage: stage gear", tier: 2 });
+    let outage = scorer.score(Input {
+        title: "",
+        text: "Shortage and outage: stage gear",
+        tier: 2,
+    });
     assert!(outage.evidence.iter().all(|e| !e.feature.contains(":tge")));
     let sp1 = scorer.score(Input {
         title: "Succinct TGE",
@@ -100,9 +238,21 @@ fn word_boundaries_and_digit_tickers() {
 fn title_and_source_prior_raise_the_score() {
     let scorer = scorer();
     let text = "Fhenix confirmed its token generation event.";
-    let plain = scorer.score(Input { title: "", text, tier: 3 });
-    let titled = scorer.score(Input { title: "Fhenix TGE date", text, tier: 3 });
-    let tier1 = scorer.score(Input { title: "", text, tier: 1 });
+    let plain = scorer.score(Input {
+        title: "",
+        text,
+        tier: 3,
+    });
+    let titled = scorer.score(Input {
+        title: "Fhenix TGE date",
+        text,
+        tier: 3,
+    });
+    let tier1 = scorer.score(Input {
+        title: "",
+        text,
+        tier: 1,
+    });
     assert!(titled.score > plain.score);
     assert!(tier1.score > plain.score);
 }

@@ -39,11 +39,16 @@ pub fn analyse(
     // The worst backlog relative to the consumer's drain rate limits the pipeline.
     let mut worst: Option<(AgentKind, u64, f64)> = None;
     for (queue, depth) in depths {
-        let Some(kind) = consumer_of(queue) else { continue };
+        let Some(kind) = consumer_of(queue) else {
+            continue;
+        };
         if depth.ready < backlog_threshold {
             continue;
         }
-        let rate = stats.get(&kind).map_or(0.0, |s| s.throughput_per_s).max(0.1);
+        let rate = stats
+            .get(&kind)
+            .map_or(0.0, |s| s.throughput_per_s)
+            .max(0.1);
         let drain_seconds = depth.ready as f64 / rate;
         if worst.is_none_or(|(_, _, seconds)| drain_seconds > seconds) {
             worst = Some((kind, depth.ready, drain_seconds));
@@ -53,12 +58,16 @@ pub fn analyse(
         return Recommendation {
             bottleneck: Some(kind),
             action: "scale_up",
-            reason: format!("{ready} items waiting for {kind}; about {seconds:.0}s to drain at the current rate"),
+            reason: format!(
+                "{ready} items waiting for {kind}; about {seconds:.0}s to drain at the current rate"
+            ),
         };
     }
     // Nothing backlogged: a kind with several instances and an empty queue can shrink.
     for (queue, depth) in depths {
-        let Some(kind) = consumer_of(queue) else { continue };
+        let Some(kind) = consumer_of(queue) else {
+            continue;
+        };
         let count = instances.get(&kind).copied().unwrap_or(0);
         if count > 1 && depth.ready == 0 && depth.pending == 0 {
             return Recommendation {
@@ -84,26 +93,66 @@ mod tests {
     }
 
     fn rate(throughput_per_s: f64) -> AgentStats {
-        AgentStats { throughput_per_s, ..AgentStats::default() }
+        AgentStats {
+            throughput_per_s,
+            ..AgentStats::default()
+        }
     }
+
+    /// (queue depths, throughput per kind, instances per kind, expected bottleneck, expected action)
+    type Case = (
+        Vec<(&'static str, QueueDepth)>,
+        Vec<(AgentKind, f64)>,
+        Vec<(AgentKind, u32)>,
+        Option<AgentKind>,
+        &'static str,
+    );
 
     #[test]
     fn table() {
-        let cases: Vec<(Vec<(&str, QueueDepth)>, Vec<(AgentKind, f64)>, Vec<(AgentKind, u32)>, Option<AgentKind>, &str)> = vec![
-            (vec![(QUEUE_CLASSIFY, depth(10, 0))], vec![], vec![], None, "none"),
-            (vec![(QUEUE_CLASSIFY, depth(5000, 10))], vec![(AgentKind::Keyword, 100.0)], vec![], Some(AgentKind::Keyword), "scale_up"),
+        let cases: Vec<Case> = vec![
+            (
+                vec![(QUEUE_CLASSIFY, depth(10, 0))],
+                vec![],
+                vec![],
+                None,
+                "none",
+            ),
+            (
+                vec![(QUEUE_CLASSIFY, depth(5000, 10))],
+                vec![(AgentKind::Keyword, 100.0)],
+                vec![],
+                Some(AgentKind::Keyword),
+                "scale_up",
+            ),
             // the slower drain wins even with fewer items
             (
-                vec![(QUEUE_CLASSIFY, depth(5000, 0)), (QUEUE_QUALITY, depth(2000, 0))],
+                vec![
+                    (QUEUE_CLASSIFY, depth(5000, 0)),
+                    (QUEUE_QUALITY, depth(2000, 0)),
+                ],
                 vec![(AgentKind::Keyword, 1000.0), (AgentKind::DataQuality, 10.0)],
                 vec![],
                 Some(AgentKind::DataQuality),
                 "scale_up",
             ),
-            (vec![(QUEUE_QUALITY, depth(0, 0))], vec![], vec![(AgentKind::DataQuality, 3)], None, "scale_down"),
-            (vec![(QUEUE_QUALITY, depth(0, 2))], vec![], vec![(AgentKind::DataQuality, 3)], None, "none"),
+            (
+                vec![(QUEUE_QUALITY, depth(0, 0))],
+                vec![],
+                vec![(AgentKind::DataQuality, 3)],
+                None,
+                "scale_down",
+            ),
+            (
+                vec![(QUEUE_QUALITY, depth(0, 2))],
+                vec![],
+                vec![(AgentKind::DataQuality, 3)],
+                None,
+                "none",
+            ),
         ];
-        for (index, (depths, stats, instances, bottleneck, action)) in cases.into_iter().enumerate() {
+        for (index, (depths, stats, instances, bottleneck, action)) in cases.into_iter().enumerate()
+        {
             let depths = depths.into_iter().map(|(q, d)| (q.to_owned(), d)).collect();
             let stats = stats.into_iter().map(|(k, r)| (k, rate(r))).collect();
             let instances = instances.into_iter().collect();

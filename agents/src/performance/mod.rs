@@ -63,11 +63,23 @@ impl Actor for PerformanceActor {
         myself: ActorRef<Self::Msg>,
         args: PerformanceArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        args.ctx.register(&args.agent_id, AgentKind::Performance).await;
+        args.ctx
+            .register(&args.agent_id, AgentKind::Performance)
+            .await;
         let tasks = vec![
-            forward(&args.ctx, Channel::HealthChecks, myself.clone(), PerformanceMsg::Health).await?,
-            myself.send_interval(args.ctx.config.supervision.heartbeat_interval, || PerformanceMsg::Heartbeat),
-            myself.send_interval(args.ctx.config.performance.interval, || PerformanceMsg::Analyse),
+            forward(
+                &args.ctx,
+                Channel::HealthChecks,
+                myself.clone(),
+                PerformanceMsg::Health,
+            )
+            .await?,
+            myself.send_interval(args.ctx.config.supervision.heartbeat_interval, || {
+                PerformanceMsg::Heartbeat
+            }),
+            myself.send_interval(args.ctx.config.performance.interval, || {
+                PerformanceMsg::Analyse
+            }),
         ];
         myself.send_message(PerformanceMsg::Heartbeat)?;
         Ok(PerformanceState {
@@ -78,7 +90,11 @@ impl Actor for PerformanceActor {
         })
     }
 
-    async fn post_stop(&self, _myself: ActorRef<Self::Msg>, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         for task in state.tasks.drain(..) {
             task.abort();
         }
@@ -93,13 +109,22 @@ impl Actor for PerformanceActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            PerformanceMsg::Health(HealthMessage::Heartbeat { agent_id, kind, at, stats }) => {
+            PerformanceMsg::Health(HealthMessage::Heartbeat {
+                agent_id,
+                kind,
+                at,
+                stats,
+            }) => {
                 state.latest.insert(agent_id, (kind, stats, at));
             }
             PerformanceMsg::Health(HealthMessage::Lifecycle { .. }) => {}
             PerformanceMsg::Heartbeat => {
                 let stats = state.stats.snapshot();
-                state.args.ctx.heartbeat(&state.args.agent_id, AgentKind::Performance, stats).await;
+                state
+                    .args
+                    .ctx
+                    .heartbeat(&state.args.agent_id, AgentKind::Performance, stats)
+                    .await;
             }
             PerformanceMsg::Analyse => analyse(state).await,
         }
@@ -112,7 +137,8 @@ async fn analyse(state: &mut PerformanceState) {
     let ctx = &state.args.ctx;
     // Forget actors that stopped heartbeating (three periods).
     let horizon = Utc::now()
-        - chrono::Duration::from_std(ctx.config.supervision.heartbeat_interval * 3).unwrap_or_default();
+        - chrono::Duration::from_std(ctx.config.supervision.heartbeat_interval * 3)
+            .unwrap_or_default();
     state.latest.retain(|_, (_, _, at)| *at >= horizon);
 
     let mut depths = BTreeMap::new();
@@ -133,7 +159,12 @@ async fn analyse(state: &mut PerformanceState) {
         total.throughput_per_s += stats.throughput_per_s;
         *instances.entry(*kind).or_insert(0) += 1;
     }
-    let recommendation = analysis::analyse(&depths, &per_kind, &instances, ctx.config.performance.backlog_threshold);
+    let recommendation = analysis::analyse(
+        &depths,
+        &per_kind,
+        &instances,
+        ctx.config.performance.backlog_threshold,
+    );
     let kind_label = recommendation.bottleneck.map_or("none", AgentKind::as_str);
     metrics::counter!(telemetry::RECOMMENDATIONS_TOTAL, "kind" => kind_label, "action" => recommendation.action)
         .increment(1);

@@ -72,7 +72,9 @@ impl FetchError {
     /// Whether a retry may succeed (connection trouble, timeouts, 5xx except 501).
     pub fn is_transient(&self) -> bool {
         match self {
-            FetchError::Connect { .. } | FetchError::Timeout { .. } | FetchError::Read { .. } => true,
+            FetchError::Connect { .. } | FetchError::Timeout { .. } | FetchError::Read { .. } => {
+                true
+            }
             FetchError::Status { status, .. } => *status >= 500 && *status != 501,
             FetchError::InvalidUrl { .. } | FetchError::TooLarge { .. } => false,
         }
@@ -81,7 +83,14 @@ impl FetchError {
     /// Whether the server asked us to slow down (429, or 503 with Retry-After).
     pub fn is_rate_limited(&self) -> bool {
         matches!(self, FetchError::Status { status: 429, .. })
-            || matches!(self, FetchError::Status { status: 503, retry_after: Some(_), .. })
+            || matches!(
+                self,
+                FetchError::Status {
+                    status: 503,
+                    retry_after: Some(_),
+                    ..
+                }
+            )
     }
 
     /// Retry-After sent with the error.
@@ -95,7 +104,9 @@ impl FetchError {
     /// Whether the failure says something about the host's health (for its breaker).
     pub fn counts_against_host(&self) -> bool {
         match self {
-            FetchError::Connect { .. } | FetchError::Timeout { .. } | FetchError::Read { .. } => true,
+            FetchError::Connect { .. } | FetchError::Timeout { .. } | FetchError::Read { .. } => {
+                true
+            }
             FetchError::Status { status, .. } => *status >= 500 || *status == 429,
             FetchError::InvalidUrl { .. } | FetchError::TooLarge { .. } => false,
         }
@@ -190,7 +201,10 @@ impl Fetcher {
         if let Some(modified) = &validators.last_modified {
             request = request.header(IF_MODIFIED_SINCE, modified);
         }
-        let response = request.send().await.map_err(|err| self.transport_error(&host, &err))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|err| self.transport_error(&host, &err))?;
         let status = response.status();
         if status == StatusCode::NOT_MODIFIED {
             return Ok(Fetched::NotModified);
@@ -203,7 +217,10 @@ impl Fetcher {
             });
         }
         let limit = self.config.max_body_bytes;
-        if response.content_length().is_some_and(|length| length > limit) {
+        if response
+            .content_length()
+            .is_some_and(|length| length > limit)
+        {
             return Err(FetchError::TooLarge {
                 location: host,
                 limit,
@@ -213,7 +230,10 @@ impl Fetcher {
         let mut response = response;
         let mut bytes = Vec::new();
         loop {
-            let chunk = response.chunk().await.map_err(|err| self.transport_error(&host, &err))?;
+            let chunk = response
+                .chunk()
+                .await
+                .map_err(|err| self.transport_error(&host, &err))?;
             let Some(chunk) = chunk else { break };
             if bytes.len() as u64 + chunk.len() as u64 > limit {
                 return Err(FetchError::TooLarge {
@@ -258,10 +278,12 @@ impl Fetcher {
         })?;
         let location = path.display().to_string();
         let limit = self.config.max_body_bytes;
-        let file = tokio::fs::File::open(&path).await.map_err(|err| FetchError::Read {
-            location: location.clone(),
-            reason: err.to_string(),
-        })?;
+        let file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|err| FetchError::Read {
+                location: location.clone(),
+                reason: err.to_string(),
+            })?;
         let mut bytes = Vec::new();
         let read = file
             .take(limit + 1)

@@ -66,7 +66,11 @@ enum Failure {
 
 /// Turns parsed items into documents: links resolved and canonicalised, markup removed,
 /// content-addressed ids. Items without a usable link or any text are skipped (and counted).
-pub fn to_documents(task: &ScrapeTask, items: Vec<parse::RawItem>, fetched_at: DateTime<Utc>) -> (Vec<Document>, usize) {
+pub fn to_documents(
+    task: &ScrapeTask,
+    items: Vec<parse::RawItem>,
+    fetched_at: DateTime<Utc>,
+) -> (Vec<Document>, usize) {
     let source = &task.source;
     let Ok(base) = Url::parse(&source.url) else {
         return (Vec::new(), items.len());
@@ -100,6 +104,16 @@ pub fn to_documents(task: &ScrapeTask, items: Vec<parse::RawItem>, fetched_at: D
     (documents, skipped)
 }
 
+/// The breaker key of a URL: its host, plus the port when one is given explicitly (two
+/// servers on one host are two failure domains). `file://` URLs have none.
+pub fn breaker_key(url: &Url) -> Option<String> {
+    let host = url.host_str()?;
+    match url.port() {
+        Some(port) => Some(format!("{host}:{port}")),
+        None => Some(host.to_owned()),
+    }
+}
+
 impl ScrapingStage {
     fn breaker_allows(&self, host: &str, now: DateTime<Utc>) -> Result<(), String> {
         let Some((state, until)) = self.breakers.get(host) else {
@@ -108,14 +122,16 @@ impl ScrapingStage {
         if breaker::allows(*state, *until, now) {
             return Ok(());
         }
-        let until = until.map(|at| at.to_rfc3339()).unwrap_or_else(|| "further notice".into());
+        let until = until
+            .map(|at| at.to_rfc3339())
+            .unwrap_or_else(|| "further notice".into());
         Err(format!("circuit breaker open for {host} until {until}"))
     }
 
     async fn run_task(&self, ctx: &AgentContext, task: ScrapeTask) -> TaskOutcome {
         let host = Url::parse(&task.source.url)
             .ok()
-            .and_then(|url| url.host_str().map(str::to_owned));
+            .and_then(|url| breaker_key(&url));
         if let Some(host) = &host
             && let Err(reason) = self.breaker_allows(host, Utc::now())
         {
@@ -126,8 +142,8 @@ impl ScrapingStage {
             };
         }
         let validators = Validators {
-            etag: task.source.etag.clone(),
-            last_modified: task.source.last_modified.clone(),
+            etag: task.etag.clone(),
+            last_modified: task.last_modified.clone(),
         };
         let started = Instant::now();
         let fetched = self.fetcher.fetch(&task.source.url, &validators).await;
@@ -161,7 +177,10 @@ impl ScrapingStage {
                         }
                         Ok(Parsed::Documents {
                             documents,
-                            validators: Validators { etag, last_modified },
+                            validators: Validators {
+                                etag,
+                                last_modified,
+                            },
                         })
                     }
                     Ok(Err(err)) => Err(Failure::Parse(err.to_string())),
@@ -204,7 +223,12 @@ impl Stage for ScrapingStage {
         }
     }
 
-    async fn process(&mut self, ctx: &AgentContext, agent_id: &str, batch: Vec<Delivery>) -> BatchResult {
+    async fn process(
+        &mut self,
+        ctx: &AgentContext,
+        agent_id: &str,
+        batch: Vec<Delivery>,
+    ) -> BatchResult {
         let mut result = BatchResult::default();
         let mut tasks = Vec::new();
         for delivery in batch {
@@ -212,7 +236,9 @@ impl Stage for ScrapingStage {
                 Ok(task) => tasks.push((delivery.id, task)),
                 Err(err) => {
                     tracing::error!(agent = %agent_id, error = %err, "undecodable scrape task");
-                    result.done.extend(dead_letter(ctx, Self::QUEUE, &[(&delivery, "undecodable")]).await);
+                    result
+                        .done
+                        .extend(dead_letter(ctx, Self::QUEUE, &[(&delivery, "undecodable")]).await);
                 }
             }
         }
@@ -241,7 +267,10 @@ async fn record_outcome(ctx: &AgentContext, agent_id: &str, outcome: TaskOutcome
     let source = &outcome.task.source;
     let now = Utc::now();
     let (report, call) = match outcome.result {
-        Ok(Parsed::Documents { documents, validators }) => {
+        Ok(Parsed::Documents {
+            documents,
+            validators,
+        }) => {
             let count = documents.len();
             if count > 0 {
                 let mut payloads = Vec::with_capacity(count);
@@ -293,7 +322,11 @@ async fn record_outcome(ctx: &AgentContext, agent_id: &str, outcome: TaskOutcome
                     (FetchStatus::Error, err.to_string(), call)
                 }
                 // The host answered; only the content is bad.
-                Failure::Parse(reason) => (FetchStatus::Error, reason, Some((CallOutcome::Success, None))),
+                Failure::Parse(reason) => (
+                    FetchStatus::Error,
+                    reason,
+                    Some((CallOutcome::Success, None)),
+                ),
             };
             tracing::warn!(agent = %agent_id, source = %source.name, error = %message, "source fetch failed");
             (

@@ -113,7 +113,10 @@ fn selector(field: &'static str, text: &str) -> Result<Selector, ParseError> {
     })
 }
 
-fn optional_selector(field: &'static str, text: Option<&str>) -> Result<Option<Selector>, ParseError> {
+fn optional_selector(
+    field: &'static str,
+    text: Option<&str>,
+) -> Result<Option<Selector>, ParseError> {
     text.map(|text| selector(field, text)).transpose()
 }
 
@@ -238,10 +241,11 @@ pub fn parse_json_lines(bytes: &[u8]) -> Result<Vec<RawItem>, ParseError> {
         if line.trim().is_empty() {
             continue;
         }
-        let record: JsonLineItem = serde_json::from_str(line).map_err(|err| ParseError::JsonLine {
-            line: index + 1,
-            reason: err.to_string(),
-        })?;
+        let record: JsonLineItem =
+            serde_json::from_str(line).map_err(|err| ParseError::JsonLine {
+                line: index + 1,
+                reason: err.to_string(),
+            })?;
         let _ = record.id;
         items.push(RawItem {
             title: record.title.unwrap_or_default(),
@@ -290,37 +294,58 @@ mod tests {
         let items = parse(SourceKind::Rss, RSS.as_bytes(), None, 100).unwrap();
         assert_eq!(items.len(), 2);
         assert_eq!(items[0].title, "Fhenix announces TGE");
-        assert_eq!(items[0].link.as_deref(), Some("https://news.example/fhenix"));
+        assert_eq!(
+            items[0].link.as_deref(),
+            Some("https://news.example/fhenix")
+        );
         assert!(items[0].text.contains("<p>The FHE token"));
         assert!(items[0].published.is_some());
         let atom = parse(SourceKind::Atom, ATOM.as_bytes(), None, 100).unwrap();
         assert_eq!(atom[0].link.as_deref(), Some("https://blog.example/post"));
         assert_eq!(atom[0].text, "Summary text");
-        assert_eq!(parse(SourceKind::Rss, RSS.as_bytes(), None, 1).unwrap().len(), 1);
+        assert_eq!(
+            parse(SourceKind::Rss, RSS.as_bytes(), None, 1)
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]
     fn malformed_inputs_are_clear_errors() {
         let cases: Vec<(SourceKind, &[u8], Option<Selectors>, &str)> = vec![
-            (SourceKind::Rss, b"<rss><channel><item>", None, "malformed feed"),
+            (
+                SourceKind::Rss,
+                b"<rss><channel><item>",
+                None,
+                "malformed feed",
+            ),
             (SourceKind::Rss, b"not xml at all", None, "malformed feed"),
             (
                 SourceKind::Html,
                 b"<html><body><p>x</p></body></html>",
-                Some(Selectors { item: "article".into(), ..Selectors::default() }),
+                Some(Selectors {
+                    item: "article".into(),
+                    ..Selectors::default()
+                }),
                 "matched no items",
             ),
             (
                 SourceKind::Html,
                 b"<html></html>",
-                Some(Selectors { item: "[[[".into(), ..Selectors::default() }),
+                Some(Selectors {
+                    item: "[[[".into(),
+                    ..Selectors::default()
+                }),
                 "invalid CSS selector",
             ),
             (SourceKind::File, b"{\"text\": 1}\n", None, "line 1"),
             (SourceKind::File, b"plain words", None, "unrecognised"),
         ];
         for (kind, bytes, selectors, needle) in cases {
-            let err = parse(kind, bytes, selectors.as_ref(), 100).unwrap_err().to_string();
+            let err = parse(kind, bytes, selectors.as_ref(), 100)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(needle), "{needle}: {err}");
         }
     }
@@ -345,16 +370,27 @@ mod tests {
         assert_eq!(items[0].text, "Caldera token on March 3");
         assert!(items[0].published.is_some());
         let base = Url::parse("https://site.example/news/").unwrap();
-        assert_eq!(resolve_link(&items[0], &base, 0), "https://site.example/p/1");
+        assert_eq!(
+            resolve_link(&items[0], &base, 0),
+            "https://site.example/p/1"
+        );
     }
 
     #[test]
     fn files_are_sniffed() {
-        assert_eq!(parse(SourceKind::File, RSS.as_bytes(), None, 100).unwrap().len(), 2);
+        assert_eq!(
+            parse(SourceKind::File, RSS.as_bytes(), None, 100)
+                .unwrap()
+                .len(),
+            2
+        );
         let lines = b"{\"title\": \"A\", \"text\": \"B\", \"url\": \"https://x.example/a\"}\n\n{\"text\": \"C\"}\n";
         let items = parse(SourceKind::File, lines, None, 100).unwrap();
         assert_eq!(items.len(), 2);
         let base = Url::parse("file:///tmp/docs.jsonl").unwrap();
-        assert_eq!(resolve_link(&items[1], &base, 1), "file:///tmp/docs.jsonl#item-1");
+        assert_eq!(
+            resolve_link(&items[1], &base, 1),
+            "file:///tmp/docs.jsonl#item-1"
+        );
     }
 }

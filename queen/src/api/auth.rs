@@ -33,9 +33,16 @@ pub struct WriteAccess;
 impl FromRequestParts<AppState> for WriteAccess {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let key = lookup(parts, state).await?;
-        if key.scopes.iter().any(|scope| scope == "admin" || scope == "write") {
+        if key
+            .scopes
+            .iter()
+            .any(|scope| scope == "admin" || scope == "write")
+        {
             return Ok(WriteAccess);
         }
         Err(ApiError::new(
@@ -53,7 +60,10 @@ pub struct ReadAccess;
 impl FromRequestParts<AppState> for ReadAccess {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         if !state.ctx.config.server.require_key_for_reads {
             return Ok(ReadAccess);
         }

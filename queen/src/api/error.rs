@@ -63,7 +63,11 @@ impl ApiError {
     /// 500; logs the cause, shows nothing of it.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error serving a request");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the server log",
+        )
     }
 
     /// The status.
@@ -78,7 +82,9 @@ impl From<swarm_shared::Error> for ApiError {
         match err {
             Error::NotFound { .. } => ApiError::not_found(err.to_string()),
             Error::Conflict(detail) => ApiError::new(StatusCode::CONFLICT, "conflict", detail),
-            Error::Invalid(detail) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", detail),
+            Error::Invalid(detail) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", detail)
+            }
             other => ApiError::internal(&other),
         }
     }
@@ -88,11 +94,17 @@ impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         let detail = rejection.body_text();
         match rejection {
-            JsonRejection::JsonDataError(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", detail),
-            JsonRejection::MissingJsonContentType(_) => {
-                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", detail)
+            JsonRejection::JsonDataError(_) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", detail)
             }
-            JsonRejection::BytesRejection(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", detail),
+            JsonRejection::MissingJsonContentType(_) => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                detail,
+            ),
+            JsonRejection::BytesRejection(_) => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", detail)
+            }
             _ => ApiError::bad_request(detail),
         }
     }

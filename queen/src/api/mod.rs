@@ -90,15 +90,25 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/events", get(routes::list_events))
         .route("/events/{id}", get(routes::get_event))
-        .route("/sources", get(routes::list_sources).post(routes::create_source))
+        .route(
+            "/sources",
+            get(routes::list_sources).post(routes::create_source),
+        )
         .route(
             "/sources/{id}",
-            get(routes::get_source).put(routes::update_source).delete(routes::delete_source),
+            get(routes::get_source)
+                .put(routes::update_source)
+                .delete(routes::delete_source),
         )
-        .route("/companies", get(routes::list_companies).post(routes::create_company))
+        .route(
+            "/companies",
+            get(routes::list_companies).post(routes::create_company),
+        )
         .route(
             "/companies/{id}",
-            get(routes::get_company).put(routes::update_company).delete(routes::delete_company),
+            get(routes::get_company)
+                .put(routes::update_company)
+                .delete(routes::delete_company),
         )
         .route("/agents", get(routes::list_agents))
         .route("/memory/{namespace}", get(routes::get_memory))

@@ -13,7 +13,8 @@ use memory_coordinator::MemoryMsg;
 use ractor::ActorRef;
 use serde::{Deserialize, Serialize};
 use swarm_shared::domain::{
-    AgentStatus, Company, CompanyInput, EventQuery, MemoryEntry, Source, SourceInput, SynthesisSnapshot, TgeEvent,
+    AgentStatus, Company, CompanyInput, EventQuery, MemoryEntry, Source, SourceInput,
+    SynthesisSnapshot, TgeEvent,
 };
 use swarm_shared::messages::QueenCommand;
 use swarm_shared::ports::publish;
@@ -106,11 +107,15 @@ fn parse_since(text: &str) -> ApiResult<DateTime<Utc>> {
     {
         return Ok(midnight.and_utc());
     }
-    Err(ApiError::bad_request(format!("since: `{text}` is neither RFC 3339 nor YYYY-MM-DD")))
+    Err(ApiError::bad_request(format!(
+        "since: `{text}` is neither RFC 3339 nor YYYY-MM-DD"
+    )))
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
-    value.map(|text| text.trim().to_owned()).filter(|text| !text.is_empty())
+    value
+        .map(|text| text.trim().to_owned())
+        .filter(|text| !text.is_empty())
 }
 
 /// Lists TGE events.
@@ -124,7 +129,9 @@ pub async fn list_events(
     let Query(params) = params?;
     let page_size = params.page_size.unwrap_or(50);
     if !(1..=200).contains(&page_size) {
-        return Err(ApiError::bad_request("page_size: must be between 1 and 200"));
+        return Err(ApiError::bad_request(
+            "page_size: must be between 1 and 200",
+        ));
     }
     if let Some(score) = params.min_score
         && !(0.0..=1.0).contains(&score)
@@ -144,10 +151,15 @@ pub async fn list_events(
         page_size,
         page_token: non_empty(params.page_token),
     };
-    let page = state.ctx.store.list_events(&query).await.map_err(|err| match err {
-        swarm_shared::Error::Invalid(detail) => ApiError::bad_request(detail),
-        other => ApiError::from(other),
-    })?;
+    let page = state
+        .ctx
+        .store
+        .list_events(&query)
+        .await
+        .map_err(|err| match err {
+            swarm_shared::Error::Invalid(detail) => ApiError::bad_request(detail),
+            other => ApiError::from(other),
+        })?;
     Ok(Json(EventList {
         events: page.events,
         next_page_token: page.next_page_token,
@@ -168,7 +180,10 @@ pub async fn get_event(
 
 /// Lists sources with their fetch health (last status, error, failures in a row).
 #[utoipa::path(get, path = "/api/v1/sources", tag = "sources", responses((status = 200, body = SourceList)))]
-pub async fn list_sources(_access: ReadAccess, State(state): State<AppState>) -> ApiResult<Json<SourceList>> {
+pub async fn list_sources(
+    _access: ReadAccess,
+    State(state): State<AppState>,
+) -> ApiResult<Json<SourceList>> {
     Ok(Json(SourceList {
         sources: state.ctx.store.list_sources().await?,
     }))
@@ -241,7 +256,10 @@ pub async fn delete_source(
 
 /// The watchlist.
 #[utoipa::path(get, path = "/api/v1/companies", tag = "companies", responses((status = 200, body = CompanyList)))]
-pub async fn list_companies(_access: ReadAccess, State(state): State<AppState>) -> ApiResult<Json<CompanyList>> {
+pub async fn list_companies(
+    _access: ReadAccess,
+    State(state): State<AppState>,
+) -> ApiResult<Json<CompanyList>> {
     Ok(Json(CompanyList {
         companies: state.ctx.store.list_companies().await?,
     }))
@@ -308,19 +326,29 @@ pub async fn delete_company(
 async fn agents_from_queen(state: &AppState) -> ApiResult<Vec<AgentView>> {
     let name = queen_name(&state.ctx.config.node.name);
     let Some(queen) = ActorRef::<QueenMsg>::where_is(name) else {
-        return Err(ApiError::unavailable("the queen is restarting; try again shortly"));
+        return Err(ApiError::unavailable(
+            "the queen is restarting; try again shortly",
+        ));
     };
-    match queen.call(QueenMsg::ListAgents, Some(ACTOR_CALL_TIMEOUT)).await {
+    match queen
+        .call(QueenMsg::ListAgents, Some(ACTOR_CALL_TIMEOUT))
+        .await
+    {
         Ok(ractor::rpc::CallResult::Success(agents)) => Ok(agents),
         Ok(_) => Err(ApiError::unavailable("the queen did not answer in time")),
-        Err(_) => Err(ApiError::unavailable("the queen is restarting; try again shortly")),
+        Err(_) => Err(ApiError::unavailable(
+            "the queen is restarting; try again shortly",
+        )),
     }
 }
 
 /// Every actor: kind, status, restarts, last heartbeat.
 #[utoipa::path(get, path = "/api/v1/agents", tag = "agents",
     responses((status = 200, body = AgentList), (status = 503, body = Problem)))]
-pub async fn list_agents(_access: ReadAccess, State(state): State<AppState>) -> ApiResult<Json<AgentList>> {
+pub async fn list_agents(
+    _access: ReadAccess,
+    State(state): State<AppState>,
+) -> ApiResult<Json<AgentList>> {
     Ok(Json(AgentList {
         agents: agents_from_queen(&state).await?,
     }))
@@ -338,22 +366,39 @@ pub async fn get_memory(
     let Path(namespace) = namespace?;
     let name = memory_name(&state.ctx.config.node.name);
     let Some(memory) = ActorRef::<MemoryMsg>::where_is(name) else {
-        return Err(ApiError::unavailable("the memory coordinator is restarting; try again shortly"));
+        return Err(ApiError::unavailable(
+            "the memory coordinator is restarting; try again shortly",
+        ));
     };
     let wanted = namespace.clone();
-    match memory.call(|reply| MemoryMsg::List(wanted, reply), Some(ACTOR_CALL_TIMEOUT)).await {
-        Ok(ractor::rpc::CallResult::Success(entries)) => Ok(Json(MemoryList { namespace, entries })),
-        _ => Err(ApiError::unavailable("the memory coordinator did not answer in time")),
+    match memory
+        .call(
+            |reply| MemoryMsg::List(wanted, reply),
+            Some(ACTOR_CALL_TIMEOUT),
+        )
+        .await
+    {
+        Ok(ractor::rpc::CallResult::Success(entries)) => {
+            Ok(Json(MemoryList { namespace, entries }))
+        }
+        _ => Err(ApiError::unavailable(
+            "the memory coordinator did not answer in time",
+        )),
     }
 }
 
 /// The newest synthesis snapshot.
 #[utoipa::path(get, path = "/api/v1/synthesis/latest", tag = "memory",
     responses((status = 200, body = SynthesisSnapshot), (status = 404, body = Problem)))]
-pub async fn latest_synthesis(_access: ReadAccess, State(state): State<AppState>) -> ApiResult<Json<SynthesisSnapshot>> {
+pub async fn latest_synthesis(
+    _access: ReadAccess,
+    State(state): State<AppState>,
+) -> ApiResult<Json<SynthesisSnapshot>> {
     match state.ctx.store.latest_snapshot().await? {
         Some(snapshot) => Ok(Json(snapshot)),
-        None => Err(ApiError::not_found("no synthesis snapshot yet; the first one is made after memory.sync_interval")),
+        None => Err(ApiError::not_found(
+            "no synthesis snapshot yet; the first one is made after memory.sync_interval",
+        )),
     }
 }
 
@@ -402,7 +447,11 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             checks.insert("queen".into(), "unavailable".into());
         }
     }
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = Health {
         status: if ready { "ready" } else { "not_ready" }.into(),
         checks,

@@ -55,12 +55,20 @@ impl EmbeddedQueue {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, QueueState>> {
-        self.queues.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.queues
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     /// Moves up to `max` items to `consumer`: first those idle past the visibility timeout,
     /// then ready ones.
-    fn grab(&self, state: &mut QueueState, consumer: &str, max: usize, now: Instant) -> Vec<Delivery> {
+    fn grab(
+        &self,
+        state: &mut QueueState,
+        consumer: &str,
+        max: usize,
+        now: Instant,
+    ) -> Vec<Delivery> {
         let mut out = Vec::new();
         for (seq, pending) in state.pending.iter_mut() {
             if out.len() >= max {
@@ -102,8 +110,11 @@ impl EmbeddedQueue {
 }
 
 fn parse_id(id: &str) -> Result<u64> {
-    id.parse()
-        .map_err(|_| Error::Invalid(format!("work item id `{id}` is not one of this queue's ids")))
+    id.parse().map_err(|_| {
+        Error::Invalid(format!(
+            "work item id `{id}` is not one of this queue's ids"
+        ))
+    })
 }
 
 #[async_trait]
@@ -161,7 +172,10 @@ impl WorkQueue for EmbeddedQueue {
             if now >= deadline {
                 return Ok(Vec::new());
             }
-            if tokio::time::timeout(deadline - now, notified).await.is_err() {
+            if tokio::time::timeout(deadline - now, notified)
+                .await
+                .is_err()
+            {
                 return Ok(Vec::new());
             }
         }

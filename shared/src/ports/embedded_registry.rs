@@ -31,7 +31,9 @@ impl EmbeddedRegistry {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        self.entries.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.entries
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 }
 

@@ -13,9 +13,9 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::Store;
 use crate::domain::{
-    ApiKey, ClassifiedDocument, Company, CompanyInput, Evidence, EventPage, EventQuery,
-    EventSource, FetchReport, FetchStatus, Priority, RecordOutcome, Source, SourceInput,
-    SourceKind, SynthesisSnapshot, TgeEvent,
+    ApiKey, ClassifiedDocument, Company, CompanyInput, EventPage, EventQuery, EventSource,
+    Evidence, FetchReport, FetchStatus, Priority, RecordOutcome, Source, SourceInput, SourceKind,
+    SynthesisSnapshot, TgeEvent,
 };
 use crate::error::{Error, Result};
 
@@ -131,7 +131,9 @@ fn source_from_row(row: &SqliteRow) -> Result<Source> {
 fn company_from_row(row: &SqliteRow) -> Result<Company> {
     let priority_text: String = row.try_get("priority")?;
     let priority = Priority::parse(&priority_text).ok_or_else(|| {
-        Error::Invalid(format!("stored company priority `{priority_text}` is unknown"))
+        Error::Invalid(format!(
+            "stored company priority `{priority_text}` is unknown"
+        ))
     })?;
     let aliases: String = row.try_get("aliases")?;
     let tickers: String = row.try_get("tickers")?;
@@ -178,7 +180,10 @@ pub fn decode_cursor(token: &str) -> Result<(i64, i64)> {
     let bytes = hex::decode(token).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
     let (ms, id) = text.split_once(':').ok_or_else(invalid)?;
-    Ok((ms.parse().map_err(|_| invalid())?, id.parse().map_err(|_| invalid())?))
+    Ok((
+        ms.parse().map_err(|_| invalid())?,
+        id.parse().map_err(|_| invalid())?,
+    ))
 }
 
 impl SqliteStore {
@@ -506,7 +511,7 @@ impl Store for SqliteStore {
         }
         let window_start = now - merge_window.as_millis() as i64;
         let existing = sqlx::query(
-            "SELECT id, score FROM tge_events WHERE project_key = ? AND last_seen >= ? \
+            "SELECT id, score FROM tge_events WHERE project_key = ? AND last_seen > ? \
              ORDER BY last_seen DESC LIMIT 1",
         )
         .bind(merge_key)
@@ -594,7 +599,9 @@ impl Store for SqliteStore {
             builder.push(" AND e.score >= ").push_bind(min_score);
         }
         if let Some(since) = query.since {
-            builder.push(" AND e.first_seen >= ").push_bind(to_ms(since));
+            builder
+                .push(" AND e.first_seen >= ")
+                .push_bind(to_ms(since));
         }
         if let Some(q) = &query.q {
             let pattern = like_pattern(q);
@@ -698,11 +705,12 @@ impl Store for SqliteStore {
     }
 
     async fn claim_once(&self, key: &str) -> Result<bool> {
-        let done = sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
-            .bind(key)
-            .bind(Utc::now().to_rfc3339())
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
+                .bind(key)
+                .bind(Utc::now().to_rfc3339())
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -83,7 +83,9 @@ impl Breaker {
                 }
                 Some(self.open(now, None, config))
             }
-            (BreakerState::Closed, CallOutcome::RateLimited) => Some(self.open(now, retry_after, config)),
+            (BreakerState::Closed, CallOutcome::RateLimited) => {
+                Some(self.open(now, retry_after, config))
+            }
             (BreakerState::HalfOpen, CallOutcome::Failure | CallOutcome::RateLimited) => {
                 Some(self.open(now, retry_after, config))
             }
@@ -162,9 +164,15 @@ mod tests {
             (47, Success, None, Closed, true),
         ];
         let mut breaker = Breaker::default();
-        for (index, (time, outcome, retry_after, expected, transition)) in steps.iter().enumerate() {
+        for (index, (time, outcome, retry_after, expected, transition)) in steps.iter().enumerate()
+        {
             let now = at(*time);
-            let change = breaker.record(*outcome, retry_after.map(Duration::from_secs), now, &config());
+            let change = breaker.record(
+                *outcome,
+                retry_after.map(Duration::from_secs),
+                now,
+                &config(),
+            );
             assert_eq!(change.is_some(), *transition, "step {index}");
             assert_eq!(breaker.state_at(now), *expected, "step {index}");
         }
@@ -185,6 +193,10 @@ mod tests {
             breaker.record(CallOutcome::Failure, None, now, &config);
         }
         assert!(!allows(BreakerState::Open, breaker.until(), now));
-        assert!(allows(BreakerState::Open, breaker.until(), breaker.until().unwrap()));
+        assert!(allows(
+            BreakerState::Open,
+            breaker.until(),
+            breaker.until().unwrap()
+        ));
     }
 }

@@ -1,0 +1,467 @@
+//! Store contract: sources, watchlist, idempotent recording of classified documents with event
+//! merging, event queries with cursor pagination, API keys, snapshots, one-time markers.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use swarm_shared::Error;
+use swarm_shared::domain::{
+    ClassifiedDocument, CompanyInput, Detection, Document, EventQuery, Evidence, FetchReport,
+    FetchStatus, Priority, RecordOutcome, Selectors, SourceInput, SourceKind, document_id,
+};
+use swarm_shared::ports::Store;
+use swarm_shared::ports::sqlite::SqliteStore;
+
+const WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
+
+fn source(name: &str) -> SourceInput {
+    SourceInput {
+        name: name.into(),
+        kind: SourceKind::Rss,
+        url: format!("https://{name}.example/feed"),
+        interval: Duration::from_secs(60),
+        selectors: None,
+        tier: 1,
+        enabled: true,
+    }
+}
+
+fn company(name: &str, aliases: &[&str]) -> CompanyInput {
+    CompanyInput {
+        name: name.into(),
+        aliases: aliases.iter().map(|a| a.to_string()).collect(),
+        tickers: vec!["ABC".into()],
+        priority: Priority::High,
+        status: "pre_token".into(),
+        exclusions: vec![],
+    }
+}
+
+fn classified(
+    url: &str,
+    title: &str,
+    project: Option<&str>,
+    token: Option<&str>,
+    score: f64,
+    is_tge: bool,
+) -> ClassifiedDocument {
+    let text = format!("{title} body");
+    ClassifiedDocument {
+        document: Document {
+            id: document_id(url, title, &text),
+            source_id: 1,
+            source_name: "feed".into(),
+            source_tier: 1,
+            url: url.into(),
+            title: title.into(),
+            text,
+            published_at: Some(Utc::now()),
+            fetched_at: Utc::now(),
+        },
+        detection: Detection {
+            score,
+            is_tge,
+            project: project.map(str::to_owned),
+            token: token.map(str::to_owned),
+            event_date: None,
+            evidence: vec![Evidence {
+                feature: "phrase:strong:tge".into(),
+                snippet: title.into(),
+                weight: 2.6,
+            }],
+        },
+    }
+}
+
+fn key(project: &str) -> String {
+    swarm_shared::ports::sqlite::project_key_of(project)
+}
+
+async fn sources(store: Arc<dyn Store>) {
+    let created = store.create_source(&source("alpha")).await.unwrap();
+    assert_eq!(created.name, "alpha");
+    assert!(created.last_status.is_none());
+    assert!(matches!(
+        store.create_source(&source("alpha")).await,
+        Err(Error::Conflict(_))
+    ));
+    let mut html = source("page");
+    html.kind = SourceKind::Html;
+    assert!(
+        matches!(store.create_source(&html).await, Err(Error::Invalid(message)) if message.contains("selectors"))
+    );
+    html.selectors = Some(Selectors {
+        item: "article".into(),
+        ..Selectors::default()
+    });
+    let page = store.create_source(&html).await.unwrap();
+    assert_eq!(page.selectors.as_ref().unwrap().item, "article");
+
+    let report = FetchReport {
+        at: Utc::now(),
+        status: FetchStatus::Error,
+        error: Some("cannot connect to alpha.example".into()),
+        items: 0,
+        etag: None,
+        last_modified: None,
+    };
+    store.record_fetch(created.id, &report).await.unwrap();
+    store.record_fetch(created.id, &report).await.unwrap();
+    let failed = store.get_source(created.id).await.unwrap();
+    assert_eq!(failed.last_status, Some(FetchStatus::Error));
+    assert_eq!(failed.consecutive_failures, 2);
+    assert_eq!(
+        failed.last_error.as_deref(),
+        Some("cannot connect to alpha.example")
+    );
+    let ok = FetchReport {
+        status: FetchStatus::Ok,
+        error: None,
+        items: 7,
+        etag: Some("\"v1\"".into()),
+        last_modified: Some("Mon, 02 Mar 2026 10:00:00 GMT".into()),
+        ..report
+    };
+    store.record_fetch(created.id, &ok).await.unwrap();
+    let healthy = store.get_source(created.id).await.unwrap();
+    assert_eq!(healthy.consecutive_failures, 0);
+    assert_eq!(healthy.last_item_count, 7);
+    assert_eq!(healthy.etag.as_deref(), Some("\"v1\""));
+
+    let mut changed = source("alpha-renamed");
+    changed.interval = Duration::from_secs(120);
+    let updated = store.update_source(created.id, &changed).await.unwrap();
+    assert_eq!(updated.interval, Duration::from_secs(120));
+    assert_eq!(updated.last_item_count, 7, "health survives an update");
+    assert!(
+        updated.etag.is_none(),
+        "validators reset when the url changes"
+    );
+    assert!(matches!(
+        store.update_source(999, &changed).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert_eq!(store.list_sources().await.unwrap().len(), 2);
+    store.delete_source(created.id).await.unwrap();
+    assert!(matches!(
+        store.get_source(created.id).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.delete_source(created.id).await,
+        Err(Error::NotFound { .. })
+    ));
+}
+
+async fn companies(store: Arc<dyn Store>) {
+    let created = store
+        .create_company(&company("Fhenix", &["Fhenix Protocol"]))
+        .await
+        .unwrap();
+    assert_eq!(created.aliases, ["Fhenix Protocol"]);
+    assert!(matches!(
+        store.create_company(&company("fhenix", &[])).await,
+        Err(Error::Conflict(_))
+    ));
+    let mut bad = company("Bad", &[]);
+    bad.tickers = vec!["$$$".into()];
+    assert!(
+        matches!(store.create_company(&bad).await, Err(Error::Invalid(message)) if message.contains("tickers[0]"))
+    );
+    let updated = store
+        .update_company(created.id, &company("Fhenix", &["Fhenix Labs"]))
+        .await
+        .unwrap();
+    assert_eq!(updated.aliases, ["Fhenix Labs"]);
+    assert_eq!(store.list_companies().await.unwrap().len(), 1);
+    store.delete_company(created.id).await.unwrap();
+    assert!(store.list_companies().await.unwrap().is_empty());
+}
+
+async fn recording_is_idempotent_and_merges(store: Arc<dyn Store>) {
+    let a = classified(
+        "https://a.example/1",
+        "Fhenix announces TGE",
+        Some("Fhenix"),
+        Some("FHE"),
+        0.9,
+        true,
+    );
+    let b = classified(
+        "https://b.example/x",
+        "Fhenix TGE on March 5",
+        Some("Fhenix"),
+        None,
+        0.95,
+        true,
+    );
+    let noise = classified("https://a.example/2", "Market wrap", None, None, 0.1, false);
+
+    let created = store
+        .record_classified(&a, &key("Fhenix"), WINDOW)
+        .await
+        .unwrap();
+    let RecordOutcome::EventCreated(event_id) = created else {
+        panic!("expected a new event, got {created:?}")
+    };
+    assert_eq!(
+        store
+            .record_classified(&a, &key("Fhenix"), WINDOW)
+            .await
+            .unwrap(),
+        RecordOutcome::Duplicate
+    );
+    assert_eq!(
+        store
+            .record_classified(&b, &key("Fhenix"), WINDOW)
+            .await
+            .unwrap(),
+        RecordOutcome::EventMerged(event_id)
+    );
+    assert_eq!(
+        store
+            .record_classified(&noise, "title:x", WINDOW)
+            .await
+            .unwrap(),
+        RecordOutcome::Stored
+    );
+    assert_eq!(store.count_documents().await.unwrap(), 3);
+
+    let event = store.get_event(event_id).await.unwrap();
+    assert_eq!(event.sources.len(), 2);
+    assert_eq!(
+        event.token.as_deref(),
+        Some("FHE"),
+        "token kept from the first source"
+    );
+    assert!((event.score - 0.95).abs() < 1e-9, "best score wins");
+    let urls: HashSet<_> = event.sources.iter().map(|s| s.url.as_str()).collect();
+    assert!(urls.contains("https://a.example/1") && urls.contains("https://b.example/x"));
+
+    // Outside the merge window a new event starts.
+    let later = classified(
+        "https://c.example/y",
+        "Fhenix second TGE",
+        Some("Fhenix"),
+        None,
+        0.8,
+        true,
+    );
+    assert!(matches!(
+        store.record_classified(&later, &key("Fhenix"), Duration::ZERO).await.unwrap(),
+        RecordOutcome::EventCreated(id) if id != event_id
+    ));
+    assert!(matches!(
+        store.get_event(9_999).await,
+        Err(Error::NotFound { .. })
+    ));
+}
+
+async fn event_queries_and_pagination(store: Arc<dyn Store>) {
+    store
+        .create_company(&company("Caldera", &["Caldera Labs"]))
+        .await
+        .unwrap();
+    let mut expected = HashSet::new();
+    for index in 0..25 {
+        let project = format!("Project{index}");
+        let token = format!("TK{index}");
+        let item = classified(
+            &format!("https://news.example/{index}"),
+            &format!("{project} announces TGE"),
+            Some(&project),
+            Some(&token),
+            0.5 + index as f64 / 100.0,
+            true,
+        );
+        if let RecordOutcome::EventCreated(id) = store
+            .record_classified(&item, &key(&project), WINDOW)
+            .await
+            .unwrap()
+        {
+            expected.insert(id);
+        }
+    }
+    let caldera = classified(
+        "https://news.example/caldera",
+        "Caldera Labs token launch",
+        Some("Caldera"),
+        Some("CAL"),
+        0.97,
+        true,
+    );
+    store
+        .record_classified(&caldera, &key("Caldera"), WINDOW)
+        .await
+        .unwrap();
+
+    let mut seen = Vec::new();
+    let mut token = None;
+    let mut pages = 0;
+    loop {
+        let query = EventQuery {
+            page_size: 10,
+            page_token: token.clone(),
+            ..EventQuery::default()
+        };
+        let page = store.list_events(&query).await.unwrap();
+        pages += 1;
+        seen.extend(page.events.iter().map(|e| e.id));
+        match page.next_page_token {
+            Some(next) => token = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen.len(), 26);
+    assert_eq!(
+        seen.iter().collect::<HashSet<_>>().len(),
+        26,
+        "no event twice across pages"
+    );
+    let mut sorted = seen.clone();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(seen, sorted, "newest first");
+
+    let by_alias = store
+        .list_events(&EventQuery {
+            company: Some("caldera labs".into()),
+            page_size: 50,
+            ..EventQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        by_alias.events.len(),
+        1,
+        "company filter resolves watchlist aliases"
+    );
+    let by_token = store
+        .list_events(&EventQuery {
+            token: Some("$tk3".into()),
+            page_size: 50,
+            ..EventQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_token.events.len(), 1);
+    let by_score = store
+        .list_events(&EventQuery {
+            min_score: Some(0.7),
+            page_size: 50,
+            ..EventQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(by_score.events.iter().all(|e| e.score >= 0.7));
+    assert_eq!(by_score.events.len(), 6);
+    let by_text = store
+        .list_events(&EventQuery {
+            q: Some("Project1 ".into()),
+            page_size: 50,
+            ..EventQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_text.events.len(), 1, "q matches source titles");
+    let wildcard = store
+        .list_events(&EventQuery {
+            q: Some("%".into()),
+            page_size: 50,
+            ..EventQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        wildcard.events.is_empty(),
+        "LIKE wildcards in q are literal"
+    );
+    let future = store
+        .list_events(&EventQuery {
+            since: Some(Utc::now() + chrono::Duration::hours(1)),
+            page_size: 50,
+            ..EventQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(future.events.is_empty());
+    let bad_token = store
+        .list_events(&EventQuery {
+            page_token: Some("zz".into()),
+            page_size: 10,
+            ..EventQuery::default()
+        })
+        .await;
+    assert!(matches!(bad_token, Err(Error::Invalid(message)) if message.contains("page_token")));
+}
+
+async fn keys_snapshots_markers(store: Arc<dyn Store>) {
+    assert_eq!(store.count_api_keys().await.unwrap(), 0);
+    store
+        .insert_api_key("admin", "hash-1", &["admin".into()])
+        .await
+        .unwrap();
+    store
+        .insert_api_key("admin", "hash-1", &["admin".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.count_api_keys().await.unwrap(),
+        1,
+        "same hash stored once"
+    );
+    let found = store.find_api_key("hash-1").await.unwrap().unwrap();
+    assert_eq!(found.scopes, ["admin"]);
+    assert!(store.find_api_key("nope").await.unwrap().is_none());
+
+    assert!(store.latest_snapshot().await.unwrap().is_none());
+    store
+        .save_snapshot(Utc::now(), &serde_json::json!({"n": 1}))
+        .await
+        .unwrap();
+    store
+        .save_snapshot(Utc::now(), &serde_json::json!({"n": 2}))
+        .await
+        .unwrap();
+    assert_eq!(store.latest_snapshot().await.unwrap().unwrap().body["n"], 2);
+
+    assert!(store.claim_once("seeded").await.unwrap());
+    assert!(!store.claim_once("seeded").await.unwrap());
+    store.ping().await.unwrap();
+}
+
+async fn suite(make: impl AsyncFn() -> Arc<dyn Store>) {
+    sources(make().await).await;
+    companies(make().await).await;
+    recording_is_idempotent_and_merges(make().await).await;
+    event_queries_and_pagination(make().await).await;
+    keys_snapshots_markers(make().await).await;
+}
+
+#[tokio::test]
+async fn sqlite_in_memory_store_contract() {
+    suite(async || -> Arc<dyn Store> {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
+        store
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sqlite_file_store_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let counter = std::sync::atomic::AtomicU32::new(0);
+    let base = dir.path().to_owned();
+    suite(async || -> Arc<dyn Store> {
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&base.join(format!("nested/dir/{n}.sqlite")))
+                .await
+                .unwrap(),
+        );
+        store
+    })
+    .await;
+}

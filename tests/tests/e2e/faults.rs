@@ -1,0 +1,115 @@
+//! Killing actors while they hold work: each is restarted by the host and no document is lost
+//! or duplicated.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde_json::json;
+use swarm_tests::{FeedServer, Item, TestSwarm, all_healthy, eventually, rss};
+
+const TGE_PROJECTS: usize = 20;
+const ITEMS: usize = 200;
+
+fn feed() -> String {
+    let mut items = Vec::new();
+    for index in 0..ITEMS {
+        if index % (ITEMS / TGE_PROJECTS) == 0 {
+            let number = index / (ITEMS / TGE_PROJECTS);
+            items.push(Item::new(
+                &format!("Zentra{number} Labs announces TGE"),
+                &format!("https://wire.example/tge/{number}"),
+                &format!("Zentra{number} Labs confirmed its token generation event for next week; the ZNT{number} token will begin trading."),
+            ));
+        } else {
+            items.push(Item::new(
+                &format!("Market wrap {index}"),
+                &format!("https://wire.example/wrap/{index}"),
+                "Bitcoin traded sideways while volumes fell across exchanges.",
+            ));
+        }
+    }
+    rss(&items)
+}
+
+async fn restarts_of(swarm: &TestSwarm, id: &str) -> u64 {
+    swarm
+        .agents()
+        .await
+        .iter()
+        .find(|agent| agent["id"] == id)
+        .and_then(|agent| agent["restarts"].as_u64())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crashed_actors_restart_without_losing_or_duplicating_documents() {
+    let server = FeedServer::start().await;
+    server.publish("wire.xml", feed(), "application/rss+xml");
+    let swarm = TestSwarm::start(|config| {
+        // Small batches, so the crashes hit with work both taken and still queued.
+        config.detection.batch = 8;
+        config.quality.batch = 8;
+    })
+    .await;
+    eventually(Duration::from_secs(20), "seven actors healthy", || async {
+        all_healthy(&swarm.agents().await)
+    })
+    .await;
+
+    // Each of these panics while holding un-acknowledged items.
+    swarm.swarm.faults().arm("keyword-0", 2);
+    swarm.swarm.faults().arm("data-quality-0", 2);
+    swarm.swarm.faults().arm("scraping-0", 1);
+
+    swarm
+        .add_source(
+            json!({"name": "wire", "kind": "rss", "url": server.url("wire.xml"), "interval": "1h"}),
+        )
+        .await;
+
+    let store = swarm.swarm.context().store.clone();
+    eventually(Duration::from_secs(30), "every item stored", || {
+        let store = store.clone();
+        async move { store.count_documents().await.unwrap() >= ITEMS as u64 }
+    })
+    .await;
+    eventually(
+        Duration::from_secs(10),
+        "crashed actors back and healthy",
+        || async { all_healthy(&swarm.agents().await) },
+    )
+    .await;
+    assert_eq!(
+        store.count_documents().await.unwrap(),
+        ITEMS as u64,
+        "no document lost, none stored twice"
+    );
+    assert!(restarts_of(&swarm, "keyword-0").await >= 2);
+    assert!(restarts_of(&swarm, "data-quality-0").await >= 2);
+    assert!(restarts_of(&swarm, "scraping-0").await >= 1);
+
+    let events = swarm.events().await;
+    assert_eq!(
+        events.len(),
+        TGE_PROJECTS,
+        "one event per announced project"
+    );
+    let projects: HashSet<&str> = events
+        .iter()
+        .filter_map(|e| e["project"].as_str())
+        .collect();
+    assert_eq!(projects.len(), TGE_PROJECTS);
+    for event in &events {
+        assert_eq!(
+            event["sources"].as_array().unwrap().len(),
+            1,
+            "no source merged twice: {event}"
+        );
+    }
+    // Nothing left behind in any queue.
+    for queue in swarm_shared::channels::QUEUES {
+        let depth = swarm.swarm.context().queue.depth(queue).await.unwrap();
+        assert_eq!((depth.ready, depth.pending), (0, 0), "{queue}");
+    }
+    swarm.stop().await;
+}

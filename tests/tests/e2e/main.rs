@@ -1,0 +1,9 @@
+//! End-to-end tests: whole swarms in process, over a local HTTP server.
+
+// Tests: a panic is how a helper reports a failed expectation.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod api;
+mod faults;
+mod pipeline;
+mod sources;

@@ -1,0 +1,221 @@
+//! The pipeline end to end: RSS, Atom and HTML sources served locally; announcements become
+//! events within two poll intervals, non-announcements do not, syndicated copies merge.
+
+use std::time::Duration;
+
+use serde_json::json;
+use swarm_tests::{FeedServer, Item, TestSwarm, all_healthy, atom, eventually, rss};
+
+const INTERVAL_SECS: u64 = 5;
+
+fn titles(events: &[serde_json::Value]) -> Vec<String> {
+    let mut all = Vec::new();
+    for event in events {
+        for source in event["sources"].as_array().unwrap() {
+            all.push(source["title"].as_str().unwrap().to_owned());
+        }
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn announcements_become_events_and_syndicated_copies_merge() {
+    let server = FeedServer::start().await;
+    let fhenix = "Fhenix Protocol confirmed its token generation event for March 5, 2026; the $FHE token will begin trading on major exchanges.";
+    server.publish(
+        "a.xml",
+        rss(&[
+            Item::new(
+                "Fhenix announces TGE date",
+                "https://news-a.example/fhenix-tge?utm_source=rss",
+                fhenix,
+            ),
+            Item::new(
+                "Bitcoin market wrap",
+                "https://news-a.example/market",
+                "Bitcoin traded sideways as volumes fell on Sunday.",
+            ),
+        ]),
+        "application/rss+xml",
+    );
+    server.publish(
+        "b.xml",
+        rss(&[
+            Item::new("Fhenix announces TGE date", "https://news-b.example/2026/03/fhenix", fhenix),
+            Item::new("What is a TGE? Token generation events explained", "https://news-b.example/explainer", "A token generation event (TGE) refers to the creation of a token. This beginner's guide explains everything you need to know."),
+        ]),
+        "application/rss+xml",
+    );
+    server.publish(
+        "c.atom",
+        atom(&[Item::new("Succinct opens SP1 airdrop claim", "https://blog.example/succinct", "The Succinct airdrop claim portal is now live; claiming is live for provers until April.")]),
+        "application/atom+xml",
+    );
+    server.publish(
+        "news.html",
+        r#"<html><body>
+<article class="post"><h2><a href="/posts/caldera">Caldera sets token launch for next week</a></h2><p class="body">Caldera Labs confirmed the CAL token launch next week with trading on Binance.</p></article>
+<article class="post"><h2><a href="/posts/volcano">Yellowstone caldera update</a></h2><p class="body">Geologists report magma movement under the volcanic caldera; no eruption expected.</p></article>
+</body></html>"#
+            .into(),
+        "text/html",
+    );
+
+    let swarm = TestSwarm::start(|_| {}).await;
+    eventually(Duration::from_secs(20), "seven actors healthy", || async {
+        all_healthy(&swarm.agents().await)
+    })
+    .await;
+
+    let interval = format!("{INTERVAL_SECS}s");
+    swarm.add_source(json!({"name": "feed-a", "kind": "rss", "url": server.url("a.xml"), "interval": interval})).await;
+    swarm.add_source(json!({"name": "feed-b", "kind": "rss", "url": server.url("b.xml"), "interval": interval})).await;
+    swarm.add_source(json!({"name": "blog", "kind": "atom", "url": server.url("c.atom"), "interval": interval})).await;
+    swarm
+        .add_source(json!({
+            "name": "news-page", "kind": "html", "url": server.url("news.html"), "interval": interval,
+            "selectors": {"item": "article.post", "title": "h2", "link": "h2 a", "text": "p.body"}
+        }))
+        .await;
+
+    // Within two poll intervals every announcement is an event.
+    eventually(
+        Duration::from_secs(2 * INTERVAL_SECS),
+        "three events, fhenix with two sources",
+        || async {
+            let events = swarm.events().await;
+            events.len() == 3
+                && events
+                    .iter()
+                    .any(|e| e["sources"].as_array().is_some_and(|s| s.len() == 2))
+        },
+    )
+    .await;
+
+    let events = swarm.events().await;
+    let projects: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["project"].as_str())
+        .collect();
+    for expected in ["Fhenix", "Succinct", "Caldera"] {
+        assert!(
+            projects.contains(&expected),
+            "missing {expected} in {projects:?}"
+        );
+    }
+    let all_titles = titles(&events);
+    for negative in [
+        "Bitcoin market wrap",
+        "What is a TGE? Token generation events explained",
+        "Yellowstone caldera update",
+    ] {
+        assert!(
+            !all_titles.iter().any(|t| t == negative),
+            "non-announcement {negative:?} became an event"
+        );
+    }
+    let fhenix_event = events.iter().find(|e| e["project"] == "Fhenix").unwrap();
+    assert_eq!(fhenix_event["token"], "FHE");
+    let urls: Vec<&str> = fhenix_event["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["url"].as_str().unwrap())
+        .collect();
+    assert!(
+        urls.contains(&"https://news-a.example/fhenix-tge"),
+        "canonical url without tracking: {urls:?}"
+    );
+    assert!(urls.contains(&"https://news-b.example/2026/03/fhenix"));
+    for source in fhenix_event["sources"].as_array().unwrap() {
+        assert!(source["published_at"].is_string());
+        assert_eq!(source["title"], "Fhenix announces TGE date");
+    }
+    for field in ["id", "project", "token", "score", "first_seen", "sources"] {
+        assert!(fhenix_event.get(field).is_some(), "event lacks {field}");
+    }
+    let caldera = events.iter().find(|e| e["project"] == "Caldera").unwrap();
+    assert_eq!(
+        caldera["sources"][0]["url"],
+        format!(
+            "http://{}/posts/caldera",
+            server
+                .url("")
+                .trim_start_matches("http://")
+                .trim_end_matches('/')
+        )
+    );
+
+    // Detail view carries evidence.
+    let id = fhenix_event["id"].as_i64().unwrap();
+    let (status, detail) = swarm.get(&format!("/api/v1/events/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(!detail["evidence"].as_array().unwrap().is_empty());
+
+    // Filters over the real events.
+    let (_, by_company) = swarm.get("/api/v1/events?company=fhenix%20protocol").await;
+    assert_eq!(by_company["events"].as_array().unwrap().len(), 1);
+    let (_, by_token) = swarm.get("/api/v1/events?token=%24FHE").await;
+    assert_eq!(by_token["events"].as_array().unwrap().len(), 1);
+    let (_, by_text) = swarm.get("/api/v1/events?q=airdrop").await;
+    assert_eq!(by_text["events"][0]["project"], "Succinct");
+
+    // Every source fetched fine; all documents stored once.
+    let (_, sources) = swarm.get("/api/v1/sources").await;
+    for source in sources["sources"].as_array().unwrap() {
+        assert_eq!(source["last_status"], "ok", "{source}");
+        assert!(source["last_error"].is_null());
+    }
+    assert_eq!(
+        swarm.swarm.context().store.count_documents().await.unwrap(),
+        7
+    );
+
+    // A second poll is a conditional GET answered 304.
+    eventually(
+        Duration::from_secs(3 * INTERVAL_SECS),
+        "conditional GET answered 304",
+        || async { server.not_modified("a.xml") >= 1 },
+    )
+    .await;
+    assert_eq!(
+        swarm.swarm.context().store.count_documents().await.unwrap(),
+        7
+    );
+
+    // Memory, synthesis and metrics reflect the run.
+    eventually(
+        Duration::from_secs(5),
+        "synthesis snapshot with the new events",
+        || async {
+            let (status, body) = swarm.get("/api/v1/synthesis/latest").await;
+            status == 200 && body["body"]["highlights"].is_array()
+        },
+    )
+    .await;
+    let (status, memory) = swarm.get("/api/v1/memory/events").await;
+    assert_eq!(status, 200);
+    assert_eq!(memory["entries"].as_array().unwrap().len(), 3);
+    let metrics = swarm
+        .http
+        .get(format!("http://{}/metrics", swarm.swarm.metrics_addr()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "tge_swarm_documents_fetched_total",
+        "tge_swarm_documents_classified_total",
+        "tge_swarm_events_created_total",
+        "tge_swarm_source_fetches_total",
+        "tge_swarm_queue_depth",
+        "tge_swarm_stage_duration_seconds_bucket",
+        "tge_swarm_heartbeat_age_seconds",
+    ] {
+        assert!(metrics.contains(name), "metrics lack {name}");
+    }
+    assert!(all_healthy(&swarm.agents().await));
+    swarm.stop().await;
+}

@@ -1,0 +1,130 @@
+//! Unreachable, malformed, oversized, slow and failing sources each get a clear per-source error
+//! and the swarm keeps running; repeated failures open the host's circuit breaker.
+
+use std::time::Duration;
+
+use serde_json::json;
+use swarm_tests::{FeedServer, Item, TestSwarm, all_healthy, eventually, rss};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_sources_report_clear_errors_and_the_swarm_keeps_running() {
+    let server = FeedServer::start().await;
+    server.publish(
+        "malformed.xml",
+        "<rss><channel><item><title>broken".into(),
+        "application/rss+xml",
+    );
+    server.publish(
+        "good.xml",
+        rss(&[Item::new(
+            "Fhenix announces TGE",
+            "https://good.example/fhenix",
+            "Fhenix confirmed its token generation event for March 5, 2026.",
+        )]),
+        "application/rss+xml",
+    );
+    let file_path = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file_path.path(), "{\"text\": \"missing quote }\n").unwrap();
+
+    let swarm = TestSwarm::start(|_| {}).await;
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+
+    let unreachable = swarm
+        .add_source(json!({"name": "unreachable", "kind": "rss", "url": format!("http://127.0.0.1:{closed_port}/feed"), "interval": "300ms"}))
+        .await;
+    let malformed = swarm.add_source(json!({"name": "malformed", "kind": "rss", "url": server.url("malformed.xml"), "interval": "1h"})).await;
+    let oversized = swarm.add_source(json!({"name": "oversized", "kind": "rss", "url": server.url("huge.xml"), "interval": "1h"})).await;
+    let slow = swarm
+        .add_source(
+            json!({"name": "slow", "kind": "rss", "url": server.url("slow.xml"), "interval": "1h"}),
+        )
+        .await;
+    let failing = swarm.add_source(json!({"name": "failing", "kind": "rss", "url": server.url("error.xml"), "interval": "1h"})).await;
+    let missing = swarm.add_source(json!({"name": "missing", "kind": "rss", "url": server.url("nope.xml"), "interval": "1h"})).await;
+    let bad_file = swarm
+        .add_source(json!({"name": "bad-file", "kind": "file", "url": format!("file://{}", file_path.path().display()), "interval": "1h"}))
+        .await;
+    let good = swarm
+        .add_source(
+            json!({"name": "good", "kind": "rss", "url": server.url("good.xml"), "interval": "1h"}),
+        )
+        .await;
+
+    let expectations = [
+        (malformed, "malformed feed"),
+        (oversized, "larger than the 65536-byte limit"),
+        (slow, "no complete response"),
+        (failing, "answered HTTP 500"),
+        (missing, "answered HTTP 404"),
+        (bad_file, "line 1"),
+    ];
+    for (id, needle) in expectations {
+        eventually(Duration::from_secs(20), needle, || async {
+            let source = swarm.source(id).await;
+            source["last_status"] == "error"
+                && source["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains(needle))
+        })
+        .await;
+    }
+    eventually(
+        Duration::from_secs(20),
+        "unreachable source reports a connection error",
+        || async {
+            let source = swarm.source(unreachable).await;
+            source["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("cannot connect to 127.0.0.1"))
+        },
+    )
+    .await;
+    // Three connection failures in a row open 127.0.0.1's breaker, swarm-wide.
+    eventually(
+        Duration::from_secs(20),
+        "breaker opens for the failing host",
+        || async {
+            let source = swarm.source(unreachable).await;
+            source["last_status"] == "circuit_open"
+                && source["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("circuit breaker open for 127.0.0.1"))
+        },
+    )
+    .await;
+    let (status, breakers) = swarm.get("/api/v1/memory/breakers").await;
+    assert_eq!(status, 200);
+    assert!(
+        breakers["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["value"]["state"] == "open")
+    );
+    assert!(
+        swarm.source(unreachable).await["consecutive_failures"]
+            .as_u64()
+            .unwrap()
+            >= 3
+    );
+
+    // The good source was fetched before the breaker opened and its event is served.
+    eventually(
+        Duration::from_secs(10),
+        "good source still produces its event",
+        || async {
+            swarm.source(good).await["last_status"] == "ok" && swarm.events().await.len() == 1
+        },
+    )
+    .await;
+    assert!(
+        all_healthy(&swarm.agents().await),
+        "no actor crashed on bad input"
+    );
+    let (ready, _) = swarm.get("/readyz").await;
+    assert_eq!(ready, 200);
+    swarm.stop().await;
+}
