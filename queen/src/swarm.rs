@@ -71,12 +71,6 @@ impl std::fmt::Debug for Swarm {
     }
 }
 
-/// Installs rustls' ring provider once per process (reqwest is built without a provider so
-/// the whole workspace uses one; see CRATES.md).
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 fn spec_worker<A>(id: String, kind: AgentKind, ctx: &AgentContext) -> ChildSpec
 where
     A: Actor<Arguments = WorkerArgs> + Default,
@@ -272,7 +266,7 @@ async fn bootstrap_admin_key(
 impl Swarm {
     /// Starts a swarm. `admin_key` is the bootstrap admin key (`TGE_SWARM_ADMIN_KEY`).
     pub async fn start(config: Config, admin_key: Option<String>) -> anyhow::Result<Swarm> {
-        install_crypto_provider();
+        swarm_agents::scraping::fetch::install_crypto_provider();
         let handle = crate::metrics::recorder()?;
         let config = Arc::new(config);
         let store = SqliteStore::open(&config.sqlite_path())

@@ -452,7 +452,7 @@ impl Default for QueueConfig {
 }
 
 fn default_visibility() -> Duration {
-    Duration::from_secs(60)
+    Duration::from_secs(120)
 }
 
 fn default_bus_buffer() -> usize {
@@ -674,6 +674,18 @@ impl Config {
                 "must be positive",
             ));
         }
+        let attempts = self.scraping.retries + 1;
+        let longest_fetch = self.scraping.timeout * attempts
+            + self.scraping.retry_max_delay * self.scraping.retries;
+        if self.queues.visibility_timeout <= longest_fetch {
+            return Err(Error::config(
+                "queues.visibility_timeout",
+                format!(
+                    "must exceed the longest fetch ({}: scraping.timeout x (retries + 1) plus retry delays), or tasks still being fetched are handed to another agent",
+                    humantime::format_duration(longest_fetch)
+                ),
+            ));
+        }
         if self.queues.bus_buffer < 16 {
             return Err(Error::config("queues.bus_buffer", "must be at least 16"));
         }
@@ -780,6 +792,10 @@ mod tests {
             (
                 "[supervision]\nbackoff_jitter = 2.0\n",
                 "supervision.backoff_jitter",
+            ),
+            (
+                "[queues]\nvisibility_timeout = \"30s\"\n",
+                "queues.visibility_timeout",
             ),
             (
                 "[[sources]]\nname = \"x\"\nkind = \"html\"\nurl = \"https://a.b\"\ninterval = \"1m\"\n",

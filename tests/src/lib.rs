@@ -224,7 +224,7 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
     config.supervision.heartbeat_interval = Duration::from_millis(100);
     config.supervision.backoff_base = Duration::from_millis(20);
     config.queues.poll_wait = Duration::from_millis(20);
-    config.queues.visibility_timeout = Duration::from_secs(2);
+    config.queues.visibility_timeout = Duration::from_secs(5);
     config.memory.sync_interval = Duration::from_millis(300);
     config.performance.interval = Duration::from_millis(300);
     config.scraping.timeout = Duration::from_secs(1);

@@ -147,9 +147,20 @@ pub struct Fetcher {
     config: ScrapingConfig,
 }
 
+/// Installs rustls' ring provider for the process if none is installed yet. reqwest is built
+/// without a provider so that the whole workspace uses one (sqlx's rustls uses ring; two
+/// providers make rustls panic at the first TLS use, see CRATES.md).
+pub fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race to another installer is fine: a provider is installed either way.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
 impl Fetcher {
     /// A fetcher with the configured limits.
     pub fn new(config: &ScrapingConfig) -> Result<Fetcher, reqwest::Error> {
+        install_crypto_provider();
         let client = reqwest::Client::builder()
             .user_agent(config.user_agent.clone())
             .timeout(config.timeout)

@@ -67,6 +67,15 @@ async fn announcements_become_events_and_syndicated_copies_merge() {
     })
     .await;
 
+    // Listen to memory-sync as an operator tool would.
+    let mut memory_sync = swarm
+        .swarm
+        .context()
+        .bus
+        .subscribe(swarm_shared::channels::Channel::MemorySync)
+        .await
+        .unwrap();
+
     let interval = format!("{INTERVAL_SECS}s");
     swarm.add_source(json!({"name": "feed-a", "kind": "rss", "url": server.url("a.xml"), "interval": interval})).await;
     swarm.add_source(json!({"name": "feed-b", "kind": "rss", "url": server.url("b.xml"), "interval": interval})).await;
@@ -193,6 +202,22 @@ async fn announcements_become_events_and_syndicated_copies_merge() {
         },
     )
     .await;
+    let mut event_changes = 0;
+    while event_changes < 3 {
+        let payload = tokio::time::timeout(
+            Duration::from_secs(5),
+            futures::StreamExt::next(&mut memory_sync),
+        )
+        .await
+        .expect("memory changes are broadcast")
+        .unwrap();
+        let change: swarm_shared::messages::MemoryChange =
+            serde_json::from_slice(&payload).unwrap();
+        if change.namespace == "events" && change.op == "put" {
+            assert_eq!(change.version, 1);
+            event_changes += 1;
+        }
+    }
     let (status, memory) = swarm.get("/api/v1/memory/events").await;
     assert_eq!(status, 200);
     assert_eq!(memory["entries"].as_array().unwrap().len(), 3);

@@ -1,0 +1,140 @@
+//! The `tge-swarm` binary: check-config, classify and migrate, with good and bad input.
+
+// Tests: a panic is how a helper reports a failed expectation.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn tge_swarm(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tge-swarm"));
+    command
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("TGE_SWARM_CONFIG")
+        .env("TGE_SWARM_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn check_config_accepts_the_shipped_file_and_names_bad_fields() {
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/tge-swarm.toml");
+    let ok = tge_swarm(&["check-config", "--config", shipped], None);
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    let out = text(&ok.stdout);
+    assert!(
+        out.contains("sources:     21") && out.contains("companies:   15"),
+        "{out}"
+    );
+
+    // Built-in defaults when no file is given and none is at the default path.
+    let builtin = tge_swarm(&["check-config"], None);
+    assert!(builtin.status.success());
+    assert!(text(&builtin.stdout).contains("built-in defaults"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("[scraping]\ntimout = \"5s\"\n", "unknown field `timout`"),
+        ("[detection]\nthreshold = 7\n", "detection.threshold"),
+        ("[server]\napi_addr = \"nowhere\"\n", ":2:"),
+        (
+            "[[sources]]\nname = \"x\"\nkind = \"html\"\nurl = \"https://x.example\"\ninterval = \"1m\"\n",
+            "sources[0]",
+        ),
+    ];
+    for (index, (body, needle)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("bad{index}.toml"));
+        std::fs::write(&path, body).unwrap();
+        let output = tge_swarm(&["check-config", "--config", path.to_str().unwrap()], None);
+        assert!(!output.status.success(), "{body}");
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains(needle), "{body}: {stderr}");
+    }
+    let missing = tge_swarm(&["check-config", "--config", "/nonexistent/tge.toml"], None);
+    assert!(!missing.status.success());
+    assert!(text(&missing.stderr).contains("/nonexistent/tge.toml"));
+
+    let env_bad = Command::new(env!("CARGO_BIN_EXE_tge-swarm"))
+        .args(["check-config"])
+        .env("TGE_SWARM_API_ADDR", "not-an-address")
+        .output()
+        .unwrap();
+    assert!(!env_bad.status.success());
+    assert!(text(&env_bad.stderr).contains("TGE_SWARM_API_ADDR"));
+}
+
+#[test]
+fn classify_scores_json_lines_and_reports_bad_lines() {
+    let input = concat!(
+        "{\"id\": 1, \"title\": \"Fhenix announces TGE\", \"text\": \"Fhenix confirmed its token generation event for March 5, 2026; $FHE claims open then.\"}\n",
+        "{\"id\": \"b\", \"text\": \"Bitcoin traded sideways on Sunday.\"}\n",
+        "\n",
+        "{\"id\": 3, \"text\": \n",
+        "{\"id\": 4, \"body\": \"wrong field\"}\n",
+    );
+    let output = tge_swarm(&["classify", "--input", "-"], Some(input));
+    assert!(
+        !output.status.success(),
+        "bad lines make the exit status non-zero"
+    );
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("-:4:") && stderr.contains("-:5:"),
+        "{stderr}"
+    );
+    let lines: Vec<serde_json::Value> = text(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "good lines are still scored");
+    assert_eq!(lines[0]["id"], 1);
+    assert_eq!(lines[0]["is_tge"], true);
+    assert_eq!(lines[0]["project"], "Fhenix");
+    assert_eq!(lines[0]["token"], "FHE");
+    assert_eq!(lines[0]["event_date"], "March 5, 2026");
+    assert!(!lines[0]["evidence"].as_array().unwrap().is_empty());
+    assert_eq!(lines[1]["id"], "b");
+    assert_eq!(lines[1]["is_tge"], false);
+    for line in &lines {
+        let score = line["score"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&score));
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("docs.jsonl");
+    std::fs::write(&file, "{\"id\": 1, \"text\": \"Caldera Labs token launch next week\", \"title\": \"Caldera TGE\"}\n").unwrap();
+    let from_file = tge_swarm(&["classify", "--input", file.to_str().unwrap()], None);
+    assert!(from_file.status.success(), "{}", text(&from_file.stderr));
+    assert!(text(&from_file.stdout).contains("\"is_tge\":true"));
+}
+
+#[test]
+fn migrate_creates_the_store_under_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_tge-swarm"))
+        .arg("migrate")
+        .env("TGE_SWARM_DATA_DIR", dir.path().join("nested"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(dir.path().join("nested/tge-swarm.sqlite").exists());
+    let again = Command::new(env!("CARGO_BIN_EXE_tge-swarm"))
+        .arg("migrate")
+        .env("TGE_SWARM_DATA_DIR", dir.path().join("nested"))
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "migrating twice is a no-op");
+}
