@@ -285,3 +285,159 @@ impl Actor for AgentHost {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use futures::{FutureExt, StreamExt};
+    use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus};
+    use swarm_shared::channels::Channel;
+    use swarm_shared::config::Config;
+    use swarm_shared::context::AgentContext;
+    use swarm_shared::domain::AgentKind;
+    use swarm_shared::faults::FaultHooks;
+    use swarm_shared::messages::{HealthMessage, LifecycleEvent, decode};
+    use swarm_shared::ports::embedded_bus::EmbeddedBus;
+    use swarm_shared::ports::embedded_queue::EmbeddedQueue;
+    use swarm_shared::ports::embedded_registry::EmbeddedRegistry;
+    use swarm_shared::ports::sqlite::SqliteStore;
+    use tokio::sync::mpsc;
+
+    use super::{AgentHost, ChildSpec, HostArgs, HostMsg};
+
+    /// A child that panics when told to.
+    struct Crashy;
+
+    enum CrashyMsg {
+        Crash,
+    }
+
+    impl Actor for Crashy {
+        type Msg = CrashyMsg;
+        type State = ();
+        type Arguments = mpsc::UnboundedSender<ActorRef<CrashyMsg>>;
+
+        async fn pre_start(
+            &self,
+            myself: ActorRef<CrashyMsg>,
+            started: Self::Arguments,
+        ) -> Result<(), ActorProcessingErr> {
+            let _ = started.send(myself);
+            Ok(())
+        }
+
+        async fn handle(
+            &self,
+            _myself: ActorRef<CrashyMsg>,
+            message: CrashyMsg,
+            _state: &mut (),
+        ) -> Result<(), ActorProcessingErr> {
+            match message {
+                CrashyMsg::Crash => panic!("crashy was told to crash"),
+            }
+        }
+    }
+
+    async fn context() -> AgentContext {
+        let mut config = Config::embedded_default().unwrap();
+        config.node.name = "host-test".into();
+        AgentContext {
+            bus: Arc::new(EmbeddedBus::new(1024)),
+            queue: Arc::new(EmbeddedQueue::new(Duration::from_secs(60))),
+            store: Arc::new(SqliteStore::in_memory().await.unwrap()),
+            registry: Arc::new(EmbeddedRegistry::new()),
+            config: Arc::new(config),
+            faults: FaultHooks::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn restarts_with_backoff_then_cools_down_and_never_dies_itself() {
+        // The store's pool opens on its own thread, so time is paused only once it is open.
+        let ctx = context().await;
+        tokio::time::pause();
+        let mut health = ctx.bus.subscribe(Channel::HealthChecks).await.unwrap();
+        let (started_tx, mut started_rx) = mpsc::unbounded_channel();
+        let spec = ChildSpec {
+            id: "crashy-0".into(),
+            kind: AgentKind::Keyword,
+            start: Arc::new(move |supervisor, _restarts| {
+                let started = started_tx.clone();
+                async move {
+                    let (actor, _) = Actor::spawn_linked(None, Crashy, started, supervisor).await?;
+                    Ok(actor.get_cell())
+                }
+                .boxed()
+            }),
+        };
+        let (host, _) = Actor::spawn(
+            None,
+            AgentHost,
+            HostArgs {
+                ctx: ctx.clone(),
+                children: vec![spec],
+            },
+        )
+        .await
+        .unwrap();
+
+        let mut next_lifecycle = async || loop {
+            let payload = health.next().await.unwrap();
+            if let HealthMessage::Lifecycle {
+                event, restarts, ..
+            } = decode::<HealthMessage>(&payload).unwrap()
+            {
+                return (event, restarts);
+            }
+        };
+        assert_eq!(next_lifecycle().await.0, LifecycleEvent::Started);
+
+        // Three crashes: restarted after 1 s, 2 s, 4 s (±20 %), the host unaffected.
+        for (attempt, base_ms) in [(1u32, 1000u64), (2, 2000), (3, 4000)] {
+            let child = started_rx.recv().await.unwrap();
+            child.send_message(CrashyMsg::Crash).unwrap();
+            let (event, _) = next_lifecycle().await;
+            let LifecycleEvent::Failed { delay_ms, reason } = event else {
+                panic!("expected a failure, got {event:?}")
+            };
+            assert!(reason.contains("crash"), "{reason}");
+            let low = base_ms * 8 / 10;
+            let high = base_ms * 12 / 10;
+            assert!(
+                (low..=high).contains(&delay_ms),
+                "attempt {attempt}: delay {delay_ms} ms"
+            );
+            let (event, restarts) = next_lifecycle().await;
+            assert_eq!(event, LifecycleEvent::Started);
+            assert_eq!(restarts, attempt);
+            assert_eq!(host.get_status(), ActorStatus::Running);
+        }
+
+        // The fourth crash within the window spends the budget: cooldown, then one more start.
+        let child = started_rx.recv().await.unwrap();
+        child.send_message(CrashyMsg::Crash).unwrap();
+        let (event, _) = next_lifecycle().await;
+        assert!(matches!(event, LifecycleEvent::GaveUp { .. }), "{event:?}");
+        let before = tokio::time::Instant::now();
+        let (event, restarts) = next_lifecycle().await;
+        assert_eq!(event, LifecycleEvent::Started);
+        assert_eq!(restarts, 4);
+        assert!(
+            before.elapsed() >= Duration::from_secs(300),
+            "restarted only after the cooldown"
+        );
+
+        let children = host.call(HostMsg::Children, None).await.unwrap().unwrap();
+        assert_eq!(children.len(), 1);
+        assert!(children[0].running);
+        assert_eq!(children[0].restarts, 4);
+
+        host.call(HostMsg::Shutdown, None).await.unwrap().unwrap();
+        assert_eq!(next_lifecycle().await.0, LifecycleEvent::Stopped);
+        let children = host.call(HostMsg::Children, None).await.unwrap().unwrap();
+        assert!(!children[0].running, "stopped children are not restarted");
+        host.stop(None);
+    }
+}

@@ -128,10 +128,7 @@ impl Actor for QueenActor {
         _myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        for task in state.tasks.drain(..) {
-            task.abort();
-        }
-        state.args.ctx.deregister(QUEEN_ID).await;
+        state.args.ctx.release(QUEEN_ID, &mut state.tasks).await;
         Ok(())
     }
 

@@ -71,25 +71,40 @@ impl std::fmt::Debug for Swarm {
     }
 }
 
-fn spec_worker<A>(id: String, kind: AgentKind, ctx: &AgentContext) -> ChildSpec
+/// A child spec. `args` builds the actor's start arguments from its restart count; `name`, if
+/// given, registers the actor under that ractor name (for actors the API looks up).
+fn spec<A, F>(id: &str, kind: AgentKind, name: Option<String>, args: F) -> ChildSpec
+where
+    A: Actor + Default,
+    F: Fn(u32) -> A::Arguments + Send + Sync + 'static,
+{
+    let start: StartFn = Arc::new(move |supervisor: ActorCell, restarts: u32| {
+        let arguments = args(restarts);
+        let name = name.clone();
+        async move {
+            let (actor, _) = A::spawn_linked(name, A::default(), arguments, supervisor).await?;
+            Ok(actor.get_cell())
+        }
+        .boxed()
+    });
+    ChildSpec {
+        id: id.to_owned(),
+        kind,
+        start,
+    }
+}
+
+fn worker_spec<A>(id: String, kind: AgentKind, ctx: &AgentContext) -> ChildSpec
 where
     A: Actor<Arguments = WorkerArgs> + Default,
 {
     let ctx = ctx.clone();
     let agent_id = id.clone();
-    let start: StartFn = Arc::new(move |supervisor: ActorCell, restarts: u32| {
-        let args = WorkerArgs {
-            agent_id: agent_id.clone(),
-            ctx: ctx.clone(),
-            restarts,
-        };
-        async move {
-            let (actor, _) = A::spawn_linked(None, A::default(), args, supervisor).await?;
-            Ok(actor.get_cell())
-        }
-        .boxed()
-    });
-    ChildSpec { id, kind, start }
+    spec::<A, _>(&id, kind, None, move |restarts| WorkerArgs {
+        agent_id: agent_id.clone(),
+        ctx: ctx.clone(),
+        restarts,
+    })
 }
 
 /// The children of an all-in-one process, in start order (consumers before producers, the
@@ -99,112 +114,64 @@ pub fn children(ctx: &AgentContext) -> Vec<ChildSpec> {
     let mut specs = Vec::new();
 
     let memory_ctx = ctx.clone();
-    let memory_registered = memory_name(&node);
-    specs.push(ChildSpec {
-        id: "memory-coordinator".into(),
-        kind: AgentKind::MemoryCoordinator,
-        start: Arc::new(move |supervisor, restarts| {
-            let args = MemoryArgs {
-                agent_id: "memory-coordinator".into(),
-                ctx: memory_ctx.clone(),
-                restarts,
-            };
-            let name = memory_registered.clone();
-            async move {
-                let (actor, _) = MemoryCoordinatorActor::spawn_linked(
-                    Some(name),
-                    MemoryCoordinatorActor,
-                    args,
-                    supervisor,
-                )
-                .await?;
-                Ok(actor.get_cell())
-            }
-            .boxed()
-        }),
-    });
-
+    specs.push(spec::<MemoryCoordinatorActor, _>(
+        "memory-coordinator",
+        AgentKind::MemoryCoordinator,
+        Some(memory_name(&node)),
+        move |restarts| MemoryArgs {
+            agent_id: "memory-coordinator".into(),
+            ctx: memory_ctx.clone(),
+            restarts,
+        },
+    ));
     let reliability_ctx = ctx.clone();
-    specs.push(ChildSpec {
-        id: "api-reliability-0".into(),
-        kind: AgentKind::ApiReliability,
-        start: Arc::new(move |supervisor, restarts| {
-            let args = ApiReliabilityArgs {
-                agent_id: "api-reliability-0".into(),
-                ctx: reliability_ctx.clone(),
-                restarts,
-            };
-            async move {
-                let (actor, _) =
-                    ApiReliabilityActor::spawn_linked(None, ApiReliabilityActor, args, supervisor)
-                        .await?;
-                Ok(actor.get_cell())
-            }
-            .boxed()
-        }),
-    });
-
+    specs.push(spec::<ApiReliabilityActor, _>(
+        "api-reliability-0",
+        AgentKind::ApiReliability,
+        None,
+        move |restarts| ApiReliabilityArgs {
+            agent_id: "api-reliability-0".into(),
+            ctx: reliability_ctx.clone(),
+            restarts,
+        },
+    ));
     let performance_ctx = ctx.clone();
-    specs.push(ChildSpec {
-        id: "performance-0".into(),
-        kind: AgentKind::Performance,
-        start: Arc::new(move |supervisor, restarts| {
-            let args = PerformanceArgs {
-                agent_id: "performance-0".into(),
-                ctx: performance_ctx.clone(),
-                restarts,
-            };
-            async move {
-                let (actor, _) =
-                    PerformanceActor::spawn_linked(None, PerformanceActor, args, supervisor)
-                        .await?;
-                Ok(actor.get_cell())
-            }
-            .boxed()
-        }),
-    });
-
+    specs.push(spec::<PerformanceActor, _>(
+        "performance-0",
+        AgentKind::Performance,
+        None,
+        move |restarts| PerformanceArgs {
+            agent_id: "performance-0".into(),
+            ctx: performance_ctx.clone(),
+            restarts,
+        },
+    ));
     for index in 0..ctx.config.quality.replicas {
-        specs.push(spec_worker::<DataQualityActor>(
-            format!("data-quality-{index}"),
+        let id = format!("data-quality-{index}");
+        specs.push(worker_spec::<DataQualityActor>(
+            id,
             AgentKind::DataQuality,
             ctx,
         ));
     }
     for index in 0..ctx.config.detection.replicas {
-        specs.push(spec_worker::<KeywordActor>(
-            format!("keyword-{index}"),
-            AgentKind::Keyword,
-            ctx,
-        ));
+        let id = format!("keyword-{index}");
+        specs.push(worker_spec::<KeywordActor>(id, AgentKind::Keyword, ctx));
     }
     for index in 0..ctx.config.scraping.replicas {
-        specs.push(spec_worker::<ScrapingActor>(
-            format!("scraping-{index}"),
-            AgentKind::Scraping,
-            ctx,
-        ));
+        let id = format!("scraping-{index}");
+        specs.push(worker_spec::<ScrapingActor>(id, AgentKind::Scraping, ctx));
     }
-
     let queen_ctx = ctx.clone();
-    let queen_registered = queen_name(&node);
-    specs.push(ChildSpec {
-        id: QUEEN_ID.into(),
-        kind: AgentKind::Queen,
-        start: Arc::new(move |supervisor, restarts| {
-            let args = QueenArgs {
-                ctx: queen_ctx.clone(),
-                restarts,
-            };
-            let name = queen_registered.clone();
-            async move {
-                let (actor, _) =
-                    QueenActor::spawn_linked(Some(name), QueenActor, args, supervisor).await?;
-                Ok(actor.get_cell())
-            }
-            .boxed()
-        }),
-    });
+    specs.push(spec::<QueenActor, _>(
+        QUEEN_ID,
+        AgentKind::Queen,
+        Some(queen_name(&node)),
+        move |restarts| QueenArgs {
+            ctx: queen_ctx.clone(),
+            restarts,
+        },
+    ));
     specs
 }
 

@@ -83,6 +83,15 @@ impl AgentContext {
         }
     }
 
+    /// An actor's clean-stop path: aborts its background tasks (bus forwarders, timers) and
+    /// deregisters it.
+    pub async fn release(&self, agent_id: &str, tasks: &mut Vec<tokio::task::JoinHandle<()>>) {
+        for task in tasks.drain(..) {
+            task.abort();
+        }
+        self.deregister(agent_id).await;
+    }
+
     /// Publishes a heartbeat and passes the registry check.
     pub async fn heartbeat(&self, agent_id: &str, kind: AgentKind, stats: AgentStats) {
         let message = HealthMessage::Heartbeat {

@@ -512,14 +512,7 @@ pub fn document_id(canonical_url: &str, title: &str, text: &str) -> String {
 
 /// Lowercases and collapses whitespace so cosmetic differences do not change a hash.
 pub fn normalise_for_hash(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for word in text.split_whitespace() {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(&word.to_lowercase());
-    }
-    out
+    normalise_whitespace(text).to_lowercase()
 }
 
 /// A span of text that drove a score.

@@ -95,10 +95,11 @@ impl Actor for PerformanceActor {
         _myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        for task in state.tasks.drain(..) {
-            task.abort();
-        }
-        state.args.ctx.deregister(&state.args.agent_id).await;
+        state
+            .args
+            .ctx
+            .release(&state.args.agent_id, &mut state.tasks)
+            .await;
         Ok(())
     }
 

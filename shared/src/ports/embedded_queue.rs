@@ -155,18 +155,19 @@ impl WorkQueue for EmbeddedQueue {
                 }
                 state.notify.clone()
             };
-            // Register interest before re-checking, so an enqueue between the check above and
-            // the wait below is not missed.
             let notified = notify.notified();
             tokio::pin!(notified);
+            // Registered before looking again, so an enqueue that slipped in between the look
+            // above and this registration is seen by the look below, not missed.
             notified.as_mut().enable();
-            {
-                let mut queues = self.lock();
-                let state = queues.entry(queue.to_owned()).or_default();
-                let taken = self.grab(state, consumer, max.max(1), Instant::now());
-                if !taken.is_empty() {
-                    return Ok(taken);
-                }
+            let ready_now = {
+                let queues = self.lock();
+                queues
+                    .get(queue)
+                    .is_some_and(|state| !state.ready.is_empty())
+            };
+            if ready_now {
+                continue;
             }
             let now = Instant::now();
             if now >= deadline {

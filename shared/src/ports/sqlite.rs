@@ -41,11 +41,13 @@ fn parse_list(text: &str) -> Result<Vec<String>> {
     Ok(serde_json::from_str(text)?)
 }
 
-fn is_unique_violation(err: &sqlx::Error) -> bool {
-    match err {
-        sqlx::Error::Database(db) => db.is_unique_violation(),
-        _ => false,
+/// Maps a unique-key violation to a conflict naming the duplicate, other errors as they are.
+fn conflict(err: sqlx::Error, entity: &str, name: &str) -> Error {
+    let duplicate = matches!(&err, sqlx::Error::Database(db) if db.is_unique_violation());
+    if duplicate {
+        return Error::Conflict(format!("a {entity} named `{name}` already exists"));
     }
+    err.into()
 }
 
 impl SqliteStore {
@@ -301,11 +303,7 @@ impl Store for SqliteStore {
         .await;
         match result {
             Ok(done) => self.get_source(done.last_insert_rowid()).await,
-            Err(err) if is_unique_violation(&err) => Err(Error::Conflict(format!(
-                "a source named `{}` already exists",
-                input.name
-            ))),
-            Err(err) => Err(err.into()),
+            Err(err) => Err(conflict(err, "source", &input.name)),
         }
     }
 
@@ -333,11 +331,7 @@ impl Store for SqliteStore {
         match result {
             Ok(done) if done.rows_affected() == 0 => Err(Error::not_found("source", id)),
             Ok(_) => self.get_source(id).await,
-            Err(err) if is_unique_violation(&err) => Err(Error::Conflict(format!(
-                "a source named `{}` already exists",
-                input.name
-            ))),
-            Err(err) => Err(err.into()),
+            Err(err) => Err(conflict(err, "source", &input.name)),
         }
     }
 
@@ -415,11 +409,7 @@ impl Store for SqliteStore {
         .await;
         match result {
             Ok(done) => self.get_company(done.last_insert_rowid()).await,
-            Err(err) if is_unique_violation(&err) => Err(Error::Conflict(format!(
-                "a company named `{}` already exists",
-                input.name
-            ))),
-            Err(err) => Err(err.into()),
+            Err(err) => Err(conflict(err, "company", &input.name)),
         }
     }
 
@@ -442,11 +432,7 @@ impl Store for SqliteStore {
         match result {
             Ok(done) if done.rows_affected() == 0 => Err(Error::not_found("company", id)),
             Ok(_) => self.get_company(id).await,
-            Err(err) if is_unique_violation(&err) => Err(Error::Conflict(format!(
-                "a company named `{}` already exists",
-                input.name
-            ))),
-            Err(err) => Err(err.into()),
+            Err(err) => Err(conflict(err, "company", &input.name)),
         }
     }
 
