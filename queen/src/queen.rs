@@ -201,11 +201,15 @@ async fn schedule(state: &mut QueenState) {
             scheduled_at: Utc::now(),
             etag: source.etag.clone(),
             last_modified: source.last_modified.clone(),
+            content_hash: source.content_hash.clone(),
         };
         match encode(&task) {
             Ok(bytes) => {
                 payloads.push(bytes);
-                scheduled.push((source.id, source.interval));
+                scheduled.push((
+                    source.id,
+                    source.effective_interval.unwrap_or(source.interval),
+                ));
             }
             Err(err) => {
                 tracing::error!(source = %source.name, error = %err, "encoding scrape task failed")

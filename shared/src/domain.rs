@@ -317,6 +317,13 @@ pub struct Source {
     pub consecutive_failures: u32,
     /// Items parsed by the last successful fetch.
     pub last_item_count: u32,
+    /// Interval until the next fetch, adapted to the source's yield (none: `interval`).
+    #[serde(with = "humantime_serde::option")]
+    #[schema(value_type = Option<String>, example = "7m 30s")]
+    pub effective_interval: Option<Duration>,
+    /// Hash of the last body, to recognise an unchanged one without validators.
+    #[serde(skip)]
+    pub content_hash: Option<String>,
     /// ETag of the last 200 response, for conditional GET.
     #[serde(skip)]
     pub etag: Option<String>,
@@ -340,6 +347,10 @@ pub struct FetchReport {
     pub etag: Option<String>,
     /// New validators (only on 200).
     pub last_modified: Option<String>,
+    /// Hash of the body (only on 200).
+    pub content_hash: Option<String>,
+    /// Interval until the next fetch; none keeps the current one.
+    pub next_interval: Option<Duration>,
 }
 
 /// Watchlist priority.
@@ -473,6 +484,9 @@ pub struct ScrapeTask {
     /// Last-Modified to send (`If-Modified-Since`).
     #[serde(default)]
     pub last_modified: Option<String>,
+    /// Hash of the last body fetched, to skip an identical one.
+    #[serde(default)]
+    pub content_hash: Option<String>,
 }
 
 /// A document parsed from a source: one feed entry, page item or file record.

@@ -4,6 +4,7 @@
 //! is recorded on the source (visible in `GET /api/v1/sources`) and reported to the API
 //! reliability agent.
 
+pub mod cadence;
 pub mod fetch;
 pub mod parse;
 
@@ -50,11 +51,22 @@ struct TaskOutcome {
 
 #[derive(Debug)]
 enum Parsed {
+    /// 304, or the same body as last time (not parsed again).
     NotModified,
     Documents {
         documents: Vec<Document>,
         validators: Validators,
+        content_hash: String,
     },
+}
+
+/// A cheap fingerprint of a body, to recognise an unchanged one from servers that send no
+/// validators. Not cryptographic: a collision only delays noticing a change by one poll.
+pub fn body_hash(bytes: &[u8]) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    format!("{:016x}-{}", hasher.finish(), bytes.len())
 }
 
 #[derive(Debug)]
@@ -152,12 +164,19 @@ impl ScrapingStage {
         let result = match fetched {
             Err(err) => Err(Failure::Fetch(err)),
             Ok(Fetched::NotModified) => Ok(Parsed::NotModified),
+            Ok(Fetched::Body { bytes, .. })
+                if task.content_hash.as_deref() == Some(body_hash(&bytes).as_str()) =>
+            {
+                // Same bytes as last time: nothing to parse, nothing new to enqueue.
+                Ok(Parsed::NotModified)
+            }
             Ok(Fetched::Body {
                 bytes,
                 etag,
                 last_modified,
                 ..
             }) => {
+                let content_hash = body_hash(&bytes);
                 let parsing = Instant::now();
                 let max_items = ctx.config.scraping.max_items;
                 let kind = task.source.kind;
@@ -181,6 +200,7 @@ impl ScrapingStage {
                                 etag,
                                 last_modified,
                             },
+                            content_hash,
                         })
                     }
                     Ok(Err(err)) => Err(Failure::Parse(err.to_string())),
@@ -266,10 +286,19 @@ impl Stage for ScrapingStage {
 async fn record_outcome(ctx: &AgentContext, agent_id: &str, outcome: TaskOutcome) -> bool {
     let source = &outcome.task.source;
     let now = Utc::now();
+    let current_interval = source.effective_interval.unwrap_or(source.interval);
+    let adapt = |outcome: cadence::Yield| {
+        Some(cadence::next_interval(
+            source.interval,
+            current_interval,
+            outcome,
+        ))
+    };
     let (report, call) = match outcome.result {
         Ok(Parsed::Documents {
             documents,
             validators,
+            content_hash,
         }) => {
             let count = documents.len();
             if count > 0 {
@@ -294,6 +323,12 @@ async fn record_outcome(ctx: &AgentContext, agent_id: &str, outcome: TaskOutcome
                 items: count as u32,
                 etag: validators.etag,
                 last_modified: validators.last_modified,
+                content_hash: Some(content_hash),
+                next_interval: adapt(if count > 0 {
+                    cadence::Yield::New
+                } else {
+                    cadence::Yield::Unchanged
+                }),
             };
             (report, Some((CallOutcome::Success, None)))
         }
@@ -305,10 +340,17 @@ async fn record_outcome(ctx: &AgentContext, agent_id: &str, outcome: TaskOutcome
                 items: 0,
                 etag: None,
                 last_modified: None,
+                content_hash: None,
+                next_interval: adapt(cadence::Yield::Unchanged),
             },
             Some((CallOutcome::Success, None)),
         ),
         Err(failure) => {
+            // An open breaker has its own timing: the source's cadence is left as it is.
+            let next_interval = match &failure {
+                Failure::CircuitOpen(_) => None,
+                Failure::Fetch(_) | Failure::Parse(_) => adapt(cadence::Yield::Failed),
+            };
             let (status, message, call) = match failure {
                 Failure::CircuitOpen(reason) => (FetchStatus::CircuitOpen, reason, None),
                 Failure::Fetch(err) => {
@@ -337,6 +379,8 @@ async fn record_outcome(ctx: &AgentContext, agent_id: &str, outcome: TaskOutcome
                     items: 0,
                     etag: None,
                     last_modified: None,
+                    content_hash: None,
+                    next_interval,
                 },
                 call,
             )

@@ -16,7 +16,10 @@ CREATE TABLE sources (
     consecutive_failures INTEGER NOT NULL DEFAULT 0,
     last_item_count      INTEGER NOT NULL DEFAULT 0,
     etag                 TEXT,
-    last_modified        TEXT
+    last_modified        TEXT,
+    content_hash         TEXT,
+    -- Interval until the next fetch, adapted to the source's yield; NULL means `interval_ms`.
+    effective_interval_ms INTEGER
 );
 
 CREATE TABLE companies (

@@ -110,6 +110,7 @@ fn source_from_row(row: &SqliteRow) -> Result<Source> {
     let tier: i64 = row.try_get("tier")?;
     let failures: i64 = row.try_get("consecutive_failures")?;
     let items: i64 = row.try_get("last_item_count")?;
+    let effective: Option<i64> = row.try_get("effective_interval_ms")?;
     Ok(Source {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
@@ -127,6 +128,8 @@ fn source_from_row(row: &SqliteRow) -> Result<Source> {
         last_item_count: items.max(0) as u32,
         etag: row.try_get("etag")?,
         last_modified: row.try_get("last_modified")?,
+        effective_interval: effective.map(|ms| Duration::from_millis(ms.max(0) as u64)),
+        content_hash: row.try_get("content_hash")?,
     })
 }
 
@@ -311,9 +314,10 @@ impl Store for SqliteStore {
         input.validate()?;
         let result = sqlx::query(
             "UPDATE sources SET name = ?, kind = ?, url = ?, interval_ms = ?, selectors = ?, \
-             tier = ?, enabled = ?, \
+             tier = ?, enabled = ?, effective_interval_ms = NULL, \
              etag = CASE WHEN url = ? THEN etag ELSE NULL END, \
-             last_modified = CASE WHEN url = ? THEN last_modified ELSE NULL END \
+             last_modified = CASE WHEN url = ? THEN last_modified ELSE NULL END, \
+             content_hash = CASE WHEN url = ? THEN content_hash ELSE NULL END \
              WHERE id = ?",
         )
         .bind(&input.name)
@@ -323,6 +327,7 @@ impl Store for SqliteStore {
         .bind(selectors_json(input)?)
         .bind(i64::from(input.tier))
         .bind(input.enabled)
+        .bind(&input.url)
         .bind(&input.url)
         .bind(&input.url)
         .bind(id)
@@ -353,7 +358,9 @@ impl Store for SqliteStore {
              consecutive_failures = CASE WHEN ? THEN consecutive_failures + 1 ELSE 0 END, \
              last_item_count = CASE WHEN ? = 'ok' THEN ? ELSE last_item_count END, \
              etag = CASE WHEN ? = 'ok' THEN ? ELSE etag END, \
-             last_modified = CASE WHEN ? = 'ok' THEN ? ELSE last_modified END \
+             last_modified = CASE WHEN ? = 'ok' THEN ? ELSE last_modified END, \
+             content_hash = CASE WHEN ? = 'ok' THEN ? ELSE content_hash END, \
+             effective_interval_ms = COALESCE(?, effective_interval_ms) \
              WHERE id = ?",
         )
         .bind(to_ms(report.at))
@@ -366,6 +373,13 @@ impl Store for SqliteStore {
         .bind(&report.etag)
         .bind(report.status.as_str())
         .bind(&report.last_modified)
+        .bind(report.status.as_str())
+        .bind(&report.content_hash)
+        .bind(
+            report
+                .next_interval
+                .map(|interval| interval.as_millis() as i64),
+        )
         .bind(id)
         .execute(&self.pool)
         .await?;

@@ -106,6 +106,8 @@ async fn sources(store: Arc<dyn Store>) {
         items: 0,
         etag: None,
         last_modified: None,
+        content_hash: None,
+        next_interval: Some(Duration::from_secs(240)),
     };
     store.record_fetch(created.id, &report).await.unwrap();
     store.record_fetch(created.id, &report).await.unwrap();
@@ -122,6 +124,8 @@ async fn sources(store: Arc<dyn Store>) {
         items: 7,
         etag: Some("\"v1\"".into()),
         last_modified: Some("Mon, 02 Mar 2026 10:00:00 GMT".into()),
+        content_hash: Some("h1".into()),
+        next_interval: None,
         ..report
     };
     store.record_fetch(created.id, &ok).await.unwrap();
@@ -129,6 +133,12 @@ async fn sources(store: Arc<dyn Store>) {
     assert_eq!(healthy.consecutive_failures, 0);
     assert_eq!(healthy.last_item_count, 7);
     assert_eq!(healthy.etag.as_deref(), Some("\"v1\""));
+    assert_eq!(healthy.content_hash.as_deref(), Some("h1"));
+    assert_eq!(
+        healthy.effective_interval,
+        Some(Duration::from_secs(240)),
+        "no new interval keeps the last"
+    );
 
     let mut changed = source("alpha-renamed");
     changed.interval = Duration::from_secs(120);
@@ -138,6 +148,11 @@ async fn sources(store: Arc<dyn Store>) {
     assert!(
         updated.etag.is_none(),
         "validators reset when the url changes"
+    );
+    assert!(updated.content_hash.is_none());
+    assert!(
+        updated.effective_interval.is_none(),
+        "a new definition restarts the cadence"
     );
     assert!(matches!(
         store.update_source(999, &changed).await,

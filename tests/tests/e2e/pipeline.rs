@@ -61,6 +61,16 @@ async fn announcements_become_events_and_syndicated_copies_merge() {
         "text/html",
     );
 
+    server.publish(
+        "plain-d.xml",
+        rss(&[Item::new(
+            "Weekly newsletter",
+            "https://plain.example/weekly",
+            "Our weekly roundup of ecosystem updates.",
+        )]),
+        "application/rss+xml",
+    );
+
     let swarm = TestSwarm::start(|_| {}).await;
     eventually(Duration::from_secs(20), "seven actors healthy", || async {
         all_healthy(&swarm.agents().await)
@@ -77,6 +87,9 @@ async fn announcements_become_events_and_syndicated_copies_merge() {
         .unwrap();
 
     let interval = format!("{INTERVAL_SECS}s");
+    let plain = swarm
+        .add_source(json!({"name": "feed-plain", "kind": "rss", "url": server.url("plain-d.xml"), "interval": interval}))
+        .await;
     swarm.add_source(json!({"name": "feed-a", "kind": "rss", "url": server.url("a.xml"), "interval": interval})).await;
     swarm.add_source(json!({"name": "feed-b", "kind": "rss", "url": server.url("b.xml"), "interval": interval})).await;
     swarm.add_source(json!({"name": "blog", "kind": "atom", "url": server.url("c.atom"), "interval": interval})).await;
@@ -177,7 +190,7 @@ async fn announcements_become_events_and_syndicated_copies_merge() {
     }
     assert_eq!(
         swarm.swarm.context().store.count_documents().await.unwrap(),
-        7
+        8
     );
 
     // A second poll is a conditional GET answered 304.
@@ -187,9 +200,21 @@ async fn announcements_become_events_and_syndicated_copies_merge() {
         || async { server.not_modified("a.xml") >= 1 },
     )
     .await;
+    // A feed without validators that sends the same bytes is recognised as unchanged, and
+    // sources that bring nothing new are polled less often.
+    eventually(
+        Duration::from_secs(3 * INTERVAL_SECS),
+        "unchanged plain feed recognised",
+        || async {
+            let source = swarm.source(plain).await;
+            source["last_status"] == "not_modified" && source["effective_interval"] == "7s 500ms"
+        },
+    )
+    .await;
+    assert!(server.hits("plain-d.xml") >= 2);
     assert_eq!(
         swarm.swarm.context().store.count_documents().await.unwrap(),
-        7
+        8
     );
 
     // Memory, synthesis and metrics reflect the run.
