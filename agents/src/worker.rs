@@ -12,13 +12,12 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::StreamExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::Serialize;
 use swarm_shared::channels::{Channel, MAX_DELIVERIES, QUEUE_DEAD_LETTER};
-use swarm_shared::context::{AgentContext, StatsWindow};
+use swarm_shared::context::{AgentContext, StatsWindow, forward};
 use swarm_shared::domain::AgentKind;
-use swarm_shared::messages::{AgentMessage, QueenCommand, decode, encode};
+use swarm_shared::messages::{AgentMessage, QueenCommand, encode};
 use swarm_shared::ports::Delivery;
 use swarm_shared::telemetry;
 use tokio::task::JoinHandle;
@@ -61,6 +60,25 @@ pub trait Stage: Send + Sized + 'static {
     async fn on_command(&mut self, _ctx: &AgentContext, _command: QueenCommand) {}
     /// Called at every heartbeat.
     async fn on_heartbeat(&mut self, _ctx: &AgentContext) {}
+    /// Items the stage can take now. A stage that keeps work in flight (see [`Stage::drain`])
+    /// lowers it while busy; the default is a full batch.
+    fn capacity(&self, ctx: &AgentContext) -> usize {
+        Self::batch(ctx)
+    }
+    /// Items taken and still in flight inside the stage.
+    fn in_flight(&self) -> usize {
+        0
+    }
+    /// Finishes in-flight items, waiting at most `wait` for the first; returns those done.
+    /// Stages whose `process` finishes every item never have any.
+    async fn drain(
+        &mut self,
+        _ctx: &AgentContext,
+        _agent_id: &str,
+        _wait: Duration,
+    ) -> BatchResult {
+        BatchResult::default()
+    }
 }
 
 /// Start arguments of a worker.
@@ -152,34 +170,6 @@ pub async fn dead_letter(
     }
 }
 
-/// Forwards a bus channel into an actor's mailbox until either side closes.
-pub async fn forward<T, M>(
-    ctx: &AgentContext,
-    channel: Channel,
-    actor: ActorRef<M>,
-    wrap: fn(T) -> M,
-) -> Result<JoinHandle<()>, ActorProcessingErr>
-where
-    T: for<'de> serde::Deserialize<'de> + Send + 'static,
-    M: ractor::Message,
-{
-    let mut subscription = ctx.bus.subscribe(channel).await?;
-    Ok(tokio::spawn(async move {
-        while let Some(payload) = subscription.next().await {
-            let message = match decode::<T>(&payload) {
-                Ok(message) => message,
-                Err(err) => {
-                    tracing::warn!(%channel, error = %err, "undecodable bus message ignored");
-                    continue;
-                }
-            };
-            if actor.send_message(wrap(message)).is_err() {
-                break;
-            }
-        }
-    }))
-}
-
 impl<S: Stage> Actor for WorkerActor<S> {
     type Msg = WorkerMsg;
     type State = WorkerState<S>;
@@ -264,6 +254,9 @@ impl<S: Stage> Actor for WorkerActor<S> {
             WorkerMsg::Agent(message) => {
                 state.stage.on_agent_message(&state.args.ctx, message).await
             }
+            WorkerMsg::Command(QueenCommand::ReportHealth) => {
+                myself.send_message(WorkerMsg::Heartbeat)?;
+            }
             WorkerMsg::Command(command) => state.stage.on_command(&state.args.ctx, command).await,
         }
         Ok(())
@@ -272,36 +265,80 @@ impl<S: Stage> Actor for WorkerActor<S> {
 
 async fn poll_once<S: Stage>(state: &mut WorkerState<S>) {
     let ctx = state.args.ctx.clone();
+    let busy = state.stage.in_flight() > 0;
     let taken = if state.recover_first {
         state.recover_first = false;
         let recovered = ctx.queue.recover(S::QUEUE, &state.consumer).await;
         if let Ok(items) = &recovered
             && !items.is_empty()
         {
+            // Counted as redelivered in `process_taken` (their delivery count is above 1).
             tracing::info!(agent = %state.args.agent_id, items = items.len(), "recovered pending work after restart");
-            metrics::counter!(telemetry::QUEUE_REDELIVERED_TOTAL, "queue" => S::QUEUE)
-                .increment(items.len() as u64);
         }
         recovered
     } else {
-        let wait = ctx.config.queues.poll_wait;
-        ctx.queue
-            .take(S::QUEUE, &state.consumer, S::batch(&ctx), wait)
-            .await
+        let capacity = state.stage.capacity(&ctx);
+        if capacity == 0 {
+            Ok(Vec::new())
+        } else {
+            // While work is in flight, only look: the wait happens in `drain`.
+            let wait = if busy {
+                Duration::ZERO
+            } else {
+                ctx.config.queues.poll_wait
+            };
+            ctx.queue
+                .take(S::QUEUE, &state.consumer, capacity, wait)
+                .await
+        }
     };
     let deliveries = match taken {
         Ok(deliveries) => deliveries,
         Err(err) => {
             tracing::warn!(agent = %state.args.agent_id, error = %err, "taking work failed");
             tokio::time::sleep(ctx.config.queues.poll_wait.max(Duration::from_millis(100))).await;
-            return;
+            Vec::new()
         }
     };
-    if deliveries.is_empty() {
+    let took_any = !deliveries.is_empty();
+    let mut done = Vec::new();
+    if took_any {
+        done.extend(process_taken(state, &ctx, deliveries).await);
+    }
+    if state.stage.in_flight() > 0 {
+        let wait = if took_any {
+            Duration::ZERO
+        } else {
+            ctx.config.queues.poll_wait
+        };
+        let started = Instant::now();
+        let drained = state.stage.drain(&ctx, &state.args.agent_id, wait).await;
+        let finished = drained.done.len() as u64 + drained.failed;
+        if finished > 0 {
+            state
+                .stats
+                .record(finished, drained.failed, started.elapsed());
+        }
+        done.extend(drained.done);
+    }
+    if done.is_empty() {
         return;
     }
+    if let Err(err) = ctx.queue.ack(S::QUEUE, &done).await {
+        // Not acknowledged means redelivered later; consumers are idempotent.
+        tracing::warn!(agent = %state.args.agent_id, error = %err, "ack failed");
+    }
+}
+
+/// Runs the fault hook, dead-letters poison items and hands the rest to the stage; returns
+/// the ids that are done.
+async fn process_taken<S: Stage>(
+    state: &mut WorkerState<S>,
+    ctx: &AgentContext,
+    deliveries: Vec<Delivery>,
+) -> Vec<String> {
     let redelivered = deliveries.iter().filter(|d| d.deliveries > 1).count();
-    if redelivered > 0 && !state.recover_first {
+    if redelivered > 0 {
         metrics::counter!(telemetry::QUEUE_REDELIVERED_TOTAL, "queue" => S::QUEUE)
             .increment(redelivered as u64);
     }
@@ -325,18 +362,20 @@ async fn poll_once<S: Stage>(state: &mut WorkerState<S>) {
             .map(|delivery| (delivery, "delivered too many times"))
             .collect();
         tracing::error!(agent = %state.args.agent_id, items = poison.len(), "moving repeatedly failing items to the dead-letter queue");
-        done.extend(dead_letter(&ctx, S::QUEUE, &items).await);
+        done.extend(dead_letter(ctx, S::QUEUE, &items).await);
     }
     let started = Instant::now();
     let count = batch.len() as u64;
-    let result = state.stage.process(&ctx, &state.args.agent_id, batch).await;
-    state.stats.record(count, result.failed, started.elapsed());
+    let in_flight_before = state.stage.in_flight() as u64;
+    let result = state.stage.process(ctx, &state.args.agent_id, batch).await;
+    // Items the stage kept in flight are counted when they are drained.
+    let kept = (state.stage.in_flight() as u64).saturating_sub(in_flight_before);
+    let finished = count.saturating_sub(kept);
+    if finished > 0 {
+        state
+            .stats
+            .record(finished, result.failed, started.elapsed());
+    }
     done.extend(result.done);
-    if done.is_empty() {
-        return;
-    }
-    if let Err(err) = ctx.queue.ack(S::QUEUE, &done).await {
-        // Not acknowledged means redelivered later; consumers are idempotent.
-        tracing::warn!(agent = %state.args.agent_id, error = %err, "ack failed");
-    }
+    done
 }

@@ -5,9 +5,9 @@ use std::time::Duration;
 use chrono::Utc;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use swarm_shared::channels::Channel;
-use swarm_shared::context::{AgentContext, StatsWindow};
+use swarm_shared::context::{AgentContext, StatsWindow, answer_report_health, forward};
 use swarm_shared::domain::{AgentKind, MemoryEntry};
-use swarm_shared::messages::{AgentMessage, MemoryChange, decode};
+use swarm_shared::messages::{AgentMessage, MemoryChange};
 use swarm_shared::ports::publish;
 use swarm_shared::telemetry;
 use tokio::task::JoinHandle;
@@ -71,22 +71,19 @@ impl Actor for MemoryCoordinatorActor {
         args.ctx
             .register(&args.agent_id, AgentKind::MemoryCoordinator)
             .await;
-        let mut subscription = args.ctx.bus.subscribe(Channel::AgentCommunication).await?;
-        let inbox = myself.clone();
-        let forwarder = tokio::spawn(async move {
-            use futures::StreamExt;
-            while let Some(payload) = subscription.next().await {
-                let Ok(message) = decode::<AgentMessage>(&payload) else {
-                    continue;
-                };
-                if inbox.send_message(MemoryMsg::Agent(message)).is_err() {
-                    break;
-                }
-            }
-        });
+        let forwarder = forward(
+            &args.ctx,
+            Channel::AgentCommunication,
+            myself.clone(),
+            MemoryMsg::Agent,
+        )
+        .await?;
+        let reporter =
+            answer_report_health(&args.ctx, myself.clone(), || MemoryMsg::Heartbeat).await?;
         let config = &args.ctx.config;
         let tasks = vec![
             forwarder,
+            reporter,
             myself.send_interval(SWEEP_INTERVAL, || MemoryMsg::Sweep),
             myself.send_interval(config.memory.sync_interval, || MemoryMsg::Synthesise),
             myself.send_interval(config.supervision.heartbeat_interval, || {

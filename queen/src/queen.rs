@@ -8,11 +8,11 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
-use swarm_agents::worker::forward;
 use swarm_shared::channels::{Channel, QUEUE_SCRAPE, QUEUES};
-use swarm_shared::context::{AgentContext, StatsWindow};
+use swarm_shared::context::{AgentContext, StatsWindow, forward};
 use swarm_shared::domain::{AgentKind, AgentStatus, ScrapeTask};
-use swarm_shared::messages::{AgentMessage, HealthMessage, LifecycleEvent, encode};
+use swarm_shared::messages::{AgentMessage, HealthMessage, LifecycleEvent, QueenCommand, encode};
+use swarm_shared::ports::publish;
 use swarm_shared::telemetry;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -114,6 +114,11 @@ impl Actor for QueenActor {
         ];
         myself.send_message(QueenMsg::Heartbeat)?;
         myself.send_message(QueenMsg::Tick)?;
+        // Learn the whole swarm now rather than after a heartbeat interval (this queen may be
+        // a restart, or may have started after the others' first heartbeats).
+        if let Err(err) = publish(args.ctx.bus.as_ref(), &QueenCommand::ReportHealth).await {
+            tracing::warn!(error = %err, "asking the swarm to report failed");
+        }
         Ok(QueenState {
             stats: StatsWindow::new(None, args.restarts),
             args,

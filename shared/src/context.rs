@@ -165,3 +165,61 @@ impl StatsWindow {
         stats
     }
 }
+
+/// Forwards a bus channel into an actor's mailbox until either side closes. Undecodable
+/// messages are logged and skipped.
+pub async fn forward<T, M>(
+    ctx: &AgentContext,
+    channel: crate::channels::Channel,
+    actor: ractor::ActorRef<M>,
+    wrap: fn(T) -> M,
+) -> crate::Result<tokio::task::JoinHandle<()>>
+where
+    T: for<'de> serde::Deserialize<'de> + Send + 'static,
+    M: ractor::Message,
+{
+    use futures::StreamExt;
+    let mut subscription = ctx.bus.subscribe(channel).await?;
+    Ok(tokio::spawn(async move {
+        while let Some(payload) = subscription.next().await {
+            let message = match crate::messages::decode::<T>(&payload) {
+                Ok(message) => message,
+                Err(err) => {
+                    tracing::warn!(%channel, error = %err, "undecodable bus message ignored");
+                    continue;
+                }
+            };
+            if actor.send_message(wrap(message)).is_err() {
+                break;
+            }
+        }
+    }))
+}
+
+/// Sends `heartbeat()` to the actor whenever a queen asks every actor to report
+/// ([`crate::messages::QueenCommand::ReportHealth`]), for actors that ignore other commands.
+pub async fn answer_report_health<M>(
+    ctx: &AgentContext,
+    actor: ractor::ActorRef<M>,
+    heartbeat: fn() -> M,
+) -> crate::Result<tokio::task::JoinHandle<()>>
+where
+    M: ractor::Message,
+{
+    use futures::StreamExt;
+    let mut subscription = ctx
+        .bus
+        .subscribe(crate::channels::Channel::QueenCommands)
+        .await?;
+    Ok(tokio::spawn(async move {
+        while let Some(payload) = subscription.next().await {
+            let report = matches!(
+                crate::messages::decode::<crate::messages::QueenCommand>(&payload),
+                Ok(crate::messages::QueenCommand::ReportHealth)
+            );
+            if report && actor.send_message(heartbeat()).is_err() {
+                break;
+            }
+        }
+    }))
+}

@@ -186,6 +186,9 @@ pub enum QueenCommand {
     SourcesChanged,
     /// Watchlist changed: keyword agents reload companies.
     CompaniesChanged,
+    /// Every actor heartbeats now (sent by a queen when it starts, so it learns the whole
+    /// swarm at once instead of after a heartbeat interval).
+    ReportHealth,
 }
 
 /// Encodes a message for the bus.

@@ -9,15 +9,13 @@ use std::time::Duration;
 use chrono::Utc;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use swarm_shared::channels::Channel;
-use swarm_shared::context::{AgentContext, StatsWindow};
+use swarm_shared::context::{AgentContext, StatsWindow, answer_report_health, forward};
 use swarm_shared::domain::AgentKind;
 use swarm_shared::messages::{AgentMessage, BreakerState};
 use swarm_shared::ports::publish;
 use swarm_shared::reliability::breaker::Breaker;
 use swarm_shared::telemetry;
 use tokio::task::JoinHandle;
-
-use crate::worker::forward;
 
 /// The API reliability actor.
 #[derive(Debug, Default)]
@@ -73,6 +71,8 @@ impl Actor for ApiReliabilityActor {
                 ApiReliabilityMsg::Agent,
             )
             .await?,
+            answer_report_health(&args.ctx, myself.clone(), || ApiReliabilityMsg::Heartbeat)
+                .await?,
             myself.send_interval(args.ctx.config.supervision.heartbeat_interval, || {
                 ApiReliabilityMsg::Heartbeat
             }),

@@ -9,14 +9,12 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use swarm_shared::channels::{Channel, QUEUES};
-use swarm_shared::context::{AgentContext, StatsWindow};
+use swarm_shared::context::{AgentContext, StatsWindow, answer_report_health, forward};
 use swarm_shared::domain::AgentKind;
 use swarm_shared::messages::{AgentMessage, AgentStats, HealthMessage};
 use swarm_shared::ports::publish;
 use swarm_shared::telemetry;
 use tokio::task::JoinHandle;
-
-use crate::worker::forward;
 
 /// The performance actor.
 #[derive(Debug, Default)]
@@ -74,6 +72,7 @@ impl Actor for PerformanceActor {
                 PerformanceMsg::Health,
             )
             .await?,
+            answer_report_health(&args.ctx, myself.clone(), || PerformanceMsg::Heartbeat).await?,
             myself.send_interval(args.ctx.config.supervision.heartbeat_interval, || {
                 PerformanceMsg::Heartbeat
             }),

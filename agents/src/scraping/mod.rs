@@ -12,8 +12,8 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use ractor::ActorProcessingErr;
+use std::time::Duration;
 use swarm_shared::channels::{QUEUE_CLASSIFY, QUEUE_SCRAPE};
 use swarm_shared::context::AgentContext;
 use swarm_shared::domain::{
@@ -23,6 +23,8 @@ use swarm_shared::messages::{AgentMessage, BreakerState, CallOutcome, decode, en
 use swarm_shared::ports::{Delivery, publish};
 use swarm_shared::reliability::breaker;
 use swarm_shared::telemetry;
+
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 use url::Url;
 
@@ -39,6 +41,9 @@ pub struct ScrapingStage {
     fetcher: Fetcher,
     /// Breaker view per host, as broadcast by the API reliability agent.
     breakers: HashMap<String, (BreakerState, Option<DateTime<Utc>>)>,
+    /// Fetches in flight, with the id of their task. Dropping the set (the actor died) aborts
+    /// them; their tasks, never acknowledged, are taken back after the restart.
+    in_flight: JoinSet<(String, TaskOutcome)>,
 }
 
 /// Outcome of one task.
@@ -140,76 +145,92 @@ impl ScrapingStage {
         Err(format!("circuit breaker open for {host} until {until}"))
     }
 
-    async fn run_task(&self, ctx: &AgentContext, task: ScrapeTask) -> TaskOutcome {
-        let host = Url::parse(&task.source.url)
-            .ok()
-            .and_then(|url| breaker_key(&url));
-        if let Some(host) = &host
-            && let Err(reason) = self.breaker_allows(host, Utc::now())
-        {
-            return TaskOutcome {
-                task,
-                host: Some(host.clone()),
-                result: Err(Failure::CircuitOpen(reason)),
-            };
-        }
-        let validators = Validators {
-            etag: task.etag.clone(),
-            last_modified: task.last_modified.clone(),
-        };
-        let started = Instant::now();
-        let fetched = self.fetcher.fetch(&task.source.url, &validators).await;
-        metrics::histogram!(telemetry::STAGE_DURATION_SECONDS, "stage" => "fetch")
-            .record(started.elapsed().as_secs_f64());
-        let result = match fetched {
-            Err(err) => Err(Failure::Fetch(err)),
-            Ok(Fetched::NotModified) => Ok(Parsed::NotModified),
-            Ok(Fetched::Body { bytes, .. })
-                if task.content_hash.as_deref() == Some(body_hash(&bytes).as_str()) =>
-            {
-                // Same bytes as last time: nothing to parse, nothing new to enqueue.
-                Ok(Parsed::NotModified)
-            }
-            Ok(Fetched::Body {
-                bytes,
-                etag,
-                last_modified,
-                ..
-            }) => {
-                let content_hash = body_hash(&bytes);
-                let parsing = Instant::now();
-                let max_items = ctx.config.scraping.max_items;
-                let kind = task.source.kind;
-                let selectors = task.source.selectors.clone();
-                // Parsing large pages is CPU work: keep it off the async workers.
-                let parsed = tokio::task::spawn_blocking(move || {
-                    parse::parse(kind, &bytes, selectors.as_ref(), max_items)
-                })
-                .await;
-                metrics::histogram!(telemetry::STAGE_DURATION_SECONDS, "stage" => "parse")
-                    .record(parsing.elapsed().as_secs_f64());
-                match parsed {
-                    Ok(Ok(items)) => {
-                        let (documents, skipped) = to_documents(&task, items, Utc::now());
-                        if skipped > 0 {
-                            tracing::debug!(source = %task.source.name, skipped, "items without link or text skipped");
-                        }
-                        Ok(Parsed::Documents {
-                            documents,
-                            validators: Validators {
-                                etag,
-                                last_modified,
-                            },
-                            content_hash,
-                        })
-                    }
-                    Ok(Err(err)) => Err(Failure::Parse(err.to_string())),
-                    Err(join) => Err(Failure::Parse(format!("parser crashed: {join}"))),
+    async fn record(
+        &self,
+        ctx: &AgentContext,
+        agent_id: &str,
+        joined: Result<(String, TaskOutcome), tokio::task::JoinError>,
+        result: &mut BatchResult,
+    ) {
+        match joined {
+            Ok((id, outcome)) => {
+                if record_outcome(ctx, agent_id, outcome).await {
+                    result.done.push(id);
+                } else {
+                    result.failed += 1;
                 }
             }
-        };
-        TaskOutcome { task, host, result }
+            Err(err) => {
+                // The task stays pending and is reclaimed after the visibility timeout.
+                tracing::error!(agent = %agent_id, error = %err, "fetch task crashed");
+                result.failed += 1;
+            }
+        }
     }
+}
+
+/// Fetches and parses one source (runs as its own tokio task, so fetches overlap).
+async fn run_task(
+    fetcher: Fetcher,
+    max_items: usize,
+    task: ScrapeTask,
+    host: Option<String>,
+) -> TaskOutcome {
+    let validators = Validators {
+        etag: task.etag.clone(),
+        last_modified: task.last_modified.clone(),
+    };
+    let started = Instant::now();
+    let fetched = fetcher.fetch(&task.source.url, &validators).await;
+    metrics::histogram!(telemetry::STAGE_DURATION_SECONDS, "stage" => "fetch")
+        .record(started.elapsed().as_secs_f64());
+    let result = match fetched {
+        Err(err) => Err(Failure::Fetch(err)),
+        Ok(Fetched::NotModified) => Ok(Parsed::NotModified),
+        Ok(Fetched::Body { bytes, .. })
+            if task.content_hash.as_deref() == Some(body_hash(&bytes).as_str()) =>
+        {
+            // Same bytes as last time: nothing to parse, nothing new to enqueue.
+            Ok(Parsed::NotModified)
+        }
+        Ok(Fetched::Body {
+            bytes,
+            etag,
+            last_modified,
+            ..
+        }) => {
+            let content_hash = body_hash(&bytes);
+            let parsing = Instant::now();
+            let kind = task.source.kind;
+            let selectors = task.source.selectors.clone();
+            // Parsing large pages is CPU work: keep it off the async workers.
+            let parsed = tokio::task::spawn_blocking(move || {
+                parse::parse(kind, &bytes, selectors.as_ref(), max_items)
+            })
+            .await;
+            metrics::histogram!(telemetry::STAGE_DURATION_SECONDS, "stage" => "parse")
+                .record(parsing.elapsed().as_secs_f64());
+            match parsed {
+                Ok(Ok(items)) => {
+                    let (documents, skipped) = to_documents(&task, items, Utc::now());
+                    if skipped > 0 {
+                        tracing::debug!(source = %task.source.name, skipped, "items without link or text skipped");
+                    }
+                    Ok(Parsed::Documents {
+                        documents,
+                        validators: Validators {
+                            etag,
+                            last_modified,
+                        },
+                        content_hash,
+                    })
+                }
+                Ok(Err(err)) => Err(Failure::Parse(err.to_string())),
+                Err(join) => Err(Failure::Parse(format!("parser crashed: {join}"))),
+            }
+        }
+    };
+    TaskOutcome { task, host, result }
 }
 
 #[async_trait]
@@ -222,11 +243,23 @@ impl Stage for ScrapingStage {
         Ok(ScrapingStage {
             fetcher,
             breakers: HashMap::new(),
+            in_flight: JoinSet::new(),
         })
     }
 
     fn batch(ctx: &AgentContext) -> usize {
         ctx.config.scraping.concurrency
+    }
+
+    fn capacity(&self, ctx: &AgentContext) -> usize {
+        ctx.config
+            .scraping
+            .concurrency
+            .saturating_sub(self.in_flight.len())
+    }
+
+    fn in_flight(&self) -> usize {
+        self.in_flight.len()
     }
 
     fn wants_agent_messages() -> bool {
@@ -243,6 +276,8 @@ impl Stage for ScrapingStage {
         }
     }
 
+    /// Starts a fetch for each task (they run concurrently, at most `scraping.concurrency`);
+    /// tasks whose host's breaker is open are recorded at once without a request.
     async fn process(
         &mut self,
         ctx: &AgentContext,
@@ -250,32 +285,52 @@ impl Stage for ScrapingStage {
         batch: Vec<Delivery>,
     ) -> BatchResult {
         let mut result = BatchResult::default();
-        let mut tasks = Vec::new();
         for delivery in batch {
-            match decode::<ScrapeTask>(&delivery.payload) {
-                Ok(task) => tasks.push((delivery.id, task)),
+            let task = match decode::<ScrapeTask>(&delivery.payload) {
+                Ok(task) => task,
                 Err(err) => {
                     tracing::error!(agent = %agent_id, error = %err, "undecodable scrape task");
                     result
                         .done
                         .extend(dead_letter(ctx, Self::QUEUE, &[(&delivery, "undecodable")]).await);
+                    continue;
                 }
+            };
+            let host = Url::parse(&task.source.url)
+                .ok()
+                .and_then(|url| breaker_key(&url));
+            if let Some(host) = &host
+                && let Err(reason) = self.breaker_allows(host, Utc::now())
+            {
+                let outcome = TaskOutcome {
+                    task,
+                    host: Some(host.clone()),
+                    result: Err(Failure::CircuitOpen(reason)),
+                };
+                self.record(ctx, agent_id, Ok((delivery.id, outcome)), &mut result)
+                    .await;
+                continue;
             }
+            let fetcher = self.fetcher.clone();
+            let max_items = ctx.config.scraping.max_items;
+            let id = delivery.id;
+            self.in_flight
+                .spawn(async move { (id, run_task(fetcher, max_items, task, host).await) });
         }
-        let concurrency = ctx.config.scraping.concurrency;
-        let this = &*self;
-        let outcomes: Vec<(String, TaskOutcome)> = futures::stream::iter(tasks)
-            .map(|(id, task)| async move { (id, this.run_task(ctx, task).await) })
-            .buffer_unordered(concurrency)
-            .collect()
-            .await;
+        result
+    }
 
-        for (id, outcome) in outcomes {
-            if record_outcome(ctx, agent_id, outcome).await {
-                result.done.push(id);
-            } else {
-                result.failed += 1;
-            }
+    /// Records fetches as they complete: each outcome (and its documents) the moment its fetch
+    /// finishes, so a slow source never delays a fast one's announcements.
+    async fn drain(&mut self, ctx: &AgentContext, agent_id: &str, wait: Duration) -> BatchResult {
+        let mut result = BatchResult::default();
+        let first = match tokio::time::timeout(wait, self.in_flight.join_next()).await {
+            Ok(Some(joined)) => joined,
+            Ok(None) | Err(_) => return result,
+        };
+        self.record(ctx, agent_id, first, &mut result).await;
+        while let Some(joined) = self.in_flight.try_join_next() {
+            self.record(ctx, agent_id, joined, &mut result).await;
         }
         result
     }

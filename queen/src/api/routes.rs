@@ -13,7 +13,7 @@ use memory_coordinator::MemoryMsg;
 use ractor::ActorRef;
 use serde::{Deserialize, Serialize};
 use swarm_shared::domain::{
-    AgentStatus, Company, CompanyInput, EventQuery, MemoryEntry, Source, SourceInput,
+    AgentKind, AgentStatus, Company, CompanyInput, EventQuery, MemoryEntry, Source, SourceInput,
     SynthesisSnapshot, TgeEvent,
 };
 use swarm_shared::messages::QueenCommand;
@@ -434,12 +434,22 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
                 .filter(|agent| agent.status != AgentStatus::Healthy)
                 .map(|agent| agent.id.clone())
                 .collect();
-            if agents.is_empty() || !unhealthy.is_empty() {
+            // Every kind needs a healthy instance: a kind nobody has heard from is not ready.
+            let missing: Vec<&str> = AgentKind::ALL
+                .into_iter()
+                .filter(|kind| {
+                    !agents
+                        .iter()
+                        .any(|agent| agent.kind == *kind && agent.status == AgentStatus::Healthy)
+                })
+                .map(AgentKind::as_str)
+                .collect();
+            if !missing.is_empty() || !unhealthy.is_empty() {
                 ready = false;
             }
             checks.insert(
                 "agents".into(),
-                serde_json::json!({ "total": agents.len(), "not_healthy": unhealthy }),
+                serde_json::json!({ "total": agents.len(), "not_healthy": unhealthy, "missing_kinds": missing }),
             );
         }
         Err(_) => {

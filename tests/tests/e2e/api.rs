@@ -425,3 +425,23 @@ async fn reads_can_require_a_key_and_a_first_start_generates_one() {
     assert_eq!(response.status().as_u16(), 201);
     again.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queen_learns_every_actor_without_waiting_a_heartbeat_interval() {
+    // With a 60 s heartbeat, only the queen's start-up report request can make it see all
+    // seven actors within seconds.
+    let swarm = TestSwarm::start(|config| {
+        config.supervision.heartbeat_interval = Duration::from_secs(60);
+    })
+    .await;
+    eventually(
+        Duration::from_secs(10),
+        "seven actors known and healthy",
+        || async { all_healthy(&swarm.agents().await) },
+    )
+    .await;
+    let (status, body) = swarm.get("/readyz").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["checks"]["agents"]["missing_kinds"], json!([]));
+    swarm.stop().await;
+}

@@ -269,3 +269,51 @@ async fn announcements_become_events_and_syndicated_copies_merge() {
     assert!(all_healthy(&swarm.agents().await));
     swarm.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_source_does_not_hold_back_a_fast_one() {
+    let server = FeedServer::start().await;
+    server.publish(
+        "fast.xml",
+        rss(&[Item::new(
+            "Caldera sets TGE for next week",
+            "https://fast.example/caldera",
+            "Caldera Labs confirmed its token generation event for next week.",
+        )]),
+        "application/rss+xml",
+    );
+    // `slow.xml` answers after 5 s; with a 4 s timeout and one retry its fetch takes 8 s.
+    let swarm = TestSwarm::start(|config| {
+        config.scraping.timeout = Duration::from_secs(4);
+        config.queues.visibility_timeout = Duration::from_secs(30);
+    })
+    .await;
+    let slow = swarm
+        .add_source(
+            json!({"name": "slow", "kind": "rss", "url": server.url("slow.xml"), "interval": "1h"}),
+        )
+        .await;
+    eventually(
+        Duration::from_secs(5),
+        "the slow fetch has started",
+        || async { server.hits("slow.xml") >= 1 },
+    )
+    .await;
+    swarm
+        .add_source(
+            json!({"name": "fast", "kind": "rss", "url": server.url("fast.xml"), "interval": "1h"}),
+        )
+        .await;
+    eventually(
+        Duration::from_secs(6),
+        "the fast source's event",
+        || async { swarm.events().await.len() == 1 },
+    )
+    .await;
+    let slow_source = swarm.source(slow).await;
+    assert!(
+        slow_source["last_fetch_at"].is_null(),
+        "the fast event was served while the slow fetch was still in flight: {slow_source}"
+    );
+    swarm.stop().await;
+}
