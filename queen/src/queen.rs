@@ -66,6 +66,8 @@ pub enum QueenMsg {
     Health(HealthMessage),
     /// From `agent-communication`.
     Agent(AgentMessage),
+    /// From `queen-commands` (changes announced by the API).
+    Command(QueenCommand),
     /// Every known actor, by id.
     ListAgents(RpcReplyPort<Vec<AgentView>>),
 }
@@ -105,6 +107,13 @@ impl Actor for QueenActor {
                 Channel::AgentCommunication,
                 myself.clone(),
                 QueenMsg::Agent,
+            )
+            .await?,
+            forward(
+                &args.ctx,
+                Channel::QueenCommands,
+                myself.clone(),
+                QueenMsg::Command,
             )
             .await?,
             myself.send_interval(config.scheduler.tick, || QueenMsg::Tick),
@@ -170,6 +179,9 @@ impl Actor for QueenActor {
                 }
             }
             QueenMsg::Agent(_) => {}
+            // A new or edited source is fetched now, not at the next tick.
+            QueenMsg::Command(QueenCommand::SourcesChanged) => schedule(state).await,
+            QueenMsg::Command(_) => {}
             QueenMsg::ListAgents(reply) => {
                 refresh_health(state);
                 let _ = reply.send(state.agents.values().cloned().collect());
