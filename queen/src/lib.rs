@@ -5,6 +5,7 @@ pub mod api;
 pub mod host;
 pub mod metrics;
 pub mod queen;
+pub mod schedule;
 pub mod swarm;
 
 pub use swarm::Swarm;

@@ -18,6 +18,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use utoipa::ToSchema;
 
+use crate::schedule::{SourceClock, should_schedule};
+
 /// Id of the queen actor.
 pub const QUEEN_ID: &str = "queen";
 
@@ -77,7 +79,8 @@ pub enum QueenMsg {
 pub struct QueenState {
     args: QueenArgs,
     agents: BTreeMap<String, AgentView>,
-    next_due: HashMap<i64, Instant>,
+    /// Per source: when it is next due, and when its last task was enqueued.
+    clocks: HashMap<i64, (DateTime<Utc>, DateTime<Utc>)>,
     stats: StatsWindow,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -132,7 +135,7 @@ impl Actor for QueenActor {
             stats: StatsWindow::new(None, args.restarts),
             args,
             agents: BTreeMap::new(),
-            next_due: HashMap::new(),
+            clocks: HashMap::new(),
             tasks,
         })
     }
@@ -192,6 +195,7 @@ impl Actor for QueenActor {
 }
 
 /// Enqueues a task for every enabled source that is due.
+/// Enqueues a task for every enabled source that is due and whose previous task is done.
 async fn schedule(state: &mut QueenState) {
     let started = Instant::now();
     let ctx = &state.args.ctx;
@@ -202,20 +206,28 @@ async fn schedule(state: &mut QueenState) {
             return;
         }
     };
-    let now = Instant::now();
+    let now = Utc::now();
+    // An unrecorded task older than this must have been lost (dead-lettered): schedule anew.
+    let stale_after = chrono::Duration::from_std(ctx.config.queues.visibility_timeout * 3)
+        .unwrap_or(chrono::Duration::MAX);
     let mut payloads = Vec::new();
     let mut scheduled = Vec::new();
     for source in &sources {
         if !source.enabled {
             continue;
         }
-        let due = state.next_due.get(&source.id).is_none_or(|at| now >= *at);
-        if !due {
+        let known = state.clocks.get(&source.id);
+        let clock = SourceClock {
+            next_due: known.map(|(next_due, _)| *next_due),
+            enqueued_at: known.map(|(_, enqueued_at)| *enqueued_at),
+            last_fetch_at: source.last_fetch_at,
+        };
+        if !should_schedule(clock, now, stale_after) {
             continue;
         }
         let task = ScrapeTask {
             source: source.clone(),
-            scheduled_at: Utc::now(),
+            scheduled_at: now,
             etag: source.etag.clone(),
             last_modified: source.last_modified.clone(),
             content_hash: source.content_hash.clone(),
@@ -223,17 +235,15 @@ async fn schedule(state: &mut QueenState) {
         match encode(&task) {
             Ok(bytes) => {
                 payloads.push(bytes);
-                scheduled.push((
-                    source.id,
-                    source.effective_interval.unwrap_or(source.interval),
-                ));
+                let interval = source.effective_interval.unwrap_or(source.interval);
+                scheduled.push((source.id, interval));
             }
             Err(err) => {
                 tracing::error!(source = %source.name, error = %err, "encoding scrape task failed")
             }
         }
     }
-    state.next_due.retain(|id, _| {
+    state.clocks.retain(|id, _| {
         sources
             .iter()
             .any(|source| source.id == *id && source.enabled)
@@ -245,7 +255,9 @@ async fn schedule(state: &mut QueenState) {
     match ctx.queue.enqueue(QUEUE_SCRAPE, payloads).await {
         Ok(_) => {
             for (id, interval) in scheduled {
-                state.next_due.insert(id, now + interval);
+                let interval =
+                    chrono::Duration::from_std(interval).unwrap_or(chrono::Duration::MAX);
+                state.clocks.insert(id, (now + interval, now));
             }
             metrics::counter!(telemetry::SCRAPE_TASKS_TOTAL).increment(count as u64);
             state.stats.record(count as u64, 0, started.elapsed());

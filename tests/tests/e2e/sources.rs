@@ -128,3 +128,40 @@ async fn bad_sources_report_clear_errors_and_the_swarm_keeps_running() {
     assert_eq!(ready, 200);
     swarm.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_still_being_fetched_is_not_scheduled_again() {
+    let server = FeedServer::start().await;
+    // `slow.xml` answers after 5 s; with a 4 s timeout and one retry a fetch takes 8 s.
+    let swarm = TestSwarm::start(|config| {
+        config.scraping.timeout = Duration::from_secs(4);
+        config.queues.visibility_timeout = Duration::from_secs(30);
+    })
+    .await;
+    swarm
+        .add_source(json!({"name": "slow", "kind": "rss", "url": server.url("slow.xml"), "interval": "300ms"}))
+        .await;
+    eventually(
+        Duration::from_secs(5),
+        "the slow fetch has started",
+        || async { server.hits("slow.xml") >= 1 },
+    )
+    .await;
+    // Watch a window of several intervals (and 40 scheduler ticks) while that fetch runs:
+    // asserting that something does not happen needs an observation window.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let depth = swarm
+        .swarm
+        .context()
+        .queue
+        .depth(swarm_shared::channels::QUEUE_SCRAPE)
+        .await
+        .unwrap();
+    assert_eq!(
+        depth.ready + depth.pending,
+        1,
+        "one task outstanding, not a pile: {depth:?}"
+    );
+    assert_eq!(server.hits("slow.xml"), 1);
+    swarm.stop().await;
+}
