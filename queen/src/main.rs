@@ -72,6 +72,7 @@ fn main() -> anyhow::Result<()> {
     init_tracing();
     let path = config_path(cli.config.as_deref());
     let config = Config::load(path.as_deref()).map_err(|err| anyhow::anyhow!("{err}"))?;
+    swarm_queen::swarm::validate_config_selectors(&config)?;
     let origin = path.map_or_else(
         || "built-in defaults".to_owned(),
         |p| p.display().to_string(),

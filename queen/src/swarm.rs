@@ -175,6 +175,22 @@ pub fn children(ctx: &AgentContext) -> Vec<ChildSpec> {
     specs
 }
 
+/// Checks the CSS selectors of the config's sources (the shared config crate cannot parse
+/// CSS); the error names the source.
+pub fn validate_config_selectors(config: &Config) -> anyhow::Result<()> {
+    for (index, source) in config.sources.iter().enumerate() {
+        if let Some(selectors) = &source.selectors
+            && let Err(err) = swarm_agents::scraping::parse::validate_selectors(selectors)
+        {
+            anyhow::bail!(
+                "invalid config at `sources[{index}]` ({}): {err}",
+                source.name
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Seeds the config's sources and watchlist into the store, once per store.
 async fn seed(store: &dyn Store, config: &Config) -> anyhow::Result<()> {
     if !store.claim_once("seeded:config").await? {
@@ -234,6 +250,7 @@ impl Swarm {
     /// Starts a swarm. `admin_key` is the bootstrap admin key (`TGE_SWARM_ADMIN_KEY`).
     pub async fn start(config: Config, admin_key: Option<String>) -> anyhow::Result<Swarm> {
         swarm_agents::scraping::fetch::install_crypto_provider();
+        validate_config_selectors(&config)?;
         let handle = crate::metrics::recorder()?;
         let config = Arc::new(config);
         let store = SqliteStore::open(&config.sqlite_path())

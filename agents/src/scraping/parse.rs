@@ -124,6 +124,16 @@ fn element_text(element: ElementRef<'_>) -> String {
     element.text().collect::<Vec<_>>().join(" ")
 }
 
+/// Checks that every selector compiles; the error names the field.
+pub fn validate_selectors(selectors: &Selectors) -> Result<(), ParseError> {
+    selector("selectors.item", &selectors.item)?;
+    optional_selector("selectors.title", selectors.title.as_deref())?;
+    optional_selector("selectors.link", selectors.link.as_deref())?;
+    optional_selector("selectors.date", selectors.date.as_deref())?;
+    optional_selector("selectors.text", selectors.text.as_deref())?;
+    Ok(())
+}
+
 /// An HTML page read with CSS selectors.
 pub fn parse_html(bytes: &[u8], selectors: &Selectors) -> Result<Vec<RawItem>, ParseError> {
     let item_selector = selector("selectors.item", &selectors.item)?;

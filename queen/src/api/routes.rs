@@ -201,6 +201,15 @@ pub async fn get_source(
     Ok(Json(state.ctx.store.get_source(id).await?))
 }
 
+/// Rejects selectors that do not compile (422, naming the field) before they are stored.
+fn check_selectors(input: &SourceInput) -> ApiResult<()> {
+    let Some(selectors) = &input.selectors else {
+        return Ok(());
+    };
+    swarm_agents::scraping::parse::validate_selectors(selectors)
+        .map_err(|err| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", err.to_string()))
+}
+
 async fn announce(state: &AppState, command: QueenCommand) {
     if let Err(err) = publish(state.ctx.bus.as_ref(), &command).await {
         tracing::warn!(error = %err, "announcing a change failed");
@@ -217,6 +226,7 @@ pub async fn create_source(
     input: Result<Json<SourceInput>, JsonRejection>,
 ) -> ApiResult<impl IntoResponse> {
     let Json(input) = input?;
+    check_selectors(&input)?;
     let source = state.ctx.store.create_source(&input).await?;
     announce(&state, QueenCommand::SourcesChanged).await;
     Ok((StatusCode::CREATED, Json(source)))
@@ -234,6 +244,7 @@ pub async fn update_source(
 ) -> ApiResult<Json<Source>> {
     let Path(id) = id?;
     let Json(input) = input?;
+    check_selectors(&input)?;
     let source = state.ctx.store.update_source(id, &input).await?;
     announce(&state, QueenCommand::SourcesChanged).await;
     Ok(Json(source))

@@ -54,6 +54,10 @@ fn check_config_accepts_the_shipped_file_and_names_bad_fields() {
             "[[sources]]\nname = \"x\"\nkind = \"html\"\nurl = \"https://x.example\"\ninterval = \"1m\"\n",
             "sources[0]",
         ),
+        (
+            "[[sources]]\nname = \"x\"\nkind = \"html\"\nurl = \"https://x.example\"\ninterval = \"1m\"\nselectors = { item = \"div >> >\" }\n",
+            "invalid CSS selector",
+        ),
     ];
     for (index, (body, needle)) in cases.iter().enumerate() {
         let path = dir.path().join(format!("bad{index}.toml"));

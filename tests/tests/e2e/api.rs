@@ -104,6 +104,12 @@ async fn sources_and_companies_crud_with_auth_and_validation() {
             "selectors",
         ),
         (
+            json!({"name": "b", "kind": "html", "url": "https://x.example", "interval": "30s",
+                   "selectors": {"item": "article", "link": "a[["}}),
+            422,
+            "invalid CSS selector `a[[` in selectors.link",
+        ),
+        (
             json!({"name": "b", "kind": "rss", "url": "ftp://x.example", "interval": "30s"}),
             422,
             "url",
