@@ -91,7 +91,16 @@ impl Actor for MemoryCoordinatorActor {
             }),
         ];
         myself.send_message(MemoryMsg::Heartbeat)?;
-        let memory = Memory::new(config.memory.max_entries);
+        let mut memory = Memory::new(config.memory.max_entries);
+        // Memory outlives the actor: take back what the previous instance persisted.
+        let restored = args.ctx.store.load_memory(Utc::now()).await?;
+        let count = restored.len();
+        for entry in restored {
+            memory.restore(entry);
+        }
+        if count > 0 {
+            tracing::info!(entries = count, "memory restored from the store");
+        }
         Ok(MemoryState {
             stats: StatsWindow::new(None, args.restarts),
             args,
@@ -122,6 +131,12 @@ impl Actor for MemoryCoordinatorActor {
     ) -> Result<(), ActorProcessingErr> {
         let started = tokio::time::Instant::now();
         let now = Utc::now();
+        #[cfg(feature = "fault-hooks")]
+        if matches!(message, MemoryMsg::Agent(AgentMessage::MemoryWrite { .. }))
+            && state.args.ctx.faults.take(&state.args.agent_id)
+        {
+            panic!("injected fault in {}", state.args.agent_id);
+        }
         match message {
             MemoryMsg::Agent(AgentMessage::MemoryWrite {
                 namespace,
@@ -139,7 +154,7 @@ impl Actor for MemoryCoordinatorActor {
                     state
                         .memory
                         .put(&namespace, &key, value, &written_by, expires_at, now);
-                broadcast(&state.args.ctx, changes).await;
+                apply(&state.args.ctx, &state.memory, changes).await;
                 state.stats.record(1, 0, started.elapsed());
             }
             MemoryMsg::Agent(AgentMessage::EventRecorded {
@@ -169,7 +184,7 @@ impl Actor for MemoryCoordinatorActor {
                     ttl.map(|ttl| now + ttl),
                     now,
                 );
-                broadcast(&state.args.ctx, changes).await;
+                apply(&state.args.ctx, &state.memory, changes).await;
             }
             MemoryMsg::Agent(_) => {}
             MemoryMsg::List(namespace, reply) => {
@@ -178,7 +193,7 @@ impl Actor for MemoryCoordinatorActor {
             }
             MemoryMsg::Sweep => {
                 let changes = state.memory.expire(now);
-                broadcast(&state.args.ctx, changes).await;
+                apply(&state.args.ctx, &state.memory, changes).await;
                 metrics::gauge!(telemetry::MEMORY_ENTRIES).set(state.memory.len() as f64);
             }
             MemoryMsg::Synthesise => synthesise_now(state).await,
@@ -195,9 +210,21 @@ impl Actor for MemoryCoordinatorActor {
     }
 }
 
-async fn broadcast(ctx: &AgentContext, changes: Vec<Change>) {
+/// Persists each change (write-through) and announces it on `memory-sync`.
+async fn apply(ctx: &AgentContext, memory: &Memory, changes: Vec<Change>) {
     let at = Utc::now();
     for change in changes {
+        let persisted = match (change.op, memory.entry(&change.namespace, &change.key)) {
+            ("put", Some(entry)) => ctx.store.put_memory(entry).await,
+            _ => {
+                ctx.store
+                    .delete_memory(&change.namespace, &change.key)
+                    .await
+            }
+        };
+        if let Err(err) = persisted {
+            tracing::warn!(namespace = %change.namespace, key = %change.key, error = %err, "persisting a memory change failed");
+        }
         let message = MemoryChange {
             namespace: change.namespace,
             key: change.key,

@@ -99,6 +99,19 @@ impl Memory {
         })
     }
 
+    /// Puts back an entry as it was persisted (version and expiry kept), at start-up.
+    pub fn restore(&mut self, entry: MemoryEntry) {
+        let id = (entry.namespace.clone(), entry.key.clone());
+        let known = self.versions.get(&id).copied().unwrap_or(0);
+        self.versions.insert(id.clone(), known.max(entry.version));
+        self.entries.insert(id, entry);
+    }
+
+    /// An entry as held, expired or not (for persisting it).
+    pub fn entry(&self, namespace: &str, key: &str) -> Option<&MemoryEntry> {
+        self.entries.get(&(namespace.to_owned(), key.to_owned()))
+    }
+
     /// Reads a live entry.
     pub fn get(&self, namespace: &str, key: &str, now: DateTime<Utc>) -> Option<&MemoryEntry> {
         let entry = self.entries.get(&(namespace.to_owned(), key.to_owned()))?;
@@ -219,5 +232,42 @@ mod tests {
         let expired = memory.expire(at(100));
         assert_eq!(expired.len(), 1);
         assert_eq!(expired[0].op, "expire");
+    }
+
+    #[test]
+    fn restored_entries_keep_their_versions() {
+        let mut first = Memory::new(10);
+        first.put(
+            "breakers",
+            "a.example",
+            json!({"state": "open"}),
+            "w",
+            None,
+            at(0),
+        );
+        first.put(
+            "breakers",
+            "a.example",
+            json!({"state": "closed"}),
+            "w",
+            None,
+            at(1),
+        );
+        let saved = first.entry("breakers", "a.example").unwrap().clone();
+        let mut second = Memory::new(10);
+        second.restore(saved);
+        assert_eq!(
+            second.get("breakers", "a.example", at(2)).unwrap().value,
+            json!({"state": "closed"})
+        );
+        let changes = second.put(
+            "breakers",
+            "a.example",
+            json!({"state": "open"}),
+            "w",
+            None,
+            at(3),
+        );
+        assert_eq!(changes[0].version, 3, "versions continue after a restart");
     }
 }

@@ -97,3 +97,15 @@ CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+
+-- Shared memory, written through by the memory coordinator and reloaded when it restarts.
+CREATE TABLE memory_entries (
+    namespace  TEXT    NOT NULL,
+    key        TEXT    NOT NULL,
+    value      TEXT    NOT NULL,
+    version    INTEGER NOT NULL,
+    written_by TEXT    NOT NULL,
+    updated_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    PRIMARY KEY (namespace, key)
+);

@@ -23,8 +23,8 @@ use serde::Serialize;
 
 use crate::channels::Channel;
 use crate::domain::{
-    ApiKey, ClassifiedDocument, Company, CompanyInput, EventPage, EventQuery, FetchReport, Meta,
-    RecordOutcome, Source, SourceInput, SynthesisSnapshot, TgeEvent,
+    ApiKey, ClassifiedDocument, Company, CompanyInput, EventPage, EventQuery, FetchReport,
+    MemoryEntry, Meta, RecordOutcome, Source, SourceInput, SynthesisSnapshot, TgeEvent,
 };
 use crate::error::Result;
 use crate::messages::{OnChannel, encode};
@@ -147,6 +147,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records `key` as done; true only the first time (one-time steps such as seeding).
     async fn claim_once(&self, key: &str) -> Result<bool>;
+
+    /// Stores (or replaces) a memory entry.
+    async fn put_memory(&self, entry: &MemoryEntry) -> Result<()>;
+    /// Removes a memory entry (absent is fine).
+    async fn delete_memory(&self, namespace: &str, key: &str) -> Result<()>;
+    /// Memory entries not expired at `now`; expired ones are purged.
+    async fn load_memory(&self, now: DateTime<Utc>) -> Result<Vec<MemoryEntry>>;
 
     /// Persists a synthesis snapshot.
     async fn save_snapshot(&self, at: DateTime<Utc>, body: &serde_json::Value) -> Result<i64>;

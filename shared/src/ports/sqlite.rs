@@ -14,8 +14,8 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use super::Store;
 use crate::domain::{
     ApiKey, ClassifiedDocument, Company, CompanyInput, EventPage, EventQuery, EventSource,
-    Evidence, FetchReport, FetchStatus, Priority, RecordOutcome, Source, SourceInput, SourceKind,
-    SynthesisSnapshot, TgeEvent,
+    Evidence, FetchReport, FetchStatus, MemoryEntry, Priority, RecordOutcome, Source, SourceInput,
+    SourceKind, SynthesisSnapshot, TgeEvent,
 };
 use crate::error::{Error, Result};
 
@@ -712,6 +712,60 @@ impl Store for SqliteStore {
                 .execute(&self.pool)
                 .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn put_memory(&self, entry: &MemoryEntry) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO memory_entries (namespace, key, value, version, written_by, updated_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, version = excluded.version, \
+             written_by = excluded.written_by, updated_at = excluded.updated_at, expires_at = excluded.expires_at",
+        )
+        .bind(&entry.namespace)
+        .bind(&entry.key)
+        .bind(serde_json::to_string(&entry.value)?)
+        .bind(entry.version as i64)
+        .bind(&entry.written_by)
+        .bind(to_ms(entry.updated_at))
+        .bind(entry.expires_at.map(to_ms))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_memory(&self, namespace: &str, key: &str) -> Result<()> {
+        sqlx::query("DELETE FROM memory_entries WHERE namespace = ? AND key = ?")
+            .bind(namespace)
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn load_memory(&self, now: DateTime<Utc>) -> Result<Vec<MemoryEntry>> {
+        sqlx::query("DELETE FROM memory_entries WHERE expires_at IS NOT NULL AND expires_at <= ?")
+            .bind(to_ms(now))
+            .execute(&self.pool)
+            .await?;
+        let rows = sqlx::query("SELECT * FROM memory_entries ORDER BY namespace, key")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut entries = Vec::with_capacity(rows.len());
+        for row in rows {
+            let value: String = row.try_get("value")?;
+            let version: i64 = row.try_get("version")?;
+            let expires_at: Option<i64> = row.try_get("expires_at")?;
+            entries.push(MemoryEntry {
+                namespace: row.try_get("namespace")?,
+                key: row.try_get("key")?,
+                value: serde_json::from_str(&value)?,
+                version: version.max(0) as u64,
+                written_by: row.try_get("written_by")?,
+                updated_at: from_ms(row.try_get("updated_at")?),
+                expires_at: expires_at.map(from_ms),
+            });
+        }
+        Ok(entries)
     }
 
     async fn save_snapshot(&self, at: DateTime<Utc>, body: &serde_json::Value) -> Result<i64> {

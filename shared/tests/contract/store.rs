@@ -447,7 +447,50 @@ async fn keys_snapshots_markers(store: Arc<dyn Store>) {
     store.ping().await.unwrap();
 }
 
+async fn memory_entries(store: Arc<dyn Store>) {
+    let now = Utc::now();
+    let entry =
+        |key: &str, version: u64, expires_in: Option<i64>| swarm_shared::domain::MemoryEntry {
+            namespace: "breakers".into(),
+            key: key.into(),
+            value: serde_json::json!({"state": "open", "version": version}),
+            version,
+            written_by: "api-reliability-0".into(),
+            updated_at: now,
+            expires_at: expires_in.map(|seconds| now + chrono::Duration::seconds(seconds)),
+        };
+    store
+        .put_memory(&entry("a.example", 1, Some(3600)))
+        .await
+        .unwrap();
+    store
+        .put_memory(&entry("a.example", 2, Some(3600)))
+        .await
+        .unwrap();
+    store
+        .put_memory(&entry("b.example", 1, None))
+        .await
+        .unwrap();
+    store
+        .put_memory(&entry("gone.example", 1, Some(-1)))
+        .await
+        .unwrap();
+    let loaded = store.load_memory(now).await.unwrap();
+    assert_eq!(loaded.len(), 2, "expired entries are not loaded");
+    assert_eq!(loaded[0].key, "a.example");
+    assert_eq!(loaded[0].version, 2, "a write replaces the entry");
+    assert_eq!(loaded[0].value["version"], 2);
+    assert!(loaded[1].expires_at.is_none());
+    store.delete_memory("breakers", "a.example").await.unwrap();
+    store
+        .delete_memory("breakers", "never.example")
+        .await
+        .unwrap();
+    assert_eq!(store.load_memory(now).await.unwrap().len(), 1);
+}
+
 async fn suite(make: impl AsyncFn() -> Arc<dyn Store>) {
+    memory_entries(make().await).await;
     sources(make().await).await;
     companies(make().await).await;
     recording_is_idempotent_and_merges(make().await).await;

@@ -113,3 +113,66 @@ async fn crashed_actors_restart_without_losing_or_duplicating_documents() {
     }
     swarm.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_survives_a_memory_coordinator_crash() {
+    let server = FeedServer::start().await;
+    server.publish(
+        "wire.xml",
+        rss(&[Item::new(
+            "Market wrap",
+            "https://wire.example/wrap",
+            "Quiet day.",
+        )]),
+        "application/rss+xml",
+    );
+    let swarm = TestSwarm::start(|_| {}).await;
+    eventually(Duration::from_secs(20), "seven actors healthy", || async {
+        all_healthy(&swarm.agents().await)
+    })
+    .await;
+    // Three failures against a closed port open its breaker: a `breakers` memory entry.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    swarm
+        .add_source(json!({"name": "down", "kind": "rss", "url": format!("http://127.0.0.1:{closed_port}/feed"), "interval": "200ms"}))
+        .await;
+    let breaker_key = format!("127.0.0.1:{closed_port}");
+    eventually(
+        Duration::from_secs(20),
+        "the breaker is in memory",
+        || async {
+            let (_, body) = swarm.get("/api/v1/memory/breakers").await;
+            body["entries"]
+                .as_array()
+                .is_some_and(|entries| entries.iter().any(|e| e["key"] == breaker_key))
+        },
+    )
+    .await;
+
+    // The next memory write crashes the coordinator (the performance agent writes every 300 ms).
+    swarm.swarm.faults().arm("memory-coordinator", 1);
+    eventually(
+        Duration::from_secs(20),
+        "the coordinator restarted",
+        || async {
+            swarm.agents().await.iter().any(|a| {
+                a["id"] == "memory-coordinator" && a["restarts"] == 1 && a["status"] == "healthy"
+            })
+        },
+    )
+    .await;
+    let (status, body) = swarm.get("/api/v1/memory/breakers").await;
+    assert_eq!(status, 200);
+    let entry = body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["key"] == breaker_key)
+        .cloned()
+        .expect("the breaker entry survived the crash");
+    assert_eq!(entry["value"]["state"], "open");
+    assert_eq!(entry["written_by"], "api-reliability-0");
+    swarm.stop().await;
+}
