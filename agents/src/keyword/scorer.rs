@@ -486,6 +486,7 @@ pub struct Scorer {
     threshold: f64,
     dollar_ticker: Regex,
     paren_ticker: Regex,
+    word_ticker: Regex,
     project_before: Regex,
     dates: Vec<Regex>,
 }
@@ -598,6 +599,12 @@ const NOT_PROJECT_NAMES: &[&str] = &[
     "daily",
 ];
 
+/// Upper-case words that precede "token" or "airdrop" without being tickers.
+const NOT_TICKERS: &[&str] = &[
+    "NFT", "DAO", "ERC", "API", "AI", "USD", "TGE", "IDO", "ICO", "IEO", "DEX", "CEX", "L1", "L2",
+    "ETF", "DEFI", "WEB", "THE", "NEW", "BEP", "SPL", "OFT", "JWT", "LLM", "ID",
+];
+
 const MONTHS: &str = "(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)";
 
 impl Scorer {
@@ -677,11 +684,12 @@ impl Scorer {
             weights,
             threshold,
             dollar_ticker: regex(r"\$([A-Z][A-Z0-9]{1,9})\b")?,
+            word_ticker: regex(r"\b([A-Z][A-Z0-9]{1,9})\s+(?:token|tokens|airdrop|coin)\b")?,
             paren_ticker: regex(
                 r"\b([A-Z][A-Za-z0-9.]{1,30}(?:\s[A-Z][A-Za-z0-9.]{1,30}){0,2})\s\(\$?([A-Z][A-Z0-9]{1,9})\)",
             )?,
             project_before: regex(
-                r"\b([A-Z][A-Za-z0-9.]{1,30}(?:\s[A-Z][A-Za-z0-9.]{1,30}){0,2})(?:'s|’s)?\s+(?:announces|announced|unveils|unveiled|launches|launched|sets|set|reveals|revealed|confirms|confirmed|opens|opened|schedules|scheduled|kicks off|debuts|will launch|will list|is launching|TGE|token generation event|token launch|token sale|airdrop|IDO|ICO|native token|governance token)\b",
+                r"\b([A-Z][A-Za-z0-9.]{1,30}(?:\s[A-Z][A-Za-z0-9.]{1,30}){0,2})(?:'s|’s)?\s+(?:announces|announced|unveils|unveiled|launches|launched|sets|set|reveals|revealed|confirms|confirmed|opens|opened|schedules|scheduled|kicks off|debuts|airdrops|will launch|will list|is launching|TGE|token generation event|token launch|token sale|airdrop|IDO|ICO|native token|governance token)\b",
             )?,
             dates,
         })
@@ -822,6 +830,15 @@ impl Scorer {
             }
             if ticker_found.is_none() {
                 ticker_found = Some((symbol.as_str().to_owned(), symbol.start(), symbol.end()));
+            }
+        }
+        if ticker_found.is_none() {
+            for found in self.word_ticker.captures_iter(&full) {
+                let Some(symbol) = found.get(1) else { continue };
+                if !NOT_TICKERS.contains(&symbol.as_str()) {
+                    ticker_found = Some((symbol.as_str().to_owned(), symbol.start(), symbol.end()));
+                    break;
+                }
             }
         }
         if ticker_found.is_none()

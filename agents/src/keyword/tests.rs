@@ -235,6 +235,36 @@ fn word_boundaries_and_digit_tickers() {
 }
 
 #[test]
+fn tickers_named_before_token_or_airdrop() {
+    let scorer = scorer();
+    let cases = [
+        (
+            "Berachain confirms TGE",
+            "Its native token BERA will go live on February 6; the BERA token airdrop follows.",
+            Some("BERA"),
+        ),
+        (
+            "Monad sets date for token sale",
+            "A public token sale of MON token runs from November 17.",
+            Some("MON"),
+        ),
+        (
+            "Project launches NFT token sale",
+            "The NFT token sale opens next week.",
+            None,
+        ),
+    ];
+    for (title, text, expected) in cases {
+        let detection = scorer.score(Input {
+            title,
+            text,
+            tier: 2,
+        });
+        assert_eq!(detection.token.as_deref(), expected, "{title}");
+    }
+}
+
+#[test]
 fn title_and_source_prior_raise_the_score() {
     let scorer = scorer();
     let text = "Fhenix confirmed its token generation event.";
