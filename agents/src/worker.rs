@@ -159,10 +159,16 @@ pub async fn dead_letter(
         return Vec::new();
     }
     match ctx.queue.enqueue(QUEUE_DEAD_LETTER, payloads).await {
-        Ok(_) => items
-            .iter()
-            .map(|(delivery, _)| delivery.id.clone())
-            .collect(),
+        Ok(_) => {
+            for (_, reason) in items {
+                metrics::counter!(telemetry::DEAD_LETTERS_TOTAL, "queue" => queue.to_owned(), "reason" => reason.to_string())
+                    .increment(1);
+            }
+            items
+                .iter()
+                .map(|(delivery, _)| delivery.id.clone())
+                .collect()
+        }
         Err(err) => {
             tracing::error!(error = %err, "dead letter enqueue failed; items stay pending");
             Vec::new()

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
-use swarm_shared::channels::{Channel, QUEUE_SCRAPE, QUEUES};
+use swarm_shared::channels::{Channel, QUEUE_DEAD_LETTER, QUEUE_SCRAPE, QUEUES};
 use swarm_shared::context::{AgentContext, StatsWindow, forward};
 use swarm_shared::domain::{AgentKind, AgentStatus, ScrapeTask};
 use swarm_shared::messages::{AgentMessage, HealthMessage, LifecycleEvent, QueenCommand, encode};
@@ -384,7 +384,7 @@ fn status_label(status: AgentStatus) -> &'static str {
 }
 
 async fn export_queue_depths(ctx: &AgentContext) {
-    for queue in QUEUES {
+    for queue in QUEUES.into_iter().chain([QUEUE_DEAD_LETTER]) {
         match ctx.queue.depth(queue).await {
             Ok(depth) => {
                 metrics::gauge!(telemetry::QUEUE_DEPTH, "queue" => queue, "state" => "ready")

@@ -180,6 +180,9 @@ pub struct ScrapingConfig {
     /// Fetches in flight per scraping actor.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
+    /// Fetches in flight to one host (host:port) per scraping actor, to be a polite client.
+    #[serde(default = "default_per_host_concurrency")]
+    pub per_host_concurrency: usize,
     /// Largest number of items taken from one source per fetch.
     #[serde(default = "default_max_items")]
     pub max_items: usize,
@@ -199,6 +202,7 @@ impl Default for ScrapingConfig {
             retry_min_delay: default_retry_min(),
             retry_max_delay: default_retry_max(),
             concurrency: default_concurrency(),
+            per_host_concurrency: default_per_host_concurrency(),
             max_items: default_max_items(),
             user_agent: default_user_agent(),
         }
@@ -235,6 +239,10 @@ fn default_retry_max() -> Duration {
 
 fn default_concurrency() -> usize {
     8
+}
+
+fn default_per_host_concurrency() -> usize {
+    2
 }
 
 fn default_max_items() -> usize {
@@ -600,6 +608,12 @@ impl Config {
         }
         if self.scraping.concurrency == 0 {
             return Err(Error::config("scraping.concurrency", "must be at least 1"));
+        }
+        if self.scraping.per_host_concurrency == 0 {
+            return Err(Error::config(
+                "scraping.per_host_concurrency",
+                "must be at least 1",
+            ));
         }
         if self.scraping.max_body_bytes < 1024 {
             return Err(Error::config(

@@ -18,6 +18,8 @@ pub const SOURCE_FETCHES_TOTAL: &str = "tge_swarm_source_fetches_total";
 pub const QUEUE_DEPTH: &str = "tge_swarm_queue_depth";
 /// Work items redelivered after a consumer died or stalled. Labels: `queue`.
 pub const QUEUE_REDELIVERED_TOTAL: &str = "tge_swarm_queue_redelivered_total";
+/// Work items moved to the dead-letter queue. Labels: `queue`, `reason`.
+pub const DEAD_LETTERS_TOTAL: &str = "tge_swarm_dead_letters_total";
 /// Stage latency. Labels: `stage` (`fetch`, `parse`, `classify`, `quality`, `pipeline`).
 pub const STAGE_DURATION_SECONDS: &str = "tge_swarm_stage_duration_seconds";
 /// Actor restarts by the host supervisor. Labels: `kind`.
@@ -69,6 +71,10 @@ pub fn describe() {
     describe_counter!(SOURCE_FETCHES_TOTAL, "Source fetches by outcome");
     describe_gauge!(QUEUE_DEPTH, "Work queue depth by state");
     describe_counter!(QUEUE_REDELIVERED_TOTAL, "Work items redelivered");
+    describe_counter!(
+        DEAD_LETTERS_TOTAL,
+        "Work items moved to the dead-letter queue"
+    );
     describe_histogram!(
         STAGE_DURATION_SECONDS,
         Unit::Seconds,

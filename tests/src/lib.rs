@@ -36,6 +36,8 @@ struct ServerState {
     pages: Mutex<HashMap<String, Page>>,
     hits: Mutex<HashMap<String, u32>>,
     not_modified: Mutex<HashMap<String, u32>>,
+    held_now: AtomicU32,
+    held_peak: AtomicU32,
 }
 
 /// A local HTTP server for sources.
@@ -68,6 +70,14 @@ async fn serve_page(
             return ([(header::CONTENT_TYPE, "application/rss+xml")], body).into_response();
         }
         "error.xml" => return (StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response(),
+        held if held.starts_with("held-") => {
+            // Held for 300 ms; the peak number held at once is recorded.
+            let now = state.held_now.fetch_add(1, Ordering::SeqCst) + 1;
+            state.held_peak.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            state.held_now.fetch_sub(1, Ordering::SeqCst);
+            return ([(header::CONTENT_TYPE, "application/rss+xml")], rss(&[])).into_response();
+        }
         _ => {}
     }
     let page = state.pages.lock().unwrap().get(&name).cloned();
@@ -139,6 +149,11 @@ impl FeedServer {
             .get(name)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Most `held-*` requests served at once.
+    pub fn held_peak(&self) -> u32 {
+        self.state.held_peak.load(Ordering::SeqCst)
     }
 
     /// 304 answers for a page.

@@ -24,6 +24,9 @@ use swarm_shared::ports::{Delivery, publish};
 use swarm_shared::reliability::breaker;
 use swarm_shared::telemetry;
 
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use url::Url;
@@ -44,6 +47,8 @@ pub struct ScrapingStage {
     /// Fetches in flight, with the id of their task. Dropping the set (the actor died) aborts
     /// them; their tasks, never acknowledged, are taken back after the restart.
     in_flight: JoinSet<(String, TaskOutcome)>,
+    /// Fetch slots per host (host:port), `scraping.per_host_concurrency` each.
+    host_slots: HashMap<String, Arc<Semaphore>>,
 }
 
 /// Outcome of one task.
@@ -244,6 +249,7 @@ impl Stage for ScrapingStage {
             fetcher,
             breakers: HashMap::new(),
             in_flight: JoinSet::new(),
+            host_slots: HashMap::new(),
         })
     }
 
@@ -314,8 +320,21 @@ impl Stage for ScrapingStage {
             let fetcher = self.fetcher.clone();
             let max_items = ctx.config.scraping.max_items;
             let id = delivery.id;
-            self.in_flight
-                .spawn(async move { (id, run_task(fetcher, max_items, task, host).await) });
+            let per_host = ctx.config.scraping.per_host_concurrency;
+            let slots = host.as_ref().map(|host| {
+                self.host_slots
+                    .entry(host.clone())
+                    .or_insert_with(|| Arc::new(Semaphore::new(per_host)))
+                    .clone()
+            });
+            self.in_flight.spawn(async move {
+                // Held for the whole fetch; the semaphore is never closed, so this waits.
+                let _slot = match slots {
+                    Some(slots) => slots.acquire_owned().await.ok(),
+                    None => None,
+                };
+                (id, run_task(fetcher, max_items, task, host).await)
+            });
         }
         result
     }

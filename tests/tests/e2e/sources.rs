@@ -165,3 +165,28 @@ async fn a_source_still_being_fetched_is_not_scheduled_again() {
     assert_eq!(server.hits("slow.xml"), 1);
     swarm.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetches_to_one_host_are_capped() {
+    let server = FeedServer::start().await;
+    let swarm = TestSwarm::start(|config| config.scraping.per_host_concurrency = 2).await;
+    let mut ids = Vec::new();
+    for index in 0..5 {
+        let body = json!({"name": format!("held-{index}"), "kind": "rss", "url": server.url(&format!("held-{index}.xml")), "interval": "1h"});
+        ids.push(swarm.add_source(body).await);
+    }
+    eventually(Duration::from_secs(20), "all five fetched", || async {
+        let mut all = true;
+        for id in &ids {
+            all &= swarm.source(*id).await["last_status"] == "ok";
+        }
+        all
+    })
+    .await;
+    assert_eq!(
+        server.held_peak(),
+        2,
+        "at most two fetches to one host at once (and the two slots were used)"
+    );
+    swarm.stop().await;
+}
