@@ -71,10 +71,10 @@ async fn serve_page(
         }
         "error.xml" => return (StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response(),
         held if held.starts_with("held-") => {
-            // Held for 300 ms; the peak number held at once is recorded.
+            // Held for 1 s; the peak number held at once is recorded.
             let now = state.held_now.fetch_add(1, Ordering::SeqCst) + 1;
             state.held_peak.fetch_max(now, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
             state.held_now.fetch_sub(1, Ordering::SeqCst);
             return ([(header::CONTENT_TYPE, "application/rss+xml")], rss(&[])).into_response();
         }
@@ -361,9 +361,15 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + timeout;
+    let started = tokio::time::Instant::now();
+    let deadline = started + timeout;
     loop {
         if condition().await {
+            let waited = started.elapsed();
+            if waited > Duration::from_secs(3) {
+                // Visible with --nocapture: where a slow run spent its time.
+                eprintln!("slow wait: {waited:?} for: {what}");
+            }
             return;
         }
         assert!(

@@ -169,7 +169,13 @@ async fn a_source_still_being_fetched_is_not_scheduled_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fetches_to_one_host_are_capped() {
     let server = FeedServer::start().await;
-    let swarm = TestSwarm::start(|config| config.scraping.per_host_concurrency = 2).await;
+    // Each `held-*` request takes 1 s: a 5 s fetch timeout leaves room.
+    let swarm = TestSwarm::start(|config| {
+        config.scraping.per_host_concurrency = 2;
+        config.scraping.timeout = Duration::from_secs(5);
+        config.queues.visibility_timeout = Duration::from_secs(30);
+    })
+    .await;
     let mut ids = Vec::new();
     for index in 0..5 {
         let body = json!({"name": format!("held-{index}"), "kind": "rss", "url": server.url(&format!("held-{index}.xml")), "interval": "1h"});
@@ -183,10 +189,12 @@ async fn fetches_to_one_host_are_capped() {
         all
     })
     .await;
-    assert_eq!(
-        server.held_peak(),
-        2,
-        "at most two fetches to one host at once (and the two slots were used)"
+    // Without the cap all five are held at once; with it, never more than two (how many
+    // overlap below the cap depends on how fast the five sources were added).
+    let peak = server.held_peak();
+    assert!(
+        (1..=2).contains(&peak),
+        "at most two fetches to one host at once, saw {peak}"
     );
     swarm.stop().await;
 }
