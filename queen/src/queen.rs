@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use utoipa::ToSchema;
 
-use crate::schedule::{SourceClock, should_schedule};
+use crate::schedule::{SourceClock, by_priority, should_schedule};
 
 /// Id of the queen actor.
 pub const QUEEN_ID: &str = "queen";
@@ -212,7 +212,7 @@ async fn schedule(state: &mut QueenState) {
         .unwrap_or(chrono::Duration::MAX);
     let mut payloads = Vec::new();
     let mut scheduled = Vec::new();
-    for source in &sources {
+    for source in by_priority(&sources) {
         if !source.enabled {
             continue;
         }

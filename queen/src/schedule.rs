@@ -36,9 +36,45 @@ pub fn should_schedule(
     recorded || now - enqueued_at >= stale_after
 }
 
+/// Sources in the order their tasks are enqueued within one round: the most reliable tier
+/// first (tier 1 news before tier 4 blogs), then by id, so the scrape queue is served by
+/// priority when more sources are due than there are fetch slots.
+pub fn by_priority(sources: &[swarm_shared::domain::Source]) -> Vec<&swarm_shared::domain::Source> {
+    let mut ordered: Vec<&swarm_shared::domain::Source> = sources.iter().collect();
+    ordered.sort_by_key(|source| (source.tier, source.id));
+    ordered
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tier_first_then_id() {
+        let source = |id: i64, tier: u8| swarm_shared::domain::Source {
+            id,
+            name: format!("s{id}"),
+            kind: swarm_shared::domain::SourceKind::Rss,
+            url: "https://x.example/feed".into(),
+            interval: std::time::Duration::from_secs(60),
+            selectors: None,
+            tier,
+            enabled: true,
+            created_at: at(0),
+            last_fetch_at: None,
+            last_status: None,
+            last_error: None,
+            consecutive_failures: 0,
+            last_item_count: 0,
+            effective_interval: None,
+            content_hash: None,
+            etag: None,
+            last_modified: None,
+        };
+        let sources = [source(1, 4), source(2, 1), source(3, 2), source(4, 1)];
+        let order: Vec<i64> = by_priority(&sources).iter().map(|s| s.id).collect();
+        assert_eq!(order, [2, 4, 3, 1]);
+    }
 
     fn at(seconds: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_700_000_000 + seconds, 0).unwrap()
