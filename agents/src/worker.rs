@@ -15,12 +15,11 @@ use async_trait::async_trait;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::Serialize;
 use swarm_shared::channels::{Channel, MAX_DELIVERIES, QUEUE_DEAD_LETTER};
-use swarm_shared::context::{AgentContext, StatsWindow, forward};
+use swarm_shared::context::{AgentContext, Presence};
 use swarm_shared::domain::AgentKind;
 use swarm_shared::messages::{AgentMessage, QueenCommand, encode};
 use swarm_shared::ports::Delivery;
 use swarm_shared::telemetry;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 /// What a stage did with a batch.
@@ -110,9 +109,8 @@ pub struct WorkerState<S> {
     stage: S,
     args: WorkerArgs,
     consumer: String,
-    stats: StatsWindow,
+    presence: Presence,
     recover_first: bool,
-    tasks: Vec<JoinHandle<()>>,
 }
 
 /// The worker actor for stage `S`.
@@ -187,40 +185,31 @@ impl<S: Stage> Actor for WorkerActor<S> {
         args: WorkerArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         let stage = S::init(&args.ctx, &args.agent_id).await?;
-        args.ctx.register(&args.agent_id, S::KIND).await;
-        let mut tasks = Vec::new();
+        let mut presence = Presence::start(
+            &args.ctx,
+            &args.agent_id,
+            S::KIND,
+            args.restarts,
+            Some(S::QUEUE),
+            &myself,
+            || WorkerMsg::Heartbeat,
+        )
+        .await?;
         if S::wants_agent_messages() {
-            tasks.push(
-                forward(
-                    &args.ctx,
-                    Channel::AgentCommunication,
-                    myself.clone(),
-                    WorkerMsg::Agent,
-                )
-                .await?,
-            );
+            presence
+                .forward(Channel::AgentCommunication, &myself, WorkerMsg::Agent)
+                .await?;
         }
-        tasks.push(
-            forward(
-                &args.ctx,
-                Channel::QueenCommands,
-                myself.clone(),
-                WorkerMsg::Command,
-            )
-            .await?,
-        );
-        let heartbeat = args.ctx.config.supervision.heartbeat_interval;
-        tasks.push(myself.send_interval(heartbeat, || WorkerMsg::Heartbeat));
+        presence
+            .forward(Channel::QueenCommands, &myself, WorkerMsg::Command)
+            .await?;
         myself.send_message(WorkerMsg::Poll)?;
-        // The first heartbeat goes out at once so the queen sees the actor healthy.
-        myself.send_message(WorkerMsg::Heartbeat)?;
         Ok(WorkerState {
             stage,
             consumer: args.ctx.instance_id(&args.agent_id),
-            stats: StatsWindow::new(Some(S::QUEUE), args.restarts),
+            presence,
             args,
             recover_first: true,
-            tasks,
         })
     }
 
@@ -229,11 +218,7 @@ impl<S: Stage> Actor for WorkerActor<S> {
         _myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        state
-            .args
-            .ctx
-            .release(&state.args.agent_id, &mut state.tasks)
-            .await;
+        state.presence.stop().await;
         Ok(())
     }
 
@@ -250,18 +235,10 @@ impl<S: Stage> Actor for WorkerActor<S> {
             }
             WorkerMsg::Heartbeat => {
                 state.stage.on_heartbeat(&state.args.ctx).await;
-                let stats = state.stats.snapshot();
-                state
-                    .args
-                    .ctx
-                    .heartbeat(&state.args.agent_id, S::KIND, stats)
-                    .await;
+                state.presence.beat().await;
             }
             WorkerMsg::Agent(message) => {
                 state.stage.on_agent_message(&state.args.ctx, message).await
-            }
-            WorkerMsg::Command(QueenCommand::ReportHealth) => {
-                myself.send_message(WorkerMsg::Heartbeat)?;
             }
             WorkerMsg::Command(command) => state.stage.on_command(&state.args.ctx, command).await,
         }
@@ -322,7 +299,7 @@ async fn poll_once<S: Stage>(state: &mut WorkerState<S>) {
         let finished = drained.done.len() as u64 + drained.failed;
         if finished > 0 {
             state
-                .stats
+                .presence
                 .record(finished, drained.failed, started.elapsed());
         }
         done.extend(drained.done);
@@ -379,7 +356,7 @@ async fn process_taken<S: Stage>(
     let finished = count.saturating_sub(kept);
     if finished > 0 {
         state
-            .stats
+            .presence
             .record(finished, result.failed, started.elapsed());
     }
     done.extend(result.done);

@@ -5,12 +5,11 @@ use std::time::Duration;
 use chrono::Utc;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use swarm_shared::channels::Channel;
-use swarm_shared::context::{AgentContext, StatsWindow, answer_report_health, forward};
+use swarm_shared::context::{AgentContext, Presence};
 use swarm_shared::domain::{AgentKind, MemoryEntry};
 use swarm_shared::messages::{AgentMessage, MemoryChange};
 use swarm_shared::ports::publish;
 use swarm_shared::telemetry;
-use tokio::task::JoinHandle;
 
 use crate::memory::{Change, Memory};
 use crate::synthesis::{EventTally, synthesise};
@@ -54,8 +53,7 @@ pub struct MemoryState {
     args: MemoryArgs,
     memory: Memory,
     tally: EventTally,
-    stats: StatsWindow,
-    tasks: Vec<JoinHandle<()>>,
+    presence: Presence,
 }
 
 impl Actor for MemoryCoordinatorActor {
@@ -68,29 +66,7 @@ impl Actor for MemoryCoordinatorActor {
         myself: ActorRef<Self::Msg>,
         args: MemoryArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        args.ctx
-            .register(&args.agent_id, AgentKind::MemoryCoordinator)
-            .await;
-        let forwarder = forward(
-            &args.ctx,
-            Channel::AgentCommunication,
-            myself.clone(),
-            MemoryMsg::Agent,
-        )
-        .await?;
-        let reporter =
-            answer_report_health(&args.ctx, myself.clone(), || MemoryMsg::Heartbeat).await?;
         let config = &args.ctx.config;
-        let tasks = vec![
-            forwarder,
-            reporter,
-            myself.send_interval(SWEEP_INTERVAL, || MemoryMsg::Sweep),
-            myself.send_interval(config.memory.sync_interval, || MemoryMsg::Synthesise),
-            myself.send_interval(config.supervision.heartbeat_interval, || {
-                MemoryMsg::Heartbeat
-            }),
-        ];
-        myself.send_message(MemoryMsg::Heartbeat)?;
         let mut memory = Memory::new(config.memory.max_entries);
         // Memory outlives the actor: take back what the previous instance persisted.
         let restored = args.ctx.store.load_memory(Utc::now()).await?;
@@ -101,12 +77,28 @@ impl Actor for MemoryCoordinatorActor {
         if count > 0 {
             tracing::info!(entries = count, "memory restored from the store");
         }
+        let mut presence = Presence::start(
+            &args.ctx,
+            &args.agent_id,
+            AgentKind::MemoryCoordinator,
+            args.restarts,
+            None,
+            &myself,
+            || MemoryMsg::Heartbeat,
+        )
+        .await?;
+        presence
+            .forward(Channel::AgentCommunication, &myself, MemoryMsg::Agent)
+            .await?;
+        presence.every(SWEEP_INTERVAL, &myself, || MemoryMsg::Sweep);
+        presence.every(config.memory.sync_interval, &myself, || {
+            MemoryMsg::Synthesise
+        });
         Ok(MemoryState {
-            stats: StatsWindow::new(None, args.restarts),
             args,
             memory,
             tally: EventTally::default(),
-            tasks,
+            presence,
         })
     }
 
@@ -115,11 +107,7 @@ impl Actor for MemoryCoordinatorActor {
         _myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        state
-            .args
-            .ctx
-            .release(&state.args.agent_id, &mut state.tasks)
-            .await;
+        state.presence.stop().await;
         Ok(())
     }
 
@@ -155,7 +143,7 @@ impl Actor for MemoryCoordinatorActor {
                         .memory
                         .put(&namespace, &key, value, &written_by, expires_at, now);
                 apply(&state.args.ctx, &state.memory, changes).await;
-                state.stats.record(1, 0, started.elapsed());
+                state.presence.record(1, 0, started.elapsed());
             }
             MemoryMsg::Agent(AgentMessage::EventRecorded {
                 event_id,
@@ -197,14 +185,7 @@ impl Actor for MemoryCoordinatorActor {
                 metrics::gauge!(telemetry::MEMORY_ENTRIES).set(state.memory.len() as f64);
             }
             MemoryMsg::Synthesise => synthesise_now(state).await,
-            MemoryMsg::Heartbeat => {
-                let stats = state.stats.snapshot();
-                state
-                    .args
-                    .ctx
-                    .heartbeat(&state.args.agent_id, AgentKind::MemoryCoordinator, stats)
-                    .await;
-            }
+            MemoryMsg::Heartbeat => state.presence.beat().await,
         }
         Ok(())
     }

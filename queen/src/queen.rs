@@ -9,12 +9,11 @@ use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 use swarm_shared::channels::{Channel, QUEUE_DEAD_LETTER, QUEUE_SCRAPE, QUEUES};
-use swarm_shared::context::{AgentContext, StatsWindow, forward};
+use swarm_shared::context::{AgentContext, Presence};
 use swarm_shared::domain::{AgentKind, AgentStatus, ScrapeTask};
 use swarm_shared::messages::{AgentMessage, HealthMessage, LifecycleEvent, QueenCommand, encode};
 use swarm_shared::ports::publish;
 use swarm_shared::telemetry;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use utoipa::ToSchema;
 
@@ -81,8 +80,7 @@ pub struct QueenState {
     agents: BTreeMap<String, AgentView>,
     /// Per source: when it is next due, and when its last task was enqueued.
     clocks: HashMap<i64, (DateTime<Utc>, DateTime<Utc>)>,
-    stats: StatsWindow,
-    tasks: Vec<JoinHandle<()>>,
+    presence: Presence,
 }
 
 impl Actor for QueenActor {
@@ -95,36 +93,26 @@ impl Actor for QueenActor {
         myself: ActorRef<Self::Msg>,
         args: QueenArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        args.ctx.register(QUEEN_ID, AgentKind::Queen).await;
-        let config = &args.ctx.config;
-        let tasks = vec![
-            forward(
-                &args.ctx,
-                Channel::HealthChecks,
-                myself.clone(),
-                QueenMsg::Health,
-            )
-            .await?,
-            forward(
-                &args.ctx,
-                Channel::AgentCommunication,
-                myself.clone(),
-                QueenMsg::Agent,
-            )
-            .await?,
-            forward(
-                &args.ctx,
-                Channel::QueenCommands,
-                myself.clone(),
-                QueenMsg::Command,
-            )
-            .await?,
-            myself.send_interval(config.scheduler.tick, || QueenMsg::Tick),
-            myself.send_interval(config.supervision.heartbeat_interval, || {
-                QueenMsg::Heartbeat
-            }),
-        ];
-        myself.send_message(QueenMsg::Heartbeat)?;
+        let mut presence = Presence::start(
+            &args.ctx,
+            QUEEN_ID,
+            AgentKind::Queen,
+            args.restarts,
+            None,
+            &myself,
+            || QueenMsg::Heartbeat,
+        )
+        .await?;
+        presence
+            .forward(Channel::HealthChecks, &myself, QueenMsg::Health)
+            .await?;
+        presence
+            .forward(Channel::AgentCommunication, &myself, QueenMsg::Agent)
+            .await?;
+        presence
+            .forward(Channel::QueenCommands, &myself, QueenMsg::Command)
+            .await?;
+        presence.every(args.ctx.config.scheduler.tick, &myself, || QueenMsg::Tick);
         myself.send_message(QueenMsg::Tick)?;
         // Learn the whole swarm now rather than after a heartbeat interval (this queen may be
         // a restart, or may have started after the others' first heartbeats).
@@ -132,11 +120,10 @@ impl Actor for QueenActor {
             tracing::warn!(error = %err, "asking the swarm to report failed");
         }
         Ok(QueenState {
-            stats: StatsWindow::new(None, args.restarts),
             args,
             agents: BTreeMap::new(),
             clocks: HashMap::new(),
-            tasks,
+            presence,
         })
     }
 
@@ -145,7 +132,7 @@ impl Actor for QueenActor {
         _myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        state.args.ctx.release(QUEEN_ID, &mut state.tasks).await;
+        state.presence.stop().await;
         Ok(())
     }
 
@@ -161,14 +148,7 @@ impl Actor for QueenActor {
                 refresh_health(state);
                 export_queue_depths(&state.args.ctx).await;
             }
-            QueenMsg::Heartbeat => {
-                let stats = state.stats.snapshot();
-                state
-                    .args
-                    .ctx
-                    .heartbeat(QUEEN_ID, AgentKind::Queen, stats)
-                    .await;
-            }
+            QueenMsg::Heartbeat => state.presence.beat().await,
             QueenMsg::Health(message) => observe(state, message),
             QueenMsg::Agent(AgentMessage::Recommendation {
                 bottleneck,
@@ -260,7 +240,7 @@ async fn schedule(state: &mut QueenState) {
                 state.clocks.insert(id, (now + interval, now));
             }
             metrics::counter!(telemetry::SCRAPE_TASKS_TOTAL).increment(count as u64);
-            state.stats.record(count as u64, 0, started.elapsed());
+            state.presence.record(count as u64, 0, started.elapsed());
         }
         // Not marked scheduled: retried at the next tick.
         Err(err) => tracing::warn!(error = %err, "enqueueing scrape tasks failed"),

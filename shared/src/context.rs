@@ -55,7 +55,7 @@ impl AgentContext {
 
     /// Registers an agent with a TTL of three heartbeats. Registry failures are logged, not
     /// fatal: the swarm keeps working without discovery.
-    pub async fn register(&self, agent_id: &str, kind: AgentKind) {
+    pub(crate) async fn register(&self, agent_id: &str, kind: AgentKind) {
         let mut meta = Meta::new();
         meta.insert("kind".into(), kind.as_str().into());
         meta.insert("node".into(), self.config.node.name.clone());
@@ -77,23 +77,14 @@ impl AgentContext {
     }
 
     /// Deregisters an agent (clean stop).
-    pub async fn deregister(&self, agent_id: &str) {
+    pub(crate) async fn deregister(&self, agent_id: &str) {
         if let Err(err) = self.registry.deregister(&self.instance_id(agent_id)).await {
             tracing::warn!(agent = %agent_id, error = %err, "registry deregister failed");
         }
     }
 
-    /// An actor's clean-stop path: aborts its background tasks (bus forwarders, timers) and
-    /// deregisters it.
-    pub async fn release(&self, agent_id: &str, tasks: &mut Vec<tokio::task::JoinHandle<()>>) {
-        for task in tasks.drain(..) {
-            task.abort();
-        }
-        self.deregister(agent_id).await;
-    }
-
     /// Publishes a heartbeat and passes the registry check.
-    pub async fn heartbeat(&self, agent_id: &str, kind: AgentKind, stats: AgentStats) {
+    pub(crate) async fn heartbeat(&self, agent_id: &str, kind: AgentKind, stats: AgentStats) {
         let message = HealthMessage::Heartbeat {
             agent_id: agent_id.to_owned(),
             kind,
@@ -168,7 +159,7 @@ impl StatsWindow {
 
 /// Forwards a bus channel into an actor's mailbox until either side closes. Undecodable
 /// messages are logged and skipped.
-pub async fn forward<T, M>(
+pub(crate) async fn forward<T, M>(
     ctx: &AgentContext,
     channel: crate::channels::Channel,
     actor: ractor::ActorRef<M>,
@@ -198,7 +189,7 @@ where
 
 /// Sends `heartbeat()` to the actor whenever a queen asks every actor to report
 /// ([`crate::messages::QueenCommand::ReportHealth`]), for actors that ignore other commands.
-pub async fn answer_report_health<M>(
+pub(crate) async fn answer_report_health<M>(
     ctx: &AgentContext,
     actor: ractor::ActorRef<M>,
     heartbeat: fn() -> M,
@@ -222,4 +213,93 @@ where
             }
         }
     }))
+}
+
+/// What every actor shell keeps besides its own state: its identity, its heartbeat counters and
+/// the background tasks (bus forwarders, timers) that must stop with it. Starting it registers
+/// the actor, heartbeats once at once, every heartbeat interval, and whenever a queen asks
+/// (`ReportHealth`); stopping it aborts the tasks and deregisters.
+#[derive(Debug)]
+pub struct Presence {
+    ctx: AgentContext,
+    agent_id: String,
+    kind: AgentKind,
+    stats: StatsWindow,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Presence {
+    /// Starts the presence of an actor that consumes `queue` (if any) and whose mailbox takes
+    /// `heartbeat()` as its heartbeat message.
+    pub async fn start<M: ractor::Message>(
+        ctx: &AgentContext,
+        agent_id: &str,
+        kind: AgentKind,
+        restarts: u32,
+        queue: Option<&str>,
+        myself: &ractor::ActorRef<M>,
+        heartbeat: fn() -> M,
+    ) -> crate::Result<Presence> {
+        ctx.register(agent_id, kind).await;
+        let tasks = vec![
+            answer_report_health(ctx, myself.clone(), heartbeat).await?,
+            myself.send_interval(ctx.config.supervision.heartbeat_interval, heartbeat),
+        ];
+        // The first heartbeat goes out at once so the queen sees the actor healthy.
+        myself
+            .send_message(heartbeat())
+            .map_err(|_| crate::Error::Closed("the actor's mailbox"))?;
+        Ok(Presence {
+            ctx: ctx.clone(),
+            agent_id: agent_id.to_owned(),
+            kind,
+            stats: StatsWindow::new(queue, restarts),
+            tasks,
+        })
+    }
+
+    /// Forwards a bus channel into the actor's mailbox for as long as the actor lives.
+    pub async fn forward<T, M>(
+        &mut self,
+        channel: crate::channels::Channel,
+        myself: &ractor::ActorRef<M>,
+        wrap: fn(T) -> M,
+    ) -> crate::Result<()>
+    where
+        T: for<'de> serde::Deserialize<'de> + Send + 'static,
+        M: ractor::Message,
+    {
+        let task = forward(&self.ctx, channel, myself.clone(), wrap).await?;
+        self.tasks.push(task);
+        Ok(())
+    }
+
+    /// Sends `message()` to the actor every `period` for as long as the actor lives.
+    pub fn every<M: ractor::Message>(
+        &mut self,
+        period: Duration,
+        myself: &ractor::ActorRef<M>,
+        message: fn() -> M,
+    ) {
+        self.tasks.push(myself.send_interval(period, message));
+    }
+
+    /// Records `items` processed (`errors` of them failed) in `busy` time.
+    pub fn record(&mut self, items: u64, errors: u64, busy: Duration) {
+        self.stats.record(items, errors, busy);
+    }
+
+    /// Publishes a heartbeat with the counters since the last one.
+    pub async fn beat(&mut self) {
+        let stats = self.stats.snapshot();
+        self.ctx.heartbeat(&self.agent_id, self.kind, stats).await;
+    }
+
+    /// The clean-stop path: aborts the background tasks and deregisters.
+    pub async fn stop(&mut self) {
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+        self.ctx.deregister(&self.agent_id).await;
+    }
 }

@@ -9,13 +9,12 @@ use std::time::Duration;
 use chrono::Utc;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use swarm_shared::channels::Channel;
-use swarm_shared::context::{AgentContext, StatsWindow, answer_report_health, forward};
+use swarm_shared::context::{AgentContext, Presence};
 use swarm_shared::domain::AgentKind;
 use swarm_shared::messages::{AgentMessage, BreakerState};
 use swarm_shared::ports::publish;
 use swarm_shared::reliability::breaker::Breaker;
 use swarm_shared::telemetry;
-use tokio::task::JoinHandle;
 
 /// The API reliability actor.
 #[derive(Debug, Default)]
@@ -46,8 +45,7 @@ pub enum ApiReliabilityMsg {
 pub struct ApiReliabilityState {
     args: ApiReliabilityArgs,
     breakers: HashMap<String, Breaker>,
-    stats: StatsWindow,
-    tasks: Vec<JoinHandle<()>>,
+    presence: Presence,
 }
 
 impl Actor for ApiReliabilityActor {
@@ -60,29 +58,27 @@ impl Actor for ApiReliabilityActor {
         myself: ActorRef<Self::Msg>,
         args: ApiReliabilityArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        args.ctx
-            .register(&args.agent_id, AgentKind::ApiReliability)
-            .await;
-        let tasks = vec![
-            forward(
-                &args.ctx,
+        let mut presence = Presence::start(
+            &args.ctx,
+            &args.agent_id,
+            AgentKind::ApiReliability,
+            args.restarts,
+            None,
+            &myself,
+            || ApiReliabilityMsg::Heartbeat,
+        )
+        .await?;
+        presence
+            .forward(
                 Channel::AgentCommunication,
-                myself.clone(),
+                &myself,
                 ApiReliabilityMsg::Agent,
             )
-            .await?,
-            answer_report_health(&args.ctx, myself.clone(), || ApiReliabilityMsg::Heartbeat)
-                .await?,
-            myself.send_interval(args.ctx.config.supervision.heartbeat_interval, || {
-                ApiReliabilityMsg::Heartbeat
-            }),
-        ];
-        myself.send_message(ApiReliabilityMsg::Heartbeat)?;
+            .await?;
         Ok(ApiReliabilityState {
-            stats: StatsWindow::new(None, args.restarts),
             args,
             breakers: HashMap::new(),
-            tasks,
+            presence,
         })
     }
 
@@ -91,11 +87,7 @@ impl Actor for ApiReliabilityActor {
         _myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        state
-            .args
-            .ctx
-            .release(&state.args.agent_id, &mut state.tasks)
-            .await;
+        state.presence.stop().await;
         Ok(())
     }
 
@@ -113,12 +105,7 @@ impl Actor for ApiReliabilityActor {
                     .filter(|breaker| breaker.state_at(Utc::now()) == BreakerState::Open)
                     .count();
                 metrics::gauge!(telemetry::BREAKERS_OPEN).set(open as f64);
-                let stats = state.stats.snapshot();
-                state
-                    .args
-                    .ctx
-                    .heartbeat(&state.args.agent_id, AgentKind::ApiReliability, stats)
-                    .await;
+                state.presence.beat().await;
             }
             ApiReliabilityMsg::Agent(AgentMessage::CallOutcome {
                 host,
@@ -135,7 +122,7 @@ impl Actor for ApiReliabilityActor {
                 if let Some(transition) = transition {
                     broadcast(&state.args, &host, transition.state, transition.until).await;
                 }
-                state.stats.record(1, 0, started.elapsed());
+                state.presence.record(1, 0, started.elapsed());
             }
             ApiReliabilityMsg::Agent(_) => {}
         }

@@ -9,12 +9,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use swarm_shared::channels::{Channel, QUEUES};
-use swarm_shared::context::{AgentContext, StatsWindow, answer_report_health, forward};
+use swarm_shared::context::{AgentContext, Presence};
 use swarm_shared::domain::AgentKind;
 use swarm_shared::messages::{AgentMessage, AgentStats, HealthMessage};
 use swarm_shared::ports::publish;
 use swarm_shared::telemetry;
-use tokio::task::JoinHandle;
 
 /// The performance actor.
 #[derive(Debug, Default)]
@@ -47,8 +46,7 @@ pub enum PerformanceMsg {
 pub struct PerformanceState {
     args: PerformanceArgs,
     latest: BTreeMap<String, (AgentKind, AgentStats, DateTime<Utc>)>,
-    stats: StatsWindow,
-    tasks: Vec<JoinHandle<()>>,
+    presence: Presence,
 }
 
 impl Actor for PerformanceActor {
@@ -61,31 +59,26 @@ impl Actor for PerformanceActor {
         myself: ActorRef<Self::Msg>,
         args: PerformanceArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        args.ctx
-            .register(&args.agent_id, AgentKind::Performance)
-            .await;
-        let tasks = vec![
-            forward(
-                &args.ctx,
-                Channel::HealthChecks,
-                myself.clone(),
-                PerformanceMsg::Health,
-            )
-            .await?,
-            answer_report_health(&args.ctx, myself.clone(), || PerformanceMsg::Heartbeat).await?,
-            myself.send_interval(args.ctx.config.supervision.heartbeat_interval, || {
-                PerformanceMsg::Heartbeat
-            }),
-            myself.send_interval(args.ctx.config.performance.interval, || {
-                PerformanceMsg::Analyse
-            }),
-        ];
-        myself.send_message(PerformanceMsg::Heartbeat)?;
+        let mut presence = Presence::start(
+            &args.ctx,
+            &args.agent_id,
+            AgentKind::Performance,
+            args.restarts,
+            None,
+            &myself,
+            || PerformanceMsg::Heartbeat,
+        )
+        .await?;
+        presence
+            .forward(Channel::HealthChecks, &myself, PerformanceMsg::Health)
+            .await?;
+        presence.every(args.ctx.config.performance.interval, &myself, || {
+            PerformanceMsg::Analyse
+        });
         Ok(PerformanceState {
-            stats: StatsWindow::new(None, args.restarts),
             args,
             latest: BTreeMap::new(),
-            tasks,
+            presence,
         })
     }
 
@@ -94,11 +87,7 @@ impl Actor for PerformanceActor {
         _myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        state
-            .args
-            .ctx
-            .release(&state.args.agent_id, &mut state.tasks)
-            .await;
+        state.presence.stop().await;
         Ok(())
     }
 
@@ -118,14 +107,7 @@ impl Actor for PerformanceActor {
                 state.latest.insert(agent_id, (kind, stats, at));
             }
             PerformanceMsg::Health(HealthMessage::Lifecycle { .. }) => {}
-            PerformanceMsg::Heartbeat => {
-                let stats = state.stats.snapshot();
-                state
-                    .args
-                    .ctx
-                    .heartbeat(&state.args.agent_id, AgentKind::Performance, stats)
-                    .await;
-            }
+            PerformanceMsg::Heartbeat => state.presence.beat().await,
             PerformanceMsg::Analyse => analyse(state).await,
         }
         Ok(())
@@ -193,5 +175,5 @@ async fn analyse(state: &mut PerformanceState) {
             tracing::warn!(error = %err, "recommendation publish failed");
         }
     }
-    state.stats.record(1, 0, started.elapsed());
+    state.presence.record(1, 0, started.elapsed());
 }
