@@ -17,7 +17,7 @@ use serde::Serialize;
 use swarm_shared::channels::{Channel, MAX_DELIVERIES, QUEUE_DEAD_LETTER};
 use swarm_shared::context::{AgentContext, Presence};
 use swarm_shared::domain::AgentKind;
-use swarm_shared::messages::{AgentMessage, QueenCommand, encode};
+use swarm_shared::messages::{AgentMessage, QueenCommand, decode, encode};
 use swarm_shared::ports::Delivery;
 use swarm_shared::telemetry;
 use tokio::time::Instant;
@@ -38,16 +38,19 @@ pub trait Stage: Send + Sized + 'static {
     const KIND: AgentKind;
     /// Queue consumed.
     const QUEUE: &'static str;
+    /// What the queue carries; the shell decodes it and dead-letters what does not decode.
+    type Item: for<'de> serde::Deserialize<'de> + Send;
     /// Builds the stage at (re)start.
     async fn init(ctx: &AgentContext, agent_id: &str) -> Result<Self, ActorProcessingErr>;
     /// Items taken per batch.
     fn batch(ctx: &AgentContext) -> usize;
     /// Processes a batch.
+    /// Processes a batch of decoded items, each with its delivery id.
     async fn process(
         &mut self,
         ctx: &AgentContext,
         agent_id: &str,
-        batch: Vec<Delivery>,
+        batch: Vec<(String, Self::Item)>,
     ) -> BatchResult;
     /// Whether the stage wants `agent-communication` messages.
     fn wants_agent_messages() -> bool {
@@ -134,12 +137,9 @@ struct DeadLetter<'a> {
     payload: String,
 }
 
-/// Moves items to the dead-letter queue; returns the ids that may be acknowledged.
-pub async fn dead_letter(
-    ctx: &AgentContext,
-    queue: &str,
-    items: &[(&Delivery, &str)],
-) -> Vec<String> {
+/// Moves items to the dead-letter queue with their reasons; returns the ids that may be
+/// acknowledged.
+async fn dead_letter(ctx: &AgentContext, queue: &str, items: &[(&Delivery, &str)]) -> Vec<String> {
     let mut payloads = Vec::new();
     for (delivery, reason) in items {
         let letter = DeadLetter {
@@ -335,17 +335,25 @@ async fn process_taken<S: Stage>(
         );
     }
 
-    let (poison, batch): (Vec<Delivery>, Vec<Delivery>) = deliveries
-        .into_iter()
-        .partition(|delivery| delivery.deliveries > MAX_DELIVERIES);
+    let mut letters: Vec<(&Delivery, &str)> = Vec::new();
+    let mut batch = Vec::with_capacity(deliveries.len());
+    for delivery in &deliveries {
+        if delivery.deliveries > MAX_DELIVERIES {
+            letters.push((delivery, "delivered too many times"));
+            continue;
+        }
+        match decode::<S::Item>(&delivery.payload) {
+            Ok(item) => batch.push((delivery.id.clone(), item)),
+            Err(err) => {
+                tracing::error!(agent = %state.args.agent_id, error = %err, queue = S::QUEUE, "undecodable work item");
+                letters.push((delivery, "undecodable"));
+            }
+        }
+    }
     let mut done = Vec::new();
-    if !poison.is_empty() {
-        let items: Vec<(&Delivery, &str)> = poison
-            .iter()
-            .map(|delivery| (delivery, "delivered too many times"))
-            .collect();
-        tracing::error!(agent = %state.args.agent_id, items = poison.len(), "moving repeatedly failing items to the dead-letter queue");
-        done.extend(dead_letter(ctx, S::QUEUE, &items).await);
+    if !letters.is_empty() {
+        tracing::error!(agent = %state.args.agent_id, items = letters.len(), "moving items to the dead-letter queue");
+        done.extend(dead_letter(ctx, S::QUEUE, &letters).await);
     }
     let started = Instant::now();
     let count = batch.len() as u64;

@@ -10,12 +10,12 @@ use ractor::ActorProcessingErr;
 use swarm_shared::channels::QUEUE_QUALITY;
 use swarm_shared::context::AgentContext;
 use swarm_shared::domain::{AgentKind, ClassifiedDocument, RecordOutcome};
-use swarm_shared::messages::{AgentMessage, decode};
-use swarm_shared::ports::{Delivery, publish};
+use swarm_shared::messages::AgentMessage;
+use swarm_shared::ports::publish;
 use swarm_shared::telemetry;
 use tokio::time::Instant;
 
-use crate::worker::{BatchResult, Stage, WorkerActor, dead_letter};
+use crate::worker::{BatchResult, Stage, WorkerActor};
 
 /// The data quality actor.
 pub type DataQualityActor = WorkerActor<DataQualityStage>;
@@ -29,6 +29,7 @@ pub struct DataQualityStage;
 impl Stage for DataQualityStage {
     const KIND: AgentKind = AgentKind::DataQuality;
     const QUEUE: &'static str = QUEUE_QUALITY;
+    type Item = ClassifiedDocument;
 
     async fn init(_ctx: &AgentContext, _agent_id: &str) -> Result<Self, ActorProcessingErr> {
         Ok(DataQualityStage)
@@ -42,22 +43,12 @@ impl Stage for DataQualityStage {
         &mut self,
         ctx: &AgentContext,
         agent_id: &str,
-        batch: Vec<Delivery>,
+        batch: Vec<(String, ClassifiedDocument)>,
     ) -> BatchResult {
         let mut result = BatchResult::default();
         let quality = &ctx.config.quality;
-        for delivery in batch {
+        for (id, item) in batch {
             let started = Instant::now();
-            let item: ClassifiedDocument = match decode(&delivery.payload) {
-                Ok(item) => item,
-                Err(err) => {
-                    tracing::error!(agent = %agent_id, error = %err, "undecodable classified document");
-                    result
-                        .done
-                        .extend(dead_letter(ctx, Self::QUEUE, &[(&delivery, "undecodable")]).await);
-                    continue;
-                }
-            };
             let fetched_at = item.document.fetched_at;
             let document = match clean::validate(item.document, quality.max_text_bytes) {
                 Ok(document) => document,
@@ -65,7 +56,7 @@ impl Stage for DataQualityStage {
                     tracing::warn!(agent = %agent_id, reason = %rejection, "document rejected");
                     metrics::counter!(telemetry::DOCUMENTS_DROPPED_TOTAL, "reason" => "invalid")
                         .increment(1);
-                    result.done.push(delivery.id);
+                    result.done.push(id);
                     continue;
                 }
             };
@@ -86,7 +77,7 @@ impl Stage for DataQualityStage {
                     let age = (Utc::now() - fetched_at).to_std().unwrap_or_default();
                     metrics::histogram!(telemetry::STAGE_DURATION_SECONDS, "stage" => "pipeline")
                         .record(age.as_secs_f64());
-                    result.done.push(delivery.id);
+                    result.done.push(id);
                 }
                 Err(err) => {
                     // Left pending: redelivered once the store is back.

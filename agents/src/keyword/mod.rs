@@ -14,12 +14,11 @@ use ractor::ActorProcessingErr;
 use swarm_shared::channels::{QUEUE_CLASSIFY, QUEUE_QUALITY};
 use swarm_shared::context::AgentContext;
 use swarm_shared::domain::{AgentKind, ClassifiedDocument, Document};
-use swarm_shared::messages::{QueenCommand, decode, encode};
-use swarm_shared::ports::Delivery;
+use swarm_shared::messages::{QueenCommand, encode};
 use swarm_shared::telemetry;
 use tokio::time::Instant;
 
-use crate::worker::{BatchResult, Stage, WorkerActor, dead_letter};
+use crate::worker::{BatchResult, Stage, WorkerActor};
 use scorer::{Input, Scorer, Weights};
 
 /// The keyword actor.
@@ -62,6 +61,7 @@ impl KeywordStage {
 impl Stage for KeywordStage {
     const KIND: AgentKind = AgentKind::Keyword;
     const QUEUE: &'static str = QUEUE_CLASSIFY;
+    type Item = Document;
 
     async fn init(ctx: &AgentContext, _agent_id: &str) -> Result<Self, ActorProcessingErr> {
         Ok(KeywordStage {
@@ -90,22 +90,12 @@ impl Stage for KeywordStage {
         &mut self,
         ctx: &AgentContext,
         agent_id: &str,
-        batch: Vec<Delivery>,
+        batch: Vec<(String, Document)>,
     ) -> BatchResult {
         let mut result = BatchResult::default();
         let mut ids = Vec::with_capacity(batch.len());
         let mut payloads = Vec::with_capacity(batch.len());
-        for delivery in batch {
-            let document: Document = match decode(&delivery.payload) {
-                Ok(document) => document,
-                Err(err) => {
-                    tracing::error!(agent = %agent_id, error = %err, "undecodable document");
-                    result
-                        .done
-                        .extend(dead_letter(ctx, Self::QUEUE, &[(&delivery, "undecodable")]).await);
-                    continue;
-                }
-            };
+        for (id, document) in batch {
             let started = Instant::now();
             let detection = self.scorer.score(Input {
                 title: &document.title,
@@ -123,7 +113,7 @@ impl Stage for KeywordStage {
             }) {
                 Ok(bytes) => {
                     payloads.push(bytes);
-                    ids.push(delivery.id);
+                    ids.push(id);
                 }
                 Err(err) => {
                     tracing::error!(agent = %agent_id, error = %err, "encoding classified document failed");

@@ -19,8 +19,8 @@ use swarm_shared::context::AgentContext;
 use swarm_shared::domain::{
     AgentKind, Document, FetchReport, FetchStatus, ScrapeTask, document_id,
 };
-use swarm_shared::messages::{AgentMessage, BreakerState, CallOutcome, decode, encode};
-use swarm_shared::ports::{Delivery, publish};
+use swarm_shared::messages::{AgentMessage, BreakerState, CallOutcome, encode};
+use swarm_shared::ports::publish;
 use swarm_shared::reliability::breaker;
 use swarm_shared::telemetry;
 
@@ -32,7 +32,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::data_quality::clean::{canonical_url, html_to_text};
-use crate::worker::{BatchResult, Stage, WorkerActor, dead_letter};
+use crate::worker::{BatchResult, Stage, WorkerActor};
 use fetch::{FetchError, Fetched, Fetcher, Validators};
 
 /// The scraping actor.
@@ -242,6 +242,7 @@ async fn run_task(
 impl Stage for ScrapingStage {
     const KIND: AgentKind = AgentKind::Scraping;
     const QUEUE: &'static str = QUEUE_SCRAPE;
+    type Item = ScrapeTask;
 
     async fn init(ctx: &AgentContext, _agent_id: &str) -> Result<Self, ActorProcessingErr> {
         let fetcher = Fetcher::new(&ctx.config.scraping)?;
@@ -288,20 +289,10 @@ impl Stage for ScrapingStage {
         &mut self,
         ctx: &AgentContext,
         agent_id: &str,
-        batch: Vec<Delivery>,
+        batch: Vec<(String, ScrapeTask)>,
     ) -> BatchResult {
         let mut result = BatchResult::default();
-        for delivery in batch {
-            let task = match decode::<ScrapeTask>(&delivery.payload) {
-                Ok(task) => task,
-                Err(err) => {
-                    tracing::error!(agent = %agent_id, error = %err, "undecodable scrape task");
-                    result
-                        .done
-                        .extend(dead_letter(ctx, Self::QUEUE, &[(&delivery, "undecodable")]).await);
-                    continue;
-                }
-            };
+        for (id, task) in batch {
             let host = Url::parse(&task.source.url)
                 .ok()
                 .and_then(|url| breaker_key(&url));
@@ -313,13 +304,12 @@ impl Stage for ScrapingStage {
                     host: Some(host.clone()),
                     result: Err(Failure::CircuitOpen(reason)),
                 };
-                self.record(ctx, agent_id, Ok((delivery.id, outcome)), &mut result)
+                self.record(ctx, agent_id, Ok((id, outcome)), &mut result)
                     .await;
                 continue;
             }
             let fetcher = self.fetcher.clone();
             let max_items = ctx.config.scraping.max_items;
-            let id = delivery.id;
             let per_host = ctx.config.scraping.per_host_concurrency;
             let slots = host.as_ref().map(|host| {
                 self.host_slots

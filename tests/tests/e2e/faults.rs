@@ -176,3 +176,46 @@ async fn memory_survives_a_memory_coordinator_crash() {
     assert_eq!(entry["written_by"], "api-reliability-0");
     swarm.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecodable_work_is_dead_lettered_not_dropped() {
+    use swarm_shared::channels::{QUEUE_CLASSIFY, QUEUE_DEAD_LETTER};
+    let swarm = TestSwarm::start(|_| {}).await;
+    eventually(Duration::from_secs(20), "seven actors healthy", || async {
+        all_healthy(&swarm.agents().await)
+    })
+    .await;
+    let queue = swarm.swarm.context().queue.clone();
+    queue
+        .enqueue(QUEUE_CLASSIFY, vec![b"{not a document".to_vec()])
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "the item reaches the dead-letter queue",
+        || {
+            let queue = queue.clone();
+            async move { queue.depth(QUEUE_DEAD_LETTER).await.unwrap().ready == 1 }
+        },
+    )
+    .await;
+    let letter = queue
+        .take(QUEUE_DEAD_LETTER, "operator", 1, Duration::ZERO)
+        .await
+        .unwrap();
+    let letter: serde_json::Value = serde_json::from_slice(&letter[0].payload).unwrap();
+    assert_eq!(letter["queue"], QUEUE_CLASSIFY);
+    assert_eq!(letter["reason"], "undecodable");
+    assert_eq!(letter["payload"], "{not a document");
+    let depth = queue.depth(QUEUE_CLASSIFY).await.unwrap();
+    assert_eq!(
+        (depth.ready, depth.pending),
+        (0, 0),
+        "acknowledged once dead-lettered"
+    );
+    assert!(
+        all_healthy(&swarm.agents().await),
+        "the keyword agent did not crash"
+    );
+    swarm.stop().await;
+}
