@@ -51,10 +51,6 @@ pub const QUEUE_QUALITY: &str = "swarm:queue:quality";
 /// Every work queue, in pipeline order.
 pub const QUEUES: [&str; 3] = [QUEUE_SCRAPE, QUEUE_CLASSIFY, QUEUE_QUALITY];
 
-/// Key prefix of shared memory entries.
-pub const MEMORY_PREFIX: &str = "swarm:memory:";
-/// Key prefix of metrics snapshots.
-pub const METRICS_PREFIX: &str = "swarm:metrics:";
 /// Items that could not be processed (undecodable, or delivered too often), kept for operators.
 pub const QUEUE_DEAD_LETTER: &str = "swarm:queue:dead-letter";
 /// Deliveries after which an item goes to the dead-letter queue instead of being retried.

@@ -57,13 +57,6 @@ impl AgentKind {
             AgentKind::MemoryCoordinator => "memory-coordinator",
         }
     }
-
-    /// Parses a wire name.
-    pub fn parse(text: &str) -> Option<AgentKind> {
-        AgentKind::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == text)
-    }
 }
 
 impl std::fmt::Display for AgentKind {

@@ -1,7 +1,5 @@
 //! The error type of the shared crate. Variants say which part failed; messages are lowercase.
 
-use std::time::Duration;
-
 /// Result with [`Error`] as the default error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -42,14 +40,6 @@ pub enum Error {
     /// The bus or a queue is closed (the process is shutting down).
     #[error("{0} is closed")]
     Closed(&'static str),
-    /// An operation did not finish in time.
-    #[error("{what} timed out after {after:?}")]
-    Timeout {
-        /// What timed out.
-        what: &'static str,
-        /// After how long.
-        after: Duration,
-    },
     /// An I/O error, with the path or operation it concerns.
     #[error("{context}: {source}")]
     Io {

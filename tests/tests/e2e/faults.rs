@@ -132,9 +132,7 @@ async fn memory_survives_a_memory_coordinator_crash() {
     })
     .await;
     // Three failures against a closed port open its breaker: a `breakers` memory entry.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let closed_port = closed.local_addr().unwrap().port();
-    drop(closed);
+    let closed_port = swarm_tests::closed_port();
     swarm
         .add_source(json!({"name": "down", "kind": "rss", "url": format!("http://127.0.0.1:{closed_port}/feed"), "interval": "200ms"}))
         .await;

@@ -27,10 +27,7 @@ async fn bad_sources_report_clear_errors_and_the_swarm_keeps_running() {
     std::fs::write(file_path.path(), "{\"text\": \"missing quote }\n").unwrap();
 
     let swarm = TestSwarm::start(|_| {}).await;
-    // A port nothing listens on.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let closed_port = closed.local_addr().unwrap().port();
-    drop(closed);
+    let closed_port = swarm_tests::closed_port();
 
     let unreachable = swarm
         .add_source(json!({"name": "unreachable", "kind": "rss", "url": format!("http://127.0.0.1:{closed_port}/feed"), "interval": "300ms"}))
