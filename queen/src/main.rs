@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use swarm_agents::keyword::scorer::{Input, Scorer, Weights};
 use swarm_shared::config::Config;
 use swarm_shared::domain::Company;
+use swarm_shared::ports::Store;
 use swarm_shared::ports::sqlite::SqliteStore;
 
 const DEFAULT_CONFIG: &str = "config/tge-swarm.toml";

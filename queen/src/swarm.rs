@@ -59,7 +59,6 @@ pub struct Swarm {
     cancel: CancellationToken,
     servers: Vec<JoinHandle<()>>,
     generated_admin_key: Option<String>,
-    store: SqliteStore,
 }
 
 impl std::fmt::Debug for Swarm {
@@ -262,7 +261,7 @@ impl Swarm {
         let ctx = AgentContext {
             bus: Arc::new(EmbeddedBus::new(config.queues.bus_buffer)),
             queue: Arc::new(EmbeddedQueue::new(config.queues.visibility_timeout)),
-            store: Arc::new(store.clone()),
+            store: Arc::new(store),
             registry: Arc::new(EmbeddedRegistry::new()),
             config: config.clone(),
             faults: FaultHooks::default(),
@@ -323,7 +322,6 @@ impl Swarm {
             cancel,
             servers,
             generated_admin_key,
-            store,
         })
     }
 
@@ -365,7 +363,7 @@ impl Swarm {
         }
         self.host.stop(None);
         let _ = self.host_task.await;
-        self.store.close().await;
+        self.ctx.store.close().await;
         tracing::info!("swarm stopped");
     }
 }

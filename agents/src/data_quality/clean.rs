@@ -76,6 +76,23 @@ pub fn html_to_text(input: &str) -> String {
     clean_plain(&out)
 }
 
+/// Whether `text` is already what [`html_to_text`] makes of it: no markup or entities, no
+/// control characters, single spaces, trimmed. One pass, no allocation.
+pub fn is_plain(text: &str) -> bool {
+    let mut previous_space = true;
+    for c in text.chars() {
+        if c == '<' || c == '&' || (c.is_control()) || (c.is_whitespace() && c != ' ') {
+            return false;
+        }
+        let space = c == ' ';
+        if space && previous_space {
+            return false;
+        }
+        previous_space = space;
+    }
+    !previous_space || text.is_empty()
+}
+
 fn clean_plain(text: &str) -> String {
     let without_controls: String = text
         .chars()
@@ -151,8 +168,13 @@ impl std::fmt::Display for Rejection {
 /// Validates and sanitises a document: plain text only, canonical URL, text truncated at a
 /// char boundary to `max_text_bytes`.
 pub fn validate(mut document: Document, max_text_bytes: usize) -> Result<Document, Rejection> {
-    document.title = html_to_text(&document.title);
-    document.text = html_to_text(&document.text);
+    // Scraping already produces plain text; only text that is not plain is cleaned again.
+    if !is_plain(&document.title) {
+        document.title = html_to_text(&document.title);
+    }
+    if !is_plain(&document.text) {
+        document.text = html_to_text(&document.text);
+    }
     if document.title.is_empty() && document.text.is_empty() {
         return Err(Rejection::Empty);
     }
@@ -221,6 +243,27 @@ mod tests {
             canonical_url("../post/1?utm_medium=rss", Some(&base)).unwrap(),
             "https://news.example.com/post/1"
         );
+    }
+
+    #[test]
+    fn plain_text_is_recognised() {
+        let cases = [
+            ("", true),
+            ("Fhenix announces TGE", true),
+            ("two  spaces", false),
+            (" leading", false),
+            ("trailing ", false),
+            ("tab\there", false),
+            ("a <b>tag</b>", false),
+            ("Fish &amp; chips", false),
+            ("nul\u{0}", false),
+        ];
+        for (text, plain) in cases {
+            assert_eq!(is_plain(text), plain, "{text:?}");
+            if plain {
+                assert_eq!(html_to_text(text), text, "plain text is a fixed point");
+            }
+        }
     }
 
     #[test]

@@ -97,6 +97,8 @@ pub trait WorkQueue: Send + Sync + 'static {
 pub trait Store: Send + Sync + 'static {
     /// Checks the store answers.
     async fn ping(&self) -> Result<()>;
+    /// Closes the store's connections (at shutdown).
+    async fn close(&self);
 
     /// All sources, by id.
     async fn list_sources(&self) -> Result<Vec<Source>>;

@@ -88,11 +88,6 @@ impl SqliteStore {
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(SqliteStore { pool })
     }
-
-    /// Closes the pool.
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
 }
 
 fn source_from_row(row: &SqliteRow) -> Result<Source> {
@@ -268,6 +263,10 @@ impl Store for SqliteStore {
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
     }
 
     async fn list_sources(&self) -> Result<Vec<Source>> {
