@@ -5,6 +5,7 @@ use std::time::Duration;
 use chrono::Utc;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use swarm_shared::channels::Channel;
+use swarm_shared::channels::MEMORY_KEY_PREFIX;
 use swarm_shared::context::{AgentContext, Presence};
 use swarm_shared::domain::{AgentKind, MemoryEntry};
 use swarm_shared::messages::{AgentMessage, MemoryChange};
@@ -191,6 +192,28 @@ impl Actor for MemoryCoordinatorActor {
     }
 }
 
+/// Mirrors an entry to its shared key (`swarm:memory:<namespace>:<key>`, with the entry's TTL)
+/// so operators and other processes can read it; removes the key when the entry is gone.
+async fn mirror(ctx: &AgentContext, memory: &Memory, namespace: &str, key: &str) {
+    let shared_key = format!("{MEMORY_KEY_PREFIX}{namespace}:{key}");
+    let result = match memory.entry(namespace, key) {
+        Some(entry) => {
+            let ttl = entry
+                .expires_at
+                .and_then(|at| (at - Utc::now()).to_std().ok())
+                .unwrap_or(ctx.config.memory.default_ttl);
+            match serde_json::to_vec(entry) {
+                Ok(body) => ctx.bus.put_key(&shared_key, body, ttl).await,
+                Err(err) => Err(err.into()),
+            }
+        }
+        None => ctx.bus.delete_key(&shared_key).await,
+    };
+    if let Err(err) = result {
+        tracing::debug!(%namespace, %key, error = %err, "mirroring a memory entry failed");
+    }
+}
+
 /// Persists each change (write-through) and announces it on `memory-sync`.
 async fn apply(ctx: &AgentContext, memory: &Memory, changes: Vec<Change>) {
     let at = Utc::now();
@@ -206,6 +229,7 @@ async fn apply(ctx: &AgentContext, memory: &Memory, changes: Vec<Change>) {
         if let Err(err) = persisted {
             tracing::warn!(namespace = %change.namespace, key = %change.key, error = %err, "persisting a memory change failed");
         }
+        mirror(ctx, memory, &change.namespace, &change.key).await;
         let message = MemoryChange {
             namespace: change.namespace,
             key: change.key,

@@ -5,7 +5,7 @@
 //! ([`decide_restart`]) gives, and every step is published on `health-checks`.
 //! Shutdown stops children in reverse start order, each with a timeout, then kills.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -14,9 +14,11 @@ use ractor::{
     Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr, SupervisionEvent,
 };
 use rand::Rng;
+use swarm_shared::channels::Channel;
+use swarm_shared::commands::{HostAction, HostedActor, plan};
 use swarm_shared::context::AgentContext;
 use swarm_shared::domain::AgentKind;
-use swarm_shared::messages::{HealthMessage, LifecycleEvent};
+use swarm_shared::messages::{HealthMessage, LifecycleEvent, QueenCommand, decode};
 use swarm_shared::ports::publish;
 use swarm_shared::supervision::{RestartDecision, decide_restart, prune_history};
 use swarm_shared::telemetry;
@@ -57,6 +59,8 @@ pub struct ChildStatus {
     pub running: bool,
     /// Restarts so far.
     pub restarts: u32,
+    /// Stopped on purpose because its node is drained.
+    pub drained: bool,
 }
 
 /// The host actor.
@@ -70,6 +74,8 @@ pub struct HostArgs {
     pub ctx: AgentContext,
     /// Children in start order.
     pub children: Vec<ChildSpec>,
+    /// Whether queen commands may add and remove worker actors here.
+    pub scalable: bool,
 }
 
 /// Messages.
@@ -77,6 +83,8 @@ pub struct HostArgs {
 pub enum HostMsg {
     /// Respawn a child (sent by the host to itself after a backoff).
     Restart(String),
+    /// Read the desired state and apply it (every heartbeat, and when announced).
+    Reconcile,
     /// Status of every child.
     Children(RpcReplyPort<Vec<ChildStatus>>),
     /// Stop every child in reverse start order, then reply.
@@ -89,6 +97,7 @@ struct Child {
     cell: Option<ActorCell>,
     restarts: u32,
     failures: VecDeque<Instant>,
+    drained: bool,
 }
 
 /// State.
@@ -97,11 +106,17 @@ pub struct HostState {
     ctx: AgentContext,
     children: Vec<Child>,
     stopping: bool,
+    scalable: bool,
+    /// Generations of edge-triggered commands already applied.
+    applied: HashMap<String, i64>,
+    reconciled_once: bool,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 async fn lifecycle(ctx: &AgentContext, child: &Child, event: LifecycleEvent) {
     let message = HealthMessage::Lifecycle {
         agent_id: child.spec.id.clone(),
+        node: ctx.config.node.name.clone(),
         kind: child.spec.kind,
         event,
         restarts: child.restarts,
@@ -152,6 +167,154 @@ impl AgentHost {
     }
 }
 
+/// Sends `Reconcile` whenever the queen announces a desired-state change.
+async fn reconcile_on_announcement(
+    ctx: &AgentContext,
+    host: ActorRef<HostMsg>,
+) -> Result<tokio::task::JoinHandle<()>, ActorProcessingErr> {
+    use futures::StreamExt;
+    let mut subscription = ctx.bus.subscribe(Channel::QueenCommands).await?;
+    Ok(tokio::spawn(async move {
+        while let Some(payload) = subscription.next().await {
+            let changed = matches!(
+                decode::<QueenCommand>(&payload),
+                Ok(QueenCommand::DesiredStateChanged)
+            );
+            if changed && host.send_message(HostMsg::Reconcile).is_err() {
+                break;
+            }
+        }
+    }))
+}
+
+/// Stops a child's actor (if running) and waits for it, so the supervision event that
+/// follows finds no running child and is ignored.
+async fn stop_child(child: &mut Child, timeout: std::time::Duration, reason: &str) {
+    let Some(cell) = child.cell.take() else {
+        return;
+    };
+    if cell
+        .stop_and_wait(Some(reason.to_owned()), Some(timeout))
+        .await
+        .is_err()
+    {
+        tracing::warn!(agent = %child.spec.id, "actor did not stop in time, killing");
+        cell.kill();
+    }
+}
+
+/// Starts a child's actor now; on failure the usual restart policy takes over.
+async fn start_child(myself: &ActorRef<HostMsg>, state: &mut HostState, index: usize) {
+    let restarts = state.children[index].restarts;
+    match (state.children[index].spec.start)(myself.get_cell(), restarts).await {
+        Ok(cell) => {
+            let child = &mut state.children[index];
+            child.cell = Some(cell);
+            lifecycle(&state.ctx, child, LifecycleEvent::Started).await;
+        }
+        Err(err) => {
+            AgentHost
+                .child_died(myself, state, index, format!("start failed: {err}"))
+                .await;
+        }
+    }
+}
+
+/// Reads the desired state and applies the planner's actions. A store failure skips this
+/// round: the next heartbeat tries again.
+async fn reconcile(myself: &ActorRef<HostMsg>, state: &mut HostState) {
+    let desired = match state.ctx.store.list_desired().await {
+        Ok(desired) => desired,
+        Err(err) => {
+            tracing::debug!(error = %err, "reading desired state failed; retrying next tick");
+            return;
+        }
+    };
+    let actors: Vec<HostedActor> = state
+        .children
+        .iter()
+        .map(|child| HostedActor {
+            id: child.spec.id.clone(),
+            kind: child.spec.kind,
+            drained: child.drained,
+        })
+        .collect();
+    let first = !state.reconciled_once;
+    state.reconciled_once = true;
+    let node = state.ctx.config.node.name.clone();
+    let actions = plan(
+        &desired,
+        &node,
+        &actors,
+        state.scalable,
+        &mut state.applied,
+        first,
+    );
+    let timeout = state.ctx.config.supervision.stop_timeout;
+    for action in actions {
+        let (label, id) = match &action {
+            HostAction::Restart(id) => ("restart", id.clone()),
+            HostAction::Recreate(id) => ("recreate", id.clone()),
+            HostAction::Start(kind, index) => ("scale_up", format!("{kind}-{index}")),
+            HostAction::Remove(id) => ("scale_down", id.clone()),
+            HostAction::Drain(id) => ("drain", id.clone()),
+            HostAction::Resume(id) => ("resume", id.clone()),
+        };
+        tracing::info!(action = label, agent = %id, "applying queen command");
+        metrics::counter!(telemetry::COMMANDS_APPLIED_TOTAL, "action" => label).increment(1);
+        match action {
+            HostAction::Restart(id) | HostAction::Recreate(id) => {
+                let Some(index) = state.children.iter().position(|c| c.spec.id == id) else {
+                    continue;
+                };
+                stop_child(&mut state.children[index], timeout, label).await;
+                if label == "recreate" {
+                    state.children[index].restarts = 0;
+                    state.children[index].failures.clear();
+                }
+                start_child(myself, state, index).await;
+            }
+            HostAction::Start(kind, number) => {
+                let Some(spec) = crate::swarm::worker_child(&state.ctx, kind, number) else {
+                    continue;
+                };
+                state.children.push(Child {
+                    spec,
+                    cell: None,
+                    restarts: 0,
+                    failures: VecDeque::new(),
+                    drained: false,
+                });
+                let index = state.children.len() - 1;
+                start_child(myself, state, index).await;
+            }
+            HostAction::Remove(id) => {
+                let Some(index) = state.children.iter().position(|c| c.spec.id == id) else {
+                    continue;
+                };
+                let mut child = state.children.remove(index);
+                stop_child(&mut child, timeout, "scaled down").await;
+                lifecycle(&state.ctx, &child, LifecycleEvent::Stopped).await;
+            }
+            HostAction::Drain(id) => {
+                let Some(index) = state.children.iter().position(|c| c.spec.id == id) else {
+                    continue;
+                };
+                state.children[index].drained = true;
+                stop_child(&mut state.children[index], timeout, "drained").await;
+                lifecycle(&state.ctx, &state.children[index], LifecycleEvent::Stopped).await;
+            }
+            HostAction::Resume(id) => {
+                let Some(index) = state.children.iter().position(|c| c.spec.id == id) else {
+                    continue;
+                };
+                state.children[index].drained = false;
+                start_child(myself, state, index).await;
+            }
+        }
+    }
+}
+
 impl Actor for AgentHost {
     type Msg = HostMsg;
     type State = HostState;
@@ -170,14 +333,25 @@ impl Actor for AgentHost {
                 cell: Some(cell),
                 restarts: 0,
                 failures: VecDeque::new(),
+                drained: false,
             };
             lifecycle(&args.ctx, &child, LifecycleEvent::Started).await;
             children.push(child);
         }
+        let mut tasks = vec![
+            myself.send_interval(args.ctx.config.supervision.heartbeat_interval, || {
+                HostMsg::Reconcile
+            }),
+        ];
+        tasks.push(reconcile_on_announcement(&args.ctx, myself.clone()).await?);
         Ok(HostState {
             ctx: args.ctx,
             children,
             stopping: false,
+            scalable: args.scalable,
+            applied: HashMap::new(),
+            reconciled_once: false,
+            tasks,
         })
     }
 
@@ -196,7 +370,7 @@ impl Actor for AgentHost {
                 else {
                     return Ok(());
                 };
-                if state.children[index].cell.is_some() {
+                if state.children[index].cell.is_some() || state.children[index].drained {
                     return Ok(());
                 }
                 let restarts = state.children[index].restarts + 1;
@@ -216,6 +390,11 @@ impl Actor for AgentHost {
                     }
                 }
             }
+            HostMsg::Reconcile => {
+                if !state.stopping {
+                    reconcile(&myself, state).await;
+                }
+            }
             HostMsg::Children(reply) => {
                 let statuses = state
                     .children
@@ -225,12 +404,16 @@ impl Actor for AgentHost {
                         kind: child.spec.kind,
                         running: child.cell.is_some(),
                         restarts: child.restarts,
+                        drained: child.drained,
                     })
                     .collect();
                 let _ = reply.send(statuses);
             }
             HostMsg::Shutdown(reply) => {
                 state.stopping = true;
+                for task in state.tasks.drain(..) {
+                    task.abort();
+                }
                 let timeout = state.ctx.config.supervision.stop_timeout;
                 for child in state.children.iter_mut().rev() {
                     let Some(cell) = child.cell.take() else {
@@ -343,6 +526,9 @@ mod tests {
     async fn context() -> AgentContext {
         let mut config = Config::embedded_default().unwrap();
         config.node.name = "host-test".into();
+        // No reconcile tick during the test: it reads the store, whose thread would let
+        // paused time jump ahead.
+        config.supervision.heartbeat_interval = Duration::from_secs(86_400);
         AgentContext {
             bus: Arc::new(EmbeddedBus::new(1024)),
             queue: Arc::new(EmbeddedQueue::new(Duration::from_secs(60))),
@@ -378,6 +564,7 @@ mod tests {
             HostArgs {
                 ctx: ctx.clone(),
                 children: vec![spec],
+                scalable: false,
             },
         )
         .await

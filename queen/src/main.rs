@@ -1,6 +1,8 @@
 //! `tge-swarm`: the command-line entry point.
 //!
 //! * `run`: the whole swarm in one process with embedded defaults.
+//! * `queen`, `memory-coordinator`, `agent <kind>`: one role of a distributed swarm, over
+//!   Redis, a shared database and (optionally) Consul.
 //! * `check-config`: validate a configuration and print what it sets up.
 //! * `classify`: score JSON Lines documents offline.
 //! * `migrate`: create or upgrade the store.
@@ -12,10 +14,9 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 use swarm_agents::keyword::scorer::{Input, Scorer, Weights};
+use swarm_queen::swarm::Role;
 use swarm_shared::config::Config;
-use swarm_shared::domain::Company;
-use swarm_shared::ports::Store;
-use swarm_shared::ports::sqlite::SqliteStore;
+use swarm_shared::domain::{AgentKind, Company};
 
 const DEFAULT_CONFIG: &str = "config/tge-swarm.toml";
 
@@ -37,6 +38,16 @@ struct Cli {
 enum Command {
     /// Run every actor, the API and metrics in one process.
     Run,
+    /// Run the queen (scheduler, agent table) and the REST API of a distributed swarm.
+    Queen,
+    /// Run the memory coordinator of a distributed swarm.
+    MemoryCoordinator,
+    /// Run the agents of one specialist kind of a distributed swarm.
+    Agent {
+        /// scraping, keyword, api-reliability, performance or data-quality.
+        #[arg(value_parser = parse_kind)]
+        kind: AgentKind,
+    },
     /// Validate the configuration and print a summary.
     CheckConfig,
     /// Score documents offline: JSON Lines in, one JSON line per document out.
@@ -45,8 +56,26 @@ enum Command {
         #[arg(long, default_value = "-")]
         input: String,
     },
-    /// Create or upgrade the store under the data dir.
+    /// Create or upgrade the store (TGE_SWARM_DATABASE_URL, else SQLite under the data dir).
     Migrate,
+}
+
+fn parse_kind(text: &str) -> Result<AgentKind, String> {
+    let specialists = [
+        AgentKind::Scraping,
+        AgentKind::Keyword,
+        AgentKind::ApiReliability,
+        AgentKind::Performance,
+        AgentKind::DataQuality,
+    ];
+    specialists
+        .into_iter()
+        .find(|kind| kind.as_str() == text)
+        .ok_or_else(|| {
+            format!(
+                "unknown agent kind `{text}`; expected one of: scraping, keyword, api-reliability, performance, data-quality"
+            )
+        })
 }
 
 fn config_path(explicit: Option<&Path>) -> Option<PathBuf> {
@@ -82,7 +111,12 @@ fn main() -> anyhow::Result<()> {
         Command::CheckConfig => check_config(&config, &origin),
         Command::Classify { input } => classify(&config, &input),
         Command::Migrate => runtime()?.block_on(migrate(&config)),
-        Command::Run => runtime()?.block_on(run(config, &origin)),
+        Command::Run => runtime()?.block_on(run(config, Role::All, &origin)),
+        Command::Queen => runtime()?.block_on(run(config, Role::Queen, &origin)),
+        Command::MemoryCoordinator => {
+            runtime()?.block_on(run(config, Role::MemoryCoordinator, &origin))
+        }
+        Command::Agent { kind } => runtime()?.block_on(run(config, Role::Agent(kind), &origin)),
     }
 }
 
@@ -114,30 +148,34 @@ fn check_config(config: &Config, origin: &str) -> anyhow::Result<()> {
 }
 
 async fn migrate(config: &Config) -> anyhow::Result<()> {
-    let path = config.sqlite_path();
-    let store = SqliteStore::open(&path)
-        .await
-        .with_context(|| format!("migrating {}", path.display()))?;
-    store.close().await;
-    println!("store at {} is up to date", path.display());
+    let ports = swarm_queen::swarm::connect_ports(config).await?;
+    ports.store.close().await;
+    println!("store is up to date ({})", ports.summary);
     Ok(())
 }
 
-async fn run(config: Config, origin: &str) -> anyhow::Result<()> {
-    tracing::info!(config = origin, "starting tge-swarm");
+async fn run(config: Config, role: Role, origin: &str) -> anyhow::Result<()> {
+    tracing::info!(config = origin, role = %role.name(), "starting tge-swarm");
     let admin_key = std::env::var("TGE_SWARM_ADMIN_KEY")
         .ok()
         .filter(|key| !key.is_empty());
-    let swarm = swarm_queen::Swarm::start(config, admin_key).await?;
+    let swarm = swarm_queen::Swarm::start_role(config, role, admin_key).await?;
     if let Some(key) = swarm.generated_admin_key() {
         // Printed once: only its hash is stored.
         println!("generated admin API key (shown once, store it now): {key}");
     }
-    println!(
-        "tge-swarm API on http://{}/api/v1 (metrics on http://{}/metrics)",
-        swarm.api_addr(),
-        swarm.metrics_addr()
-    );
+    match swarm.api_addr() {
+        Some(api) => println!(
+            "tge-swarm {} API on http://{api}/api/v1 (metrics on http://{}/metrics)",
+            role.name(),
+            swarm.metrics_addr()
+        ),
+        None => println!(
+            "tge-swarm {} running (health and metrics on http://{}/readyz, /metrics)",
+            role.name(),
+            swarm.metrics_addr()
+        ),
+    }
     wait_for_signal().await;
     tracing::info!("shutting down");
     swarm.shutdown().await;

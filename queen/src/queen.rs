@@ -251,10 +251,12 @@ fn observe(state: &mut QueenState, message: HealthMessage) {
     match message {
         HealthMessage::Heartbeat {
             agent_id,
+            node,
             kind,
             at,
             stats,
         } => {
+            let agent_id = qualified_id(&state.args.ctx.config.node.name, &node, agent_id);
             let view = state
                 .agents
                 .entry(agent_id.clone())
@@ -268,11 +270,13 @@ fn observe(state: &mut QueenState, message: HealthMessage) {
         }
         HealthMessage::Lifecycle {
             agent_id,
+            node,
             kind,
             event,
             restarts,
             ..
         } => {
+            let agent_id = qualified_id(&state.args.ctx.config.node.name, &node, agent_id);
             let view = state
                 .agents
                 .entry(agent_id.clone())
@@ -295,6 +299,16 @@ fn observe(state: &mut QueenState, message: HealthMessage) {
                 LifecycleEvent::Stopped => view.status = AgentStatus::Stopped,
             }
         }
+    }
+}
+
+/// The id an agent has in the queen's table: bare for the queen's own node (and senders that
+/// do not say), `node/agent` for agents in other processes.
+fn qualified_id(own_node: &str, node: &str, agent_id: String) -> String {
+    if node.is_empty() || node == own_node {
+        agent_id
+    } else {
+        format!("{node}/{agent_id}")
     }
 }
 

@@ -1,6 +1,8 @@
-//! Wiring of an in-process swarm: ports (embedded adapters), first-start seeding, the
-//! bootstrap admin key, the agent host with all seven actors, the REST API and the metrics
-//! server. `tge-swarm run` and the end-to-end tests both start a swarm through [`Swarm::start`].
+//! Wiring of a swarm process: ports (embedded adapters, or Redis/Postgres/Consul when their
+//! URLs are set), first-start seeding, the bootstrap admin key, the agent host with the
+//! actors of the process's [`Role`], the REST API (queen and all-in-one only) and the metrics
+//! server with `/healthz` and `/readyz`. `tge-swarm run|queen|agent|memory-coordinator` and the
+//! end-to-end tests all start through [`Swarm::start_role`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,11 +22,14 @@ use swarm_shared::config::Config;
 use swarm_shared::context::AgentContext;
 use swarm_shared::domain::AgentKind;
 use swarm_shared::faults::FaultHooks;
-use swarm_shared::ports::Store;
+use swarm_shared::ports::consul::ConsulRegistry;
 use swarm_shared::ports::embedded_bus::EmbeddedBus;
 use swarm_shared::ports::embedded_queue::EmbeddedQueue;
 use swarm_shared::ports::embedded_registry::EmbeddedRegistry;
+use swarm_shared::ports::postgres::PgStore;
+use swarm_shared::ports::redis::{RedisBus, RedisQueue, RedisSettings, redact};
 use swarm_shared::ports::sqlite::SqliteStore;
+use swarm_shared::ports::{Bus, Registry, Store, WorkQueue};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -41,6 +46,160 @@ pub fn memory_name(node: &str) -> String {
     format!("{node}:memory-coordinator")
 }
 
+/// What one process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Every actor, the API and metrics (`tge-swarm run`).
+    All,
+    /// The queen and the API (`tge-swarm queen`).
+    Queen,
+    /// The memory coordinator (`tge-swarm memory-coordinator`).
+    MemoryCoordinator,
+    /// The agents of one specialist kind (`tge-swarm agent <kind>`).
+    Agent(AgentKind),
+}
+
+impl Role {
+    /// Default metrics port: queen and all-in-one 8001, memory coordinator 8002, agents
+    /// 8010 (scraping) to 8014 (data quality).
+    pub fn metrics_port(self) -> u16 {
+        match self {
+            Role::All | Role::Queen => 8001,
+            Role::MemoryCoordinator => 8002,
+            Role::Agent(AgentKind::Scraping) => 8010,
+            Role::Agent(AgentKind::Keyword) => 8011,
+            Role::Agent(AgentKind::ApiReliability) => 8012,
+            Role::Agent(AgentKind::Performance) => 8013,
+            Role::Agent(AgentKind::DataQuality) => 8014,
+            Role::Agent(AgentKind::Queen) => 8001,
+            Role::Agent(AgentKind::MemoryCoordinator) => 8002,
+        }
+    }
+
+    /// Whether the process serves the REST API.
+    pub fn serves_api(self) -> bool {
+        matches!(self, Role::All | Role::Queen)
+    }
+
+    /// Whether the process runs an actor of `kind`.
+    pub fn runs(self, kind: AgentKind) -> bool {
+        match self {
+            Role::All => true,
+            Role::Queen => kind == AgentKind::Queen,
+            Role::MemoryCoordinator => kind == AgentKind::MemoryCoordinator,
+            Role::Agent(own) => own == kind,
+        }
+    }
+
+    /// Name in logs.
+    pub fn name(self) -> String {
+        match self {
+            Role::All => "all-in-one".into(),
+            Role::Queen => "queen".into(),
+            Role::MemoryCoordinator => "memory-coordinator".into(),
+            Role::Agent(kind) => format!("agent {kind}"),
+        }
+    }
+}
+
+/// The adapters a process uses, chosen by which connection URLs are set.
+pub struct Ports {
+    /// Pub/sub.
+    pub bus: Arc<dyn Bus>,
+    /// Work queues.
+    pub queue: Arc<dyn WorkQueue>,
+    /// Store.
+    pub store: Arc<dyn Store>,
+    /// Registry.
+    pub registry: Arc<dyn Registry>,
+    /// Which adapters, for the start-up log line.
+    pub summary: String,
+}
+
+/// Connects the ports: Redis for bus and queues when `connections.redis_url` is set, Postgres
+/// or SQLite from `connections.database_url` (SQLite under the data dir when unset), Consul
+/// when `connections.consul_url` is set; embedded adapters otherwise. Every error names the
+/// server (without its password) and the setting.
+pub async fn connect_ports(config: &Config) -> anyhow::Result<Ports> {
+    let connections = &config.connections;
+    let (bus, queue, bus_name): (Arc<dyn Bus>, Arc<dyn WorkQueue>, String) =
+        match &connections.redis_url {
+            Some(url) => {
+                let settings = RedisSettings::new(url, config.queues.bus_buffer)?;
+                let bus = RedisBus::connect(&settings).await.with_context(|| {
+                    format!(
+                        "connecting the bus to {} (TGE_SWARM_REDIS_URL)",
+                        redact(url)
+                    )
+                })?;
+                let queue = RedisQueue::connect(&settings, config.queues.visibility_timeout)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "connecting the work queues to {} (TGE_SWARM_REDIS_URL)",
+                            redact(url)
+                        )
+                    })?;
+                (
+                    Arc::new(bus),
+                    Arc::new(queue),
+                    format!("redis {}", redact(url)),
+                )
+            }
+            None => (
+                Arc::new(EmbeddedBus::new(config.queues.bus_buffer)),
+                Arc::new(EmbeddedQueue::new(config.queues.visibility_timeout)),
+                "embedded".to_owned(),
+            ),
+        };
+    let (store, store_name): (Arc<dyn Store>, String) = match &connections.database_url {
+        Some(url) if url.starts_with("postgres") => {
+            let store = PgStore::connect(url).await.with_context(|| {
+                format!(
+                    "connecting the store to {} (TGE_SWARM_DATABASE_URL)",
+                    redact(url)
+                )
+            })?;
+            (Arc::new(store), format!("postgres {}", redact(url)))
+        }
+        Some(url) => {
+            let path = std::path::PathBuf::from(
+                url.trim_start_matches("sqlite:").trim_start_matches("//"),
+            );
+            let store = SqliteStore::open(&path).await.with_context(|| {
+                format!(
+                    "opening the store at {} (TGE_SWARM_DATABASE_URL)",
+                    path.display()
+                )
+            })?;
+            (Arc::new(store), format!("sqlite {}", path.display()))
+        }
+        None => {
+            let path = config.sqlite_path();
+            let store = SqliteStore::open(&path)
+                .await
+                .with_context(|| format!("opening the store at {}", path.display()))?;
+            (Arc::new(store), format!("sqlite {}", path.display()))
+        }
+    };
+    let (registry, registry_name): (Arc<dyn Registry>, String) = match &connections.consul_url {
+        Some(url) => (
+            Arc::new(ConsulRegistry::new(url, connections.consul_token.clone())?),
+            format!("consul {url}"),
+        ),
+        None => (Arc::new(EmbeddedRegistry::new()), "embedded".to_owned()),
+    };
+    Ok(Ports {
+        bus,
+        queue,
+        store,
+        registry,
+        summary: format!(
+            "bus and queues: {bus_name}; store: {store_name}; registry: {registry_name}"
+        ),
+    })
+}
+
 /// Scope of the bootstrap key.
 pub const ADMIN_SCOPE: &str = "admin";
 
@@ -54,7 +213,7 @@ pub struct Swarm {
     ctx: AgentContext,
     host: ActorRef<HostMsg>,
     host_task: JoinHandle<()>,
-    api_addr: SocketAddr,
+    api_addr: Option<SocketAddr>,
     metrics_addr: SocketAddr,
     cancel: CancellationToken,
     servers: Vec<JoinHandle<()>>,
@@ -106,8 +265,38 @@ where
     })
 }
 
-/// The children of an all-in-one process, in start order (consumers before producers, the
+/// The children of a process of `role`, in start order (consumers before producers, the
 /// queen last so nothing is scheduled before it can be processed).
+pub fn children_for(ctx: &AgentContext, role: Role) -> Vec<ChildSpec> {
+    children(ctx)
+        .into_iter()
+        .filter(|spec| role.runs(spec.kind))
+        .collect()
+}
+
+/// The spec of the `index`-th worker of a scalable kind (scraping, keyword, data quality).
+pub fn worker_child(ctx: &AgentContext, kind: AgentKind, index: u32) -> Option<ChildSpec> {
+    match kind {
+        AgentKind::DataQuality => Some(worker_spec::<DataQualityActor>(
+            format!("data-quality-{index}"),
+            kind,
+            ctx,
+        )),
+        AgentKind::Keyword => Some(worker_spec::<KeywordActor>(
+            format!("keyword-{index}"),
+            kind,
+            ctx,
+        )),
+        AgentKind::Scraping => Some(worker_spec::<ScrapingActor>(
+            format!("scraping-{index}"),
+            kind,
+            ctx,
+        )),
+        _ => None,
+    }
+}
+
+/// The children of an all-in-one process, in start order.
 pub fn children(ctx: &AgentContext) -> Vec<ChildSpec> {
     let node = ctx.config.node.name.clone();
     let mut specs = Vec::new();
@@ -145,21 +334,15 @@ pub fn children(ctx: &AgentContext) -> Vec<ChildSpec> {
             restarts,
         },
     ));
-    for index in 0..ctx.config.quality.replicas {
-        let id = format!("data-quality-{index}");
-        specs.push(worker_spec::<DataQualityActor>(
-            id,
-            AgentKind::DataQuality,
-            ctx,
-        ));
-    }
-    for index in 0..ctx.config.detection.replicas {
-        let id = format!("keyword-{index}");
-        specs.push(worker_spec::<KeywordActor>(id, AgentKind::Keyword, ctx));
-    }
-    for index in 0..ctx.config.scraping.replicas {
-        let id = format!("scraping-{index}");
-        specs.push(worker_spec::<ScrapingActor>(id, AgentKind::Scraping, ctx));
+    let workers = [
+        (AgentKind::DataQuality, ctx.config.quality.replicas),
+        (AgentKind::Keyword, ctx.config.detection.replicas),
+        (AgentKind::Scraping, ctx.config.scraping.replicas),
+    ];
+    for (kind, replicas) in workers {
+        for index in 0..replicas {
+            specs.extend(worker_child(ctx, kind, index));
+        }
     }
     let queen_ctx = ctx.clone();
     specs.push(spec::<QueenActor, _>(
@@ -246,35 +429,66 @@ async fn bootstrap_admin_key(
 }
 
 impl Swarm {
-    /// Starts a swarm. `admin_key` is the bootstrap admin key (`TGE_SWARM_ADMIN_KEY`).
+    /// Starts an all-in-one swarm. `admin_key` is the bootstrap admin key
+    /// (`TGE_SWARM_ADMIN_KEY`).
     pub async fn start(config: Config, admin_key: Option<String>) -> anyhow::Result<Swarm> {
+        Swarm::start_role(config, Role::All, admin_key).await
+    }
+
+    /// Starts the process of `role`. Distributed roles need Redis and a shared database.
+    pub async fn start_role(
+        mut config: Config,
+        role: Role,
+        admin_key: Option<String>,
+    ) -> anyhow::Result<Swarm> {
         swarm_agents::scraping::fetch::install_crypto_provider();
         validate_config_selectors(&config)?;
+        if role != Role::All {
+            anyhow::ensure!(
+                config.connections.redis_url.is_some(),
+                "`tge-swarm {}` runs one role of a distributed swarm and needs Redis: set TGE_SWARM_REDIS_URL",
+                role.name()
+            );
+            anyhow::ensure!(
+                config.connections.database_url.is_some(),
+                "`tge-swarm {}` runs one role of a distributed swarm and needs a shared database: set TGE_SWARM_DATABASE_URL",
+                role.name()
+            );
+        }
+        config.use_role_metrics_port(role.metrics_port());
         let handle = crate::metrics::recorder()?;
         let config = Arc::new(config);
-        let store = SqliteStore::open(&config.sqlite_path())
-            .await
-            .with_context(|| format!("opening the store at {}", config.sqlite_path().display()))?;
-        seed(&store, &config).await?;
-        let generated_admin_key = bootstrap_admin_key(&store, admin_key.as_deref()).await?;
+        let ports = connect_ports(&config).await?;
+        tracing::info!(role = %role.name(), adapters = %ports.summary, "ports connected");
+        let generated_admin_key = if role.serves_api() {
+            seed(ports.store.as_ref(), &config).await?;
+            bootstrap_admin_key(ports.store.as_ref(), admin_key.as_deref()).await?
+        } else {
+            None
+        };
 
         let ctx = AgentContext {
-            bus: Arc::new(EmbeddedBus::new(config.queues.bus_buffer)),
-            queue: Arc::new(EmbeddedQueue::new(config.queues.visibility_timeout)),
-            store: Arc::new(store),
-            registry: Arc::new(EmbeddedRegistry::new()),
+            bus: ports.bus,
+            queue: ports.queue,
+            store: ports.store,
+            registry: ports.registry,
             config: config.clone(),
             faults: FaultHooks::default(),
         };
 
-        let api_listener = tokio::net::TcpListener::bind(config.server.api_addr)
-            .await
-            .with_context(|| {
-                format!(
-                    "binding the API to {} (server.api_addr)",
-                    config.server.api_addr
-                )
-            })?;
+        let api_listener = if role.serves_api() {
+            let listener = tokio::net::TcpListener::bind(config.server.api_addr)
+                .await
+                .with_context(|| {
+                    format!(
+                        "binding the API to {} (server.api_addr)",
+                        config.server.api_addr
+                    )
+                })?;
+            Some(listener)
+        } else {
+            None
+        };
         let metrics_listener = tokio::net::TcpListener::bind(config.server.metrics_addr)
             .await
             .with_context(|| {
@@ -283,26 +497,38 @@ impl Swarm {
                     config.server.metrics_addr
                 )
             })?;
-        let api_addr = api_listener.local_addr()?;
+        let api_addr = match &api_listener {
+            Some(listener) => Some(listener.local_addr()?),
+            None => None,
+        };
         let metrics_addr = metrics_listener.local_addr()?;
 
         let host_name = format!("{}:host", config.node.name);
         let args = HostArgs {
             ctx: ctx.clone(),
-            children: children(&ctx),
+            children: children_for(&ctx, role),
+            scalable: role != Role::Queen && role != Role::MemoryCoordinator,
         };
         let (host, host_task) = AgentHost::spawn(Some(host_name), AgentHost, args)
             .await
             .context("starting the agent host")?;
 
         let cancel = CancellationToken::new();
-        let api = crate::api::router(crate::api::AppState::new(ctx.clone()));
-        let metrics_router = crate::metrics::router(handle.clone());
-        let mut servers = vec![crate::metrics::spawn_upkeep(handle, cancel.clone())];
-        for (listener, router, what) in [
-            (api_listener, api, "api"),
-            (metrics_listener, metrics_router, "metrics"),
-        ] {
+        let health = crate::metrics::HealthState {
+            ctx: ctx.clone(),
+            host: host.clone(),
+        };
+        let metrics_router = crate::metrics::router(handle.clone(), health.clone());
+        let mut servers = vec![
+            crate::metrics::spawn_upkeep(handle, cancel.clone()),
+            crate::metrics::spawn_dependency_probe(health, cancel.clone()),
+        ];
+        let mut listeners = vec![(metrics_listener, metrics_router, "metrics")];
+        if let Some(listener) = api_listener {
+            let api = crate::api::router(crate::api::AppState::new(ctx.clone()));
+            listeners.push((listener, api, "api"));
+        }
+        for (listener, router, what) in listeners {
             let token = cancel.clone();
             servers.push(tokio::spawn(async move {
                 let serve = axum::serve(listener, router)
@@ -312,7 +538,7 @@ impl Swarm {
                 }
             }));
         }
-        tracing::info!(%api_addr, %metrics_addr, node = %config.node.name, "swarm started");
+        tracing::info!(role = %role.name(), ?api_addr, %metrics_addr, node = %config.node.name, "swarm process started");
         Ok(Swarm {
             ctx,
             host,
@@ -325,8 +551,8 @@ impl Swarm {
         })
     }
 
-    /// The bound API address.
-    pub fn api_addr(&self) -> SocketAddr {
+    /// The bound API address (roles that serve the API).
+    pub fn api_addr(&self) -> Option<SocketAddr> {
         self.api_addr
     }
 

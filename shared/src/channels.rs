@@ -55,3 +55,10 @@ pub const QUEUES: [&str; 3] = [QUEUE_SCRAPE, QUEUE_CLASSIFY, QUEUE_QUALITY];
 pub const QUEUE_DEAD_LETTER: &str = "swarm:queue:dead-letter";
 /// Deliveries after which an item goes to the dead-letter queue instead of being retried.
 pub const MAX_DELIVERIES: u32 = 10;
+
+/// Prefix of each actor's latest metrics snapshot (`swarm:metrics:<node>/<agent>`), written
+/// at every heartbeat and expiring after the missed-heartbeat window.
+pub const METRICS_KEY_PREFIX: &str = "swarm:metrics:";
+/// Prefix of the shared-memory mirror (`swarm:memory:<namespace>:<key>`), written by the
+/// memory coordinator with the entry's TTL; the store holds the durable copy.
+pub const MEMORY_KEY_PREFIX: &str = "swarm:memory:";

@@ -53,6 +53,9 @@ pub struct Config {
     /// Performance agent.
     #[serde(default)]
     pub performance: PerformanceConfig,
+    /// Servers of the distributed mode; unset ones are replaced by embedded adapters.
+    #[serde(default)]
+    pub connections: ConnectionsConfig,
     /// Sources seeded into an empty store at first start.
     #[serde(default)]
     pub sources: Vec<SourceInput>,
@@ -80,6 +83,26 @@ impl Default for NodeConfig {
 
 fn default_node_name() -> String {
     "local".to_owned()
+}
+
+/// Servers of the distributed mode. Each one set replaces the embedded adapter of its port;
+/// `tge-swarm queen|agent|memory-coordinator` need Redis and a shared database.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionsConfig {
+    /// Redis for the bus and the work queues (`TGE_SWARM_REDIS_URL`), `redis://host:6379/0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis_url: Option<String>,
+    /// The store (`TGE_SWARM_DATABASE_URL`): `postgres://user:pass@host/db` or
+    /// `sqlite:///path/file.sqlite`; unset means SQLite under the data dir.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    /// Consul agent for service registration (`TGE_SWARM_CONSUL_URL`), `http://host:8500`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consul_url: Option<String>,
+    /// Consul ACL token (`TGE_SWARM_CONSUL_TOKEN`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consul_token: Option<String>,
 }
 
 /// HTTP servers, data directory and API access.
@@ -581,11 +604,57 @@ impl Config {
         if let Some(value) = lookup("TGE_SWARM_NODE_NAME") {
             self.node.name = value;
         }
+        let connections = [
+            ("TGE_SWARM_REDIS_URL", &mut self.connections.redis_url),
+            ("TGE_SWARM_DATABASE_URL", &mut self.connections.database_url),
+            ("TGE_SWARM_CONSUL_URL", &mut self.connections.consul_url),
+            ("TGE_SWARM_CONSUL_TOKEN", &mut self.connections.consul_token),
+        ];
+        for (name, slot) in connections {
+            // An empty variable unsets the connection (handy in Compose files).
+            if let Some(value) = lookup(name) {
+                *slot = Some(value).filter(|value| !value.trim().is_empty());
+            }
+        }
         Ok(())
+    }
+
+    /// Gives a role its default metrics port (memory coordinator 8002, agents 8010-8014)
+    /// unless `server.metrics_addr` was changed from the default `0.0.0.0:8001`.
+    pub fn use_role_metrics_port(&mut self, port: u16) {
+        if self.server.metrics_addr == default_metrics_addr() {
+            self.server.metrics_addr.set_port(port);
+        }
     }
 
     /// Validates values serde cannot check; the error names the field.
     pub fn validate(&self) -> Result<()> {
+        if let Some(url) = &self.connections.database_url
+            && !(url.starts_with("postgres://")
+                || url.starts_with("postgresql://")
+                || url.starts_with("sqlite:"))
+        {
+            return Err(Error::config(
+                "connections.database_url",
+                "must start with postgres://, postgresql:// or sqlite:",
+            ));
+        }
+        if let Some(url) = &self.connections.redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return Err(Error::config(
+                "connections.redis_url",
+                "must start with redis:// or rediss://",
+            ));
+        }
+        if let Some(url) = &self.connections.consul_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(Error::config(
+                "connections.consul_url",
+                "must start with http:// or https://",
+            ));
+        }
         let node = &self.node.name;
         if node.is_empty()
             || !node

@@ -85,8 +85,26 @@ impl AgentContext {
 
     /// Publishes a heartbeat and passes the registry check.
     pub(crate) async fn heartbeat(&self, agent_id: &str, kind: AgentKind, stats: AgentStats) {
+        let key = format!(
+            "{}{}",
+            crate::channels::METRICS_KEY_PREFIX,
+            self.instance_id(agent_id)
+        );
+        let ttl =
+            self.config.supervision.heartbeat_interval * self.config.supervision.missed_heartbeats;
+        match crate::messages::encode(&stats) {
+            Ok(snapshot) => {
+                if let Err(err) = self.bus.put_key(&key, snapshot, ttl).await {
+                    tracing::debug!(agent = %agent_id, error = %err, "metrics snapshot write failed");
+                }
+            }
+            Err(err) => {
+                tracing::warn!(agent = %agent_id, error = %err, "metrics snapshot encoding failed")
+            }
+        }
         let message = HealthMessage::Heartbeat {
             agent_id: agent_id.to_owned(),
+            node: self.config.node.name.clone(),
             kind,
             at: Utc::now(),
             stats,

@@ -651,6 +651,21 @@ pub struct ApiKey {
     pub scopes: Vec<String>,
 }
 
+/// One piece of desired state written by a queen command (see [`crate::commands`]); each write
+/// bumps `generation`, which is how hosts tell a new restart request from one already applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DesiredEntry {
+    /// What it is about (`replicas/keyword`, `restart/node-a/keyword-0`, `drain/node-a`).
+    pub key: String,
+    /// The desired value.
+    #[schema(value_type = Object)]
+    pub value: serde_json::Value,
+    /// Writes so far, starting at 1.
+    pub generation: i64,
+    /// When it was last written.
+    pub updated_at: DateTime<Utc>,
+}
+
 /// A synthesis snapshot of shared memory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SynthesisSnapshot {

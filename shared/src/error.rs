@@ -37,6 +37,14 @@ pub enum Error {
     /// A payload could not be encoded or decoded.
     #[error("codec error: {0}")]
     Codec(#[from] serde_json::Error),
+    /// A server the swarm depends on (Redis, Consul) failed or cannot be reached.
+    #[error("{service} unavailable: {message}")]
+    Unavailable {
+        /// Which server (`redis`, `consul`).
+        service: &'static str,
+        /// What failed.
+        message: String,
+    },
     /// The bus or a queue is closed (the process is shutting down).
     #[error("{0} is closed")]
     Closed(&'static str),
@@ -56,6 +64,30 @@ impl Error {
         Error::Config {
             field: field.into(),
             message: message.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Unavailable`].
+    pub fn unavailable(service: &'static str, message: impl ToString) -> Self {
+        Error::Unavailable {
+            service,
+            message: message.to_string(),
+        }
+    }
+
+    /// Whether the error is a dependency being down (worth retrying), not bad input.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Error::Unavailable { .. } | Error::Closed(_) => true,
+            Error::Store(err) => matches!(
+                err,
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::Protocol(_)
+            ),
+            _ => false,
         }
     }
 

@@ -8,6 +8,7 @@
 //! lives here.
 
 pub mod channels;
+pub mod commands;
 pub mod config;
 pub mod context;
 pub mod domain;
@@ -20,3 +21,12 @@ pub mod supervision;
 pub mod telemetry;
 
 pub use error::{Error, Result};
+
+/// Installs ring as the process's TLS crypto provider (reqwest is built without one so the
+/// workspace has a single provider); safe to call any number of times.
+pub fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race to another installer is fine: a provider is installed either way.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}

@@ -34,6 +34,9 @@ pub enum HealthMessage {
     Heartbeat {
         /// Agent id (`keyword-0`).
         agent_id: String,
+        /// Node (process) it runs on; empty from senders that predate multi-process swarms.
+        #[serde(default)]
+        node: String,
         /// Its kind.
         kind: AgentKind,
         /// When it was sent.
@@ -45,6 +48,9 @@ pub enum HealthMessage {
     Lifecycle {
         /// Agent id.
         agent_id: String,
+        /// Node (process) it runs on; empty from senders that predate multi-process swarms.
+        #[serde(default)]
+        node: String,
         /// Its kind.
         kind: AgentKind,
         /// What happened.
@@ -189,6 +195,9 @@ pub enum QueenCommand {
     /// Every actor heartbeats now (sent by a queen when it starts, so it learns the whole
     /// swarm at once instead of after a heartbeat interval).
     ReportHealth,
+    /// Desired state (replicas, restarts, drains) changed: hosts reconcile now rather than at
+    /// their next heartbeat tick.
+    DesiredStateChanged,
 }
 
 /// Encodes a message for the bus.

@@ -32,6 +32,11 @@ pub const HEARTBEAT_AGE_SECONDS: &str = "tge_swarm_heartbeat_age_seconds";
 pub const AGENTS: &str = "tge_swarm_agents";
 /// Bus messages a slow subscriber missed. Labels: `channel`.
 pub const BUS_DROPPED_TOTAL: &str = "tge_swarm_bus_dropped_total";
+/// Whether a dependency answered its last probe (1) or not (0). Labels: `dependency`
+/// (`store`, `bus`).
+pub const DEPENDENCY_UP: &str = "tge_swarm_dependency_up";
+/// Commands (desired-state changes) a host applied. Labels: `action`.
+pub const COMMANDS_APPLIED_TOTAL: &str = "tge_swarm_commands_applied_total";
 /// Hosts whose circuit breaker is open.
 pub const BREAKERS_OPEN: &str = "tge_swarm_breakers_open";
 /// Breaker transitions. Labels: `state`.
@@ -70,6 +75,14 @@ pub fn describe() {
     );
     describe_counter!(SOURCE_FETCHES_TOTAL, "Source fetches by outcome");
     describe_gauge!(QUEUE_DEPTH, "Work queue depth by state");
+    describe_gauge!(
+        DEPENDENCY_UP,
+        "Whether a dependency (store, bus) answered its last probe"
+    );
+    describe_counter!(
+        COMMANDS_APPLIED_TOTAL,
+        "Queen commands (desired-state changes) applied by this process's host"
+    );
     describe_counter!(QUEUE_REDELIVERED_TOTAL, "Work items redelivered");
     describe_counter!(
         DEAD_LETTERS_TOTAL,

@@ -290,7 +290,12 @@ impl TestSwarm {
 
     /// URL of an API path (`/api/v1/events`).
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.swarm.api_addr())
+        format!(
+            "http://{}{path}",
+            self.swarm
+                .api_addr()
+                .expect("an all-in-one swarm serves the API")
+        )
     }
 
     /// GET a JSON document.

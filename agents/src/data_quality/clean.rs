@@ -201,7 +201,7 @@ fn truncate_at_char(text: &mut String, max: usize) {
 /// same story still merges.
 pub fn merge_key(detection: &Detection, title: &str) -> String {
     if let Some(project) = &detection.project {
-        let key = swarm_shared::ports::sqlite::project_key_of(project);
+        let key = swarm_shared::ports::sql::project_key_of(project);
         if !key.is_empty() {
             return key;
         }

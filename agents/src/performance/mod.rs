@@ -100,11 +100,14 @@ impl Actor for PerformanceActor {
         match message {
             PerformanceMsg::Health(HealthMessage::Heartbeat {
                 agent_id,
+                node,
                 kind,
                 at,
                 stats,
             }) => {
-                state.latest.insert(agent_id, (kind, stats, at));
+                state
+                    .latest
+                    .insert(format!("{node}/{agent_id}"), (kind, stats, at));
             }
             PerformanceMsg::Health(HealthMessage::Lifecycle { .. }) => {}
             PerformanceMsg::Heartbeat => state.presence.beat().await,

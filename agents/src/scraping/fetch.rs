@@ -151,10 +151,7 @@ pub struct Fetcher {
 /// without a provider so that the whole workspace uses one (sqlx's rustls uses ring; two
 /// providers make rustls panic at the first TLS use, see CRATES.md).
 pub fn install_crypto_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Losing a race to another installer is fine: a provider is installed either way.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
+    swarm_shared::install_crypto_provider();
 }
 
 impl Fetcher {

@@ -85,6 +85,10 @@ impl From<swarm_shared::Error> for ApiError {
             Error::Invalid(detail) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", detail)
             }
+            other if other.is_unavailable() => {
+                tracing::warn!(error = %other, "dependency unavailable");
+                ApiError::unavailable("a backing service is unavailable; retry shortly")
+            }
             other => ApiError::internal(&other),
         }
     }

@@ -53,6 +53,7 @@ impl Modify for SecurityAddon {
         routes::list_sources, routes::get_source, routes::create_source, routes::update_source, routes::delete_source,
         routes::list_companies, routes::get_company, routes::create_company, routes::update_company, routes::delete_company,
         routes::list_agents, routes::get_memory, routes::latest_synthesis,
+        routes::create_command, routes::list_commands,
         routes::healthz, routes::readyz,
     ),
     components(schemas(error::Problem)),
@@ -113,6 +114,10 @@ pub fn router(state: AppState) -> Router {
         .route("/agents", get(routes::list_agents))
         .route("/memory/{namespace}", get(routes::get_memory))
         .route("/synthesis/latest", get(routes::latest_synthesis))
+        .route(
+            "/commands",
+            get(routes::list_commands).post(routes::create_command),
+        )
         .route("/openapi.json", get(openapi));
     Router::new()
         .nest("/api/v1", api)

@@ -12,9 +12,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use memory_coordinator::MemoryMsg;
 use ractor::ActorRef;
 use serde::{Deserialize, Serialize};
+use swarm_shared::commands::Command;
 use swarm_shared::domain::{
-    AgentKind, AgentStatus, Company, CompanyInput, EventQuery, MemoryEntry, Source, SourceInput,
-    SynthesisSnapshot, TgeEvent,
+    AgentKind, AgentStatus, Company, CompanyInput, DesiredEntry, EventQuery, MemoryEntry, Source,
+    SourceInput, SynthesisSnapshot, TgeEvent,
 };
 use swarm_shared::messages::QueenCommand;
 use swarm_shared::ports::publish;
@@ -427,14 +428,16 @@ pub async fn healthz() -> Json<Health> {
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let mut checks = serde_json::Map::new();
     let mut ready = true;
-    match state.ctx.store.ping().await {
-        Ok(()) => {
-            checks.insert("store".into(), "ok".into());
-        }
-        Err(err) => {
-            ready = false;
-            tracing::warn!(error = %err, "readiness: store unavailable");
-            checks.insert("store".into(), "unavailable".into());
+    for (name, result) in crate::metrics::probe_dependencies(&state.ctx).await {
+        match result {
+            Ok(()) => {
+                checks.insert(name.into(), "ok".into());
+            }
+            Err(err) => {
+                ready = false;
+                tracing::warn!(dependency = name, error = %err, "readiness: dependency unavailable");
+                checks.insert(name.into(), "unavailable".into());
+            }
         }
     }
     match agents_from_queen(&state).await {
@@ -478,4 +481,33 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         checks,
     };
     (status, Json(body))
+}
+
+/// Issues a command to the swarm (admin key): restart or recreate actors, scale a worker kind,
+/// drain or resume a node. It is stored as desired state and announced; every host applies it
+/// at once or, if it missed the announcement, at its next heartbeat.
+#[utoipa::path(post, path = "/api/v1/commands", tag = "commands", request_body = Command, security(("api_key" = [])),
+    responses((status = 202, body = DesiredEntry), (status = 401, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_command(
+    _access: WriteAccess,
+    State(state): State<AppState>,
+    input: Result<Json<Command>, JsonRejection>,
+) -> ApiResult<impl IntoResponse> {
+    let Json(command) = input?;
+    command.validate()?;
+    let (key, value) = command.desired();
+    let entry = state.ctx.store.put_desired(&key, &value).await?;
+    announce(&state, QueenCommand::DesiredStateChanged).await;
+    tracing::info!(key = %entry.key, generation = entry.generation, "command stored");
+    Ok((StatusCode::ACCEPTED, Json(entry)))
+}
+
+/// The desired state the swarm reconciles to (every command's latest value).
+#[utoipa::path(get, path = "/api/v1/commands", tag = "commands",
+    responses((status = 200, body = Vec<DesiredEntry>)))]
+pub async fn list_commands(
+    _access: ReadAccess,
+    State(state): State<AppState>,
+) -> ApiResult<Json<Vec<DesiredEntry>>> {
+    Ok(Json(state.ctx.store.list_desired().await?))
 }

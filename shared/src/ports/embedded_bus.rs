@@ -3,10 +3,13 @@
 //! and the loss is counted in `tge_swarm_bus_dropped_total{channel}`.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::StreamExt;
 use tokio::sync::broadcast;
+use tokio::time::Instant;
 
 use super::{Bus, Subscription};
 use crate::channels::Channel;
@@ -17,6 +20,7 @@ use crate::telemetry;
 #[derive(Debug)]
 pub struct EmbeddedBus {
     senders: HashMap<Channel, broadcast::Sender<Vec<u8>>>,
+    keys: Mutex<HashMap<String, (Vec<u8>, Instant)>>,
 }
 
 impl EmbeddedBus {
@@ -27,12 +31,21 @@ impl EmbeddedBus {
             let (sender, _) = broadcast::channel(buffer.max(1));
             senders.insert(channel, sender);
         }
-        EmbeddedBus { senders }
+        EmbeddedBus {
+            senders,
+            keys: Mutex::new(HashMap::new()),
+        }
     }
 
     fn sender(&self, channel: Channel) -> &broadcast::Sender<Vec<u8>> {
         // Every channel is inserted in `new`; the map never changes afterwards.
         &self.senders[&channel]
+    }
+
+    fn keys(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Vec<u8>, Instant)>> {
+        self.keys
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 }
 
@@ -60,5 +73,32 @@ impl Bus for EmbeddedBus {
             }
         });
         Ok(stream.boxed())
+    }
+
+    async fn put_key(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<()> {
+        let now = Instant::now();
+        let mut keys = self.keys();
+        // Expired keys are purged on write so the map stays as small as the live key set.
+        keys.retain(|_, (_, expires)| *expires > now);
+        keys.insert(key.to_owned(), (value, now + ttl));
+        Ok(())
+    }
+
+    async fn get_key(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let now = Instant::now();
+        let keys = self.keys();
+        Ok(keys
+            .get(key)
+            .filter(|(_, expires)| *expires > now)
+            .map(|(value, _)| value.clone()))
+    }
+
+    async fn delete_key(&self, key: &str) -> Result<()> {
+        self.keys().remove(key);
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        Ok(())
     }
 }

@@ -7,10 +7,21 @@
 //!
 //! The embedded adapters run everything in one process; networked adapters (Redis, Postgres,
 //! Consul) implement the same traits and must pass the same contract suites.
+//!
+//! | port | embedded | networked |
+//! |---|---|---|
+//! | [`Bus`] | [`embedded_bus`] | [`redis::RedisBus`] |
+//! | [`WorkQueue`] | [`embedded_queue`] | [`redis::RedisQueue`] |
+//! | [`Store`] | [`sqlite`] | [`postgres`] (SQLite also works as a file shared by one host) |
+//! | [`Registry`] | [`embedded_registry`] | [`consul::ConsulRegistry`] |
 
+pub mod consul;
 pub mod embedded_bus;
 pub mod embedded_queue;
 pub mod embedded_registry;
+pub mod postgres;
+pub mod redis;
+pub mod sql;
 pub mod sqlite;
 
 use std::pin::Pin;
@@ -23,8 +34,9 @@ use serde::Serialize;
 
 use crate::channels::Channel;
 use crate::domain::{
-    ApiKey, ClassifiedDocument, Company, CompanyInput, EventPage, EventQuery, FetchReport,
-    MemoryEntry, Meta, RecordOutcome, Source, SourceInput, SynthesisSnapshot, TgeEvent,
+    ApiKey, ClassifiedDocument, Company, CompanyInput, DesiredEntry, EventPage, EventQuery,
+    FetchReport, MemoryEntry, Meta, RecordOutcome, Source, SourceInput, SynthesisSnapshot,
+    TgeEvent,
 };
 use crate::error::Result;
 use crate::messages::{OnChannel, encode};
@@ -40,6 +52,15 @@ pub trait Bus: Send + Sync + 'static {
     async fn publish(&self, channel: Channel, payload: Vec<u8>) -> Result<()>;
     /// Subscribes to a channel; messages published after this call are delivered.
     async fn subscribe(&self, channel: Channel) -> Result<Subscription>;
+    /// Sets a short-lived shared key (`swarm:metrics:*`, `swarm:memory:*`) that expires after
+    /// `ttl`; on Redis a plain key operators can read with `redis-cli`.
+    async fn put_key(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<()>;
+    /// Reads a shared key (`None` if absent or expired).
+    async fn get_key(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Removes a shared key (absent is fine).
+    async fn delete_key(&self, key: &str) -> Result<()>;
+    /// Checks the bus's server answers (readiness).
+    async fn ping(&self) -> Result<()>;
 }
 
 /// Publishes a typed message on its channel.
@@ -156,6 +177,11 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_memory(&self, namespace: &str, key: &str) -> Result<()>;
     /// Memory entries not expired at `now`; expired ones are purged.
     async fn load_memory(&self, now: DateTime<Utc>) -> Result<Vec<MemoryEntry>>;
+
+    /// Writes desired state under `key`, bumping its generation.
+    async fn put_desired(&self, key: &str, value: &serde_json::Value) -> Result<DesiredEntry>;
+    /// All desired state, by key.
+    async fn list_desired(&self) -> Result<Vec<DesiredEntry>>;
 
     /// Persists a synthesis snapshot.
     async fn save_snapshot(&self, at: DateTime<Utc>, body: &serde_json::Value) -> Result<i64>;

@@ -8,6 +8,7 @@ use futures::StreamExt;
 use swarm_shared::channels::Channel;
 use swarm_shared::ports::Bus;
 use swarm_shared::ports::embedded_bus::EmbeddedBus;
+use swarm_shared::ports::redis::{RedisBus, RedisSettings};
 
 async fn next(subscription: &mut swarm_shared::ports::Subscription) -> Option<Vec<u8>> {
     tokio::time::timeout(Duration::from_millis(500), subscription.next())
@@ -17,9 +18,13 @@ async fn next(subscription: &mut swarm_shared::ports::Subscription) -> Option<Ve
 }
 
 async fn fan_out_and_isolation(bus: Arc<dyn Bus>) {
+    // A probe subscribed before "before" proves it has been delivered (on Redis delivery is
+    // asynchronous) before the subscriptions under test are made.
+    let mut probe = bus.subscribe(Channel::HealthChecks).await.unwrap();
     bus.publish(Channel::HealthChecks, b"before".to_vec())
         .await
         .unwrap();
+    assert_eq!(next(&mut probe).await.as_deref(), Some(&b"before"[..]));
     let mut first = bus.subscribe(Channel::HealthChecks).await.unwrap();
     let mut second = bus.subscribe(Channel::HealthChecks).await.unwrap();
     let mut other = bus.subscribe(Channel::MemorySync).await.unwrap();
@@ -63,11 +68,16 @@ async fn every_channel_works(bus: Arc<dyn Bus>) {
 
 async fn slow_subscriber_loses_oldest_not_newest(bus: Arc<dyn Bus>, buffer: usize) {
     let mut slow = bus.subscribe(Channel::AgentCommunication).await.unwrap();
+    let mut witness = bus.subscribe(Channel::AgentCommunication).await.unwrap();
     for index in 0..(buffer * 2) {
         bus.publish(Channel::AgentCommunication, index.to_string().into_bytes())
             .await
             .unwrap();
     }
+    // A second subscriber reads up to the last message, so every message has reached the
+    // process (on Redis delivery is asynchronous) before the slow one reads its first.
+    let last = (buffer * 2 - 1).to_string().into_bytes();
+    while next(&mut witness).await.expect("the last message arrives") != last {}
     let first = next(&mut slow).await.unwrap();
     let first: usize = String::from_utf8(first).unwrap().parse().unwrap();
     assert!(
@@ -76,8 +86,46 @@ async fn slow_subscriber_loses_oldest_not_newest(bus: Arc<dyn Bus>, buffer: usiz
     );
 }
 
+async fn shared_keys_expire(bus: Arc<dyn Bus>) {
+    let key = format!("swarm:metrics:contract-{}", std::process::id());
+    bus.put_key(&key, b"snapshot".to_vec(), Duration::from_millis(300))
+        .await
+        .unwrap();
+    assert_eq!(
+        bus.get_key(&key).await.unwrap().as_deref(),
+        Some(&b"snapshot"[..])
+    );
+    crate::eventually(Duration::from_secs(3), "key expiry", || {
+        let bus = bus.clone();
+        let key = key.clone();
+        async move { bus.get_key(&key).await.unwrap().is_none() }
+    })
+    .await;
+    bus.put_key(&key, b"again".to_vec(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    bus.delete_key(&key).await.unwrap();
+    assert_eq!(bus.get_key(&key).await.unwrap(), None);
+    bus.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn redis_bus_contract() {
+    let url = crate::redis_url();
+    let connect = async |buffer: usize| -> Arc<dyn Bus> {
+        let settings = RedisSettings::new(&url, buffer).unwrap();
+        let bus: Arc<dyn Bus> = Arc::new(RedisBus::connect(&settings).await.unwrap());
+        bus
+    };
+    fan_out_and_isolation(connect(64).await).await;
+    every_channel_works(connect(64).await).await;
+    slow_subscriber_loses_oldest_not_newest(connect(16).await, 16).await;
+    shared_keys_expire(connect(64).await).await;
+}
+
 #[tokio::test]
 async fn embedded_bus_contract() {
+    shared_keys_expire(Arc::new(EmbeddedBus::new(64))).await;
     fan_out_and_isolation(Arc::new(EmbeddedBus::new(64))).await;
     every_channel_works(Arc::new(EmbeddedBus::new(64))).await;
     slow_subscriber_loses_oldest_not_newest(Arc::new(EmbeddedBus::new(16)), 16).await;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use swarm_shared::ports::WorkQueue;
 use swarm_shared::ports::embedded_queue::EmbeddedQueue;
+use swarm_shared::ports::redis::{RedisQueue, RedisSettings};
 
 use crate::eventually;
 
@@ -211,4 +212,37 @@ async fn embedded_queue_contract() {
     take_wakes_on_enqueue(embedded()).await;
     concurrent_consumers_exactly_once(embedded()).await;
     queues_are_isolated(embedded()).await;
+}
+
+/// Queues of this suite, removed before a run on a shared Redis.
+const QUEUES: [&str; 8] = [
+    "q:batch",
+    "q:fifo",
+    "q:many",
+    "q:one",
+    "q:reclaim",
+    "q:recover",
+    "q:two",
+    "q:wake",
+];
+
+async fn redis_queue(url: &str) -> Arc<dyn WorkQueue> {
+    let settings = RedisSettings::new(url, 64).unwrap();
+    let client = settings.connect().await.unwrap();
+    use fred::prelude::KeysInterface;
+    let _: i64 = client.del(QUEUES.to_vec()).await.unwrap();
+    Arc::new(RedisQueue::connect(&settings, VISIBILITY).await.unwrap())
+}
+
+#[tokio::test]
+async fn redis_queue_contract() {
+    // One Redis database of its own (15), so a run never touches the swarm's queues.
+    let url = crate::redis_url_db(15);
+    fifo_take_and_ack(redis_queue(&url).await).await;
+    batch_limit(redis_queue(&url).await).await;
+    recover_returns_own_pending(redis_queue(&url).await).await;
+    reclaim_after_visibility_timeout(redis_queue(&url).await).await;
+    take_wakes_on_enqueue(redis_queue(&url).await).await;
+    concurrent_consumers_exactly_once(redis_queue(&url).await).await;
+    queues_are_isolated(redis_queue(&url).await).await;
 }

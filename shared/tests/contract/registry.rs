@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use swarm_shared::domain::Meta;
+use swarm_shared::ports::consul::ConsulRegistry;
 use swarm_shared::ports::embedded_registry::EmbeddedRegistry;
 use swarm_shared::ports::{Registry, ServiceInstance};
 
@@ -78,4 +79,59 @@ async fn ttl_checks(registry: Arc<dyn Registry>) {
 #[tokio::test]
 async fn embedded_registry_contract() {
     ttl_checks(Arc::new(EmbeddedRegistry::new())).await;
+}
+
+#[tokio::test]
+async fn consul_registry_contract() {
+    let (addr, agent) = crate::consul::start(Some("secret-token")).await;
+    let registry = Arc::new(
+        ConsulRegistry::new(&format!("http://{addr}"), Some("secret-token".into())).unwrap(),
+    );
+    ttl_checks(registry.clone()).await;
+
+    // Consul restarts and forgets the registration: the next pass registers it again.
+    registry
+        .register(&instance("n/keyword-2"), Duration::from_secs(30))
+        .await
+        .unwrap();
+    crate::consul::forget_all(&agent);
+    registry.pass("n/keyword-2").await.unwrap();
+    assert_eq!(
+        registry
+            .healthy("tge-swarm-agent-keyword")
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "re-registered after the agent forgot it"
+    );
+    let violations = agent.lock().unwrap().violations.clone();
+    assert!(
+        violations.is_empty(),
+        "requests broke Consul's API: {violations:?}"
+    );
+    let requests = agent.lock().unwrap().requests.clone();
+    assert!(requests.iter().any(|r| r == "PUT register"));
+    assert!(requests.iter().any(|r| r == "PUT deregister"));
+    assert!(requests.iter().any(|r| r == "PUT check pass"));
+    assert!(requests.iter().any(|r| r == "GET health service"));
+}
+
+#[tokio::test]
+async fn consul_registry_reports_an_unreachable_agent() {
+    let registry = ConsulRegistry::new("http://127.0.0.1:9", None).unwrap();
+    let err = registry
+        .register(&instance("n/keyword-0"), Duration::from_secs(30))
+        .await
+        .unwrap_err();
+    assert!(err.is_unavailable(), "{err}");
+    assert!(err.to_string().contains("consul"), "{err}");
+    // Remembered anyway: the pass after Consul comes back registers it.
+    assert!(
+        registry
+            .pass("n/keyword-0")
+            .await
+            .unwrap_err()
+            .is_unavailable()
+    );
 }

@@ -12,6 +12,7 @@ use swarm_shared::domain::{
     FetchStatus, Priority, RecordOutcome, Selectors, SourceInput, SourceKind, document_id,
 };
 use swarm_shared::ports::Store;
+use swarm_shared::ports::postgres::PgStore;
 use swarm_shared::ports::sqlite::SqliteStore;
 
 const WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -76,7 +77,7 @@ fn classified(
 }
 
 fn key(project: &str) -> String {
-    swarm_shared::ports::sqlite::project_key_of(project)
+    swarm_shared::ports::sql::project_key_of(project)
 }
 
 async fn sources(store: Arc<dyn Store>) {
@@ -519,6 +520,17 @@ async fn sqlite_file_store_contract() {
                 .await
                 .unwrap(),
         );
+        store
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_store_contract() {
+    let admin = crate::database_url();
+    suite(async || -> Arc<dyn Store> {
+        let url = crate::fresh_postgres_database(&admin).await;
+        let store: Arc<dyn Store> = Arc::new(PgStore::connect(&url).await.unwrap());
         store
     })
     .await;

@@ -396,7 +396,7 @@ async fn reads_can_require_a_key_and_a_first_start_generates_one() {
         .to_owned();
     assert!(key.starts_with("tgs_"));
     let client = reqwest::Client::new();
-    let url = format!("http://{}/api/v1/events", swarm.api_addr());
+    let url = format!("http://{}/api/v1/events", swarm.api_addr().unwrap());
     assert_eq!(
         client.get(&url).send().await.unwrap().status().as_u16(),
         401
@@ -418,7 +418,7 @@ async fn reads_can_require_a_key_and_a_first_start_generates_one() {
     config.node.name = format!("{}-again", config.node.name);
     let again = swarm_queen::Swarm::start(config, None).await.unwrap();
     assert!(again.generated_admin_key().is_none());
-    let url = format!("http://{}/api/v1/sources", again.api_addr());
+    let url = format!("http://{}/api/v1/sources", again.api_addr().unwrap());
     let response = client
         .post(&url)
         .header("X-API-Key", &key)

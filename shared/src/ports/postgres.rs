@@ -1,0 +1,54 @@
+//! [`Store`](super::Store) on Postgres through sqlx: the production store. Migrations run at
+//! [`PgStore::connect`] (`tge-swarm migrate` and every process start), under Postgres's
+//! advisory migration lock, so several processes starting together migrate once. The queries
+//! are shared with the SQLite store ([`super::sql`]).
+//!
+//! When the server goes away calls fail with a store error that
+//! [`Error::is_unavailable`](crate::Error::is_unavailable) recognises, until it is back; the
+//! pool tests connections before use and opens new ones, so nothing needs restarting.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres, Transaction};
+
+use crate::error::Result;
+
+/// The Postgres store.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://user:pass@host:port/db`) and runs migrations.
+    pub async fn connect(url: &str) -> Result<PgStore> {
+        let options = PgConnectOptions::from_str(url)?.application_name("tge-swarm");
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            // A connection broken by a server restart is found and replaced before use.
+            .test_before_acquire(true)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(PgStore { pool })
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// Serialises merges into one project's event across writers (data-quality agents in
+    /// several processes): a transaction-scoped advisory lock on the key's hash.
+    async fn lock_merge_key(tx: &mut Transaction<'static, Postgres>, key: &str) -> Result<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(key)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+}
+
+crate::sql_store!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
