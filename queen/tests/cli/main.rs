@@ -1,7 +1,10 @@
-//! The `tge-swarm` binary: check-config, classify and migrate, with good and bad input.
+//! The `tge-swarm` binary: check-config, classify and migrate, with good and bad input; and
+//! the distributed swarm as separate processes of it ([`distributed`]).
 
 // Tests: a panic is how a helper reports a failed expectation.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod distributed;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
