@@ -268,9 +268,13 @@ async fn reconcile(myself: &ActorRef<HostMsg>, state: &mut HostState) {
                     continue;
                 };
                 stop_child(&mut state.children[index], timeout, label).await;
+                let child = &mut state.children[index];
                 if label == "recreate" {
-                    state.children[index].restarts = 0;
-                    state.children[index].failures.clear();
+                    child.restarts = 0;
+                    child.failures.clear();
+                } else {
+                    child.restarts += 1;
+                    metrics::counter!(telemetry::ACTOR_RESTARTS_TOTAL, "kind" => child.spec.kind.as_str()).increment(1);
                 }
                 start_child(myself, state, index).await;
             }

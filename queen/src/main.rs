@@ -132,6 +132,21 @@ fn check_config(config: &Config, origin: &str) -> anyhow::Result<()> {
     println!("  api:         {}", config.server.api_addr);
     println!("  metrics:     {}", config.server.metrics_addr);
     println!("  data dir:    {}", config.server.data_dir.display());
+    let connections = &config.connections;
+    let shown = |value: &Option<String>| {
+        value
+            .as_deref()
+            .map_or_else(|| "embedded".to_owned(), swarm_shared::ports::redis::redact)
+    };
+    println!("  redis:       {}", shown(&connections.redis_url));
+    println!(
+        "  database:    {}",
+        connections.database_url.as_deref().map_or_else(
+            || format!("sqlite under {}", config.server.data_dir.display()),
+            swarm_shared::ports::redis::redact
+        )
+    );
+    println!("  consul:      {}", shown(&connections.consul_url));
     println!(
         "  sources:     {} (seeded into an empty store)",
         config.sources.len()
@@ -148,9 +163,9 @@ fn check_config(config: &Config, origin: &str) -> anyhow::Result<()> {
 }
 
 async fn migrate(config: &Config) -> anyhow::Result<()> {
-    let ports = swarm_queen::swarm::connect_ports(config).await?;
-    ports.store.close().await;
-    println!("store is up to date ({})", ports.summary);
+    let (store, description) = swarm_queen::swarm::connect_store(config).await?;
+    store.close().await;
+    println!("store is up to date ({description})");
     Ok(())
 }
 

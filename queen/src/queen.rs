@@ -148,7 +148,10 @@ impl Actor for QueenActor {
                 refresh_health(state);
                 export_queue_depths(&state.args.ctx).await;
             }
-            QueenMsg::Heartbeat => state.presence.beat().await,
+            QueenMsg::Heartbeat => {
+                state.presence.beat().await;
+                discover(&state.args.ctx).await;
+            }
             QueenMsg::Health(message) => observe(state, message),
             QueenMsg::Agent(AgentMessage::Recommendation {
                 bottleneck,
@@ -244,6 +247,32 @@ async fn schedule(state: &mut QueenState) {
         }
         // Not marked scheduled: retried at the next tick.
         Err(err) => tracing::warn!(error = %err, "enqueueing scrape tasks failed"),
+    }
+}
+
+/// Every service the swarm registers.
+pub fn service_names() -> Vec<String> {
+    AgentKind::ALL
+        .into_iter()
+        .map(swarm_shared::context::service_name)
+        .collect()
+}
+
+/// Asks the registry which instances of each service pass their checks and records the counts
+/// (`tge_swarm_registry_instances`). A registry failure is logged and leaves the last counts:
+/// discovery is an aid, never a reason to stop scheduling.
+async fn discover(ctx: &AgentContext) {
+    for service in service_names() {
+        match ctx.registry.healthy(&service).await {
+            Ok(instances) => {
+                metrics::gauge!(telemetry::REGISTRY_INSTANCES, "service" => service)
+                    .set(instances.len() as f64);
+            }
+            Err(err) => {
+                tracing::warn!(%service, error = %err, "registry discovery failed; keeping the last view");
+                return;
+            }
+        }
     }
 }
 

@@ -116,6 +116,41 @@ pub struct Ports {
     pub summary: String,
 }
 
+/// Opens the store: Postgres or SQLite from `connections.database_url`, else SQLite under the
+/// data dir. Migrations run on open. Returns the store and a description for logs.
+pub async fn connect_store(config: &Config) -> anyhow::Result<(Arc<dyn Store>, String)> {
+    match &config.connections.database_url {
+        Some(url) if url.starts_with("postgres") => {
+            let store = PgStore::connect(url).await.with_context(|| {
+                format!(
+                    "connecting the store to {} (TGE_SWARM_DATABASE_URL)",
+                    redact(url)
+                )
+            })?;
+            Ok((Arc::new(store), format!("postgres {}", redact(url))))
+        }
+        Some(url) => {
+            let path = std::path::PathBuf::from(
+                url.trim_start_matches("sqlite:").trim_start_matches("//"),
+            );
+            let store = SqliteStore::open(&path).await.with_context(|| {
+                format!(
+                    "opening the store at {} (TGE_SWARM_DATABASE_URL)",
+                    path.display()
+                )
+            })?;
+            Ok((Arc::new(store), format!("sqlite {}", path.display())))
+        }
+        None => {
+            let path = config.sqlite_path();
+            let store = SqliteStore::open(&path)
+                .await
+                .with_context(|| format!("opening the store at {}", path.display()))?;
+            Ok((Arc::new(store), format!("sqlite {}", path.display())))
+        }
+    }
+}
+
 /// Connects the ports: Redis for bus and queues when `connections.redis_url` is set, Postgres
 /// or SQLite from `connections.database_url` (SQLite under the data dir when unset), Consul
 /// when `connections.consul_url` is set; embedded adapters otherwise. Every error names the
@@ -152,36 +187,7 @@ pub async fn connect_ports(config: &Config) -> anyhow::Result<Ports> {
                 "embedded".to_owned(),
             ),
         };
-    let (store, store_name): (Arc<dyn Store>, String) = match &connections.database_url {
-        Some(url) if url.starts_with("postgres") => {
-            let store = PgStore::connect(url).await.with_context(|| {
-                format!(
-                    "connecting the store to {} (TGE_SWARM_DATABASE_URL)",
-                    redact(url)
-                )
-            })?;
-            (Arc::new(store), format!("postgres {}", redact(url)))
-        }
-        Some(url) => {
-            let path = std::path::PathBuf::from(
-                url.trim_start_matches("sqlite:").trim_start_matches("//"),
-            );
-            let store = SqliteStore::open(&path).await.with_context(|| {
-                format!(
-                    "opening the store at {} (TGE_SWARM_DATABASE_URL)",
-                    path.display()
-                )
-            })?;
-            (Arc::new(store), format!("sqlite {}", path.display()))
-        }
-        None => {
-            let path = config.sqlite_path();
-            let store = SqliteStore::open(&path)
-                .await
-                .with_context(|| format!("opening the store at {}", path.display()))?;
-            (Arc::new(store), format!("sqlite {}", path.display()))
-        }
-    };
+    let (store, store_name) = connect_store(config).await?;
     let (registry, registry_name): (Arc<dyn Registry>, String) = match &connections.consul_url {
         Some(url) => (
             Arc::new(ConsulRegistry::new(url, connections.consul_token.clone())?),
@@ -456,6 +462,16 @@ impl Swarm {
             );
         }
         config.use_role_metrics_port(role.metrics_port());
+        let metrics_listener = tokio::net::TcpListener::bind(config.server.metrics_addr)
+            .await
+            .with_context(|| {
+                format!(
+                    "binding metrics to {} (server.metrics_addr)",
+                    config.server.metrics_addr
+                )
+            })?;
+        // The bound address (port 0 picks one) is what the registry advertises.
+        config.server.metrics_addr = metrics_listener.local_addr()?;
         let handle = crate::metrics::recorder()?;
         let config = Arc::new(config);
         let ports = connect_ports(&config).await?;
@@ -489,14 +505,6 @@ impl Swarm {
         } else {
             None
         };
-        let metrics_listener = tokio::net::TcpListener::bind(config.server.metrics_addr)
-            .await
-            .with_context(|| {
-                format!(
-                    "binding metrics to {} (server.metrics_addr)",
-                    config.server.metrics_addr
-                )
-            })?;
         let api_addr = match &api_listener {
             Some(listener) => Some(listener.local_addr()?),
             None => None,

@@ -636,7 +636,7 @@ impl Config {
         {
             return Err(Error::config(
                 "connections.database_url",
-                "must start with postgres://, postgresql:// or sqlite:",
+                "must start with postgres://, postgresql:// or sqlite: (TGE_SWARM_DATABASE_URL)",
             ));
         }
         if let Some(url) = &self.connections.redis_url
@@ -644,7 +644,7 @@ impl Config {
         {
             return Err(Error::config(
                 "connections.redis_url",
-                "must start with redis:// or rediss://",
+                "must start with redis:// or rediss:// (TGE_SWARM_REDIS_URL)",
             ));
         }
         if let Some(url) = &self.connections.consul_url
@@ -652,7 +652,7 @@ impl Config {
         {
             return Err(Error::config(
                 "connections.consul_url",
-                "must start with http:// or https://",
+                "must start with http:// or https:// (TGE_SWARM_CONSUL_URL)",
             ));
         }
         let node = &self.node.name;
@@ -898,6 +898,41 @@ mod tests {
             let message = result.expect_err(text).to_string();
             assert!(message.contains(needle), "{text:?} -> {message}");
         }
+    }
+
+    #[test]
+    fn connection_settings_come_from_env_and_are_checked() {
+        let mut config = Config::embedded_default().unwrap();
+        config
+            .apply_env(|name| match name {
+                "TGE_SWARM_REDIS_URL" => Some("redis://cache:6379/0".into()),
+                "TGE_SWARM_DATABASE_URL" => Some("postgres://u@db/tge".into()),
+                "TGE_SWARM_CONSUL_URL" => Some("".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(
+            config.connections.redis_url.as_deref(),
+            Some("redis://cache:6379/0")
+        );
+        assert_eq!(config.connections.consul_url, None, "empty unsets");
+        config.validate().unwrap();
+        config.connections.database_url = Some("mysql://db/tge".into());
+        let err = config.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("connections.database_url") && err.contains("TGE_SWARM_DATABASE_URL"),
+            "{err}"
+        );
+        let mut roles = Config::embedded_default().unwrap();
+        roles.use_role_metrics_port(8011);
+        assert_eq!(roles.server.metrics_addr.port(), 8011);
+        roles.server.metrics_addr = "127.0.0.1:9000".parse().unwrap();
+        roles.use_role_metrics_port(8011);
+        assert_eq!(
+            roles.server.metrics_addr.port(),
+            9000,
+            "an explicit address wins"
+        );
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub const BUS_DROPPED_TOTAL: &str = "tge_swarm_bus_dropped_total";
 /// Whether a dependency answered its last probe (1) or not (0). Labels: `dependency`
 /// (`store`, `bus`).
 pub const DEPENDENCY_UP: &str = "tge_swarm_dependency_up";
+/// Passing instances per service in the registry, as the queen last discovered them.
+/// Labels: `service`.
+pub const REGISTRY_INSTANCES: &str = "tge_swarm_registry_instances";
 /// Commands (desired-state changes) a host applied. Labels: `action`.
 pub const COMMANDS_APPLIED_TOTAL: &str = "tge_swarm_commands_applied_total";
 /// Hosts whose circuit breaker is open.
@@ -78,6 +81,10 @@ pub fn describe() {
     describe_gauge!(
         DEPENDENCY_UP,
         "Whether a dependency (store, bus) answered its last probe"
+    );
+    describe_gauge!(
+        REGISTRY_INSTANCES,
+        "Passing instances per service in the registry, as the queen last discovered them"
     );
     describe_counter!(
         COMMANDS_APPLIED_TOTAL,

@@ -397,3 +397,40 @@ pub fn all_healthy(agents: &[serde_json::Value]) -> bool {
         agents.iter().filter_map(|a| a["kind"].as_str()).collect();
     kinds.len() == 7 && agents.iter().all(|a| a["status"] == "healthy")
 }
+
+/// The test Redis (`TGE_SWARM_TEST_REDIS_URL`, provided by `scripts/test.sh`) with database
+/// `db` selected. Tests that need it fail when it is missing: they never skip.
+pub fn redis_url_db(db: u8) -> String {
+    let base = std::env::var("TGE_SWARM_TEST_REDIS_URL").expect(
+        "TGE_SWARM_TEST_REDIS_URL is not set: run scripts/test.sh, which provides a Redis server",
+    );
+    let mut url = url::Url::parse(&base).expect("TGE_SWARM_TEST_REDIS_URL is a URL");
+    url.set_path(&format!("/{db}"));
+    url.to_string()
+}
+
+/// Creates an empty database on the test Postgres (`TGE_SWARM_TEST_DATABASE_URL`) and returns
+/// its URL.
+pub async fn fresh_postgres_database(prefix: &str) -> String {
+    use sqlx::Connection;
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let admin_url = std::env::var("TGE_SWARM_TEST_DATABASE_URL").expect(
+        "TGE_SWARM_TEST_DATABASE_URL is not set: run scripts/test.sh, which provides a Postgres server",
+    );
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = format!("{prefix}_{}_{n}", std::process::id());
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    for statement in [
+        format!("DROP DATABASE IF EXISTS {name}"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+    admin.close().await.unwrap();
+    let mut url = url::Url::parse(&admin_url).unwrap();
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}

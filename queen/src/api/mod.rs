@@ -53,7 +53,7 @@ impl Modify for SecurityAddon {
         routes::list_sources, routes::get_source, routes::create_source, routes::update_source, routes::delete_source,
         routes::list_companies, routes::get_company, routes::create_company, routes::update_company, routes::delete_company,
         routes::list_agents, routes::get_memory, routes::latest_synthesis,
-        routes::create_command, routes::list_commands,
+        routes::create_command, routes::list_commands, routes::list_instances,
         routes::healthz, routes::readyz,
     ),
     components(schemas(error::Problem)),
@@ -112,6 +112,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(routes::delete_company),
         )
         .route("/agents", get(routes::list_agents))
+        .route("/instances", get(routes::list_instances))
         .route("/memory/{namespace}", get(routes::get_memory))
         .route("/synthesis/latest", get(routes::latest_synthesis))
         .route(

@@ -511,3 +511,40 @@ pub async fn list_commands(
 ) -> ApiResult<Json<Vec<DesiredEntry>>> {
     Ok(Json(state.ctx.store.list_desired().await?))
 }
+
+/// Passing instances of one service in the registry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServiceInstances {
+    /// Service name (`tge-swarm-agent-keyword`).
+    pub service: String,
+    /// Instance ids (`node/agent`) whose health check passes.
+    pub instances: Vec<String>,
+    /// Metrics address of each instance, in the same order.
+    pub metrics_addrs: Vec<Option<String>>,
+}
+
+/// Live instances of every swarm service, from the service registry (Consul in a distributed
+/// swarm, in process otherwise).
+#[utoipa::path(get, path = "/api/v1/instances", tag = "agents",
+    responses((status = 200, body = Vec<ServiceInstances>), (status = 503, body = Problem)))]
+pub async fn list_instances(
+    _access: ReadAccess,
+    State(state): State<AppState>,
+) -> ApiResult<Json<Vec<ServiceInstances>>> {
+    let mut out = Vec::new();
+    for service in crate::queen::service_names() {
+        let instances = state.ctx.registry.healthy(&service).await.map_err(|err| {
+            tracing::warn!(%service, error = %err, "registry unavailable");
+            ApiError::unavailable("the service registry is unavailable; try again shortly")
+        })?;
+        out.push(ServiceInstances {
+            service,
+            metrics_addrs: instances
+                .iter()
+                .map(|instance| instance.meta.get("metrics_addr").cloned())
+                .collect(),
+            instances: instances.into_iter().map(|instance| instance.id).collect(),
+        });
+    }
+    Ok(Json(out))
+}

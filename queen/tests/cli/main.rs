@@ -145,3 +145,116 @@ fn migrate_creates_the_store_under_the_data_dir() {
         .unwrap();
     assert!(again.status.success(), "migrating twice is a no-op");
 }
+
+fn tge_swarm_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tge-swarm"));
+    command
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("TGE_SWARM_CONFIG")
+        .env_remove("TGE_SWARM_REDIS_URL")
+        .env_remove("TGE_SWARM_DATABASE_URL")
+        .env_remove("TGE_SWARM_CONSUL_URL")
+        .env("TGE_SWARM_LOG", "warn")
+        .env("TGE_SWARM_METRICS_ADDR", "127.0.0.1:0")
+        .env("TGE_SWARM_API_ADDR", "127.0.0.1:0")
+        .stdin(Stdio::null());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().unwrap()
+}
+
+#[test]
+fn roles_explain_what_they_need() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+
+    let unknown = tge_swarm_env(&["agent", "janitor"], &[]);
+    assert!(!unknown.status.success());
+    let err = text(&unknown.stderr);
+    assert!(
+        err.contains("unknown agent kind `janitor`") && err.contains("data-quality"),
+        "{err}"
+    );
+
+    let no_redis = tge_swarm_env(&["agent", "keyword"], &[("TGE_SWARM_DATA_DIR", data)]);
+    assert!(!no_redis.status.success());
+    let err = text(&no_redis.stderr);
+    assert!(err.contains("TGE_SWARM_REDIS_URL"), "{err}");
+
+    let no_database = tge_swarm_env(
+        &["queen"],
+        &[
+            ("TGE_SWARM_REDIS_URL", "redis://127.0.0.1:1/0"),
+            ("TGE_SWARM_DATA_DIR", data),
+        ],
+    );
+    assert!(!no_database.status.success());
+    assert!(text(&no_database.stderr).contains("TGE_SWARM_DATABASE_URL"));
+
+    // Unreachable Redis: the error names the server and the variable, without the password.
+    let unreachable = tge_swarm_env(
+        &["agent", "keyword"],
+        &[
+            ("TGE_SWARM_REDIS_URL", "redis://:hunter2@127.0.0.1:1/0"),
+            (
+                "TGE_SWARM_DATABASE_URL",
+                &format!("sqlite://{data}/x.sqlite"),
+            ),
+        ],
+    );
+    assert!(!unreachable.status.success());
+    let err = text(&unreachable.stderr);
+    assert!(
+        err.contains("TGE_SWARM_REDIS_URL") && err.contains("127.0.0.1:1"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "password leaked: {err}");
+
+    let bad_url = tge_swarm_env(
+        &["check-config"],
+        &[("TGE_SWARM_DATABASE_URL", "mysql://db/x")],
+    );
+    assert!(!bad_url.status.success());
+    assert!(text(&bad_url.stderr).contains("connections.database_url"));
+
+    let shown = tge_swarm_env(
+        &["check-config"],
+        &[("TGE_SWARM_REDIS_URL", "redis://:hunter2@cache:6379/0")],
+    );
+    assert!(shown.status.success(), "{}", text(&shown.stderr));
+    let out = text(&shown.stdout);
+    assert!(
+        out.contains("redis:       redis://:***@cache:6379/0"),
+        "{out}"
+    );
+}
+
+#[test]
+fn migrate_creates_the_postgres_schema() {
+    let admin = std::env::var("TGE_SWARM_TEST_DATABASE_URL").expect(
+        "TGE_SWARM_TEST_DATABASE_URL is not set: run scripts/test.sh, which provides a Postgres server",
+    );
+    let name = format!("tge_cli_migrate_{}", std::process::id());
+    let psql = |sql: &str| {
+        let status = Command::new("psql")
+            .env("PGOPTIONS", "--client-min-messages=warning")
+            .arg(&admin)
+            .args(["-qAtc", sql])
+            .status()
+            .unwrap();
+        assert!(status.success(), "psql {sql}");
+    };
+    psql(&format!("DROP DATABASE IF EXISTS {name}"));
+    psql(&format!("CREATE DATABASE {name}"));
+    let mut url = admin.rsplit_once('/').unwrap().0.to_owned();
+    url.push('/');
+    url.push_str(&name);
+    for _ in 0..2 {
+        let out = tge_swarm_env(&["migrate"], &[("TGE_SWARM_DATABASE_URL", &url)]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("store is up to date (postgres"));
+    }
+    psql(&format!("DROP DATABASE {name}"));
+}

@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
+mod commands;
 mod faults;
+mod networked;
 mod pipeline;
 mod sources;
