@@ -6,7 +6,8 @@
 # Servers: uses Redis on 127.0.0.1:6379 and Postgres on 127.0.0.1:5432 when they answer (or
 # the URLs in TGE_SWARM_TEST_REDIS_URL / TGE_SWARM_TEST_DATABASE_URL); otherwise starts
 # throwaway ones (installing redis-server / postgresql with apt-get if missing) and stops them
-# at exit. The chaos test also needs the redis-server and Postgres binaries: it starts private
+# at exit (TGE_SWARM_TEST_THROWAWAY=1 forces throwaway servers even when local ones answer).
+# The chaos test also needs the redis-server and Postgres binaries: it starts private
 # servers of its own so it can restart them.
 set -euo pipefail
 
@@ -69,7 +70,7 @@ fi
 
 # --- Redis ---
 if [ -z "${TGE_SWARM_TEST_REDIS_URL:-}" ]; then
-    if redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then
+    if [ "${TGE_SWARM_TEST_THROWAWAY:-0}" != 1 ] && redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then
         export TGE_SWARM_TEST_REDIS_URL="redis://127.0.0.1:6379/0"
     else
         port="$(free_port)"
@@ -84,7 +85,7 @@ fi
 
 # --- Postgres ---
 if [ -z "${TGE_SWARM_TEST_DATABASE_URL:-}" ]; then
-    if "$PG_BIN/pg_isready" -h 127.0.0.1 -p 5432 -q 2>/dev/null \
+    if [ "${TGE_SWARM_TEST_THROWAWAY:-0}" != 1 ] && "$PG_BIN/pg_isready" -h 127.0.0.1 -p 5432 -q 2>/dev/null \
         && psql "postgres://postgres@127.0.0.1:5432/postgres" -Atc "select 1" >/dev/null 2>&1; then
         export TGE_SWARM_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:5432/postgres"
     else

@@ -823,6 +823,16 @@ fn killed_agents_lose_nothing_and_duplicate_nothing() {
         "every kill while holding work is followed by a recovery"
     );
 
+    let metrics_keys = redis.cli(&["KEYS", "swarm:metrics:*"]);
+    assert!(
+        metrics_keys.contains("swarm:metrics:keyword-node/keyword-0"),
+        "{metrics_keys}"
+    );
+    let memory_keys = redis.cli(&["KEYS", "swarm:memory:*"]);
+    assert!(
+        memory_keys.contains("swarm:memory:events:"),
+        "{memory_keys}"
+    );
     let groups = redis.cli(&["XINFO", "GROUPS", "swarm:queue:classify"]);
     assert!(groups.contains("swarm"), "stream group missing: {groups}");
     let redelivered = processes.metrics_text();
