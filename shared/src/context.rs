@@ -53,8 +53,10 @@ impl AgentContext {
         format!("{}/{}", self.config.node.name, agent_id)
     }
 
-    /// Registers an agent with a TTL of three heartbeats. Registry failures are logged, not
-    /// fatal: the swarm keeps working without discovery.
+    /// Registers an agent with a TTL of three heartbeats, in the background: a slow or
+    /// unreachable registry never delays an actor. Failures are logged, not fatal (the swarm
+    /// keeps working without discovery, and the Consul adapter registers again at a later
+    /// pass).
     pub(crate) async fn register(&self, agent_id: &str, kind: AgentKind) {
         let mut meta = Meta::new();
         meta.insert("kind".into(), kind.as_str().into());
@@ -71,15 +73,26 @@ impl AgentContext {
         };
         let ttl =
             self.config.supervision.heartbeat_interval * self.config.supervision.missed_heartbeats;
-        if let Err(err) = self.registry.register(&instance, ttl).await {
-            tracing::warn!(agent = %agent_id, error = %err, "registry register failed");
-        }
+        let registry = self.registry.clone();
+        let agent = agent_id.to_owned();
+        tokio::spawn(async move {
+            if let Err(err) = registry.register(&instance, ttl).await {
+                tracing::warn!(%agent, error = %err, "registry register failed");
+            }
+        });
     }
 
-    /// Deregisters an agent (clean stop).
+    /// Deregisters an agent (clean stop), waiting at most a second: a registry that does not
+    /// answer lets the TTL check lapse and deregisters the instance itself.
     pub(crate) async fn deregister(&self, agent_id: &str) {
-        if let Err(err) = self.registry.deregister(&self.instance_id(agent_id)).await {
-            tracing::warn!(agent = %agent_id, error = %err, "registry deregister failed");
+        let id = self.instance_id(agent_id);
+        let deregister = self.registry.deregister(&id);
+        match tokio::time::timeout(Duration::from_secs(1), deregister).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => {
+                tracing::warn!(agent = %agent_id, error = %err, "registry deregister failed");
+            }
+            Err(_) => tracing::warn!(agent = %agent_id, "registry deregister timed out"),
         }
     }
 
@@ -112,9 +125,15 @@ impl AgentContext {
         if let Err(err) = publish(self.bus.as_ref(), &message).await {
             tracing::warn!(agent = %agent_id, error = %err, "heartbeat publish failed");
         }
-        if let Err(err) = self.registry.pass(&self.instance_id(agent_id)).await {
-            tracing::debug!(agent = %agent_id, error = %err, "registry pass failed");
-        }
+        // In the background, like registration: the heartbeat itself never waits on the
+        // registry.
+        let registry = self.registry.clone();
+        let id = self.instance_id(agent_id);
+        tokio::spawn(async move {
+            if let Err(err) = registry.pass(&id).await {
+                tracing::debug!(instance = %id, error = %err, "registry pass failed");
+            }
+        });
     }
 }
 

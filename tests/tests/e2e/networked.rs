@@ -98,3 +98,27 @@ async fn run_over_redis_and_postgres() {
     client.quit().await.unwrap();
     swarm.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_registry_degrades_discovery_only() {
+    let port = swarm_tests::closed_port();
+    let swarm = TestSwarm::start(|config| {
+        config.connections.consul_url = Some(format!("http://127.0.0.1:{port}"));
+    })
+    .await;
+    // Registration fails (logged) but every actor runs and heartbeats.
+    eventually(Duration::from_secs(20), "seven actors healthy", || async {
+        all_healthy(&swarm.agents().await)
+    })
+    .await;
+    let (status, body) = swarm.get("/readyz").await;
+    assert_eq!(status.as_u16(), 200, "{body}");
+    // Discovery says plainly that the registry is down.
+    let (status, body) = swarm.get("/api/v1/instances").await;
+    assert_eq!(status.as_u16(), 503, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("registry"),
+        "{body}"
+    );
+    swarm.stop().await;
+}
