@@ -56,7 +56,9 @@ impl RedisSettings {
     /// buffers (the bus buffer of the config).
     pub fn new(url: &str, buffer: usize) -> Result<RedisSettings> {
         Config::from_url(url).map_err(|err| {
-            SwarmError::Invalid(format!("TGE_SWARM_REDIS_URL: {err}: {}", redact(url)))
+            // fred's message may quote the URL: only the redacted one is shown.
+            let reason = err.details().replace(url, &redact(url));
+            SwarmError::Invalid(format!("TGE_SWARM_REDIS_URL: {reason}: {}", redact(url)))
         })?;
         Ok(RedisSettings {
             url: url.to_owned(),
@@ -98,14 +100,27 @@ impl RedisSettings {
     }
 }
 
-/// The URL with any password replaced by `***`, for messages.
+/// The URL with any password replaced by `***`, for messages. A URL that does not parse has
+/// its whole user-info part replaced, so a malformed URL never leaks a password either.
 pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
             parsed.to_string()
         }
-        _ => url.to_owned(),
+        Err(_) => {
+            let Some(scheme_end) = url.find("://") else {
+                return url.to_owned();
+            };
+            let rest = &url[scheme_end + 3..];
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            match rest[..authority_end].rfind('@') {
+                Some(at) => format!("{}***{}", &url[..scheme_end + 3], &rest[at..]),
+                None => url.to_owned(),
+            }
+        }
     }
 }
 
@@ -693,12 +708,25 @@ mod tests {
     }
 
     #[test]
+    fn urls_are_checked_up_front() {
+        assert!(RedisSettings::new("redis://127.0.0.1:6379/0", 16).is_ok());
+        // TLS (verified against the system's roots) is built in.
+        assert!(RedisSettings::new("rediss://cache.example:6380/0", 16).is_ok());
+        let err = RedisSettings::new("redis://:pw@[bad", 16)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("TGE_SWARM_REDIS_URL"), "{err}");
+        assert!(!err.contains(":pw@"), "password leaked: {err}");
+    }
+
+    #[test]
     fn passwords_are_redacted() {
         assert_eq!(
             redact("redis://:secret@cache:6379/0"),
             "redis://:***@cache:6379/0"
         );
         assert_eq!(redact("redis://cache:6379"), "redis://cache:6379");
+        assert_eq!(redact("redis://:pw@[bad/0"), "redis://***@[bad/0");
     }
 
     #[test]
