@@ -7,7 +7,8 @@
 //!
 //! What is checked: every announcement ends up in `GET /api/v1/events` exactly once (one
 //! event per project, one source document each) and nothing else does, while agents are
-//! `kill -9`ed, and while Redis and Postgres restart.
+//! `kill -9`ed (restarted under the same node name, and once for good with a peer left to
+//! claim its work), and while Redis and Postgres restart.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -429,6 +430,8 @@ enum Role {
     Queen,
     Memory,
     Agent(&'static str),
+    /// A second process of a kind, on a node of its own.
+    Peer(&'static str),
 }
 
 impl Role {
@@ -436,7 +439,7 @@ impl Role {
         match self {
             Role::Queen => vec!["queen"],
             Role::Memory => vec!["memory-coordinator"],
-            Role::Agent(kind) => vec!["agent", kind],
+            Role::Agent(kind) | Role::Peer(kind) => vec!["agent", kind],
         }
     }
 
@@ -445,6 +448,7 @@ impl Role {
             Role::Queen => "queen-node".into(),
             Role::Memory => "memory-node".into(),
             Role::Agent(kind) => format!("{kind}-node"),
+            Role::Peer(kind) => format!("{kind}-peer-node"),
         }
     }
 }
@@ -526,17 +530,16 @@ impl Processes {
         self.children.insert(role, child);
     }
 
-    /// Freezes the agent (`SIGSTOP`) at random moments until it is caught holding work taken
-    /// from `queue` and not yet acknowledged, then `kill -9`s it and starts a new process with
+    /// Freezes the agent `role` (`SIGSTOP`) at random moments until its actor `agent` is
+    /// caught holding work taken from `queue` and not yet acknowledged, then `kill -9`s it and starts a new process with
     /// the same node name. Returns false if it never held work within `patience`.
     fn kill_while_holding_work(
         &mut self,
-        role: Role,
-        queue: &str,
-        agent: &str,
+        (role, queue, agent): (Role, &str, &str),
         redis: &PrivateRedis,
         rng: &mut impl Rng,
         patience: Duration,
+        restart: bool,
     ) -> bool {
         let consumer = format!("{}/{agent}", role.node());
         let deadline = Instant::now() + patience;
@@ -551,10 +554,22 @@ impl Processes {
                 signal(pid, "-CONT");
                 continue;
             }
-            self.kill_and_restart(role);
+            if restart {
+                self.kill_and_restart(role);
+            } else {
+                self.kill(role);
+            }
             return true;
         }
         false
+    }
+
+    /// `kill -9`, for good.
+    fn kill(&mut self, role: Role) {
+        if let Some(mut child) = self.children.remove(&role) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
     }
 
     /// `kill -9`, then a new process with the same node name (it takes back its pending work).
@@ -782,26 +797,26 @@ fn killed_agents_lose_nothing_and_duplicate_nothing() {
     let mut held_kills = HashMap::from([(keyword, 0u32), (quality, 0u32)]);
     let mut next_feed = 0;
     let mut round = 0;
-    while held_kills.values().any(|kills| *kills < 3) || next_feed < FEEDS {
+    let reserved = 6;
+    while held_kills.values().any(|kills| *kills < 3) || next_feed < FEEDS - reserved {
         round += 1;
         assert!(
             round < 60,
             "agents never caught holding work: {held_kills:?}\n{}",
             processes.logs_tail()
         );
-        let burst = rng.random_range(2..6).min(FEEDS - next_feed);
+        let burst = rng.random_range(2..6).min(FEEDS - reserved - next_feed);
         for index in next_feed..next_feed + burst {
             processes.add_source(feed_addr, index);
         }
         next_feed += burst;
         let (role, queue, agent) = victims[round % 2];
         if processes.kill_while_holding_work(
-            role,
-            queue,
-            agent,
+            (role, queue, agent),
             &redis,
             &mut rng,
             Duration::from_secs(3),
+            true,
         ) {
             *held_kills.get_mut(&role).unwrap() += 1;
         }
@@ -815,6 +830,64 @@ fn killed_agents_lose_nothing_and_duplicate_nothing() {
         held_kills[&keyword], held_kills[&quality]
     );
 
+    // A consumer that dies for good: a second keyword process joins, the first is killed
+    // while holding work and never comes back. Its pending entries are claimed by the peer
+    // once idle past the visibility timeout (XAUTOCLAIM).
+    let peer = Role::Peer("keyword");
+    processes.spawn(peer);
+    eventually(
+        Duration::from_secs(30),
+        "the peer keyword agent healthy",
+        || {
+            processes.get("/api/v1/agents").is_some_and(|(_, body)| {
+                body["agents"].as_array().is_some_and(|agents| {
+                    agents.iter().any(|agent| {
+                        agent["id"] == "keyword-peer-node/keyword-0" && agent["status"] == "healthy"
+                    })
+                })
+            })
+        },
+    );
+    let mut killed_for_good = false;
+    while next_feed < FEEDS && !killed_for_good {
+        let burst = 2.min(FEEDS - next_feed);
+        for index in next_feed..next_feed + burst {
+            processes.add_source(feed_addr, index);
+        }
+        next_feed += burst;
+        killed_for_good = processes.kill_while_holding_work(
+            (keyword, swarm_shared::channels::QUEUE_CLASSIFY, "keyword-0"),
+            &redis,
+            &mut rng,
+            Duration::from_secs(3),
+            false,
+        );
+    }
+    for index in next_feed..FEEDS {
+        processes.add_source(feed_addr, index);
+    }
+    assert!(
+        killed_for_good,
+        "the first keyword agent was never caught holding work"
+    );
+
+    // The dead consumer's entries are claimed once idle past the visibility timeout.
+    eventually(
+        Duration::from_secs(30),
+        "the dead consumer's work claimed",
+        || {
+            let orphaned = redis.cli(&[
+                "XPENDING",
+                swarm_shared::channels::QUEUE_CLASSIFY,
+                "swarm",
+                "-",
+                "+",
+                "10",
+                "keyword-node/keyword-0",
+            ]);
+            orphaned.trim().is_empty()
+        },
+    );
     wait_for_all_events(&processes, &projects, Duration::from_secs(120));
     let recovered = processes.count_in_logs("recovered pending work after restart");
     eprintln!("restarts that took back pending work: {recovered}");
@@ -825,7 +898,7 @@ fn killed_agents_lose_nothing_and_duplicate_nothing() {
 
     let metrics_keys = redis.cli(&["KEYS", "swarm:metrics:*"]);
     assert!(
-        metrics_keys.contains("swarm:metrics:keyword-node/keyword-0"),
+        metrics_keys.contains("swarm:metrics:keyword-peer-node/keyword-0"),
         "{metrics_keys}"
     );
     let memory_keys = redis.cli(&["KEYS", "swarm:memory:*"]);
