@@ -74,8 +74,6 @@ pub struct HostArgs {
     pub ctx: AgentContext,
     /// Children in start order.
     pub children: Vec<ChildSpec>,
-    /// Whether queen commands may add and remove worker actors here.
-    pub scalable: bool,
 }
 
 /// Messages.
@@ -106,7 +104,6 @@ pub struct HostState {
     ctx: AgentContext,
     children: Vec<Child>,
     stopping: bool,
-    scalable: bool,
     /// Generations of edge-triggered commands already applied.
     applied: HashMap<String, i64>,
     reconciled_once: bool,
@@ -203,10 +200,26 @@ async fn stop_child(child: &mut Child, timeout: std::time::Duration, reason: &st
     }
 }
 
-/// Starts a child's actor now; on failure the usual restart policy takes over.
-async fn start_child(myself: &ActorRef<HostMsg>, state: &mut HostState, index: usize) {
-    let restarts = state.children[index].restarts;
-    match (state.children[index].spec.start)(myself.get_cell(), restarts).await {
+/// How a child is (re)started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// Started for the first time, resumed after a drain, or recreated (counters as they are).
+    Fresh,
+    /// Restarted under the same identity: counted in its restarts and in the metric.
+    Restart,
+}
+
+/// Starts a child's actor now; on failure the usual restart policy takes over. The one path
+/// both the supervisor's backoff restarts and queen commands use.
+async fn start_child(myself: &ActorRef<HostMsg>, state: &mut HostState, index: usize, how: Start) {
+    let child = &mut state.children[index];
+    if how == Start::Restart {
+        child.restarts += 1;
+        metrics::counter!(telemetry::ACTOR_RESTARTS_TOTAL, "kind" => child.spec.kind.as_str())
+            .increment(1);
+        tracing::info!(agent = %child.spec.id, restarts = child.restarts, "restarting actor");
+    }
+    match (child.spec.start)(myself.get_cell(), child.restarts).await {
         Ok(cell) => {
             let child = &mut state.children[index];
             child.cell = Some(cell);
@@ -242,41 +255,26 @@ async fn reconcile(myself: &ActorRef<HostMsg>, state: &mut HostState) {
     let first = !state.reconciled_once;
     state.reconciled_once = true;
     let node = state.ctx.config.node.name.clone();
-    let actions = plan(
-        &desired,
-        &node,
-        &actors,
-        state.scalable,
-        &mut state.applied,
-        first,
-    );
+    let actions = plan(&desired, &node, &actors, &mut state.applied, first);
     let timeout = state.ctx.config.supervision.stop_timeout;
     for action in actions {
-        let (label, id) = match &action {
-            HostAction::Restart(id) => ("restart", id.clone()),
-            HostAction::Recreate(id) => ("recreate", id.clone()),
-            HostAction::Start(kind, index) => ("scale_up", format!("{kind}-{index}")),
-            HostAction::Remove(id) => ("scale_down", id.clone()),
-            HostAction::Drain(id) => ("drain", id.clone()),
-            HostAction::Resume(id) => ("resume", id.clone()),
-        };
-        tracing::info!(action = label, agent = %id, "applying queen command");
-        metrics::counter!(telemetry::COMMANDS_APPLIED_TOTAL, "action" => label).increment(1);
+        tracing::info!(action = action.label(), ?action, "applying queen command");
+        metrics::counter!(telemetry::COMMANDS_APPLIED_TOTAL, "action" => action.label())
+            .increment(1);
+        let position = |id: &str| state.children.iter().position(|c| c.spec.id == id);
         match action {
-            HostAction::Restart(id) | HostAction::Recreate(id) => {
-                let Some(index) = state.children.iter().position(|c| c.spec.id == id) else {
-                    continue;
-                };
-                stop_child(&mut state.children[index], timeout, label).await;
+            HostAction::Restart(id) => {
+                let Some(index) = position(&id) else { continue };
+                stop_child(&mut state.children[index], timeout, "restart command").await;
+                start_child(myself, state, index, Start::Restart).await;
+            }
+            HostAction::Recreate(id) => {
+                let Some(index) = position(&id) else { continue };
                 let child = &mut state.children[index];
-                if label == "recreate" {
-                    child.restarts = 0;
-                    child.failures.clear();
-                } else {
-                    child.restarts += 1;
-                    metrics::counter!(telemetry::ACTOR_RESTARTS_TOTAL, "kind" => child.spec.kind.as_str()).increment(1);
-                }
-                start_child(myself, state, index).await;
+                stop_child(child, timeout, "recreate command").await;
+                child.restarts = 0;
+                child.failures.clear();
+                start_child(myself, state, index, Start::Fresh).await;
             }
             HostAction::Start(kind, number) => {
                 let Some(spec) = crate::swarm::worker_child(&state.ctx, kind, number) else {
@@ -290,30 +288,25 @@ async fn reconcile(myself: &ActorRef<HostMsg>, state: &mut HostState) {
                     drained: false,
                 });
                 let index = state.children.len() - 1;
-                start_child(myself, state, index).await;
+                start_child(myself, state, index, Start::Fresh).await;
             }
             HostAction::Remove(id) => {
-                let Some(index) = state.children.iter().position(|c| c.spec.id == id) else {
-                    continue;
-                };
+                let Some(index) = position(&id) else { continue };
                 let mut child = state.children.remove(index);
                 stop_child(&mut child, timeout, "scaled down").await;
                 lifecycle(&state.ctx, &child, LifecycleEvent::Stopped).await;
             }
             HostAction::Drain(id) => {
-                let Some(index) = state.children.iter().position(|c| c.spec.id == id) else {
-                    continue;
-                };
-                state.children[index].drained = true;
-                stop_child(&mut state.children[index], timeout, "drained").await;
-                lifecycle(&state.ctx, &state.children[index], LifecycleEvent::Stopped).await;
+                let Some(index) = position(&id) else { continue };
+                let child = &mut state.children[index];
+                child.drained = true;
+                stop_child(child, timeout, "drained").await;
+                lifecycle(&state.ctx, child, LifecycleEvent::Stopped).await;
             }
             HostAction::Resume(id) => {
-                let Some(index) = state.children.iter().position(|c| c.spec.id == id) else {
-                    continue;
-                };
+                let Some(index) = position(&id) else { continue };
                 state.children[index].drained = false;
-                start_child(myself, state, index).await;
+                start_child(myself, state, index, Start::Fresh).await;
             }
         }
     }
@@ -352,7 +345,6 @@ impl Actor for AgentHost {
             ctx: args.ctx,
             children,
             stopping: false,
-            scalable: args.scalable,
             applied: HashMap::new(),
             reconciled_once: false,
             tasks,
@@ -377,22 +369,7 @@ impl Actor for AgentHost {
                 if state.children[index].cell.is_some() || state.children[index].drained {
                     return Ok(());
                 }
-                let restarts = state.children[index].restarts + 1;
-                let spawned = (state.children[index].spec.start)(myself.get_cell(), restarts).await;
-                match spawned {
-                    Ok(cell) => {
-                        let child = &mut state.children[index];
-                        child.cell = Some(cell);
-                        child.restarts = restarts;
-                        metrics::counter!(telemetry::ACTOR_RESTARTS_TOTAL, "kind" => child.spec.kind.as_str()).increment(1);
-                        tracing::info!(agent = %child.spec.id, restarts, "actor restarted");
-                        lifecycle(&state.ctx, child, LifecycleEvent::Started).await;
-                    }
-                    Err(err) => {
-                        self.child_died(&myself, state, index, format!("restart failed: {err}"))
-                            .await;
-                    }
-                }
+                start_child(&myself, state, index, Start::Restart).await;
             }
             HostMsg::Reconcile => {
                 if !state.stopping {
@@ -568,7 +545,6 @@ mod tests {
             HostArgs {
                 ctx: ctx.clone(),
                 children: vec![spec],
-                scalable: false,
             },
         )
         .await

@@ -1,7 +1,8 @@
 //! The Prometheus recorder (installed once per process) and the metrics HTTP server, which
 //! every process serves: `/metrics`, `/healthz` (the process answers) and `/readyz` (its store
-//! and bus answer and its actors run). A probe refreshes `tge_swarm_dependency_up` every few
-//! seconds so a Redis or Postgres outage shows in metrics even when nobody calls `/readyz`.
+//! and bus answer and its actors run). The upkeep task refreshes `tge_swarm_dependency_up`
+//! every few seconds so a Redis or Postgres outage shows in metrics even when nobody calls
+//! `/readyz`.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use ractor::ActorRef;
+use serde_json::Value;
 use swarm_shared::context::AgentContext;
 use swarm_shared::telemetry;
 use tokio_util::sync::CancellationToken;
@@ -28,55 +30,32 @@ pub struct HealthState {
     pub host: ActorRef<HostMsg>,
 }
 
-/// Probes the store and the bus, records `tge_swarm_dependency_up`, and returns each one's
-/// state (`ok` or the error).
-pub async fn probe_dependencies(ctx: &AgentContext) -> Vec<(&'static str, Result<(), String>)> {
-    let store = ctx.store.ping().await.map_err(|err| err.to_string());
-    let bus = ctx.bus.ping().await.map_err(|err| err.to_string());
-    let results = vec![("store", store), ("bus", bus)];
-    for (name, result) in &results {
-        let up = if result.is_ok() { 1.0 } else { 0.0 };
-        metrics::gauge!(telemetry::DEPENDENCY_UP, "dependency" => *name).set(up);
-    }
-    results
-}
-
-/// Re-probes the dependencies every 5 s until `cancel` fires.
-pub fn spawn_dependency_probe(
-    health: HealthState,
-    cancel: CancellationToken,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut interval = tokio::time::interval(Duration::from_secs(5));
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = interval.tick() => {
-                    for (name, result) in probe_dependencies(&health.ctx).await {
-                        if let Err(err) = result {
-                            tracing::warn!(dependency = name, error = %err, "dependency down");
-                        }
-                    }
-                }
-            }
+/// Probes the store and the bus and records `tge_swarm_dependency_up`. Returns whether both
+/// answered and each one's state for a readiness body (`ok` or `unavailable`); failures are
+/// logged with their cause, which the body never shows.
+pub async fn dependency_checks(ctx: &AgentContext) -> (bool, serde_json::Map<String, Value>) {
+    let store = ctx.store.ping().await;
+    let bus = ctx.bus.ping().await;
+    let mut all_up = true;
+    let mut checks = serde_json::Map::new();
+    for (name, result) in [("store", store), ("bus", bus)] {
+        let up = result.is_ok();
+        metrics::gauge!(telemetry::DEPENDENCY_UP, "dependency" => name).set(if up {
+            1.0
+        } else {
+            0.0
+        });
+        if let Err(err) = result {
+            tracing::warn!(dependency = name, error = %err, "dependency unavailable");
         }
-    })
+        all_up &= up;
+        checks.insert(name.into(), if up { "ok" } else { "unavailable" }.into());
+    }
+    (all_up, checks)
 }
 
 async fn readyz(State(health): State<HealthState>) -> impl IntoResponse {
-    let mut ready = true;
-    let mut checks = serde_json::Map::new();
-    for (name, result) in probe_dependencies(&health.ctx).await {
-        match result {
-            Ok(()) => {
-                checks.insert(name.into(), "ok".into());
-            }
-            Err(_) => {
-                ready = false;
-                checks.insert(name.into(), "unavailable".into());
-            }
-        }
-    }
+    let (mut ready, mut checks) = dependency_checks(&health.ctx).await;
     match health
         .host
         .call(HostMsg::Children, Some(Duration::from_secs(2)))
@@ -135,10 +114,12 @@ pub fn recorder() -> anyhow::Result<PrometheusHandle> {
     installed.clone().map_err(|err| anyhow::anyhow!(err))
 }
 
-/// Drains histogram samples every few seconds so the recorder's memory stays bounded, until
-/// `cancel` fires.
+/// Every 5 s until `cancel` fires: drains histogram samples so the recorder's memory stays
+/// bounded, and re-probes the dependencies so an outage shows in `tge_swarm_dependency_up`
+/// even when nobody calls `/readyz`.
 pub fn spawn_upkeep(
     handle: PrometheusHandle,
+    ctx: AgentContext,
     cancel: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -146,7 +127,10 @@ pub fn spawn_upkeep(
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => return,
-                _ = interval.tick() => handle.run_upkeep(),
+                _ = interval.tick() => {
+                    handle.run_upkeep();
+                    dependency_checks(&ctx).await;
+                }
             }
         }
     })

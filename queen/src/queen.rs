@@ -81,6 +81,8 @@ pub struct QueenState {
     /// Per source: when it is next due, and when its last task was enqueued.
     clocks: HashMap<i64, (DateTime<Utc>, DateTime<Utc>)>,
     presence: Presence,
+    /// The registry discovery in flight, if any (it runs beside the mailbox).
+    discovery: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Actor for QueenActor {
@@ -124,6 +126,7 @@ impl Actor for QueenActor {
             agents: BTreeMap::new(),
             clocks: HashMap::new(),
             presence,
+            discovery: None,
         })
     }
 
@@ -132,6 +135,9 @@ impl Actor for QueenActor {
         _myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        if let Some(task) = state.discovery.take() {
+            task.abort();
+        }
         state.presence.stop().await;
         Ok(())
     }
@@ -150,7 +156,15 @@ impl Actor for QueenActor {
             }
             QueenMsg::Heartbeat => {
                 state.presence.beat().await;
-                discover(&state.args.ctx).await;
+                // Off the mailbox, like every registry call: a slow registry must never
+                // hold up scheduling. One discovery at a time.
+                if state
+                    .discovery
+                    .as_ref()
+                    .is_none_or(|task| task.is_finished())
+                {
+                    state.discovery = Some(tokio::spawn(discover(state.args.ctx.clone())));
+                }
             }
             QueenMsg::Health(message) => observe(state, message),
             QueenMsg::Agent(AgentMessage::Recommendation {
@@ -261,7 +275,7 @@ pub fn service_names() -> Vec<String> {
 /// Asks the registry which instances of each service pass their checks and records the counts
 /// (`tge_swarm_registry_instances`). A registry failure is logged and leaves the last counts:
 /// discovery is an aid, never a reason to stop scheduling.
-async fn discover(ctx: &AgentContext) {
+async fn discover(ctx: AgentContext) {
     for service in service_names() {
         match ctx.registry.healthy(&service).await {
             Ok(instances) => {

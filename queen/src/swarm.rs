@@ -282,22 +282,11 @@ pub fn children_for(ctx: &AgentContext, role: Role) -> Vec<ChildSpec> {
 
 /// The spec of the `index`-th worker of a scalable kind (scraping, keyword, data quality).
 pub fn worker_child(ctx: &AgentContext, kind: AgentKind, index: u32) -> Option<ChildSpec> {
+    let id = format!("{kind}-{index}");
     match kind {
-        AgentKind::DataQuality => Some(worker_spec::<DataQualityActor>(
-            format!("data-quality-{index}"),
-            kind,
-            ctx,
-        )),
-        AgentKind::Keyword => Some(worker_spec::<KeywordActor>(
-            format!("keyword-{index}"),
-            kind,
-            ctx,
-        )),
-        AgentKind::Scraping => Some(worker_spec::<ScrapingActor>(
-            format!("scraping-{index}"),
-            kind,
-            ctx,
-        )),
+        AgentKind::DataQuality => Some(worker_spec::<DataQualityActor>(id, kind, ctx)),
+        AgentKind::Keyword => Some(worker_spec::<KeywordActor>(id, kind, ctx)),
+        AgentKind::Scraping => Some(worker_spec::<ScrapingActor>(id, kind, ctx)),
         _ => None,
     }
 }
@@ -515,7 +504,6 @@ impl Swarm {
         let args = HostArgs {
             ctx: ctx.clone(),
             children: children_for(&ctx, role),
-            scalable: role != Role::Queen && role != Role::MemoryCoordinator,
         };
         let (host, host_task) = AgentHost::spawn(Some(host_name), AgentHost, args)
             .await
@@ -526,11 +514,12 @@ impl Swarm {
             ctx: ctx.clone(),
             host: host.clone(),
         };
-        let metrics_router = crate::metrics::router(handle.clone(), health.clone());
-        let mut servers = vec![
-            crate::metrics::spawn_upkeep(handle, cancel.clone()),
-            crate::metrics::spawn_dependency_probe(health, cancel.clone()),
-        ];
+        let metrics_router = crate::metrics::router(handle.clone(), health);
+        let mut servers = vec![crate::metrics::spawn_upkeep(
+            handle,
+            ctx.clone(),
+            cancel.clone(),
+        )];
         let mut listeners = vec![(metrics_listener, metrics_router, "metrics")];
         if let Some(listener) = api_listener {
             let api = crate::api::router(crate::api::AppState::new(ctx.clone()));

@@ -157,6 +157,20 @@ pub enum HostAction {
     Resume(String),
 }
 
+impl HostAction {
+    /// The action's name in logs and in `tge_swarm_commands_applied_total{action}`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            HostAction::Restart(_) => "restart",
+            HostAction::Recreate(_) => "recreate",
+            HostAction::Start(..) => "scale_up",
+            HostAction::Remove(_) => "scale_down",
+            HostAction::Drain(_) => "drain",
+            HostAction::Resume(_) => "resume",
+        }
+    }
+}
+
 /// Index of a worker id (`keyword-3` → 3).
 fn index_of(id: &str) -> Option<u32> {
     id.rsplit('-').next()?.parse().ok()
@@ -164,12 +178,12 @@ fn index_of(id: &str) -> Option<u32> {
 
 /// Plans the actions that bring a host's actors to the desired state. `applied` holds the
 /// generations of edge-triggered keys already acted on and is updated; with `first` set the
-/// generations are only recorded. `scalable` is false for hosts whose actor set is fixed.
+/// generations are only recorded. Replicas apply only to kinds the host already runs, so a
+/// host of other kinds (the queen's, the memory coordinator's) never grows workers.
 pub fn plan(
     desired: &[DesiredEntry],
     node: &str,
     actors: &[HostedActor],
-    scalable: bool,
     applied: &mut HashMap<String, i64>,
     first: bool,
 ) -> Vec<HostAction> {
@@ -225,27 +239,25 @@ pub fn plan(
             _ => {}
         }
     }
-    if scalable {
-        for (kind, wanted) in replicas {
-            let mut indexes: Vec<(u32, &HostedActor)> = actors
-                .iter()
-                .filter(|actor| actor.kind == kind)
-                .filter_map(|actor| index_of(&actor.id).map(|index| (index, actor)))
-                .collect();
-            if indexes.is_empty() {
-                // This host does not run the kind.
-                continue;
+    for (kind, wanted) in replicas {
+        let mut indexes: Vec<(u32, &HostedActor)> = actors
+            .iter()
+            .filter(|actor| actor.kind == kind)
+            .filter_map(|actor| index_of(&actor.id).map(|index| (index, actor)))
+            .collect();
+        if indexes.is_empty() {
+            // This host does not run the kind.
+            continue;
+        }
+        indexes.sort_by_key(|(index, _)| *index);
+        for (index, actor) in &indexes {
+            if *index >= wanted {
+                actions.push(HostAction::Remove(actor.id.clone()));
             }
-            indexes.sort_by_key(|(index, _)| *index);
-            for (index, actor) in &indexes {
-                if *index >= wanted {
-                    actions.push(HostAction::Remove(actor.id.clone()));
-                }
-            }
-            for index in 0..wanted {
-                if !indexes.iter().any(|(existing, _)| *existing == index) {
-                    actions.push(HostAction::Start(kind, index));
-                }
+        }
+        for index in 0..wanted {
+            if !indexes.iter().any(|(existing, _)| *existing == index) {
+                actions.push(HostAction::Start(kind, index));
             }
         }
     }
@@ -327,17 +339,17 @@ mod tests {
         ];
         let desired = vec![entry("restart/n1/keyword-1", serde_json::json!({}), 1)];
         let mut applied = HashMap::new();
-        assert!(plan(&desired, "n1", &actors, true, &mut applied, true).is_empty());
-        assert!(plan(&desired, "n1", &actors, true, &mut applied, false).is_empty());
+        assert!(plan(&desired, "n1", &actors, &mut applied, true).is_empty());
+        assert!(plan(&desired, "n1", &actors, &mut applied, false).is_empty());
         let desired = vec![entry("restart/n1/keyword-1", serde_json::json!({}), 2)];
         assert_eq!(
-            plan(&desired, "n1", &actors, true, &mut applied, false),
+            plan(&desired, "n1", &actors, &mut applied, false),
             vec![HostAction::Restart("keyword-1".into())]
         );
-        assert!(plan(&desired, "n1", &actors, true, &mut applied, false).is_empty());
+        assert!(plan(&desired, "n1", &actors, &mut applied, false).is_empty());
         // Another node's restart is not ours.
         let desired = vec![entry("restart/n2/keyword-1", serde_json::json!({}), 1)];
-        assert!(plan(&desired, "n1", &actors, true, &mut applied, false).is_empty());
+        assert!(plan(&desired, "n1", &actors, &mut applied, false).is_empty());
     }
 
     #[test]
@@ -349,7 +361,7 @@ mod tests {
         let desired = vec![entry("recreate/keyword", serde_json::json!({}), 1)];
         let mut applied = HashMap::new();
         assert_eq!(
-            plan(&desired, "n1", &actors, true, &mut applied, false),
+            plan(&desired, "n1", &actors, &mut applied, false),
             vec![HostAction::Recreate("keyword-0".into())]
         );
     }
@@ -367,7 +379,7 @@ mod tests {
         )];
         let mut applied = HashMap::new();
         assert_eq!(
-            plan(&up, "n1", &actors, true, &mut applied, false),
+            plan(&up, "n1", &actors, &mut applied, false),
             vec![
                 HostAction::Start(AgentKind::Keyword, 1),
                 HostAction::Start(AgentKind::Keyword, 2)
@@ -384,16 +396,17 @@ mod tests {
             2,
         )];
         assert_eq!(
-            plan(&down, "n1", &three, true, &mut applied, false),
+            plan(&down, "n1", &three, &mut applied, false),
             vec![
                 HostAction::Remove("keyword-1".into()),
                 HostAction::Remove("keyword-2".into())
             ]
         );
-        // A host that does not run the kind, or a fixed host, does nothing.
+        // A host that does not run the kind (a scraping host, the queen's host) does nothing.
         let other = vec![actor("scraping-0", AgentKind::Scraping)];
-        assert!(plan(&up, "n1", &other, true, &mut applied, false).is_empty());
-        assert!(plan(&up, "n1", &actors, false, &mut applied, false).is_empty());
+        assert!(plan(&up, "n1", &other, &mut applied, false).is_empty());
+        let queen = vec![actor("queen", AgentKind::Queen)];
+        assert!(plan(&up, "n1", &queen, &mut applied, false).is_empty());
     }
 
     #[test]
@@ -405,17 +418,17 @@ mod tests {
         let drain = vec![entry("drain/n1", serde_json::json!({"drained": true}), 1)];
         let mut applied = HashMap::new();
         assert_eq!(
-            plan(&drain, "n1", &actors, true, &mut applied, true),
+            plan(&drain, "n1", &actors, &mut applied, true),
             vec![HostAction::Drain("keyword-0".into())]
         );
         let mut drained = actors.clone();
         drained[0].drained = true;
-        assert!(plan(&drain, "n1", &drained, true, &mut applied, false).is_empty());
+        assert!(plan(&drain, "n1", &drained, &mut applied, false).is_empty());
         let resume = vec![entry("drain/n1", serde_json::json!({"drained": false}), 2)];
         assert_eq!(
-            plan(&resume, "n1", &drained, true, &mut applied, false),
+            plan(&resume, "n1", &drained, &mut applied, false),
             vec![HostAction::Resume("keyword-0".into())]
         );
-        assert!(plan(&drain, "n2", &actors, true, &mut applied, false).is_empty());
+        assert!(plan(&drain, "n2", &actors, &mut applied, false).is_empty());
     }
 }

@@ -53,6 +53,12 @@ impl AgentContext {
         format!("{}/{}", self.config.node.name, agent_id)
     }
 
+    /// How long an actor counts as alive after its last heartbeat: `missed_heartbeats`
+    /// intervals. The registry check's TTL and the metrics snapshot's expiry.
+    fn liveness_ttl(&self) -> Duration {
+        self.config.supervision.heartbeat_interval * self.config.supervision.missed_heartbeats
+    }
+
     /// Registers an agent with a TTL of three heartbeats, in the background: a slow or
     /// unreachable registry never delays an actor. Failures are logged, not fatal (the swarm
     /// keeps working without discovery, and the Consul adapter registers again at a later
@@ -71,8 +77,7 @@ impl AgentContext {
             tags: vec!["tge-swarm".into(), kind.as_str().into()],
             meta,
         };
-        let ttl =
-            self.config.supervision.heartbeat_interval * self.config.supervision.missed_heartbeats;
+        let ttl = self.liveness_ttl();
         let registry = self.registry.clone();
         let agent = agent_id.to_owned();
         tokio::spawn(async move {
@@ -103,8 +108,7 @@ impl AgentContext {
             crate::channels::METRICS_KEY_PREFIX,
             self.instance_id(agent_id)
         );
-        let ttl =
-            self.config.supervision.heartbeat_interval * self.config.supervision.missed_heartbeats;
+        let ttl = self.liveness_ttl();
         match crate::messages::encode(&stats) {
             Ok(snapshot) => {
                 if let Err(err) = self.bus.put_key(&key, snapshot, ttl).await {

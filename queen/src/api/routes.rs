@@ -426,20 +426,7 @@ pub async fn healthz() -> Json<Health> {
 /// Readiness: the store answers, the queen answers, and every actor is healthy.
 #[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let mut checks = serde_json::Map::new();
-    let mut ready = true;
-    for (name, result) in crate::metrics::probe_dependencies(&state.ctx).await {
-        match result {
-            Ok(()) => {
-                checks.insert(name.into(), "ok".into());
-            }
-            Err(err) => {
-                ready = false;
-                tracing::warn!(dependency = name, error = %err, "readiness: dependency unavailable");
-                checks.insert(name.into(), "unavailable".into());
-            }
-        }
-    }
+    let (mut ready, mut checks) = crate::metrics::dependency_checks(&state.ctx).await;
     match agents_from_queen(&state).await {
         Ok(agents) => {
             checks.insert("queen".into(), "ok".into());

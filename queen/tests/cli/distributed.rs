@@ -745,6 +745,32 @@ fn wait_for_all_events(processes: &Processes, projects: &[String], timeout: Dura
     verify_exactly_once(processes, projects);
 }
 
+/// Stops a dependency (`bus` or `store`), checks that the queen's `/readyz` and metrics
+/// report it down, restarts it after 2 s and waits until the swarm is ready again.
+fn ride_out_outage(
+    processes: &Processes,
+    dependency: &str,
+    stop: impl FnOnce(),
+    launch: impl FnOnce(),
+) {
+    stop();
+    eventually(
+        Duration::from_secs(30),
+        &format!("/readyz to report the {dependency} down"),
+        || matches!(processes.get("/readyz"), Some((503, body)) if body["checks"][dependency] == "unavailable"),
+    );
+    let metrics = processes.metrics_text();
+    let down = format!("tge_swarm_dependency_up{{dependency=\"{dependency}\"}} 0");
+    assert!(metrics.contains(&down), "{dependency} down in metrics");
+    std::thread::sleep(Duration::from_secs(2));
+    launch();
+    eventually(
+        Duration::from_secs(60),
+        &format!("/readyz after the {dependency} is back"),
+        || processes.ready(),
+    );
+}
+
 fn seed_rng() -> rand::rngs::StdRng {
     let seed: u64 = std::env::var("TGE_SWARM_TEST_SEED")
         .ok()
@@ -754,18 +780,51 @@ fn seed_rng() -> rand::rngs::StdRng {
     rand::rngs::StdRng::seed_from_u64(seed)
 }
 
+/// A swarm of processes over private servers, reading the generated feeds. Fields drop in
+/// order: the processes before the servers, the directory last.
+struct World {
+    processes: Processes,
+    redis: PrivateRedis,
+    postgres: PrivatePostgres,
+    feed_addr: SocketAddr,
+    projects: Vec<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl World {
+    fn start(rng: &mut rand::rngs::StdRng) -> World {
+        swarm_shared::install_crypto_provider();
+        let dir = tempfile::tempdir().unwrap();
+        let redis = PrivateRedis::start(dir.path());
+        let postgres = PrivatePostgres::start(dir.path());
+        let (feeds, projects) = corpus(rng);
+        let feed_addr = serve_feeds(feeds);
+        let logs = dir.path().join("logs");
+        std::fs::create_dir_all(&logs).unwrap();
+        let processes = Processes::start(&logs, &redis.url(), &postgres.url());
+        World {
+            processes,
+            redis,
+            postgres,
+            feed_addr,
+            projects,
+            _dir: dir,
+        }
+    }
+}
+
 #[test]
 fn killed_agents_lose_nothing_and_duplicate_nothing() {
-    swarm_shared::install_crypto_provider();
     let mut rng = seed_rng();
-    let dir = tempfile::tempdir().unwrap();
-    let redis = PrivateRedis::start(dir.path());
-    let postgres = PrivatePostgres::start(dir.path());
-    let (feeds, projects) = corpus(&mut rng);
-    let feed_addr = serve_feeds(feeds);
-    let logs = dir.path().join("logs");
-    std::fs::create_dir_all(&logs).unwrap();
-    let mut processes = Processes::start(&logs, &redis.url(), &postgres.url());
+    // Borrowed, not moved out: the world (servers, directory) lives to the end of the test.
+    let mut world = World::start(&mut rng);
+    let feed_addr = world.feed_addr;
+    let World {
+        processes,
+        redis,
+        projects,
+        ..
+    } = &mut world;
 
     // The four channels exist (every process subscribes), and the work queues have groups.
     let channels = redis.cli(&["PUBSUB", "CHANNELS", "swarm:*"]);
@@ -813,7 +872,7 @@ fn killed_agents_lose_nothing_and_duplicate_nothing() {
         let (role, queue, agent) = victims[round % 2];
         if processes.kill_while_holding_work(
             (role, queue, agent),
-            &redis,
+            redis,
             &mut rng,
             Duration::from_secs(3),
             true,
@@ -857,7 +916,7 @@ fn killed_agents_lose_nothing_and_duplicate_nothing() {
         next_feed += burst;
         killed_for_good = processes.kill_while_holding_work(
             (keyword, swarm_shared::channels::QUEUE_CLASSIFY, "keyword-0"),
-            &redis,
+            redis,
             &mut rng,
             Duration::from_secs(3),
             false,
@@ -888,7 +947,7 @@ fn killed_agents_lose_nothing_and_duplicate_nothing() {
             orphaned.trim().is_empty()
         },
     );
-    wait_for_all_events(&processes, &projects, Duration::from_secs(120));
+    wait_for_all_events(processes, projects, Duration::from_secs(120));
     let recovered = processes.count_in_logs("recovered pending work after restart");
     eprintln!("restarts that took back pending work: {recovered}");
     assert!(
@@ -908,25 +967,25 @@ fn killed_agents_lose_nothing_and_duplicate_nothing() {
     );
     let groups = redis.cli(&["XINFO", "GROUPS", "swarm:queue:classify"]);
     assert!(groups.contains("swarm"), "stream group missing: {groups}");
-    let redelivered = processes.metrics_text();
+    let metrics = processes.metrics_text();
     assert!(
-        redelivered.contains("tge_swarm_dependency_up"),
+        metrics.contains("tge_swarm_dependency_up"),
         "queen metrics served"
     );
 }
 
 #[test]
 fn redis_and_postgres_restarts_lose_nothing() {
-    swarm_shared::install_crypto_provider();
     let mut rng = seed_rng();
-    let dir = tempfile::tempdir().unwrap();
-    let redis = PrivateRedis::start(dir.path());
-    let postgres = PrivatePostgres::start(dir.path());
-    let (feeds, projects) = corpus(&mut rng);
-    let feed_addr = serve_feeds(feeds);
-    let logs = dir.path().join("logs");
-    std::fs::create_dir_all(&logs).unwrap();
-    let processes = Processes::start(&logs, &redis.url(), &postgres.url());
+    let mut world = World::start(&mut rng);
+    let feed_addr = world.feed_addr;
+    let World {
+        processes,
+        redis,
+        postgres,
+        projects,
+        ..
+    } = &mut world;
 
     let third = FEEDS / 3;
     for index in 0..third {
@@ -935,24 +994,7 @@ fn redis_and_postgres_restarts_lose_nothing() {
     std::thread::sleep(Duration::from_millis(rng.random_range(200..1200)));
 
     // Redis goes away mid-run: the swarm degrades and says so, then catches up.
-    redis.stop();
-    eventually(
-        Duration::from_secs(30),
-        "/readyz to report the bus down",
-        || matches!(processes.get("/readyz"), Some((503, body)) if body["checks"]["bus"] == "unavailable"),
-    );
-    let metrics = processes.metrics_text();
-    assert!(
-        metrics.contains("tge_swarm_dependency_up{dependency=\"bus\"} 0"),
-        "bus down in metrics"
-    );
-    std::thread::sleep(Duration::from_secs(2));
-    redis.launch();
-    eventually(
-        Duration::from_secs(60),
-        "/readyz after redis is back",
-        || processes.ready(),
-    );
+    ride_out_outage(processes, "bus", || redis.stop(), || redis.launch());
     for index in third..2 * third {
         processes.add_source(feed_addr, index);
     }
@@ -963,24 +1005,7 @@ fn redis_and_postgres_restarts_lose_nothing() {
         processes.add_source(feed_addr, index);
     }
     std::thread::sleep(Duration::from_millis(rng.random_range(100..800)));
-    postgres.stop();
-    eventually(
-        Duration::from_secs(30),
-        "/readyz to report the store down",
-        || matches!(processes.get("/readyz"), Some((503, body)) if body["checks"]["store"] == "unavailable"),
-    );
-    let metrics = processes.metrics_text();
-    assert!(
-        metrics.contains("tge_swarm_dependency_up{dependency=\"store\"} 0"),
-        "store down in metrics"
-    );
-    std::thread::sleep(Duration::from_secs(2));
-    postgres.launch();
-    eventually(
-        Duration::from_secs(60),
-        "/readyz after postgres is back",
-        || processes.ready(),
-    );
+    ride_out_outage(processes, "store", || postgres.stop(), || postgres.launch());
 
-    wait_for_all_events(&processes, &projects, Duration::from_secs(120));
+    wait_for_all_events(processes, projects, Duration::from_secs(120));
 }

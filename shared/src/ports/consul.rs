@@ -133,10 +133,19 @@ impl ConsulRegistry {
         })
     }
 
-    fn url(&self, path: &str) -> Result<url::Url> {
-        self.base
-            .join(path)
-            .map_err(|err| Error::Invalid(format!("consul path {path}: {err}")))
+    /// `base` + `prefix` + one path segment (percent-encoded: instance ids contain `/`).
+    fn endpoint(&self, prefix: &str, segment: Option<&str>) -> Result<url::Url> {
+        let mut url = self
+            .base
+            .join(prefix)
+            .map_err(|err| Error::Invalid(format!("consul path {prefix}: {err}")))?;
+        if let Some(segment) = segment {
+            url.path_segments_mut()
+                .map_err(|_| Error::Invalid("consul url cannot be a base".into()))?
+                .pop_if_empty()
+                .push(segment);
+        }
+        Ok(url)
     }
 
     fn request(&self, method: reqwest::Method, url: url::Url) -> reqwest::RequestBuilder {
@@ -155,21 +164,23 @@ impl ConsulRegistry {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder, what: &str) -> Result<StatusCode> {
-        let response = request
-            .send()
-            .await
-            .map_err(|err| Error::unavailable("consul", format!("{what}: {err}")))?;
+    /// Sends a request; a failure keeps Consul's status (absent when Consul was not reached)
+    /// so a caller can tell "unknown check" from "Consul is down".
+    async fn send(&self, request: reqwest::RequestBuilder, what: &str) -> Result<(), Failure> {
+        let response = request.send().await.map_err(|err| Failure {
+            status: None,
+            error: Error::unavailable("consul", format!("{what}: {err}")),
+        })?;
         let status = response.status();
         if status.is_success() {
-            return Ok(status);
+            return Ok(());
         }
         let body = response.text().await.unwrap_or_default();
         let body: String = body.chars().take(200).collect();
-        Err(Error::unavailable(
-            "consul",
-            format!("{what}: {status}: {}", body.trim()),
-        ))
+        Err(Failure {
+            status: Some(status),
+            error: Error::unavailable("consul", format!("{what}: {status}: {}", body.trim())),
+        })
     }
 
     async fn put_registration(&self, instance: &ServiceInstance, ttl: Duration) -> Result<()> {
@@ -188,42 +199,29 @@ impl ConsulRegistry {
                 deregister_critical_service_after: consul_duration(DEREGISTER_CRITICAL_AFTER),
             },
         };
-        let url = self.url("v1/agent/service/register")?;
+        let url = self.endpoint("v1/agent/service/register", None)?;
         let request = self.request(reqwest::Method::PUT, url).json(&body);
         self.send(request, &format!("registering {}", instance.id))
-            .await?;
-        Ok(())
+            .await
+            .map_err(|failure| failure.error)
     }
 
-    async fn put_pass(&self, id: &str) -> std::result::Result<(), (Option<StatusCode>, Error)> {
-        let mut url = self
-            .url("v1/agent/check/pass/")
-            .map_err(|err| (None, err))?;
-        url.path_segments_mut()
-            .map_err(|_| (None, Error::Invalid("consul url cannot be a base".into())))?
-            .pop_if_empty()
-            .push(&check_id(id));
-        let response = self
-            .request(reqwest::Method::PUT, url)
-            .send()
-            .await
-            .map_err(|err| {
-                (
-                    None,
-                    Error::unavailable("consul", format!("passing {id}: {err}")),
-                )
+    async fn put_pass(&self, id: &str) -> Result<(), Failure> {
+        let url = self
+            .endpoint("v1/agent/check/pass/", Some(&check_id(id)))
+            .map_err(|error| Failure {
+                status: None,
+                error,
             })?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        let body = response.text().await.unwrap_or_default();
-        let body: String = body.chars().take(200).collect();
-        Err((
-            Some(status),
-            Error::unavailable("consul", format!("passing {id}: {status}: {}", body.trim())),
-        ))
+        let request = self.request(reqwest::Method::PUT, url);
+        self.send(request, &format!("passing {id}")).await
     }
+}
+
+/// A failed Consul call: the HTTP status if Consul answered, and the error to report.
+struct Failure {
+    status: Option<StatusCode>,
+    error: Error,
 }
 
 #[async_trait]
@@ -237,14 +235,11 @@ impl Registry for ConsulRegistry {
 
     async fn deregister(&self, id: &str) -> Result<()> {
         self.remembered().remove(id);
-        let mut url = self.url("v1/agent/service/deregister/")?;
-        url.path_segments_mut()
-            .map_err(|_| Error::Invalid("consul url cannot be a base".into()))?
-            .pop_if_empty()
-            .push(id);
+        let url = self.endpoint("v1/agent/service/deregister/", Some(id))?;
         let request = self.request(reqwest::Method::PUT, url);
-        self.send(request, &format!("deregistering {id}")).await?;
-        Ok(())
+        self.send(request, &format!("deregistering {id}"))
+            .await
+            .map_err(|failure| failure.error)
     }
 
     async fn pass(&self, id: &str) -> Result<()> {
@@ -254,22 +249,21 @@ impl Registry for ConsulRegistry {
         };
         match self.put_pass(id).await {
             Ok(()) => Ok(()),
-            Err((Some(status), _)) if status.is_client_error() => {
+            Err(Failure {
+                status: Some(status),
+                ..
+            }) if status.is_client_error() => {
                 // Consul does not know the check: register again, then pass.
                 tracing::info!(instance = %id, "consul lost the registration, registering again");
                 self.put_registration(&instance, ttl).await?;
-                self.put_pass(id).await.map_err(|(_, err)| err)
+                self.put_pass(id).await.map_err(|failure| failure.error)
             }
-            Err((_, err)) => Err(err),
+            Err(failure) => Err(failure.error),
         }
     }
 
     async fn healthy(&self, service: &str) -> Result<Vec<ServiceInstance>> {
-        let mut url = self.url("v1/health/service/")?;
-        url.path_segments_mut()
-            .map_err(|_| Error::Invalid("consul url cannot be a base".into()))?
-            .pop_if_empty()
-            .push(service);
+        let mut url = self.endpoint("v1/health/service/", Some(service))?;
         url.set_query(Some("passing"));
         let response = self
             .request(reqwest::Method::GET, url)

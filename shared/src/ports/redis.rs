@@ -45,30 +45,43 @@ fn unavailable(err: fred::error::Error) -> SwarmError {
 }
 
 /// Settings shared by every connection of a process.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RedisSettings {
-    url: String,
+    /// The URL with any password masked, for messages.
+    shown: String,
+    config: Config,
     buffer: usize,
+}
+
+impl std::fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the configuration itself: it holds the password.
+        f.debug_struct("RedisSettings")
+            .field("url", &self.shown)
+            .field("buffer", &self.buffer)
+            .finish()
+    }
 }
 
 impl RedisSettings {
     /// Settings for `url` (`redis://[:password@]host:port[/db]`); `buffer` sizes pub/sub
     /// buffers (the bus buffer of the config).
     pub fn new(url: &str, buffer: usize) -> Result<RedisSettings> {
-        Config::from_url(url).map_err(|err| {
+        let shown = redact(url);
+        let config = Config::from_url(url).map_err(|err| {
             // fred's message may quote the URL: only the redacted one is shown.
-            let reason = err.details().replace(url, &redact(url));
-            SwarmError::Invalid(format!("TGE_SWARM_REDIS_URL: {reason}: {}", redact(url)))
+            let reason = err.details().replace(url, &shown);
+            SwarmError::Invalid(format!("TGE_SWARM_REDIS_URL: {reason}: {shown}"))
         })?;
         Ok(RedisSettings {
-            url: url.to_owned(),
+            shown,
+            config,
             buffer: buffer.max(1),
         })
     }
 
-    fn builder(&self) -> Result<Builder> {
-        let config = Config::from_url(&self.url).map_err(unavailable)?;
-        let mut builder = Builder::from_config(config);
+    fn builder(&self) -> Builder {
+        let mut builder = Builder::from_config(self.config.clone());
         builder
             .with_performance_config(|perf| {
                 perf.default_command_timeout = COMMAND_TIMEOUT;
@@ -83,19 +96,18 @@ impl RedisSettings {
             })
             // Retry forever, 100 ms doubling to 2 s: a Redis restart is waited out.
             .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2));
-        Ok(builder)
+        builder
+    }
+
+    fn connect_error(&self, err: fred::error::Error) -> SwarmError {
+        SwarmError::unavailable("redis", format!("connecting to {}: {err}", self.shown))
     }
 
     /// A connected client; fails (naming the URL without its password) if Redis cannot be
     /// reached now.
     pub async fn connect(&self) -> Result<Client> {
-        let client = self.builder()?.build().map_err(unavailable)?;
-        client.init().await.map_err(|err| {
-            SwarmError::unavailable(
-                "redis",
-                format!("connecting to {}: {err}", redact(&self.url)),
-            )
-        })?;
+        let client = self.builder().build().map_err(unavailable)?;
+        client.init().await.map_err(|err| self.connect_error(err))?;
         Ok(client)
     }
 }
@@ -143,15 +155,13 @@ impl RedisBus {
     pub async fn connect(settings: &RedisSettings) -> Result<RedisBus> {
         let client = settings.connect().await?;
         let subscriber = settings
-            .builder()?
+            .builder()
             .build_subscriber_client()
             .map_err(unavailable)?;
-        subscriber.init().await.map_err(|err| {
-            SwarmError::unavailable(
-                "redis",
-                format!("connecting to {}: {err}", redact(&settings.url)),
-            )
-        })?;
+        subscriber
+            .init()
+            .await
+            .map_err(|err| settings.connect_error(err))?;
         let local = Arc::new(EmbeddedBus::new(settings.buffer));
         let mut messages = subscriber.message_rx();
         let fan_out = local.clone();
@@ -461,6 +471,12 @@ impl RedisQueue {
                 false,
             )
             .await
+            .inspect_err(|err| {
+                if is_nogroup(err) {
+                    // The group vanished with the data: recreate it at the next take.
+                    self.forget_group(queue);
+                }
+            })
             .map_err(unavailable)?;
         let mut parts = value.into_array().into_iter();
         let _next = parts.next();
@@ -563,14 +579,7 @@ impl WorkQueue for RedisQueue {
     ) -> Result<Vec<Delivery>> {
         let max = max.max(1);
         self.ensure_group(queue).await?;
-        let mut taken = match self.reclaim(queue, consumer, max).await {
-            Ok(taken) => taken,
-            Err(err) => {
-                // The group may have vanished with the data; recreate it next time.
-                self.forget_group(queue);
-                return Err(err);
-            }
-        };
+        let mut taken = self.reclaim(queue, consumer, max).await?;
         if taken.len() >= max {
             return Ok(taken);
         }
