@@ -17,7 +17,7 @@ use serde::Serialize;
 use swarm_shared::channels::{Channel, MAX_DELIVERIES, QUEUE_DEAD_LETTER};
 use swarm_shared::context::{AgentContext, Presence};
 use swarm_shared::domain::AgentKind;
-use swarm_shared::messages::{AgentMessage, QueenCommand, decode, encode};
+use swarm_shared::messages::{AgentMessage, MemoryChange, QueenCommand, decode, encode};
 use swarm_shared::ports::Delivery;
 use swarm_shared::telemetry;
 use tokio::time::Instant;
@@ -60,6 +60,12 @@ pub trait Stage: Send + Sized + 'static {
     async fn on_agent_message(&mut self, _ctx: &AgentContext, _message: AgentMessage) {}
     /// A message from `queen-commands`.
     async fn on_command(&mut self, _ctx: &AgentContext, _command: QueenCommand) {}
+    /// Whether the stage wants `memory-sync` messages.
+    fn wants_memory_changes() -> bool {
+        false
+    }
+    /// A change of shared memory, from `memory-sync`.
+    async fn on_memory_change(&mut self, _ctx: &AgentContext, _change: MemoryChange) {}
     /// Called at every heartbeat.
     async fn on_heartbeat(&mut self, _ctx: &AgentContext) {}
     /// Items the stage can take now. A stage that keeps work in flight (see [`Stage::drain`])
@@ -105,6 +111,8 @@ pub enum WorkerMsg {
     Agent(AgentMessage),
     /// From `queen-commands`.
     Command(QueenCommand),
+    /// From `memory-sync`.
+    Memory(MemoryChange),
 }
 
 /// State of a worker.
@@ -200,6 +208,11 @@ impl<S: Stage> Actor for WorkerActor<S> {
                 .forward(Channel::AgentCommunication, &myself, WorkerMsg::Agent)
                 .await?;
         }
+        if S::wants_memory_changes() {
+            presence
+                .forward(Channel::MemorySync, &myself, WorkerMsg::Memory)
+                .await?;
+        }
         presence
             .forward(Channel::QueenCommands, &myself, WorkerMsg::Command)
             .await?;
@@ -241,6 +254,9 @@ impl<S: Stage> Actor for WorkerActor<S> {
                 state.stage.on_agent_message(&state.args.ctx, message).await
             }
             WorkerMsg::Command(command) => state.stage.on_command(&state.args.ctx, command).await,
+            WorkerMsg::Memory(change) => {
+                state.stage.on_memory_change(&state.args.ctx, change).await
+            }
         }
         Ok(())
     }

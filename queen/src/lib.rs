@@ -2,6 +2,7 @@
 //! supervisor, the REST API, metrics, and the wiring that starts a whole swarm in one process.
 
 pub mod api;
+pub mod classify;
 pub mod host;
 pub mod metrics;
 pub mod queen;

@@ -4,7 +4,8 @@
 //! * `queen`, `memory-coordinator`, `agent <kind>`: one role of a distributed swarm, over
 //!   Redis, a shared database and (optionally) Consul.
 //! * `check-config`: validate a configuration and print what it sets up.
-//! * `classify`: score JSON Lines documents offline.
+//! * `classify`: score JSON Lines documents offline; `eval` and `train`: measure and fit the
+//!   detection model on a labelled corpus.
 //! * `migrate`: create or upgrade the store.
 
 use std::io::{BufRead, Write};
@@ -12,11 +13,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use serde::{Deserialize, Serialize};
-use swarm_agents::keyword::scorer::{Input, Scorer, Weights};
+use swarm_agents::keyword::corpus::{CORPUS_YEAR, LabelledItem, evaluate, input_of, read_labelled};
+use swarm_agents::keyword::current_year;
+use swarm_agents::keyword::model::{Model, TrainOptions, train};
+use swarm_agents::keyword::scorer::Scorer;
+use swarm_queen::classify::{ClassifyInput, classify_one, config_companies};
 use swarm_queen::swarm::Role;
 use swarm_shared::config::Config;
-use swarm_shared::domain::{AgentKind, Company};
+use swarm_shared::domain::AgentKind;
 
 const DEFAULT_CONFIG: &str = "config/tge-swarm.toml";
 
@@ -55,6 +59,40 @@ enum Command {
         /// Input file of `{"id", "text", "title"?, "url"?}` lines, or `-` for stdin.
         #[arg(long, default_value = "-")]
         input: String,
+        /// A model file from `tge-swarm train` instead of the shipped one.
+        #[arg(long)]
+        model: Option<PathBuf>,
+    },
+    /// Measure the shipped model on a labelled corpus: precision, recall, F1, errors by category.
+    Eval {
+        /// JSON Lines of `{"id", "is_tge", "text", "title"?, "category"?, "url"?}`, or `-`.
+        #[arg(long)]
+        input: String,
+        /// A model file from `tge-swarm train` instead of the shipped one.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// The year the texts were written in (years before it read as past). Default: this year.
+        #[arg(long)]
+        year: Option<i32>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fit the detection model on a labelled corpus and write it as JSON (the shipped model is
+    /// `agents/src/keyword/model.json`, trained on `agents/src/keyword/corpus/train.jsonl`).
+    Train {
+        /// JSON Lines of labelled items, or `-`.
+        #[arg(long)]
+        input: String,
+        /// Where to write the model. Default: stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The year the texts were written in.
+        #[arg(long, default_value_t = CORPUS_YEAR)]
+        year: i32,
+        /// L2 penalty per weight.
+        #[arg(long, default_value_t = TrainOptions::default().l2)]
+        l2: f64,
     },
     /// Create or upgrade the store (TGE_SWARM_DATABASE_URL, else SQLite under the data dir).
     Migrate,
@@ -109,7 +147,19 @@ fn main() -> anyhow::Result<()> {
     );
     match cli.command {
         Command::CheckConfig => check_config(&config, &origin),
-        Command::Classify { input } => classify(&config, &input),
+        Command::Classify { input, model } => classify(&config, &input, model.as_deref()),
+        Command::Eval {
+            input,
+            model,
+            year,
+            json,
+        } => eval(&config, &input, model.as_deref(), year, json),
+        Command::Train {
+            input,
+            out,
+            year,
+            l2,
+        } => train_model(&config, &input, out.as_deref(), year, l2),
         Command::Migrate => runtime()?.block_on(migrate(&config)),
         Command::Run => runtime()?.block_on(run(config, Role::All, &origin)),
         Command::Queen => runtime()?.block_on(run(config, Role::Queen, &origin)),
@@ -219,50 +269,33 @@ async fn wait_for_signal() {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ClassifyInput {
-    id: serde_json::Value,
-    text: String,
-    #[serde(default)]
-    title: Option<String>,
-    #[serde(default)]
-    url: Option<String>,
+fn open_input(input: &str) -> anyhow::Result<Box<dyn BufRead>> {
+    if input == "-" {
+        return Ok(Box::new(std::io::stdin().lock()));
+    }
+    let file = std::fs::File::open(input).with_context(|| format!("opening {input}"))?;
+    Ok(Box::new(std::io::BufReader::new(file)))
 }
 
-#[derive(Debug, Serialize)]
-struct ClassifyOutput {
-    id: serde_json::Value,
-    is_tge: bool,
-    score: f64,
-    project: Option<String>,
-    token: Option<String>,
-    event_date: Option<String>,
-    evidence: Vec<String>,
-}
-
-fn classify(config: &Config, input: &str) -> anyhow::Result<()> {
-    let companies: Vec<Company> = config
-        .companies
-        .iter()
-        .enumerate()
-        .map(|(index, company)| Company {
-            id: index as i64 + 1,
-            name: company.name.clone(),
-            aliases: company.aliases.clone(),
-            tickers: company.tickers.clone(),
-            priority: company.priority,
-            status: company.status.clone(),
-            exclusions: company.exclusions.clone(),
-        })
-        .collect();
-    let scorer = Scorer::new(&companies, Weights::default(), config.detection.threshold)?;
-    let reader: Box<dyn BufRead> = if input == "-" {
-        Box::new(std::io::stdin().lock())
-    } else {
-        let file = std::fs::File::open(input).with_context(|| format!("opening {input}"))?;
-        Box::new(std::io::BufReader::new(file))
+fn shipped_scorer(config: &Config, model_path: Option<&Path>) -> anyhow::Result<Scorer> {
+    let model = match model_path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading model {}", path.display()))?;
+            Model::from_json(&text).with_context(|| format!("model {}", path.display()))?
+        }
+        None => Model::shipped()?,
     };
+    Ok(Scorer::new(
+        &config_companies(config),
+        model,
+        config.detection.threshold,
+    )?)
+}
+
+fn classify(config: &Config, input: &str, model: Option<&Path>) -> anyhow::Result<()> {
+    let scorer = shipped_scorer(config, model)?;
+    let reader = open_input(input)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut errors = 0usize;
@@ -276,32 +309,129 @@ fn classify(config: &Config, input: &str) -> anyhow::Result<()> {
             Ok(record) => record,
             Err(err) => {
                 errors += 1;
-                eprintln!("{input}:{line_number}: skipped: {err}");
+                eprintln!(
+                    "{input}:{line_number}: skipped: not a {{\"id\", \"text\", \"title\"?, \"url\"?}} object: {err}"
+                );
                 continue;
             }
         };
-        let _ = record.url;
-        let detection = scorer.score(Input {
-            title: record.title.as_deref().unwrap_or(""),
-            text: &record.text,
-            tier: 2,
-        });
-        let output = ClassifyOutput {
-            id: record.id,
-            is_tge: detection.is_tge,
-            score: detection.score,
-            project: detection.project,
-            token: detection.token,
-            event_date: detection.event_date,
-            evidence: detection.evidence.into_iter().map(|e| e.snippet).collect(),
-        };
-        serde_json::to_writer(&mut out, &output)?;
-        out.write_all(b"\n")?;
+        match classify_one(&scorer, record) {
+            Ok(output) => {
+                serde_json::to_writer(&mut out, &output)?;
+                out.write_all(b"\n")?;
+            }
+            Err(err) => {
+                errors += 1;
+                eprintln!("{input}:{line_number}: skipped: {err}");
+            }
+        }
     }
     out.flush()?;
     anyhow::ensure!(
         errors == 0,
-        "{errors} input line(s) could not be read (see above)"
+        "{errors} input line(s) could not be classified (see above)"
     );
+    Ok(())
+}
+
+fn read_corpus(input: &str) -> anyhow::Result<Vec<LabelledItem>> {
+    let reader = open_input(input)?;
+    let items = read_labelled(reader, input)?;
+    anyhow::ensure!(!items.is_empty(), "{input}: no labelled items");
+    Ok(items)
+}
+
+fn eval(
+    config: &Config,
+    input: &str,
+    model: Option<&Path>,
+    year: Option<i32>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let scorer = shipped_scorer(config, model)?;
+    let items = read_corpus(input)?;
+    let report = evaluate(&scorer, &items, year.unwrap_or_else(current_year));
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!("items      {}", report.items);
+    println!("threshold  {:.2}", report.threshold);
+    println!("precision  {:.3}", report.precision);
+    println!("recall     {:.3}", report.recall);
+    println!("f1         {:.3}", report.f1);
+    println!("brier      {:.3}", report.brier);
+    println!(
+        "confusion  tp {}  fp {}  fn {}  tn {}",
+        report.true_positives,
+        report.false_positives,
+        report.false_negatives,
+        report.true_negatives
+    );
+    println!();
+    println!("{:<22} {:>6} {:>7}", "category", "items", "errors");
+    for (category, counts) in &report.categories {
+        println!("{category:<22} {:>6} {:>7}", counts.items, counts.errors);
+    }
+    if !report.misses.is_empty() {
+        println!();
+        println!("errors:");
+        for miss in &report.misses {
+            let kind = if miss.is_tge { "missed" } else { "false alarm" };
+            println!(
+                "  {:<18} {:<12} score {:.3}  {}",
+                miss.id,
+                kind,
+                miss.score,
+                miss.evidence.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+fn train_model(
+    config: &Config,
+    input: &str,
+    out: Option<&Path>,
+    year: i32,
+    l2: f64,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        l2 >= 0.0 && l2.is_finite(),
+        "--l2 must be a non-negative number"
+    );
+    let items = read_corpus(input)?;
+    // Features do not depend on the model, so any model extracts them.
+    let extractor = Scorer::new(&config_companies(config), Model::shipped()?, None)?;
+    let examples: Vec<_> = items
+        .iter()
+        .map(|item| (extractor.features(input_of(item, year)), item.is_tge))
+        .collect();
+    let options = TrainOptions {
+        l2,
+        ..TrainOptions::default()
+    };
+    let (model, out_of_fold) = train(&examples, &options);
+    for (item, probability) in items.iter().zip(out_of_fold.iter()) {
+        if (*probability >= model.threshold) != item.is_tge {
+            eprintln!(
+                "out-of-fold error: {} ({}) probability {probability:.3}",
+                item.id, item.category
+            );
+        }
+    }
+    let [precision, recall, f1] = model.training.cross_validation;
+    eprintln!(
+        "trained on {} items ({} positive); threshold {:.2}; 5-fold out-of-fold precision {precision:.3} recall {recall:.3} f1 {f1:.3}",
+        model.training.items, model.training.positives, model.threshold
+    );
+    let text = model.to_json();
+    match out {
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?
+        }
+        None => print!("{text}"),
+    }
     Ok(())
 }

@@ -288,9 +288,10 @@ pub struct DetectionConfig {
     /// Keyword actors in this process.
     #[serde(default = "one")]
     pub replicas: u32,
-    /// Score at or above which a document is a TGE announcement.
-    #[serde(default = "default_threshold")]
-    pub threshold: f64,
+    /// Score at or above which a document is a TGE announcement. Unset: the threshold the
+    /// shipped model was calibrated with (chosen by cross-validation when it was trained).
+    #[serde(default)]
+    pub threshold: Option<f64>,
     /// Documents taken from the queue at once.
     #[serde(default = "default_batch")]
     pub batch: usize,
@@ -300,14 +301,10 @@ impl Default for DetectionConfig {
     fn default() -> Self {
         DetectionConfig {
             replicas: 1,
-            threshold: default_threshold(),
+            threshold: None,
             batch: default_batch(),
         }
     }
-}
-
-fn default_threshold() -> f64 {
-    0.5
 }
 
 fn default_batch() -> usize {
@@ -699,7 +696,9 @@ impl Config {
                 "must not exceed scraping.retry_max_delay",
             ));
         }
-        if !(0.0..=1.0).contains(&self.detection.threshold) || self.detection.threshold.is_nan() {
+        if let Some(threshold) = self.detection.threshold
+            && (!(0.0..=1.0).contains(&threshold) || threshold.is_nan())
+        {
             return Err(Error::config(
                 "detection.threshold",
                 "must be between 0 and 1",

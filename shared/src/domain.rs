@@ -651,6 +651,53 @@ pub struct ApiKey {
     pub scopes: Vec<String>,
 }
 
+/// An analyst's verdict on an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedbackLabel {
+    /// It is a TGE announcement.
+    TruePositive,
+    /// It is not.
+    FalsePositive,
+}
+
+impl FeedbackLabel {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedbackLabel::TruePositive => "true_positive",
+            FeedbackLabel::FalsePositive => "false_positive",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(text: &str) -> Option<FeedbackLabel> {
+        match text {
+            "true_positive" => Some(FeedbackLabel::TruePositive),
+            "false_positive" => Some(FeedbackLabel::FalsePositive),
+            _ => None,
+        }
+    }
+}
+
+/// Stored analyst feedback.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Feedback {
+    /// Identifier (feedback is replayed in id order).
+    pub id: i64,
+    /// The event judged.
+    pub event_id: i64,
+    /// The verdict.
+    pub label: FeedbackLabel,
+    /// The analyst's note.
+    pub note: Option<String>,
+    /// What the keyword agents learn from: pattern keys and the model's log-odds.
+    #[schema(value_type = Object)]
+    pub sample: serde_json::Value,
+    /// When it was given.
+    pub created_at: DateTime<Utc>,
+}
+
 /// One piece of desired state written by a queen command (see [`crate::commands`]); each write
 /// bumps `generation`, which is how hosts tell a new restart request from one already applied.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

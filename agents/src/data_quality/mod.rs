@@ -1,8 +1,10 @@
 //! Data quality enforcer: validates and sanitises classified documents, drops exact
-//! duplicates (same canonical URL and content), and merges announcements of the same project
+//! duplicates (same canonical URL and content) and near duplicates from the same source
+//! (body SimHash, see `near_dup`), and merges announcements of the same project
 //! from several sources into one TGE event, which it persists and announces.
 
 pub mod clean;
+pub mod near_dup;
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -61,13 +63,14 @@ impl Stage for DataQualityStage {
                 }
             };
             let key = clean::merge_key(&item.detection, &document.title);
+            let simhash = near_dup::simhash(&document.text);
             let cleaned = ClassifiedDocument {
                 document,
                 detection: item.detection,
             };
             match ctx
                 .store
-                .record_classified(&cleaned, &key, quality.merge_window)
+                .record_classified(&cleaned, &key, simhash, quality.merge_window)
                 .await
             {
                 Ok(outcome) => {

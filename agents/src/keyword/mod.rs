@@ -1,7 +1,17 @@
 //! Keyword precision specialist: scores each fetched document with the [`scorer::Scorer`]
 //! built from the watchlist in the store, and passes the document with its detection to data
 //! quality. The watchlist is reloaded when the queen announces a change and every minute.
+//!
+//! Analyst feedback reaches the agents through the memory coordinator: the API stores it and
+//! writes it to shared memory (namespace `feedback`); the coordinator announces the change on
+//! `memory-sync`, and every keyword agent rebuilds its adaptation layer from the stored
+//! feedback (the store is the source of truth, so a missed announcement is caught up at the
+//! next minute's refresh).
 
+pub mod corpus;
+pub mod features;
+pub mod lexicon;
+pub mod model;
 pub mod scorer;
 #[cfg(test)]
 mod tests;
@@ -13,16 +23,23 @@ use async_trait::async_trait;
 use ractor::ActorProcessingErr;
 use swarm_shared::channels::{QUEUE_CLASSIFY, QUEUE_QUALITY};
 use swarm_shared::context::AgentContext;
-use swarm_shared::domain::{AgentKind, ClassifiedDocument, Document};
-use swarm_shared::messages::{QueenCommand, encode};
+use swarm_shared::domain::{AgentKind, ClassifiedDocument, Document, Feedback};
+use swarm_shared::messages::{MemoryChange, QueenCommand, encode};
 use swarm_shared::telemetry;
 use tokio::time::Instant;
 
 use crate::worker::{BatchResult, Stage, WorkerActor};
-use scorer::{Input, Scorer, Weights};
+use model::{Adaptation, FeedbackSample, Model};
+use scorer::{Input, Scorer};
 
 /// The keyword actor.
 pub type KeywordActor = WorkerActor<KeywordStage>;
+
+/// The current UTC year (the scorer's notion of "past" years).
+pub fn current_year() -> i32 {
+    use chrono::Datelike;
+    chrono::Utc::now().year()
+}
 
 const WATCHLIST_REFRESH: Duration = Duration::from_secs(60);
 
@@ -33,14 +50,31 @@ pub struct KeywordStage {
     loaded_at: Instant,
 }
 
-/// Builds a scorer from the store's watchlist.
+/// Shared-memory namespace of analyst feedback.
+pub const FEEDBACK_NAMESPACE: &str = "feedback";
+
+/// The adaptation layer replayed from every stored feedback, oldest first. A sample that does
+/// not decode is skipped with a warning (it cannot be learned from, and must not block the rest).
+pub fn adaptation_from(feedback: &[Feedback]) -> Adaptation {
+    let mut samples = Vec::with_capacity(feedback.len());
+    for entry in feedback {
+        match serde_json::from_value::<FeedbackSample>(entry.sample.clone()) {
+            Ok(sample) => samples.push(sample),
+            Err(err) => {
+                tracing::warn!(feedback = entry.id, error = %err, "skipping feedback whose sample does not decode")
+            }
+        }
+    }
+    Adaptation::from_feedback(&samples)
+}
+
+/// Builds a scorer from the store's watchlist and feedback.
 pub async fn load_scorer(ctx: &AgentContext) -> Result<Scorer, ActorProcessingErr> {
     let companies = ctx.store.list_companies().await?;
-    Ok(Scorer::new(
-        &companies,
-        Weights::default(),
-        ctx.config.detection.threshold,
-    )?)
+    let feedback = ctx.store.list_feedback().await?;
+    let model = Model::shipped()?;
+    let scorer = Scorer::new(&companies, model, ctx.config.detection.threshold)?;
+    Ok(scorer.with_adaptation(Arc::new(adaptation_from(&feedback))))
 }
 
 impl KeywordStage {
@@ -80,6 +114,16 @@ impl Stage for KeywordStage {
         }
     }
 
+    fn wants_memory_changes() -> bool {
+        true
+    }
+
+    async fn on_memory_change(&mut self, ctx: &AgentContext, change: MemoryChange) {
+        if change.namespace == FEEDBACK_NAMESPACE {
+            self.reload(ctx).await;
+        }
+    }
+
     async fn on_heartbeat(&mut self, ctx: &AgentContext) {
         if self.loaded_at.elapsed() >= WATCHLIST_REFRESH {
             self.reload(ctx).await;
@@ -101,6 +145,8 @@ impl Stage for KeywordStage {
                 title: &document.title,
                 text: &document.text,
                 tier: document.source_tier,
+                year: current_year(),
+                url: Some(&document.url),
             });
             metrics::histogram!(telemetry::STAGE_DURATION_SECONDS, "stage" => "classify")
                 .record(started.elapsed().as_secs_f64());

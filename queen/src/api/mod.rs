@@ -9,7 +9,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use swarm_shared::context::AgentContext;
 use swarm_shared::telemetry;
 use tokio::time::Instant;
@@ -49,7 +49,7 @@ impl Modify for SecurityAddon {
 #[openapi(
     info(title = "tge-swarm API", description = "TGE announcements found by the swarm, and its control surface"),
     paths(
-        routes::list_events, routes::get_event,
+        routes::list_events, routes::get_event, routes::create_feedback, routes::classify,
         routes::list_sources, routes::get_source, routes::create_source, routes::update_source, routes::delete_source,
         routes::list_companies, routes::get_company, routes::create_company, routes::update_company, routes::delete_company,
         routes::list_agents, routes::get_memory, routes::latest_synthesis,
@@ -91,6 +91,8 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/events", get(routes::list_events))
         .route("/events/{id}", get(routes::get_event))
+        .route("/events/{id}/feedback", post(routes::create_feedback))
+        .route("/classify", post(routes::classify))
         .route(
             "/sources",
             get(routes::list_sources).post(routes::create_source),

@@ -12,18 +12,21 @@ use chrono::{DateTime, NaiveDate, Utc};
 use memory_coordinator::MemoryMsg;
 use ractor::ActorRef;
 use serde::{Deserialize, Serialize};
+use swarm_agents::keyword::model::{FeedbackSample, pattern_keys};
+use swarm_agents::keyword::{FEEDBACK_NAMESPACE, load_scorer};
 use swarm_shared::commands::Command;
 use swarm_shared::domain::{
-    AgentKind, AgentStatus, Company, CompanyInput, DesiredEntry, EventQuery, MemoryEntry, Source,
-    SourceInput, SynthesisSnapshot, TgeEvent,
+    AgentKind, AgentStatus, Company, CompanyInput, DesiredEntry, EventQuery, Feedback,
+    FeedbackLabel, MemoryEntry, Source, SourceInput, SynthesisSnapshot, TgeEvent,
 };
-use swarm_shared::messages::QueenCommand;
+use swarm_shared::messages::{AgentMessage, QueenCommand};
 use swarm_shared::ports::publish;
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::{ReadAccess, WriteAccess};
 use super::error::{ApiError, ApiResult, Problem};
+use crate::classify::{ClassifyInput, ClassifyOutput, classify_one};
 use crate::queen::{AgentView, QueenMsg};
 use crate::swarm::{memory_name, queen_name};
 
@@ -177,6 +180,153 @@ pub async fn get_event(
 ) -> ApiResult<Json<TgeEvent>> {
     let Path(id) = id?;
     Ok(Json(state.ctx.store.get_event(id).await?))
+}
+
+/// Analyst feedback on an event.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackInput {
+    /// `true_positive` or `false_positive`.
+    pub label: FeedbackLabel,
+    /// Free text (at most 2000 characters).
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// Records an analyst's verdict on an event (write key). The keyword agents learn from it at
+/// once: documents that share the event's patterns (source host, project, title word pairs)
+/// are pushed the way the verdict points, and nothing else changes.
+#[utoipa::path(post, path = "/api/v1/events/{id}/feedback", tag = "events", request_body = FeedbackInput,
+    params(("id" = i64, Path, description = "Event id")), security(("api_key" = [])),
+    responses((status = 201, body = Feedback), (status = 401, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_feedback(
+    _access: WriteAccess,
+    State(state): State<AppState>,
+    id: Result<Path<i64>, PathRejection>,
+    input: Result<Json<FeedbackInput>, JsonRejection>,
+) -> ApiResult<impl IntoResponse> {
+    let Path(id) = id?;
+    let Json(input) = input?;
+    if input
+        .note
+        .as_ref()
+        .is_some_and(|note| note.chars().count() > 2000)
+    {
+        return Err(ApiError::bad_request("note: at most 2000 characters"));
+    }
+    let event = state.ctx.store.get_event(id).await?;
+    let sample = feedback_sample(&event, input.label);
+    let sample_value = serde_json::to_value(&sample).map_err(|err| ApiError::internal(&err))?;
+    let feedback = state
+        .ctx
+        .store
+        .add_feedback(id, input.label, input.note.as_deref(), &sample_value)
+        .await?;
+    // Shared through the memory coordinator, which persists and announces it on memory-sync.
+    let message = AgentMessage::MemoryWrite {
+        namespace: FEEDBACK_NAMESPACE.to_owned(),
+        key: feedback.id.to_string(),
+        value: serde_json::json!({
+            "event_id": id,
+            "label": input.label,
+            "sample": sample_value,
+        }),
+        ttl_s: Some(FEEDBACK_MEMORY_TTL_S),
+        written_by: "api".to_owned(),
+    };
+    if let Err(err) = publish(state.ctx.bus.as_ref(), &message).await {
+        // Stored already: keyword agents pick it up at their next refresh.
+        tracing::warn!(error = %err, feedback = feedback.id, "sharing feedback failed");
+    }
+    Ok((StatusCode::CREATED, Json(feedback)))
+}
+
+/// How long feedback stays in shared memory (the store keeps it for good).
+const FEEDBACK_MEMORY_TTL_S: u64 = 90 * 24 * 3600;
+
+/// What the adaptation layer learns from an event: the patterns of every source document and
+/// the log-odds of the event's score.
+fn feedback_sample(event: &TgeEvent, label: FeedbackLabel) -> FeedbackSample {
+    let mut keys = Vec::new();
+    for source in &event.sources {
+        keys.extend(pattern_keys(
+            &source.title,
+            Some(&source.url),
+            event.project.as_deref(),
+        ));
+    }
+    if event.sources.is_empty() {
+        keys.extend(pattern_keys("", None, event.project.as_deref()));
+    }
+    keys.sort();
+    keys.dedup();
+    let probability = event.score.clamp(1e-6, 1.0 - 1e-6);
+    FeedbackSample {
+        keys,
+        logit: (probability / (1.0 - probability)).ln(),
+        is_tge: label == FeedbackLabel::TruePositive,
+    }
+}
+
+/// `POST /api/v1/classify` body: one document, or many.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum ClassifyRequest {
+    /// Up to 1000 documents.
+    Many {
+        /// The documents.
+        documents: Vec<ClassifyInput>,
+    },
+    /// One document.
+    One(ClassifyInput),
+}
+
+/// `POST /api/v1/classify` answer for many documents.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ClassifyResults {
+    /// One verdict per document, in order.
+    pub results: Vec<ClassifyOutput>,
+}
+
+/// Most documents in one classify request.
+const CLASSIFY_MAX_DOCUMENTS: usize = 1000;
+
+/// Scores documents with the live watchlist and feedback, without storing anything. Send one
+/// document (`{"id", "text", "title"?, "url"?}`; answer: one verdict) or
+/// `{"documents": [...]}` (answer: `{"results": [...]}`).
+#[utoipa::path(post, path = "/api/v1/classify", tag = "events", request_body = ClassifyRequest,
+    responses((status = 200, body = ClassifyOutput), (status = 422, body = Problem)))]
+pub async fn classify(
+    _access: ReadAccess,
+    State(state): State<AppState>,
+    input: Result<Json<ClassifyRequest>, JsonRejection>,
+) -> ApiResult<axum::response::Response> {
+    let Json(request) = input?;
+    let scorer = load_scorer(&state.ctx)
+        .await
+        .map_err(|err| ApiError::unavailable(format!("the scorer could not be built: {err}")))?;
+    let check = |document: ClassifyInput, index: Option<usize>| {
+        classify_one(&scorer, document).map_err(|err| match index {
+            Some(index) => ApiError::bad_request(format!("documents[{index}]: {err}")),
+            None => ApiError::bad_request(err.to_string()),
+        })
+    };
+    match request {
+        ClassifyRequest::One(document) => Ok(Json(check(document, None)?).into_response()),
+        ClassifyRequest::Many { documents } => {
+            if documents.len() > CLASSIFY_MAX_DOCUMENTS {
+                return Err(ApiError::bad_request(format!(
+                    "documents: {} given, at most {CLASSIFY_MAX_DOCUMENTS} per request",
+                    documents.len()
+                )));
+            }
+            let mut results = Vec::with_capacity(documents.len());
+            for (index, document) in documents.into_iter().enumerate() {
+                results.push(check(document, Some(index))?);
+            }
+            Ok(Json(ClassifyResults { results }).into_response())
+        }
+    }
 }
 
 /// Lists sources with their fetch health (last status, error, failures in a row).

@@ -35,8 +35,8 @@ use serde::Serialize;
 use crate::channels::Channel;
 use crate::domain::{
     ApiKey, ClassifiedDocument, Company, CompanyInput, DesiredEntry, EventPage, EventQuery,
-    FetchReport, MemoryEntry, Meta, RecordOutcome, Source, SourceInput, SynthesisSnapshot,
-    TgeEvent,
+    Feedback, FeedbackLabel, FetchReport, MemoryEntry, Meta, RecordOutcome, Source, SourceInput,
+    SynthesisSnapshot, TgeEvent,
 };
 use crate::error::Result;
 use crate::messages::{OnChannel, encode};
@@ -148,10 +148,15 @@ pub trait Store: Send + Sync + 'static {
     /// Records a classified document, atomically: stores the document and its detection
     /// unless its id is already stored, and for a TGE merges it into the event with the same
     /// `merge_key` seen within `merge_window`, or creates one.
+    ///
+    /// With a body `simhash` (see `sql::simhash_bands`), near duplicates seen within the window
+    /// count too: a near copy from the same source is a [`RecordOutcome::Duplicate`], and a TGE
+    /// that nearly copies a document of an event from another source joins that event.
     async fn record_classified(
         &self,
         item: &ClassifiedDocument,
         merge_key: &str,
+        simhash: Option<u64>,
         merge_window: Duration,
     ) -> Result<RecordOutcome>;
     /// A page of events, newest first.
@@ -182,6 +187,17 @@ pub trait Store: Send + Sync + 'static {
     async fn put_desired(&self, key: &str, value: &serde_json::Value) -> Result<DesiredEntry>;
     /// All desired state, by key.
     async fn list_desired(&self) -> Result<Vec<DesiredEntry>>;
+
+    /// Stores analyst feedback on an event.
+    async fn add_feedback(
+        &self,
+        event_id: i64,
+        label: FeedbackLabel,
+        note: Option<&str>,
+        sample: &serde_json::Value,
+    ) -> Result<Feedback>;
+    /// All feedback, oldest first.
+    async fn list_feedback(&self) -> Result<Vec<Feedback>>;
 
     /// Persists a synthesis snapshot.
     async fn save_snapshot(&self, at: DateTime<Utc>, body: &serde_json::Value) -> Result<i64>;

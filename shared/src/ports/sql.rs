@@ -18,6 +18,22 @@ use chrono::{DateTime, TimeZone, Utc};
 use crate::domain::SourceInput;
 use crate::error::{Error, Result};
 
+/// Near-duplicate fingerprints at most this many bits apart are copies of one document.
+pub const NEAR_DUPLICATE_DISTANCE: u32 = 4;
+
+/// The five index bands of a 64-bit SimHash (13, 13, 13, 13 and 12 bits). Two fingerprints
+/// within [`NEAR_DUPLICATE_DISTANCE`] bits differ in at most four bands, so they share one.
+pub fn simhash_bands(simhash: u64) -> [i32; 5] {
+    let mut bands = [0i32; 5];
+    let widths = [13u32, 13, 13, 13, 12];
+    let mut shift = 0u32;
+    for (band, width) in bands.iter_mut().zip(widths) {
+        *band = ((simhash >> shift) & ((1u64 << width) - 1)) as i32;
+        shift += width;
+    }
+    bands
+}
+
 /// Milliseconds since the epoch, as stored.
 pub fn to_ms(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
@@ -111,6 +127,7 @@ macro_rules! sql_store {
 
             use super::$store;
             use $crate::domain::{
+                Feedback, FeedbackLabel,
                 ApiKey, ClassifiedDocument, Company, CompanyInput, DesiredEntry, EventPage, EventQuery,
                 EventSource, Evidence, FetchReport, FetchStatus, MemoryEntry, Priority,
                 RecordOutcome, Source, SourceInput, SourceKind, SynthesisSnapshot, TgeEvent,
@@ -119,7 +136,8 @@ macro_rules! sql_store {
             use $crate::ports::Store;
             use $crate::ports::sql::{
                 conflict, decode_cursor, encode_cursor, from_ms, json_list, like_pattern,
-                parse_list, project_key_of, selectors_json, to_ms,
+                NEAR_DUPLICATE_DISTANCE, parse_list, project_key_of, selectors_json, simhash_bands,
+                to_ms,
             };
 
 fn source_from_row(row: &$row) -> Result<Source> {
@@ -167,6 +185,21 @@ fn desired_from_row(row: &$row) -> Result<DesiredEntry> {
         value: serde_json::from_str(&value)?,
         generation: row.try_get("generation")?,
         updated_at: from_ms(row.try_get("updated_at")?),
+    })
+}
+
+fn feedback_from_row(row: &$row) -> Result<Feedback> {
+    let label: String = row.try_get("label")?;
+    let sample: String = row.try_get("sample")?;
+    Ok(Feedback {
+        id: row.try_get("id")?,
+        event_id: row.try_get("event_id")?,
+        label: FeedbackLabel::parse(&label).ok_or_else(|| {
+            Error::Invalid(format!("stored feedback label `{label}` is unknown"))
+        })?,
+        note: row.try_get("note")?,
+        sample: serde_json::from_str(&sample)?,
+        created_at: from_ms(row.try_get("created_at")?),
     })
 }
 
@@ -460,12 +493,50 @@ impl Store for $store {
         &self,
         item: &ClassifiedDocument,
         merge_key: &str,
+        simhash: Option<u64>,
         merge_window: Duration,
     ) -> Result<RecordOutcome> {
         let document = &item.document;
         let detection = &item.detection;
         let now = to_ms(Utc::now());
+        let window_start = now - merge_window.as_millis() as i64;
         let mut tx = self.begin_write().await?;
+        // Near duplicates: a copy from the same source is dropped; a copy from another source
+        // joins the event its original belongs to, whatever project each copy names.
+        let mut near_event: Option<i64> = None;
+        if let Some(simhash) = simhash {
+            let bands = simhash_bands(simhash);
+            let candidates = sqlx::query(
+                "SELECT f.simhash, f.source_name, es.event_id FROM document_fingerprints f \
+                 LEFT JOIN event_sources es ON es.document_id = f.document_id \
+                 WHERE (f.band0 = $1 OR f.band1 = $2 OR f.band2 = $3 OR f.band3 = $4 OR f.band4 = $5) \
+                 AND f.stored_at > $6 AND f.document_id <> $7",
+            )
+            .bind(bands[0])
+            .bind(bands[1])
+            .bind(bands[2])
+            .bind(bands[3])
+            .bind(bands[4])
+            .bind(window_start)
+            .bind(&document.id)
+            .fetch_all(&mut *tx)
+            .await?;
+            for row in &candidates {
+                let stored: i64 = row.try_get("simhash")?;
+                if (stored as u64 ^ simhash).count_ones() > NEAR_DUPLICATE_DISTANCE {
+                    continue;
+                }
+                let source_name: String = row.try_get("source_name")?;
+                if source_name == document.source_name {
+                    tx.rollback().await?;
+                    return Ok(RecordOutcome::Duplicate);
+                }
+                let event_id: Option<i64> = row.try_get("event_id")?;
+                if near_event.is_none() {
+                    near_event = event_id;
+                }
+            }
+        }
         let inserted = sqlx::query(
             "INSERT INTO documents (id, source_id, source_name, url, title, text, published_at, fetched_at, stored_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
@@ -484,6 +555,24 @@ impl Store for $store {
         if inserted.rows_affected() == 0 {
             tx.rollback().await?;
             return Ok(RecordOutcome::Duplicate);
+        }
+        if let Some(simhash) = simhash {
+            let bands = simhash_bands(simhash);
+            sqlx::query(
+                "INSERT INTO document_fingerprints (document_id, source_name, simhash, band0, band1, band2, band3, band4, stored_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (document_id) DO NOTHING",
+            )
+            .bind(&document.id)
+            .bind(&document.source_name)
+            .bind(simhash as i64)
+            .bind(bands[0])
+            .bind(bands[1])
+            .bind(bands[2])
+            .bind(bands[3])
+            .bind(bands[4])
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         }
         let evidence = serde_json::to_string(&detection.evidence)?;
         sqlx::query(
@@ -506,15 +595,24 @@ impl Store for $store {
         }
         // Two writers merging the same project must not both create an event.
         Self::lock_merge_key(&mut tx, merge_key).await?;
-        let window_start = now - merge_window.as_millis() as i64;
-        let existing = sqlx::query(
-            "SELECT id, score FROM tge_events WHERE project_key = $1 AND last_seen > $2 \
-             ORDER BY last_seen DESC LIMIT 1",
-        )
-        .bind(merge_key)
-        .bind(window_start)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let existing = match near_event {
+            Some(event_id) => {
+                sqlx::query("SELECT id, score FROM tge_events WHERE id = $1")
+                    .bind(event_id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+            }
+            None => {
+                sqlx::query(
+                    "SELECT id, score FROM tge_events WHERE project_key = $1 AND last_seen > $2 \
+                     ORDER BY last_seen DESC LIMIT 1",
+                )
+                .bind(merge_key)
+                .bind(window_start)
+                .fetch_optional(&mut *tx)
+                .await?
+            }
+        };
         let outcome = match existing {
             Some(row) => {
                 let event_id: i64 = row.try_get("id")?;
@@ -786,6 +884,37 @@ impl Store for $store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(desired_from_row).collect()
+    }
+
+    async fn add_feedback(
+        &self,
+        event_id: i64,
+        label: FeedbackLabel,
+        note: Option<&str>,
+        sample: &serde_json::Value,
+    ) -> Result<Feedback> {
+        let row = sqlx::query(
+            "INSERT INTO feedback (event_id, label, note, sample, created_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             RETURNING id, event_id, label, note, sample, created_at",
+        )
+        .bind(event_id)
+        .bind(label.as_str())
+        .bind(note)
+        .bind(serde_json::to_string(sample)?)
+        .bind(to_ms(Utc::now()))
+        .fetch_one(&self.pool)
+        .await?;
+        feedback_from_row(&row)
+    }
+
+    async fn list_feedback(&self) -> Result<Vec<Feedback>> {
+        let rows = sqlx::query(
+            "SELECT id, event_id, label, note, sample, created_at FROM feedback ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(feedback_from_row).collect()
     }
 
     async fn save_snapshot(&self, at: DateTime<Utc>, body: &serde_json::Value) -> Result<i64> {

@@ -216,7 +216,7 @@ async fn recording_is_idempotent_and_merges(store: Arc<dyn Store>) {
     let noise = classified("https://a.example/2", "Market wrap", None, None, 0.1, false);
 
     let created = store
-        .record_classified(&a, &key("Fhenix"), WINDOW)
+        .record_classified(&a, &key("Fhenix"), None, WINDOW)
         .await
         .unwrap();
     let RecordOutcome::EventCreated(event_id) = created else {
@@ -224,21 +224,21 @@ async fn recording_is_idempotent_and_merges(store: Arc<dyn Store>) {
     };
     assert_eq!(
         store
-            .record_classified(&a, &key("Fhenix"), WINDOW)
+            .record_classified(&a, &key("Fhenix"), None, WINDOW)
             .await
             .unwrap(),
         RecordOutcome::Duplicate
     );
     assert_eq!(
         store
-            .record_classified(&b, &key("Fhenix"), WINDOW)
+            .record_classified(&b, &key("Fhenix"), None, WINDOW)
             .await
             .unwrap(),
         RecordOutcome::EventMerged(event_id)
     );
     assert_eq!(
         store
-            .record_classified(&noise, "title:x", WINDOW)
+            .record_classified(&noise, "title:x", None, WINDOW)
             .await
             .unwrap(),
         RecordOutcome::Stored
@@ -266,7 +266,7 @@ async fn recording_is_idempotent_and_merges(store: Arc<dyn Store>) {
         true,
     );
     assert!(matches!(
-        store.record_classified(&later, &key("Fhenix"), Duration::ZERO).await.unwrap(),
+        store.record_classified(&later, &key("Fhenix"), None, Duration::ZERO).await.unwrap(),
         RecordOutcome::EventCreated(id) if id != event_id
     ));
     assert!(matches!(
@@ -293,7 +293,7 @@ async fn event_queries_and_pagination(store: Arc<dyn Store>) {
             true,
         );
         if let RecordOutcome::EventCreated(id) = store
-            .record_classified(&item, &key(&project), WINDOW)
+            .record_classified(&item, &key(&project), None, WINDOW)
             .await
             .unwrap()
         {
@@ -309,7 +309,7 @@ async fn event_queries_and_pagination(store: Arc<dyn Store>) {
         true,
     );
     store
-        .record_classified(&caldera, &key("Caldera"), WINDOW)
+        .record_classified(&caldera, &key("Caldera"), None, WINDOW)
         .await
         .unwrap();
 
@@ -515,7 +515,9 @@ async fn concurrent_round(store: &Arc<dyn Store>, project: &'static str) {
                 0.9,
                 true,
             );
-            store.record_classified(&item, &key(project), WINDOW).await
+            store
+                .record_classified(&item, &key(project), None, WINDOW)
+                .await
         }));
     }
     let mut created = 0;
@@ -565,7 +567,95 @@ async fn desired_state_generations(store: Arc<dyn Store>) {
     assert_eq!(all[1].generation, 2);
 }
 
+async fn feedback_is_kept_in_order(store: Arc<dyn Store>) {
+    use swarm_shared::domain::FeedbackLabel;
+    assert!(store.list_feedback().await.unwrap().is_empty());
+    let sample = serde_json::json!({"keys": ["host:example.com"], "logit": 1.5, "is_tge": false});
+    let first = store
+        .add_feedback(7, FeedbackLabel::FalsePositive, Some("newsletter"), &sample)
+        .await
+        .unwrap();
+    let second = store
+        .add_feedback(9, FeedbackLabel::TruePositive, None, &serde_json::json!({}))
+        .await
+        .unwrap();
+    assert!(second.id > first.id);
+    let all = store.list_feedback().await.unwrap();
+    assert_eq!(all, vec![first.clone(), second]);
+    assert_eq!(first.event_id, 7);
+    assert_eq!(first.label, FeedbackLabel::FalsePositive);
+    assert_eq!(first.note.as_deref(), Some("newsletter"));
+    assert_eq!(first.sample, sample);
+}
+
+async fn near_duplicates_merge_across_sources_and_drop_within_one(store: Arc<dyn Store>) {
+    let from = |source: &str, url: &str, project: Option<&str>| {
+        let mut item = classified(url, "Fhenix sets TGE", project, None, 0.9, true);
+        item.document.source_name = source.into();
+        item
+    };
+    let original: u64 = 0x5a5a_1234_9876_f0f0;
+    let near = original ^ 0b1011; // 3 bits apart
+    let far = !original;
+    let first = store
+        .record_classified(
+            &from("wire", "https://wire.example/1", Some("Fhenix")),
+            &key("Fhenix"),
+            Some(original),
+            WINDOW,
+        )
+        .await
+        .unwrap();
+    let RecordOutcome::EventCreated(event_id) = first else {
+        panic!("expected a new event, got {first:?}")
+    };
+    // Another source's near copy joins the event even though it names no project.
+    assert_eq!(
+        store
+            .record_classified(
+                &from("syndicator", "https://syn.example/a", None),
+                "title:other",
+                Some(near),
+                WINDOW
+            )
+            .await
+            .unwrap(),
+        RecordOutcome::EventMerged(event_id)
+    );
+    // The same source republishing a near copy under a new URL is a duplicate.
+    assert_eq!(
+        store
+            .record_classified(
+                &from("wire", "https://wire.example/1-updated", Some("Fhenix")),
+                &key("Fhenix"),
+                Some(near ^ 1),
+                WINDOW
+            )
+            .await
+            .unwrap(),
+        RecordOutcome::Duplicate
+    );
+    // A different text from a third source does not.
+    let other = store
+        .record_classified(
+            &from("blog", "https://blog.example/z", None),
+            "title:z",
+            Some(far),
+            WINDOW,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(other, RecordOutcome::EventCreated(id) if id != event_id),
+        "{other:?}"
+    );
+    let event = store.get_event(event_id).await.unwrap();
+    assert_eq!(event.sources.len(), 2);
+}
+
 async fn suite(make: impl AsyncFn() -> Arc<dyn Store>) {
+    near_duplicates_merge_across_sources_and_drop_within_one(make().await).await;
+    feedback_is_kept_in_order(make().await).await;
     concurrent_writers_merge_into_one_event(make().await).await;
     desired_state_generations(make().await).await;
     memory_entries(make().await).await;

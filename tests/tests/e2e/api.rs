@@ -288,7 +288,12 @@ async fn events_pagination_filters_openapi_and_health() {
     for index in 0..5 {
         let item = classified(index);
         store
-            .record_classified(&item, &format!("project{index}"), Duration::from_secs(3600))
+            .record_classified(
+                &item,
+                &format!("project{index}"),
+                None,
+                Duration::from_secs(3600),
+            )
             .await
             .unwrap();
     }

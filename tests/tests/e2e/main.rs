@@ -5,6 +5,7 @@
 
 mod api;
 mod commands;
+mod detection;
 mod faults;
 mod networked;
 mod pipeline;

@@ -1,0 +1,122 @@
+//! Near-duplicate fingerprints, pure: a 64-bit SimHash of a document's word 3-shingles.
+//! Copies of one story that differ by a few words (a syndicated article with another byline,
+//! a tracking sentence, a changed headline word) land within a small Hamming distance.
+//!
+//! Only the body is fingerprinted: syndicated copies often carry another headline.
+//!
+//! The store indexes fingerprints by five bands (see `swarm_shared::ports::sql::simhash_bands`):
+//! two fingerprints within [`NEAR_DUPLICATE_DISTANCE`] bits differ in at most four bands, so
+//! they share at least one band exactly, and candidates come from an indexed lookup rather
+//! than a pairwise scan.
+//!
+//! On a 110-word article, a one-word edit, a byline or a footer sentence stays within the
+//! distance (see the tests); on a 40-word note the same edits move 5 or 6 bits, so very short
+//! copies are left to the merge key (project and date) instead.
+
+/// Fingerprints at most this many bits apart are copies of one document.
+pub const NEAR_DUPLICATE_DISTANCE: u32 = swarm_shared::ports::sql::NEAR_DUPLICATE_DISTANCE;
+
+/// Fewer words than this give no fingerprint: short texts collide by accident.
+const MIN_WORDS: usize = 12;
+
+/// FNV-1a, 64 bit: a stable hash (the fingerprints are stored, so the hash must not change
+/// between releases, which `std`'s hasher does not promise). Three lines; no crate needed.
+fn fnv1a(bytes: &[u8], mut hash: u64) -> u64 {
+    for byte in bytes {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// SimHash of a body text: lowercase alphanumeric words, 3-word shingles, each shingle hashed
+/// and voting on every bit. `None` for texts too short to fingerprint reliably.
+pub fn simhash(text: &str) -> Option<u64> {
+    let mut words: Vec<String> = Vec::new();
+    for word in text.split(|c: char| !c.is_alphanumeric()) {
+        if !word.is_empty() {
+            words.push(word.to_lowercase());
+        }
+    }
+    if words.len() < MIN_WORDS {
+        return None;
+    }
+    let mut votes = [0i32; 64];
+    for shingle in words.windows(3) {
+        let mut hash = FNV_OFFSET;
+        for word in shingle {
+            hash = fnv1a(word.as_bytes(), hash);
+            hash = fnv1a(b" ", hash);
+        }
+        for (bit, vote) in votes.iter_mut().enumerate() {
+            if hash >> bit & 1 == 1 {
+                *vote += 1;
+            } else {
+                *vote -= 1;
+            }
+        }
+    }
+    let mut fingerprint = 0u64;
+    for (bit, vote) in votes.iter().enumerate() {
+        if *vote > 0 {
+            fingerprint |= 1 << bit;
+        }
+    }
+    Some(fingerprint)
+}
+
+/// Bits in which two fingerprints differ.
+pub fn distance(a: u64, b: u64) -> u32 {
+    (a ^ b).count_ones()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STORY: &str = "After months of anticipation, Succinct's PROVE token went live on Tuesday. The token generation event unlocked roughly 19.5% of the 1 billion supply. PROVE is used to pay for proofs generated on the Succinct Prover Network, and provers must stake it to compete in auctions for proof requests. An airdrop distributed 10% of supply to early provers and Stage 2 participants; claims stay open for 30 days. Binance, Coinbase, Upbit and Bybit listed PROVE at launch. Succinct Labs raised $55 million from Paradigm and others. The company's SP1 zkVM is used by Polygon, Celestia and several rollups. In its first hour, PROVE traded between $1.10 and $1.45.";
+
+    #[test]
+    fn copies_are_near_and_other_stories_far() {
+        let original = simhash(STORY).unwrap();
+        let copies = [
+            ("edited", STORY.replace("on Tuesday", "on Wednesday")),
+            ("byline", format!("By Jane Doe. {STORY}")),
+            (
+                "footer",
+                format!("{STORY} This article is not financial advice."),
+            ),
+        ];
+        for (name, copy) in copies {
+            let bits = distance(original, simhash(&copy).unwrap());
+            assert!(bits <= NEAR_DUPLICATE_DISTANCE, "{name}: {bits} bits");
+        }
+        let other = simhash(
+            "Caldera, which builds custom rollups for projects such as ApeChain and Manta, announced the ERA token on Monday. The token generation event will take place on July 17 at 14:00 UTC. ERA will secure the Caldera Metalayer, a network that connects the more than 40 rollups Caldera has launched. The total supply is 1 billion tokens.",
+        )
+        .unwrap();
+        assert!(
+            distance(original, other) > 3 * NEAR_DUPLICATE_DISTANCE,
+            "{}",
+            distance(original, other)
+        );
+        // Case and punctuation do not matter.
+        assert_eq!(
+            simhash(&STORY.to_uppercase().replace(',', " ")),
+            Some(original)
+        );
+    }
+
+    #[test]
+    fn short_texts_have_no_fingerprint() {
+        assert_eq!(simhash("Hello world again"), None);
+    }
+
+    #[test]
+    fn the_hash_is_pinned() {
+        // Stored fingerprints must keep their meaning across releases.
+        assert_eq!(fnv1a(b"a", FNV_OFFSET), 0xaf63_dc4c_8601_ec8c);
+    }
+}
