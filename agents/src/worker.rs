@@ -266,13 +266,20 @@ async fn poll_once<S: Stage>(state: &mut WorkerState<S>) {
     let ctx = state.args.ctx.clone();
     let busy = state.stage.in_flight() > 0;
     let taken = if state.recover_first {
-        state.recover_first = false;
         let recovered = ctx.queue.recover(S::QUEUE, &state.consumer).await;
-        if let Ok(items) = &recovered
-            && !items.is_empty()
-        {
-            // Counted as redelivered in `process_taken` (their delivery count is above 1).
-            tracing::info!(agent = %state.args.agent_id, items = items.len(), "recovered pending work after restart");
+        match &recovered {
+            Ok(items) => {
+                state.recover_first = false;
+                if !items.is_empty() {
+                    // Counted as redelivered in `process_taken` (their delivery count is above 1).
+                    tracing::info!(agent = %state.args.agent_id, items = items.len(), "recovered pending work after restart");
+                }
+            }
+            // The queue is not reachable yet (a process starting beside a restarting Redis):
+            // try again at the next poll rather than leave the work to the visibility timeout.
+            Err(err) => {
+                tracing::warn!(agent = %state.args.agent_id, error = %err, "recovering pending work failed; retrying")
+            }
         }
         recovered
     } else {

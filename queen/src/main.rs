@@ -351,43 +351,62 @@ fn eval(
     let scorer = shipped_scorer(config, model)?;
     let items = read_corpus(input)?;
     let report = evaluate(&scorer, &items, year.unwrap_or_else(current_year));
+    use std::fmt::Write as _;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
+        return write_stdout(&format!("{}\n", serde_json::to_string_pretty(&report)?));
     }
-    println!("items      {}", report.items);
-    println!("threshold  {:.2}", report.threshold);
-    println!("precision  {:.3}", report.precision);
-    println!("recall     {:.3}", report.recall);
-    println!("f1         {:.3}", report.f1);
-    println!("brier      {:.3}", report.brier);
-    println!(
+    let mut out = String::new();
+    writeln!(out, "items      {}", report.items)?;
+    writeln!(out, "threshold  {:.2}", report.threshold)?;
+    writeln!(out, "precision  {:.3}", report.precision)?;
+    writeln!(out, "recall     {:.3}", report.recall)?;
+    writeln!(out, "f1         {:.3}", report.f1)?;
+    writeln!(out, "brier      {:.3}", report.brier)?;
+    writeln!(
+        out,
         "confusion  tp {}  fp {}  fn {}  tn {}",
         report.true_positives,
         report.false_positives,
         report.false_negatives,
         report.true_negatives
-    );
-    println!();
-    println!("{:<22} {:>6} {:>7}", "category", "items", "errors");
+    )?;
+    writeln!(out)?;
+    writeln!(out, "{:<22} {:>6} {:>7}", "category", "items", "errors")?;
     for (category, counts) in &report.categories {
-        println!("{category:<22} {:>6} {:>7}", counts.items, counts.errors);
+        writeln!(
+            out,
+            "{category:<22} {:>6} {:>7}",
+            counts.items, counts.errors
+        )?;
     }
     if !report.misses.is_empty() {
-        println!();
-        println!("errors:");
+        writeln!(out)?;
+        writeln!(out, "errors:")?;
         for miss in &report.misses {
             let kind = if miss.is_tge { "missed" } else { "false alarm" };
-            println!(
+            writeln!(
+                out,
                 "  {:<18} {:<12} score {:.3}  {}",
                 miss.id,
                 kind,
                 miss.score,
                 miss.evidence.join(", ")
-            );
+            )?;
         }
     }
-    Ok(())
+    write_stdout(&out)
+}
+
+/// Writes to stdout; a reader that went away (`| head`) is not an error.
+fn write_stdout(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }
 
 fn train_model(

@@ -10,39 +10,63 @@
 
 use std::collections::HashSet;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-
-/// A whole-word match: pattern index and byte range.
-type WordMatch = (usize, usize, usize);
-
-/// The leftmost-longest *whole-word* matches of an automaton, without overlaps. Plain
-/// leftmost-longest search would drop every shorter phrase at a position whose longest phrase
-/// fails the word-boundary check ("token debuted" would lose both "token debut" and
-/// "token"), so all overlapping matches are found and the sweep keeps the valid ones.
-fn whole_words(matcher: &AhoCorasick, text: &str, out: &mut Vec<WordMatch>) {
-    out.clear();
-    for found in matcher.find_overlapping_iter(text) {
-        if at_word_boundary(text, found.start(), found.end()) {
-            out.push((found.pattern().as_usize(), found.start(), found.end()));
-        }
-    }
-    out.sort_unstable_by(|a, b| a.1.cmp(&b.1).then(b.2.cmp(&a.2)));
-    let mut kept = 0;
-    let mut last_end = 0;
-    for index in 0..out.len() {
-        let (pattern, start, end) = out[index];
-        if start >= last_end {
-            out[kept] = (pattern, start, end);
-            kept += 1;
-            last_end = end;
-        }
-    }
-    out.truncate(kept);
-}
+use aho_corasick::{
+    AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, Anchored, Input as Haystack, MatchKind,
+    StartKind,
+};
 use regex::Regex;
 use swarm_shared::domain::Company;
 
 use super::lexicon::{Cue, PHRASES};
+
+/// A whole-word match: pattern index and byte range.
+type WordMatch = (usize, usize, usize);
+
+/// The leftmost-longest *whole-word* matches of an automaton, without overlaps. When the
+/// longest phrase at a position is only part of a longer word ("token debut" in "token
+/// debuted"), anchored searches inside it look for the shorter phrases at the same start
+/// ("token"), so a failed long phrase never hides a valid short one. Failures are rare, so the
+/// scan stays on the automaton's fast unanchored search.
+fn whole_words(matcher: &AhoCorasick, text: &str, out: &mut Vec<WordMatch>) {
+    out.clear();
+    let mut at = 0;
+    while at < text.len() {
+        let Some(found) = matcher.find(Haystack::new(text).range(at..)) else {
+            break;
+        };
+        let (start, end) = (found.start(), found.end());
+        if at_word_boundary(text, start, end) {
+            out.push((found.pattern().as_usize(), start, end));
+            at = end;
+            continue;
+        }
+        let mut shorter_end = end;
+        let mut accepted = None;
+        while shorter_end > start + 1 {
+            let anchored = Haystack::new(text)
+                .range(start..shorter_end - 1)
+                .anchored(Anchored::Yes);
+            let Some(shorter) = matcher.find(anchored) else {
+                break;
+            };
+            if at_word_boundary(text, shorter.start(), shorter.end()) {
+                accepted = Some(shorter);
+                break;
+            }
+            shorter_end = shorter.end();
+        }
+        match accepted {
+            Some(shorter) => {
+                out.push((shorter.pattern().as_usize(), shorter.start(), shorter.end()));
+                at = shorter.end();
+            }
+            None => {
+                let width = text[start..].chars().next().map_or(1, char::len_utf8);
+                at = start + width;
+            }
+        }
+    }
+}
 
 /// Feature names, in vector order. The model file names its weights by these.
 pub const FEATURE_NAMES: [&str; FEATURE_COUNT] = [
@@ -166,7 +190,9 @@ pub struct Extracted {
 struct CompanyPatterns {
     names: Vec<String>,
     tickers: Vec<Option<String>>,
-    matcher: Option<AhoCorasick>,
+    /// Index of the first company name in the phrase automaton.
+    first_pattern: usize,
+    /// Company of each name pattern, from `first_pattern` on.
     owners: Vec<usize>,
     ticker_matcher: Option<AhoCorasick>,
     ticker_owners: Vec<usize>,
@@ -199,9 +225,13 @@ fn build_matcher(
     if patterns.is_empty() {
         return Ok(None);
     }
+    // A full DFA: the lexicon is a few hundred phrases (a few MB of transitions), and the NFA
+    // the builder picks by default for that size scans about three times slower.
     AhoCorasickBuilder::new()
         .ascii_case_insensitive(case_insensitive)
-        .match_kind(MatchKind::Standard)
+        .match_kind(MatchKind::LeftmostLongest)
+        .start_kind(StartKind::Both)
+        .kind(Some(AhoCorasickKind::DFA))
         .build(patterns)
         .map(Some)
         .map_err(|err| BuildError(err.to_string()))
@@ -301,26 +331,31 @@ fn is_plausible_project(name: &str) -> bool {
     !NOT_PROJECT_NAMES.contains(&first.to_lowercase().as_str()) && name.len() >= 2
 }
 
-/// Share of bytes that are code punctuation: braces, semicolons, `=`, `_`, parentheses.
+/// Bytes that are code punctuation: braces, semicolons, `=`, `_`, parentheses, `<>`, `#`.
+const CODE_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let code = b"{};=_()<>#";
+    let mut index = 0;
+    while index < code.len() {
+        table[code[index] as usize] = true;
+        index += 1;
+    }
+    table
+};
+
+/// Share of bytes that are code punctuation; a hex literal (`0x`) or an indented line counts
+/// as four. A table lookup without branches: this runs over every document.
 fn code_density(text: &str) -> f64 {
     if text.is_empty() {
         return 0.0;
     }
+    let bytes = text.as_bytes();
     let mut code = 0usize;
-    let mut previous = 0u8;
-    for byte in text.bytes() {
-        if matches!(
-            byte,
-            b'{' | b'}' | b';' | b'=' | b'_' | b'(' | b')' | b'<' | b'>' | b'#'
-        ) {
-            code += 1;
-        }
-        // A hex literal or an indented line weighs more than one character.
-        if (previous == b'0' && byte == b'x') || (previous == b'\n' && byte == b' ') {
-            code += 4;
-        }
-        previous = byte;
+    for byte in bytes {
+        code += usize::from(CODE_BYTES[usize::from(*byte)]);
     }
+    code += 4 * memchr::memmem::find_iter(bytes, b"0x").count();
+    code += 4 * memchr::memmem::find_iter(bytes, b"\n ").count();
     code as f64 / text.len() as f64
 }
 
@@ -351,9 +386,6 @@ impl Extractor {
                 patterns.push((*phrase).to_owned());
             }
         }
-        let phrases =
-            build_matcher(&patterns, true)?.ok_or_else(|| BuildError("no phrases".into()))?;
-
         let mut names = Vec::new();
         let mut tickers = Vec::new();
         let mut name_patterns = Vec::new();
@@ -386,10 +418,15 @@ impl Extractor {
                 }
             }
         }
+        // Watchlist names ride in the phrase automaton, after the phrases: one pass reads both.
+        let first_company_pattern = patterns.len();
+        patterns.extend(name_patterns.iter().cloned());
+        let phrases =
+            build_matcher(&patterns, true)?.ok_or_else(|| BuildError("no phrases".into()))?;
         let companies = CompanyPatterns {
             names,
             tickers,
-            matcher: build_matcher(&name_patterns, true)?,
+            first_pattern: first_company_pattern,
             owners,
             ticker_matcher: build_matcher(&ticker_patterns, false)?,
             ticker_owners,
@@ -442,16 +479,23 @@ impl Extractor {
         };
 
         // One pass over the cue phrases; distinct phrases per cue.
-        let mut seen: HashSet<&'static str> = HashSet::new();
+        // Distinct phrases so far (a handful per document: a vector beats hashing).
+        let mut seen: Vec<usize> = Vec::new();
         let mut event_positions: Vec<usize> = Vec::new();
         let mut verb_spans: Vec<(usize, usize)> = Vec::new();
         let mut token_starts: Vec<(usize, usize)> = Vec::new();
         let mut groups = [false; 5];
-        let mut counts = std::collections::HashMap::<Cue, u32>::new();
+        let mut counts = [0u32; Cue::COUNT];
         let mut tge_only_crypto_check = false;
         let mut matches: Vec<WordMatch> = Vec::new();
         whole_words(&self.phrases, &joined, &mut matches);
+        let mut company_matches: Vec<(usize, usize, usize)> = Vec::new();
         for &(pattern, start, end) in &matches {
+            if pattern >= self.companies.first_pattern {
+                let owner = self.companies.owners[pattern - self.companies.first_pattern];
+                company_matches.push((owner, start, end));
+                continue;
+            }
             let (cue, phrase) = self.phrase_cues[pattern];
             match cue {
                 Cue::LaunchVerb => {
@@ -490,10 +534,11 @@ impl Extractor {
             if phrase.ends_with("token") || phrase.ends_with("tokens") {
                 token_starts.push((start, end));
             }
-            if !seen.insert(phrase) {
+            if seen.contains(&pattern) {
                 continue;
             }
-            let count = counts.entry(cue).or_insert(0);
+            seen.push(pattern);
+            let count = &mut counts[cue as usize];
             *count += 1;
             let (feature, cap) = match cue {
                 Cue::Medium => (f::MEDIUM, 4),
@@ -556,12 +601,10 @@ impl Extractor {
         // Watchlist companies, unless used in an excluded (homonym) sense.
         let mut project: Option<String> = None;
         let mut token: Option<String> = None;
-        if let Some(matcher) = &self.companies.matcher {
+        {
             let mut best: Option<(usize, usize, usize)> = None;
             let distance = |start: usize| first_event.map_or(start, |at| at.abs_diff(start));
-            whole_words(matcher, &joined, &mut matches);
-            for &(pattern, found_start, found_end) in &matches {
-                let owner = self.companies.owners[pattern];
+            for &(owner, found_start, found_end) in &company_matches {
                 let closer =
                     best.is_none_or(|(_, start, _)| distance(found_start) < distance(start));
                 if closer {
@@ -741,11 +784,11 @@ impl Extractor {
 
     fn homonym_of(&self, joined: &str, owner: usize) -> Option<String> {
         let matcher = self.companies.exclusion_matcher.as_ref()?;
-        for found in matcher.find_overlapping_iter(joined) {
-            if self.companies.exclusion_owners[found.pattern().as_usize()] == owner
-                && at_word_boundary(joined, found.start(), found.end())
-            {
-                return Some(joined[found.start()..found.end()].to_lowercase());
+        let mut found_all = Vec::new();
+        whole_words(matcher, joined, &mut found_all);
+        for &(pattern, start, end) in &found_all {
+            if self.companies.exclusion_owners[pattern] == owner {
+                return Some(joined[start..end].to_lowercase());
             }
         }
         None

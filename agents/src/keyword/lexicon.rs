@@ -52,6 +52,9 @@ pub enum Cue {
 }
 
 impl Cue {
+    /// Number of cues (for arrays indexed by `cue as usize`).
+    pub const COUNT: usize = 20;
+
     /// Short name used in evidence.
     pub fn label(self) -> &'static str {
         match self {

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use swarm_shared::domain::{Company, Detection, Evidence, normalise_whitespace};
+use swarm_shared::domain::{Company, Detection, Evidence};
 
 pub use super::features::{BuildError, Input};
 use super::features::{Extracted, Extractor, FEATURE_COUNT, FEATURE_NAMES};
@@ -14,6 +14,9 @@ use super::model::{Adaptation, Model, pattern_keys};
 /// than an aggregator. The corpus carries no tiers, so this prior is set, not learned; tier 2 is
 /// the neutral default used for offline classification.
 pub const TIER_PRIOR: [f64; 4] = [0.3, 0.0, -0.1, -0.2];
+
+/// Evidence items kept per detection, strongest first.
+pub const MAX_EVIDENCE: usize = 8;
 
 /// The scorer: compiled patterns, the model and the feedback layer. Cheap to share; build once
 /// per watchlist.
@@ -45,11 +48,23 @@ fn snippet(text: &str, start: usize, end: usize) -> String {
     while !text.is_char_boundary(to) {
         to += 1;
     }
-    let mut out = String::new();
+    // Whitespace collapsed in one pass (snippets are built for every scored document).
+    let mut out = String::with_capacity(to - from + 8);
     if from > 0 {
         out.push('…');
     }
-    out.push_str(&normalise_whitespace(&text[from..to]));
+    let mut pending_space = false;
+    for c in text[from..to].chars() {
+        if c.is_whitespace() {
+            pending_space = true;
+            continue;
+        }
+        if pending_space && !out.is_empty() && !out.ends_with('…') {
+            out.push(' ');
+        }
+        pending_space = false;
+        out.push(c);
+    }
     if to < text.len() {
         out.push('…');
     }
@@ -115,12 +130,20 @@ impl Scorer {
             joined,
         } = extracted;
         let mut z = self.model.logit(&values);
-        let mut evidence: Vec<Evidence> = Vec::with_capacity(spans.len() + 1);
-        for span in &spans {
-            let contribution = self.model.weights[span.feature] * values[span.feature];
-            if contribution.abs() < 0.05 {
-                continue;
-            }
+        // The strongest contributions only: snippets cost more than the scoring itself.
+        let mut contributions: Vec<(f64, &super::features::Span)> = spans
+            .iter()
+            .map(|span| {
+                (
+                    self.model.weights[span.feature] * values[span.feature],
+                    span,
+                )
+            })
+            .filter(|(contribution, _)| contribution.abs() >= 0.05)
+            .collect();
+        contributions.sort_by(|a, b| b.0.abs().total_cmp(&a.0.abs()));
+        let mut evidence: Vec<Evidence> = Vec::with_capacity(MAX_EVIDENCE + 1);
+        for (contribution, span) in contributions.into_iter().take(MAX_EVIDENCE) {
             evidence.push(Evidence {
                 feature: format!("{}:{}", FEATURE_NAMES[span.feature], span.label),
                 snippet: snippet(&joined, span.start, span.end),

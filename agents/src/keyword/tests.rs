@@ -450,6 +450,11 @@ fn model_file_errors_name_the_problem() {
 
 #[test]
 fn lexicon_phrases_are_lowercase_and_unique() {
+    // Cue counts live in an array indexed by the cue: the last cue must be COUNT - 1.
+    assert_eq!(
+        super::lexicon::Cue::Crypto as usize + 1,
+        super::lexicon::Cue::COUNT
+    );
     let mut seen = std::collections::HashSet::new();
     for (_, phrases) in super::lexicon::PHRASES {
         for phrase in *phrases {

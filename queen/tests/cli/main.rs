@@ -128,6 +128,83 @@ fn classify_scores_json_lines_and_reports_bad_lines() {
     assert!(text(&from_file.stdout).contains("\"is_tge\":true"));
 }
 
+const HELDOUT: &str = "../agents/src/keyword/corpus/heldout.jsonl";
+const TRAIN: &str = "../agents/src/keyword/corpus/train.jsonl";
+
+#[test]
+fn eval_reports_the_held_back_split_and_names_bad_lines() {
+    let output = tge_swarm(&["eval", "--input", HELDOUT, "--year", "2026"], None);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let table = text(&output.stdout);
+    for needle in ["precision", "recall", "f1", "neg_tgepl", "pos_multi"] {
+        assert!(table.contains(needle), "{needle} missing from:\n{table}");
+    }
+    let output = tge_swarm(
+        &["eval", "--input", HELDOUT, "--year", "2026", "--json"],
+        None,
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(report["precision"].as_f64().unwrap() >= 0.95, "{report}");
+    assert!(report["recall"].as_f64().unwrap() >= 0.90, "{report}");
+    assert_eq!(report["items"], 127);
+
+    let bad = "{\"id\": \"a\", \"is_tge\": true, \"text\": \"x\"}\n{\"id\": \"b\", \"text\": \"no label\"}\n";
+    let output = tge_swarm(&["eval", "--input", "-"], Some(bad));
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("-:2:") && stderr.contains("is_tge"),
+        "{stderr}"
+    );
+    let output = tge_swarm(&["eval", "--input", "/nonexistent/file.jsonl"], None);
+    assert!(!output.status.success());
+    assert!(text(&output.stderr).contains("/nonexistent/file.jsonl"));
+}
+
+#[test]
+fn train_writes_a_model_that_classify_and_eval_accept() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model.json");
+    let model_arg = model.to_str().unwrap();
+    let output = tge_swarm(&["train", "--input", TRAIN, "--out", model_arg], None);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("out-of-fold precision"));
+    // The same corpus gives the shipped model.
+    let trained: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&model).unwrap()).unwrap();
+    let shipped: serde_json::Value =
+        serde_json::from_str(include_str!("../../../agents/src/keyword/model.json")).unwrap();
+    assert_eq!(trained["threshold"], shipped["threshold"]);
+    let output = tge_swarm(
+        &["classify", "--model", model_arg, "--input", "-"],
+        Some(
+            "{\"id\": 1, \"text\": \"Fhenix will hold its token generation event on March 5.\", \"lang\": \"en\", \"label\": 1}\n",
+        ),
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let line: serde_json::Value = serde_json::from_str(text(&output.stdout).trim()).unwrap();
+    for field in [
+        "id",
+        "is_tge",
+        "score",
+        "project",
+        "token",
+        "event_date",
+        "evidence",
+    ] {
+        assert!(line.get(field).is_some(), "{field} missing: {line}");
+    }
+    std::fs::write(&model, "{\"format\": 1}").unwrap();
+    let output = tge_swarm(&["eval", "--model", model_arg, "--input", HELDOUT], None);
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("model"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
 #[test]
 fn migrate_creates_the_store_under_the_data_dir() {
     let dir = tempfile::tempdir().unwrap();

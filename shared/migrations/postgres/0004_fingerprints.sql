@@ -1,9 +1,11 @@
 -- Near-duplicate index: each stored document's 64-bit body SimHash (stored as its signed
 -- bit pattern) and its five bands. Copies within a few bits share at least one band, so a
 -- lookup by band finds them without scanning (see shared/src/ports/sql.rs simhash_bands).
+-- `merge_key` keeps templated notices of different projects (same text, another name) apart.
 CREATE TABLE document_fingerprints (
     document_id TEXT    PRIMARY KEY,
     source_name TEXT    NOT NULL,
+    merge_key   TEXT    NOT NULL,
     simhash     BIGINT  NOT NULL,
     band0       INTEGER NOT NULL,
     band1       INTEGER NOT NULL,

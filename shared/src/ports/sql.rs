@@ -34,6 +34,12 @@ pub fn simhash_bands(simhash: u64) -> [i32; 5] {
     bands
 }
 
+/// Whether two documents' merge keys allow them to be copies of each other: the same key, or
+/// one of them names no project (a `title:` key).
+pub fn merge_keys_compatible(a: &str, b: &str) -> bool {
+    a == b || a.starts_with("title:") || b.starts_with("title:")
+}
+
 /// Milliseconds since the epoch, as stored.
 pub fn to_ms(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
@@ -136,7 +142,7 @@ macro_rules! sql_store {
             use $crate::ports::Store;
             use $crate::ports::sql::{
                 conflict, decode_cursor, encode_cursor, from_ms, json_list, like_pattern,
-                NEAR_DUPLICATE_DISTANCE, parse_list, project_key_of, selectors_json, simhash_bands,
+                NEAR_DUPLICATE_DISTANCE, merge_keys_compatible, parse_list, project_key_of, selectors_json, simhash_bands,
                 to_ms,
             };
 
@@ -507,8 +513,10 @@ impl Store for $store {
         if let Some(simhash) = simhash {
             let bands = simhash_bands(simhash);
             let candidates = sqlx::query(
-                "SELECT f.simhash, f.source_name, es.event_id FROM document_fingerprints f \
+                "SELECT f.simhash, f.source_name, f.merge_key, es.event_id, e.project_key AS event_key \
+                 FROM document_fingerprints f \
                  LEFT JOIN event_sources es ON es.document_id = f.document_id \
+                 LEFT JOIN tge_events e ON e.id = es.event_id \
                  WHERE (f.band0 = $1 OR f.band1 = $2 OR f.band2 = $3 OR f.band3 = $4 OR f.band4 = $5) \
                  AND f.stored_at > $6 AND f.document_id <> $7",
             )
@@ -526,13 +534,23 @@ impl Store for $store {
                 if (stored as u64 ^ simhash).count_ones() > NEAR_DUPLICATE_DISTANCE {
                     continue;
                 }
+                // A template filled in for another project (an exchange's listing notices) is
+                // not a copy: the keys must agree unless one side names no project.
+                let stored_key: String = row.try_get("merge_key")?;
+                if !merge_keys_compatible(&stored_key, merge_key) {
+                    continue;
+                }
                 let source_name: String = row.try_get("source_name")?;
                 if source_name == document.source_name {
                     tx.rollback().await?;
                     return Ok(RecordOutcome::Duplicate);
                 }
                 let event_id: Option<i64> = row.try_get("event_id")?;
-                if near_event.is_none() {
+                let event_key: Option<String> = row.try_get("event_key")?;
+                let joins = event_key
+                    .as_deref()
+                    .is_some_and(|key| merge_keys_compatible(key, merge_key));
+                if near_event.is_none() && joins {
                     near_event = event_id;
                 }
             }
@@ -559,11 +577,12 @@ impl Store for $store {
         if let Some(simhash) = simhash {
             let bands = simhash_bands(simhash);
             sqlx::query(
-                "INSERT INTO document_fingerprints (document_id, source_name, simhash, band0, band1, band2, band3, band4, stored_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (document_id) DO NOTHING",
+                "INSERT INTO document_fingerprints (document_id, source_name, merge_key, simhash, band0, band1, band2, band3, band4, stored_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (document_id) DO NOTHING",
             )
             .bind(&document.id)
             .bind(&document.source_name)
+            .bind(merge_key)
             .bind(simhash as i64)
             .bind(bands[0])
             .bind(bands[1])

@@ -651,6 +651,20 @@ async fn near_duplicates_merge_across_sources_and_drop_within_one(store: Arc<dyn
     );
     let event = store.get_event(event_id).await.unwrap();
     assert_eq!(event.sources.len(), 2);
+    // A template filled in for another project, from the same source, is its own event.
+    let templated = store
+        .record_classified(
+            &from("wire", "https://wire.example/caldera", Some("Caldera")),
+            &key("Caldera"),
+            Some(original ^ 0b10),
+            WINDOW,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(templated, RecordOutcome::EventCreated(id) if id != event_id),
+        "{templated:?}"
+    );
 }
 
 async fn suite(make: impl AsyncFn() -> Arc<dyn Store>) {
