@@ -349,6 +349,8 @@ async fn events_pagination_filters_openapi_and_health() {
     for path in [
         "/api/v1/events",
         "/api/v1/events/{id}",
+        "/api/v1/events/{id}/feedback",
+        "/api/v1/classify",
         "/api/v1/sources",
         "/api/v1/sources/{id}",
         "/api/v1/companies",
