@@ -10,6 +10,8 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use swarm_agents::keyword::load_scorer;
+use swarm_agents::keyword::scorer::Scorer;
 use swarm_shared::context::AgentContext;
 use swarm_shared::telemetry;
 use tokio::time::Instant;
@@ -23,12 +25,54 @@ use error::ApiError;
 pub struct AppState {
     /// Ports and config.
     pub ctx: AgentContext,
+    /// The scorer `POST /classify` uses.
+    pub scorer: ScorerCache,
 }
 
 impl AppState {
     /// State over a context.
     pub fn new(ctx: AgentContext) -> Self {
-        AppState { ctx }
+        AppState {
+            ctx,
+            scorer: ScorerCache::default(),
+        }
+    }
+}
+
+/// How long `POST /classify` reuses a scorer. Changes made through this API (feedback, the
+/// watchlist) take effect at once; changes made elsewhere within this time.
+const SCORER_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The scorer of `POST /classify`, built from the store's watchlist and feedback (two reads and
+/// an automaton build, about 20 ms) at most once per [`SCORER_TTL`].
+#[derive(Debug, Clone, Default)]
+pub struct ScorerCache {
+    cached: std::sync::Arc<tokio::sync::Mutex<Option<BuiltScorer>>>,
+}
+
+/// A scorer and when it was built.
+type BuiltScorer = (Instant, std::sync::Arc<Scorer>);
+
+impl ScorerCache {
+    /// The current scorer, built when missing or older than the TTL.
+    pub async fn get(
+        &self,
+        ctx: &AgentContext,
+    ) -> Result<std::sync::Arc<Scorer>, ractor::ActorProcessingErr> {
+        let mut cached = self.cached.lock().await;
+        if let Some((built, scorer)) = cached.as_ref()
+            && built.elapsed() < SCORER_TTL
+        {
+            return Ok(scorer.clone());
+        }
+        let scorer = std::sync::Arc::new(load_scorer(ctx).await?);
+        *cached = Some((Instant::now(), scorer.clone()));
+        Ok(scorer)
+    }
+
+    /// Forgets the scorer (after feedback or a watchlist change).
+    pub async fn invalidate(&self) {
+        *self.cached.lock().await = None;
     }
 }
 

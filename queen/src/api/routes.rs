@@ -12,8 +12,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use memory_coordinator::MemoryMsg;
 use ractor::ActorRef;
 use serde::{Deserialize, Serialize};
+use swarm_agents::keyword::FEEDBACK_NAMESPACE;
 use swarm_agents::keyword::model::{FeedbackSample, pattern_keys};
-use swarm_agents::keyword::{FEEDBACK_NAMESPACE, load_scorer};
 use swarm_shared::commands::Command;
 use swarm_shared::domain::{
     AgentKind, AgentStatus, Company, CompanyInput, DesiredEntry, EventQuery, Feedback,
@@ -222,6 +222,7 @@ pub async fn create_feedback(
         .store
         .add_feedback(id, input.label, input.note.as_deref(), &sample_value)
         .await?;
+    state.scorer.invalidate().await;
     // Shared through the memory coordinator, which persists and announces it on memory-sync.
     let message = AgentMessage::MemoryWrite {
         namespace: FEEDBACK_NAMESPACE.to_owned(),
@@ -302,9 +303,10 @@ pub async fn classify(
     input: Result<Json<ClassifyRequest>, JsonRejection>,
 ) -> ApiResult<axum::response::Response> {
     let Json(request) = input?;
-    let scorer = load_scorer(&state.ctx)
-        .await
-        .map_err(|err| ApiError::unavailable(format!("the scorer could not be built: {err}")))?;
+    let scorer =
+        state.scorer.get(&state.ctx).await.map_err(|err| {
+            ApiError::unavailable(format!("the scorer could not be built: {err}"))
+        })?;
     let check = |document: ClassifyInput, index: Option<usize>| {
         classify_one(&scorer, document).map_err(|err| match index {
             Some(index) => ApiError::bad_request(format!("documents[{index}]: {err}")),
@@ -449,6 +451,7 @@ pub async fn create_company(
 ) -> ApiResult<impl IntoResponse> {
     let Json(input) = input?;
     let company = state.ctx.store.create_company(&input).await?;
+    state.scorer.invalidate().await;
     announce(&state, QueenCommand::CompaniesChanged).await;
     Ok((StatusCode::CREATED, Json(company)))
 }
@@ -466,6 +469,7 @@ pub async fn update_company(
     let Path(id) = id?;
     let Json(input) = input?;
     let company = state.ctx.store.update_company(id, &input).await?;
+    state.scorer.invalidate().await;
     announce(&state, QueenCommand::CompaniesChanged).await;
     Ok(Json(company))
 }
@@ -481,6 +485,7 @@ pub async fn delete_company(
 ) -> ApiResult<StatusCode> {
     let Path(id) = id?;
     state.ctx.store.delete_company(id).await?;
+    state.scorer.invalidate().await;
     announce(&state, QueenCommand::CompaniesChanged).await;
     Ok(StatusCode::NO_CONTENT)
 }

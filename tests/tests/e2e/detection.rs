@@ -78,6 +78,29 @@ async fn classify_api_contract() {
     assert_eq!(results[0]["is_tge"], false, "{body}");
     assert_eq!(results[1]["is_tge"], true, "{body}");
 
+    // A company added to the watchlist counts at once (the cached scorer is rebuilt).
+    let zephyrix = json!({"id": "z", "title": "Zephyrix sets TGE for May 2", "text": "Zephyrix will hold its token generation event on May 2 with an airdrop to early users."});
+    let (_, before) = post(&swarm, "/api/v1/classify", zephyrix.clone(), None).await;
+    let company_evidence = |verdict: &Value| {
+        verdict["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e.as_str().unwrap().starts_with("company:Zephyrix"))
+    };
+    assert!(!company_evidence(&before), "{before}");
+    let (status, body) = post(
+        &swarm,
+        "/api/v1/companies",
+        json!({"name": "Zephyrix", "aliases": ["Zephyrix Labs"], "tickers": ["ZPX"]}),
+        Some(ADMIN_KEY),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (_, after) = post(&swarm, "/api/v1/classify", zephyrix, None).await;
+    assert!(company_evidence(&after), "{after}");
+    assert_eq!(after["token"], "ZPX", "{after}");
+
     // Bad input names what was wrong.
     let (status, body) = post(
         &swarm,
