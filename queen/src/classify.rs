@@ -5,8 +5,6 @@
 use serde::{Deserialize, Serialize};
 use swarm_agents::keyword::current_year;
 use swarm_agents::keyword::scorer::{Input, Scorer};
-use swarm_shared::config::Config;
-use swarm_shared::domain::Company;
 use utoipa::ToSchema;
 
 /// One document to classify. Fields other than these are ignored, so records from other tools
@@ -53,24 +51,6 @@ pub enum InvalidInput {
     /// Neither text nor title.
     #[error("document has neither `text` nor `title`")]
     Empty,
-}
-
-/// The watchlist from the configuration (for offline use, where there is no store).
-pub fn config_companies(config: &Config) -> Vec<Company> {
-    config
-        .companies
-        .iter()
-        .enumerate()
-        .map(|(index, company)| Company {
-            id: index as i64 + 1,
-            name: company.name.clone(),
-            aliases: company.aliases.clone(),
-            tickers: company.tickers.clone(),
-            priority: company.priority,
-            status: company.status.clone(),
-            exclusions: company.exclusions.clone(),
-        })
-        .collect()
 }
 
 /// Scores one document (tier 2, the neutral source prior).

@@ -17,7 +17,7 @@ use swarm_agents::keyword::corpus::{CORPUS_YEAR, LabelledItem, evaluate, input_o
 use swarm_agents::keyword::current_year;
 use swarm_agents::keyword::model::{Model, TrainOptions, train};
 use swarm_agents::keyword::scorer::Scorer;
-use swarm_queen::classify::{ClassifyInput, classify_one, config_companies};
+use swarm_queen::classify::{ClassifyInput, classify_one};
 use swarm_queen::swarm::Role;
 use swarm_shared::config::Config;
 use swarm_shared::domain::AgentKind;
@@ -287,7 +287,7 @@ fn shipped_scorer(config: &Config, model_path: Option<&Path>) -> anyhow::Result<
         None => Model::shipped()?,
     };
     Ok(Scorer::new(
-        &config_companies(config),
+        &config.watchlist(),
         model,
         config.detection.threshold,
     )?)
@@ -422,7 +422,7 @@ fn train_model(
     );
     let items = read_corpus(input)?;
     // Features do not depend on the model, so any model extracts them.
-    let extractor = Scorer::new(&config_companies(config), Model::shipped()?, None)?;
+    let extractor = Scorer::new(&config.watchlist(), Model::shipped()?, None)?;
     let examples: Vec<_> = items
         .iter()
         .map(|item| (extractor.features(input_of(item, year)), item.is_tge))

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{CompanyInput, SourceInput};
+use crate::domain::{Company, CompanyInput, SourceInput};
 use crate::error::{Error, Result};
 
 /// The shipped default configuration (`config/tge-swarm.toml`).
@@ -558,6 +558,24 @@ fn default_backlog() -> u64 {
 }
 
 impl Config {
+    /// The configured watchlist as companies, numbered from 1 in file order (for offline
+    /// scoring, where there is no store to assign ids).
+    pub fn watchlist(&self) -> Vec<Company> {
+        let mut companies = Vec::with_capacity(self.companies.len());
+        for (index, company) in self.companies.iter().enumerate() {
+            companies.push(Company {
+                id: index as i64 + 1,
+                name: company.name.clone(),
+                aliases: company.aliases.clone(),
+                tickers: company.tickers.clone(),
+                priority: company.priority,
+                status: company.status.clone(),
+                exclusions: company.exclusions.clone(),
+            });
+        }
+        companies
+    }
+
     /// Parses TOML text; `origin` names the file in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Config> {
         toml::from_str(text).map_err(|err| {

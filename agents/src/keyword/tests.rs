@@ -311,21 +311,9 @@ fn corpus(text: &str, name: &str) -> Vec<super::corpus::LabelledItem> {
 }
 
 fn shipped_scorer() -> Scorer {
-    let config = swarm_shared::config::Config::embedded_default().unwrap();
-    let companies: Vec<Company> = config
-        .companies
-        .iter()
-        .enumerate()
-        .map(|(index, c)| Company {
-            id: index as i64 + 1,
-            name: c.name.clone(),
-            aliases: c.aliases.clone(),
-            tickers: c.tickers.clone(),
-            priority: c.priority,
-            status: c.status.clone(),
-            exclusions: c.exclusions.clone(),
-        })
-        .collect();
+    let companies = swarm_shared::config::Config::embedded_default()
+        .unwrap()
+        .watchlist();
     Scorer::new(&companies, Model::shipped().unwrap(), None).unwrap()
 }
 

@@ -21,7 +21,6 @@ use swarm_agents::keyword::corpus::{HELDOUT, TRAIN, read_labelled};
 use swarm_agents::keyword::lexicon::PHRASES;
 use swarm_agents::keyword::model::Model;
 use swarm_agents::keyword::scorer::{Input, Scorer};
-use swarm_queen::classify::config_companies;
 use swarm_shared::config::Config;
 
 const BOILERPLATE: &str = "Sign up for our newsletter to get the day's top stories. This article is for information only and is not financial advice. Follow us on X and Telegram for breaking news.";
@@ -100,7 +99,7 @@ fn machine() -> Value {
 
 fn classification(docs: usize) -> Value {
     let config = Config::embedded_default().unwrap();
-    let scorer = Scorer::new(&config_companies(&config), Model::shipped().unwrap(), None).unwrap();
+    let scorer = Scorer::new(&config.watchlist(), Model::shipped().unwrap(), None).unwrap();
     let documents = generate(docs);
     let bytes: usize = documents.iter().map(|(t, x)| t.len() + x.len()).sum();
     let year = 2026;
