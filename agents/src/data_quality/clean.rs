@@ -206,7 +206,11 @@ pub fn merge_key(detection: &Detection, title: &str) -> String {
             return key;
         }
     }
-    format!("title:{}", fingerprint(title))
+    format!(
+        "{}{}",
+        swarm_shared::ports::sql::TITLE_KEY_PREFIX,
+        fingerprint(title)
+    )
 }
 
 #[cfg(test)]

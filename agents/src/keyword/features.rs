@@ -242,7 +242,7 @@ fn regex(pattern: &str) -> Result<Regex, BuildError> {
 }
 
 /// Whether `text[start..end]` stands as a whole word (or words).
-pub fn at_word_boundary(text: &str, start: usize, end: usize) -> bool {
+fn at_word_boundary(text: &str, start: usize, end: usize) -> bool {
     let before = text[..start].chars().next_back();
     let after = text[end..].chars().next();
     let is_word = |c: char| c.is_alphanumeric() || c == '_';
@@ -250,7 +250,7 @@ pub fn at_word_boundary(text: &str, start: usize, end: usize) -> bool {
 }
 
 /// `start..end` widened by `by` bytes each side, on char boundaries.
-fn window(text: &str, start: usize, end: usize, by: usize) -> (usize, usize) {
+pub(super) fn window(text: &str, start: usize, end: usize, by: usize) -> (usize, usize) {
     let mut from = start.saturating_sub(by);
     while !text.is_char_boundary(from) {
         from -= 1;

@@ -54,32 +54,6 @@ pub enum Cue {
 impl Cue {
     /// Number of cues (for arrays indexed by `cue as usize`).
     pub const COUNT: usize = 20;
-
-    /// Short name used in evidence.
-    pub fn label(self) -> &'static str {
-        match self {
-            Cue::Tge => "tge",
-            Cue::Launch => "launch",
-            Cue::LaunchVerb => "launch-verb",
-            Cue::TokenWord => "token-word",
-            Cue::Listing => "listing",
-            Cue::Sale => "sale",
-            Cue::Claim => "claim",
-            Cue::Medium => "medium",
-            Cue::Timing => "timing",
-            Cue::Explainer => "explainer",
-            Cue::Denial => "denial",
-            Cue::Scam => "scam",
-            Cue::Retro => "retrospective",
-            Cue::Price => "price",
-            Cue::AlreadyTrading => "already-trading",
-            Cue::Season => "season",
-            Cue::Speculation => "speculation",
-            Cue::Job => "job",
-            Cue::OtherMeaning => "other-meaning",
-            Cue::Crypto => "crypto",
-        }
-    }
 }
 
 /// Every phrase, by cue.

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::features::{FEATURE_COUNT, FEATURE_NAMES};
 
 /// The model shipped with the binary.
-pub const SHIPPED_MODEL: &str = include_str!("model.json");
+const SHIPPED_MODEL: &str = include_str!("model.json");
 
 /// A trained model.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,7 +61,8 @@ struct ModelFile {
 #[error("invalid detection model: {0}")]
 pub struct ModelError(String);
 
-fn sigmoid(z: f64) -> f64 {
+/// The logistic function: log-odds to probability.
+pub fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
 }
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use swarm_shared::domain::{Company, Detection, Evidence};
 
 pub use super::features::{BuildError, Input};
-use super::features::{Extracted, Extractor, FEATURE_COUNT, FEATURE_NAMES};
-use super::model::{Adaptation, Model, pattern_keys};
+use super::features::{Extracted, Extractor, FEATURE_COUNT, FEATURE_NAMES, window};
+use super::model::{Adaptation, Model, pattern_keys, sigmoid};
 
 /// Log-odds prior by source tier 1..=4: a tier-1 newsroom is likelier to report a real launch
 /// than an aggregator. The corpus carries no tiers, so this prior is set, not learned; tier 2 is
@@ -40,14 +40,7 @@ impl std::fmt::Debug for Scorer {
 /// A window of `text` around a byte range, on char boundaries, whitespace collapsed.
 fn snippet(text: &str, start: usize, end: usize) -> String {
     const CONTEXT: usize = 60;
-    let mut from = start.saturating_sub(CONTEXT);
-    while !text.is_char_boundary(from) {
-        from -= 1;
-    }
-    let mut to = (end + CONTEXT).min(text.len());
-    while !text.is_char_boundary(to) {
-        to += 1;
-    }
+    let (from, to) = window(text, start, end, CONTEXT);
     // Whitespace collapsed in one pass (snippets are built for every scored document).
     let mut out = String::with_capacity(to - from + 8);
     if from > 0 {
@@ -69,10 +62,6 @@ fn snippet(text: &str, start: usize, end: usize) -> String {
         out.push('…');
     }
     out
-}
-
-fn sigmoid(z: f64) -> f64 {
-    1.0 / (1.0 + (-z).exp())
 }
 
 impl Scorer {

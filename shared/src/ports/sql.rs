@@ -34,10 +34,14 @@ pub fn simhash_bands(simhash: u64) -> [i32; 5] {
     bands
 }
 
+/// Prefix of the merge key of a document that names no project (the rest is a fingerprint of
+/// its title). Near-duplicate matching treats such keys as compatible with any project.
+pub const TITLE_KEY_PREFIX: &str = "title:";
+
 /// Whether two documents' merge keys allow them to be copies of each other: the same key, or
-/// one of them names no project (a `title:` key).
+/// one of them names no project (a [`TITLE_KEY_PREFIX`] key).
 pub fn merge_keys_compatible(a: &str, b: &str) -> bool {
-    a == b || a.starts_with("title:") || b.starts_with("title:")
+    a == b || a.starts_with(TITLE_KEY_PREFIX) || b.starts_with(TITLE_KEY_PREFIX)
 }
 
 /// Milliseconds since the epoch, as stored.

@@ -17,7 +17,7 @@ use aho_corasick::{AhoCorasickBuilder, AhoCorasickKind};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
-use swarm_agents::keyword::corpus::{HELDOUT, TRAIN, read_labelled};
+use swarm_agents::keyword::corpus::{CORPUS_YEAR, HELDOUT, TRAIN, read_labelled};
 use swarm_agents::keyword::lexicon::PHRASES;
 use swarm_agents::keyword::model::Model;
 use swarm_agents::keyword::scorer::{Input, Scorer};
@@ -102,7 +102,7 @@ fn classification(docs: usize) -> Value {
     let scorer = Scorer::new(&config.watchlist(), Model::shipped().unwrap(), None).unwrap();
     let documents = generate(docs);
     let bytes: usize = documents.iter().map(|(t, x)| t.len() + x.len()).sum();
-    let year = 2026;
+    let year = CORPUS_YEAR;
 
     // Warm caches and the allocator.
     for (title, text) in documents.iter().take(1000) {
