@@ -243,7 +243,7 @@ impl<S: Stage> Actor for WorkerActor<S> {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             WorkerMsg::Poll => {
-                poll_once(state).await;
+                poll_once(state).await?;
                 myself.send_message(WorkerMsg::Poll)?;
             }
             WorkerMsg::Heartbeat => {
@@ -262,7 +262,7 @@ impl<S: Stage> Actor for WorkerActor<S> {
     }
 }
 
-async fn poll_once<S: Stage>(state: &mut WorkerState<S>) {
+async fn poll_once<S: Stage>(state: &mut WorkerState<S>) -> Result<(), ActorProcessingErr> {
     let ctx = state.args.ctx.clone();
     let busy = state.stage.in_flight() > 0;
     let taken = if state.recover_first {
@@ -307,6 +307,11 @@ async fn poll_once<S: Stage>(state: &mut WorkerState<S>) {
         }
     };
     let took_any = !deliveries.is_empty();
+    // An injected fault strikes at a batch, taken and not acknowledged: the worst moment, so
+    // a test or drill can prove nothing is lost.
+    if took_any {
+        state.presence.strike().await?;
+    }
     let mut done = Vec::new();
     if took_any {
         done.extend(process_taken(state, &ctx, deliveries).await);
@@ -328,12 +333,13 @@ async fn poll_once<S: Stage>(state: &mut WorkerState<S>) {
         done.extend(drained.done);
     }
     if done.is_empty() {
-        return;
+        return Ok(());
     }
     if let Err(err) = ctx.queue.ack(S::QUEUE, &done).await {
         // Not acknowledged means redelivered later; consumers are idempotent.
         tracing::warn!(agent = %state.args.agent_id, error = %err, "ack failed");
     }
+    Ok(())
 }
 
 /// Runs the fault hook, dead-letters poison items and hands the rest to the stage; returns
@@ -347,15 +353,6 @@ async fn process_taken<S: Stage>(
     if redelivered > 0 {
         metrics::counter!(telemetry::QUEUE_REDELIVERED_TOTAL, "queue" => S::QUEUE)
             .increment(redelivered as u64);
-    }
-
-    #[cfg(feature = "fault-hooks")]
-    if ctx.faults.take(&state.args.agent_id) {
-        panic!(
-            "injected fault in {} while holding {} items",
-            state.args.agent_id,
-            deliveries.len()
-        );
     }
 
     let mut letters: Vec<(&Delivery, &str)> = Vec::new();

@@ -120,11 +120,9 @@ impl Actor for MemoryCoordinatorActor {
     ) -> Result<(), ActorProcessingErr> {
         let started = tokio::time::Instant::now();
         let now = Utc::now();
-        #[cfg(feature = "fault-hooks")]
-        if matches!(message, MemoryMsg::Agent(AgentMessage::MemoryWrite { .. }))
-            && state.args.ctx.faults.take(&state.args.agent_id)
-        {
-            panic!("injected fault in {}", state.args.agent_id);
+        // Injected faults strike at a memory write, the coordinator's unit of work.
+        if matches!(message, MemoryMsg::Agent(AgentMessage::MemoryWrite { .. })) {
+            state.presence.strike().await?;
         }
         match message {
             MemoryMsg::Agent(AgentMessage::MemoryWrite {

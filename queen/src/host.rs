@@ -1,11 +1,16 @@
 //! The agent host: a ractor supervisor over this process's actors. ractor's default stops a
-//! supervisor when a child dies; the host overrides that: a child that fails (panic or handler
-//! error) or stops unexpectedly is restarted from its [`ChildSpec`] under the same identity
-//! (so it takes back its pending work), after the delay the pure restart policy
-//! ([`decide_restart`]) gives, and every step is published on `health-checks`.
-//! Shutdown stops children in reverse start order, each with a timeout, then kills.
+//! supervisor when a child dies; the host overrides that with the pure policy engine
+//! ([`decide`]): a child that fails (panic or handler error) or stops is restarted from its
+//! [`ChildSpec`] under the same identity (so it takes back its pending work) after the policy's
+//! backoff; when the restart budget is spent the child's breaker opens and the host alerts; after
+//! the cooldown it climbs the ladder: RECREATE (a fresh instance), then FAILOVER (its pending
+//! work released to peers, then a fresh instance), then ALERT_ONLY (left down for an operator).
+//! Running children are probed every heartbeat tick, which closes a half-open breaker and resets
+//! counters after `reset_after` healthy. Every decision is recorded ([`Recorder`]) and every
+//! step published on `health-checks`. Shutdown stops children in reverse start order, each with
+//! a timeout, then kills.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -17,12 +22,14 @@ use rand::Rng;
 use swarm_shared::channels::Channel;
 use swarm_shared::commands::{HostAction, HostedActor, plan};
 use swarm_shared::context::AgentContext;
-use swarm_shared::domain::AgentKind;
+use swarm_shared::domain::{ActionOutcome, AgentKind};
 use swarm_shared::messages::{HealthMessage, LifecycleEvent, QueenCommand, decode};
 use swarm_shared::ports::publish;
-use swarm_shared::supervision::{RestartDecision, decide_restart, prune_history};
+use swarm_shared::supervision::{Action, Exit, History, Observation, Policy, decide};
 use swarm_shared::telemetry;
 use tokio::time::Instant;
+
+use crate::record::Recorder;
 
 /// Spawns a child linked to the given supervisor; the `u32` is its restart count so far.
 pub type StartFn =
@@ -35,6 +42,8 @@ pub struct ChildSpec {
     pub id: String,
     /// Its kind.
     pub kind: AgentKind,
+    /// The work queue it consumes, if any (its pending items move on failover).
+    pub queue: Option<&'static str>,
     /// Spawner.
     pub start: StartFn,
 }
@@ -81,6 +90,8 @@ pub struct HostArgs {
 pub enum HostMsg {
     /// Respawn a child (sent by the host to itself after a backoff).
     Restart(String),
+    /// An open breaker's cooldown is over: take the next rung of the ladder.
+    CooldownElapsed(String),
     /// Read the desired state and apply it (every heartbeat, and when announced).
     Reconcile,
     /// Status of every child.
@@ -89,13 +100,37 @@ pub enum HostMsg {
     Shutdown(RpcReplyPort<()>),
 }
 
+/// A restart decided and not yet carried out: what was seen and why.
+#[derive(Debug)]
+struct PendingRestart {
+    observation: &'static str,
+    reason: String,
+}
+
 #[derive(Debug)]
 struct Child {
     spec: ChildSpec,
     cell: Option<ActorCell>,
     restarts: u32,
-    failures: VecDeque<Instant>,
+    policy: Policy,
+    history: History,
+    pending: Option<PendingRestart>,
     drained: bool,
+}
+
+impl Child {
+    fn new(spec: ChildSpec, cell: Option<ActorCell>, ctx: &AgentContext) -> Child {
+        let policy = ctx.config.supervision.policy(spec.kind);
+        Child {
+            spec,
+            cell,
+            restarts: 0,
+            policy,
+            history: History::default(),
+            pending: None,
+            drained: false,
+        }
+    }
 }
 
 /// State.
@@ -108,6 +143,7 @@ pub struct HostState {
     applied: HashMap<String, i64>,
     reconciled_once: bool,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    recorder: Recorder,
 }
 
 async fn lifecycle(ctx: &AgentContext, child: &Child, event: LifecycleEvent) {
@@ -124,68 +160,228 @@ async fn lifecycle(ctx: &AgentContext, child: &Child, event: LifecycleEvent) {
     }
 }
 
-impl AgentHost {
-    /// Handles a child that died; schedules its restart per the policy.
-    async fn child_died(
-        &self,
-        myself: &ActorRef<HostMsg>,
-        state: &mut HostState,
-        index: usize,
-        reason: String,
-    ) {
-        let config = state.ctx.config.supervision.clone();
-        let now = Instant::now();
-        let child = &mut state.children[index];
-        child.cell = None;
-        prune_history(&mut child.failures, now, config.restart_window);
-        let sample: f64 = rand::rng().random();
-        let decision = decide_restart(&child.failures, now, &config, sample);
-        child.failures.push_back(now);
-        match decision {
-            RestartDecision::Restart { delay, attempt } => {
-                tracing::warn!(agent = %child.spec.id, attempt, ?delay, %reason, "actor died, restarting");
-                let event = LifecycleEvent::Failed {
-                    reason,
-                    delay_ms: delay.as_millis() as u64,
-                };
-                lifecycle(&state.ctx, child, event).await;
-                let id = child.spec.id.clone();
-                myself.send_after(delay, move || HostMsg::Restart(id));
+/// Runs the policy on one observation of a child and stores its new history.
+fn observe(
+    state: &mut HostState,
+    index: usize,
+    observation: &Observation,
+) -> swarm_shared::supervision::Decision {
+    let sample: f64 = rand::rng().random();
+    let child = &mut state.children[index];
+    let (decision, next) = decide(
+        &child.history,
+        observation,
+        Instant::now(),
+        &child.policy,
+        sample,
+    );
+    if next.breaker != child.history.breaker {
+        state
+            .recorder
+            .breaker(&child.spec.id, child.spec.kind, next.breaker);
+    }
+    child.history = next;
+    decision
+}
+
+/// Handles a child that died; acts on the policy's decision.
+async fn child_died(
+    myself: &ActorRef<HostMsg>,
+    state: &mut HostState,
+    index: usize,
+    exit: Exit,
+    reason: String,
+) {
+    state.children[index].cell = None;
+    let decision = observe(state, index, &Observation::Exited(exit));
+    let observation = match exit {
+        Exit::Normal => "exit",
+        Exit::Error => "failure",
+        Exit::Panic => "panic",
+    };
+    let child = &mut state.children[index];
+    let id = child.spec.id.clone();
+    match decision.action {
+        Action::Restart => {
+            tracing::warn!(agent = %id, delay = ?decision.delay, %reason, "actor died, restarting");
+            let event = LifecycleEvent::Failed {
+                reason: reason.clone(),
+                delay_ms: decision.delay.as_millis() as u64,
+            };
+            child.pending = Some(PendingRestart {
+                observation,
+                reason: format!("{reason}; {}", decision.reason),
+            });
+            lifecycle(&state.ctx, child, event).await;
+            myself.send_after(decision.delay, move || HostMsg::Restart(id));
+        }
+        Action::AlertOnly => {
+            metrics::counter!(telemetry::ACTOR_GIVEUPS_TOTAL, "kind" => child.spec.kind.as_str())
+                .increment(1);
+            let full = format!("{reason}; {}", decision.reason);
+            state.recorder.record(
+                &id,
+                child.spec.kind,
+                observation,
+                Action::AlertOnly,
+                ActionOutcome::Succeeded,
+                &full,
+            );
+            lifecycle(&state.ctx, child, LifecycleEvent::GaveUp { reason: full }).await;
+            if let Some(after) = decision.retry_after {
+                myself.send_after(after, move || HostMsg::CooldownElapsed(id));
             }
-            RestartDecision::Cooldown { cooldown } => {
-                tracing::error!(agent = %child.spec.id, ?cooldown, %reason, "restart budget spent, cooling down");
-                metrics::counter!(telemetry::ACTOR_GIVEUPS_TOTAL, "kind" => child.spec.kind.as_str()).increment(1);
-                lifecycle(&state.ctx, child, LifecycleEvent::GaveUp { reason }).await;
-                child.failures.clear();
-                let id = child.spec.id.clone();
-                myself.send_after(cooldown, move || HostMsg::Restart(id));
+        }
+        _ => {
+            tracing::info!(agent = %id, %reason, decision = %decision.reason, "actor ended; not restarted");
+            lifecycle(&state.ctx, child, LifecycleEvent::Stopped).await;
+        }
+    }
+}
+
+/// The breaker's cooldown is over: the next rung (recreate, failover, alert only).
+async fn cooldown_elapsed(myself: &ActorRef<HostMsg>, state: &mut HostState, index: usize) {
+    let decision = observe(state, index, &Observation::CooldownElapsed);
+    let child = &state.children[index];
+    let (id, kind) = (child.spec.id.clone(), child.spec.kind);
+    match decision.action {
+        Action::Recreate => {
+            let outcome = recreate(myself, state, index).await;
+            let reason = match &outcome {
+                Ok(()) => format!("{}; a fresh instance started", decision.reason),
+                Err(err) => format!(
+                    "{}; the fresh instance failed to start: {err}",
+                    decision.reason
+                ),
+            };
+            state.recorder.record(
+                &id,
+                kind,
+                "cooldown elapsed",
+                Action::Recreate,
+                outcome_of(&outcome),
+                &reason,
+            );
+        }
+        Action::Failover => {
+            let released = release_pending(state, index).await;
+            let outcome = match released {
+                Ok(count) => recreate(myself, state, index)
+                    .await
+                    .map(|()| count)
+                    .map_err(|err| format!("released {count} pending item(s), but the fresh instance failed to start: {err}")),
+                Err(err) => Err(err),
+            };
+            let reason = match &outcome {
+                Ok(count) => format!(
+                    "{}; {count} pending item(s) released to peers, a fresh instance started with none",
+                    decision.reason
+                ),
+                Err(err) => format!("{}; {err}", decision.reason),
+            };
+            state.recorder.record(
+                &id,
+                kind,
+                "cooldown elapsed",
+                Action::Failover,
+                outcome_of(&outcome),
+                &reason,
+            );
+        }
+        Action::AlertOnly => {
+            state.recorder.record(
+                &id,
+                kind,
+                "cooldown elapsed",
+                Action::AlertOnly,
+                ActionOutcome::Succeeded,
+                &format!("{}; {id} stays down", decision.reason),
+            );
+        }
+        _ => {
+            if let Some(after) = decision.retry_after {
+                myself.send_after(after, move || HostMsg::CooldownElapsed(id));
             }
         }
     }
 }
 
-/// Sends `Reconcile` whenever the queen announces a desired-state change.
-async fn reconcile_on_announcement(
+fn outcome_of<T, E>(result: &Result<T, E>) -> ActionOutcome {
+    if result.is_ok() {
+        ActionOutcome::Succeeded
+    } else {
+        ActionOutcome::Failed
+    }
+}
+
+/// Failover's first half: the child's pending items become claimable by its peers at once.
+async fn release_pending(state: &HostState, index: usize) -> Result<u64, String> {
+    let child = &state.children[index];
+    let Some(queue) = child.spec.queue else {
+        return Ok(0);
+    };
+    let consumer = state.ctx.instance_id(&child.spec.id);
+    state
+        .ctx
+        .queue
+        .release(queue, &consumer)
+        .await
+        .map_err(|err| format!("releasing its pending work failed: {err}"))
+}
+
+/// Stops a child (if running) and starts a fresh instance: a new actor whose state is rebuilt
+/// from the store, registered anew, with a fresh restart count.
+async fn recreate(
+    myself: &ActorRef<HostMsg>,
+    state: &mut HostState,
+    index: usize,
+) -> Result<(), String> {
+    let timeout = state.ctx.config.supervision.stop_timeout;
+    let child = &mut state.children[index];
+    stop_child(child, timeout, "recreate").await;
+    state.ctx.deregister(&child.spec.id).await;
+    child.restarts = 0;
+    child.pending = None;
+    start_child(myself, state, index, Start::Fresh).await
+}
+
+/// Sends `Reconcile` whenever the queen announces a desired-state change, and arms faults
+/// announced by `POST /api/v1/faults` (when this process has fault injection on).
+async fn listen_to_commands(
     ctx: &AgentContext,
     host: ActorRef<HostMsg>,
 ) -> Result<tokio::task::JoinHandle<()>, ActorProcessingErr> {
     use futures::StreamExt;
     let mut subscription = ctx.bus.subscribe(Channel::QueenCommands).await?;
+    let faults = ctx.faults.clone();
     Ok(tokio::spawn(async move {
         while let Some(payload) = subscription.next().await {
-            let changed = matches!(
-                decode::<QueenCommand>(&payload),
+            match decode::<QueenCommand>(&payload) {
                 Ok(QueenCommand::DesiredStateChanged)
-            );
-            if changed && host.send_message(HostMsg::Reconcile).is_err() {
-                break;
+                    if host.send_message(HostMsg::Reconcile).is_err() =>
+                {
+                    break;
+                }
+                Ok(QueenCommand::InjectFault {
+                    target,
+                    fault,
+                    count,
+                }) if faults.enabled() => {
+                    if let Err(err) = faults.arm(&target, fault, count) {
+                        tracing::warn!(%target, error = %err, "arming a fault failed");
+                    } else {
+                        tracing::warn!(%target, fault = fault.as_str(), count, "fault armed");
+                    }
+                }
+                _ => {}
             }
         }
     }))
 }
 
 /// Stops a child's actor (if running) and waits for it, so the supervision event that
-/// follows finds no running child and is ignored.
+/// follows finds no running child and is ignored. A child that does not stop in time (hung)
+/// is killed, which ends even a handler that never returns.
 async fn stop_child(child: &mut Child, timeout: std::time::Duration, reason: &str) {
     let Some(cell) = child.cell.take() else {
         return;
@@ -196,7 +392,7 @@ async fn stop_child(child: &mut Child, timeout: std::time::Duration, reason: &st
         .is_err()
     {
         tracing::warn!(agent = %child.spec.id, "actor did not stop in time, killing");
-        cell.kill();
+        let _ = cell.kill_and_wait(Some(timeout)).await;
     }
 }
 
@@ -209,9 +405,15 @@ enum Start {
     Restart,
 }
 
-/// Starts a child's actor now; on failure the usual restart policy takes over. The one path
-/// both the supervisor's backoff restarts and queen commands use.
-async fn start_child(myself: &ActorRef<HostMsg>, state: &mut HostState, index: usize, how: Start) {
+/// Starts a child's actor now; on failure the usual policy takes over. The one path the
+/// supervisor's restarts, the ladder and queen commands use. A restart the policy decided is
+/// recorded here, once its outcome is known.
+async fn start_child(
+    myself: &ActorRef<HostMsg>,
+    state: &mut HostState,
+    index: usize,
+    how: Start,
+) -> Result<(), String> {
     let child = &mut state.children[index];
     if how == Start::Restart {
         child.restarts += 1;
@@ -219,16 +421,44 @@ async fn start_child(myself: &ActorRef<HostMsg>, state: &mut HostState, index: u
             .increment(1);
         tracing::info!(agent = %child.spec.id, restarts = child.restarts, "restarting actor");
     }
-    match (child.spec.start)(myself.get_cell(), child.restarts).await {
+    let pending = child.pending.take();
+    let started = (child.spec.start)(myself.get_cell(), child.restarts).await;
+    let child = &mut state.children[index];
+    let outcome = match &started {
+        Ok(_) => ActionOutcome::Succeeded,
+        Err(_) => ActionOutcome::Failed,
+    };
+    if let Some(pending) = pending {
+        let reason = match &started {
+            Ok(_) => pending.reason,
+            Err(err) => format!("{}; start failed: {err}", pending.reason),
+        };
+        state.recorder.record(
+            &child.spec.id,
+            child.spec.kind,
+            pending.observation,
+            Action::Restart,
+            outcome,
+            &reason,
+        );
+    }
+    match started {
         Ok(cell) => {
-            let child = &mut state.children[index];
             child.cell = Some(cell);
             lifecycle(&state.ctx, child, LifecycleEvent::Started).await;
+            Ok(())
         }
         Err(err) => {
-            AgentHost
-                .child_died(myself, state, index, format!("start failed: {err}"))
-                .await;
+            let reason = format!("start failed: {err}");
+            Box::pin(child_died(
+                myself,
+                state,
+                index,
+                Exit::Error,
+                reason.clone(),
+            ))
+            .await;
+            Err(reason)
         }
     }
 }
@@ -265,30 +495,22 @@ async fn reconcile(myself: &ActorRef<HostMsg>, state: &mut HostState) {
         match action {
             HostAction::Restart(id) => {
                 let Some(index) = position(&id) else { continue };
+                observe(state, index, &Observation::Manual(Action::Restart));
                 stop_child(&mut state.children[index], timeout, "restart command").await;
-                start_child(myself, state, index, Start::Restart).await;
+                let _ = start_child(myself, state, index, Start::Restart).await;
             }
             HostAction::Recreate(id) => {
                 let Some(index) = position(&id) else { continue };
-                let child = &mut state.children[index];
-                stop_child(child, timeout, "recreate command").await;
-                child.restarts = 0;
-                child.failures.clear();
-                start_child(myself, state, index, Start::Fresh).await;
+                observe(state, index, &Observation::Manual(Action::Recreate));
+                let _ = recreate(myself, state, index).await;
             }
             HostAction::Start(kind, number) => {
                 let Some(spec) = crate::swarm::worker_child(&state.ctx, kind, number) else {
                     continue;
                 };
-                state.children.push(Child {
-                    spec,
-                    cell: None,
-                    restarts: 0,
-                    failures: VecDeque::new(),
-                    drained: false,
-                });
+                state.children.push(Child::new(spec, None, &state.ctx));
                 let index = state.children.len() - 1;
-                start_child(myself, state, index, Start::Fresh).await;
+                let _ = start_child(myself, state, index, Start::Fresh).await;
             }
             HostAction::Remove(id) => {
                 let Some(index) = position(&id) else { continue };
@@ -306,7 +528,20 @@ async fn reconcile(myself: &ActorRef<HostMsg>, state: &mut HostState) {
             HostAction::Resume(id) => {
                 let Some(index) = position(&id) else { continue };
                 state.children[index].drained = false;
-                start_child(myself, state, index, Start::Fresh).await;
+                let _ = start_child(myself, state, index, Start::Fresh).await;
+            }
+        }
+    }
+}
+
+/// A liveness probe of every running child: closes half-open breakers and, after
+/// `reset_after` healthy, resets counters.
+fn probe_children(state: &mut HostState) {
+    for index in 0..state.children.len() {
+        if state.children[index].cell.is_some() {
+            let decision = observe(state, index, &Observation::Probe { healthy: true });
+            if decision.reason.starts_with("breaker closed") {
+                tracing::info!(agent = %state.children[index].spec.id, "{}", decision.reason);
             }
         }
     }
@@ -325,13 +560,7 @@ impl Actor for AgentHost {
         let mut children = Vec::with_capacity(args.children.len());
         for spec in args.children {
             let cell = (spec.start)(myself.get_cell(), 0).await?;
-            let child = Child {
-                spec,
-                cell: Some(cell),
-                restarts: 0,
-                failures: VecDeque::new(),
-                drained: false,
-            };
+            let child = Child::new(spec, Some(cell), &args.ctx);
             lifecycle(&args.ctx, &child, LifecycleEvent::Started).await;
             children.push(child);
         }
@@ -340,8 +569,9 @@ impl Actor for AgentHost {
                 HostMsg::Reconcile
             }),
         ];
-        tasks.push(reconcile_on_announcement(&args.ctx, myself.clone()).await?);
+        tasks.push(listen_to_commands(&args.ctx, myself.clone()).await?);
         Ok(HostState {
+            recorder: Recorder::new(&args.ctx),
             ctx: args.ctx,
             children,
             stopping: false,
@@ -369,10 +599,23 @@ impl Actor for AgentHost {
                 if state.children[index].cell.is_some() || state.children[index].drained {
                     return Ok(());
                 }
-                start_child(&myself, state, index, Start::Restart).await;
+                let _ = start_child(&myself, state, index, Start::Restart).await;
+            }
+            HostMsg::CooldownElapsed(id) => {
+                if state.stopping {
+                    return Ok(());
+                }
+                let Some(index) = state.children.iter().position(|child| child.spec.id == id)
+                else {
+                    return Ok(());
+                };
+                if !state.children[index].drained {
+                    cooldown_elapsed(&myself, state, index).await;
+                }
             }
             HostMsg::Reconcile => {
                 if !state.stopping {
+                    probe_children(state);
                     reconcile(&myself, state).await;
                 }
             }
@@ -422,12 +665,17 @@ impl Actor for AgentHost {
         event: SupervisionEvent,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let (cell, reason) = match event {
-            SupervisionEvent::ActorFailed(cell, err) => (cell, format!("failed: {err}")),
+        // ractor reports a panic and a handler error alike (`ActorFailed` with the message),
+        // and the policy treats them alike; the reason keeps the message.
+        let (cell, exit, reason) = match event {
+            SupervisionEvent::ActorFailed(cell, err) => {
+                (cell, Exit::Error, format!("failed: {err}"))
+            }
             SupervisionEvent::ActorTerminated(cell, _, reason) => (
                 cell,
+                Exit::Normal,
                 format!(
-                    "stopped unexpectedly: {}",
+                    "stopped on its own: {}",
                     reason.unwrap_or_else(|| "no reason".into())
                 ),
             ),
@@ -445,7 +693,7 @@ impl Actor for AgentHost {
         }) else {
             return Ok(());
         };
-        self.child_died(&myself, state, index, reason).await;
+        child_died(&myself, state, index, exit, reason).await;
         Ok(())
     }
 }
@@ -476,6 +724,7 @@ mod tests {
 
     enum CrashyMsg {
         Crash,
+        Stop,
     }
 
     impl Actor for Crashy {
@@ -494,26 +743,35 @@ mod tests {
 
         async fn handle(
             &self,
-            _myself: ActorRef<CrashyMsg>,
+            myself: ActorRef<CrashyMsg>,
             message: CrashyMsg,
             _state: &mut (),
         ) -> Result<(), ActorProcessingErr> {
             match message {
                 CrashyMsg::Crash => panic!("crashy was told to crash"),
+                CrashyMsg::Stop => {
+                    myself.stop(Some("done".into()));
+                    Ok(())
+                }
             }
         }
     }
 
-    async fn context() -> AgentContext {
+    async fn context(dir: &tempfile::TempDir) -> AgentContext {
         let mut config = Config::embedded_default().unwrap();
         config.node.name = "host-test".into();
-        // No reconcile tick during the test: it reads the store, whose thread would let
-        // paused time jump ahead.
+        // No reconcile tick during the test (the test sends its own), short policy timings.
         config.supervision.heartbeat_interval = Duration::from_secs(86_400);
+        config.supervision.policy.backoff_base = Duration::from_millis(10);
+        config.supervision.policy.cooldown = Duration::from_millis(300);
         AgentContext {
             bus: Arc::new(EmbeddedBus::new(1024)),
             queue: Arc::new(EmbeddedQueue::new(Duration::from_secs(60))),
-            store: Arc::new(SqliteStore::in_memory().await.unwrap()),
+            store: Arc::new(
+                SqliteStore::open(&dir.path().join("host.sqlite"))
+                    .await
+                    .unwrap(),
+            ),
             registry: Arc::new(EmbeddedRegistry::new()),
             config: Arc::new(config),
             faults: FaultHooks::default(),
@@ -522,14 +780,14 @@ mod tests {
 
     #[tokio::test]
     async fn restarts_with_backoff_then_cools_down_and_never_dies_itself() {
-        // The store's pool opens on its own thread, so time is paused only once it is open.
-        let ctx = context().await;
-        tokio::time::pause();
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(&dir).await;
         let mut health = ctx.bus.subscribe(Channel::HealthChecks).await.unwrap();
         let (started_tx, mut started_rx) = mpsc::unbounded_channel();
         let spec = ChildSpec {
             id: "crashy-0".into(),
             kind: AgentKind::Keyword,
+            queue: None,
             start: Arc::new(move |supervisor, _restarts| {
                 let started = started_tx.clone();
                 async move {
@@ -561,8 +819,9 @@ mod tests {
         };
         assert_eq!(next_lifecycle().await.0, LifecycleEvent::Started);
 
-        // Three crashes: restarted after 1 s, 2 s, 4 s (±20 %), the host unaffected.
-        for (attempt, base_ms) in [(1u32, 1000u64), (2, 2000), (3, 4000)] {
+        // Three crashes: restarted after the backoff base, doubled each time (±20 %), the host
+        // unaffected.
+        for (attempt, base_ms) in [(1u32, 10u64), (2, 20), (3, 40)] {
             let child = started_rx.recv().await.unwrap();
             child.send_message(CrashyMsg::Crash).unwrap();
             let (event, _) = next_lifecycle().await;
@@ -582,24 +841,68 @@ mod tests {
             assert_eq!(host.get_status(), ActorStatus::Running);
         }
 
-        // The fourth crash within the window spends the budget: cooldown, then one more start.
+        // The fourth crash within the window spends the budget: the breaker opens (an alert),
+        // and after the cooldown the half-open attempt is a fresh instance (RECREATE).
         let child = started_rx.recv().await.unwrap();
         child.send_message(CrashyMsg::Crash).unwrap();
         let (event, _) = next_lifecycle().await;
-        assert!(matches!(event, LifecycleEvent::GaveUp { .. }), "{event:?}");
+        let LifecycleEvent::GaveUp { reason } = event else {
+            panic!("expected the breaker to open, got {event:?}")
+        };
+        assert!(reason.contains("breaker open"), "{reason}");
         let before = tokio::time::Instant::now();
         let (event, restarts) = next_lifecycle().await;
         assert_eq!(event, LifecycleEvent::Started);
-        assert_eq!(restarts, 4);
+        assert_eq!(restarts, 0, "a recreated child starts with a fresh count");
         assert!(
-            before.elapsed() >= Duration::from_secs(300),
-            "restarted only after the cooldown"
+            before.elapsed() >= Duration::from_millis(300),
+            "recreated only after the cooldown"
         );
+
+        // Two healthy probes (one per heartbeat tick) close the half-open breaker.
+        for _ in 0..2 {
+            host.send_message(HostMsg::Reconcile).unwrap();
+        }
+        // (A call queues behind them: once answered, both probes are in.)
+        host.call(HostMsg::Children, None).await.unwrap().unwrap();
+        // A permanent child that stops on its own is restarted too, and the host lives on.
+        let child = started_rx.recv().await.unwrap();
+        child.send_message(CrashyMsg::Stop).unwrap();
+        let (event, _) = next_lifecycle().await;
+        assert!(matches!(event, LifecycleEvent::Failed { .. }), "{event:?}");
+        let (event, restarts) = next_lifecycle().await;
+        assert_eq!(event, LifecycleEvent::Started);
+        assert_eq!(restarts, 1);
+        assert_eq!(host.get_status(), ActorStatus::Running);
 
         let children = host.call(HostMsg::Children, None).await.unwrap().unwrap();
         assert_eq!(children.len(), 1);
         assert!(children[0].running);
-        assert_eq!(children[0].restarts, 4);
+        assert_eq!(children[0].restarts, 1);
+
+        // Every decision is in the store: three restarts, the alert, the recreate, the restart.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let actions = ctx
+            .store
+            .list_supervisor_actions(&swarm_shared::domain::SupervisorActionQuery {
+                limit: 50,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let names: Vec<&str> = actions.iter().rev().map(|a| a.action.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "restart",
+                "restart",
+                "restart",
+                "alert_only",
+                "recreate",
+                "restart"
+            ]
+        );
+        assert!(actions.iter().all(|a| a.component == "crashy-0"));
 
         host.call(HostMsg::Shutdown, None).await.unwrap().unwrap();
         assert_eq!(next_lifecycle().await.0, LifecycleEvent::Stopped);

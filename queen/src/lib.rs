@@ -6,7 +6,9 @@ pub mod classify;
 pub mod host;
 pub mod metrics;
 pub mod queen;
+pub mod record;
 pub mod schedule;
+pub mod supervisor;
 pub mod swarm;
 
 pub use swarm::Swarm;

@@ -155,7 +155,7 @@ impl Actor for QueenActor {
                 export_queue_depths(&state.args.ctx).await;
             }
             QueenMsg::Heartbeat => {
-                state.presence.beat().await;
+                state.presence.heartbeat().await?;
                 // Off the mailbox, like every registry call: a slow registry must never
                 // hold up scheduling. One discovery at a time.
                 if state
@@ -298,6 +298,7 @@ fn observe(state: &mut QueenState, message: HealthMessage) {
             kind,
             at,
             stats,
+            ..
         } => {
             let agent_id = qualified_id(&state.args.ctx.config.node.name, &node, agent_id);
             let view = state

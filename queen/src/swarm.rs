@@ -35,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::host::{AgentHost, ChildSpec, HostArgs, HostMsg, StartFn};
 use crate::queen::{QUEEN_ID, QueenActor, QueenArgs};
+use crate::supervisor::{HealthSupervisor, SUPERVISOR_ID, SupervisorArgs};
 
 /// Registry name of a node's queen actor (the API finds the current instance by name).
 pub fn queen_name(node: &str) -> String {
@@ -254,6 +255,7 @@ where
     ChildSpec {
         id: id.to_owned(),
         kind,
+        queue: swarm_shared::channels::queue_of(kind),
         start,
     }
 }
@@ -346,6 +348,16 @@ pub fn children(ctx: &AgentContext) -> Vec<ChildSpec> {
         Some(queen_name(&node)),
         move |restarts| QueenArgs {
             ctx: queen_ctx.clone(),
+            restarts,
+        },
+    ));
+    let supervisor_ctx = ctx.clone();
+    specs.push(spec::<HealthSupervisor, _>(
+        SUPERVISOR_ID,
+        AgentKind::Queen,
+        None,
+        move |restarts| SupervisorArgs {
+            ctx: supervisor_ctx.clone(),
             restarts,
         },
     ));
@@ -478,7 +490,7 @@ impl Swarm {
             store: ports.store,
             registry: ports.registry,
             config: config.clone(),
-            faults: FaultHooks::default(),
+            faults: FaultHooks::new(config.supervision.fault_injection),
         };
 
         let api_listener = if role.serves_api() {

@@ -51,6 +51,20 @@ pub const QUEUE_QUALITY: &str = "swarm:queue:quality";
 /// Every work queue, in pipeline order.
 pub const QUEUES: [&str; 3] = [QUEUE_SCRAPE, QUEUE_CLASSIFY, QUEUE_QUALITY];
 
+/// The consumer name failed-over items are parked under until a live consumer claims them.
+pub const FAILOVER_CONSUMER: &str = "failover";
+
+/// The queue a worker kind consumes (scraping, keyword, data quality); none for other kinds.
+pub fn queue_of(kind: crate::domain::AgentKind) -> Option<&'static str> {
+    use crate::domain::AgentKind;
+    match kind {
+        AgentKind::Scraping => Some(QUEUE_SCRAPE),
+        AgentKind::Keyword => Some(QUEUE_CLASSIFY),
+        AgentKind::DataQuality => Some(QUEUE_QUALITY),
+        _ => None,
+    }
+}
+
 /// Items that could not be processed (undecodable, or delivered too often), kept for operators.
 pub const QUEUE_DEAD_LETTER: &str = "swarm:queue:dead-letter";
 /// Deliveries after which an item goes to the dead-letter queue instead of being retried.

@@ -6,11 +6,12 @@
 //! announcement arrives, so a lost pub/sub message only delays a command by one heartbeat.
 //!
 //! Keys: `replicas/<kind>` (`{"replicas": n}`, level-triggered), `drain/<node>`
-//! (`{"drained": bool}`, level-triggered), `restart/<node>/<agent>` and `recreate/<kind>`
+//! (`{"drained": bool}`, level-triggered), `restart/<node>/<agent>`, `recreate/<kind>` and
+//! `recreate/<node>/<agent>`
 //! (edge-triggered by their generation: a host applies each generation once, and on its first
 //! reconcile only records the generations it finds, so an old restart is not replayed).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -37,6 +38,14 @@ pub enum Command {
     Recreate {
         /// Kind.
         kind: AgentKind,
+    },
+    /// Recreate one actor: a fresh instance with a fresh restart budget, state rebuilt from the
+    /// store, registered anew.
+    RecreateAgent {
+        /// Node (process) it runs on.
+        node: String,
+        /// Agent id on that node.
+        agent: String,
     },
     /// Run `replicas` actors of a worker kind (scraping, keyword, data-quality) in each
     /// process that runs that kind.
@@ -73,7 +82,7 @@ impl Command {
     /// Checks the command; the error names the field.
     pub fn validate(&self) -> Result<()> {
         match self {
-            Command::Restart { node, agent } => {
+            Command::Restart { node, agent } | Command::RecreateAgent { node, agent } => {
                 if node.is_empty() || agent.is_empty() {
                     return Err(Error::Invalid("node, agent: must not be empty".into()));
                 }
@@ -111,6 +120,10 @@ impl Command {
         match self {
             Command::Restart { node, agent } => (
                 format!("restart/{node}/{agent}"),
+                serde_json::json!({ "node": node, "agent": agent }),
+            ),
+            Command::RecreateAgent { node, agent } => (
+                format!("recreate/{node}/{agent}"),
                 serde_json::json!({ "node": node, "agent": agent }),
             ),
             Command::Recreate { kind } => (
@@ -176,6 +189,27 @@ fn index_of(id: &str) -> Option<u32> {
     id.rsplit('-').next()?.parse().ok()
 }
 
+/// The replica count per kind in the desired state (`replicas/<kind>`), clamped to
+/// 1..=[`MAX_REPLICAS`]; kinds without an entry are absent.
+pub fn desired_replicas(desired: &[DesiredEntry]) -> BTreeMap<AgentKind, u32> {
+    let mut replicas = BTreeMap::new();
+    for entry in desired {
+        let Some(kind) = entry.key.strip_prefix("replicas/") else {
+            continue;
+        };
+        let kind: Option<AgentKind> =
+            serde_json::from_value(serde_json::Value::String(kind.to_owned())).ok();
+        let count = entry
+            .value
+            .get("replicas")
+            .and_then(serde_json::Value::as_u64);
+        if let (Some(kind), Some(count)) = (kind, count) {
+            replicas.insert(kind, (count as u32).clamp(1, MAX_REPLICAS));
+        }
+    }
+    replicas
+}
+
 /// Plans the actions that bring a host's actors to the desired state. `applied` holds the
 /// generations of edge-triggered keys already acted on and is updated; with `first` set the
 /// generations are only recorded. Replicas apply only to kinds the host already runs, so a
@@ -189,7 +223,7 @@ pub fn plan(
 ) -> Vec<HostAction> {
     let mut actions = Vec::new();
     let mut drained = false;
-    let mut replicas: HashMap<AgentKind, u32> = HashMap::new();
+    let replicas = desired_replicas(desired);
     for entry in desired {
         let mut parts = entry.key.splitn(2, '/');
         let (Some(prefix), Some(rest)) = (parts.next(), parts.next()) else {
@@ -203,17 +237,7 @@ pub fn plan(
                     .and_then(serde_json::Value::as_bool)
                     .unwrap_or(false);
             }
-            "replicas" => {
-                let kind: Option<AgentKind> =
-                    serde_json::from_value(serde_json::Value::String(rest.to_owned())).ok();
-                let count = entry
-                    .value
-                    .get("replicas")
-                    .and_then(serde_json::Value::as_u64);
-                if let (Some(kind), Some(count)) = (kind, count) {
-                    replicas.insert(kind, (count as u32).clamp(1, MAX_REPLICAS));
-                }
-            }
+
             "restart" | "recreate" => {
                 let seen = applied.insert(entry.key.clone(), entry.generation);
                 let fresh = !first && seen.is_none_or(|generation| generation < entry.generation);
@@ -224,10 +248,11 @@ pub fn plan(
                     if actor.drained {
                         continue;
                     }
+                    let this_actor = rest == format!("{node}/{}", actor.id);
                     let matches = if prefix == "restart" {
-                        rest == format!("{node}/{}", actor.id)
+                        this_actor
                     } else {
-                        rest == actor.kind.as_str()
+                        this_actor || rest == actor.kind.as_str()
                     };
                     if matches && prefix == "restart" {
                         actions.push(HostAction::Restart(actor.id.clone()));
@@ -363,6 +388,26 @@ mod tests {
         assert_eq!(
             plan(&desired, "n1", &actors, &mut applied, false),
             vec![HostAction::Recreate("keyword-0".into())]
+        );
+        // One actor by node and id; another node's key is not this host's business.
+        let actors = vec![
+            actor("keyword-0", AgentKind::Keyword),
+            actor("keyword-1", AgentKind::Keyword),
+        ];
+        let one = Command::RecreateAgent {
+            node: "n1".into(),
+            agent: "keyword-1".into(),
+        };
+        assert!(one.validate().is_ok());
+        let (key, value) = one.desired();
+        assert_eq!(key, "recreate/n1/keyword-1");
+        let desired = vec![
+            entry(&key, value, 1),
+            entry("recreate/n2/keyword-0", serde_json::json!({}), 1),
+        ];
+        assert_eq!(
+            plan(&desired, "n1", &actors, &mut HashMap::new(), false),
+            vec![HostAction::Recreate("keyword-1".into())]
         );
     }
 

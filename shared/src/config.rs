@@ -4,14 +4,16 @@
 //! The shipped `config/tge-swarm.toml` is embedded in the binary, so `tge-swarm run` works
 //! from any directory with the default watchlist and feeds.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Company, CompanyInput, SourceInput};
+use crate::domain::{AgentKind, Company, CompanyInput, SourceInput};
 use crate::error::{Error, Result};
+use crate::supervision::Policy;
 
 /// The shipped default configuration (`config/tge-swarm.toml`).
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../config/tge-swarm.toml");
@@ -385,7 +387,7 @@ fn default_max_open_for() -> Duration {
     Duration::from_secs(600)
 }
 
-/// Heartbeats and local restarts.
+/// Heartbeats, the supervision policy (per kind) and fault injection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SupervisionConfig {
@@ -395,21 +397,26 @@ pub struct SupervisionConfig {
     /// Missed heartbeats after which the queen marks an actor unhealthy.
     #[serde(default = "default_missed")]
     pub missed_heartbeats: u32,
-    /// Restarts allowed per actor within `restart_window`.
-    #[serde(default = "default_max_restarts")]
-    pub max_restarts: u32,
-    /// Sliding window of the restart budget.
-    #[serde(default = "default_restart_window", with = "humantime_serde")]
-    pub restart_window: Duration,
-    /// First restart delay; doubles for each restart in the window.
-    #[serde(default = "default_backoff_base", with = "humantime_serde")]
-    pub backoff_base: Duration,
-    /// Jitter applied to restart delays, as a fraction (0.2 = ±20 %).
-    #[serde(default = "default_jitter")]
-    pub backoff_jitter: f64,
     /// How long a stopping actor gets before it is killed.
     #[serde(default = "default_stop_timeout", with = "humantime_serde")]
     pub stop_timeout: Duration,
+    /// How often the queen's health supervisor looks at the swarm (probes, progress, load).
+    #[serde(default = "default_supervisor_interval", with = "humantime_serde")]
+    pub interval: Duration,
+    /// Where alerts are POSTed as JSON (`TGE_SWARM_ALERT_WEBHOOK`); none means metric and log
+    /// only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_webhook: Option<String>,
+    /// Whether `POST /api/v1/faults` may inject faults (`TGE_SWARM_FAULT_INJECTION`). Off in
+    /// production; for tests and drills.
+    #[serde(default)]
+    pub fault_injection: bool,
+    /// The policy of every kind.
+    #[serde(default)]
+    pub policy: Policy,
+    /// Per-kind overrides of `policy`, e.g. `[supervision.kinds.keyword] max_replicas = 4`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub kinds: BTreeMap<String, toml::Table>,
 }
 
 impl Default for SupervisionConfig {
@@ -417,13 +424,47 @@ impl Default for SupervisionConfig {
         SupervisionConfig {
             heartbeat_interval: default_heartbeat(),
             missed_heartbeats: default_missed(),
-            max_restarts: default_max_restarts(),
-            restart_window: default_restart_window(),
-            backoff_base: default_backoff_base(),
-            backoff_jitter: default_jitter(),
             stop_timeout: default_stop_timeout(),
+            interval: default_supervisor_interval(),
+            alert_webhook: None,
+            fault_injection: false,
+            policy: Policy::default(),
+            kinds: BTreeMap::new(),
         }
     }
+}
+
+impl SupervisionConfig {
+    /// The policy of `kind`: `policy` with the kind's overrides applied. The error names the
+    /// table and the field.
+    pub fn policy_for(&self, kind: AgentKind) -> Result<Policy> {
+        let Some(overrides) = self.kinds.get(kind.as_str()) else {
+            return Ok(self.policy.clone());
+        };
+        let field = format!("supervision.kinds.{kind}");
+        let base = toml::Table::try_from(&self.policy)
+            .map_err(|err| Error::config(field.clone(), err.to_string()))?;
+        let mut merged = base;
+        merged.extend(overrides.clone());
+        let policy: Policy = merged.try_into().map_err(|err: toml::de::Error| {
+            Error::config(field.clone(), err.message().to_owned())
+        })?;
+        policy
+            .check()
+            .map_err(|err| Error::config(field.clone(), err))?;
+        Ok(policy)
+    }
+
+    /// The policy of `kind`, falling back to the shared one (the config was validated at load,
+    /// so the fall-back is never taken in a running swarm).
+    pub fn policy(&self, kind: AgentKind) -> Policy {
+        self.policy_for(kind)
+            .unwrap_or_else(|_| self.policy.clone())
+    }
+}
+
+fn default_supervisor_interval() -> Duration {
+    Duration::from_secs(5)
 }
 
 fn default_heartbeat() -> Duration {
@@ -432,22 +473,6 @@ fn default_heartbeat() -> Duration {
 
 fn default_missed() -> u32 {
     3
-}
-
-fn default_max_restarts() -> u32 {
-    3
-}
-
-fn default_restart_window() -> Duration {
-    Duration::from_secs(300)
-}
-
-fn default_backoff_base() -> Duration {
-    Duration::from_secs(1)
-}
-
-fn default_jitter() -> f64 {
-    0.2
 }
 
 fn default_stop_timeout() -> Duration {
@@ -616,6 +641,12 @@ impl Config {
             self.server.require_key_for_reads =
                 parse_bool("TGE_SWARM_REQUIRE_KEY_FOR_READS", &value)?;
         }
+        if let Some(value) = lookup("TGE_SWARM_FAULT_INJECTION") {
+            self.supervision.fault_injection = parse_bool("TGE_SWARM_FAULT_INJECTION", &value)?;
+        }
+        if let Some(value) = lookup("TGE_SWARM_ALERT_WEBHOOK") {
+            self.supervision.alert_webhook = Some(value).filter(|value| !value.trim().is_empty());
+        }
         if let Some(value) = lookup("TGE_SWARM_NODE_NAME") {
             self.node.name = value;
         }
@@ -759,11 +790,21 @@ impl Config {
                 "must be at least 1",
             ));
         }
-        if !(0.0..1.0).contains(&supervision.backoff_jitter) {
-            return Err(Error::config(
-                "supervision.backoff_jitter",
-                "must be at least 0 and below 1",
-            ));
+        supervision
+            .policy
+            .check()
+            .map_err(|err| Error::config("supervision.policy", err))?;
+        for kind in supervision.kinds.keys() {
+            let Some(kind) = AgentKind::ALL.into_iter().find(|k| k.as_str() == kind) else {
+                return Err(Error::config(
+                    format!("supervision.kinds.{kind}"),
+                    "not an agent kind (queen, scraping, keyword, api-reliability, performance, data-quality, memory-coordinator)",
+                ));
+            };
+            supervision.policy_for(kind)?;
+        }
+        if supervision.interval.is_zero() {
+            return Err(Error::config("supervision.interval", "must be positive"));
         }
         if self.scheduler.tick.is_zero() {
             return Err(Error::config("scheduler.tick", "must be positive"));
@@ -890,8 +931,8 @@ mod tests {
             ("[scraping]\ntimeout = \"soon\"\n", "t.toml:2"),
             ("[detection]\nthreshold = 1.5\n", "detection.threshold"),
             (
-                "[supervision]\nbackoff_jitter = 2.0\n",
-                "supervision.backoff_jitter",
+                "[supervision.policy]\nbackoff_jitter = 2.0\n",
+                "backoff_jitter",
             ),
             (
                 "[queues]\nvisibility_timeout = \"30s\"\n",

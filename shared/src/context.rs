@@ -26,7 +26,7 @@ pub struct AgentContext {
     pub registry: Arc<dyn Registry>,
     /// Configuration, validated.
     pub config: Arc<Config>,
-    /// Test fault hooks (consulted only in builds with the `fault-hooks` feature).
+    /// Armed faults (see [`crate::faults`]); inert unless fault injection is on.
     pub faults: FaultHooks,
 }
 
@@ -89,7 +89,7 @@ impl AgentContext {
 
     /// Deregisters an agent (clean stop), waiting at most a second: a registry that does not
     /// answer lets the TTL check lapse and deregisters the instance itself.
-    pub(crate) async fn deregister(&self, agent_id: &str) {
+    pub async fn deregister(&self, agent_id: &str) {
         let id = self.instance_id(agent_id);
         let deregister = self.registry.deregister(&id);
         match tokio::time::timeout(Duration::from_secs(1), deregister).await {
@@ -125,6 +125,7 @@ impl AgentContext {
             kind,
             at: Utc::now(),
             stats,
+            metrics_addr: Some(self.config.server.metrics_addr.to_string()),
         };
         if let Err(err) = publish(self.bus.as_ref(), &message).await {
             tracing::warn!(agent = %agent_id, error = %err, "heartbeat publish failed");
@@ -183,6 +184,7 @@ impl StatsWindow {
         } else {
             self.window_busy.as_secs_f64() * 1000.0 / self.window_items as f64
         };
+        let load = crate::procstat::process_load();
         let stats = AgentStats {
             processed: self.processed_total,
             errors: self.errors_total,
@@ -190,6 +192,8 @@ impl StatsWindow {
             throughput_per_s: self.window_items as f64 / elapsed,
             queue: self.queue.clone(),
             restarts: self.restarts,
+            cpu_percent: load.cpu_percent,
+            memory_percent: load.memory_percent,
         };
         self.window_items = 0;
         self.window_busy = Duration::ZERO;
@@ -200,7 +204,7 @@ impl StatsWindow {
 
 /// Forwards a bus channel into an actor's mailbox until either side closes. Undecodable
 /// messages are logged and skipped.
-pub(crate) async fn forward<T, M>(
+pub async fn forward<T, M>(
     ctx: &AgentContext,
     channel: crate::channels::Channel,
     actor: ractor::ActorRef<M>,
@@ -267,6 +271,7 @@ pub struct Presence {
     kind: AgentKind,
     stats: StatsWindow,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    cell: ractor::ActorCell,
 }
 
 impl Presence {
@@ -296,6 +301,7 @@ impl Presence {
             kind,
             stats: StatsWindow::new(queue, restarts),
             tasks,
+            cell: myself.get_cell(),
         })
     }
 
@@ -334,6 +340,23 @@ impl Presence {
     pub async fn beat(&mut self) {
         let stats = self.stats.snapshot();
         self.ctx.heartbeat(&self.agent_id, self.kind, stats).await;
+    }
+
+    /// Carries out a fault armed for this actor, if any (see [`crate::faults`]); actors call it
+    /// at each unit of work. `Ok` means go on; a panic, an error or a hang are the fault.
+    pub async fn strike(&self) -> Result<(), ractor::ActorProcessingErr> {
+        self.ctx
+            .faults
+            .strike(&self.agent_id, self.kind, &self.cell)
+            .await
+    }
+
+    /// The heartbeat of an actor without a work queue, whose unit of work for fault injection
+    /// is the heartbeat itself: strikes an armed fault, else beats.
+    pub async fn heartbeat(&mut self) -> Result<(), ractor::ActorProcessingErr> {
+        self.strike().await?;
+        self.beat().await;
+        Ok(())
     }
 
     /// The clean-stop path: aborts the background tasks and deregisters.

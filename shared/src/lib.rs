@@ -16,6 +16,7 @@ pub mod error;
 pub mod faults;
 pub mod messages;
 pub mod ports;
+pub mod procstat;
 pub mod reliability;
 pub mod supervision;
 pub mod telemetry;

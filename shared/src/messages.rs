@@ -24,6 +24,12 @@ pub struct AgentStats {
     /// Times the host supervisor has restarted this actor.
     #[serde(default)]
     pub restarts: u32,
+    /// Its process's CPU use, percent of all cores (Linux only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_percent: Option<f64>,
+    /// Its process's resident memory, percent of the limit (Linux only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_percent: Option<f64>,
 }
 
 /// On `swarm:channels:health-checks`: heartbeats and lifecycle events.
@@ -43,6 +49,10 @@ pub enum HealthMessage {
         at: DateTime<Utc>,
         /// Its counters.
         stats: AgentStats,
+        /// Where its process serves `/metrics` and `/healthz` (the health supervisor probes it
+        /// when heartbeats stop, to tell a hung actor from a dead process).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        metrics_addr: Option<String>,
     },
     /// The host supervisor saw an actor start, fail, restart or stop.
     Lifecycle {
@@ -198,6 +208,15 @@ pub enum QueenCommand {
     /// Desired state (replicas, restarts, drains) changed: hosts reconcile now rather than at
     /// their next heartbeat tick.
     DesiredStateChanged,
+    /// Arm a fault in every process that has fault injection on (`POST /api/v1/faults`).
+    InjectFault {
+        /// Agent id or kind.
+        target: String,
+        /// What happens.
+        fault: crate::faults::Fault,
+        /// How many times.
+        count: u32,
+    },
 }
 
 /// Encodes a message for the bus.

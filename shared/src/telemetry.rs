@@ -26,6 +26,16 @@ pub const STAGE_DURATION_SECONDS: &str = "tge_swarm_stage_duration_seconds";
 pub const ACTOR_RESTARTS_TOTAL: &str = "tge_swarm_actor_restarts_total";
 /// Actors whose restart budget is spent. Labels: `kind`.
 pub const ACTOR_GIVEUPS_TOTAL: &str = "tge_swarm_actor_restart_budget_exhausted_total";
+/// Supervisor decisions carried out. Labels: `agent` (kind), `action`, `outcome`.
+pub const SUPERVISOR_ACTIONS_TOTAL: &str = "tge_swarm_supervisor_actions_total";
+/// Breaker state per supervised component: 0 closed, 1 half-open, 2 open. Labels: `agent`
+/// (kind), `component`.
+pub const SUPERVISOR_BREAKER_STATE: &str = "tge_swarm_supervisor_breaker_state";
+/// Alerts raised by supervisors (ALERT_ONLY). Labels: `agent` (kind), `delivered`
+/// (`webhook`, `failed`, `none` when no webhook is set).
+pub const SUPERVISOR_ALERTS_TOTAL: &str = "tge_swarm_supervisor_alerts_total";
+/// Desired replicas per process of a scalable kind. Labels: `kind`.
+pub const DESIRED_REPLICAS: &str = "tge_swarm_desired_replicas";
 /// Age of the oldest heartbeat per kind, as the queen sees it. Labels: `kind`.
 pub const HEARTBEAT_AGE_SECONDS: &str = "tge_swarm_heartbeat_age_seconds";
 /// Actors by status. Labels: `kind`, `status`.
@@ -102,6 +112,16 @@ pub fn describe() {
     );
     describe_counter!(ACTOR_RESTARTS_TOTAL, "Actor restarts by host supervisors");
     describe_counter!(ACTOR_GIVEUPS_TOTAL, "Actors whose restart budget was spent");
+    describe_counter!(SUPERVISOR_ACTIONS_TOTAL, "Supervisor decisions carried out");
+    describe_gauge!(
+        SUPERVISOR_BREAKER_STATE,
+        "Supervisor breaker per component: 0 closed, 1 half-open, 2 open"
+    );
+    describe_counter!(SUPERVISOR_ALERTS_TOTAL, "Alerts raised by supervisors");
+    describe_gauge!(
+        DESIRED_REPLICAS,
+        "Desired instances per process of a scalable kind"
+    );
     describe_gauge!(
         HEARTBEAT_AGE_SECONDS,
         Unit::Seconds,

@@ -245,7 +245,9 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
     config.server.data_dir = data_dir.to_owned();
     config.scheduler.tick = Duration::from_millis(50);
     config.supervision.heartbeat_interval = Duration::from_millis(100);
-    config.supervision.backoff_base = Duration::from_millis(20);
+    config.supervision.policy.backoff_base = Duration::from_millis(20);
+    config.supervision.interval = Duration::from_millis(200);
+    config.supervision.fault_injection = true;
     config.queues.poll_wait = Duration::from_millis(20);
     config.queues.visibility_timeout = Duration::from_secs(5);
     config.memory.sync_interval = Duration::from_millis(300);
@@ -319,6 +321,37 @@ impl TestSwarm {
         assert_eq!(response.status().as_u16(), 201, "adding source {body}");
         let created: serde_json::Value = response.json().await.unwrap();
         created["id"].as_i64().unwrap()
+    }
+
+    /// POSTs `body` to an API path with the admin key; the status and the JSON answer.
+    pub async fn post(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (StatusCode, serde_json::Value) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .header("X-API-Key", ADMIN_KEY)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or_default())
+    }
+
+    /// Recorded supervisor actions of a component, oldest first.
+    pub async fn actions_of(&self, component: &str) -> Vec<serde_json::Value> {
+        let (status, body) = self
+            .get(&format!(
+                "/api/v1/supervisor/actions?component={component}&limit=500"
+            ))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let mut actions = body["actions"].as_array().cloned().unwrap_or_default();
+        actions.reverse();
+        actions
     }
 
     /// All events (follows pagination).

@@ -99,6 +99,7 @@ impl Actor for ApiReliabilityActor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             ApiReliabilityMsg::Heartbeat => {
+                state.presence.strike().await?;
                 let open = state
                     .breakers
                     .values()

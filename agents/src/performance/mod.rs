@@ -104,13 +104,14 @@ impl Actor for PerformanceActor {
                 kind,
                 at,
                 stats,
+                ..
             }) => {
                 state
                     .latest
                     .insert(format!("{node}/{agent_id}"), (kind, stats, at));
             }
             PerformanceMsg::Health(HealthMessage::Lifecycle { .. }) => {}
-            PerformanceMsg::Heartbeat => state.presence.beat().await,
+            PerformanceMsg::Heartbeat => state.presence.heartbeat().await?,
             PerformanceMsg::Analyse => analyse(state).await,
         }
         Ok(())

@@ -1,5 +1,6 @@
 //! API keys: `X-API-Key` is hashed (sha256) and looked up in the store; the key itself is
-//! never stored. Mutating calls need the `admin` or `write` scope; reads are open unless
+//! never stored. Mutating calls need the `admin` or `write` scope, supervisor actions by hand
+//! and fault injection the `admin` scope; reads are open unless
 //! `server.require_key_for_reads` is set.
 
 use axum::extract::FromRequestParts;
@@ -26,6 +27,28 @@ async fn lookup(parts: &Parts, state: &AppState) -> Result<swarm_shared::domain:
     }
 }
 
+/// The request's key, if it holds one of `scopes` (403 naming `needed` otherwise).
+async fn require(
+    parts: &Parts,
+    state: &AppState,
+    scopes: &[&str],
+    needed: &str,
+) -> Result<(), ApiError> {
+    let key = lookup(parts, state).await?;
+    if key
+        .scopes
+        .iter()
+        .any(|scope| scopes.contains(&scope.as_str()))
+    {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        axum::http::StatusCode::FORBIDDEN,
+        "forbidden",
+        format!("API key `{}` lacks the {needed} scope", key.name),
+    ))
+}
+
 /// Extractor: the request carries a key allowed to change things.
 #[derive(Debug)]
 pub struct WriteAccess;
@@ -37,19 +60,26 @@ impl FromRequestParts<AppState> for WriteAccess {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let key = lookup(parts, state).await?;
-        if key
-            .scopes
-            .iter()
-            .any(|scope| scope == "admin" || scope == "write")
-        {
-            return Ok(WriteAccess);
-        }
-        Err(ApiError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            "forbidden",
-            format!("API key `{}` lacks the write scope", key.name),
-        ))
+        require(parts, state, &["admin", "write"], "write")
+            .await
+            .map(|()| WriteAccess)
+    }
+}
+
+/// Extractor: the request carries an `admin` key (supervisor actions by hand, faults).
+#[derive(Debug)]
+pub struct AdminAccess;
+
+impl FromRequestParts<AppState> for AdminAccess {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        require(parts, state, &["admin"], "admin")
+            .await
+            .map(|()| AdminAccess)
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod error;
 pub mod routes;
+pub mod supervision;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -99,6 +100,8 @@ impl Modify for SecurityAddon {
         routes::list_agents, routes::get_memory, routes::latest_synthesis,
         routes::create_command, routes::list_commands, routes::list_instances,
         routes::healthz, routes::readyz,
+        supervision::list_actions, supervision::scale, supervision::restart, supervision::recreate,
+        supervision::inject_fault,
     ),
     components(schemas(error::Problem)),
     modifiers(&SecurityAddon),
@@ -159,6 +162,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/agents", get(routes::list_agents))
         .route("/instances", get(routes::list_instances))
+        .route("/agents/{id}/scale", post(supervision::scale))
+        .route("/agents/{id}/restart", post(supervision::restart))
+        .route("/agents/{id}/recreate", post(supervision::recreate))
+        .route("/supervisor/actions", get(supervision::list_actions))
+        .route("/faults", post(supervision::inject_fault))
         .route("/memory/{namespace}", get(routes::get_memory))
         .route("/synthesis/latest", get(routes::latest_synthesis))
         .route(

@@ -363,7 +363,7 @@ fn check_selectors(input: &SourceInput) -> ApiResult<()> {
         .map_err(|err| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", err.to_string()))
 }
 
-async fn announce(state: &AppState, command: QueenCommand) {
+pub(crate) async fn announce(state: &AppState, command: QueenCommand) {
     if let Err(err) = publish(state.ctx.bus.as_ref(), &command).await {
         tracing::warn!(error = %err, "announcing a change failed");
     }
@@ -490,7 +490,7 @@ pub async fn delete_company(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn agents_from_queen(state: &AppState) -> ApiResult<Vec<AgentView>> {
+pub(crate) async fn agents_from_queen(state: &AppState) -> ApiResult<Vec<AgentView>> {
     let name = queen_name(&state.ctx.config.node.name);
     let Some(queen) = ActorRef::<QueenMsg>::where_is(name) else {
         return Err(ApiError::unavailable(

@@ -8,7 +8,9 @@
 //! What is checked: every announcement ends up in `GET /api/v1/events` exactly once (one
 //! event per project, one source document each) and nothing else does, while agents are
 //! `kill -9`ed (restarted under the same node name, and once for good with a peer left to
-//! claim its work), and while Redis and Postgres restart.
+//! claim its work), and while Redis and Postgres restart; and that the queen's health
+//! supervisor fails a dead agent's pending work over to its peer long before the visibility
+//! timeout would.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -463,9 +465,9 @@ struct Processes {
 }
 
 impl Processes {
-    fn start(dir: &Path, redis: &str, database: &str) -> Processes {
+    fn start(dir: &Path, redis: &str, database: &str, config_text: &str) -> Processes {
         let config = dir.join("swarm.toml");
-        std::fs::write(&config, CONFIG).unwrap();
+        std::fs::write(&config, config_text).unwrap();
         let api: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let env = vec![
             ("TGE_SWARM_CONFIG".to_owned(), path_str(&config).to_owned()),
@@ -801,6 +803,10 @@ struct World {
 
 impl World {
     fn start(rng: &mut rand::rngs::StdRng) -> World {
+        World::start_with(rng, CONFIG)
+    }
+
+    fn start_with(rng: &mut rand::rngs::StdRng, config: &str) -> World {
         swarm_shared::install_crypto_provider();
         let dir = tempfile::tempdir().unwrap();
         let redis = PrivateRedis::start(dir.path());
@@ -809,7 +815,7 @@ impl World {
         let feed_addr = serve_feeds(feeds);
         let logs = dir.path().join("logs");
         std::fs::create_dir_all(&logs).unwrap();
-        let processes = Processes::start(&logs, &redis.url(), &postgres.url());
+        let processes = Processes::start(&logs, &redis.url(), &postgres.url(), config);
         World {
             processes,
             redis,
@@ -914,19 +920,7 @@ fn killed_agents_lose_nothing_and_duplicate_nothing() {
     // once idle past the visibility timeout (XAUTOCLAIM).
     let peer = Role::Peer("keyword");
     processes.spawn(peer);
-    eventually(
-        Duration::from_secs(30),
-        "the peer keyword agent healthy",
-        || {
-            processes.get("/api/v1/agents").is_some_and(|(_, body)| {
-                body["agents"].as_array().is_some_and(|agents| {
-                    agents.iter().any(|agent| {
-                        agent["id"] == "keyword-peer-node/keyword-0" && agent["status"] == "healthy"
-                    })
-                })
-            })
-        },
-    );
+    wait_for_peer_keyword(processes);
     let mut killed_for_good = false;
     while next_feed < FEEDS && !killed_for_good {
         // One feed per attempt: a fast keyword agent sharing the queue with its peer holds work
@@ -1031,4 +1025,125 @@ fn redis_and_postgres_restarts_lose_nothing() {
     ride_out_outage(processes, "store", || postgres.stop(), || postgres.launch());
 
     wait_for_all_events(processes, projects, Duration::from_secs(120));
+}
+
+/// Waits until the second keyword process's agent is healthy.
+fn wait_for_peer_keyword(processes: &Processes) {
+    eventually(
+        Duration::from_secs(30),
+        "the peer keyword agent healthy",
+        || {
+            processes.get("/api/v1/agents").is_some_and(|(_, body)| {
+                body["agents"].as_array().is_some_and(|agents| {
+                    agents.iter().any(|agent| {
+                        agent["id"] == "keyword-peer-node/keyword-0" && agent["status"] == "healthy"
+                    })
+                })
+            })
+        },
+    );
+}
+
+/// A dead agent's work must move by failover, not by the visibility timeout: a long one.
+fn failover_config() -> String {
+    CONFIG
+        .replace(
+            "visibility_timeout = \"5s\"",
+            "visibility_timeout = \"120s\"",
+        )
+        .replace(
+            "missed_heartbeats = 3",
+            "missed_heartbeats = 3\ninterval = \"300ms\"",
+        )
+}
+
+#[test]
+fn a_dead_agents_pending_work_fails_over_to_its_peer() {
+    let mut rng = seed_rng();
+    let mut world = World::start_with(&mut rng, &failover_config());
+    let feed_addr = world.feed_addr;
+    let World {
+        processes,
+        redis,
+        projects,
+        ..
+    } = &mut world;
+    let keyword = Role::Agent("keyword");
+    let peer = Role::Peer("keyword");
+    processes.spawn(peer);
+    wait_for_peer_keyword(processes);
+    // One feed at a time until the first keyword process is caught holding work; then it is
+    // killed for good.
+    let mut next_feed = 0;
+    let mut killed = false;
+    while !killed {
+        assert!(
+            next_feed < FEEDS,
+            "the keyword agent was never caught holding work\n{}",
+            processes.logs_tail()
+        );
+        processes.add_source(feed_addr, next_feed);
+        next_feed += 1;
+        killed = processes.kill_while_holding_work(
+            (keyword, swarm_shared::channels::QUEUE_CLASSIFY, "keyword-0"),
+            redis,
+            &mut rng,
+            Duration::from_secs(3),
+            false,
+        );
+    }
+    for index in next_feed..FEEDS {
+        processes.add_source(feed_addr, index);
+    }
+    // Heartbeats stop and /healthz does not answer: after three probes the supervisor releases
+    // the dead consumer's entries, and the peer takes them.
+    let mut failover = Value::Null;
+    eventually(Duration::from_secs(60), "the failover recorded", || {
+        let Some((200, body)) =
+            processes.get("/api/v1/supervisor/actions?component=keyword-node%2Fkeyword-0")
+        else {
+            return false;
+        };
+        let found = body["actions"].as_array().and_then(|actions| {
+            actions
+                .iter()
+                .find(|action| action["action"] == "failover")
+                .cloned()
+        });
+        match found {
+            Some(action) => {
+                failover = action;
+                true
+            }
+            None => false,
+        }
+    });
+    assert_eq!(failover["outcome"], "succeeded", "{failover}");
+    assert_eq!(failover["observation"], "unreachable", "{failover}");
+    assert_eq!(failover["kind"], "keyword", "{failover}");
+    let reason = failover["reason"].as_str().unwrap();
+    let released: u64 = reason
+        .split(" pending item(s) released")
+        .next()
+        .and_then(|head| head.rsplit(' ').next())
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {reason}"));
+    assert!(released >= 1, "the held work was released: {reason}");
+    assert!(reason.contains("1 healthy peer"), "{reason}");
+    let orphaned = redis.cli(&[
+        "XPENDING",
+        swarm_shared::channels::QUEUE_CLASSIFY,
+        "swarm",
+        "-",
+        "+",
+        "10",
+        "keyword-node/keyword-0",
+    ]);
+    assert!(
+        orphaned.trim().is_empty(),
+        "nothing left with the dead consumer: {orphaned}"
+    );
+    // With a 120 s visibility timeout, only the failover can have moved that work this soon.
+    wait_for_all_events(processes, projects, Duration::from_secs(90));
+    verify_exactly_once(processes, projects);
 }

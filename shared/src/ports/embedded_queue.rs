@@ -202,6 +202,26 @@ impl WorkQueue for EmbeddedQueue {
         Ok(out)
     }
 
+    async fn release(&self, queue: &str, consumer: &str) -> Result<u64> {
+        let now = Instant::now();
+        // Delivered "a visibility timeout ago": the next `take` of any consumer reclaims it.
+        let long_ago = now.checked_sub(self.visibility_timeout).unwrap_or(now);
+        let mut queues = self.lock();
+        let state = queues.entry(queue.to_owned()).or_default();
+        let mut released = 0;
+        for pending in state.pending.values_mut() {
+            if pending.consumer == consumer {
+                pending.consumer = crate::channels::FAILOVER_CONSUMER.to_owned();
+                pending.delivered_at = long_ago;
+                released += 1;
+            }
+        }
+        if released > 0 {
+            state.notify.notify_waiters();
+        }
+        Ok(released)
+    }
+
     async fn ack(&self, queue: &str, ids: &[String]) -> Result<()> {
         let mut queues = self.lock();
         let state = queues.entry(queue.to_owned()).or_default();

@@ -36,7 +36,7 @@ use crate::channels::Channel;
 use crate::domain::{
     ApiKey, ClassifiedDocument, Company, CompanyInput, DesiredEntry, EventPage, EventQuery,
     Feedback, FeedbackLabel, FetchReport, MemoryEntry, Meta, RecordOutcome, Source, SourceInput,
-    SynthesisSnapshot, TgeEvent,
+    SupervisorAction, SupervisorActionInput, SupervisorActionQuery, SynthesisSnapshot, TgeEvent,
 };
 use crate::error::Result;
 use crate::messages::{OnChannel, encode};
@@ -109,6 +109,11 @@ pub trait WorkQueue: Send + Sync + 'static {
     async fn recover(&self, queue: &str, consumer: &str) -> Result<Vec<Delivery>>;
     /// Acknowledges items: they are done and will never be delivered again.
     async fn ack(&self, queue: &str, ids: &[String]) -> Result<()>;
+    /// Failover: moves every item pending under `consumer` (a dead or broken instance) to
+    /// [`crate::channels::FAILOVER_CONSUMER`], claimable by any consumer's next `take` at once
+    /// rather than after the visibility timeout, and never handed back to `consumer` by its
+    /// `recover`. Items keep their delivery counts. Returns how many were released.
+    async fn release(&self, queue: &str, consumer: &str) -> Result<u64>;
     /// Current depth.
     async fn depth(&self, queue: &str) -> Result<QueueDepth>;
 }
@@ -199,7 +204,14 @@ pub trait Store: Send + Sync + 'static {
     /// All feedback, oldest first.
     async fn list_feedback(&self) -> Result<Vec<Feedback>>;
 
-    /// Persists a synthesis snapshot.
+    /// Records a supervisor decision.
+    async fn record_supervisor_action(&self, input: &SupervisorActionInput) -> Result<i64>;
+    /// Recorded supervisor decisions, newest first.
+    async fn list_supervisor_actions(
+        &self,
+        query: &SupervisorActionQuery,
+    ) -> Result<Vec<SupervisorAction>>;
+    /// Saves a synthesis snapshot; returns its id.
     async fn save_snapshot(&self, at: DateTime<Utc>, body: &serde_json::Value) -> Result<i64>;
     /// The newest snapshot.
     async fn latest_snapshot(&self) -> Result<Option<SynthesisSnapshot>>;

@@ -649,6 +649,39 @@ impl WorkQueue for RedisQueue {
         Ok(out)
     }
 
+    async fn release(&self, queue: &str, consumer: &str) -> Result<u64> {
+        self.ensure_group(queue).await?;
+        let counts = self.pending_counts(queue, consumer, "-", "+").await?;
+        if counts.is_empty() {
+            return Ok(0);
+        }
+        let mut ids: Vec<String> = counts.keys().cloned().collect();
+        ids.sort_by(|a, b| compare_ids(a, b));
+        // XCLAIM to the parking consumer with IDLE past the visibility timeout: the entries stay
+        // in the group's pending list (nothing can be lost in between), every consumer's next
+        // XAUTOCLAIM takes them, and the failed consumer's `recover` no longer sees them.
+        let idle_ms = (self.visibility_timeout + Duration::from_secs(1))
+            .as_millis()
+            .min(u128::from(u64::MAX)) as u64;
+        let released: Vec<Value> = self
+            .client
+            .xclaim(
+                queue,
+                GROUP,
+                crate::channels::FAILOVER_CONSUMER,
+                0,
+                ids,
+                Some(idle_ms),
+                None,
+                None,
+                false,
+                true,
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(released.len() as u64)
+    }
+
     async fn ack(&self, queue: &str, ids: &[String]) -> Result<()> {
         if ids.is_empty() {
             return Ok(());

@@ -137,6 +137,7 @@ macro_rules! sql_store {
 
             use super::$store;
             use $crate::domain::{
+                ActionOutcome, SupervisorAction, SupervisorActionInput, SupervisorActionQuery,
                 Feedback, FeedbackLabel,
                 ApiKey, ClassifiedDocument, Company, CompanyInput, DesiredEntry, EventPage, EventQuery,
                 EventSource, Evidence, FetchReport, FetchStatus, MemoryEntry, Priority,
@@ -195,6 +196,28 @@ fn desired_from_row(row: &$row) -> Result<DesiredEntry> {
         value: serde_json::from_str(&value)?,
         generation: row.try_get("generation")?,
         updated_at: from_ms(row.try_get("updated_at")?),
+    })
+}
+
+fn supervisor_action_from_row(row: &$row) -> Result<SupervisorAction> {
+    let kind: String = row.try_get("kind")?;
+    let action: String = row.try_get("action")?;
+    let outcome: String = row.try_get("outcome")?;
+    let stored = |what: &str, value: &str| {
+        Error::Invalid(format!("stored supervisor action {what} `{value}` is unknown"))
+    };
+    Ok(SupervisorAction {
+        id: row.try_get("id")?,
+        component: row.try_get("component")?,
+        kind: serde_json::from_value(serde_json::Value::String(kind.clone()))
+            .map_err(|_| stored("kind", &kind))?,
+        node: row.try_get("node")?,
+        observation: row.try_get("observation")?,
+        action: serde_json::from_value(serde_json::Value::String(action.clone()))
+            .map_err(|_| stored("action", &action))?,
+        outcome: ActionOutcome::parse(&outcome).ok_or_else(|| stored("outcome", &outcome))?,
+        reason: row.try_get("reason")?,
+        at: from_ms(row.try_get("at")?),
     })
 }
 
@@ -938,6 +961,47 @@ impl Store for $store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(feedback_from_row).collect()
+    }
+
+    async fn record_supervisor_action(&self, input: &SupervisorActionInput) -> Result<i64> {
+        let row = sqlx::query(
+            "INSERT INTO supervisor_actions \
+             (component, kind, node, observation, action, outcome, reason, at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        )
+        .bind(&input.component)
+        .bind(input.kind.as_str())
+        .bind(&input.node)
+        .bind(&input.observation)
+        .bind(input.action.as_str())
+        .bind(input.outcome.as_str())
+        .bind(&input.reason)
+        .bind(to_ms(Utc::now()))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("id")?)
+    }
+
+    async fn list_supervisor_actions(
+        &self,
+        query: &SupervisorActionQuery,
+    ) -> Result<Vec<SupervisorAction>> {
+        let mut builder: QueryBuilder<$db> =
+            QueryBuilder::new("SELECT * FROM supervisor_actions WHERE 1 = 1");
+        if let Some(kind) = query.kind {
+            builder.push(" AND kind = ").push_bind(kind.as_str());
+        }
+        if let Some(action) = query.action {
+            builder.push(" AND action = ").push_bind(action.as_str());
+        }
+        if let Some(component) = &query.component {
+            builder.push(" AND component = ").push_bind(component.clone());
+        }
+        builder
+            .push(" ORDER BY at DESC, id DESC LIMIT ")
+            .push_bind(i64::from(query.limit.max(1)));
+        let rows = builder.build().fetch_all(&self.pool).await?;
+        rows.iter().map(supervisor_action_from_row).collect()
     }
 
     async fn save_snapshot(&self, at: DateTime<Utc>, body: &serde_json::Value) -> Result<i64> {

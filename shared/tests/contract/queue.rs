@@ -203,8 +203,51 @@ async fn queues_are_isolated(queue: Arc<dyn WorkQueue>) {
     assert_eq!(queue.depth("q:one").await.unwrap().ready, 1);
 }
 
+async fn release_hands_pending_work_to_peers_at_once(queue: Arc<dyn WorkQueue>) {
+    queue.enqueue("q:release", payloads("f", 3)).await.unwrap();
+    let held = queue
+        .take("q:release", "broken", 2, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 2);
+    // Without a failover a peer sees only the third item (the visibility timeout is long).
+    let peer = queue
+        .take("q:release", "peer", 5, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(peer.len(), 1);
+    assert_eq!(queue.release("q:release", "broken").await.unwrap(), 2);
+    assert!(
+        queue
+            .recover("q:release", "broken")
+            .await
+            .unwrap()
+            .is_empty(),
+        "a failed-over consumer does not take its old work back"
+    );
+    assert_eq!(queue.release("q:release", "nobody").await.unwrap(), 0);
+    let moved = queue
+        .take("q:release", "peer", 5, Duration::ZERO)
+        .await
+        .unwrap();
+    let mut moved_ids: Vec<&str> = moved.iter().map(|d| d.id.as_str()).collect();
+    let mut held_ids: Vec<&str> = held.iter().map(|d| d.id.as_str()).collect();
+    moved_ids.sort_unstable();
+    held_ids.sort_unstable();
+    assert_eq!(
+        moved_ids, held_ids,
+        "the peer took over exactly the held items"
+    );
+    assert!(moved.iter().all(|d| d.deliveries == 2), "{moved:?}");
+    let ids: Vec<String> = moved.iter().chain(&peer).map(|d| d.id.clone()).collect();
+    queue.ack("q:release", &ids).await.unwrap();
+    let depth = queue.depth("q:release").await.unwrap();
+    assert_eq!((depth.ready, depth.pending), (0, 0));
+}
+
 #[tokio::test]
 async fn embedded_queue_contract() {
+    release_hands_pending_work_to_peers_at_once(embedded()).await;
     fifo_take_and_ack(embedded()).await;
     batch_limit(embedded()).await;
     recover_returns_own_pending(embedded()).await;
@@ -215,13 +258,14 @@ async fn embedded_queue_contract() {
 }
 
 /// Queues of this suite, removed before a run on a shared Redis.
-const QUEUES: [&str; 8] = [
+const QUEUES: [&str; 9] = [
     "q:batch",
     "q:fifo",
     "q:many",
     "q:one",
     "q:reclaim",
     "q:recover",
+    "q:release",
     "q:two",
     "q:wake",
 ];
@@ -242,6 +286,7 @@ async fn redis_queue_contract() {
     batch_limit(redis_queue(&url).await).await;
     recover_returns_own_pending(redis_queue(&url).await).await;
     reclaim_after_visibility_timeout(redis_queue(&url).await).await;
+    release_hands_pending_work_to_peers_at_once(redis_queue(&url).await).await;
     take_wakes_on_enqueue(redis_queue(&url).await).await;
     concurrent_consumers_exactly_once(redis_queue(&url).await).await;
     queues_are_isolated(redis_queue(&url).await).await;

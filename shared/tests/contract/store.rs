@@ -667,7 +667,87 @@ async fn near_duplicates_merge_across_sources_and_drop_within_one(store: Arc<dyn
     );
 }
 
+async fn supervisor_actions_newest_first_with_filters(store: Arc<dyn Store>) {
+    use swarm_shared::domain::{
+        ActionOutcome, AgentKind, SupervisorActionInput, SupervisorActionQuery,
+    };
+    use swarm_shared::supervision::Action;
+    let record = |component: &str, kind, action, outcome| SupervisorActionInput {
+        component: component.into(),
+        kind,
+        node: "n1".into(),
+        observation: "panic".into(),
+        action,
+        outcome,
+        reason: format!("{component} {}", action.as_str()),
+    };
+    let inputs = [
+        record(
+            "keyword-0",
+            AgentKind::Keyword,
+            Action::Restart,
+            ActionOutcome::Succeeded,
+        ),
+        record(
+            "keyword-0",
+            AgentKind::Keyword,
+            Action::AlertOnly,
+            ActionOutcome::Succeeded,
+        ),
+        record(
+            "scraping",
+            AgentKind::Scraping,
+            Action::ScaleUp,
+            ActionOutcome::Failed,
+        ),
+    ];
+    let mut ids = Vec::new();
+    for input in &inputs {
+        ids.push(store.record_supervisor_action(input).await.unwrap());
+    }
+    let all = store
+        .list_supervisor_actions(&SupervisorActionQuery {
+            limit: 10,
+            ..SupervisorActionQuery::default()
+        })
+        .await
+        .unwrap();
+    let got: Vec<i64> = all.iter().map(|a| a.id).collect();
+    assert_eq!(
+        got,
+        ids.iter().rev().copied().collect::<Vec<_>>(),
+        "newest first"
+    );
+    assert_eq!(all[0].action, Action::ScaleUp);
+    assert_eq!(all[0].outcome, ActionOutcome::Failed);
+    assert_eq!(all[0].kind, AgentKind::Scraping);
+    assert_eq!(all[2].reason, "keyword-0 restart");
+    assert_eq!(all[2].node, "n1");
+    let keyword = store
+        .list_supervisor_actions(&SupervisorActionQuery {
+            kind: Some(AgentKind::Keyword),
+            action: Some(Action::Restart),
+            limit: 10,
+            ..SupervisorActionQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(keyword.len(), 1);
+    assert_eq!(keyword[0].component, "keyword-0");
+    let limited = store
+        .list_supervisor_actions(&SupervisorActionQuery {
+            component: Some("keyword-0".into()),
+            limit: 1,
+            ..SupervisorActionQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(limited.len(), 1);
+    assert_eq!(limited[0].action, Action::AlertOnly);
+}
+
 async fn suite(make: impl AsyncFn() -> Arc<dyn Store>) {
+    supervisor_actions_newest_first_with_filters(make().await).await;
     near_duplicates_merge_across_sources_and_drop_within_one(make().await).await;
     feedback_is_kept_in_order(make().await).await;
     concurrent_writers_merge_into_one_event(make().await).await;

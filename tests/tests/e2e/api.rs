@@ -369,10 +369,11 @@ async fn events_pagination_filters_openapi_and_health() {
     assert_eq!(status, 200);
     eventually(
         Duration::from_secs(20),
-        "readyz ready with seven healthy actors",
+        "readyz ready with eight healthy actors",
         || async {
+            // The queen, the health supervisor, the memory coordinator and five specialists.
             let (status, body) = swarm.get("/readyz").await;
-            status == 200 && body["checks"]["agents"]["total"] == 7
+            status == 200 && body["checks"]["agents"]["total"] == 8
         },
     )
     .await;
@@ -386,6 +387,11 @@ async fn events_pagination_filters_openapi_and_health() {
             assert!(agent.get(field).is_some(), "agent lacks {field}");
         }
     }
+    assert!(
+        agents
+            .iter()
+            .any(|a| a["id"] == "health-supervisor" && a["kind"] == "queen")
+    );
     swarm.stop().await;
 }
 
@@ -441,15 +447,15 @@ async fn reads_can_require_a_key_and_a_first_start_generates_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_queen_learns_every_actor_without_waiting_a_heartbeat_interval() {
-    // With a 60 s heartbeat, only the queen's start-up report request can make it see all
-    // seven actors within seconds.
+    // With a 60 s heartbeat, only the queen's start-up report request can make it see every
+    // actor within seconds.
     let swarm = TestSwarm::start(|config| {
         config.supervision.heartbeat_interval = Duration::from_secs(60);
     })
     .await;
     eventually(
         Duration::from_secs(10),
-        "seven actors known and healthy",
+        "every actor known and healthy",
         || async { all_healthy(&swarm.agents().await) },
     )
     .await;

@@ -139,7 +139,7 @@ async fn feedback_suppresses_a_recurring_false_positive_in_the_live_pipeline() {
     );
     server.publish("news.xml", rss(&[]), "application/rss+xml");
     let swarm = TestSwarm::start(|_| {}).await;
-    eventually(Duration::from_secs(20), "seven actors healthy", || async {
+    eventually(Duration::from_secs(20), "every actor healthy", || async {
         all_healthy(&swarm.agents().await)
     })
     .await;

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use serde_json::json;
+use swarm_shared::faults::Fault;
 use swarm_tests::{FeedServer, Item, TestSwarm, all_healthy, eventually, rss};
 
 const TGE_PROJECTS: usize = 20;
@@ -51,15 +52,27 @@ async fn crashed_actors_restart_without_losing_or_duplicating_documents() {
         config.quality.batch = 8;
     })
     .await;
-    eventually(Duration::from_secs(20), "seven actors healthy", || async {
+    eventually(Duration::from_secs(20), "every actor healthy", || async {
         all_healthy(&swarm.agents().await)
     })
     .await;
 
     // Each of these panics while holding un-acknowledged items.
-    swarm.swarm.faults().arm("keyword-0", 2);
-    swarm.swarm.faults().arm("data-quality-0", 2);
-    swarm.swarm.faults().arm("scraping-0", 1);
+    swarm
+        .swarm
+        .faults()
+        .arm("keyword-0", Fault::Panic, 2)
+        .unwrap();
+    swarm
+        .swarm
+        .faults()
+        .arm("data-quality-0", Fault::Panic, 2)
+        .unwrap();
+    swarm
+        .swarm
+        .faults()
+        .arm("scraping-0", Fault::Panic, 1)
+        .unwrap();
 
     swarm
         .add_source(
@@ -127,7 +140,7 @@ async fn memory_survives_a_memory_coordinator_crash() {
         "application/rss+xml",
     );
     let swarm = TestSwarm::start(|_| {}).await;
-    eventually(Duration::from_secs(20), "seven actors healthy", || async {
+    eventually(Duration::from_secs(20), "every actor healthy", || async {
         all_healthy(&swarm.agents().await)
     })
     .await;
@@ -150,7 +163,11 @@ async fn memory_survives_a_memory_coordinator_crash() {
     .await;
 
     // The next memory write crashes the coordinator (the performance agent writes every 300 ms).
-    swarm.swarm.faults().arm("memory-coordinator", 1);
+    swarm
+        .swarm
+        .faults()
+        .arm("memory-coordinator", Fault::Panic, 1)
+        .unwrap();
     eventually(
         Duration::from_secs(20),
         "the coordinator restarted",
@@ -179,7 +196,7 @@ async fn memory_survives_a_memory_coordinator_crash() {
 async fn undecodable_work_is_dead_lettered_not_dropped() {
     use swarm_shared::channels::{QUEUE_CLASSIFY, QUEUE_DEAD_LETTER};
     let swarm = TestSwarm::start(|_| {}).await;
-    eventually(Duration::from_secs(20), "seven actors healthy", || async {
+    eventually(Duration::from_secs(20), "every actor healthy", || async {
         all_healthy(&swarm.agents().await)
     })
     .await;

@@ -10,3 +10,4 @@ mod faults;
 mod networked;
 mod pipeline;
 mod sources;
+mod supervision;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use fred::prelude::{ClientLike, KeysInterface, StreamsInterface};
 use serde_json::json;
 use swarm_shared::channels::{QUEUE_CLASSIFY, QUEUE_QUALITY, QUEUE_SCRAPE};
+use swarm_shared::faults::Fault;
 use swarm_shared::ports::redis::RedisSettings;
 use swarm_tests::{
     FeedServer, Item, TestSwarm, all_healthy, eventually, fresh_postgres_database, redis_url_db,
@@ -50,12 +51,16 @@ async fn run_over_redis_and_postgres() {
         config.detection.batch = 4;
     })
     .await;
-    eventually(Duration::from_secs(20), "seven actors healthy", || async {
+    eventually(Duration::from_secs(20), "every actor healthy", || async {
         all_healthy(&swarm.agents().await)
     })
     .await;
     // The keyword actor crashes once while holding a batch taken from Redis.
-    swarm.swarm.faults().arm("keyword-0", 1);
+    swarm
+        .swarm
+        .faults()
+        .arm("keyword-0", Fault::Panic, 1)
+        .unwrap();
     swarm
         .add_source(
             json!({"name": "feed", "kind": "rss", "url": server.url("feed.xml"), "interval": "1s"}),
@@ -107,7 +112,7 @@ async fn an_unreachable_registry_degrades_discovery_only() {
     })
     .await;
     // Registration fails (logged) but every actor runs and heartbeats.
-    eventually(Duration::from_secs(20), "seven actors healthy", || async {
+    eventually(Duration::from_secs(20), "every actor healthy", || async {
         all_healthy(&swarm.agents().await)
     })
     .await;

@@ -72,7 +72,7 @@ async fn announcements_become_events_and_syndicated_copies_merge() {
     );
 
     let swarm = TestSwarm::start(|_| {}).await;
-    eventually(Duration::from_secs(20), "seven actors healthy", || async {
+    eventually(Duration::from_secs(20), "every actor healthy", || async {
         all_healthy(&swarm.agents().await)
     })
     .await;

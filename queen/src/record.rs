@@ -1,0 +1,179 @@
+//! Where supervisor decisions go: the `supervisor_actions` table, the
+//! `tge_swarm_supervisor_actions_total{agent,action,outcome}` counter, the breaker gauge, the
+//! log, and for ALERT_ONLY the alert webhook (`supervision.alert_webhook`) and
+//! `tge_swarm_supervisor_alerts_total`. One writer task per recorder keeps records in decision
+//! order and keeps a slow store or webhook from ever holding up a supervisor's mailbox.
+
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use chrono::Utc;
+use swarm_shared::context::AgentContext;
+use swarm_shared::domain::{ActionOutcome, AgentKind, SupervisorActionInput};
+use swarm_shared::supervision::{Action, Breaker};
+use swarm_shared::telemetry;
+use tokio::sync::mpsc;
+
+/// How long one webhook delivery may take.
+const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
+/// Webhook attempts per alert.
+const WEBHOOK_ATTEMPTS: usize = 3;
+/// Store attempts per record.
+const STORE_ATTEMPTS: usize = 5;
+
+/// Records supervisor decisions (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    node: String,
+    jobs: mpsc::UnboundedSender<SupervisorActionInput>,
+}
+
+/// The body POSTed to the alert webhook.
+#[derive(Debug, serde::Serialize)]
+struct AlertBody<'a> {
+    component: &'a str,
+    kind: AgentKind,
+    node: &'a str,
+    observation: &'a str,
+    reason: &'a str,
+    at: chrono::DateTime<Utc>,
+}
+
+impl Recorder {
+    /// A recorder writing through `ctx`'s store; its writer task ends when every clone is gone.
+    pub fn new(ctx: &AgentContext) -> Recorder {
+        let (jobs, mut rx) = mpsc::unbounded_channel::<SupervisorActionInput>();
+        let node = ctx.config.node.name.clone();
+        let ctx = ctx.clone();
+        swarm_shared::install_crypto_provider();
+        let http = reqwest::Client::builder()
+            .timeout(WEBHOOK_TIMEOUT)
+            .build()
+            .unwrap_or_default();
+        tokio::spawn(async move {
+            while let Some(mut input) = rx.recv().await {
+                if input.action == Action::AlertOnly {
+                    deliver_alert(&ctx, &http, &mut input).await;
+                }
+                metrics::counter!(
+                    telemetry::SUPERVISOR_ACTIONS_TOTAL,
+                    "agent" => input.kind.as_str(),
+                    "action" => input.action.as_str(),
+                    "outcome" => input.outcome.as_str()
+                )
+                .increment(1);
+                // A store that blips (a Postgres restart) must not lose the record.
+                let backoff = ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(200))
+                    .with_max_delay(Duration::from_secs(5))
+                    .with_max_times(STORE_ATTEMPTS - 1)
+                    .with_jitter();
+                let stored = (|| ctx.store.record_supervisor_action(&input))
+                    .retry(backoff)
+                    .sleep(tokio::time::sleep)
+                    .await;
+                if let Err(err) = stored {
+                    tracing::error!(component = %input.component, action = input.action.as_str(), error = %err, "recording a supervisor action failed after {STORE_ATTEMPTS} attempts");
+                }
+            }
+        });
+        Recorder { node, jobs }
+    }
+
+    /// Records one decision carried out (or tried).
+    pub fn record(
+        &self,
+        component: &str,
+        kind: AgentKind,
+        observation: &str,
+        action: Action,
+        outcome: ActionOutcome,
+        reason: &str,
+    ) {
+        if action == Action::None {
+            return;
+        }
+        match outcome {
+            ActionOutcome::Succeeded => {
+                tracing::info!(%component, %kind, observation, action = action.as_str(), %reason, "supervisor action")
+            }
+            ActionOutcome::Failed => {
+                tracing::warn!(%component, %kind, observation, action = action.as_str(), %reason, "supervisor action failed")
+            }
+        }
+        let input = SupervisorActionInput {
+            component: component.to_owned(),
+            kind,
+            node: self.node.clone(),
+            observation: observation.to_owned(),
+            action,
+            outcome,
+            reason: reason.to_owned(),
+        };
+        if self.jobs.send(input).is_err() {
+            tracing::error!(%component, "supervisor recorder is gone; action not stored");
+        }
+    }
+
+    /// Sets the breaker gauge of a component.
+    pub fn breaker(&self, component: &str, kind: AgentKind, breaker: Breaker) {
+        metrics::gauge!(
+            telemetry::SUPERVISOR_BREAKER_STATE,
+            "agent" => kind.as_str(),
+            "component" => component.to_owned()
+        )
+        .set(breaker.gauge());
+    }
+}
+
+/// Posts the alert to the webhook, if one is set, retrying transient failures; the outcome
+/// and reason of `input` say how that went.
+async fn deliver_alert(
+    ctx: &AgentContext,
+    http: &reqwest::Client,
+    input: &mut SupervisorActionInput,
+) {
+    let Some(url) = ctx.config.supervision.alert_webhook.clone() else {
+        metrics::counter!(telemetry::SUPERVISOR_ALERTS_TOTAL, "agent" => input.kind.as_str(), "delivered" => "none")
+            .increment(1);
+        tracing::error!(component = %input.component, reason = %input.reason, "ALERT (no webhook set)");
+        return;
+    };
+    let body = AlertBody {
+        component: &input.component,
+        kind: input.kind,
+        node: &input.node,
+        observation: &input.observation,
+        reason: &input.reason,
+        at: Utc::now(),
+    };
+    let post = || async {
+        http.post(&url)
+            .json(&body)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+    };
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_times(WEBHOOK_ATTEMPTS - 1)
+        .with_jitter();
+    let delivered = post.retry(backoff).sleep(tokio::time::sleep).await;
+    match delivered {
+        Ok(_) => {
+            metrics::counter!(telemetry::SUPERVISOR_ALERTS_TOTAL, "agent" => input.kind.as_str(), "delivered" => "webhook")
+                .increment(1);
+            tracing::error!(component = %input.component, reason = %input.reason, "ALERT sent");
+        }
+        Err(err) => {
+            metrics::counter!(telemetry::SUPERVISOR_ALERTS_TOTAL, "agent" => input.kind.as_str(), "delivered" => "failed")
+                .increment(1);
+            tracing::error!(component = %input.component, reason = %input.reason, error = %err, "ALERT webhook failed");
+            input.outcome = ActionOutcome::Failed;
+            input.reason = format!(
+                "{}; alert webhook failed after {WEBHOOK_ATTEMPTS} attempts: {err}",
+                input.reason
+            );
+        }
+    }
+}
