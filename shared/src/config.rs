@@ -806,6 +806,14 @@ impl Config {
         if supervision.interval.is_zero() {
             return Err(Error::config("supervision.interval", "must be positive"));
         }
+        if let Some(url) = &supervision.alert_webhook
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(Error::config(
+                "supervision.alert_webhook",
+                "must start with http:// or https:// (TGE_SWARM_ALERT_WEBHOOK)",
+            ));
+        }
         if self.scheduler.tick.is_zero() {
             return Err(Error::config("scheduler.tick", "must be positive"));
         }
@@ -935,6 +943,19 @@ mod tests {
                 "backoff_jitter",
             ),
             (
+                "[supervision.kinds.keyword]\nmax_restart = 4\n",
+                "supervision.kinds.keyword",
+            ),
+            (
+                "[supervision.kinds.keyword]\nmin_replicas = 9\n",
+                "min_replicas",
+            ),
+            ("[supervision.kinds.kewyord]\nmax_replicas = 4\n", "kewyord"),
+            (
+                "[supervision]\nalert_webhook = \"hooks:9000\"\n",
+                "supervision.alert_webhook",
+            ),
+            (
                 "[queues]\nvisibility_timeout = \"30s\"\n",
                 "queues.visibility_timeout",
             ),
@@ -956,6 +977,42 @@ mod tests {
             let message = result.expect_err(text).to_string();
             assert!(message.contains(needle), "{text:?} -> {message}");
         }
+    }
+
+    #[test]
+    fn policies_are_overridden_per_kind() {
+        let text = "[supervision.policy]\nmax_replicas = 6\n\n[supervision.kinds.keyword]\nmax_replicas = 4\ncooldown = \"10s\"\n";
+        let config = Config::from_toml(text, "t.toml").unwrap();
+        config.validate().unwrap();
+        let keyword = config.supervision.policy(AgentKind::Keyword);
+        assert_eq!(keyword.max_replicas, 4);
+        assert_eq!(keyword.cooldown, Duration::from_secs(10));
+        assert_eq!(
+            keyword.max_restarts, 3,
+            "the rest comes from [supervision.policy]"
+        );
+        let scraping = config.supervision.policy(AgentKind::Scraping);
+        assert_eq!(scraping.max_replicas, 6);
+        assert_eq!(scraping.cooldown, Duration::from_secs(300));
+        let mut env = Config::embedded_default().unwrap();
+        env.apply_env(|name| match name {
+            "TGE_SWARM_FAULT_INJECTION" => Some("true".into()),
+            "TGE_SWARM_ALERT_WEBHOOK" => Some("http://hooks:9000/a".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert!(env.supervision.fault_injection);
+        assert_eq!(
+            env.supervision.alert_webhook.as_deref(),
+            Some("http://hooks:9000/a")
+        );
+        let bad =
+            env.apply_env(|name| (name == "TGE_SWARM_FAULT_INJECTION").then(|| "maybe".to_owned()));
+        assert!(
+            bad.unwrap_err()
+                .to_string()
+                .contains("TGE_SWARM_FAULT_INJECTION")
+        );
     }
 
     #[test]

@@ -508,7 +508,9 @@ pub fn decide(
                 let action = rung_action(next.rung);
                 if action == Action::AlertOnly {
                     // The top of the ladder: the breaker stays open until counters reset or an
-                    // operator acts.
+                    // operator acts; a supervisor that keeps looking re-alerts once per
+                    // cooldown, not at every look.
+                    next.breaker = Breaker::Open { since: now };
                     Decision::new(
                         Action::AlertOnly,
                         "recreate and failover did not help; needs an operator",

@@ -1092,6 +1092,7 @@ fn a_dead_agents_pending_work_fails_over_to_its_peer() {
             false,
         );
     }
+    let killed_at = Instant::now();
     for index in next_feed..FEEDS {
         processes.add_source(feed_addr, index);
     }
@@ -1118,6 +1119,8 @@ fn a_dead_agents_pending_work_fails_over_to_its_peer() {
             None => false,
         }
     });
+    // Measured, not asserted: the closing note quotes it.
+    eprintln!("failover recorded {:?} after the kill", killed_at.elapsed());
     assert_eq!(failover["outcome"], "succeeded", "{failover}");
     assert_eq!(failover["observation"], "unreachable", "{failover}");
     assert_eq!(failover["kind"], "keyword", "{failover}");

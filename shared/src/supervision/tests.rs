@@ -196,7 +196,9 @@ async fn the_escalation_ladder_and_half_open_outcomes() {
             (604, elapsed()),
             (605, panic()), // failing over did not help either
             (905, elapsed()),
-            (906, panic()), // open: already alerted
+            (906, panic()),    // open: already alerted
+            (1000, elapsed()), // a look within the cooldown: quiet
+            (1205, elapsed()), // a cooldown later: reminded
         ],
     );
     assert_eq!(
@@ -212,6 +214,8 @@ async fn the_escalation_ladder_and_half_open_outcomes() {
             Action::AlertOnly,
             Action::AlertOnly,
             Action::None,
+            Action::None,
+            Action::AlertOnly,
         ]
     );
     assert!(matches!(history.breaker, Breaker::Open { .. }));
@@ -226,7 +230,10 @@ async fn the_escalation_ladder_and_half_open_outcomes() {
         &policy,
         &mut history,
         start,
-        &[(907, Observation::Manual(Action::Restart)), (908, panic())],
+        &[
+            (1207, Observation::Manual(Action::Restart)),
+            (1208, panic()),
+        ],
     );
     assert_eq!(actions(&decisions), [Action::Restart, Action::Restart]);
     assert_eq!(history.breaker, Breaker::Closed);

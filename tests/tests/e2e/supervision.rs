@@ -169,6 +169,7 @@ async fn a_hung_agent_is_detected_and_restarted() {
     .await;
     healthy(&swarm).await;
     inject(&swarm, "keyword-0", "hang", 1).await;
+    let injected = tokio::time::Instant::now();
     add_wire(&swarm, &server).await;
 
     // Its heartbeats stop while its process answers: the supervisor restarts it by command,
@@ -185,6 +186,11 @@ async fn a_hung_agent_is_detected_and_restarted() {
         },
     )
     .await;
+    // Measured, not asserted: the closing note quotes it.
+    eprintln!(
+        "hang answered with a restart {:?} after injection",
+        injected.elapsed()
+    );
     all_stored(&swarm, ITEMS as u64, Duration::from_secs(30)).await;
     eventually(Duration::from_secs(10), "keyword-0 back", || async {
         let agents = swarm.agents().await;
