@@ -272,9 +272,14 @@ async fn cooldown_elapsed(myself: &ActorRef<HostMsg>, state: &mut HostState, ind
                     .map_err(|err| format!("released {count} pending item(s), but the fresh instance failed to start: {err}")),
                 Err(err) => Err(err),
             };
+            let holds_work = state.children[index].spec.queue.is_some();
             let reason = match &outcome {
-                Ok(count) => format!(
+                Ok(count) if holds_work => format!(
                     "{}; {count} pending item(s) released to peers, a fresh instance started with none",
+                    decision.reason
+                ),
+                Ok(_) => format!(
+                    "{}; it holds no queued work, a fresh instance started",
                     decision.reason
                 ),
                 Err(err) => format!("{}; {err}", decision.reason),
@@ -354,6 +359,7 @@ async fn listen_to_commands(
     use futures::StreamExt;
     let mut subscription = ctx.bus.subscribe(Channel::QueenCommands).await?;
     let faults = ctx.faults.clone();
+    let node = ctx.config.node.name.clone();
     Ok(tokio::spawn(async move {
         while let Some(payload) = subscription.next().await {
             match decode::<QueenCommand>(&payload) {
@@ -367,6 +373,13 @@ async fn listen_to_commands(
                     fault,
                     count,
                 }) if faults.enabled() => {
+                    // `node/agent` targets one process's agent; a bare id or kind, every
+                    // process's.
+                    let target = match target.split_once('/') {
+                        Some((on, agent)) if on == node => agent.to_owned(),
+                        Some(_) => continue,
+                        None => target,
+                    };
                     if let Err(err) = faults.arm(&target, fault, count) {
                         tracing::warn!(%target, error = %err, "arming a fault failed");
                     } else {

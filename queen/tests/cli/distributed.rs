@@ -479,6 +479,8 @@ impl Processes {
                 "127.0.0.1:0".to_owned(),
             ),
             ("TGE_SWARM_LOG".to_owned(), "info".to_owned()),
+            // The tests slow an agent down to catch it holding work.
+            ("TGE_SWARM_FAULT_INJECTION".to_owned(), "true".to_owned()),
         ];
         let mut processes = Processes {
             dir: dir.to_owned(),
@@ -620,6 +622,22 @@ impl Processes {
             response.status().is_success() || response.status().as_u16() == 409,
             "adding feed {index}: {}",
             response.status()
+        );
+    }
+
+    /// Injects a fault through the queen's API (`target` as in `GET /api/v1/agents`).
+    fn inject(&self, target: &str, fault: &str, count: u32) {
+        let response = reqwest::blocking::Client::new()
+            .post(self.url("/api/v1/faults"))
+            .header("x-api-key", ADMIN_KEY)
+            .json(&serde_json::json!({"target": target, "fault": fault, "count": count}))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .unwrap();
+        assert_eq!(
+            response.status().as_u16(),
+            202,
+            "injecting {fault} into {target}"
         );
     }
 
@@ -916,11 +934,15 @@ fn killed_agents_lose_nothing_and_duplicate_nothing() {
     );
 
     // A consumer that dies for good: a second keyword process joins, the first is killed
-    // while holding work and never comes back. Its pending entries are claimed by the peer
-    // once idle past the visibility timeout (XAUTOCLAIM).
+    // while holding work and never comes back. Its pending entries are claimed by the peer,
+    // released by the health supervisor's failover or, at the latest, once idle past the
+    // visibility timeout (XAUTOCLAIM).
     let peer = Role::Peer("keyword");
     processes.spawn(peer);
     wait_for_peer_keyword(processes);
+    // A fast keyword agent sharing the queue holds work only for moments: slowed down (6 s
+    // over its next batches), it is caught holding work at once.
+    processes.inject("keyword-node/keyword-0", "slow", 3);
     let mut killed_for_good = false;
     while next_feed < FEEDS && !killed_for_good {
         // One feed per attempt: a fast keyword agent sharing the queue with its peer holds work
@@ -1072,8 +1094,9 @@ fn a_dead_agents_pending_work_fails_over_to_its_peer() {
     let peer = Role::Peer("keyword");
     processes.spawn(peer);
     wait_for_peer_keyword(processes);
-    // One feed at a time until the first keyword process is caught holding work; then it is
-    // killed for good.
+    // Slowed down (6 s over its next batches), the first keyword process is caught holding
+    // work after a feed or two; then it is killed for good.
+    processes.inject("keyword-node/keyword-0", "slow", 3);
     let mut next_feed = 0;
     let mut killed = false;
     while !killed {
