@@ -548,15 +548,19 @@ async fn carry_out(state: &mut SupervisorState, id: &str, observation: &str, dec
                 })
                 .count();
             let (outcome, detail) = failover(&state.ctx, watched, peers).await;
-            // Ask its host to start it again too, in case the process still lives.
-            let restart = command(&state.ctx, &Command::Restart { node, agent }).await;
-            let detail = match restart {
-                Ok(()) if observation != "unreachable" => {
-                    format!("{detail}; restart command sent to its host")
+            if observation == "unreachable" {
+                (outcome, detail)
+            } else {
+                // A hung actor whose process lives: its host starts it again too, with nothing
+                // left to recover.
+                match command(&state.ctx, &Command::Restart { node, agent }).await {
+                    Ok(()) => (
+                        outcome,
+                        format!("{detail}; restart command sent to its host"),
+                    ),
+                    Err(err) => (ActionOutcome::Failed, format!("{detail}; {err}")),
                 }
-                _ => detail,
-            };
-            (outcome, detail)
+            }
         }
         Action::AlertOnly => (ActionOutcome::Succeeded, String::new()),
         _ => return,
