@@ -103,6 +103,11 @@ impl PrivateRedis {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
+    /// The entries of `queue` pending under `consumer` (empty text when none).
+    fn pending(&self, queue: &str, consumer: &str) -> String {
+        self.cli(&["XPENDING", queue, "swarm", "-", "+", "10", consumer])
+    }
+
     /// `SHUTDOWN` (the AOF is already on disk), then waits until the port is closed.
     fn stop(&self) {
         let _ = self.cli(&["shutdown"]);
@@ -553,7 +558,7 @@ impl Processes {
                 return false;
             };
             signal(pid, "-STOP");
-            let pending = redis.cli(&["XPENDING", queue, "swarm", "-", "+", "10", &consumer]);
+            let pending = redis.pending(queue, &consumer);
             if pending.trim().is_empty() {
                 signal(pid, "-CONT");
                 continue;
@@ -973,15 +978,10 @@ fn killed_agents_lose_nothing_and_duplicate_nothing() {
         Duration::from_secs(30),
         "the dead consumer's work claimed",
         || {
-            let orphaned = redis.cli(&[
-                "XPENDING",
+            let orphaned = redis.pending(
                 swarm_shared::channels::QUEUE_CLASSIFY,
-                "swarm",
-                "-",
-                "+",
-                "10",
                 "keyword-node/keyword-0",
-            ]);
+            );
             orphaned.trim().is_empty()
         },
     );
@@ -1156,15 +1156,10 @@ fn a_dead_agents_pending_work_fails_over_to_its_peer() {
         .unwrap_or_else(|| panic!("no count in {reason}"));
     assert!(released >= 1, "the held work was released: {reason}");
     assert!(reason.contains("1 healthy peer"), "{reason}");
-    let orphaned = redis.cli(&[
-        "XPENDING",
+    let orphaned = redis.pending(
         swarm_shared::channels::QUEUE_CLASSIFY,
-        "swarm",
-        "-",
-        "+",
-        "10",
         "keyword-node/keyword-0",
-    ]);
+    );
     assert!(
         orphaned.trim().is_empty(),
         "nothing left with the dead consumer: {orphaned}"
