@@ -30,15 +30,26 @@ pub struct HealthState {
     pub host: ActorRef<HostMsg>,
 }
 
+/// Pings the store and the bus: each one's name (`store`, `bus`) and answer.
+pub async fn ping_dependencies(
+    ctx: &AgentContext,
+) -> [(&'static str, swarm_shared::Result<()>); 2] {
+    [
+        ("store", ctx.store.ping().await),
+        (BUS, ctx.bus.ping().await),
+    ]
+}
+
+/// The bus's name among the dependencies.
+pub const BUS: &str = "bus";
+
 /// Probes the store and the bus and records `tge_swarm_dependency_up`. Returns whether both
 /// answered and each one's state for a readiness body (`ok` or `unavailable`); failures are
 /// logged with their cause, which the body never shows.
 pub async fn dependency_checks(ctx: &AgentContext) -> (bool, serde_json::Map<String, Value>) {
-    let store = ctx.store.ping().await;
-    let bus = ctx.bus.ping().await;
     let mut all_up = true;
     let mut checks = serde_json::Map::new();
-    for (name, result) in [("store", store), ("bus", bus)] {
+    for (name, result) in ping_dependencies(ctx).await {
         let up = result.is_ok();
         metrics::gauge!(telemetry::DEPENDENCY_UP, "dependency" => name).set(if up {
             1.0

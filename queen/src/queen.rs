@@ -348,7 +348,7 @@ fn observe(state: &mut QueenState, message: HealthMessage) {
 
 /// The id an agent has in the queen's table: bare for the queen's own node (and senders that
 /// do not say), `node/agent` for agents in other processes.
-fn qualified_id(own_node: &str, node: &str, agent_id: String) -> String {
+pub(crate) fn qualified_id(own_node: &str, node: &str, agent_id: String) -> String {
     if node.is_empty() || node == own_node {
         agent_id
     } else {

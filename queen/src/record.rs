@@ -55,24 +55,7 @@ impl Recorder {
                 if input.action == Action::AlertOnly {
                     deliver_alert(&ctx, &http, &mut input).await;
                 }
-                metrics::counter!(
-                    telemetry::SUPERVISOR_ACTIONS_TOTAL,
-                    "agent" => input.kind.as_str(),
-                    "action" => input.action.as_str(),
-                    "outcome" => input.outcome.as_str()
-                )
-                .increment(1);
-                // A store that blips (a Postgres restart) must not lose the record.
-                let backoff = ExponentialBuilder::default()
-                    .with_min_delay(Duration::from_millis(200))
-                    .with_max_delay(Duration::from_secs(5))
-                    .with_max_times(STORE_ATTEMPTS - 1)
-                    .with_jitter();
-                let stored = (|| ctx.store.record_supervisor_action(&input))
-                    .retry(backoff)
-                    .sleep(tokio::time::sleep)
-                    .await;
-                if let Err(err) = stored {
+                if let Err(err) = persist(&ctx, &input).await {
                     tracing::error!(component = %input.component, action = input.action.as_str(), error = %err, "recording a supervisor action failed after {STORE_ATTEMPTS} attempts");
                 }
             }
@@ -124,6 +107,30 @@ impl Recorder {
         )
         .set(breaker.gauge());
     }
+}
+
+/// Counts one decision and stores it, retrying a store that blips (a Postgres restart must
+/// not lose the record). The supervisors' writers and the API's operator actions use it.
+pub async fn persist(
+    ctx: &AgentContext,
+    input: &SupervisorActionInput,
+) -> swarm_shared::Result<i64> {
+    metrics::counter!(
+        telemetry::SUPERVISOR_ACTIONS_TOTAL,
+        "agent" => input.kind.as_str(),
+        "action" => input.action.as_str(),
+        "outcome" => input.outcome.as_str()
+    )
+    .increment(1);
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(5))
+        .with_max_times(STORE_ATTEMPTS - 1)
+        .with_jitter();
+    (|| ctx.store.record_supervisor_action(input))
+        .retry(backoff)
+        .sleep(tokio::time::sleep)
+        .await
 }
 
 /// Posts the alert to the webhook, if one is set, retrying transient failures; the outcome

@@ -26,7 +26,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use swarm_shared::channels::{Channel, QUEUES, queue_of};
 use swarm_shared::commands::{Command, desired_replicas, is_worker};
 use swarm_shared::context::{AgentContext, Presence, forward, service_name};
-use swarm_shared::domain::{ActionOutcome, AgentKind};
+use swarm_shared::domain::{ActionOutcome, AgentKind, DesiredEntry};
 use swarm_shared::messages::{
     AgentMessage, AgentStats, HealthMessage, LifecycleEvent, QueenCommand,
 };
@@ -38,6 +38,8 @@ use swarm_shared::supervision::{
 use swarm_shared::telemetry;
 use tokio::time::Instant;
 
+use crate::metrics::{BUS, ping_dependencies};
+use crate::queen::qualified_id;
 use crate::record::Recorder;
 
 /// Id of the health supervisor actor.
@@ -97,9 +99,6 @@ impl Checks {
     }
 }
 
-/// The bus's name among the dependencies.
-const BUS: &str = "bus";
-
 /// One actor as the supervisor knows it.
 #[derive(Debug)]
 struct Watched {
@@ -122,6 +121,8 @@ pub struct SupervisorState {
     ctx: AgentContext,
     recorder: Recorder,
     http: reqwest::Client,
+    /// Each kind's policy, resolved once (per-kind overrides merge TOML tables).
+    policies: BTreeMap<AgentKind, Policy>,
     watched: BTreeMap<String, Watched>,
     scaling: BTreeMap<AgentKind, ScaleHistory>,
     dependencies: BTreeMap<&'static str, History>,
@@ -176,6 +177,10 @@ impl Actor for HealthSupervisor {
                 .timeout(PROBE_TIMEOUT)
                 .build()
                 .unwrap_or_default(),
+            policies: AgentKind::ALL
+                .into_iter()
+                .map(|kind| (kind, ctx.config.supervision.policy(kind)))
+                .collect(),
             ctx,
             watched: BTreeMap::new(),
             scaling: BTreeMap::new(),
@@ -247,16 +252,6 @@ impl Actor for HealthSupervisor {
     }
 }
 
-/// The id an actor has in `GET /api/v1/agents` and in recorded actions: bare on the
-/// supervisor's own node, `node/agent` for other processes.
-fn component_id(own_node: &str, node: &str, agent_id: &str) -> String {
-    if node.is_empty() || node == own_node {
-        agent_id.to_owned()
-    } else {
-        format!("{node}/{agent_id}")
-    }
-}
-
 /// Whether an actor's heartbeat is late: `missed_heartbeats` intervals (its registry TTL)
 /// plus one look have passed without one. Three late looks in a row (the policy's
 /// `unhealthy_after`) make it unhealthy.
@@ -282,7 +277,7 @@ fn watch(state: &mut SupervisorState, message: HealthMessage) {
                 // The queen process is the supervisor's own: nothing to probe from here.
                 return;
             }
-            let id = component_id(&own, &node, &agent_id);
+            let id = qualified_id(&own, &node, agent_id.clone());
             let watched = state.watched.entry(id).or_insert_with(|| Watched {
                 node: node.clone(),
                 agent_id: agent_id.clone(),
@@ -305,7 +300,7 @@ fn watch(state: &mut SupervisorState, message: HealthMessage) {
             event,
             ..
         } => {
-            let id = component_id(&own, &node, &agent_id);
+            let id = qualified_id(&own, &node, agent_id);
             match event {
                 // Stopped on purpose (scaled down, drained, shut down): forget it.
                 LifecycleEvent::Stopped => {
@@ -392,27 +387,42 @@ async fn gather(
         };
         checks.answered.insert(node, answered);
     }
-    let store = ctx.store.ping().await.err().map(|err| err.to_string());
-    let bus = ctx.bus.ping().await.err().map(|err| err.to_string());
-    checks.dependencies = vec![("store", store), (BUS, bus.or(queue_error))];
+    for (name, answer) in ping_dependencies(&ctx).await {
+        let mut error = answer.err().map(|err| err.to_string());
+        if name == BUS {
+            // The work queues live on the same server.
+            error = error.or(queue_error.clone());
+        }
+        checks.dependencies.push((name, error));
+    }
     if let Ok(desired) = ctx.store.list_desired().await {
         checks.replicas = desired_replicas(&desired);
     }
     checks
 }
 
-/// Stores a command as desired state and announces it; the error says what failed.
-async fn command(ctx: &AgentContext, command: &Command) -> Result<(), String> {
+/// Validates a command, stores it as desired state and announces it: the one path of the
+/// API's commands and the supervisor's. A lost announcement only delays the command: hosts
+/// also reconcile at every heartbeat.
+pub(crate) async fn issue(
+    ctx: &AgentContext,
+    command: &Command,
+) -> swarm_shared::Result<DesiredEntry> {
+    command.validate()?;
     let (key, value) = command.desired();
-    ctx.store
-        .put_desired(&key, &value)
-        .await
-        .map_err(|err| format!("storing the command failed: {err}"))?;
+    let entry = ctx.store.put_desired(&key, &value).await?;
     if let Err(err) = publish(ctx.bus.as_ref(), &QueenCommand::DesiredStateChanged).await {
-        // Hosts also reconcile every heartbeat: the command still lands, one tick later.
         tracing::warn!(error = %err, "announcing a command failed; hosts pick it up at their next tick");
     }
-    Ok(())
+    Ok(entry)
+}
+
+/// [`issue`] for the supervisor's own decisions; the error says what failed.
+async fn command(ctx: &AgentContext, command: &Command) -> Result<(), String> {
+    issue(ctx, command)
+        .await
+        .map(|_| ())
+        .map_err(|err| format!("storing the command failed: {err}"))
 }
 
 /// Moves a dead or broken instance's pending work to its healthy peers.
@@ -455,7 +465,7 @@ async fn supervise_actors(state: &mut SupervisorState, checks: &Checks) {
         if watched.host_handling {
             continue;
         }
-        let policy = state.ctx.config.supervision.policy(watched.kind);
+        let policy = state.policies[&watched.kind].clone();
         let late = is_late(&state.ctx, watched, now);
         let instance = format!("{}/{}", watched.node, watched.agent_id);
         let failing_check = checks
@@ -582,17 +592,18 @@ async fn carry_out(state: &mut SupervisorState, id: &str, observation: &str, dec
 /// Probes the store and the bus; an unreachable one is alerted on (damped, once per episode).
 fn supervise_dependencies(state: &mut SupervisorState, checks: &Checks) {
     let now = Instant::now();
-    let policy = state.ctx.config.supervision.policy(AgentKind::Queen);
+    // A server is not ours to restart: only the damping matters, every action on it is an
+    // alert, and with no restart budget to spend the episode stays open until it answers.
+    let policy = Policy {
+        max_restarts: u32::MAX,
+        ..state.policies[&AgentKind::Queen].clone()
+    };
     for (name, error) in &checks.dependencies {
         let history = state.dependencies.entry(name).or_default();
         let observation = Observation::Probe {
             healthy: error.is_none(),
         };
         let (decision, next) = decide(history, &observation, now, &policy, 0.5);
-        // A server is not ours to restart: every action on it is an alert, and the episode
-        // stays open (no restart budget to spend) until it answers again.
-        let mut next = next;
-        next.restarts.clear();
         *history = next;
         if decision.action != Action::None {
             let reason = format!(
@@ -609,16 +620,6 @@ fn supervise_dependencies(state: &mut SupervisorState, checks: &Checks) {
                 &reason,
             );
         }
-    }
-}
-
-/// The configured replicas of a scalable kind.
-fn configured_replicas(ctx: &AgentContext, kind: AgentKind) -> u32 {
-    match kind {
-        AgentKind::Scraping => ctx.config.scraping.replicas,
-        AgentKind::Keyword => ctx.config.detection.replicas,
-        AgentKind::DataQuality => ctx.config.quality.replicas,
-        _ => 1,
     }
 }
 
@@ -696,10 +697,10 @@ async fn scale(state: &mut SupervisorState, checks: &Checks) {
             .replicas
             .get(&kind)
             .copied()
-            .unwrap_or_else(|| configured_replicas(&state.ctx, kind));
+            .unwrap_or_else(|| state.ctx.config.replicas(kind));
         metrics::gauge!(telemetry::DESIRED_REPLICAS, "kind" => kind.as_str())
             .set(f64::from(replicas));
-        let policy: Policy = state.ctx.config.supervision.policy(kind);
+        let policy = state.policies[&kind].clone();
         let sample = load_sample(state, kind, replicas, checks, now);
         let history = state.scaling.entry(kind).or_default();
         let (decision, next) = decide_scale(history, &sample, now, &policy);
@@ -755,8 +756,8 @@ mod tests {
 
     #[test]
     fn ids_are_bare_on_the_own_node() {
-        assert_eq!(component_id("a", "a", "keyword-0"), "keyword-0");
-        assert_eq!(component_id("a", "", "keyword-0"), "keyword-0");
-        assert_eq!(component_id("a", "b", "keyword-0"), "b/keyword-0");
+        assert_eq!(qualified_id("a", "a", "keyword-0".into()), "keyword-0");
+        assert_eq!(qualified_id("a", "", "keyword-0".into()), "keyword-0");
+        assert_eq!(qualified_id("a", "b", "keyword-0".into()), "b/keyword-0");
     }
 }

@@ -331,13 +331,12 @@ pub fn children(ctx: &AgentContext) -> Vec<ChildSpec> {
             restarts,
         },
     ));
-    let workers = [
-        (AgentKind::DataQuality, ctx.config.quality.replicas),
-        (AgentKind::Keyword, ctx.config.detection.replicas),
-        (AgentKind::Scraping, ctx.config.scraping.replicas),
-    ];
-    for (kind, replicas) in workers {
-        for index in 0..replicas {
+    for kind in [
+        AgentKind::DataQuality,
+        AgentKind::Keyword,
+        AgentKind::Scraping,
+    ] {
+        for index in 0..ctx.config.replicas(kind) {
             specs.extend(worker_child(ctx, kind, index));
         }
     }

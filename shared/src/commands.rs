@@ -197,8 +197,7 @@ pub fn desired_replicas(desired: &[DesiredEntry]) -> BTreeMap<AgentKind, u32> {
         let Some(kind) = entry.key.strip_prefix("replicas/") else {
             continue;
         };
-        let kind: Option<AgentKind> =
-            serde_json::from_value(serde_json::Value::String(kind.to_owned())).ok();
+        let kind = AgentKind::parse(kind);
         let count = entry
             .value
             .get("replicas")

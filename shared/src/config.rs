@@ -612,6 +612,17 @@ impl Config {
         })
     }
 
+    /// The configured actors per process of a worker kind (`scraping.replicas`,
+    /// `detection.replicas`, `quality.replicas`); 1 for the other kinds.
+    pub fn replicas(&self, kind: AgentKind) -> u32 {
+        match kind {
+            AgentKind::Scraping => self.scraping.replicas,
+            AgentKind::Keyword => self.detection.replicas,
+            AgentKind::DataQuality => self.quality.replicas,
+            _ => 1,
+        }
+    }
+
     /// The shipped defaults.
     pub fn embedded_default() -> Result<Config> {
         Config::from_toml(DEFAULT_CONFIG_TOML, "embedded config/tge-swarm.toml")
@@ -795,7 +806,7 @@ impl Config {
             .check()
             .map_err(|err| Error::config("supervision.policy", err))?;
         for kind in supervision.kinds.keys() {
-            let Some(kind) = AgentKind::ALL.into_iter().find(|k| k.as_str() == kind) else {
+            let Some(kind) = AgentKind::parse(kind) else {
                 return Err(Error::config(
                     format!("supervision.kinds.{kind}"),
                     "not an agent kind (queen, scraping, keyword, api-reliability, performance, data-quality, memory-coordinator)",

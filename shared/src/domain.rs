@@ -45,6 +45,13 @@ impl AgentKind {
         AgentKind::Scraping,
     ];
 
+    /// Parses a wire name (`api-reliability`, ...).
+    pub fn parse(text: &str) -> Option<AgentKind> {
+        AgentKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+    }
+
     /// The wire name (`api-reliability`, ...).
     pub fn as_str(self) -> &'static str {
         match self {

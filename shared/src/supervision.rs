@@ -286,6 +286,13 @@ impl Action {
         }
     }
 
+    /// Parses the wire name of a recorded action (not `none`).
+    pub fn parse(text: &str) -> Option<Action> {
+        Action::RECORDED
+            .into_iter()
+            .find(|action| action.as_str() == text)
+    }
+
     /// Every action that is recorded (all but `None`).
     pub const RECORDED: [Action; 6] = [
         Action::Restart,

@@ -636,10 +636,7 @@ pub async fn create_command(
     input: Result<Json<Command>, JsonRejection>,
 ) -> ApiResult<impl IntoResponse> {
     let Json(command) = input?;
-    command.validate()?;
-    let (key, value) = command.desired();
-    let entry = state.ctx.store.put_desired(&key, &value).await?;
-    announce(&state, QueenCommand::DesiredStateChanged).await;
+    let entry = crate::supervisor::issue(&state.ctx, &command).await?;
     tracing::info!(key = %entry.key, generation = entry.generation, "command stored");
     Ok((StatusCode::ACCEPTED, Json(entry)))
 }

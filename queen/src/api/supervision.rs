@@ -20,6 +20,8 @@ use super::AppState;
 use super::auth::{AdminAccess, ReadAccess};
 use super::error::{ApiError, ApiResult, Problem};
 use super::routes::{agents_from_queen, announce};
+use crate::record::persist;
+use crate::supervisor::issue;
 
 /// Most actions one request lists.
 const MAX_ACTIONS: u32 = 500;
@@ -46,12 +48,6 @@ pub struct ActionList {
     pub actions: Vec<SupervisorAction>,
 }
 
-fn parse_action(text: &str) -> Option<Action> {
-    Action::RECORDED
-        .into_iter()
-        .find(|action| action.as_str() == text)
-}
-
 /// Every decision of the swarm's supervisors (agent hosts and the queen's health supervisor):
 /// component, kind, what was seen, what was done, how it went and why.
 #[utoipa::path(get, path = "/api/v1/supervisor/actions", tag = "supervisor", params(ActionParams),
@@ -64,7 +60,7 @@ pub async fn list_actions(
     let Query(params) = params?;
     let action = match params.action.as_deref() {
         None => None,
-        Some(text) => Some(parse_action(text).ok_or_else(|| {
+        Some(text) => Some(Action::parse(text).ok_or_else(|| {
             ApiError::bad_request(format!(
                 "action: `{text}` is not one of restart, recreate, scale_up, scale_down, failover, alert_only"
             ))
@@ -116,10 +112,7 @@ async fn act(
     action: Action,
     detail: String,
 ) -> ApiResult<(StatusCode, Json<ActionAccepted>)> {
-    command.validate()?;
-    let (key, value) = command.desired();
-    state.ctx.store.put_desired(&key, &value).await?;
-    announce(state, QueenCommand::DesiredStateChanged).await;
+    issue(&state.ctx, command).await?;
     let input = SupervisorActionInput {
         component: component.to_owned(),
         kind,
@@ -129,14 +122,7 @@ async fn act(
         outcome: ActionOutcome::Succeeded,
         reason: format!("requested by an operator: {detail}"),
     };
-    state.ctx.store.record_supervisor_action(&input).await?;
-    metrics::counter!(
-        swarm_shared::telemetry::SUPERVISOR_ACTIONS_TOTAL,
-        "agent" => kind.as_str(),
-        "action" => action.as_str(),
-        "outcome" => ActionOutcome::Succeeded.as_str()
-    )
-    .increment(1);
+    persist(&state.ctx, &input).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(ActionAccepted {
@@ -161,8 +147,7 @@ pub async fn scale(
 ) -> ApiResult<impl IntoResponse> {
     let Path(kind) = kind?;
     let Json(input) = input?;
-    let kind: AgentKind = serde_json::from_value(serde_json::Value::String(kind.clone()))
-        .ok()
+    let kind = AgentKind::parse(&kind)
         .filter(|kind| is_worker(*kind))
         .ok_or_else(|| {
             ApiError::not_found(format!(
@@ -295,7 +280,7 @@ pub async fn inject_fault(
         .into());
     }
     let target = input.target.trim();
-    let is_kind = AgentKind::ALL.iter().any(|kind| kind.as_str() == target);
+    let is_kind = AgentKind::parse(target).is_some();
     let is_agent = agents_from_queen(&state)
         .await?
         .iter()

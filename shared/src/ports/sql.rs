@@ -137,12 +137,13 @@ macro_rules! sql_store {
 
             use super::$store;
             use $crate::domain::{
-                ActionOutcome, SupervisorAction, SupervisorActionInput, SupervisorActionQuery,
-                Feedback, FeedbackLabel,
+                ActionOutcome, AgentKind, SupervisorAction, SupervisorActionInput,
+                SupervisorActionQuery, Feedback, FeedbackLabel,
                 ApiKey, ClassifiedDocument, Company, CompanyInput, DesiredEntry, EventPage, EventQuery,
                 EventSource, Evidence, FetchReport, FetchStatus, MemoryEntry, Priority,
                 RecordOutcome, Source, SourceInput, SourceKind, SynthesisSnapshot, TgeEvent,
             };
+            use $crate::supervision::Action;
             use $crate::error::{Error, Result};
             use $crate::ports::Store;
             use $crate::ports::sql::{
@@ -209,12 +210,10 @@ fn supervisor_action_from_row(row: &$row) -> Result<SupervisorAction> {
     Ok(SupervisorAction {
         id: row.try_get("id")?,
         component: row.try_get("component")?,
-        kind: serde_json::from_value(serde_json::Value::String(kind.clone()))
-            .map_err(|_| stored("kind", &kind))?,
+        kind: AgentKind::parse(&kind).ok_or_else(|| stored("kind", &kind))?,
         node: row.try_get("node")?,
         observation: row.try_get("observation")?,
-        action: serde_json::from_value(serde_json::Value::String(action.clone()))
-            .map_err(|_| stored("action", &action))?,
+        action: Action::parse(&action).ok_or_else(|| stored("action", &action))?,
         outcome: ActionOutcome::parse(&outcome).ok_or_else(|| stored("outcome", &outcome))?,
         reason: row.try_get("reason")?,
         at: from_ms(row.try_get("at")?),
