@@ -1,8 +1,27 @@
 #!/usr/bin/env bash
-# Benchmarks: builds the release bench harness and runs it. Writes target/bench/report.json
-# and prints a table; every figure sits beside a baseline measured in the same run.
-#   scripts/bench.sh [--docs N]
+# Benchmarks: builds the release bench harness and the release `tge-swarm`, provides Redis and
+# Postgres (as scripts/test.sh does: the local servers when they answer, throwaway ones
+# otherwise), and runs every figure. Writes target/bench/report.json and prints a table;
+# every figure sits beside a baseline measured in the same run. Loopback only.
+#   scripts/bench.sh [--only FIGURE,...] [--docs N] [--pipeline-docs N] [--probes N]
+#                    [--faults N] [--footprint-docs N] [--seconds N] [--out FILE]
 set -euo pipefail
+
 cd "$(dirname "$0")/.."
-cargo build --release --locked -p swarm-tests --bin bench
-exec target/release/bench "$@"
+ROOT="$(pwd)"
+
+if ! command -v cargo >/dev/null 2>&1 && [ -f "$HOME/.cargo/env" ]; then
+    # shellcheck disable=SC1091
+    . "$HOME/.cargo/env"
+fi
+command -v cargo >/dev/null 2>&1 || { echo "scripts/bench.sh: cargo not found; install Rust (https://rustup.rs)" >&2; exit 1; }
+
+# shellcheck source=scripts/servers.sh
+. "$ROOT/scripts/servers.sh"
+command -v redis-benchmark >/dev/null 2>&1 || apt_install redis-tools
+
+echo "==> redis: $TGE_SWARM_TEST_REDIS_URL"
+echo "==> postgres: $TGE_SWARM_TEST_DATABASE_URL"
+echo "==> cargo build --release (bench, tge-swarm)"
+cargo build --release --locked -p swarm-tests --bin bench -p swarm-queen --bin tge-swarm
+target/release/bench "$@"

@@ -13,7 +13,7 @@ use swarm_shared::channels::QUEUE_QUALITY;
 use swarm_shared::context::AgentContext;
 use swarm_shared::domain::{AgentKind, ClassifiedDocument, RecordOutcome};
 use swarm_shared::messages::AgentMessage;
-use swarm_shared::ports::publish;
+use swarm_shared::ports::{ToRecord, publish};
 use swarm_shared::telemetry;
 use tokio::time::Instant;
 
@@ -49,46 +49,70 @@ impl Stage for DataQualityStage {
     ) -> BatchResult {
         let mut result = BatchResult::default();
         let quality = &ctx.config.quality;
+        let started = Instant::now();
+        let mut ids = Vec::with_capacity(batch.len());
+        let mut cleaned = Vec::with_capacity(batch.len());
         for (id, item) in batch {
-            let started = Instant::now();
-            let fetched_at = item.document.fetched_at;
-            let document = match clean::validate(item.document, quality.max_text_bytes) {
-                Ok(document) => document,
+            match clean::validate(item.document, quality.max_text_bytes) {
+                Ok(document) => {
+                    let key = clean::merge_key(&item.detection, &document.title);
+                    let simhash = near_dup::simhash(&document.text);
+                    cleaned.push((
+                        ClassifiedDocument {
+                            document,
+                            detection: item.detection,
+                        },
+                        key,
+                        simhash,
+                    ));
+                    ids.push(id);
+                }
                 Err(rejection) => {
                     tracing::warn!(agent = %agent_id, reason = %rejection, "document rejected");
                     metrics::counter!(telemetry::DOCUMENTS_DROPPED_TOTAL, "reason" => "invalid")
                         .increment(1);
                     result.done.push(id);
-                    continue;
-                }
-            };
-            let key = clean::merge_key(&item.detection, &document.title);
-            let simhash = near_dup::simhash(&document.text);
-            let cleaned = ClassifiedDocument {
-                document,
-                detection: item.detection,
-            };
-            match ctx
-                .store
-                .record_classified(&cleaned, &key, simhash, quality.merge_window)
-                .await
-            {
-                Ok(outcome) => {
-                    announce(ctx, &cleaned, outcome).await;
-                    metrics::histogram!(telemetry::STAGE_DURATION_SECONDS, "stage" => "quality")
-                        .record(started.elapsed().as_secs_f64());
-                    let age = (Utc::now() - fetched_at).to_std().unwrap_or_default();
-                    metrics::histogram!(telemetry::STAGE_DURATION_SECONDS, "stage" => "pipeline")
-                        .record(age.as_secs_f64());
-                    result.done.push(id);
-                }
-                Err(err) => {
-                    // Left pending: redelivered once the store is back.
-                    tracing::warn!(agent = %agent_id, error = %err, "recording document failed");
-                    result.failed += 1;
                 }
             }
         }
+        if cleaned.is_empty() {
+            return result;
+        }
+        // One transaction for the batch: the store's commit, not the documents, is the cost.
+        let records: Vec<ToRecord<'_>> = cleaned
+            .iter()
+            .map(|(item, key, simhash)| ToRecord {
+                item,
+                merge_key: key,
+                simhash: *simhash,
+            })
+            .collect();
+        let outcomes = match ctx
+            .store
+            .record_classified_batch(&records, quality.merge_window)
+            .await
+        {
+            Ok(outcomes) => outcomes,
+            Err(err) => {
+                // Left pending: redelivered once the store is back.
+                tracing::warn!(agent = %agent_id, error = %err, documents = ids.len(), "recording documents failed");
+                result.failed += ids.len() as u64;
+                return result;
+            }
+        };
+        let per_document = started.elapsed().as_secs_f64() / records.len() as f64;
+        let now = Utc::now();
+        for ((item, _, _), outcome) in cleaned.iter().zip(outcomes) {
+            announce(ctx, item, outcome).await;
+            metrics::histogram!(telemetry::STAGE_DURATION_SECONDS, "stage" => "quality")
+                .record(per_document);
+            let age = (now - item.document.fetched_at)
+                .to_std()
+                .unwrap_or_default();
+            metrics::histogram!(telemetry::STAGE_DURATION_SECONDS, "stage" => "pipeline")
+                .record(age.as_secs_f64());
+        }
+        result.done.extend(ids);
         result
     }
 }

@@ -118,6 +118,18 @@ pub trait WorkQueue: Send + Sync + 'static {
     async fn depth(&self, queue: &str) -> Result<QueueDepth>;
 }
 
+/// A classified document to record, with its merge key and body SimHash (see
+/// [`Store::record_classified`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ToRecord<'a> {
+    /// The document and its detection.
+    pub item: &'a ClassifiedDocument,
+    /// Key of the event it merges into (`clean::merge_key`).
+    pub merge_key: &'a str,
+    /// Body SimHash, for near duplicates.
+    pub simhash: Option<u64>,
+}
+
 /// Durable records. Every method is idempotent where the pipeline may repeat it.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -163,7 +175,28 @@ pub trait Store: Send + Sync + 'static {
         merge_key: &str,
         simhash: Option<u64>,
         merge_window: Duration,
-    ) -> Result<RecordOutcome>;
+    ) -> Result<RecordOutcome> {
+        let batch = [ToRecord {
+            item,
+            merge_key,
+            simhash,
+        }];
+        let outcomes = self.record_classified_batch(&batch, merge_window).await?;
+        // The batch gives one outcome per item: exactly one here.
+        Ok(outcomes
+            .into_iter()
+            .next()
+            .unwrap_or(RecordOutcome::Duplicate))
+    }
+    /// Records a batch of classified documents in one transaction, in order, each as
+    /// [`Store::record_classified`] does (a later item sees the earlier ones: a copy within
+    /// the batch is a duplicate). All or nothing: on an error nothing of the batch is
+    /// recorded. One outcome per item, in order.
+    async fn record_classified_batch(
+        &self,
+        batch: &[ToRecord<'_>],
+        merge_window: Duration,
+    ) -> Result<Vec<RecordOutcome>>;
     /// A page of events, newest first.
     async fn list_events(&self, query: &EventQuery) -> Result<EventPage>;
     /// One event with its sources and evidence.

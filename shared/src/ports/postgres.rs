@@ -40,6 +40,11 @@ impl PgStore {
         Ok(self.pool.begin().await?)
     }
 
+    /// The pool writes go through: the one pool (Postgres locks rows, not the database).
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// Serialises merges into one project's event across writers (data-quality agents in
     /// several processes): a transaction-scoped advisory lock on the key's hash.
     async fn lock_merge_key(tx: &mut Transaction<'static, Postgres>, key: &str) -> Result<()> {

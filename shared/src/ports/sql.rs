@@ -21,6 +21,13 @@ use crate::error::{Error, Result};
 /// Near-duplicate fingerprints at most this many bits apart are copies of one document.
 pub const NEAR_DUPLICATE_DISTANCE: u32 = 4;
 
+/// Fingerprints compared per band when recording a document: the newest this many that share
+/// the band within the merge window. SimHashes of long texts cluster on common words, so a
+/// band can be shared by thousands of unrelated documents; bounding the lookup keeps recording
+/// O(1) in the size of the store. A near copy older than the newest 64 documents that share
+/// each of its five bands is not found (and is stored as a new document).
+pub const NEAR_DUPLICATE_CANDIDATES: i64 = 64;
+
 /// The five index bands of a 64-bit SimHash (13, 13, 13, 13 and 12 bits). Two fingerprints
 /// within [`NEAR_DUPLICATE_DISTANCE`] bits differ in at most four bands, so they share one.
 pub fn simhash_bands(simhash: u64) -> [i32; 5] {
@@ -122,7 +129,8 @@ pub fn project_key_of(project: &str) -> String {
 
 /// Writes `impl Store for $store` (in a private module `sql_impl`) over the sqlx database `$db`
 /// with row type `$row`. The adapter's module must define, on `$store`, a `pool` field and
-/// `async fn begin_write(&self) -> Result<sqlx::Transaction<'static, $db>>` and
+/// `async fn begin_write(&self) -> Result<sqlx::Transaction<'static, $db>>`,
+/// `fn writer(&self) -> &sqlx::Pool<$db>` (where single writes go) and
 /// `async fn lock_merge_key(tx: &mut sqlx::Transaction<'static, $db>, key: &str) -> Result<()>`.
 #[macro_export]
 #[doc(hidden)]
@@ -139,16 +147,16 @@ macro_rules! sql_store {
             use $crate::domain::{
                 ActionOutcome, AgentKind, SupervisorAction, SupervisorActionInput,
                 SupervisorActionQuery, Feedback, FeedbackLabel,
-                ApiKey, ClassifiedDocument, Company, CompanyInput, DesiredEntry, EventPage, EventQuery,
+                ApiKey, Company, CompanyInput, DesiredEntry, EventPage, EventQuery,
                 EventSource, Evidence, FetchReport, FetchStatus, MemoryEntry, Priority,
                 RecordOutcome, Source, SourceInput, SourceKind, SynthesisSnapshot, TgeEvent,
             };
             use $crate::supervision::Action;
             use $crate::error::{Error, Result};
-            use $crate::ports::Store;
+            use $crate::ports::{Store, ToRecord};
             use $crate::ports::sql::{
                 conflict, decode_cursor, encode_cursor, from_ms, json_list, like_pattern,
-                NEAR_DUPLICATE_DISTANCE, merge_keys_compatible, parse_list, project_key_of, selectors_json, simhash_bands,
+                NEAR_DUPLICATE_CANDIDATES, NEAR_DUPLICATE_DISTANCE, merge_keys_compatible, parse_list, project_key_of, selectors_json, simhash_bands,
                 to_ms,
             };
 
@@ -317,6 +325,205 @@ impl $store {
         keys.dedup();
         Ok(keys)
     }
+
+    /// One item of [`Store::record_classified_batch`], inside its transaction. A duplicate is
+    /// found before anything of the item is written, so it returns without undoing anything.
+    async fn record_one(
+        tx: &mut sqlx::Transaction<'static, $db>,
+        record: &ToRecord<'_>,
+        window_start: i64,
+        now: i64,
+    ) -> Result<RecordOutcome> {
+        let document = &record.item.document;
+        let detection = &record.item.detection;
+        let merge_key = record.merge_key;
+        // Near duplicates: a copy from the same source is dropped; a copy from another source
+        // joins the event its original belongs to, whatever project each copy names.
+        let mut near_event: Option<i64> = None;
+        if let Some(simhash) = record.simhash {
+            let bands = simhash_bands(simhash);
+            // The newest `NEAR_DUPLICATE_CANDIDATES` per band: SimHashes of long texts cluster,
+            // so an unbounded lookup grows with the store and makes recording quadratic.
+            let candidates = sqlx::query(
+                "SELECT f.simhash, f.source_name, f.merge_key, es.event_id, e.project_key AS event_key \
+                 FROM ( \
+                   SELECT document_id FROM (SELECT document_id FROM document_fingerprints WHERE band0 = $1 AND stored_at > $6 ORDER BY stored_at DESC LIMIT $8) AS c0 \
+                   UNION SELECT document_id FROM (SELECT document_id FROM document_fingerprints WHERE band1 = $2 AND stored_at > $6 ORDER BY stored_at DESC LIMIT $8) AS c1 \
+                   UNION SELECT document_id FROM (SELECT document_id FROM document_fingerprints WHERE band2 = $3 AND stored_at > $6 ORDER BY stored_at DESC LIMIT $8) AS c2 \
+                   UNION SELECT document_id FROM (SELECT document_id FROM document_fingerprints WHERE band3 = $4 AND stored_at > $6 ORDER BY stored_at DESC LIMIT $8) AS c3 \
+                   UNION SELECT document_id FROM (SELECT document_id FROM document_fingerprints WHERE band4 = $5 AND stored_at > $6 ORDER BY stored_at DESC LIMIT $8) AS c4 \
+                 ) AS candidates \
+                 JOIN document_fingerprints f ON f.document_id = candidates.document_id \
+                 LEFT JOIN event_sources es ON es.document_id = f.document_id \
+                 LEFT JOIN tge_events e ON e.id = es.event_id \
+                 WHERE f.document_id <> $7",
+            )
+            .bind(bands[0])
+            .bind(bands[1])
+            .bind(bands[2])
+            .bind(bands[3])
+            .bind(bands[4])
+            .bind(window_start)
+            .bind(&document.id)
+            .bind(NEAR_DUPLICATE_CANDIDATES)
+            .fetch_all(&mut **tx)
+            .await?;
+            for row in &candidates {
+                let stored: i64 = row.try_get("simhash")?;
+                if (stored as u64 ^ simhash).count_ones() > NEAR_DUPLICATE_DISTANCE {
+                    continue;
+                }
+                // A template filled in for another project (an exchange's listing notices) is
+                // not a copy: the keys must agree unless one side names no project.
+                let stored_key: String = row.try_get("merge_key")?;
+                if !merge_keys_compatible(&stored_key, merge_key) {
+                    continue;
+                }
+                let source_name: String = row.try_get("source_name")?;
+                if source_name == document.source_name {
+                                        return Ok(RecordOutcome::Duplicate);
+                }
+                let event_id: Option<i64> = row.try_get("event_id")?;
+                let event_key: Option<String> = row.try_get("event_key")?;
+                let joins = event_key
+                    .as_deref()
+                    .is_some_and(|key| merge_keys_compatible(key, merge_key));
+                if near_event.is_none() && joins {
+                    near_event = event_id;
+                }
+            }
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO documents (id, source_id, source_name, url, title, text, published_at, fetched_at, stored_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&document.id)
+        .bind(document.source_id)
+        .bind(&document.source_name)
+        .bind(&document.url)
+        .bind(&document.title)
+        .bind(&document.text)
+        .bind(document.published_at.map(to_ms))
+        .bind(to_ms(document.fetched_at))
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+                        return Ok(RecordOutcome::Duplicate);
+        }
+        if let Some(simhash) = record.simhash {
+            let bands = simhash_bands(simhash);
+            sqlx::query(
+                "INSERT INTO document_fingerprints (document_id, source_name, merge_key, simhash, band0, band1, band2, band3, band4, stored_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (document_id) DO NOTHING",
+            )
+            .bind(&document.id)
+            .bind(&document.source_name)
+            .bind(merge_key)
+            .bind(simhash as i64)
+            .bind(bands[0])
+            .bind(bands[1])
+            .bind(bands[2])
+            .bind(bands[3])
+            .bind(bands[4])
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        }
+        let evidence = serde_json::to_string(&detection.evidence)?;
+        sqlx::query(
+            "INSERT INTO detections (document_id, score, is_tge, project, token, event_date, evidence, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&document.id)
+        .bind(detection.score)
+        .bind(detection.is_tge)
+        .bind(&detection.project)
+        .bind(&detection.token)
+        .bind(&detection.event_date)
+        .bind(&evidence)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        if !detection.is_tge {
+            return Ok(RecordOutcome::Stored);
+        }
+        // The batch holds the merge key's lock (taken up front, in order).
+        let existing = match near_event {
+            Some(event_id) => {
+                sqlx::query("SELECT id, score FROM tge_events WHERE id = $1")
+                    .bind(event_id)
+                    .fetch_optional(&mut **tx)
+                    .await?
+            }
+            None => {
+                sqlx::query(
+                    "SELECT id, score FROM tge_events WHERE project_key = $1 AND last_seen > $2 \
+                     ORDER BY last_seen DESC LIMIT 1",
+                )
+                .bind(merge_key)
+                .bind(window_start)
+                .fetch_optional(&mut **tx)
+                .await?
+            }
+        };
+        let outcome = match existing {
+            Some(row) => {
+                let event_id: i64 = row.try_get("id")?;
+                let best: f64 = row.try_get("score")?;
+                let better = detection.score > best;
+                sqlx::query(
+                    "UPDATE tge_events SET last_seen = CASE WHEN last_seen > $1 THEN last_seen ELSE $1 END, \
+                     score = CASE WHEN score > $2 THEN score ELSE $2 END, \
+                     project = COALESCE(project, $3), token = COALESCE(token, $4), \
+                     event_date = COALESCE(event_date, $5), \
+                     evidence = CASE WHEN $6 THEN $7 ELSE evidence END WHERE id = $8",
+                )
+                .bind(now)
+                .bind(detection.score)
+                .bind(&detection.project)
+                .bind(&detection.token)
+                .bind(&detection.event_date)
+                .bind(better)
+                .bind(&evidence)
+                .bind(event_id)
+                .execute(&mut **tx)
+                .await?;
+                RecordOutcome::EventMerged(event_id)
+            }
+            None => {
+                let created = sqlx::query(
+                    "INSERT INTO tge_events (project, project_key, token, score, event_date, first_seen, last_seen, evidence) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                )
+                .bind(&detection.project)
+                .bind(merge_key)
+                .bind(&detection.token)
+                .bind(detection.score)
+                .bind(&detection.event_date)
+                .bind(now)
+                .bind(now)
+                .bind(&evidence)
+                .fetch_one(&mut **tx)
+                .await?;
+                RecordOutcome::EventCreated(created.try_get("id")?)
+            }
+        };
+        let event_id = match outcome {
+            RecordOutcome::EventMerged(id) | RecordOutcome::EventCreated(id) => id,
+            RecordOutcome::Duplicate | RecordOutcome::Stored => unreachable!("tge outcomes only"),
+        };
+        sqlx::query(
+            "INSERT INTO event_sources (event_id, document_id, added_at) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(event_id)
+        .bind(&document.id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        Ok(outcome)
+    }
 }
 
 #[async_trait]
@@ -328,6 +535,7 @@ impl Store for $store {
 
     async fn close(&self) {
         self.pool.close().await;
+        self.writer().close().await;
     }
 
     async fn list_sources(&self) -> Result<Vec<Source>> {
@@ -362,7 +570,7 @@ impl Store for $store {
         .bind(i64::from(input.tier))
         .bind(input.enabled)
         .bind(to_ms(Utc::now()))
-        .fetch_one(&self.pool)
+        .fetch_one(self.writer())
         .await;
         match result {
             Ok(row) => self.get_source(row.try_get("id")?).await,
@@ -391,7 +599,7 @@ impl Store for $store {
         .bind(&input.url)
         .bind(&input.url)
         .bind(id)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await;
         match result {
             Ok(done) if done.rows_affected() == 0 => Err(Error::not_found("source", id)),
@@ -403,7 +611,7 @@ impl Store for $store {
     async fn delete_source(&self, id: i64) -> Result<()> {
         let done = sqlx::query("DELETE FROM sources WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         if done.rows_affected() == 0 {
             return Err(Error::not_found("source", id));
@@ -441,7 +649,7 @@ impl Store for $store {
                 .map(|interval| interval.as_millis() as i64),
         )
         .bind(id)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         // A source deleted while it was being fetched is not an error: its report is moot.
         Ok(())
@@ -479,7 +687,7 @@ impl Store for $store {
         .bind(&input.status)
         .bind(json_list(&input.exclusions)?)
         .bind(to_ms(Utc::now()))
-        .fetch_one(&self.pool)
+        .fetch_one(self.writer())
         .await;
         match result {
             Ok(row) => self.get_company(row.try_get("id")?).await,
@@ -501,7 +709,7 @@ impl Store for $store {
         .bind(&input.status)
         .bind(json_list(&input.exclusions)?)
         .bind(id)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await;
         match result {
             Ok(done) if done.rows_affected() == 0 => Err(Error::not_found("company", id)),
@@ -513,7 +721,7 @@ impl Store for $store {
     async fn delete_company(&self, id: i64) -> Result<()> {
         let done = sqlx::query("DELETE FROM companies WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         if done.rows_affected() == 0 {
             return Err(Error::not_found("company", id));
@@ -521,200 +729,33 @@ impl Store for $store {
         Ok(())
     }
 
-    async fn record_classified(
+    async fn record_classified_batch(
         &self,
-        item: &ClassifiedDocument,
-        merge_key: &str,
-        simhash: Option<u64>,
+        batch: &[ToRecord<'_>],
         merge_window: Duration,
-    ) -> Result<RecordOutcome> {
-        let document = &item.document;
-        let detection = &item.detection;
+    ) -> Result<Vec<RecordOutcome>> {
         let now = to_ms(Utc::now());
         let window_start = now - merge_window.as_millis() as i64;
         let mut tx = self.begin_write().await?;
-        // Near duplicates: a copy from the same source is dropped; a copy from another source
-        // joins the event its original belongs to, whatever project each copy names.
-        let mut near_event: Option<i64> = None;
-        if let Some(simhash) = simhash {
-            let bands = simhash_bands(simhash);
-            let candidates = sqlx::query(
-                "SELECT f.simhash, f.source_name, f.merge_key, es.event_id, e.project_key AS event_key \
-                 FROM document_fingerprints f \
-                 LEFT JOIN event_sources es ON es.document_id = f.document_id \
-                 LEFT JOIN tge_events e ON e.id = es.event_id \
-                 WHERE (f.band0 = $1 OR f.band1 = $2 OR f.band2 = $3 OR f.band3 = $4 OR f.band4 = $5) \
-                 AND f.stored_at > $6 AND f.document_id <> $7",
-            )
-            .bind(bands[0])
-            .bind(bands[1])
-            .bind(bands[2])
-            .bind(bands[3])
-            .bind(bands[4])
-            .bind(window_start)
-            .bind(&document.id)
-            .fetch_all(&mut *tx)
-            .await?;
-            for row in &candidates {
-                let stored: i64 = row.try_get("simhash")?;
-                if (stored as u64 ^ simhash).count_ones() > NEAR_DUPLICATE_DISTANCE {
-                    continue;
-                }
-                // A template filled in for another project (an exchange's listing notices) is
-                // not a copy: the keys must agree unless one side names no project.
-                let stored_key: String = row.try_get("merge_key")?;
-                if !merge_keys_compatible(&stored_key, merge_key) {
-                    continue;
-                }
-                let source_name: String = row.try_get("source_name")?;
-                if source_name == document.source_name {
-                    tx.rollback().await?;
-                    return Ok(RecordOutcome::Duplicate);
-                }
-                let event_id: Option<i64> = row.try_get("event_id")?;
-                let event_key: Option<String> = row.try_get("event_key")?;
-                let joins = event_key
-                    .as_deref()
-                    .is_some_and(|key| merge_keys_compatible(key, merge_key));
-                if near_event.is_none() && joins {
-                    near_event = event_id;
-                }
-            }
+        // Two writers merging the same project must not both create an event: the batch
+        // holds the lock of every project it may merge, taken in one order so that two
+        // batches never wait for each other's locks.
+        let mut keys: Vec<&str> = batch
+            .iter()
+            .filter(|record| record.item.detection.is_tge)
+            .map(|record| record.merge_key)
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for key in keys {
+            Self::lock_merge_key(&mut tx, key).await?;
         }
-        let inserted = sqlx::query(
-            "INSERT INTO documents (id, source_id, source_name, url, title, text, published_at, fetched_at, stored_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(&document.id)
-        .bind(document.source_id)
-        .bind(&document.source_name)
-        .bind(&document.url)
-        .bind(&document.title)
-        .bind(&document.text)
-        .bind(document.published_at.map(to_ms))
-        .bind(to_ms(document.fetched_at))
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Ok(RecordOutcome::Duplicate);
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for record in batch {
+            outcomes.push($store::record_one(&mut tx, record, window_start, now).await?);
         }
-        if let Some(simhash) = simhash {
-            let bands = simhash_bands(simhash);
-            sqlx::query(
-                "INSERT INTO document_fingerprints (document_id, source_name, merge_key, simhash, band0, band1, band2, band3, band4, stored_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (document_id) DO NOTHING",
-            )
-            .bind(&document.id)
-            .bind(&document.source_name)
-            .bind(merge_key)
-            .bind(simhash as i64)
-            .bind(bands[0])
-            .bind(bands[1])
-            .bind(bands[2])
-            .bind(bands[3])
-            .bind(bands[4])
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let evidence = serde_json::to_string(&detection.evidence)?;
-        sqlx::query(
-            "INSERT INTO detections (document_id, score, is_tge, project, token, event_date, evidence, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&document.id)
-        .bind(detection.score)
-        .bind(detection.is_tge)
-        .bind(&detection.project)
-        .bind(&detection.token)
-        .bind(&detection.event_date)
-        .bind(&evidence)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        if !detection.is_tge {
-            tx.commit().await?;
-            return Ok(RecordOutcome::Stored);
-        }
-        // Two writers merging the same project must not both create an event.
-        Self::lock_merge_key(&mut tx, merge_key).await?;
-        let existing = match near_event {
-            Some(event_id) => {
-                sqlx::query("SELECT id, score FROM tge_events WHERE id = $1")
-                    .bind(event_id)
-                    .fetch_optional(&mut *tx)
-                    .await?
-            }
-            None => {
-                sqlx::query(
-                    "SELECT id, score FROM tge_events WHERE project_key = $1 AND last_seen > $2 \
-                     ORDER BY last_seen DESC LIMIT 1",
-                )
-                .bind(merge_key)
-                .bind(window_start)
-                .fetch_optional(&mut *tx)
-                .await?
-            }
-        };
-        let outcome = match existing {
-            Some(row) => {
-                let event_id: i64 = row.try_get("id")?;
-                let best: f64 = row.try_get("score")?;
-                let better = detection.score > best;
-                sqlx::query(
-                    "UPDATE tge_events SET last_seen = CASE WHEN last_seen > $1 THEN last_seen ELSE $1 END, \
-                     score = CASE WHEN score > $2 THEN score ELSE $2 END, \
-                     project = COALESCE(project, $3), token = COALESCE(token, $4), \
-                     event_date = COALESCE(event_date, $5), \
-                     evidence = CASE WHEN $6 THEN $7 ELSE evidence END WHERE id = $8",
-                )
-                .bind(now)
-                .bind(detection.score)
-                .bind(&detection.project)
-                .bind(&detection.token)
-                .bind(&detection.event_date)
-                .bind(better)
-                .bind(&evidence)
-                .bind(event_id)
-                .execute(&mut *tx)
-                .await?;
-                RecordOutcome::EventMerged(event_id)
-            }
-            None => {
-                let created = sqlx::query(
-                    "INSERT INTO tge_events (project, project_key, token, score, event_date, first_seen, last_seen, evidence) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-                )
-                .bind(&detection.project)
-                .bind(merge_key)
-                .bind(&detection.token)
-                .bind(detection.score)
-                .bind(&detection.event_date)
-                .bind(now)
-                .bind(now)
-                .bind(&evidence)
-                .fetch_one(&mut *tx)
-                .await?;
-                RecordOutcome::EventCreated(created.try_get("id")?)
-            }
-        };
-        let event_id = match outcome {
-            RecordOutcome::EventMerged(id) | RecordOutcome::EventCreated(id) => id,
-            RecordOutcome::Duplicate | RecordOutcome::Stored => unreachable!("tge outcomes only"),
-        };
-        sqlx::query(
-            "INSERT INTO event_sources (event_id, document_id, added_at) VALUES ($1, $2, $3) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(event_id)
-        .bind(&document.id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
         tx.commit().await?;
-        Ok(outcome)
+        Ok(outcomes)
     }
 
     async fn list_events(&self, query: &EventQuery) -> Result<EventPage> {
@@ -817,7 +858,7 @@ impl Store for $store {
         .bind(hash)
         .bind(json_list(scopes)?)
         .bind(to_ms(Utc::now()))
-        .fetch_one(&self.pool)
+        .fetch_one(self.writer())
         .await?;
         Ok(result.try_get("id")?)
     }
@@ -850,7 +891,7 @@ impl Store for $store {
             sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
                 .bind(key)
                 .bind(Utc::now().to_rfc3339())
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -869,7 +910,7 @@ impl Store for $store {
         .bind(&entry.written_by)
         .bind(to_ms(entry.updated_at))
         .bind(entry.expires_at.map(to_ms))
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -878,7 +919,7 @@ impl Store for $store {
         sqlx::query("DELETE FROM memory_entries WHERE namespace = $1 AND key = $2")
             .bind(namespace)
             .bind(key)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         Ok(())
     }
@@ -886,7 +927,7 @@ impl Store for $store {
     async fn load_memory(&self, now: DateTime<Utc>) -> Result<Vec<MemoryEntry>> {
         sqlx::query("DELETE FROM memory_entries WHERE expires_at IS NOT NULL AND expires_at <= $1")
             .bind(to_ms(now))
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         let rows = sqlx::query("SELECT * FROM memory_entries ORDER BY namespace, key")
             .fetch_all(&self.pool)
@@ -919,7 +960,7 @@ impl Store for $store {
         .bind(key)
         .bind(serde_json::to_string(value)?)
         .bind(to_ms(Utc::now()))
-        .fetch_one(&self.pool)
+        .fetch_one(self.writer())
         .await?;
         desired_from_row(&row)
     }
@@ -948,7 +989,7 @@ impl Store for $store {
         .bind(note)
         .bind(serde_json::to_string(sample)?)
         .bind(to_ms(Utc::now()))
-        .fetch_one(&self.pool)
+        .fetch_one(self.writer())
         .await?;
         feedback_from_row(&row)
     }
@@ -976,7 +1017,7 @@ impl Store for $store {
         .bind(input.outcome.as_str())
         .bind(&input.reason)
         .bind(to_ms(Utc::now()))
-        .fetch_one(&self.pool)
+        .fetch_one(self.writer())
         .await?;
         Ok(row.try_get("id")?)
     }
@@ -1009,7 +1050,7 @@ impl Store for $store {
         )
         .bind(to_ms(at))
         .bind(serde_json::to_string(body)?)
-        .fetch_one(&self.pool)
+        .fetch_one(self.writer())
         .await?;
         Ok(row.try_get("id")?)
     }

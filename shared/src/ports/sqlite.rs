@@ -15,7 +15,12 @@ use crate::error::{Error, Result};
 /// The SQLite store.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Readers (WAL lets them run beside the writer).
     pool: SqlitePool,
+    /// The one writer connection. SQLite has one write lock; writers queued on its busy
+    /// handler poll with sleeps and starve each other (seconds behind a busy agent), so
+    /// writes wait in the pool's fair queue for this connection instead.
+    writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -35,12 +40,16 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, writer })
     }
 
     /// A private in-memory database (one connection), for tests.
@@ -54,12 +63,20 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            writer: pool.clone(),
+            pool,
+        })
     }
 
     /// Write transactions take SQLite's write lock at once, so they never fail upgrading it.
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// The pool writes go through.
+    fn writer(&self) -> &SqlitePool {
+        &self.writer
     }
 
     /// Nothing to do: `BEGIN IMMEDIATE` already serialises writers.

@@ -11,9 +11,9 @@ use swarm_shared::domain::{
     ClassifiedDocument, CompanyInput, Detection, Document, EventQuery, Evidence, FetchReport,
     FetchStatus, Priority, RecordOutcome, Selectors, SourceInput, SourceKind, document_id,
 };
-use swarm_shared::ports::Store;
 use swarm_shared::ports::postgres::PgStore;
 use swarm_shared::ports::sqlite::SqliteStore;
+use swarm_shared::ports::{Store, ToRecord};
 
 const WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
 
@@ -746,9 +746,129 @@ async fn supervisor_actions_newest_first_with_filters(store: Arc<dyn Store>) {
     assert_eq!(limited[0].action, Action::AlertOnly);
 }
 
+async fn a_batch_is_recorded_in_order_in_one_transaction(store: Arc<dyn Store>) {
+    let first = classified(
+        "https://a.example/b1",
+        "Fhenix announces TGE",
+        Some("Fhenix"),
+        Some("FHE"),
+        0.9,
+        true,
+    );
+    let mut copy = classified(
+        "https://a.example/b1-again",
+        "Fhenix announces TGE",
+        Some("Fhenix"),
+        Some("FHE"),
+        0.9,
+        true,
+    );
+    copy.document.source_name = first.document.source_name.clone();
+    let other_source = {
+        let mut item = classified(
+            "https://b.example/b2",
+            "Fhenix TGE date set",
+            Some("Fhenix"),
+            None,
+            0.95,
+            true,
+        );
+        item.document.source_name = "other".into();
+        item
+    };
+    let noise = classified(
+        "https://a.example/b3",
+        "Market wrap",
+        None,
+        None,
+        0.1,
+        false,
+    );
+    let caldera = classified(
+        "https://c.example/b4",
+        "Caldera sets TGE",
+        Some("Caldera"),
+        None,
+        0.8,
+        true,
+    );
+    let fhenix = key("Fhenix");
+    let simhash: u64 = 0x0f0f_1234_5678_9abc;
+    let batch = [
+        ToRecord {
+            item: &first,
+            merge_key: &fhenix,
+            simhash: Some(simhash),
+        },
+        // A near copy from the same source within the same batch: the batch sees its own writes.
+        ToRecord {
+            item: &copy,
+            merge_key: &fhenix,
+            simhash: Some(simhash ^ 0b101),
+        },
+        ToRecord {
+            item: &other_source,
+            merge_key: &fhenix,
+            simhash: Some(!simhash),
+        },
+        ToRecord {
+            item: &noise,
+            merge_key: "title:market wrap",
+            simhash: None,
+        },
+        ToRecord {
+            item: &caldera,
+            merge_key: &key("Caldera"),
+            simhash: None,
+        },
+        // The same document twice in one batch.
+        ToRecord {
+            item: &noise,
+            merge_key: "title:market wrap",
+            simhash: None,
+        },
+    ];
+    let outcomes = store.record_classified_batch(&batch, WINDOW).await.unwrap();
+    let RecordOutcome::EventCreated(fhenix_event) = outcomes[0] else {
+        panic!("expected a new event first, got {outcomes:?}")
+    };
+    assert_eq!(outcomes[1], RecordOutcome::Duplicate);
+    assert_eq!(outcomes[2], RecordOutcome::EventMerged(fhenix_event));
+    assert_eq!(outcomes[3], RecordOutcome::Stored);
+    assert!(
+        matches!(outcomes[4], RecordOutcome::EventCreated(id) if id != fhenix_event),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[5], RecordOutcome::Duplicate);
+    assert_eq!(outcomes.len(), batch.len());
+    assert_eq!(store.count_documents().await.unwrap(), 4);
+    assert_eq!(
+        store.get_event(fhenix_event).await.unwrap().sources.len(),
+        2
+    );
+    // An empty batch records nothing and is not an error.
+    assert!(
+        store
+            .record_classified_batch(&[], WINDOW)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Recording the batch again changes nothing.
+    let again = store.record_classified_batch(&batch, WINDOW).await.unwrap();
+    assert!(
+        again
+            .iter()
+            .all(|outcome| *outcome == RecordOutcome::Duplicate),
+        "{again:?}"
+    );
+    assert_eq!(store.count_documents().await.unwrap(), 4);
+}
+
 async fn suite(make: impl AsyncFn() -> Arc<dyn Store>) {
     supervisor_actions_newest_first_with_filters(make().await).await;
     near_duplicates_merge_across_sources_and_drop_within_one(make().await).await;
+    a_batch_is_recorded_in_order_in_one_transaction(make().await).await;
     feedback_is_kept_in_order(make().await).await;
     concurrent_writers_merge_into_one_event(make().await).await;
     desired_state_generations(make().await).await;

@@ -2,11 +2,13 @@
 //! baseline taken in the same run on the same machine, and written to
 //! `target/bench/report.json` with a table on stdout.
 //!
-//! Figures so far:
+//! Figures (one module each where they need more than a function):
 //! * `classification`: the keyword scorer over a generated corpus (documents assembled from the
 //!   shipped labelled corpus, 0.3 to 6 KB each), one thread, so the rate is per core. Baseline:
 //!   one Aho-Corasick pass of the scorer's own lexicon over the same bytes, the floor of any
 //!   scorer that reads every byte once for its phrases.
+//! * `pipeline_embedded` ([`pipeline`]), `pipeline_distributed` ([`distributed`]), `api`
+//!   ([`api`]), `memory` ([`memory`]) and `footprint` ([`footprint`]): see their modules.
 //! * `supervision`: an in-process swarm; a document is enqueued for the keyword agent, which
 //!   is armed to panic while it holds the document. Measured: enqueue to acknowledgement by
 //!   the replacement (host notices the exit, respawns the actor, the new actor rebuilds its
@@ -35,40 +37,86 @@ use swarm_shared::ports::WorkQueue;
 
 const BOILERPLATE: &str = "Sign up for our newsletter to get the day's top stories. This article is for information only and is not financial advice. Follow us on X and Telegram for breaking news.";
 
+mod api;
+mod distributed;
+mod footprint;
+mod memory;
+mod pipeline;
+mod process;
+
+/// Figures in report order; `--only` picks some.
+const FIGURES: [&str; 7] = [
+    "classification",
+    "pipeline_embedded",
+    "pipeline_distributed",
+    "api",
+    "memory",
+    "supervision",
+    "footprint",
+];
+
+/// Command-line options.
 struct Options {
     docs: usize,
+    pipeline_docs: usize,
+    probes: usize,
     faults: usize,
+    footprint_docs: usize,
+    seconds: u64,
+    only: Vec<String>,
     out: std::path::PathBuf,
 }
+
+fn number<T: std::str::FromStr>(flag: &str, value: Option<String>) -> T {
+    let value = value.unwrap_or_default();
+    value.parse().unwrap_or_else(|_| {
+        eprintln!("bench: {flag} needs a number, got `{value}`");
+        std::process::exit(2)
+    })
+}
+
+const USAGE: &str = "usage: bench [--docs N (classification, default 50000)] \
+[--pipeline-docs N (pipelines, default 30000)] [--probes N (latency probes, default 200)] \
+[--faults N (default 100)] [--footprint-docs N (default 200000)] \
+[--seconds N (API and memory load, default 5)] [--only FIGURE,FIGURE] \
+[--out FILE (default target/bench/report.json)]";
 
 fn parse_args() -> Options {
     let mut options = Options {
         docs: 50_000,
+        pipeline_docs: 30_000,
+        probes: 200,
         faults: 100,
+        footprint_docs: 200_000,
+        seconds: 5,
+        only: FIGURES.iter().map(|name| (*name).to_owned()).collect(),
         out: "target/bench/report.json".into(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--docs" => {
-                let value = args.next().unwrap_or_default();
-                options.docs = value.parse().unwrap_or_else(|_| {
-                    eprintln!("bench: --docs needs a number, got `{value}`");
-                    std::process::exit(2)
-                });
-            }
-            "--faults" => {
-                let value = args.next().unwrap_or_default();
-                options.faults = value.parse().unwrap_or_else(|_| {
-                    eprintln!("bench: --faults needs a number, got `{value}`");
-                    std::process::exit(2)
-                });
+            "--docs" => options.docs = number(&arg, args.next()),
+            "--pipeline-docs" => options.pipeline_docs = number(&arg, args.next()),
+            "--probes" => options.probes = number(&arg, args.next()),
+            "--faults" => options.faults = number(&arg, args.next()),
+            "--footprint-docs" => options.footprint_docs = number(&arg, args.next()),
+            "--seconds" => options.seconds = number(&arg, args.next()),
+            "--only" => {
+                let list = args.next().unwrap_or_default();
+                options.only = list.split(',').map(|name| name.trim().to_owned()).collect();
+                for name in &options.only {
+                    if !FIGURES.contains(&name.as_str()) {
+                        eprintln!(
+                            "bench: unknown figure `{name}` (one of {})",
+                            FIGURES.join(", ")
+                        );
+                        std::process::exit(2);
+                    }
+                }
             }
             "--out" => options.out = args.next().unwrap_or_default().into(),
             "-h" | "--help" => {
-                println!(
-                    "usage: bench [--docs N (default 50000)] [--faults N (default 100)] [--out FILE (default target/bench/report.json)]"
-                );
+                println!("{USAGE}");
                 std::process::exit(0);
             }
             other => {
@@ -77,31 +125,64 @@ fn parse_args() -> Options {
             }
         }
     }
+    if options.probes == 0 || options.faults == 0 || options.seconds == 0 {
+        eprintln!("bench: --probes, --faults and --seconds must be at least 1");
+        std::process::exit(2);
+    }
     options
 }
 
+/// The shipped embedded configuration with the bench's data dir, ephemeral ports and no
+/// sources: what `tge-swarm run` starts with, minus the internet.
+fn bench_config(data_dir: &std::path::Path) -> Config {
+    let mut config = Config::embedded_default().unwrap();
+    config.sources.clear();
+    config.node.name = format!("bench-{}", std::process::id());
+    config.server.api_addr = "127.0.0.1:0".parse().unwrap();
+    config.server.metrics_addr = "127.0.0.1:0".parse().unwrap();
+    config.server.data_dir = data_dir.to_owned();
+    config
+}
+
 /// Documents assembled from the labelled corpus: 1 to 12 items, sometimes with boilerplate.
-fn generate(count: usize) -> Vec<(String, String)> {
-    let mut items = read_labelled(TRAIN.as_bytes(), "train.jsonl").unwrap();
-    items.extend(read_labelled(HELDOUT.as_bytes(), "heldout.jsonl").unwrap());
-    let mut rng = StdRng::seed_from_u64(0x7467_6573_7761_726d);
-    let mut documents = Vec::with_capacity(count);
-    for _ in 0..count {
-        let parts = rng.random_range(1..=12);
-        let first = &items[rng.random_range(0..items.len())];
+/// The same seed gives the same sequence.
+struct Generator {
+    items: Vec<swarm_agents::keyword::corpus::LabelledItem>,
+    rng: StdRng,
+}
+
+impl Generator {
+    fn new() -> Generator {
+        let mut items = read_labelled(TRAIN.as_bytes(), "train.jsonl").unwrap();
+        items.extend(read_labelled(HELDOUT.as_bytes(), "heldout.jsonl").unwrap());
+        Generator {
+            items,
+            rng: StdRng::seed_from_u64(0x7467_6573_7761_726d),
+        }
+    }
+
+    /// The next document: title and text.
+    fn next_document(&mut self) -> (String, String) {
+        let parts = self.rng.random_range(1..=12);
+        let first = &self.items[self.rng.random_range(0..self.items.len())];
         let title = first.title.clone().unwrap_or_default();
         let mut text = first.text.clone();
         for _ in 1..parts {
             text.push_str("\n\n");
-            text.push_str(&items[rng.random_range(0..items.len())].text);
+            text.push_str(&self.items[self.rng.random_range(0..self.items.len())].text);
         }
-        if rng.random_bool(0.5) {
+        if self.rng.random_bool(0.5) {
             text.push_str("\n\n");
             text.push_str(BOILERPLATE);
         }
-        documents.push((title, text));
+        (title, text)
     }
-    documents
+}
+
+/// `count` documents from a fresh [`Generator`].
+fn generate(count: usize) -> Vec<(String, String)> {
+    let mut generator = Generator::new();
+    (0..count).map(|_| generator.next_document()).collect()
 }
 
 fn machine() -> Value {
@@ -116,13 +197,12 @@ fn machine() -> Value {
     json!({"cpu": model, "cores": cores, "os": std::env::consts::OS})
 }
 
-fn classification(docs: usize) -> Value {
+/// Scores every document on this thread (after a warm-up); the seconds taken and the number
+/// of announcements.
+fn score_all(documents: &[(String, String)]) -> (f64, usize) {
     let config = Config::embedded_default().unwrap();
     let scorer = Scorer::new(&config.watchlist(), Model::shipped().unwrap(), None).unwrap();
-    let documents = generate(docs);
-    let bytes: usize = documents.iter().map(|(t, x)| t.len() + x.len()).sum();
     let year = CORPUS_YEAR;
-
     // Warm caches and the allocator.
     for (title, text) in documents.iter().take(1000) {
         std::hint::black_box(scorer.score(Input {
@@ -135,7 +215,7 @@ fn classification(docs: usize) -> Value {
     }
     let started = Instant::now();
     let mut announcements = 0usize;
-    for (title, text) in &documents {
+    for (title, text) in documents {
         let detection = scorer.score(Input {
             title,
             text,
@@ -145,7 +225,13 @@ fn classification(docs: usize) -> Value {
         });
         announcements += usize::from(detection.is_tge);
     }
-    let elapsed = started.elapsed().as_secs_f64();
+    (started.elapsed().as_secs_f64(), announcements)
+}
+
+fn classification(options: &Options) -> Value {
+    let documents = generate(options.docs);
+    let bytes: usize = documents.iter().map(|(t, x)| t.len() + x.len()).sum();
+    let (elapsed, announcements) = score_all(&documents);
 
     // Baseline: one pass of the same lexicon over the same bytes.
     let patterns: Vec<&str> = PHRASES
@@ -220,7 +306,8 @@ async fn one_round_trip(queue: &dyn WorkQueue, index: usize, tag: &str) -> Durat
     }
 }
 
-fn supervision(faults: usize) -> Value {
+fn supervision(options: &Options) -> Value {
+    let faults = options.faults;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -286,6 +373,15 @@ fn round(value: f64) -> f64 {
 
 fn main() {
     let options = parse_args();
+    // The harness' own HTTP clients need the TLS provider the swarm installs at its start.
+    swarm_agents::scraping::fetch::install_crypto_provider();
+    // The swarms' own warnings (a failing store, a dropped message) explain a bad figure.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TGE_SWARM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     // The supervision figure injects a hundred panics on purpose: keep their reports quiet.
     let report_panic = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -297,7 +393,29 @@ fn main() {
             report_panic(info);
         }
     }));
-    let figures = vec![classification(options.docs), supervision(options.faults)];
+    let mut figures = Vec::new();
+    for name in FIGURES {
+        if !options.only.iter().any(|wanted| wanted == name) {
+            continue;
+        }
+        eprintln!("bench: measuring {name}");
+        let started = Instant::now();
+        let figure = match name {
+            "classification" => classification(&options),
+            "pipeline_embedded" => pipeline::embedded(&options),
+            "pipeline_distributed" => distributed::figure(&options),
+            "api" => api::figure(&options),
+            "memory" => memory::figure(&options),
+            "supervision" => supervision(&options),
+            "footprint" => footprint::figure(&options),
+            other => unreachable!("figure {other} is listed in FIGURES"),
+        };
+        eprintln!(
+            "bench: {name} took {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        figures.push(figure);
+    }
     let report = json!({
         "taken_at": chrono::Utc::now().to_rfc3339(),
         "machine": machine(),

@@ -1,0 +1,189 @@
+//! `pipeline_distributed`: the pipeline as separate processes of the release `tge-swarm` (queen,
+//! memory coordinator and one process per specialist kind) over Redis Streams and Postgres,
+//! fed like the embedded figure: `--pipeline-docs` documents in JSON Lines files registered
+//! through the queen's API, from the first registration until every source has a recorded
+//! fetch and every stream is empty (read from Redis by the harness). Latency: one
+//! announcement at a time, from its scrape task's XADD to its listing by the queen's
+//! `GET /api/v1/events`.
+//!
+//! Baselines, same servers, same run: redis-benchmark's XADD (50 clients; 7.0 has no `-t xadd`,
+//! so the command is given whole) and a raw sqlx
+//! loop inserting single rows of the documents' size into Postgres over one connection.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sqlx::Connection;
+use swarm_shared::channels::QUEUE_SCRAPE;
+use swarm_shared::domain::ScrapeTask;
+
+use crate::memory::redis_benchmark;
+use crate::pipeline::{drained, file_source, probe_document, write_files};
+use crate::process::{Process, free_port, wait_http, write_config};
+use crate::{Options, bench_config, generate, quantile_ms, round};
+
+/// Redis database the figure uses (flushed first).
+const REDIS_DB: u8 = 13;
+/// Rows of the raw insert baseline.
+const INSERT_ROWS: usize = 5_000;
+
+/// Rows per second of single-row inserts of `documents` over one connection.
+async fn raw_inserts(database: &str, documents: &[(String, String)]) -> f64 {
+    let mut connection = sqlx::PgConnection::connect(database).await.unwrap();
+    sqlx::query("CREATE TABLE bench_raw (id TEXT PRIMARY KEY, title TEXT NOT NULL, text TEXT NOT NULL, stored_at BIGINT NOT NULL)")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    for (index, (title, text)) in documents.iter().take(INSERT_ROWS).enumerate() {
+        sqlx::query("INSERT INTO bench_raw (id, title, text, stored_at) VALUES ($1, $2, $3, $4)")
+            .bind(format!("raw-{index}"))
+            .bind(title)
+            .bind(text)
+            .bind(index as i64)
+            .execute(&mut connection)
+            .await
+            .unwrap();
+    }
+    let rate = INSERT_ROWS.min(documents.len()) as f64 / started.elapsed().as_secs_f64();
+    sqlx::query("DROP TABLE bench_raw")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    rate
+}
+
+pub fn figure(options: &Options) -> Value {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let documents = generate(options.pipeline_docs);
+    let dir = tempfile::tempdir().unwrap();
+    let feeds = dir.path().join("feeds");
+    std::fs::create_dir_all(&feeds).unwrap();
+    let paths = write_files(&feeds, &documents, "dist");
+    // redis-benchmark 7.0 has no `-t xadd`: the same command, given whole.
+    let xadd = redis_benchmark(
+        &["XADD", "bench:xadd", "*", "payload", "value"],
+        200_000,
+        REDIS_DB,
+    );
+    let redis = swarm_tests::redis_url_db(REDIS_DB);
+    crate::process::flush_redis(&redis);
+    runtime.block_on(async {
+        let database = swarm_tests::fresh_postgres_database("bench").await;
+        let inserts = raw_inserts(&database, &documents).await;
+
+        let api_port = free_port();
+        let mut config = bench_config(&dir.path().join("data"));
+        config.connections.redis_url = Some(redis.clone());
+        config.connections.database_url = Some(database.clone());
+        let config_path = write_config(dir.path(), &config);
+        let env = |node: &str| {
+            vec![
+                ("TGE_SWARM_CONFIG", config_path.display().to_string()),
+                ("TGE_SWARM_ADMIN_KEY", swarm_tests::ADMIN_KEY.to_owned()),
+                ("TGE_SWARM_NODE_NAME", node.to_owned()),
+                ("TGE_SWARM_METRICS_ADDR", "127.0.0.1:0".to_owned()),
+                ("TGE_SWARM_API_ADDR", format!("127.0.0.1:{api_port}")),
+            ]
+        };
+        let http = reqwest::Client::new();
+        let api = format!("http://127.0.0.1:{api_port}");
+        let mut processes = vec![Process::start(dir.path(), "queen", &["queen"], &env("queen"))];
+        wait_http(&http, &format!("{api}/healthz"), Duration::from_secs(60)).await;
+        processes.push(Process::start(
+            dir.path(),
+            "memory",
+            &["memory-coordinator"],
+            &env("memory"),
+        ));
+        for kind in ["api-reliability", "performance", "data-quality", "keyword", "scraping"] {
+            processes.push(Process::start(dir.path(), kind, &["agent", kind], &env(kind)));
+        }
+        wait_http(&http, &format!("{api}/readyz"), Duration::from_secs(60)).await;
+
+        // The harness reads the same Redis streams and Postgres store the processes use.
+        let ports = swarm_queen::swarm::connect_ports(&config).await.unwrap();
+        let started = Instant::now();
+        for (index, path) in paths.iter().enumerate() {
+            let body = serde_json::to_value(file_source(&format!("dist-{index}"), path, true)).unwrap();
+            let response = http
+                .post(format!("{api}/api/v1/sources"))
+                .header("X-API-Key", swarm_tests::ADMIN_KEY)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 201, "registering a bench source");
+        }
+        drained(ports.store.as_ref(), ports.queue.as_ref(), Duration::from_secs(900)).await;
+        let elapsed = started.elapsed().as_secs_f64();
+        for process in &mut processes {
+            process.check_alive(dir.path());
+        }
+        let stored = ports.store.count_documents().await.unwrap();
+
+        let mut latencies = Vec::with_capacity(options.probes);
+        for index in 0..options.probes {
+            let name = format!("Vendrixa{index:05}");
+            let path = feeds.join(format!("probe-{index:05}.jsonl"));
+            let (title, text) = probe_document(&name);
+            let line = json!({"title": title, "text": text, "url": format!("https://bench.example/dprobe/{index}")});
+            std::fs::write(&path, format!("{line}\n")).unwrap();
+            let source = ports
+                .store
+                .create_source(&file_source(&format!("dprobe-{index}"), &path, false))
+                .await
+                .unwrap();
+            let task = ScrapeTask {
+                source,
+                scheduled_at: chrono::Utc::now(),
+                etag: None,
+                last_modified: None,
+                content_hash: None,
+            };
+            let payload = serde_json::to_vec(&task).unwrap();
+            let url = format!("{api}/api/v1/events?company={name}&page_size=1");
+            let probe_started = Instant::now();
+            ports.queue.enqueue(QUEUE_SCRAPE, vec![payload]).await.unwrap();
+            loop {
+                let page: Value = http.get(&url).send().await.unwrap().json().await.unwrap();
+                if page["events"].as_array().is_some_and(|events| !events.is_empty()) {
+                    break;
+                }
+                assert!(
+                    probe_started.elapsed() < Duration::from_secs(30),
+                    "announcement {name} did not appear in the API within 30 s"
+                );
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            latencies.push(probe_started.elapsed());
+        }
+        drop(processes);
+        ports.store.close().await;
+        latencies.sort_unstable();
+        let rate = documents.len() as f64 / elapsed;
+        let p50 = quantile_ms(&latencies, 0.5);
+        let p99 = quantile_ms(&latencies, 0.99);
+        json!({
+            "name": "pipeline_distributed",
+            "value": round(rate),
+            "unit": "docs/s",
+            "processes": 7,
+            "documents": documents.len(),
+            "stored": stored,
+            "seconds": round(elapsed),
+            "documents_per_second": round(rate),
+            "latency": {"probes": latencies.len(), "p50_ms": round(p50), "p99_ms": round(p99), "from": "scrape task XADD", "to": "listed by GET /api/v1/events"},
+            "p99_ms": round(p99),
+            "baseline": {"name": "raw sqlx single-row inserts, one connection", "value": round(inserts), "unit": "rows/s"},
+            "baseline_xadd": {"name": "redis-benchmark XADD (50 clients)", "value": round(xadd), "unit": "ops/s"},
+            "ratio_to_baseline": round(rate / inserts),
+            "target": "≥ 10000 docs/s, p99 < 250 ms",
+            "met": rate >= 10_000.0 && p99 < 250.0,
+        })
+    })
+}

@@ -1,0 +1,190 @@
+//! `memory`: operations per second of the memory coordinator.
+//!
+//! * In process (embedded bus, SQLite store): `MEMORY_OPS` writes cast straight into the
+//!   coordinator's mailbox (what the bus forwarder does with each `MemoryWrite`), over
+//!   `KEYS` keys, then one request that waits for the mailbox to drain; then as many reads
+//!   (`List` of a one-key namespace, request and reply).
+//! * Through Redis (the Redis bus, the same SQLite store): the same writes published as
+//!   `MemoryWrite` on `swarm:channels:agent-communication` by `PUBLISHERS` concurrent
+//!   publishers, from publish to applied; a write the subscriber dropped is counted as lost.
+//!
+//! Every write is applied for real: versioned, persisted to the store (write-through),
+//! mirrored to its `swarm:memory:*` key and announced on `memory-sync`.
+//!
+//! Baseline: `redis-benchmark -t set` against the same Redis (50 clients, no pipelining).
+
+use std::time::{Duration, Instant};
+
+use ractor::ActorRef;
+use serde_json::{Value, json};
+use swarm_shared::messages::AgentMessage;
+use swarm_shared::ports::publish;
+
+use crate::{Options, bench_config, round};
+use memory_coordinator::MemoryMsg;
+
+/// Writes per measurement.
+const MEMORY_OPS: usize = 50_000;
+/// Distinct keys the writes cycle over (a realistic working set; each write is a new version).
+const KEYS: usize = 1_000;
+/// Concurrent publishers through Redis.
+const PUBLISHERS: usize = 8;
+
+fn write(namespace: &str, key: usize, index: usize) -> AgentMessage {
+    AgentMessage::MemoryWrite {
+        namespace: namespace.to_owned(),
+        key: format!("key-{key}"),
+        value: json!({"index": index, "host": "api.bench.example", "state": "closed"}),
+        ttl_s: Some(3600),
+        written_by: "bench".to_owned(),
+    }
+}
+
+fn coordinator(swarm: &swarm_queen::Swarm) -> ActorRef<MemoryMsg> {
+    let name = swarm_queen::swarm::memory_name(&swarm.context().config.node.name);
+    let cell = ractor::registry::where_is(name).expect("the memory coordinator is running");
+    ActorRef::from(cell)
+}
+
+async fn list(actor: &ActorRef<MemoryMsg>, namespace: &str) -> usize {
+    let namespace = namespace.to_owned();
+    ractor::call_t!(actor, MemoryMsg::List, 60_000, namespace)
+        .unwrap()
+        .len()
+}
+
+/// Waits until `namespace` holds `expected` keys or stops growing for 2 s; the keys held and
+/// when the last of them was seen.
+async fn settle(actor: &ActorRef<MemoryMsg>, namespace: &str, expected: usize) -> (usize, Instant) {
+    let mut last = 0;
+    let mut grew = Instant::now();
+    loop {
+        let held = list(actor, namespace).await;
+        if held >= expected {
+            return (held, Instant::now());
+        }
+        if held != last {
+            last = held;
+            grew = Instant::now();
+        } else if grew.elapsed() > Duration::from_secs(2) {
+            return (held, grew);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The `requests per second` redis-benchmark prints for `test` (`-t set`, or a whole command
+/// such as `XADD key * field value`) run `requests` times by 50 clients on database `db`.
+pub fn redis_benchmark(test: &[&str], requests: usize, db: u8) -> f64 {
+    let url =
+        url::Url::parse(&std::env::var("TGE_SWARM_TEST_REDIS_URL").expect(
+            "TGE_SWARM_TEST_REDIS_URL is not set: run scripts/bench.sh, which provides Redis",
+        ))
+        .unwrap();
+    let output = std::process::Command::new("redis-benchmark")
+        .args(["-h", url.host_str().unwrap_or("127.0.0.1")])
+        .args(["-p", &url.port().unwrap_or(6379).to_string()])
+        .args([
+            "--dbnum",
+            &db.to_string(),
+            "-n",
+            &requests.to_string(),
+            "-q",
+        ])
+        .args(test)
+        .output()
+        .expect("redis-benchmark runs (package redis-tools)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    // `-q` prints progress lines separated by carriage returns; the last is the summary:
+    // "SET: 71942.45 requests per second, p50=0.351 msec".
+    let summary = text
+        .split(['\r', '\n'])
+        .rfind(|line| line.contains("requests per second"))
+        .unwrap_or_else(|| panic!("redis-benchmark {test:?} printed no rate: {text}"));
+    summary
+        .split("requests per second")
+        .next()
+        .and_then(|head| head.split_whitespace().last())
+        .and_then(|rate| rate.parse().ok())
+        .unwrap_or_else(|| panic!("unreadable redis-benchmark summary: {summary}"))
+}
+
+pub fn figure(_options: &Options) -> Value {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let baseline = redis_benchmark(&["-t", "set"], 200_000, 14);
+    runtime.block_on(async {
+        // In process.
+        let dir = tempfile::tempdir().unwrap();
+        let swarm = swarm_queen::Swarm::start(bench_config(dir.path()), None)
+            .await
+            .unwrap();
+        let actor = coordinator(&swarm);
+        let started = Instant::now();
+        for index in 0..MEMORY_OPS {
+            actor
+                .cast(MemoryMsg::Agent(write("bench", index % KEYS, index)))
+                .unwrap();
+        }
+        let held = list(&actor, "bench").await;
+        let writes = MEMORY_OPS as f64 / started.elapsed().as_secs_f64();
+        assert_eq!(held, KEYS, "every key written in process");
+        actor
+            .cast(MemoryMsg::Agent(write("one", 0, 0)))
+            .unwrap();
+        list(&actor, "one").await;
+        let started = Instant::now();
+        for _ in 0..MEMORY_OPS {
+            list(&actor, "one").await;
+        }
+        let reads = MEMORY_OPS as f64 / started.elapsed().as_secs_f64();
+        swarm.shutdown().await;
+
+        // Through Redis.
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = bench_config(dir.path());
+        let redis = swarm_tests::redis_url_db(14);
+        crate::process::flush_redis(&redis);
+        config.connections.redis_url = Some(redis);
+        let swarm = swarm_queen::Swarm::start(config, None).await.unwrap();
+        let actor = coordinator(&swarm);
+        let bus = swarm.context().bus.clone();
+        // Distinct keys here, so every write that arrives is counted.
+        let started = Instant::now();
+        let mut publishers = Vec::new();
+        for publisher in 0..PUBLISHERS {
+            let bus = bus.clone();
+            publishers.push(tokio::spawn(async move {
+                let mut index = publisher;
+                while index < MEMORY_OPS {
+                    publish(bus.as_ref(), &write("redis", index, index))
+                        .await
+                        .unwrap();
+                    index += PUBLISHERS;
+                }
+            }));
+        }
+        for publisher in publishers {
+            publisher.await.unwrap();
+        }
+        let (arrived, finished) = settle(&actor, "redis", MEMORY_OPS).await;
+        let redis_rate = arrived as f64 / (finished - started).as_secs_f64();
+        swarm.shutdown().await;
+
+        json!({
+            "name": "memory",
+            "value": round(writes),
+            "unit": "writes/s in process",
+            "writes": MEMORY_OPS,
+            "reads_per_second": round(reads),
+            "through_redis": {"value": round(redis_rate), "unit": "writes/s", "published": MEMORY_OPS, "applied": arrived, "lost": MEMORY_OPS - arrived},
+            "baseline": {"name": "redis-benchmark -t set (50 clients)", "value": round(baseline), "unit": "ops/s"},
+            "ratio_to_baseline": round(redis_rate / baseline),
+            "target": "≥ 200000 ops/s in process, through Redis ≥ 0.5 of redis-benchmark SET",
+            "met": writes >= 200_000.0 && redis_rate >= 0.5 * baseline,
+        })
+    })
+}

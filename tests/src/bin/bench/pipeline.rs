@@ -1,0 +1,241 @@
+//! `pipeline_embedded`: the whole pipeline of `tge-swarm run` in this process (embedded bus and
+//! queues, SQLite store), fed by local JSON Lines files registered as sources through the API.
+//!
+//! * Throughput: `--pipeline-docs` generated documents in files of 500 (the scraper's
+//!   `max_items`), registered at once; from the first registration until every source has a
+//!   recorded fetch and the scrape, classify and quality queues are empty. Every document is
+//!   fetched, scored and recorded (stored, or dropped as a duplicate) in that time.
+//! * Latency: one announcement at a time on an idle swarm, each from a source of its own (so
+//!   it is never a same-source duplicate), from the enqueue of its scrape task to the moment
+//!   `GET /api/v1/events?company=<its unique name>` lists it.
+//!
+//! Baseline: the same documents through the keyword scorer alone on one thread (the
+//! classification figure's work), the stage every document must pass; the ratio says how
+//! much of the scorer's rate survives the queues, the store and the other agents.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use swarm_shared::channels::{QUEUE_SCRAPE, QUEUES};
+use swarm_shared::config::Config;
+use swarm_shared::domain::{ScrapeTask, SourceInput, SourceKind};
+use swarm_shared::ports::{Store, WorkQueue};
+
+use crate::{Options, bench_config, generate, quantile_ms, round, score_all};
+
+/// Documents per source file: the scraper takes at most `scraping.max_items` per fetch.
+pub const DOCS_PER_FILE: usize = 500;
+
+/// Writes one JSON Lines file of `documents` to `path`; document `i` gets the URL
+/// `https://bench.example/<tag>/<i>`, unique per tag, so its id is unique too.
+pub fn write_file(path: &Path, documents: &[(String, String)], tag: &str) {
+    let mut body = String::with_capacity(documents.len() * 1300);
+    for (index, (title, text)) in documents.iter().enumerate() {
+        let line = json!({
+            "title": title,
+            "text": text,
+            "url": format!("https://bench.example/{tag}/{index}"),
+        });
+        body.push_str(&line.to_string());
+        body.push('\n');
+    }
+    std::fs::write(path, body).unwrap();
+}
+
+/// Writes `documents` as JSON Lines files of [`DOCS_PER_FILE`] under `dir`; returns their
+/// paths.
+pub fn write_files(
+    dir: &Path,
+    documents: &[(String, String)],
+    tag: &str,
+) -> Vec<std::path::PathBuf> {
+    let mut paths = Vec::new();
+    for (file_index, chunk) in documents.chunks(DOCS_PER_FILE).enumerate() {
+        let path = dir.join(format!("{tag}-{file_index:05}.jsonl"));
+        write_file(&path, chunk, &format!("{tag}/{file_index}"));
+        paths.push(path);
+    }
+    paths
+}
+
+/// A file source for `path`.
+pub fn file_source(name: &str, path: &Path, enabled: bool) -> SourceInput {
+    SourceInput {
+        name: name.to_owned(),
+        kind: SourceKind::File,
+        url: url::Url::from_file_path(path).unwrap().to_string(),
+        interval: Duration::from_secs(3600),
+        selectors: None,
+        tier: 2,
+        enabled,
+    }
+}
+
+/// Waits until every source has a recorded fetch and every work queue is empty.
+pub async fn drained(store: &dyn Store, queue: &dyn WorkQueue, limit: Duration) {
+    let started = Instant::now();
+    loop {
+        let sources = store.list_sources().await.unwrap();
+        let unfetched = sources
+            .iter()
+            .filter(|source| source.last_fetch_at.is_none())
+            .count();
+        let mut depths = Vec::new();
+        for name in QUEUES {
+            depths.push((name, queue.depth(name).await.unwrap()));
+        }
+        let empty = depths
+            .iter()
+            .all(|(_, depth)| depth.ready == 0 && depth.pending == 0);
+        if unfetched == 0 && empty {
+            return;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "the pipeline did not drain within {limit:?}: {unfetched} sources not fetched, queues {depths:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The announcement a latency probe publishes: `name` is unique and fixed-width, so
+/// `company=<name>` (an indexed lookup by project) finds exactly this one.
+pub fn probe_document(name: &str) -> (String, String) {
+    (
+        format!("{name} announces its token generation event"),
+        format!(
+            "{name} today announced its token generation event. The {name} token launches on \
+             March 5 and the airdrop claim opens for early users the same day, with trading on \
+             major exchanges from launch."
+        ),
+    )
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+pub fn embedded(options: &Options) -> Value {
+    let documents = generate(options.pipeline_docs);
+    let bytes: usize = documents.iter().map(|(t, x)| t.len() + x.len()).sum();
+    let (baseline_elapsed, _) = score_all(&documents);
+    let baseline_rate = documents.len() as f64 / baseline_elapsed;
+
+    let dir = tempfile::tempdir().unwrap();
+    let feeds = dir.path().join("feeds");
+    std::fs::create_dir_all(&feeds).unwrap();
+    let paths = write_files(&feeds, &documents, "bulk");
+    let config = bench_config(&dir.path().join("data"));
+    check_probe(&config);
+    runtime().block_on(async {
+        let swarm = swarm_queen::Swarm::start(config, Some(swarm_tests::ADMIN_KEY.into()))
+            .await
+            .unwrap();
+        let api = format!("http://{}", swarm.api_addr().unwrap());
+        let http = reqwest::Client::new();
+        let ctx = swarm.context().clone();
+
+        // Throughput: register every file through the API; the queen schedules them at once.
+        let started = Instant::now();
+        for (index, path) in paths.iter().enumerate() {
+            let body = serde_json::to_value(file_source(&format!("bulk-{index}"), path, true)).unwrap();
+            let response = http
+                .post(format!("{api}/api/v1/sources"))
+                .header("X-API-Key", swarm_tests::ADMIN_KEY)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 201, "registering a bench source");
+        }
+        drained(ctx.store.as_ref(), ctx.queue.as_ref(), Duration::from_secs(600)).await;
+        let elapsed = started.elapsed().as_secs_f64();
+        let stored = ctx.store.count_documents().await.unwrap();
+
+        // Latency: one announcement at a time, each from its own (unscheduled) source.
+        let mut latencies = Vec::with_capacity(options.probes);
+        for index in 0..options.probes {
+            let name = format!("Quarnexa{index:05}");
+            let path = feeds.join(format!("probe-{index:05}.jsonl"));
+            let (title, text) = probe_document(&name);
+            let line = json!({"title": title, "text": text, "url": format!("https://bench.example/probe/{index}")});
+            std::fs::write(&path, format!("{line}\n")).unwrap();
+            let source = ctx
+                .store
+                .create_source(&file_source(&format!("probe-{index}"), &path, false))
+                .await
+                .unwrap();
+            let task = ScrapeTask {
+                source,
+                scheduled_at: chrono::Utc::now(),
+                etag: None,
+                last_modified: None,
+                content_hash: None,
+            };
+            let payload = serde_json::to_vec(&task).unwrap();
+            let url = format!("{api}/api/v1/events?company={name}&page_size=1");
+            let probe_started = Instant::now();
+            ctx.queue.enqueue(QUEUE_SCRAPE, vec![payload]).await.unwrap();
+            loop {
+                let page: Value = http.get(&url).send().await.unwrap().json().await.unwrap();
+                if page["events"].as_array().is_some_and(|events| !events.is_empty()) {
+                    break;
+                }
+                assert!(
+                    probe_started.elapsed() < Duration::from_secs(30),
+                    "announcement {name} did not appear in the API within 30 s"
+                );
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            latencies.push(probe_started.elapsed());
+        }
+        swarm.shutdown().await;
+        latencies.sort_unstable();
+        let rate = documents.len() as f64 / elapsed;
+        let p50 = quantile_ms(&latencies, 0.5);
+        let p99 = quantile_ms(&latencies, 0.99);
+        json!({
+            "name": "pipeline_embedded",
+            "value": round(rate),
+            "unit": "docs/s",
+            "documents": documents.len(),
+            "megabytes": round(bytes as f64 / 1e6),
+            "stored": stored,
+            "seconds": round(elapsed),
+            "documents_per_second": round(rate),
+            "latency": {"probes": latencies.len(), "p50_ms": round(p50), "p99_ms": round(p99), "from": "scrape task enqueued", "to": "listed by GET /api/v1/events"},
+            "baseline": {"name": "keyword scorer alone, one thread", "value": round(baseline_rate), "unit": "docs/s"},
+            "ratio_to_baseline": round(rate / baseline_rate),
+            "target": "≥ 20000 docs/s, p99 < 50 ms",
+            "met": rate >= 20_000.0 && p99 < 50.0,
+        })
+    })
+}
+
+/// Fails loudly when the probe text would not be an announcement: the latency figure would
+/// wait for events that never come.
+pub fn check_probe(config: &Config) {
+    let scorer = swarm_agents::keyword::scorer::Scorer::new(
+        &config.watchlist(),
+        swarm_agents::keyword::model::Model::shipped().unwrap(),
+        None,
+    )
+    .unwrap();
+    let (title, text) = probe_document("Quarnexa00000");
+    let detection = scorer.score(swarm_agents::keyword::scorer::Input {
+        title: &title,
+        text: &text,
+        tier: 2,
+        year: swarm_agents::keyword::current_year(),
+        url: None,
+    });
+    assert!(
+        detection.is_tge,
+        "the latency probe is not scored an announcement: {detection:?}"
+    );
+}
