@@ -14,11 +14,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sqlx::Connection;
-use swarm_shared::channels::QUEUE_SCRAPE;
-use swarm_shared::domain::ScrapeTask;
 
 use crate::memory::redis_benchmark;
-use crate::pipeline::{drained, file_source, probe_document, write_files};
+use crate::pipeline::{drained, probe, register, write_files};
 use crate::process::{Process, free_port, wait_http, write_config};
 use crate::{Options, bench_config, generate, quantile_ms, round};
 
@@ -108,17 +106,7 @@ pub fn figure(options: &Options) -> Value {
         // The harness reads the same Redis streams and Postgres store the processes use.
         let ports = swarm_queen::swarm::connect_ports(&config).await.unwrap();
         let started = Instant::now();
-        for (index, path) in paths.iter().enumerate() {
-            let body = serde_json::to_value(file_source(&format!("dist-{index}"), path, true)).unwrap();
-            let response = http
-                .post(format!("{api}/api/v1/sources"))
-                .header("X-API-Key", swarm_tests::ADMIN_KEY)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status().as_u16(), 201, "registering a bench source");
-        }
+        register(&http, &api, &paths, "dist").await;
         drained(ports.store.as_ref(), ports.queue.as_ref(), Duration::from_secs(900)).await;
         let elapsed = started.elapsed().as_secs_f64();
         for process in &mut processes {
@@ -126,45 +114,18 @@ pub fn figure(options: &Options) -> Value {
         }
         let stored = ports.store.count_documents().await.unwrap();
 
-        let mut latencies = Vec::with_capacity(options.probes);
-        for index in 0..options.probes {
-            let name = format!("Vendrixa{index:05}");
-            let path = feeds.join(format!("probe-{index:05}.jsonl"));
-            let (title, text) = probe_document(&name);
-            let line = json!({"title": title, "text": text, "url": format!("https://bench.example/dprobe/{index}")});
-            std::fs::write(&path, format!("{line}\n")).unwrap();
-            let source = ports
-                .store
-                .create_source(&file_source(&format!("dprobe-{index}"), &path, false))
-                .await
-                .unwrap();
-            let task = ScrapeTask {
-                source,
-                scheduled_at: chrono::Utc::now(),
-                etag: None,
-                last_modified: None,
-                content_hash: None,
-            };
-            let payload = serde_json::to_vec(&task).unwrap();
-            let url = format!("{api}/api/v1/events?company={name}&page_size=1");
-            let probe_started = Instant::now();
-            ports.queue.enqueue(QUEUE_SCRAPE, vec![payload]).await.unwrap();
-            loop {
-                let page: Value = http.get(&url).send().await.unwrap().json().await.unwrap();
-                if page["events"].as_array().is_some_and(|events| !events.is_empty()) {
-                    break;
-                }
-                assert!(
-                    probe_started.elapsed() < Duration::from_secs(30),
-                    "announcement {name} did not appear in the API within 30 s"
-                );
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            latencies.push(probe_started.elapsed());
-        }
+        let latencies = probe(
+            ports.store.as_ref(),
+            ports.queue.as_ref(),
+            &http,
+            &api,
+            &feeds,
+            options.probes,
+            "Vendrixa",
+        )
+        .await;
         drop(processes);
         ports.store.close().await;
-        latencies.sort_unstable();
         let rate = documents.len() as f64 / elapsed;
         let p50 = quantile_ms(&latencies, 0.5);
         let p99 = quantile_ms(&latencies, 0.99);

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::pipeline::{DOCS_PER_FILE, file_source, write_file};
+use crate::pipeline::{DOCS_PER_FILE, register, write_file};
 use crate::process::{Process, free_port, metric_sum, wait_http, write_config};
 use crate::{Generator, Options, bench_config, round};
 
@@ -98,22 +98,7 @@ pub fn figure(options: &Options) -> Value {
         }
 
         let started = Instant::now();
-        for (index, path) in paths.iter().enumerate() {
-            let body = serde_json::to_value(file_source(&format!("footprint-{index}"), path, true))
-                .unwrap();
-            let response = http
-                .post(format!("{api}/api/v1/sources"))
-                .header("X-API-Key", swarm_tests::ADMIN_KEY)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(
-                response.status().as_u16(),
-                201,
-                "registering a footprint source"
-            );
-        }
+        register(&http, &api, &paths, "footprint").await;
         let total = options.footprint_docs as f64;
         let mut peak = 0u64;
         let mut at_tenth: Option<u64> = None;

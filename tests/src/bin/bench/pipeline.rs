@@ -13,7 +13,7 @@
 //! classification figure's work), the stage every document must pass; the ratio says how
 //! much of the scorer's rate survives the queues, the store and the other agents.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -112,6 +112,82 @@ pub fn probe_document(name: &str) -> (String, String) {
     )
 }
 
+/// Registers a file source for each of `paths` through the API (`<prefix>-<index>`); the
+/// queen schedules them at once.
+pub async fn register(http: &reqwest::Client, api: &str, paths: &[PathBuf], prefix: &str) {
+    for (index, path) in paths.iter().enumerate() {
+        let body =
+            serde_json::to_value(file_source(&format!("{prefix}-{index}"), path, true)).unwrap();
+        let response = http
+            .post(format!("{api}/api/v1/sources"))
+            .header("X-API-Key", swarm_tests::ADMIN_KEY)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status().as_u16(),
+            201,
+            "registering bench source {prefix}-{index}"
+        );
+    }
+}
+
+/// Latency probes: `probes` announcements, one at a time, each from a source of its own
+/// (created disabled, so only the probe's task fetches it) named `<name><index>`. Each is
+/// timed from the enqueue of its scrape task to its listing by
+/// `GET /api/v1/events?company=<name><index>`. Sorted.
+pub async fn probe(
+    store: &dyn Store,
+    queue: &dyn WorkQueue,
+    http: &reqwest::Client,
+    api: &str,
+    feeds: &Path,
+    probes: usize,
+    name: &str,
+) -> Vec<Duration> {
+    let mut latencies = Vec::with_capacity(probes);
+    for index in 0..probes {
+        let project = format!("{name}{index:05}");
+        let path = feeds.join(format!("probe-{project}.jsonl"));
+        let (title, text) = probe_document(&project);
+        let line = json!({"title": title, "text": text, "url": format!("https://bench.example/probe/{project}")});
+        std::fs::write(&path, format!("{line}\n")).unwrap();
+        let source = store
+            .create_source(&file_source(&format!("probe-{project}"), &path, false))
+            .await
+            .unwrap();
+        let task = ScrapeTask {
+            source,
+            scheduled_at: chrono::Utc::now(),
+            etag: None,
+            last_modified: None,
+            content_hash: None,
+        };
+        let payload = serde_json::to_vec(&task).unwrap();
+        let url = format!("{api}/api/v1/events?company={project}&page_size=1");
+        let started = Instant::now();
+        queue.enqueue(QUEUE_SCRAPE, vec![payload]).await.unwrap();
+        loop {
+            let page: Value = http.get(&url).send().await.unwrap().json().await.unwrap();
+            if page["events"]
+                .as_array()
+                .is_some_and(|events| !events.is_empty())
+            {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "announcement {project} did not appear in the API within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        latencies.push(started.elapsed());
+    }
+    latencies.sort_unstable();
+    latencies
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -142,60 +218,23 @@ pub fn embedded(options: &Options) -> Value {
 
         // Throughput: register every file through the API; the queen schedules them at once.
         let started = Instant::now();
-        for (index, path) in paths.iter().enumerate() {
-            let body = serde_json::to_value(file_source(&format!("bulk-{index}"), path, true)).unwrap();
-            let response = http
-                .post(format!("{api}/api/v1/sources"))
-                .header("X-API-Key", swarm_tests::ADMIN_KEY)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status().as_u16(), 201, "registering a bench source");
-        }
+        register(&http, &api, &paths, "bulk").await;
         drained(ctx.store.as_ref(), ctx.queue.as_ref(), Duration::from_secs(600)).await;
         let elapsed = started.elapsed().as_secs_f64();
         let stored = ctx.store.count_documents().await.unwrap();
 
         // Latency: one announcement at a time, each from its own (unscheduled) source.
-        let mut latencies = Vec::with_capacity(options.probes);
-        for index in 0..options.probes {
-            let name = format!("Quarnexa{index:05}");
-            let path = feeds.join(format!("probe-{index:05}.jsonl"));
-            let (title, text) = probe_document(&name);
-            let line = json!({"title": title, "text": text, "url": format!("https://bench.example/probe/{index}")});
-            std::fs::write(&path, format!("{line}\n")).unwrap();
-            let source = ctx
-                .store
-                .create_source(&file_source(&format!("probe-{index}"), &path, false))
-                .await
-                .unwrap();
-            let task = ScrapeTask {
-                source,
-                scheduled_at: chrono::Utc::now(),
-                etag: None,
-                last_modified: None,
-                content_hash: None,
-            };
-            let payload = serde_json::to_vec(&task).unwrap();
-            let url = format!("{api}/api/v1/events?company={name}&page_size=1");
-            let probe_started = Instant::now();
-            ctx.queue.enqueue(QUEUE_SCRAPE, vec![payload]).await.unwrap();
-            loop {
-                let page: Value = http.get(&url).send().await.unwrap().json().await.unwrap();
-                if page["events"].as_array().is_some_and(|events| !events.is_empty()) {
-                    break;
-                }
-                assert!(
-                    probe_started.elapsed() < Duration::from_secs(30),
-                    "announcement {name} did not appear in the API within 30 s"
-                );
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            latencies.push(probe_started.elapsed());
-        }
+        let latencies = probe(
+            ctx.store.as_ref(),
+            ctx.queue.as_ref(),
+            &http,
+            &api,
+            &feeds,
+            options.probes,
+            "Quarnexa",
+        )
+        .await;
         swarm.shutdown().await;
-        latencies.sort_unstable();
         let rate = documents.len() as f64 / elapsed;
         let p50 = quantile_ms(&latencies, 0.5);
         let p99 = quantile_ms(&latencies, 0.99);
