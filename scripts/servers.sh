@@ -5,7 +5,9 @@
 # Uses Redis on 127.0.0.1:6379 and Postgres on 127.0.0.1:5432 when they answer (or the URLs
 # already exported); otherwise starts throwaway ones (installing redis-server / postgresql
 # with apt-get if missing) and stops them at exit (TGE_SWARM_TEST_THROWAWAY=1 forces
-# throwaway servers even when local ones answer). The caller must not set its own EXIT trap.
+# throwaway servers even when local ones answer). The caller must not set its own EXIT trap:
+# it appends to STARTED instead (`redis:PORT`, `postgres:DATADIR`, `pid:PID`, `database:NAME`),
+# and cleanup stops or drops those in order.
 
 WORK="$(mktemp -d /tmp/tge-swarm-servers.XXXXXX)"
 STARTED=()
@@ -14,6 +16,8 @@ cleanup() {
         case "$what" in
             redis:*) redis-cli -p "${what#redis:}" shutdown nosave >/dev/null 2>&1 || true ;;
             postgres:*) run_as_postgres "$PG_BIN/pg_ctl" -D "${what#postgres:}" -m immediate stop >/dev/null 2>&1 || true ;;
+            pid:*) kill "${what#pid:}" >/dev/null 2>&1 || true ;;
+            database:*) psql "$TGE_SWARM_TEST_DATABASE_URL" -X -q -c "DROP DATABASE IF EXISTS ${what#database:} WITH (FORCE)" >/dev/null 2>&1 || true ;;
         esac
     done
     rm -rf "$WORK"

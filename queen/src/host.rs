@@ -25,7 +25,7 @@ use swarm_shared::context::AgentContext;
 use swarm_shared::domain::{ActionOutcome, AgentKind};
 use swarm_shared::messages::{HealthMessage, LifecycleEvent, QueenCommand, decode};
 use swarm_shared::ports::publish;
-use swarm_shared::supervision::{Action, Exit, History, Observation, Policy, decide};
+use swarm_shared::supervision::{Action, Breaker, Exit, History, Observation, Policy, decide};
 use swarm_shared::telemetry;
 use tokio::time::Instant;
 
@@ -121,6 +121,7 @@ struct Child {
 impl Child {
     fn new(spec: ChildSpec, cell: Option<ActorCell>, ctx: &AgentContext) -> Child {
         let policy = ctx.config.supervision.policy(spec.kind);
+        crate::record::breaker_gauge(&spec.id, spec.kind, Breaker::Closed);
         Child {
             spec,
             cell,

@@ -96,6 +96,15 @@ enum Command {
     },
     /// Create or upgrade the store (TGE_SWARM_DATABASE_URL, else SQLite under the data dir).
     Migrate,
+    /// Probe the swarm process on this host (Docker's HEALTHCHECK): exit 0 when its `/readyz`
+    /// answers 200, 1 otherwise, with the reason on stderr.
+    Healthcheck {
+        /// URL to probe. Default: `/readyz` at `server.metrics_addr` when it is set, else the
+        /// first of the roles' default metrics ports on 127.0.0.1 (8001, 8002, 8010-8014) that
+        /// answers.
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 fn parse_kind(text: &str) -> Result<AgentKind, String> {
@@ -161,6 +170,7 @@ fn main() -> anyhow::Result<()> {
             l2,
         } => train_model(&config, &input, out.as_deref(), year, l2),
         Command::Migrate => runtime()?.block_on(migrate(&config)),
+        Command::Healthcheck { url } => runtime()?.block_on(healthcheck(&config, url)),
         Command::Run => runtime()?.block_on(run(config, Role::All, &origin)),
         Command::Queen => runtime()?.block_on(run(config, Role::Queen, &origin)),
         Command::MemoryCoordinator => {
@@ -245,6 +255,62 @@ async fn run(config: Config, role: Role, origin: &str) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     swarm.shutdown().await;
     Ok(())
+}
+
+/// The URLs `healthcheck` tries, in order.
+fn healthcheck_urls(config: &Config) -> Vec<String> {
+    let configured = config.server.metrics_addr;
+    let default = swarm_shared::config::ServerConfig::default().metrics_addr;
+    if configured != default {
+        let host = if configured.ip().is_unspecified() {
+            "127.0.0.1".to_owned()
+        } else {
+            configured.ip().to_string()
+        };
+        return vec![format!("http://{host}:{}/readyz", configured.port())];
+    }
+    let roles = [
+        Role::All,
+        Role::MemoryCoordinator,
+        Role::Agent(AgentKind::Scraping),
+        Role::Agent(AgentKind::Keyword),
+        Role::Agent(AgentKind::ApiReliability),
+        Role::Agent(AgentKind::Performance),
+        Role::Agent(AgentKind::DataQuality),
+    ];
+    roles
+        .into_iter()
+        .map(|role| format!("http://127.0.0.1:{}/readyz", role.metrics_port()))
+        .collect()
+}
+
+/// Probes the URLs in turn. A port that refuses the connection is not this host's process, so
+/// the next one is tried; a process that answers but is not ready fails the check at once.
+async fn healthcheck(config: &Config, url: Option<String>) -> anyhow::Result<()> {
+    let urls = match url {
+        Some(url) => vec![url],
+        None => healthcheck_urls(config),
+    };
+    swarm_shared::install_crypto_provider();
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()?;
+    let mut unreachable = Vec::new();
+    for url in &urls {
+        match client.get(url).send().await {
+            Ok(response) if response.status().is_success() => {
+                println!("ready: {url}");
+                return Ok(());
+            }
+            Ok(response) => {
+                let status = response.status();
+                let body = response.text().await.unwrap_or_default();
+                anyhow::bail!("not ready: {url} answered {status}: {}", body.trim());
+            }
+            Err(err) => unreachable.push(format!("{url}: {err}")),
+        }
+    }
+    anyhow::bail!("no swarm process answered: {}", unreachable.join("; "))
 }
 
 async fn wait_for_signal() {

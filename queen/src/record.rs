@@ -100,13 +100,19 @@ impl Recorder {
 
     /// Sets the breaker gauge of a component.
     pub fn breaker(&self, component: &str, kind: AgentKind, breaker: Breaker) {
-        metrics::gauge!(
-            telemetry::SUPERVISOR_BREAKER_STATE,
-            "agent" => kind.as_str(),
-            "component" => component.to_owned()
-        )
-        .set(breaker.gauge());
+        breaker_gauge(component, kind, breaker);
     }
+}
+
+/// Sets the breaker gauge of a component: at its start (closed) and at every transition, so
+/// a dashboard shows every supervised component, not only those that have failed.
+pub fn breaker_gauge(component: &str, kind: AgentKind, breaker: Breaker) {
+    metrics::gauge!(
+        telemetry::SUPERVISOR_BREAKER_STATE,
+        "agent" => kind.as_str(),
+        "component" => component.to_owned()
+    )
+    .set(breaker.gauge());
 }
 
 /// Counts one decision and stores it, retrying a store that blips (a Postgres restart must

@@ -335,16 +335,10 @@ fn stale_nodes(state: &SupervisorState) -> HashMap<String, Option<String>> {
     nodes
 }
 
-/// The URL of a node's `/healthz`: its metrics address, with the node name as host when the
-/// process listens on every interface (`0.0.0.0`), as in the Compose stack.
+/// The URL of a node's `/healthz`: see [`swarm_shared::context::metrics_endpoint`].
 fn healthz_url(node: &str, metrics_addr: &str) -> Option<String> {
-    let addr: std::net::SocketAddr = metrics_addr.parse().ok()?;
-    let host = if addr.ip().is_unspecified() {
-        node.to_owned()
-    } else {
-        addr.ip().to_string()
-    };
-    Some(format!("http://{host}:{}/healthz", addr.port()))
+    let endpoint = swarm_shared::context::metrics_endpoint(node, metrics_addr)?;
+    Some(format!("http://{endpoint}/healthz"))
 }
 
 /// Gathers one look's facts; never fails (what could not be learned is left out).

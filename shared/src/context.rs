@@ -47,6 +47,20 @@ pub fn service_name(kind: AgentKind) -> String {
     }
 }
 
+/// The `host:port` at which peers reach a process's metrics server: its registered metrics
+/// address, with the node name as host when the process listens on every interface
+/// (`0.0.0.0`), as in the Compose stack where the node name is the container's host name.
+/// `None` when the address does not parse.
+pub fn metrics_endpoint(node: &str, metrics_addr: &str) -> Option<String> {
+    let addr: std::net::SocketAddr = metrics_addr.parse().ok()?;
+    let host = if addr.ip().is_unspecified() {
+        node.to_owned()
+    } else {
+        addr.ip().to_string()
+    };
+    Some(format!("{host}:{}", addr.port()))
+}
+
 impl AgentContext {
     /// Registry id of an agent on this node.
     pub fn instance_id(&self, agent_id: &str) -> String {

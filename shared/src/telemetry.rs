@@ -6,6 +6,8 @@
 pub const DOCUMENTS_FETCHED_TOTAL: &str = "tge_swarm_documents_fetched_total";
 /// Documents scored. Labels: `verdict` (`tge`, `not_tge`).
 pub const DOCUMENTS_CLASSIFIED_TOTAL: &str = "tge_swarm_documents_classified_total";
+/// Detection scores (probability that a document announces a TGE). Labels: none.
+pub const DETECTION_SCORE: &str = "tge_swarm_detection_score";
 /// Documents the data-quality stage dropped. Labels: `reason` (`duplicate`, `invalid`).
 pub const DOCUMENTS_DROPPED_TOTAL: &str = "tge_swarm_documents_dropped_total";
 /// TGE events created.
@@ -72,6 +74,9 @@ pub const SECONDS_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 
+/// Buckets of the detection score histogram: tenths of the 0..1 probability.
+pub const SCORE_BUCKETS: &[f64] = &[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
+
 /// Registers descriptions of every metric with the installed recorder.
 pub fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
@@ -79,6 +84,10 @@ pub fn describe() {
     describe_counter!(
         DOCUMENTS_CLASSIFIED_TOTAL,
         "Documents scored by keyword agents"
+    );
+    describe_histogram!(
+        DETECTION_SCORE,
+        "Detection scores: probability that a document announces a TGE"
     );
     describe_counter!(DOCUMENTS_DROPPED_TOTAL, "Documents dropped by data quality");
     describe_counter!(EVENTS_CREATED_TOTAL, "TGE events created");
@@ -141,4 +150,36 @@ pub fn describe() {
         "API request latency"
     );
     describe_counter!(RECOMMENDATIONS_TOTAL, "Performance recommendations");
+}
+
+/// Registers the counters whose label values are known in advance at zero, so that a
+/// dashboard's `rate()` and `increase()` read 0 rather than nothing before the first event
+/// (a restart, a duplicate, a breaker opening) and an alert's first increase is seen.
+/// Counters labelled by operator data (sources) or by free text appear at their first event.
+pub fn initialise_counters() {
+    use crate::domain::AgentKind;
+    for kind in AgentKind::ALL {
+        metrics::counter!(ACTOR_RESTARTS_TOTAL, "kind" => kind.as_str()).increment(0);
+        metrics::counter!(ACTOR_GIVEUPS_TOTAL, "kind" => kind.as_str()).increment(0);
+        for delivered in ["webhook", "failed", "none"] {
+            metrics::counter!(SUPERVISOR_ALERTS_TOTAL, "agent" => kind.as_str(), "delivered" => delivered)
+                .increment(0);
+        }
+    }
+    for queue in crate::channels::QUEUES {
+        metrics::counter!(QUEUE_REDELIVERED_TOTAL, "queue" => queue).increment(0);
+    }
+    for verdict in ["tge", "not_tge"] {
+        metrics::counter!(DOCUMENTS_CLASSIFIED_TOTAL, "verdict" => verdict).increment(0);
+    }
+    for reason in ["duplicate", "invalid"] {
+        metrics::counter!(DOCUMENTS_DROPPED_TOTAL, "reason" => reason).increment(0);
+    }
+    for state in ["closed", "open", "half_open"] {
+        metrics::counter!(BREAKER_TRANSITIONS_TOTAL, "state" => state).increment(0);
+    }
+    metrics::counter!(EVENTS_CREATED_TOTAL).increment(0);
+    metrics::counter!(EVENTS_MERGED_TOTAL).increment(0);
+    metrics::counter!(SCRAPE_TASKS_TOTAL).increment(0);
+    metrics::counter!(SYNTHESIS_SNAPSHOTS_TOTAL).increment(0);
 }

@@ -150,6 +150,7 @@ impl Stage for KeywordStage {
             });
             metrics::histogram!(telemetry::STAGE_DURATION_SECONDS, "stage" => "classify")
                 .record(started.elapsed().as_secs_f64());
+            metrics::histogram!(telemetry::DETECTION_SCORE).record(detection.score);
             let verdict = if detection.is_tge { "tge" } else { "not_tge" };
             metrics::counter!(telemetry::DOCUMENTS_CLASSIFIED_TOTAL, "verdict" => verdict)
                 .increment(1);
