@@ -15,6 +15,9 @@
 #  3. Backup and restore: infrastructure/backup/backup.sh of that swarm's Postgres and Redis,
 #     restore.sh into an empty database and an empty Redis, and the events, sources,
 #     companies, memory and Redis data must be the same.
+#  4. Redis cluster: three masters from infrastructure/redis/redis-cluster.conf, joined with
+#     redis-cli --cluster create; the swarm runs on them and detects the fixture announcements.
+# The Redis servers run the stack's own redis.conf / redis-cluster.conf.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -117,28 +120,34 @@ SRC_DB="tge_ops_src_$$"
 DST_DB="tge_ops_restore_$$"
 pg_url() { echo "${TGE_SWARM_TEST_DATABASE_URL%/*}/$1"; }
 
-wait_for() { # what, seconds, command...
+wait_for() { # what, seconds, command... (fails, which stops the script, after `seconds`)
     local what=$1 seconds=$2
     shift 2
     local deadline=$((SECONDS + seconds))
     until "$@" >/dev/null 2>&1; do
-        [ $SECONDS -lt $deadline ] || die "timed out after ${seconds}s waiting for $what"
+        if [ $SECONDS -ge $deadline ]; then
+            echo "check-ops: timed out after ${seconds}s waiting for $what" >&2
+            return 1
+        fi
         sleep 0.5
     done
 }
 
-start_redis() { # port, dir
-    mkdir -p "$2"
-    redis-server --port "$1" --bind 127.0.0.1 --dir "$2" --appendonly yes --save "" \
-        --enable-debug-command yes --daemonize yes --logfile "$2/redis.log" >/dev/null
-    STARTED+=("redis:$1")
-    wait_for "redis on :$1" 10 redis-cli -p "$1" ping
+start_redis() { # port, dir, config file, extra arguments...
+    local port=$1 dir=$2 conf=$3
+    shift 3
+    mkdir -p "$dir"
+    # The stack's own configuration, with what differs on a test machine on the command line.
+    redis-server "$conf" --port "$port" --bind 127.0.0.1 --dir "$dir" --enable-debug-command yes \
+        --daemonize yes --logfile "$dir/redis.log" "$@" >/dev/null
+    STARTED+=("redis:$port")
+    wait_for "redis on :$port" 10 redis-cli -p "$port" ping
 }
 
 step "fixture feeds on :$FEEDS_PORT, private Redis on :$REDIS_SRC_PORT, Postgres database $SRC_DB"
 python3 -m http.server "$FEEDS_PORT" --bind 127.0.0.1 --directory tests/fixtures/ops > "$WORK/feeds.log" 2>&1 &
 STARTED+=("pid:$!")
-start_redis "$REDIS_SRC_PORT" "$WORK/redis-src"
+start_redis "$REDIS_SRC_PORT" "$WORK/redis-src" infrastructure/redis/redis.conf
 psql "$TGE_SWARM_TEST_DATABASE_URL" -X -q -c "CREATE DATABASE $SRC_DB"
 STARTED+=("database:$SRC_DB")
 
@@ -281,7 +290,7 @@ if DATABASE_URL="$(pg_url "$DST_DB")" infrastructure/backup/restore.sh "$BACKUP"
     die "restore.sh overwrote a database that holds tables without RESTORE_FORCE=1"
 fi
 REDIS_DST_PORT=$(free_port)
-start_redis "$REDIS_DST_PORT" "$WORK/redis-dst"
+start_redis "$REDIS_DST_PORT" "$WORK/redis-dst" infrastructure/redis/redis.conf
 
 step "the restored data equals the original"
 digest() { # database url, table, order
@@ -309,5 +318,40 @@ dst_digest=$(redis-cli -p "$REDIS_DST_PORT" debug digest)
 echo "    redis: $src_keys keys, same digest"
 memory_keys=$(redis-cli -p "$REDIS_DST_PORT" --scan --pattern 'swarm:memory:*' | wc -l)
 echo "    redis memory mirror: $memory_keys keys"
+
+# ---------------------------------------------------------------- 4. Redis cluster
+step "the swarm on a 3-master Redis cluster (infrastructure/redis/redis-cluster.conf)"
+nodes=()
+for i in 1 2 3; do
+    port=$(free_port)
+    start_redis "$port" "$WORK/redis-cluster-$i" infrastructure/redis/redis-cluster.conf \
+        --cluster-port "$(free_port)" --cluster-announce-hostname 127.0.0.1
+    nodes+=("127.0.0.1:$port")
+done
+redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes > "$WORK/cluster-create.log" 2>&1 \
+    || { cat "$WORK/cluster-create.log"; die "redis-cli --cluster create failed"; }
+for node in "${nodes[@]}"; do
+    wait_for "cluster_state:ok on $node" 30 sh -c "redis-cli -h 127.0.0.1 -p ${node#*:} cluster info | grep -q cluster_state:ok"
+done
+CLUSTER_DB="tge_ops_cluster_$$"
+psql "$TGE_SWARM_TEST_DATABASE_URL" -X -q -c "CREATE DATABASE $CLUSTER_DB"
+STARTED+=("database:$CLUSTER_DB")
+TGE_SWARM_DATABASE_URL="$(pg_url "$CLUSTER_DB")" \
+TGE_SWARM_REDIS_URL="redis-cluster://${nodes[0]}?node=${nodes[1]}&node=${nodes[2]}" \
+TGE_SWARM_ADMIN_KEY="$ADMIN_KEY" \
+TGE_SWARM_LOG="${TGE_SWARM_LOG:-warn}" \
+    "$BIN" --config "$WORK/swarm.toml" run > "$WORK/swarm-cluster.log" 2>&1 &
+CLUSTER_PID=$!
+STARTED+=("pid:$CLUSTER_PID")
+wait_for "the swarm's /readyz on the cluster" 60 curl -fsS "http://127.0.0.1:$METRICS_PORT/readyz" \
+    || { cat "$WORK/swarm-cluster.log"; exit 1; }
+wait_for "events from the swarm on the cluster" 90 sh -c "curl -fsS '$API/events' | grep -q '\"id\"'" \
+    || { cat "$WORK/swarm-cluster.log"; exit 1; }
+for node in "${nodes[@]}"; do
+    keys=$(redis-cli -h 127.0.0.1 -p "${node#*:}" dbsize)
+    echo "    $node: $keys keys"
+done
+kill -TERM "$CLUSTER_PID"
+wait_for "the swarm to stop" 30 sh -c "! kill -0 $CLUSTER_PID"
 
 step "check-ops: all checks passed"

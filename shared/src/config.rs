@@ -733,11 +733,18 @@ impl Config {
             ));
         }
         if let Some(url) = &self.connections.redis_url
-            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+            && ![
+                "redis://",
+                "rediss://",
+                "redis-cluster://",
+                "rediss-cluster://",
+            ]
+            .iter()
+            .any(|scheme| url.starts_with(scheme))
         {
             return Err(Error::config(
                 "connections.redis_url",
-                "must start with redis:// or rediss:// (TGE_SWARM_REDIS_URL)",
+                "must start with redis://, rediss://, redis-cluster:// or rediss-cluster:// (TGE_SWARM_REDIS_URL)",
             ));
         }
         if let Some(url) = &self.connections.consul_url
@@ -1099,6 +1106,16 @@ mod tests {
             err.contains("connections.database_url") && err.contains("TGE_SWARM_DATABASE_URL"),
             "{err}"
         );
+        config.connections.database_url = None;
+        config.connections.redis_url =
+            Some("redis-cluster://:pw@redis-1:7001?node=redis-2:7002&node=redis-3:7003".into());
+        config.validate().unwrap();
+        config.connections.redis_url = Some("http://cache:6379".into());
+        let err = config.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("connections.redis_url") && err.contains("redis-cluster://"),
+            "{err}"
+        );
         let mut roles = Config::embedded_default().unwrap();
         roles.use_role_metrics_port(8011);
         assert_eq!(roles.server.metrics_addr.port(), 8011);
@@ -1109,6 +1126,37 @@ mod tests {
             9000,
             "an explicit address wins"
         );
+    }
+
+    #[test]
+    fn tracing_settings_come_from_env_and_are_checked() {
+        let mut config = Config::embedded_default().unwrap();
+        assert_eq!(config.tracing.otlp_endpoint, None, "off by default");
+        config
+            .apply_env(|name| match name {
+                "TGE_SWARM_OTLP_ENDPOINT" => Some("http://jaeger:4318".into()),
+                "TGE_SWARM_TRACE_SAMPLE_RATIO" => Some("0.25".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(
+            config.tracing.otlp_endpoint.as_deref(),
+            Some("http://jaeger:4318")
+        );
+        assert!((config.tracing.sample_ratio - 0.25).abs() < f64::EPSILON);
+        config.validate().unwrap();
+        config.tracing.sample_ratio = 1.5;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("tracing.sample_ratio"), "{err}");
+        config.tracing.sample_ratio = 1.0;
+        config.tracing.otlp_endpoint = Some("jaeger:4318".into());
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("tracing.otlp_endpoint"), "{err}");
+        let err = config
+            .apply_env(|name| (name == "TGE_SWARM_TRACE_SAMPLE_RATIO").then(|| "half".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("TGE_SWARM_TRACE_SAMPLE_RATIO"), "{err}");
     }
 
     #[test]
