@@ -105,8 +105,10 @@ python3 monitoring/grafana/dashboards.py --check
 python3 scripts/ops_check.py static
 
 # ---------------------------------------------------------------- 2. live
-step "cargo build --locked -p swarm-queen --bin tge-swarm"
-cargo build --locked -p swarm-queen --bin tge-swarm
+# The binary exactly as scripts/test.sh builds it (test-profile feature set), so that after
+# the tests this is a no-op instead of a second build of the workspace.
+step "cargo test --workspace --locked --no-run (the tge-swarm binary)"
+cargo test --workspace --locked --no-run
 BIN="$ROOT/target/debug/tge-swarm"
 
 FEEDS_PORT=$(free_port)

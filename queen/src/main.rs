@@ -284,12 +284,11 @@ fn healthcheck_urls(config: &Config) -> Vec<String> {
     let configured = config.server.metrics_addr;
     let default = swarm_shared::config::ServerConfig::default().metrics_addr;
     if configured != default {
-        let host = if configured.ip().is_unspecified() {
-            "127.0.0.1".to_owned()
-        } else {
-            configured.ip().to_string()
-        };
-        return vec![format!("http://{host}:{}/readyz", configured.port())];
+        let mut target = configured;
+        if target.ip().is_unspecified() {
+            target.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        return vec![format!("http://{target}/readyz")];
     }
     let roles = [
         Role::All,

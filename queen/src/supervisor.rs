@@ -745,6 +745,14 @@ mod tests {
             healthz_url("n", "127.0.0.1:9000").as_deref(),
             Some("http://127.0.0.1:9000/healthz")
         );
+        assert_eq!(
+            healthz_url("n", "[::1]:9000").as_deref(),
+            Some("http://[::1]:9000/healthz")
+        );
+        assert_eq!(
+            healthz_url("n", "[::]:9000").as_deref(),
+            Some("http://n:9000/healthz")
+        );
         assert_eq!(healthz_url("n", "not an address"), None);
     }
 

@@ -53,12 +53,11 @@ pub fn service_name(kind: AgentKind) -> String {
 /// `None` when the address does not parse.
 pub fn metrics_endpoint(node: &str, metrics_addr: &str) -> Option<String> {
     let addr: std::net::SocketAddr = metrics_addr.parse().ok()?;
-    let host = if addr.ip().is_unspecified() {
-        node.to_owned()
-    } else {
-        addr.ip().to_string()
-    };
-    Some(format!("{host}:{}", addr.port()))
+    if addr.ip().is_unspecified() {
+        return Some(format!("{node}:{}", addr.port()));
+    }
+    // SocketAddr's own form brackets an IPv6 address.
+    Some(addr.to_string())
 }
 
 impl AgentContext {
