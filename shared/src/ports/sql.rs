@@ -266,20 +266,38 @@ fn company_from_row(row: &$row) -> Result<Company> {
 
 impl $store {
     async fn event_sources(&self, event_id: i64) -> Result<Vec<EventSource>> {
-        let rows = sqlx::query(
-            "SELECT d.url, d.title, d.published_at, d.source_name, det.score, es.added_at \
-             FROM event_sources es \
+        let mut grouped = self.sources_of_events(&[event_id]).await?;
+        Ok(grouped.remove(&event_id).unwrap_or_default())
+    }
+
+    /// The sources of several events in one query (a page of events would otherwise cost a
+    /// query per event), grouped by event id, each event's in the order they were added.
+    async fn sources_of_events(
+        &self,
+        event_ids: &[i64],
+    ) -> Result<std::collections::HashMap<i64, Vec<EventSource>>> {
+        let mut grouped: std::collections::HashMap<i64, Vec<EventSource>> =
+            std::collections::HashMap::new();
+        if event_ids.is_empty() {
+            return Ok(grouped);
+        }
+        let mut builder: QueryBuilder<$db> = QueryBuilder::new(
+            "SELECT es.event_id, d.url, d.title, d.published_at, d.source_name, det.score, \
+             es.added_at FROM event_sources es \
              JOIN documents d ON d.id = es.document_id \
              JOIN detections det ON det.document_id = d.id \
-             WHERE es.event_id = $1 ORDER BY es.added_at, d.id",
-        )
-        .bind(event_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut sources = Vec::with_capacity(rows.len());
+             WHERE es.event_id IN (",
+        );
+        let mut separated = builder.separated(", ");
+        for id in event_ids {
+            separated.push_bind(*id);
+        }
+        builder.push(") ORDER BY es.event_id, es.added_at, d.id");
+        let rows = builder.build().fetch_all(&self.pool).await?;
         for row in rows {
+            let event_id: i64 = row.try_get("event_id")?;
             let published: Option<i64> = row.try_get("published_at")?;
-            sources.push(EventSource {
+            grouped.entry(event_id).or_default().push(EventSource {
                 url: row.try_get("url")?,
                 title: row.try_get("title")?,
                 published_at: published.map(from_ms),
@@ -288,22 +306,27 @@ impl $store {
                 seen_at: from_ms(row.try_get("added_at")?),
             });
         }
-        Ok(sources)
+        Ok(grouped)
     }
 
     async fn event_from_row(&self, row: &$row) -> Result<TgeEvent> {
         let id: i64 = row.try_get("id")?;
+        let sources = self.event_sources(id).await?;
+        Self::event_with_sources(row, sources)
+    }
+
+    fn event_with_sources(row: &$row, sources: Vec<EventSource>) -> Result<TgeEvent> {
         let evidence: String = row.try_get("evidence")?;
         let evidence: Vec<Evidence> = serde_json::from_str(&evidence)?;
         Ok(TgeEvent {
-            id,
+            id: row.try_get("id")?,
             project: row.try_get("project")?,
             token: row.try_get("token")?,
             score: row.try_get("score")?,
             event_date: row.try_get("event_date")?,
             first_seen: from_ms(row.try_get("first_seen")?),
             last_seen: from_ms(row.try_get("last_seen")?),
-            sources: self.event_sources(id).await?,
+            sources,
             evidence,
         })
     }
@@ -817,9 +840,16 @@ impl Store for $store {
             .push_bind(i64::from(page_size) + 1);
         let rows = builder.build().fetch_all(&self.pool).await?;
         let has_more = rows.len() > page_size as usize;
-        let mut events = Vec::with_capacity(rows.len().min(page_size as usize));
-        for row in rows.iter().take(page_size as usize) {
-            events.push(self.event_from_row(row).await?);
+        let page = &rows[..rows.len().min(page_size as usize)];
+        let mut ids = Vec::with_capacity(page.len());
+        for row in page {
+            ids.push(row.try_get::<i64, _>("id")?);
+        }
+        let mut sources = self.sources_of_events(&ids).await?;
+        let mut events = Vec::with_capacity(page.len());
+        for (row, id) in page.iter().zip(&ids) {
+            let own = sources.remove(id).unwrap_or_default();
+            events.push(Self::event_with_sources(row, own)?);
         }
         let next_page_token = match (has_more, events.last()) {
             (true, Some(last)) => Some(encode_cursor(to_ms(last.first_seen), last.id)),

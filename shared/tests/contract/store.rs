@@ -325,6 +325,15 @@ async fn event_queries_and_pagination(store: Arc<dyn Store>) {
         let page = store.list_events(&query).await.unwrap();
         pages += 1;
         seen.extend(page.events.iter().map(|e| e.id));
+        // A page loads its events' sources in one query: each event gets its own, in order.
+        for event in &page.events {
+            let alone = store.get_event(event.id).await.unwrap();
+            assert_eq!(
+                event.sources, alone.sources,
+                "sources of event {}",
+                event.id
+            );
+        }
         match page.next_page_token {
             Some(next) => token = Some(next),
             None => break,
