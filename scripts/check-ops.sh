@@ -217,16 +217,27 @@ priority = "HIGH"
 status = "pre_token"
 TOML
 
+# Starts `tge-swarm run` with $WORK/swarm.toml on a database and a Redis URL, logging to a
+# file; sets SWARM_PID once the process is ready (shows the log and stops if it never is).
+start_swarm() { # database, redis url, log file
+    TGE_SWARM_DATABASE_URL="$(pg_url "$1")" \
+    TGE_SWARM_REDIS_URL="$2" \
+    TGE_SWARM_ADMIN_KEY="$ADMIN_KEY" \
+    TGE_SWARM_LOG="${TGE_SWARM_LOG:-warn}" \
+        "$BIN" --config "$WORK/swarm.toml" run > "$3" 2>&1 &
+    SWARM_PID=$!
+    STARTED+=("pid:$SWARM_PID")
+    wait_for "the swarm's /readyz" 60 curl -fsS "http://127.0.0.1:$METRICS_PORT/readyz" \
+        || { cat "$3"; exit 1; }
+}
+
+stop_swarm() {
+    kill -TERM "$SWARM_PID"
+    wait_for "the swarm to stop" 30 sh -c "! kill -0 $SWARM_PID"
+}
+
 step "tge-swarm run (API :$API_PORT, metrics :$METRICS_PORT)"
-TGE_SWARM_DATABASE_URL="$(pg_url "$SRC_DB")" \
-TGE_SWARM_REDIS_URL="redis://127.0.0.1:$REDIS_SRC_PORT/0" \
-TGE_SWARM_ADMIN_KEY="$ADMIN_KEY" \
-TGE_SWARM_LOG="${TGE_SWARM_LOG:-warn}" \
-    "$BIN" --config "$WORK/swarm.toml" run > "$WORK/swarm.log" 2>&1 &
-SWARM_PID=$!
-STARTED+=("pid:$SWARM_PID")
-wait_for "the swarm's /readyz" 60 curl -fsS "http://127.0.0.1:$METRICS_PORT/readyz" \
-    || { cat "$WORK/swarm.log"; exit 1; }
+start_swarm "$SRC_DB" "redis://127.0.0.1:$REDIS_SRC_PORT/0" "$WORK/swarm.log"
 "$BIN" --config "$WORK/swarm.toml" healthcheck --url "http://127.0.0.1:$METRICS_PORT/readyz"
 
 step "prometheus on :$PROM_PORT, discovering the swarm through /sd/targets"
@@ -274,8 +285,7 @@ python3 scripts/ops_check.py live "$PROM" 120
 
 # ---------------------------------------------------------------- 3. backup and restore
 step "stopping the swarm, then backup.sh"
-kill -TERM "$SWARM_PID"
-wait_for "the swarm to stop" 30 sh -c "! kill -0 $SWARM_PID"
+stop_swarm
 DATABASE_URL="$(pg_url "$SRC_DB")" REDIS_URL="redis://127.0.0.1:$REDIS_SRC_PORT/0" \
     BACKUP_DIR="$WORK/backups" CONFIG_PATHS="$WORK/swarm.toml" \
     infrastructure/backup/backup.sh
@@ -338,22 +348,13 @@ done
 CLUSTER_DB="tge_ops_cluster_$$"
 psql "$TGE_SWARM_TEST_DATABASE_URL" -X -q -c "CREATE DATABASE $CLUSTER_DB"
 STARTED+=("database:$CLUSTER_DB")
-TGE_SWARM_DATABASE_URL="$(pg_url "$CLUSTER_DB")" \
-TGE_SWARM_REDIS_URL="redis-cluster://${nodes[0]}?node=${nodes[1]}&node=${nodes[2]}" \
-TGE_SWARM_ADMIN_KEY="$ADMIN_KEY" \
-TGE_SWARM_LOG="${TGE_SWARM_LOG:-warn}" \
-    "$BIN" --config "$WORK/swarm.toml" run > "$WORK/swarm-cluster.log" 2>&1 &
-CLUSTER_PID=$!
-STARTED+=("pid:$CLUSTER_PID")
-wait_for "the swarm's /readyz on the cluster" 60 curl -fsS "http://127.0.0.1:$METRICS_PORT/readyz" \
-    || { cat "$WORK/swarm-cluster.log"; exit 1; }
+start_swarm "$CLUSTER_DB" "redis-cluster://${nodes[0]}?node=${nodes[1]}&node=${nodes[2]}" "$WORK/swarm-cluster.log"
 wait_for "events from the swarm on the cluster" 90 sh -c "curl -fsS '$API/events' | grep -q '\"id\"'" \
     || { cat "$WORK/swarm-cluster.log"; exit 1; }
 for node in "${nodes[@]}"; do
     keys=$(redis-cli -h 127.0.0.1 -p "${node#*:}" dbsize)
     echo "    $node: $keys keys"
 done
-kill -TERM "$CLUSTER_PID"
-wait_for "the swarm to stop" 30 sh -c "! kill -0 $CLUSTER_PID"
+stop_swarm
 
 step "check-ops: all checks passed"

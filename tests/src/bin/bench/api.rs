@@ -109,11 +109,7 @@ async fn count_events(store: &dyn swarm_shared::ports::Store) -> usize {
 }
 
 pub fn figure(options: &Options) -> Value {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = crate::runtime();
     let dir = tempfile::tempdir().unwrap();
     let feeds = dir.path().join("feeds");
     std::fs::create_dir_all(&feeds).unwrap();

@@ -52,11 +52,7 @@ async fn raw_inserts(database: &str, documents: &[(String, String)]) -> f64 {
 }
 
 pub fn figure(options: &Options) -> Value {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = crate::runtime();
     let documents = generate(options.pipeline_docs);
     let dir = tempfile::tempdir().unwrap();
     let feeds = dir.path().join("feeds");

@@ -37,11 +37,7 @@ fn recorded(metrics: &str) -> f64 {
 }
 
 pub fn figure(options: &Options) -> Value {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = crate::runtime();
     let dir = tempfile::tempdir().unwrap();
     let feeds = dir.path().join("feeds");
     std::fs::create_dir_all(&feeds).unwrap();

@@ -308,11 +308,7 @@ async fn one_round_trip(queue: &dyn WorkQueue, index: usize, tag: &str) -> Durat
 
 fn supervision(options: &Options) -> Value {
     let faults = options.faults;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     runtime.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let mut config = swarm_tests::test_config(dir.path());
@@ -369,6 +365,15 @@ fn supervision(options: &Options) -> Value {
 
 fn round(value: f64) -> f64 {
     (value * 100.0).round() / 100.0
+}
+
+/// The runtime every figure runs on: two workers, as many as the machine's cores.
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn main() {

@@ -110,11 +110,7 @@ pub fn redis_benchmark(test: &[&str], requests: usize, db: u8) -> f64 {
 }
 
 pub fn figure(_options: &Options) -> Value {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = crate::runtime();
     let baseline = redis_benchmark(&["-t", "set"], 200_000, 14);
     runtime.block_on(async {
         // In process.

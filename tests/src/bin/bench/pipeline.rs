@@ -188,14 +188,6 @@ pub async fn probe(
     latencies
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 pub fn embedded(options: &Options) -> Value {
     let documents = generate(options.pipeline_docs);
     let bytes: usize = documents.iter().map(|(t, x)| t.len() + x.len()).sum();
@@ -208,7 +200,7 @@ pub fn embedded(options: &Options) -> Value {
     let paths = write_files(&feeds, &documents, "bulk");
     let config = bench_config(&dir.path().join("data"));
     check_probe(&config);
-    runtime().block_on(async {
+    crate::runtime().block_on(async {
         let swarm = swarm_queen::Swarm::start(config, Some(swarm_tests::ADMIN_KEY.into()))
             .await
             .unwrap();
