@@ -148,7 +148,10 @@ impl Actor for MemoryCoordinatorActor {
                 event_id,
                 created,
                 project,
+                documents,
             }) => {
+                // Sources merged in: every document but the one that created the event.
+                state.tally.merged += u64::from(documents.saturating_sub(u32::from(created)));
                 if created {
                     state.tally.created += 1;
                     if state.tally.projects.len() < 50 {
@@ -158,8 +161,6 @@ impl Actor for MemoryCoordinatorActor {
                                 .unwrap_or_else(|| format!("event {event_id}")),
                         );
                     }
-                } else {
-                    state.tally.merged += 1;
                 }
                 let ttl = chrono::Duration::from_std(state.args.ctx.config.memory.default_ttl).ok();
                 let value = serde_json::json!({ "project": project, "created": created });

@@ -600,7 +600,10 @@ pub struct TgeEvent {
     pub first_seen: DateTime<Utc>,
     /// When the last document arrived.
     pub last_seen: DateTime<Utc>,
-    /// One entry per distinct source document.
+    /// How many distinct source documents are merged into the event.
+    pub source_count: u64,
+    /// Its source documents in the order they were merged in: all of them for one event, the
+    /// first `sources_per_event` of them in a list.
     pub sources: Vec<EventSource>,
     /// Evidence of the best-scoring document.
     pub evidence: Vec<Evidence>,
@@ -617,13 +620,24 @@ pub struct EventQuery {
     pub min_score: Option<f64>,
     /// Only events first seen at or after.
     pub since: Option<DateTime<Utc>>,
-    /// Free text over project, token and source titles.
+    /// Free text over project, token and the titles and text of the sources.
     pub q: Option<String>,
     /// Page size (1..=200).
     pub page_size: u32,
     /// Opaque cursor from a previous page.
     pub page_token: Option<String>,
+    /// Sources listed per event (0..=200; `None`: [`DEFAULT_SOURCES_PER_EVENT`]). An event's
+    /// `source_count` always counts them all.
+    pub sources_per_event: Option<u32>,
 }
+
+/// Sources a page of events lists per event unless asked otherwise: the first few reports of
+/// an announcement, while a widely copied one can have hundreds (`GET /events/{id}` has them
+/// all).
+pub const DEFAULT_SOURCES_PER_EVENT: u32 = 5;
+
+/// Most sources a page of events lists per event.
+pub const MAX_SOURCES_PER_EVENT: u32 = 200;
 
 /// A page of events.
 #[derive(Debug, Clone, PartialEq)]

@@ -168,15 +168,24 @@ pub enum AgentMessage {
         /// Writer.
         written_by: String,
     },
-    /// The data quality agent created or updated an event.
+    /// The data quality agent created or updated an event: one message per event per
+    /// recorded batch.
     EventRecorded {
         /// Event id.
         event_id: i64,
-        /// Whether it was created (or merged into).
+        /// Whether the batch created it (or only merged into it).
         created: bool,
         /// Project.
         project: Option<String>,
+        /// Documents of the batch recorded into it, the creating one included (1 from
+        /// agents that announce each document).
+        #[serde(default = "one_document")]
+        documents: u32,
     },
+}
+
+fn one_document() -> u32 {
+    1
 }
 
 /// On `swarm:channels:memory-sync`: a memory change.
@@ -249,4 +258,34 @@ impl OnChannel for MemoryChange {
 
 impl OnChannel for QueenCommand {
     const CHANNEL: Channel = Channel::QueenCommands;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_announcement_without_a_document_count_counts_one() {
+        let old = br#"{"type":"event_recorded","event_id":7,"created":true,"project":"Fhenix"}"#;
+        let message: AgentMessage = decode(old).unwrap();
+        assert_eq!(
+            message,
+            AgentMessage::EventRecorded {
+                event_id: 7,
+                created: true,
+                project: Some("Fhenix".into()),
+                documents: 1,
+            }
+        );
+        let batch = AgentMessage::EventRecorded {
+            event_id: 7,
+            created: false,
+            project: None,
+            documents: 12,
+        };
+        assert_eq!(
+            decode::<AgentMessage>(&encode(&batch).unwrap()).unwrap(),
+            batch
+        );
+    }
 }

@@ -102,8 +102,26 @@ impl Stage for DataQualityStage {
         };
         let per_document = started.elapsed().as_secs_f64() / records.len() as f64;
         let now = Utc::now();
+        let mut recorded: Vec<Recorded<'_>> = Vec::new();
         for ((item, _, _), outcome) in cleaned.iter().zip(outcomes) {
-            announce(ctx, item, outcome).await;
+            count(outcome);
+            let event = match outcome {
+                RecordOutcome::EventCreated(id) => Some((id, true)),
+                RecordOutcome::EventMerged(id) => Some((id, false)),
+                RecordOutcome::Duplicate | RecordOutcome::Stored => None,
+            };
+            if let Some((event_id, created)) = event {
+                match recorded.iter_mut().find(|r| r.event_id == event_id) {
+                    Some(event) => event.add(item, created),
+                    None => recorded.push(Recorded {
+                        event_id,
+                        created,
+                        project: item.detection.project.as_deref(),
+                        first_url: &item.document.url,
+                        documents: 1,
+                    }),
+                }
+            }
             metrics::histogram!(telemetry::STAGE_DURATION_SECONDS, "stage" => "quality")
                 .record(per_document);
             let age = (now - item.document.fetched_at)
@@ -112,33 +130,57 @@ impl Stage for DataQualityStage {
             metrics::histogram!(telemetry::STAGE_DURATION_SECONDS, "stage" => "pipeline")
                 .record(age.as_secs_f64());
         }
+        // One announcement per event per batch: a widely copied announcement merges dozens of
+        // documents into one event in a batch, and each message costs a memory write.
+        for event in &recorded {
+            announce(ctx, event).await;
+        }
         result.done.extend(ids);
         result
     }
 }
 
-async fn announce(ctx: &AgentContext, item: &ClassifiedDocument, outcome: RecordOutcome) {
-    let (event_id, created) = match outcome {
+/// What a batch recorded into one event.
+struct Recorded<'a> {
+    event_id: i64,
+    created: bool,
+    project: Option<&'a str>,
+    first_url: &'a str,
+    documents: u32,
+}
+
+impl<'a> Recorded<'a> {
+    fn add(&mut self, item: &'a ClassifiedDocument, created: bool) {
+        self.created |= created;
+        self.project = self.project.or(item.detection.project.as_deref());
+        self.documents += 1;
+    }
+}
+
+/// Counts one document's outcome.
+fn count(outcome: RecordOutcome) {
+    match outcome {
         RecordOutcome::Duplicate => {
             metrics::counter!(telemetry::DOCUMENTS_DROPPED_TOTAL, "reason" => "duplicate")
                 .increment(1);
-            return;
         }
-        RecordOutcome::Stored => return,
-        RecordOutcome::EventCreated(id) => {
+        RecordOutcome::Stored => {}
+        RecordOutcome::EventCreated(_) => {
             metrics::counter!(telemetry::EVENTS_CREATED_TOTAL).increment(1);
-            (id, true)
         }
-        RecordOutcome::EventMerged(id) => {
+        RecordOutcome::EventMerged(_) => {
             metrics::counter!(telemetry::EVENTS_MERGED_TOTAL).increment(1);
-            (id, false)
         }
-    };
-    tracing::info!(event = event_id, created, project = ?item.detection.project, url = %item.document.url, "tge event recorded");
+    }
+}
+
+async fn announce(ctx: &AgentContext, event: &Recorded<'_>) {
+    tracing::info!(event = event.event_id, created = event.created, documents = event.documents, project = ?event.project, url = %event.first_url, "tge event recorded");
     let message = AgentMessage::EventRecorded {
-        event_id,
-        created,
-        project: item.detection.project.clone(),
+        event_id: event.event_id,
+        created: event.created,
+        project: event.project.map(str::to_owned),
+        documents: event.documents,
     };
     if let Err(err) = publish(ctx.bus.as_ref(), &message).await {
         tracing::warn!(error = %err, "event announcement failed");

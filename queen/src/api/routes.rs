@@ -17,7 +17,8 @@ use swarm_agents::keyword::model::{FeedbackSample, pattern_keys};
 use swarm_shared::commands::Command;
 use swarm_shared::domain::{
     AgentKind, AgentStatus, Company, CompanyInput, DesiredEntry, EventQuery, Feedback,
-    FeedbackLabel, MemoryEntry, Source, SourceInput, SynthesisSnapshot, TgeEvent,
+    FeedbackLabel, MAX_SOURCES_PER_EVENT, MemoryEntry, Source, SourceInput, SynthesisSnapshot,
+    TgeEvent,
 };
 use swarm_shared::messages::{AgentMessage, QueenCommand};
 use swarm_shared::ports::publish;
@@ -51,6 +52,9 @@ pub struct EventParams {
     pub page_size: Option<u32>,
     /// `next_page_token` from the previous page.
     pub page_token: Option<String>,
+    /// Sources listed per event, 0..=200 (default 5), the first ones merged in; each event's
+    /// `source_count` counts them all, and `GET /events/{id}` lists them all.
+    pub sources_per_event: Option<u32>,
 }
 
 /// A page of events.
@@ -137,6 +141,13 @@ pub async fn list_events(
             "page_size: must be between 1 and 200",
         ));
     }
+    if let Some(count) = params.sources_per_event
+        && count > MAX_SOURCES_PER_EVENT
+    {
+        return Err(ApiError::bad_request(format!(
+            "sources_per_event: must be between 0 and {MAX_SOURCES_PER_EVENT}"
+        )));
+    }
     if let Some(score) = params.min_score
         && !(0.0..=1.0).contains(&score)
     {
@@ -154,6 +165,7 @@ pub async fn list_events(
         q: non_empty(params.q),
         page_size,
         page_token: non_empty(params.page_token),
+        sources_per_event: params.sources_per_event,
     };
     let page = state
         .ctx

@@ -20,6 +20,7 @@ pub mod embedded_bus;
 pub mod embedded_queue;
 pub mod embedded_registry;
 pub mod postgres;
+pub mod record_plan;
 pub mod redis;
 pub mod sql;
 pub mod sqlite;

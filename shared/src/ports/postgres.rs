@@ -46,12 +46,19 @@ impl PgStore {
     }
 
     /// Serialises merges into one project's event across writers (data-quality agents in
-    /// several processes): a transaction-scoped advisory lock on the key's hash.
-    async fn lock_merge_key(tx: &mut Transaction<'static, Postgres>, key: &str) -> Result<()> {
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind(key)
-            .execute(&mut **tx)
-            .await?;
+    /// several processes): transaction-scoped advisory locks on the keys' hashes, taken in the
+    /// keys' order (sorted by the caller) in one statement.
+    async fn lock_merge_keys(tx: &mut Transaction<'static, Postgres>, keys: &[&str]) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(hashtextextended(k.key, 0)) \
+             FROM unnest($1::text[]) WITH ORDINALITY AS k(key, n) ORDER BY k.n",
+        )
+        .bind(keys)
+        .execute(&mut **tx)
+        .await?;
         Ok(())
     }
 }

@@ -7,7 +7,7 @@
 //! `RETURNING id`, `ON CONFLICT`, `CASE` instead of `MAX(a, b)`/`GREATEST`, and `LOWER(..)
 //! LIKE` for case-insensitive search. What does differ is supplied by each adapter as two
 //! associated functions: `begin_write` (SQLite takes the write lock up front with
-//! `BEGIN IMMEDIATE`) and `lock_merge_key` (Postgres serialises merges of one project with a
+//! `BEGIN IMMEDIATE`) and `lock_merge_keys` (Postgres serialises merges of one project with a
 //! transaction-scoped advisory lock; SQLite's single writer already does).
 //!
 //! Schema conventions shared by both migration folders: times are UTC milliseconds since the
@@ -15,7 +15,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::domain::SourceInput;
+use crate::domain::{Detection, SourceInput};
 use crate::error::{Error, Result};
 
 /// Near-duplicate fingerprints at most this many bits apart are copies of one document.
@@ -39,6 +39,62 @@ pub fn simhash_bands(simhash: u64) -> [i32; 5] {
         shift += width;
     }
     bands
+}
+
+/// Rows per multi-row statement when recording a batch (at most 10 columns, well under the
+/// 32,766 parameters SQLite allows and Postgres' 65,535).
+pub const ROWS_PER_STATEMENT: usize = 500;
+
+/// Band values per near-duplicate lookup statement: each is one term of a compound `SELECT`,
+/// and SQLite allows 500.
+pub const BANDS_PER_STATEMENT: usize = 100;
+
+/// Times a batch is planned again when another writer stored one of its documents meanwhile.
+pub const RECORD_ATTEMPTS: usize = 5;
+
+/// What recording a batch changes in one event: its best document (the first with the
+/// highest score, as when the documents are recorded one by one), the first project, token
+/// and date named, and how many sources it gains.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventChange<'a> {
+    /// Highest score of the batch's documents for the event.
+    pub score: f64,
+    /// Evidence (JSON) of the first document with that score.
+    pub evidence: &'a str,
+    /// First project named.
+    pub project: Option<&'a str>,
+    /// First token named.
+    pub token: Option<&'a str>,
+    /// First date named.
+    pub event_date: Option<&'a str>,
+    /// Documents merged in.
+    pub sources: i64,
+}
+
+impl<'a> EventChange<'a> {
+    /// The change of one document.
+    pub fn new(detection: &'a Detection, evidence: &'a str) -> EventChange<'a> {
+        EventChange {
+            score: detection.score,
+            evidence,
+            project: detection.project.as_deref(),
+            token: detection.token.as_deref(),
+            event_date: detection.event_date.as_deref(),
+            sources: 1,
+        }
+    }
+
+    /// Adds a later document of the batch.
+    pub fn add(&mut self, detection: &'a Detection, evidence: &'a str) {
+        if detection.score > self.score {
+            self.score = detection.score;
+            self.evidence = evidence;
+        }
+        self.project = self.project.or(detection.project.as_deref());
+        self.token = self.token.or(detection.token.as_deref());
+        self.event_date = self.event_date.or(detection.event_date.as_deref());
+        self.sources += 1;
+    }
 }
 
 /// Prefix of the merge key of a document that names no project (the rest is a fingerprint of
@@ -131,7 +187,8 @@ pub fn project_key_of(project: &str) -> String {
 /// with row type `$row`. The adapter's module must define, on `$store`, a `pool` field and
 /// `async fn begin_write(&self) -> Result<sqlx::Transaction<'static, $db>>`,
 /// `fn writer(&self) -> &sqlx::Pool<$db>` (where single writes go) and
-/// `async fn lock_merge_key(tx: &mut sqlx::Transaction<'static, $db>, key: &str) -> Result<()>`.
+/// `async fn lock_merge_keys(tx: &mut sqlx::Transaction<'static, $db>, keys: &[&str]) -> Result<()>`
+/// (`keys` sorted and distinct).
 #[macro_export]
 #[doc(hidden)]
 macro_rules! sql_store {
@@ -153,10 +210,17 @@ macro_rules! sql_store {
             };
             use $crate::supervision::Action;
             use $crate::error::{Error, Result};
+            use std::collections::{HashMap, HashSet};
+
             use $crate::ports::{Store, ToRecord};
+            use $crate::ports::record_plan::{
+                plan_batch, Candidate, Candidates, ItemPlan, Target,
+            };
             use $crate::ports::sql::{
                 conflict, decode_cursor, encode_cursor, from_ms, json_list, like_pattern,
-                NEAR_DUPLICATE_CANDIDATES, NEAR_DUPLICATE_DISTANCE, merge_keys_compatible, parse_list, project_key_of, selectors_json, simhash_bands,
+                EventChange, BANDS_PER_STATEMENT, NEAR_DUPLICATE_CANDIDATES, NEAR_DUPLICATE_DISTANCE,
+                RECORD_ATTEMPTS,
+                ROWS_PER_STATEMENT, parse_list, project_key_of, selectors_json, simhash_bands,
                 to_ms,
             };
 
@@ -266,33 +330,41 @@ fn company_from_row(row: &$row) -> Result<Company> {
 
 impl $store {
     async fn event_sources(&self, event_id: i64) -> Result<Vec<EventSource>> {
-        let mut grouped = self.sources_of_events(&[event_id]).await?;
+        let mut grouped = self.sources_of_events(&[event_id], None).await?;
         Ok(grouped.remove(&event_id).unwrap_or_default())
     }
 
     /// The sources of several events in one query (a page of events would otherwise cost a
-    /// query per event), grouped by event id, each event's in the order they were added.
+    /// query per event), grouped by event id, each event's in the order they were added; at
+    /// most `limit` per event (the first ones) when given.
     async fn sources_of_events(
         &self,
         event_ids: &[i64],
+        limit: Option<u32>,
     ) -> Result<std::collections::HashMap<i64, Vec<EventSource>>> {
         let mut grouped: std::collections::HashMap<i64, Vec<EventSource>> =
             std::collections::HashMap::new();
-        if event_ids.is_empty() {
+        if event_ids.is_empty() || limit == Some(0) {
             return Ok(grouped);
         }
+        // Ranked on `event_sources` alone (its primary key starts with the event), so only the
+        // rows kept are joined to their documents and detections.
         let mut builder: QueryBuilder<$db> = QueryBuilder::new(
-            "SELECT es.event_id, d.url, d.title, d.published_at, d.source_name, det.score, \
-             es.added_at FROM event_sources es \
-             JOIN documents d ON d.id = es.document_id \
-             JOIN detections det ON det.document_id = d.id \
-             WHERE es.event_id IN (",
+            "SELECT r.event_id, d.url, d.title, d.published_at, d.source_name, det.score, \
+             r.added_at FROM (SELECT event_id, document_id, added_at, ROW_NUMBER() OVER \
+             (PARTITION BY event_id ORDER BY added_at, document_id) AS nth \
+             FROM event_sources WHERE event_id IN (",
         );
         let mut separated = builder.separated(", ");
         for id in event_ids {
             separated.push_bind(*id);
         }
-        builder.push(") ORDER BY es.event_id, es.added_at, d.id");
+        builder.push(")) AS r JOIN documents d ON d.id = r.document_id \
+             JOIN detections det ON det.document_id = r.document_id");
+        if let Some(limit) = limit {
+            builder.push(" WHERE r.nth <= ").push_bind(i64::from(limit));
+        }
+        builder.push(" ORDER BY r.event_id, r.nth");
         let rows = builder.build().fetch_all(&self.pool).await?;
         for row in rows {
             let event_id: i64 = row.try_get("event_id")?;
@@ -318,8 +390,10 @@ impl $store {
     fn event_with_sources(row: &$row, sources: Vec<EventSource>) -> Result<TgeEvent> {
         let evidence: String = row.try_get("evidence")?;
         let evidence: Vec<Evidence> = serde_json::from_str(&evidence)?;
+        let source_count: i64 = row.try_get("source_count")?;
         Ok(TgeEvent {
             id: row.try_get("id")?,
+            source_count: source_count.max(0) as u64,
             project: row.try_get("project")?,
             token: row.try_get("token")?,
             score: row.try_get("score")?,
@@ -349,203 +423,390 @@ impl $store {
         Ok(keys)
     }
 
-    /// One item of [`Store::record_classified_batch`], inside its transaction. A duplicate is
-    /// found before anything of the item is written, so it returns without undoing anything.
-    async fn record_one(
+    /// The batch's document ids that are stored already.
+    async fn stored_ids(
         tx: &mut sqlx::Transaction<'static, $db>,
-        record: &ToRecord<'_>,
+        batch: &[ToRecord<'_>],
+    ) -> Result<HashSet<String>> {
+        let mut stored = HashSet::new();
+        for chunk in batch.chunks(ROWS_PER_STATEMENT) {
+            let mut builder: QueryBuilder<$db> =
+                QueryBuilder::new("SELECT id FROM documents WHERE id IN (");
+            let mut separated = builder.separated(", ");
+            for record in chunk {
+                separated.push_bind(record.item.document.id.as_str());
+            }
+            builder.push(")");
+            for row in builder.build().persistent(false).fetch_all(&mut **tx).await? {
+                stored.insert(row.try_get("id")?);
+            }
+        }
+        Ok(stored)
+    }
+
+    /// The stored fingerprints close to the batch's documents. First, for each band value of
+    /// the batch, the newest [`NEAR_DUPLICATE_CANDIDATES`] within the window that share it
+    /// (SimHashes of long texts cluster, so an unbounded lookup would grow with the store);
+    /// this reads only the band indexes, which carry the SimHash. Then, in full, those within
+    /// [`NEAR_DUPLICATE_DISTANCE`] bits of a document of the batch sharing the band: few.
+    async fn near_duplicate_candidates(
+        tx: &mut sqlx::Transaction<'static, $db>,
+        batch: &[ToRecord<'_>],
         window_start: i64,
-        now: i64,
-    ) -> Result<RecordOutcome> {
-        let document = &record.item.document;
-        let detection = &record.item.detection;
-        let merge_key = record.merge_key;
-        // Near duplicates: a copy from the same source is dropped; a copy from another source
-        // joins the event its original belongs to, whatever project each copy names.
-        let mut near_event: Option<i64> = None;
-        if let Some(simhash) = record.simhash {
-            let bands = simhash_bands(simhash);
-            // The newest `NEAR_DUPLICATE_CANDIDATES` per band: SimHashes of long texts cluster,
-            // so an unbounded lookup grows with the store and makes recording quadratic.
-            let candidates = sqlx::query(
-                "SELECT f.simhash, f.source_name, f.merge_key, es.event_id, e.project_key AS event_key \
-                 FROM ( \
-                   SELECT document_id FROM (SELECT document_id FROM document_fingerprints WHERE band0 = $1 AND stored_at > $6 ORDER BY stored_at DESC LIMIT $8) AS c0 \
-                   UNION SELECT document_id FROM (SELECT document_id FROM document_fingerprints WHERE band1 = $2 AND stored_at > $6 ORDER BY stored_at DESC LIMIT $8) AS c1 \
-                   UNION SELECT document_id FROM (SELECT document_id FROM document_fingerprints WHERE band2 = $3 AND stored_at > $6 ORDER BY stored_at DESC LIMIT $8) AS c2 \
-                   UNION SELECT document_id FROM (SELECT document_id FROM document_fingerprints WHERE band3 = $4 AND stored_at > $6 ORDER BY stored_at DESC LIMIT $8) AS c3 \
-                   UNION SELECT document_id FROM (SELECT document_id FROM document_fingerprints WHERE band4 = $5 AND stored_at > $6 ORDER BY stored_at DESC LIMIT $8) AS c4 \
-                 ) AS candidates \
-                 JOIN document_fingerprints f ON f.document_id = candidates.document_id \
+    ) -> Result<Candidates> {
+        let mut by_band: HashMap<(usize, i32), Vec<u64>> = HashMap::new();
+        for simhash in batch.iter().filter_map(|record| record.simhash) {
+            for (band, value) in simhash_bands(simhash).into_iter().enumerate() {
+                by_band.entry((band, value)).or_default().push(simhash);
+            }
+        }
+        let mut bands: Vec<(usize, i32)> = by_band.keys().copied().collect();
+        bands.sort_unstable();
+        // The close ones, with the band value each was found through.
+        let mut close: HashMap<String, Vec<(usize, i32)>> = HashMap::new();
+        // SQLite allows 500 terms in a compound SELECT.
+        for chunk in bands.chunks(BANDS_PER_STATEMENT) {
+            let mut builder: QueryBuilder<$db> =
+                QueryBuilder::new("SELECT pair, document_id, simhash FROM (");
+            for (pair, (band, value)) in chunk.iter().enumerate() {
+                if pair > 0 {
+                    builder.push(" UNION ALL ");
+                }
+                // `pair` and `band` are small integers of ours, not input.
+                builder
+                    .push(format!(
+                        "SELECT {pair} AS pair, document_id, simhash FROM (SELECT document_id, \
+                         simhash FROM document_fingerprints WHERE band{band} = "
+                    ))
+                    .push_bind(*value)
+                    .push(" AND stored_at > ")
+                    .push_bind(window_start)
+                    .push(" ORDER BY stored_at DESC LIMIT ")
+                    .push_bind(NEAR_DUPLICATE_CANDIDATES)
+                    .push(format!(") AS c{pair}"));
+            }
+            builder.push(") AS c");
+            for row in builder.build().persistent(false).fetch_all(&mut **tx).await? {
+                let pair: i32 = row.try_get("pair")?;
+                let Some(&(band, value)) = usize::try_from(pair).ok().and_then(|p| chunk.get(p))
+                else {
+                    continue;
+                };
+                let stored = row.try_get::<i64, _>("simhash")? as u64;
+                let near = by_band.get(&(band, value)).is_some_and(|simhashes| {
+                    simhashes
+                        .iter()
+                        .any(|simhash| (simhash ^ stored).count_ones() <= NEAR_DUPLICATE_DISTANCE)
+                });
+                if near {
+                    close
+                        .entry(row.try_get("document_id")?)
+                        .or_default()
+                        .push((band, value));
+                }
+            }
+        }
+        let mut candidates = Candidates::default();
+        let ids: Vec<&String> = close.keys().collect();
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            let mut builder: QueryBuilder<$db> = QueryBuilder::new(
+                "SELECT f.document_id, f.simhash, f.source_name, f.merge_key, f.stored_at, \
+                 es.event_id, e.project_key AS event_key FROM document_fingerprints f \
                  LEFT JOIN event_sources es ON es.document_id = f.document_id \
-                 LEFT JOIN tge_events e ON e.id = es.event_id \
-                 WHERE f.document_id <> $7",
-            )
-            .bind(bands[0])
-            .bind(bands[1])
-            .bind(bands[2])
-            .bind(bands[3])
-            .bind(bands[4])
-            .bind(window_start)
-            .bind(&document.id)
-            .bind(NEAR_DUPLICATE_CANDIDATES)
-            .fetch_all(&mut **tx)
-            .await?;
-            for row in &candidates {
-                let stored: i64 = row.try_get("simhash")?;
-                if (stored as u64 ^ simhash).count_ones() > NEAR_DUPLICATE_DISTANCE {
-                    continue;
-                }
-                // A template filled in for another project (an exchange's listing notices) is
-                // not a copy: the keys must agree unless one side names no project.
-                let stored_key: String = row.try_get("merge_key")?;
-                if !merge_keys_compatible(&stored_key, merge_key) {
-                    continue;
-                }
-                let source_name: String = row.try_get("source_name")?;
-                if source_name == document.source_name {
-                                        return Ok(RecordOutcome::Duplicate);
-                }
+                 LEFT JOIN tge_events e ON e.id = es.event_id WHERE f.document_id IN (",
+            );
+            let mut separated = builder.separated(", ");
+            for id in chunk {
+                separated.push_bind(id.as_str());
+            }
+            builder.push(")");
+            for row in builder.build().persistent(false).fetch_all(&mut **tx).await? {
+                let document_id: String = row.try_get("document_id")?;
+                let simhash: i64 = row.try_get("simhash")?;
                 let event_id: Option<i64> = row.try_get("event_id")?;
                 let event_key: Option<String> = row.try_get("event_key")?;
-                let joins = event_key
-                    .as_deref()
-                    .is_some_and(|key| merge_keys_compatible(key, merge_key));
-                if near_event.is_none() && joins {
-                    near_event = event_id;
+                let candidate = Candidate {
+                    document_id,
+                    simhash: simhash as u64,
+                    source_name: row.try_get("source_name")?,
+                    merge_key: row.try_get("merge_key")?,
+                    stored_at: row.try_get("stored_at")?,
+                    event: event_id.zip(event_key),
+                };
+                for &(band, value) in close.get(&candidate.document_id).into_iter().flatten() {
+                    candidates.add(band, value, candidate.clone());
                 }
             }
         }
-        let inserted = sqlx::query(
-            "INSERT INTO documents (id, source_id, source_name, url, title, text, published_at, fetched_at, stored_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(&document.id)
-        .bind(document.source_id)
-        .bind(&document.source_name)
-        .bind(&document.url)
-        .bind(&document.title)
-        .bind(&document.text)
-        .bind(document.published_at.map(to_ms))
-        .bind(to_ms(document.fetched_at))
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-        if inserted.rows_affected() == 0 {
-                        return Ok(RecordOutcome::Duplicate);
+        Ok(candidates)
+    }
+
+    /// The newest event within the window of each of the batch's TGE merge keys.
+    async fn latest_events(
+        tx: &mut sqlx::Transaction<'static, $db>,
+        keys: &[&str],
+        window_start: i64,
+    ) -> Result<HashMap<String, i64>> {
+        let mut newest: HashMap<String, (i64, i64)> = HashMap::new();
+        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+            let mut builder: QueryBuilder<$db> = QueryBuilder::new(
+                "SELECT id, project_key, last_seen FROM tge_events WHERE last_seen > ",
+            );
+            builder.push_bind(window_start).push(" AND project_key IN (");
+            let mut separated = builder.separated(", ");
+            for key in chunk {
+                separated.push_bind(*key);
+            }
+            builder.push(")");
+            for row in builder.build().persistent(false).fetch_all(&mut **tx).await? {
+                let key: String = row.try_get("project_key")?;
+                let seen: (i64, i64) = (row.try_get("last_seen")?, row.try_get("id")?);
+                let slot = newest.entry(key).or_insert(seen);
+                if seen > *slot {
+                    *slot = seen;
+                }
+            }
         }
-        if let Some(simhash) = record.simhash {
-            let bands = simhash_bands(simhash);
-            sqlx::query(
-                "INSERT INTO document_fingerprints (document_id, source_name, merge_key, simhash, band0, band1, band2, band3, band4, stored_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (document_id) DO NOTHING",
-            )
-            .bind(&document.id)
-            .bind(&document.source_name)
-            .bind(merge_key)
-            .bind(simhash as i64)
-            .bind(bands[0])
-            .bind(bands[1])
-            .bind(bands[2])
-            .bind(bands[3])
-            .bind(bands[4])
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
+        Ok(newest.into_iter().map(|(key, (_, id))| (key, id)).collect())
+    }
+
+    /// Records a batch in one transaction, writing each table with one statement (see
+    /// [`record_plan`](crate::ports::record_plan)). `None` when another writer stored one of
+    /// the planned documents meanwhile (Postgres; the transaction is rolled back and the
+    /// batch can be planned again).
+    async fn record_batch_once(
+        &self,
+        batch: &[ToRecord<'_>],
+        window_start: i64,
+        now: i64,
+    ) -> Result<Option<Vec<RecordOutcome>>> {
+        let mut tx = self.begin_write().await?;
+        // Two writers merging the same project must not both create an event: the batch
+        // holds the lock of every project it may merge, taken in one order so that two
+        // batches never wait for each other's locks.
+        let mut keys: Vec<&str> = batch
+            .iter()
+            .filter(|record| record.item.detection.is_tge)
+            .map(|record| record.merge_key)
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        Self::lock_merge_keys(&mut tx, &keys).await?;
+        let stored = Self::stored_ids(&mut tx, batch).await?;
+        let candidates = Self::near_duplicate_candidates(&mut tx, batch, window_start).await?;
+        let latest = Self::latest_events(&mut tx, &keys, window_start).await?;
+        let plan = plan_batch(batch, &stored, &candidates, latest);
+
+        let kept: Vec<(&ToRecord<'_>, &ItemPlan)> = batch
+            .iter()
+            .zip(&plan.items)
+            .filter(|(_, item)| !matches!(item, ItemPlan::Duplicate))
+            .collect();
+        if kept.is_empty() {
+            tx.commit().await?;
+            return Ok(Some(vec![RecordOutcome::Duplicate; batch.len()]));
         }
-        let evidence = serde_json::to_string(&detection.evidence)?;
-        sqlx::query(
-            "INSERT INTO detections (document_id, score, is_tge, project, token, event_date, evidence, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&document.id)
-        .bind(detection.score)
-        .bind(detection.is_tge)
-        .bind(&detection.project)
-        .bind(&detection.token)
-        .bind(&detection.event_date)
-        .bind(&evidence)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-        if !detection.is_tge {
-            return Ok(RecordOutcome::Stored);
+        let mut inserted: HashSet<String> = HashSet::with_capacity(kept.len());
+        // In id order: two writers inserting overlapping batches then take the rows' locks in
+        // the same order and wait for each other instead of deadlocking (Postgres).
+        let mut by_id = kept.clone();
+        by_id.sort_unstable_by(|a, b| a.0.item.document.id.cmp(&b.0.item.document.id));
+        for chunk in by_id.chunks(ROWS_PER_STATEMENT) {
+            let mut builder: QueryBuilder<$db> = QueryBuilder::new(
+                "INSERT INTO documents (id, source_id, source_name, url, title, text, \
+                 published_at, fetched_at, stored_at) ",
+            );
+            builder.push_values(chunk, |mut row, (record, _)| {
+                let document = &record.item.document;
+                row.push_bind(document.id.as_str())
+                    .push_bind(document.source_id)
+                    .push_bind(document.source_name.as_str())
+                    .push_bind(document.url.as_str())
+                    .push_bind(document.title.as_str())
+                    .push_bind(document.text.as_str())
+                    .push_bind(document.published_at.map(to_ms))
+                    .push_bind(to_ms(document.fetched_at))
+                    .push_bind(now);
+            });
+            builder.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+            for row in builder.build().persistent(false).fetch_all(&mut *tx).await? {
+                inserted.insert(row.try_get("id")?);
+            }
         }
-        // The batch holds the merge key's lock (taken up front, in order).
-        let existing = match near_event {
-            Some(event_id) => {
-                sqlx::query("SELECT id, score FROM tge_events WHERE id = $1")
-                    .bind(event_id)
-                    .fetch_optional(&mut **tx)
-                    .await?
+        if inserted.len() != kept.len() {
+            // Another writer stored one of them after `stored_ids` read: plan again.
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let with_fingerprint: Vec<(&ToRecord<'_>, u64)> = kept
+            .iter()
+            .filter_map(|(record, _)| record.simhash.map(|simhash| (*record, simhash)))
+            .collect();
+        for chunk in with_fingerprint.chunks(ROWS_PER_STATEMENT) {
+            let mut builder: QueryBuilder<$db> = QueryBuilder::new(
+                "INSERT INTO document_fingerprints (document_id, source_name, merge_key, \
+                 simhash, band0, band1, band2, band3, band4, stored_at) ",
+            );
+            builder.push_values(chunk, |mut row, (record, simhash)| {
+                let document = &record.item.document;
+                row.push_bind(document.id.as_str())
+                    .push_bind(document.source_name.as_str())
+                    .push_bind(record.merge_key)
+                    .push_bind(*simhash as i64);
+                for band in simhash_bands(*simhash) {
+                    row.push_bind(band);
+                }
+                row.push_bind(now);
+            });
+            builder.push(" ON CONFLICT (document_id) DO NOTHING");
+            builder.build().persistent(false).execute(&mut *tx).await?;
+        }
+        let evidence: Vec<String> = kept
+            .iter()
+            .map(|(record, _)| serde_json::to_string(&record.item.detection.evidence))
+            .collect::<std::result::Result<_, _>>()?;
+        let rows: Vec<(&ToRecord<'_>, &String)> = kept
+            .iter()
+            .map(|(record, _)| *record)
+            .zip(&evidence)
+            .collect();
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut builder: QueryBuilder<$db> = QueryBuilder::new(
+                "INSERT INTO detections (document_id, score, is_tge, project, token, \
+                 event_date, evidence, created_at) ",
+            );
+            builder.push_values(chunk, |mut row, (record, evidence)| {
+                let detection = &record.item.detection;
+                row.push_bind(record.item.document.id.as_str())
+                    .push_bind(detection.score)
+                    .push_bind(detection.is_tge)
+                    .push_bind(detection.project.as_deref())
+                    .push_bind(detection.token.as_deref())
+                    .push_bind(detection.event_date.as_deref())
+                    .push_bind(evidence.as_str())
+                    .push_bind(now);
+            });
+            builder.build().persistent(false).execute(&mut *tx).await?;
+        }
+
+        // Each touched event's change: its best document (the first with the highest score
+        // wins, as when recorded one by one), the first project, token and date named, and
+        // how many sources it gains.
+        let mut merged: Vec<(Target, EventChange<'_>)> = Vec::new();
+        for ((record, item), evidence) in kept.iter().zip(&evidence) {
+            let ItemPlan::Tge { target, .. } = item else {
+                continue;
+            };
+            let detection = &record.item.detection;
+            match merged.iter_mut().find(|(t, _)| t == target) {
+                Some((_, change)) => change.add(detection, evidence),
+                None => merged.push((*target, EventChange::new(detection, evidence))),
             }
-            None => {
-                sqlx::query(
-                    "SELECT id, score FROM tge_events WHERE project_key = $1 AND last_seen > $2 \
-                     ORDER BY last_seen DESC LIMIT 1",
-                )
-                .bind(merge_key)
-                .bind(window_start)
-                .fetch_optional(&mut **tx)
-                .await?
+        }
+        let mut created_ids: HashMap<usize, i64> = HashMap::new();
+        let created: Vec<(usize, &EventChange<'_>)> = merged
+            .iter()
+            .filter_map(|(target, change)| match target {
+                Target::New(index) => Some((*index, change)),
+                Target::Existing(_) => None,
+            })
+            .collect();
+        for chunk in created.chunks(ROWS_PER_STATEMENT) {
+            let mut builder: QueryBuilder<$db> = QueryBuilder::new(
+                "INSERT INTO tge_events (project, project_key, token, score, event_date, \
+                 first_seen, last_seen, evidence, source_count) ",
+            );
+            builder.push_values(chunk, |mut row, (index, change)| {
+                row.push_bind(change.project)
+                    .push_bind(plan.new_events[*index].as_str())
+                    .push_bind(change.token)
+                    .push_bind(change.score)
+                    .push_bind(change.event_date)
+                    .push_bind(now)
+                    .push_bind(now)
+                    .push_bind(change.evidence)
+                    .push_bind(change.sources);
+            });
+            // New events have distinct keys within a batch: the key says which is which.
+            builder.push(" RETURNING id, project_key");
+            for row in builder.build().persistent(false).fetch_all(&mut *tx).await? {
+                let key: String = row.try_get("project_key")?;
+                let id: i64 = row.try_get("id")?;
+                if let Some(index) = plan.new_events.iter().position(|k| *k == key) {
+                    created_ids.insert(index, id);
+                }
             }
-        };
-        let outcome = match existing {
-            Some(row) => {
-                let event_id: i64 = row.try_get("id")?;
-                let best: f64 = row.try_get("score")?;
-                let better = detection.score > best;
-                sqlx::query(
-                    "UPDATE tge_events SET last_seen = CASE WHEN last_seen > $1 THEN last_seen ELSE $1 END, \
-                     score = CASE WHEN score > $2 THEN score ELSE $2 END, \
-                     project = COALESCE(project, $3), token = COALESCE(token, $4), \
-                     event_date = COALESCE(event_date, $5), \
-                     evidence = CASE WHEN $6 THEN $7 ELSE evidence END WHERE id = $8",
-                )
-                .bind(now)
-                .bind(detection.score)
-                .bind(&detection.project)
-                .bind(&detection.token)
-                .bind(&detection.event_date)
-                .bind(better)
-                .bind(&evidence)
-                .bind(event_id)
-                .execute(&mut **tx)
-                .await?;
-                RecordOutcome::EventMerged(event_id)
-            }
-            None => {
-                let created = sqlx::query(
-                    "INSERT INTO tge_events (project, project_key, token, score, event_date, first_seen, last_seen, evidence) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-                )
-                .bind(&detection.project)
-                .bind(merge_key)
-                .bind(&detection.token)
-                .bind(detection.score)
-                .bind(&detection.event_date)
-                .bind(now)
-                .bind(now)
-                .bind(&evidence)
-                .fetch_one(&mut **tx)
-                .await?;
-                RecordOutcome::EventCreated(created.try_get("id")?)
-            }
-        };
-        let event_id = match outcome {
-            RecordOutcome::EventMerged(id) | RecordOutcome::EventCreated(id) => id,
-            RecordOutcome::Duplicate | RecordOutcome::Stored => unreachable!("tge outcomes only"),
-        };
-        sqlx::query(
-            "INSERT INTO event_sources (event_id, document_id, added_at) VALUES ($1, $2, $3) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(event_id)
-        .bind(&document.id)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-        Ok(outcome)
+        }
+        let updated: Vec<(i64, &EventChange<'_>)> = merged
+            .iter()
+            .filter_map(|(target, change)| match target {
+                Target::Existing(id) => Some((*id, change)),
+                Target::New(_) => None,
+            })
+            .collect();
+        for chunk in updated.chunks(ROWS_PER_STATEMENT) {
+            // `UPDATE .. FROM (VALUES ..)`: both engines name the columns column1, column2...
+            // and read the old row in every SET expression.
+            let mut builder: QueryBuilder<$db> = QueryBuilder::new(
+                "UPDATE tge_events SET \
+                 last_seen = CASE WHEN last_seen > v.column2 THEN last_seen ELSE v.column2 END, \
+                 score = CASE WHEN score > v.column3 THEN score ELSE v.column3 END, \
+                 evidence = CASE WHEN v.column3 > score THEN v.column4 ELSE evidence END, \
+                 project = COALESCE(project, v.column5), token = COALESCE(token, v.column6), \
+                 event_date = COALESCE(event_date, v.column7), \
+                 source_count = source_count + v.column8 FROM (",
+            );
+            builder.push_values(chunk, |mut row, (id, change)| {
+                row.push_bind(*id)
+                    .push_bind(now)
+                    .push_bind(change.score)
+                    .push_bind(change.evidence)
+                    .push_bind(change.project)
+                    .push_bind(change.token)
+                    .push_bind(change.event_date)
+                    .push_bind(change.sources);
+            });
+            builder.push(") AS v WHERE tge_events.id = v.column1");
+            builder.build().persistent(false).execute(&mut *tx).await?;
+        }
+
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut links: Vec<(i64, &str)> = Vec::new();
+        for (record, item) in batch.iter().zip(&plan.items) {
+            outcomes.push(match item {
+                ItemPlan::Duplicate => RecordOutcome::Duplicate,
+                ItemPlan::Stored => RecordOutcome::Stored,
+                ItemPlan::Tge { target, creates } => {
+                    let id = match target {
+                        Target::Existing(id) => *id,
+                        Target::New(index) => *created_ids.get(index).ok_or_else(|| {
+                            Error::Invalid(format!(
+                                "recording: the new event of key `{}` got no id",
+                                plan.new_events[*index]
+                            ))
+                        })?,
+                    };
+                    links.push((id, record.item.document.id.as_str()));
+                    if *creates {
+                        RecordOutcome::EventCreated(id)
+                    } else {
+                        RecordOutcome::EventMerged(id)
+                    }
+                }
+            });
+        }
+        // Every linked document is new (stored just above), so each link adds a row and the
+        // events' `source_count` (set or raised above) stays exact.
+        for chunk in links.chunks(ROWS_PER_STATEMENT) {
+            let mut builder: QueryBuilder<$db> =
+                QueryBuilder::new("INSERT INTO event_sources (event_id, document_id, added_at) ");
+            builder.push_values(chunk, |mut row, (event_id, document_id)| {
+                row.push_bind(*event_id).push_bind(*document_id).push_bind(now);
+            });
+            builder.build().persistent(false).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(Some(outcomes))
     }
 }
 
@@ -757,28 +1018,20 @@ impl Store for $store {
         batch: &[ToRecord<'_>],
         merge_window: Duration,
     ) -> Result<Vec<RecordOutcome>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
         let now = to_ms(Utc::now());
         let window_start = now - merge_window.as_millis() as i64;
-        let mut tx = self.begin_write().await?;
-        // Two writers merging the same project must not both create an event: the batch
-        // holds the lock of every project it may merge, taken in one order so that two
-        // batches never wait for each other's locks.
-        let mut keys: Vec<&str> = batch
-            .iter()
-            .filter(|record| record.item.detection.is_tge)
-            .map(|record| record.merge_key)
-            .collect();
-        keys.sort_unstable();
-        keys.dedup();
-        for key in keys {
-            Self::lock_merge_key(&mut tx, key).await?;
+        for _ in 0..RECORD_ATTEMPTS {
+            if let Some(outcomes) = self.record_batch_once(batch, window_start, now).await? {
+                return Ok(outcomes);
+            }
         }
-        let mut outcomes = Vec::with_capacity(batch.len());
-        for record in batch {
-            outcomes.push($store::record_one(&mut tx, record, window_start, now).await?);
-        }
-        tx.commit().await?;
-        Ok(outcomes)
+        Err(Error::Invalid(format!(
+            "recording {} documents: other writers stored some of them in each of {RECORD_ATTEMPTS} attempts",
+            batch.len()
+        )))
     }
 
     async fn list_events(&self, query: &EventQuery) -> Result<EventPage> {
@@ -845,7 +1098,11 @@ impl Store for $store {
         for row in page {
             ids.push(row.try_get::<i64, _>("id")?);
         }
-        let mut sources = self.sources_of_events(&ids).await?;
+        let limit = query
+            .sources_per_event
+            .unwrap_or($crate::domain::DEFAULT_SOURCES_PER_EVENT)
+            .min($crate::domain::MAX_SOURCES_PER_EVENT);
+        let mut sources = self.sources_of_events(&ids, Some(limit)).await?;
         let mut events = Vec::with_capacity(page.len());
         for (row, id) in page.iter().zip(&ids) {
             let own = sources.remove(id).unwrap_or_default();

@@ -8,8 +8,9 @@ use std::time::Duration;
 use chrono::Utc;
 use swarm_shared::Error;
 use swarm_shared::domain::{
-    ClassifiedDocument, CompanyInput, Detection, Document, EventQuery, Evidence, FetchReport,
-    FetchStatus, Priority, RecordOutcome, Selectors, SourceInput, SourceKind, document_id,
+    ClassifiedDocument, CompanyInput, DEFAULT_SOURCES_PER_EVENT, Detection, Document, EventQuery,
+    Evidence, FetchReport, FetchStatus, MAX_SOURCES_PER_EVENT, Priority, RecordOutcome, Selectors,
+    SourceInput, SourceKind, document_id,
 };
 use swarm_shared::ports::postgres::PgStore;
 use swarm_shared::ports::sqlite::SqliteStore;
@@ -248,6 +249,10 @@ async fn recording_is_idempotent_and_merges(store: Arc<dyn Store>) {
     let event = store.get_event(event_id).await.unwrap();
     assert_eq!(event.sources.len(), 2);
     assert_eq!(
+        event.source_count, 2,
+        "a near or exact duplicate is not counted"
+    );
+    assert_eq!(
         event.token.as_deref(),
         Some("FHE"),
         "token kept from the first source"
@@ -333,6 +338,7 @@ async fn event_queries_and_pagination(store: Arc<dyn Store>) {
                 "sources of event {}",
                 event.id
             );
+            assert_eq!(event.source_count, alone.sources.len() as u64);
         }
         match page.next_page_token {
             Some(next) => token = Some(next),
@@ -549,7 +555,43 @@ async fn concurrent_round(store: &Arc<dyn Store>, project: &'static str) {
         .await
         .unwrap();
     assert_eq!(page.events.len(), 1);
-    assert_eq!(page.events[0].sources.len(), 32);
+    assert_eq!(page.events[0].source_count, 32);
+    assert_eq!(
+        page.events[0].sources.len(),
+        DEFAULT_SOURCES_PER_EVENT as usize,
+        "a page lists the first few sources of an event"
+    );
+    let all = store
+        .list_events(&EventQuery {
+            company: Some(project.into()),
+            sources_per_event: Some(MAX_SOURCES_PER_EVENT),
+            page_size: 50,
+            ..EventQuery::default()
+        })
+        .await
+        .unwrap();
+    let event = store.get_event(page.events[0].id).await.unwrap();
+    assert_eq!(event.source_count, 32);
+    assert_eq!(
+        all.events[0].sources, event.sources,
+        "asked for all of them"
+    );
+    assert_eq!(
+        page.events[0].sources[..],
+        event.sources[..DEFAULT_SOURCES_PER_EVENT as usize],
+        "the first ones merged in, in order"
+    );
+    let bare = store
+        .list_events(&EventQuery {
+            company: Some(project.into()),
+            sources_per_event: Some(0),
+            page_size: 50,
+            ..EventQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(bare.events[0].sources.is_empty());
+    assert_eq!(bare.events[0].source_count, 32);
 }
 
 /// Desired state: every write bumps the generation; listing is by key.
@@ -660,6 +702,10 @@ async fn near_duplicates_merge_across_sources_and_drop_within_one(store: Arc<dyn
     );
     let event = store.get_event(event_id).await.unwrap();
     assert_eq!(event.sources.len(), 2);
+    assert_eq!(
+        event.source_count, 2,
+        "a near or exact duplicate is not counted"
+    );
     // A template filled in for another project, from the same source, is its own event.
     let templated = store
         .record_classified(
@@ -874,12 +920,71 @@ async fn a_batch_is_recorded_in_order_in_one_transaction(store: Arc<dyn Store>) 
     assert_eq!(store.count_documents().await.unwrap(), 4);
 }
 
+/// Eight writers record overlapping batches of the same 16 documents, each in its own order
+/// (redelivered work, several data-quality agents): each document is stored exactly once,
+/// and no writer fails or deadlocks.
+async fn overlapping_batches_store_each_document_once(store: Arc<dyn Store>) {
+    let items: Vec<ClassifiedDocument> = (0..16)
+        .map(|index| {
+            classified(
+                &format!("https://overlap.example/{index}"),
+                &format!("Weekly notes {index}"),
+                None,
+                None,
+                0.1,
+                false,
+            )
+        })
+        .collect();
+    let items = Arc::new(items);
+    let start = Arc::new(tokio::sync::Barrier::new(8));
+    let mut tasks = Vec::new();
+    for writer in 0..8usize {
+        let store = store.clone();
+        let items = items.clone();
+        let start = start.clone();
+        tasks.push(tokio::spawn(async move {
+            // Writer n takes 12 of the 16, starting at 2n, half of them backwards.
+            let mut order: Vec<usize> = (0..12).map(|k| (2 * writer + k) % 16).collect();
+            if writer % 2 == 1 {
+                order.reverse();
+            }
+            let keys: Vec<String> = order
+                .iter()
+                .map(|&i| format!("title:overlap-{i}"))
+                .collect();
+            let batch: Vec<ToRecord<'_>> = order
+                .iter()
+                .zip(&keys)
+                .map(|(&i, key)| ToRecord {
+                    item: &items[i],
+                    merge_key: key,
+                    simhash: None,
+                })
+                .collect();
+            start.wait().await;
+            store.record_classified_batch(&batch, WINDOW).await
+        }));
+    }
+    let mut stored = 0;
+    for task in tasks {
+        let outcomes = task.await.unwrap().expect("no writer fails");
+        stored += outcomes
+            .iter()
+            .filter(|outcome| **outcome == RecordOutcome::Stored)
+            .count();
+    }
+    assert_eq!(stored, 16, "each document stored by exactly one writer");
+    assert_eq!(store.count_documents().await.unwrap(), 16);
+}
+
 async fn suite(make: impl AsyncFn() -> Arc<dyn Store>) {
     supervisor_actions_newest_first_with_filters(make().await).await;
     near_duplicates_merge_across_sources_and_drop_within_one(make().await).await;
     a_batch_is_recorded_in_order_in_one_transaction(make().await).await;
     feedback_is_kept_in_order(make().await).await;
     concurrent_writers_merge_into_one_event(make().await).await;
+    overlapping_batches_store_each_document_once(make().await).await;
     desired_state_generations(make().await).await;
     memory_entries(make().await).await;
     sources(make().await).await;

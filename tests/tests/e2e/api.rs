@@ -325,6 +325,8 @@ async fn events_pagination_filters_openapi_and_health() {
     for (path, needle) in [
         ("/api/v1/events?page_size=0", "page_size"),
         ("/api/v1/events?page_size=201", "page_size"),
+        ("/api/v1/events?sources_per_event=201", "sources_per_event"),
+        ("/api/v1/events?sources_per_event=-1", "sources_per_event"),
         ("/api/v1/events?min_score=2", "min_score"),
         ("/api/v1/events?since=yesterday", "since"),
         ("/api/v1/events?page_token=zzz", "page_token"),

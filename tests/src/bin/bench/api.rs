@@ -33,8 +33,20 @@ const QUERIES: [&str; 6] = [
     "/api/v1/events?company=Succinct&min_score=0.5",
 ];
 
-/// Requests per second and sorted latencies of `seconds` of closed-loop load on `paths`.
-async fn load(base: &str, paths: &[String], seconds: u64) -> (f64, Vec<Duration>, u64) {
+/// What `seconds` of closed-loop load on some paths measured.
+struct Load {
+    /// Answered requests per second.
+    rate: f64,
+    /// Every answer's latency, sorted.
+    latencies: Vec<Duration>,
+    /// Each path's latencies, sorted, in the order of the paths.
+    per_path: Vec<Vec<Duration>>,
+    /// Requests that failed or did not answer 2xx.
+    failures: u64,
+}
+
+/// `seconds` of closed-loop load on `paths`, rotated per connection.
+async fn load(base: &str, paths: &[String], seconds: u64) -> Load {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(CONNECTIONS)
         .build()
@@ -58,11 +70,12 @@ async fn load(base: &str, paths: &[String], seconds: u64) -> (f64, Vec<Duration>
         let paths = paths.clone();
         let base = base.to_owned();
         tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::with_capacity(16_384);
+            let mut latencies: Vec<(usize, Duration)> = Vec::with_capacity(16_384);
             let mut failures = 0u64;
             let mut index = connection;
             while Instant::now() < deadline {
-                let url = format!("{base}{}", paths[index % paths.len()]);
+                let which = index % paths.len();
+                let url = format!("{base}{}", paths[which]);
                 index += 1;
                 let sent = Instant::now();
                 match client.get(url).send().await {
@@ -71,7 +84,7 @@ async fn load(base: &str, paths: &[String], seconds: u64) -> (f64, Vec<Duration>
                             failures += 1;
                             continue;
                         }
-                        latencies.push(sent.elapsed());
+                        latencies.push((which, sent.elapsed()));
                     }
                     _ => failures += 1,
                 }
@@ -80,15 +93,27 @@ async fn load(base: &str, paths: &[String], seconds: u64) -> (f64, Vec<Duration>
         }));
     }
     let mut all = Vec::new();
+    let mut per_path = vec![Vec::new(); paths.len()];
     let mut failures = 0;
     for task in tasks {
         let (latencies, failed) = task.await.unwrap();
-        all.extend(latencies);
+        for (which, latency) in latencies {
+            all.push(latency);
+            per_path[which].push(latency);
+        }
         failures += failed;
     }
     let elapsed = started.elapsed().as_secs_f64();
     all.sort_unstable();
-    (all.len() as f64 / elapsed, all, failures)
+    for latencies in &mut per_path {
+        latencies.sort_unstable();
+    }
+    Load {
+        rate: all.len() as f64 / elapsed,
+        latencies: all,
+        per_path,
+        failures,
+    }
 }
 
 /// Every event in the store, counted page by page.
@@ -146,8 +171,8 @@ pub fn figure(options: &Options) -> Value {
 
         let api = format!("http://{}", swarm.api_addr().unwrap());
         let queries: Vec<String> = QUERIES.iter().map(|path| (*path).to_owned()).collect();
-        let (rate, latencies, failures) = load(&api, &queries, options.seconds).await;
-        let (base_rate, base_latencies, base_failures) = load(
+        let measured = load(&api, &queries, options.seconds).await;
+        let base = load(
             &format!("http://{plain_addr}"),
             &["/plain".to_owned()],
             options.seconds,
@@ -155,9 +180,28 @@ pub fn figure(options: &Options) -> Value {
         .await;
         server.abort();
         swarm.shutdown().await;
-        assert_eq!(failures + base_failures, 0, "requests failed under load");
+        assert_eq!(
+            measured.failures + base.failures,
+            0,
+            "requests failed under load"
+        );
+        let (rate, latencies, base_rate, base_latencies) =
+            (measured.rate, measured.latencies, base.rate, base.latencies);
         let p50 = quantile_ms(&latencies, 0.5);
         let p99 = quantile_ms(&latencies, 0.99);
+        // Which filter set costs what: the figure is their mix.
+        let per_query: Vec<Value> = queries
+            .iter()
+            .zip(&measured.per_path)
+            .map(|(path, latencies)| {
+                json!({
+                    "path": path,
+                    "requests": latencies.len(),
+                    "p50_ms": round(quantile_ms(latencies, 0.5)),
+                    "p99_ms": round(quantile_ms(latencies, 0.99)),
+                })
+            })
+            .collect();
         json!({
             "name": "api",
             "value": round(rate),
@@ -168,6 +212,7 @@ pub fn figure(options: &Options) -> Value {
             "events_in_store": events,
             "p50_ms": round(p50),
             "p99_ms": round(p99),
+            "per_query": per_query,
             "baseline": {
                 "name": "trivial axum endpoint, same process",
                 "value": round(base_rate),

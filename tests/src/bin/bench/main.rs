@@ -270,8 +270,11 @@ fn classification(options: &Options) -> Value {
     })
 }
 
-/// The `q`-quantile of sorted samples, in milliseconds.
+/// The `q`-quantile of sorted samples, in milliseconds (NaN, written as null, for none).
 fn quantile_ms(sorted: &[Duration], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
     let index = ((sorted.len() as f64 - 1.0) * q).round() as usize;
     sorted[index.min(sorted.len() - 1)].as_secs_f64() * 1000.0
 }
