@@ -11,9 +11,34 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgPool, Postgres, Row, Transaction};
 
 use crate::error::Result;
+use crate::ports::sql::NEAR_DUPLICATE_CANDIDATES;
+
+/// [`PgStore::band_neighbours`]: `$1`..`$5` the values of bands 0..4, `$6` the window's start,
+/// `$7` the fingerprints per value.
+const BAND_NEIGHBOURS: &str = concat!(
+    "SELECT 0 AS band, k.value, c.document_id, c.simhash FROM unnest($1::int4[]) AS k(value) \
+     CROSS JOIN LATERAL (SELECT document_id, simhash FROM document_fingerprints \
+     WHERE band0 = k.value AND stored_at > $6 ORDER BY stored_at DESC LIMIT $7) AS c",
+    " UNION ALL ",
+    "SELECT 1 AS band, k.value, c.document_id, c.simhash FROM unnest($2::int4[]) AS k(value) \
+     CROSS JOIN LATERAL (SELECT document_id, simhash FROM document_fingerprints \
+     WHERE band1 = k.value AND stored_at > $6 ORDER BY stored_at DESC LIMIT $7) AS c",
+    " UNION ALL ",
+    "SELECT 2 AS band, k.value, c.document_id, c.simhash FROM unnest($3::int4[]) AS k(value) \
+     CROSS JOIN LATERAL (SELECT document_id, simhash FROM document_fingerprints \
+     WHERE band2 = k.value AND stored_at > $6 ORDER BY stored_at DESC LIMIT $7) AS c",
+    " UNION ALL ",
+    "SELECT 3 AS band, k.value, c.document_id, c.simhash FROM unnest($4::int4[]) AS k(value) \
+     CROSS JOIN LATERAL (SELECT document_id, simhash FROM document_fingerprints \
+     WHERE band3 = k.value AND stored_at > $6 ORDER BY stored_at DESC LIMIT $7) AS c",
+    " UNION ALL ",
+    "SELECT 4 AS band, k.value, c.document_id, c.simhash FROM unnest($5::int4[]) AS k(value) \
+     CROSS JOIN LATERAL (SELECT document_id, simhash FROM document_fingerprints \
+     WHERE band4 = k.value AND stored_at > $6 ORDER BY stored_at DESC LIMIT $7) AS c",
+);
 
 /// The Postgres store.
 #[derive(Debug, Clone)]
@@ -43,6 +68,46 @@ impl PgStore {
     /// The pool writes go through: the one pool (Postgres locks rows, not the database).
     fn writer(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// For each band and value, the newest fingerprints within the window that share it: one
+    /// statement of fixed shape (a `LATERAL` lookup per band over the array of its values),
+    /// planned once per connection. A compound `SELECT` of one term per value, as on SQLite,
+    /// cost Postgres more to plan than to run. The band indexes include the SimHash and
+    /// document id, so the lookups are index-only scans once the table is vacuumed.
+    async fn band_neighbours(
+        tx: &mut Transaction<'static, Postgres>,
+        bands: &[(usize, i32)],
+        window_start: i64,
+    ) -> Result<Vec<(usize, i32, String, i64)>> {
+        let mut values: [Vec<i32>; 5] = Default::default();
+        for (band, value) in bands {
+            if let Some(slot) = values.get_mut(*band) {
+                slot.push(*value);
+            }
+        }
+        let [v0, v1, v2, v3, v4] = values;
+        let rows = sqlx::query(BAND_NEIGHBOURS)
+            .bind(v0)
+            .bind(v1)
+            .bind(v2)
+            .bind(v3)
+            .bind(v4)
+            .bind(window_start)
+            .bind(NEAR_DUPLICATE_CANDIDATES)
+            .fetch_all(&mut **tx)
+            .await?;
+        let mut found = Vec::with_capacity(rows.len());
+        for row in rows {
+            let band: i32 = row.try_get("band")?;
+            found.push((
+                usize::try_from(band).unwrap_or(usize::MAX),
+                row.try_get("value")?,
+                row.try_get("document_id")?,
+                row.try_get("simhash")?,
+            ));
+        }
+        Ok(found)
     }
 
     /// Serialises merges into one project's event across writers (data-quality agents in

@@ -5,10 +5,13 @@
 //! One body keeps the two stores identical in behaviour (the contract suite checks it); the
 //! SQL sticks to what both engines accept: `$N` parameters (SQLite reads `$N` as positional),
 //! `RETURNING id`, `ON CONFLICT`, `CASE` instead of `MAX(a, b)`/`GREATEST`, and `LOWER(..)
-//! LIKE` for case-insensitive search. What does differ is supplied by each adapter as two
+//! LIKE` for case-insensitive search. What does differ is supplied by each adapter as three
 //! associated functions: `begin_write` (SQLite takes the write lock up front with
-//! `BEGIN IMMEDIATE`) and `lock_merge_keys` (Postgres serialises merges of one project with a
-//! transaction-scoped advisory lock; SQLite's single writer already does).
+//! `BEGIN IMMEDIATE`), `lock_merge_keys` (Postgres serialises merges of one project with a
+//! transaction-scoped advisory lock; SQLite's single writer already does) and
+//! `band_neighbours` (the near-duplicate lookup: one `LATERAL` statement of fixed shape on
+//! Postgres, whose planner spent more time on a compound `SELECT` of hundreds of terms than
+//! on running it; that compound `SELECT` on SQLite, which has no `LATERAL`).
 //!
 //! Schema conventions shared by both migration folders: times are UTC milliseconds since the
 //! epoch in 64-bit integers, lists and JSON bodies are JSON text.
@@ -44,10 +47,6 @@ pub fn simhash_bands(simhash: u64) -> [i32; 5] {
 /// Rows per multi-row statement when recording a batch (at most 10 columns, well under the
 /// 32,766 parameters SQLite allows and Postgres' 65,535).
 pub const ROWS_PER_STATEMENT: usize = 500;
-
-/// Band values per near-duplicate lookup statement: each is one term of a compound `SELECT`,
-/// and SQLite allows 500.
-pub const BANDS_PER_STATEMENT: usize = 100;
 
 /// Times a batch is planned again when another writer stored one of its documents meanwhile.
 pub const RECORD_ATTEMPTS: usize = 5;
@@ -188,7 +187,11 @@ pub fn project_key_of(project: &str) -> String {
 /// `async fn begin_write(&self) -> Result<sqlx::Transaction<'static, $db>>`,
 /// `fn writer(&self) -> &sqlx::Pool<$db>` (where single writes go) and
 /// `async fn lock_merge_keys(tx: &mut sqlx::Transaction<'static, $db>, keys: &[&str]) -> Result<()>`
-/// (`keys` sorted and distinct).
+/// (`keys` sorted and distinct) and
+/// `async fn band_neighbours(tx: &mut sqlx::Transaction<'static, $db>, bands: &[(usize, i32)], window_start: i64) -> Result<Vec<(usize, i32, String, i64)>>`
+/// (for each band and value, the newest [`NEAR_DUPLICATE_CANDIDATES`] fingerprints stored
+/// after `window_start` with that value in that band, as band, value, document id and
+/// SimHash).
 #[macro_export]
 #[doc(hidden)]
 macro_rules! sql_store {
@@ -218,7 +221,7 @@ macro_rules! sql_store {
             };
             use $crate::ports::sql::{
                 conflict, decode_cursor, encode_cursor, from_ms, json_list, like_pattern,
-                EventChange, BANDS_PER_STATEMENT, NEAR_DUPLICATE_CANDIDATES, NEAR_DUPLICATE_DISTANCE,
+                EventChange, NEAR_DUPLICATE_DISTANCE,
                 RECORD_ATTEMPTS,
                 ROWS_PER_STATEMENT, parse_list, project_key_of, selectors_json, simhash_bands,
                 to_ms,
@@ -464,46 +467,17 @@ impl $store {
         bands.sort_unstable();
         // The close ones, with the band value each was found through.
         let mut close: HashMap<String, Vec<(usize, i32)>> = HashMap::new();
-        // SQLite allows 500 terms in a compound SELECT.
-        for chunk in bands.chunks(BANDS_PER_STATEMENT) {
-            let mut builder: QueryBuilder<$db> =
-                QueryBuilder::new("SELECT pair, document_id, simhash FROM (");
-            for (pair, (band, value)) in chunk.iter().enumerate() {
-                if pair > 0 {
-                    builder.push(" UNION ALL ");
-                }
-                // `pair` and `band` are small integers of ours, not input.
-                builder
-                    .push(format!(
-                        "SELECT {pair} AS pair, document_id, simhash FROM (SELECT document_id, \
-                         simhash FROM document_fingerprints WHERE band{band} = "
-                    ))
-                    .push_bind(*value)
-                    .push(" AND stored_at > ")
-                    .push_bind(window_start)
-                    .push(" ORDER BY stored_at DESC LIMIT ")
-                    .push_bind(NEAR_DUPLICATE_CANDIDATES)
-                    .push(format!(") AS c{pair}"));
-            }
-            builder.push(") AS c");
-            for row in builder.build().persistent(false).fetch_all(&mut **tx).await? {
-                let pair: i32 = row.try_get("pair")?;
-                let Some(&(band, value)) = usize::try_from(pair).ok().and_then(|p| chunk.get(p))
-                else {
-                    continue;
-                };
-                let stored = row.try_get::<i64, _>("simhash")? as u64;
-                let near = by_band.get(&(band, value)).is_some_and(|simhashes| {
-                    simhashes
-                        .iter()
-                        .any(|simhash| (simhash ^ stored).count_ones() <= NEAR_DUPLICATE_DISTANCE)
-                });
-                if near {
-                    close
-                        .entry(row.try_get("document_id")?)
-                        .or_default()
-                        .push((band, value));
-                }
+        for (band, value, document_id, stored) in
+            Self::band_neighbours(tx, &bands, window_start).await?
+        {
+            let stored = stored as u64;
+            let near = by_band.get(&(band, value)).is_some_and(|simhashes| {
+                simhashes
+                    .iter()
+                    .any(|simhash| (simhash ^ stored).count_ones() <= NEAR_DUPLICATE_DISTANCE)
+            });
+            if near {
+                close.entry(document_id).or_default().push((band, value));
             }
         }
         let mut candidates = Candidates::default();

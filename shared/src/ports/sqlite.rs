@@ -8,9 +8,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 
 use crate::error::{Error, Result};
+use crate::ports::sql::NEAR_DUPLICATE_CANDIDATES;
+
+/// Band values per near-duplicate lookup statement: each is one term of a compound `SELECT`,
+/// and SQLite allows 500.
+const BANDS_PER_STATEMENT: usize = 100;
 
 /// The SQLite store.
 #[derive(Debug, Clone)]
@@ -83,6 +88,57 @@ impl SqliteStore {
     /// The pool writes go through.
     fn writer(&self) -> &SqlitePool {
         &self.writer
+    }
+
+    /// For each band and value, the newest fingerprints within the window that share it: one
+    /// compound `SELECT` (SQLite has no `LATERAL`) of at most 500 terms, its limit; the band
+    /// indexes carry the SimHash and document id, so the table is not read.
+    async fn band_neighbours(
+        tx: &mut Transaction<'static, Sqlite>,
+        bands: &[(usize, i32)],
+        window_start: i64,
+    ) -> Result<Vec<(usize, i32, String, i64)>> {
+        let mut found = Vec::new();
+        for chunk in bands.chunks(BANDS_PER_STATEMENT) {
+            let mut builder: QueryBuilder<Sqlite> =
+                QueryBuilder::new("SELECT pair, document_id, simhash FROM (");
+            for (pair, (band, value)) in chunk.iter().enumerate() {
+                if pair > 0 {
+                    builder.push(" UNION ALL ");
+                }
+                // `pair` and `band` are small integers of ours, not input.
+                builder
+                    .push(format!(
+                        "SELECT {pair} AS pair, document_id, simhash FROM (SELECT document_id, \
+                         simhash FROM document_fingerprints WHERE band{band} = "
+                    ))
+                    .push_bind(*value)
+                    .push(" AND stored_at > ")
+                    .push_bind(window_start)
+                    .push(" ORDER BY stored_at DESC LIMIT ")
+                    .push_bind(NEAR_DUPLICATE_CANDIDATES)
+                    .push(format!(") AS c{pair}"));
+            }
+            builder.push(") AS c");
+            for row in builder
+                .build()
+                .persistent(false)
+                .fetch_all(&mut **tx)
+                .await?
+            {
+                let pair: i64 = row.try_get("pair")?;
+                if let Some(&(band, value)) = usize::try_from(pair).ok().and_then(|p| chunk.get(p))
+                {
+                    found.push((
+                        band,
+                        value,
+                        row.try_get("document_id")?,
+                        row.try_get("simhash")?,
+                    ));
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// Nothing to do: `BEGIN IMMEDIATE` already serialises writers.
