@@ -5,6 +5,8 @@
 //!   name, so a crash loses nothing;
 //! * take a batch, process it, acknowledge what is done; what is not done stays pending and is
 //!   redelivered (to this or another consumer after the visibility timeout);
+//! * take nothing while the queues after it are full (back-pressure, see
+//!   [`held_back`](swarm_shared::channels::held_back));
 //! * move items delivered too often, or that cannot be decoded, to the dead-letter queue;
 //! * heartbeat with counters, forward bus messages to the stage.
 
@@ -14,7 +16,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::Serialize;
-use swarm_shared::channels::{Channel, MAX_DELIVERIES, QUEUE_DEAD_LETTER};
+use swarm_shared::channels::{
+    Channel, MAX_DELIVERIES, QUEUE_DEAD_LETTER, downstream_of, held_back,
+};
 use swarm_shared::context::{AgentContext, Presence};
 use swarm_shared::domain::AgentKind;
 use swarm_shared::messages::{AgentMessage, MemoryChange, QueenCommand, decode, encode};
@@ -123,6 +127,8 @@ pub struct WorkerState<S> {
     consumer: String,
     presence: Presence,
     recover_first: bool,
+    /// The last back-pressure answer (to log its changes).
+    held_back: bool,
 }
 
 /// The worker actor for stage `S`.
@@ -224,6 +230,7 @@ impl<S: Stage> Actor for WorkerActor<S> {
             presence,
             args,
             recover_first: true,
+            held_back: false,
         })
     }
 
@@ -283,6 +290,12 @@ async fn poll_once<S: Stage>(state: &mut WorkerState<S>) -> Result<(), ActorProc
             }
         }
         recovered
+    } else if holds_back(state, &ctx).await {
+        // Nothing is taken; in-flight work still finishes below.
+        if !busy {
+            tokio::time::sleep(ctx.config.queues.poll_wait).await;
+        }
+        Ok(Vec::new())
     } else {
         let capacity = state.stage.capacity(&ctx);
         if capacity == 0 {
@@ -341,6 +354,35 @@ async fn poll_once<S: Stage>(state: &mut WorkerState<S>) -> Result<(), ActorProc
         tracing::warn!(agent = %state.args.agent_id, error = %err, "ack failed");
     }
     Ok(())
+}
+
+/// Whether the stage takes no work now because its downstream queues are full (see
+/// [`held_back`]); asked at every poll, so at most one batch's work lands past the limit.
+async fn holds_back<S: Stage>(state: &mut WorkerState<S>, ctx: &AgentContext) -> bool {
+    let downstream = downstream_of(S::KIND);
+    if downstream.is_empty() {
+        return false;
+    }
+    let mut waiting = 0;
+    for queue in downstream {
+        match ctx.queue.depth(queue).await {
+            Ok(depth) => waiting += depth.ready + depth.pending,
+            Err(err) => {
+                // Unknown: taking work tells soon enough whether the queue is back.
+                tracing::warn!(agent = %state.args.agent_id, error = %err, queue, "reading the downstream backlog failed");
+                return false;
+            }
+        }
+    }
+    let max_backlog = ctx.config.queues.max_backlog;
+    let held = held_back(S::KIND, waiting, max_backlog);
+    if held && !state.held_back {
+        tracing::info!(agent = %state.args.agent_id, waiting, max_backlog, "holding back: the downstream queues are full");
+    } else if state.held_back && !held {
+        tracing::info!(agent = %state.args.agent_id, waiting, max_backlog, "taking work again: the downstream queues have room");
+    }
+    state.held_back = held;
+    held
 }
 
 /// Runs the fault hook, dead-letters poison items and hands the rest to the stage; returns

@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use swarm_shared::channels::{Channel, QUEUES, queue_of};
+use swarm_shared::channels::{Channel, QUEUES, downstream_of, held_back, queue_of};
 use swarm_shared::commands::{Command, desired_replicas, is_worker};
 use swarm_shared::context::{AgentContext, Presence, forward, service_name};
 use swarm_shared::domain::{ActionOutcome, AgentKind, DesiredEntry};
@@ -91,6 +91,17 @@ pub struct Checks {
 }
 
 impl Checks {
+    /// Whether workers of `kind` hold back because their downstream queues are full (the
+    /// workers' own test, [`held_back`]): their waiting work is not a hang or a reason to scale.
+    fn held_back(&self, kind: AgentKind, ctx: &AgentContext) -> bool {
+        let waiting: u64 = downstream_of(kind)
+            .iter()
+            .filter_map(|queue| self.depths.get(queue))
+            .map(|depth| depth.ready + depth.pending)
+            .sum();
+        held_back(kind, waiting, ctx.config.queues.max_backlog)
+    }
+
     /// Whether the bus (which carries heartbeats) did not answer.
     fn bus_down(&self) -> bool {
         self.dependencies
@@ -480,10 +491,15 @@ async fn supervise_actors(state: &mut SupervisorState, checks: &Checks) {
                 healthy: !late && !failing_check,
             });
             if !late && is_worker(watched.kind) {
-                // Ready items only: items pending under a busy peer are not this actor's.
-                let waiting = queue_of(watched.kind)
-                    .and_then(|queue| checks.depths.get(queue))
-                    .map_or(0, |depth| depth.ready);
+                // Ready items only: items pending under a busy peer are not this actor's. An
+                // actor held back by full downstream queues waits by design, not hung.
+                let waiting = if checks.held_back(watched.kind, &state.ctx) {
+                    0
+                } else {
+                    queue_of(watched.kind)
+                        .and_then(|queue| checks.depths.get(queue))
+                        .map_or(0, |depth| depth.ready)
+                };
                 observations.push(Observation::Progress {
                     processed: watched.stats.processed,
                     pending: waiting,
@@ -636,7 +652,10 @@ fn load_sample(
         ..LoadSample::default()
     };
     if let Some(depth) = queue_of(kind).and_then(|queue| checks.depths.get(queue)) {
-        sample.backlog = depth.ready;
+        // Held back by full downstream queues, more instances would wait as well.
+        if !checks.held_back(kind, &state.ctx) {
+            sample.backlog = depth.ready;
+        }
         sample.pending = depth.pending;
     }
     let (mut latency_sum, mut latency_n) = (0.0, 0u32);

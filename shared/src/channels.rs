@@ -65,6 +65,25 @@ pub fn queue_of(kind: crate::domain::AgentKind) -> Option<&'static str> {
     }
 }
 
+/// The queues the work of a worker kind adds to, when it holds back for them: a scraping
+/// agent's fetches add documents to classify and, after that, to record. Other kinds never
+/// hold back (what waits after them is bounded by what the scrapers let in).
+pub fn downstream_of(kind: crate::domain::AgentKind) -> &'static [&'static str] {
+    match kind {
+        crate::domain::AgentKind::Scraping => &[QUEUE_CLASSIFY, QUEUE_QUALITY],
+        _ => &[],
+    }
+}
+
+/// Back-pressure: whether a worker of `kind` takes no work while `waiting` items (ready and
+/// pending) sit in its [`downstream_of`] queues. Scraping agents stop taking scrape tasks
+/// once `max_backlog` documents wait, so a burst of documents waits at its sources instead of
+/// in memory (the embedded queues) or in Redis. The supervisor asks the same question, so a
+/// held-back agent is not taken for a hung one.
+pub fn held_back(kind: crate::domain::AgentKind, waiting: u64, max_backlog: u64) -> bool {
+    !downstream_of(kind).is_empty() && waiting >= max_backlog
+}
+
 /// Items that could not be processed (undecodable, or delivered too often), kept for operators.
 pub const QUEUE_DEAD_LETTER: &str = "swarm:queue:dead-letter";
 /// Deliveries after which an item goes to the dead-letter queue instead of being retried.
@@ -76,3 +95,24 @@ pub const METRICS_KEY_PREFIX: &str = "swarm:metrics:";
 /// Prefix of the shared-memory mirror (`swarm:memory:<namespace>:<key>`), written by the
 /// memory coordinator with the entry's TTL; the store holds the durable copy.
 pub const MEMORY_KEY_PREFIX: &str = "swarm:memory:";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::AgentKind;
+
+    #[test]
+    fn only_scraping_holds_back_and_only_at_the_limit() {
+        assert!(!held_back(AgentKind::Scraping, 99, 100));
+        assert!(held_back(AgentKind::Scraping, 100, 100));
+        assert!(held_back(AgentKind::Scraping, 5_000, 100));
+        for kind in [AgentKind::Keyword, AgentKind::DataQuality, AgentKind::Queen] {
+            assert!(!held_back(kind, 5_000, 100), "{kind:?}");
+            assert!(downstream_of(kind).is_empty());
+        }
+        assert_eq!(
+            downstream_of(AgentKind::Scraping),
+            &[QUEUE_CLASSIFY, QUEUE_QUALITY]
+        );
+    }
+}

@@ -522,6 +522,11 @@ pub struct QueueConfig {
     /// How long a consumer waits for work before it looks again.
     #[serde(default = "default_poll_wait", with = "humantime_serde")]
     pub poll_wait: Duration,
+    /// Documents waiting to be classified or recorded (ready and pending) at which scraping
+    /// agents stop taking scrape tasks until fewer wait: a burst waits at its sources, not in
+    /// memory or Redis.
+    #[serde(default = "default_max_backlog")]
+    pub max_backlog: u64,
 }
 
 impl Default for QueueConfig {
@@ -530,6 +535,7 @@ impl Default for QueueConfig {
             visibility_timeout: default_visibility(),
             bus_buffer: default_bus_buffer(),
             poll_wait: default_poll_wait(),
+            max_backlog: default_max_backlog(),
         }
     }
 }
@@ -540,6 +546,10 @@ fn default_visibility() -> Duration {
 
 fn default_bus_buffer() -> usize {
     16_384
+}
+
+fn default_max_backlog() -> u64 {
+    10_000
 }
 
 fn default_poll_wait() -> Duration {
@@ -901,6 +911,12 @@ impl Config {
                     "must exceed the longest fetch ({}: scraping.timeout x (retries + 1) plus retry delays), or tasks still being fetched are handed to another agent",
                     humantime::format_duration(longest_fetch)
                 ),
+            ));
+        }
+        if self.queues.max_backlog < 100 {
+            return Err(Error::config(
+                "queues.max_backlog",
+                "must be at least 100 (documents waiting before scraping holds back)",
             ));
         }
         if self.queues.bus_buffer < 16 {

@@ -324,3 +324,140 @@ async fn a_slow_source_does_not_hold_back_a_fast_one() {
     );
     swarm.stop().await;
 }
+
+/// Back-pressure: ten local files of 100 documents each, registered at once, with room for 100
+/// documents waiting downstream and one fetch at a time. The scraping agent holds back while
+/// 100 wait, so no more than one file's documents ever wait past the limit; every document is
+/// still recorded. Without back-pressure the files are read far faster than documents are
+/// recorded and nearly all 1,000 wait at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scraping_holds_back_while_the_downstream_queues_are_full() {
+    const FILES: usize = 10;
+    const PER_FILE: usize = 100;
+    const MAX_BACKLOG: u64 = 100;
+    let swarm = TestSwarm::start(|config| {
+        config.queues.max_backlog = MAX_BACKLOG;
+        config.scraping.concurrency = 1;
+    })
+    .await;
+    let feeds = swarm.dir.path().join("backlog");
+    std::fs::create_dir_all(&feeds).unwrap();
+    // Texts of 16 words drawn from 48, so no two are near copies of each other.
+    const WORDS: [&str; 48] = [
+        "volume",
+        "funding",
+        "basis",
+        "spread",
+        "desk",
+        "venue",
+        "liquidity",
+        "options",
+        "futures",
+        "treasury",
+        "yield",
+        "curve",
+        "macro",
+        "equities",
+        "credit",
+        "rates",
+        "dollar",
+        "euro",
+        "gold",
+        "oil",
+        "copper",
+        "grain",
+        "freight",
+        "shipping",
+        "retail",
+        "wholesale",
+        "inventory",
+        "payrolls",
+        "inflation",
+        "housing",
+        "mortgage",
+        "auction",
+        "issuance",
+        "coupon",
+        "duration",
+        "convexity",
+        "hedging",
+        "momentum",
+        "reversal",
+        "breadth",
+        "sentiment",
+        "positioning",
+        "flows",
+        "buyback",
+        "dividend",
+        "earnings",
+        "guidance",
+        "margin",
+    ];
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    for file in 0..FILES {
+        let mut body = String::new();
+        for index in 0..PER_FILE {
+            let text: Vec<&str> = (0..16)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    WORDS[(seed >> 33) as usize % WORDS.len()]
+                })
+                .collect();
+            let line = json!({
+                "title": format!("Market notes {file}-{index}"),
+                "text": text.join(" "),
+                "url": format!("https://notes.example/{file}/{index}"),
+            });
+            body.push_str(&line.to_string());
+            body.push('\n');
+        }
+        let path = feeds.join(format!("notes-{file}.jsonl"));
+        std::fs::write(&path, body).unwrap();
+        swarm
+            .add_source(json!({
+                "name": format!("notes-{file}"),
+                "kind": "file",
+                "url": url::Url::from_file_path(&path).unwrap().to_string(),
+                "interval": "1h",
+            }))
+            .await;
+    }
+    let queue = swarm.swarm.context().queue.clone();
+    let store = swarm.swarm.context().store.clone();
+    let mut peak = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let mut waiting = 0;
+        for name in [
+            swarm_shared::channels::QUEUE_CLASSIFY,
+            swarm_shared::channels::QUEUE_QUALITY,
+        ] {
+            let depth = queue.depth(name).await.unwrap();
+            waiting += depth.ready + depth.pending;
+        }
+        peak = peak.max(waiting);
+        if store.count_documents().await.unwrap() == (FILES * PER_FILE) as u64 && waiting == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "documents not all recorded in 120 s: {} of {}, {waiting} waiting",
+            store.count_documents().await.unwrap(),
+            FILES * PER_FILE
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(
+        peak >= MAX_BACKLOG,
+        "the limit was never reached (peak {peak}): the test proves nothing"
+    );
+    // A keyword batch sits in both queues for a moment (queued for recording before it is
+    // acknowledged for classification), so the count may see it twice.
+    let batch = swarm.swarm.context().config.detection.batch as u64;
+    assert!(
+        peak < MAX_BACKLOG + PER_FILE as u64 + batch,
+        "{peak} documents waited at once; at most {MAX_BACKLOG}, one file's {PER_FILE} and one \
+         keyword batch counted twice ({batch}) may"
+    );
+    swarm.stop().await;
+}
