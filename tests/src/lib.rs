@@ -19,6 +19,22 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use swarm_shared::config::Config;
 
+/// Writes documents (title, text) as JSON Lines, the format `file` sources read; the
+/// document at `index` gets the URL `{url_prefix}/{index}`.
+pub fn write_jsonl(path: &std::path::Path, documents: &[(String, String)], url_prefix: &str) {
+    let mut body = String::with_capacity(documents.len() * 1300);
+    for (index, (title, text)) in documents.iter().enumerate() {
+        let line = serde_json::json!({
+            "title": title,
+            "text": text,
+            "url": format!("{url_prefix}/{index}"),
+        });
+        body.push_str(&line.to_string());
+        body.push('\n');
+    }
+    std::fs::write(path, body).unwrap();
+}
+
 /// The admin key test swarms are started with.
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
 

@@ -16,28 +16,35 @@ use sqlx::{PgPool, Postgres, Row, Transaction};
 use crate::error::Result;
 use crate::ports::sql::NEAR_DUPLICATE_CANDIDATES;
 
+/// One band's term of [`BAND_NEIGHBOURS`]: band `$band`'s values are parameter `$param`.
+macro_rules! band_term {
+    ($band:literal, $param:literal) => {
+        concat!(
+            "SELECT ",
+            $band,
+            " AS band, k.value, c.document_id, c.simhash ",
+            "FROM unnest($",
+            $param,
+            "::int4[]) AS k(value) CROSS JOIN LATERAL ",
+            "(SELECT document_id, simhash FROM document_fingerprints WHERE band",
+            $band,
+            " = k.value AND stored_at > $6 ORDER BY stored_at DESC LIMIT $7) AS c"
+        )
+    };
+}
+
 /// [`PgStore::band_neighbours`]: `$1`..`$5` the values of bands 0..4, `$6` the window's start,
 /// `$7` the fingerprints per value.
 const BAND_NEIGHBOURS: &str = concat!(
-    "SELECT 0 AS band, k.value, c.document_id, c.simhash FROM unnest($1::int4[]) AS k(value) \
-     CROSS JOIN LATERAL (SELECT document_id, simhash FROM document_fingerprints \
-     WHERE band0 = k.value AND stored_at > $6 ORDER BY stored_at DESC LIMIT $7) AS c",
+    band_term!(0, 1),
     " UNION ALL ",
-    "SELECT 1 AS band, k.value, c.document_id, c.simhash FROM unnest($2::int4[]) AS k(value) \
-     CROSS JOIN LATERAL (SELECT document_id, simhash FROM document_fingerprints \
-     WHERE band1 = k.value AND stored_at > $6 ORDER BY stored_at DESC LIMIT $7) AS c",
+    band_term!(1, 2),
     " UNION ALL ",
-    "SELECT 2 AS band, k.value, c.document_id, c.simhash FROM unnest($3::int4[]) AS k(value) \
-     CROSS JOIN LATERAL (SELECT document_id, simhash FROM document_fingerprints \
-     WHERE band2 = k.value AND stored_at > $6 ORDER BY stored_at DESC LIMIT $7) AS c",
+    band_term!(2, 3),
     " UNION ALL ",
-    "SELECT 3 AS band, k.value, c.document_id, c.simhash FROM unnest($4::int4[]) AS k(value) \
-     CROSS JOIN LATERAL (SELECT document_id, simhash FROM document_fingerprints \
-     WHERE band3 = k.value AND stored_at > $6 ORDER BY stored_at DESC LIMIT $7) AS c",
+    band_term!(3, 4),
     " UNION ALL ",
-    "SELECT 4 AS band, k.value, c.document_id, c.simhash FROM unnest($5::int4[]) AS k(value) \
-     CROSS JOIN LATERAL (SELECT document_id, simhash FROM document_fingerprints \
-     WHERE band4 = k.value AND stored_at > $6 ORDER BY stored_at DESC LIMIT $7) AS c",
+    band_term!(4, 5),
 );
 
 /// The Postgres store.

@@ -678,13 +678,14 @@ impl $store {
             }
         }
         let mut created_ids: HashMap<usize, i64> = HashMap::new();
-        let created: Vec<(usize, &EventChange<'_>)> = merged
-            .iter()
-            .filter_map(|(target, change)| match target {
-                Target::New(index) => Some((*index, change)),
-                Target::Existing(_) => None,
-            })
-            .collect();
+        let mut created: Vec<(usize, &EventChange<'_>)> = Vec::new();
+        let mut updated: Vec<(i64, &EventChange<'_>)> = Vec::new();
+        for (target, change) in &merged {
+            match target {
+                Target::New(index) => created.push((*index, change)),
+                Target::Existing(id) => updated.push((*id, change)),
+            }
+        }
         for chunk in created.chunks(ROWS_PER_STATEMENT) {
             let mut builder: QueryBuilder<$db> = QueryBuilder::new(
                 "INSERT INTO tge_events (project, project_key, token, score, event_date, \
@@ -711,13 +712,6 @@ impl $store {
                 }
             }
         }
-        let updated: Vec<(i64, &EventChange<'_>)> = merged
-            .iter()
-            .filter_map(|(target, change)| match target {
-                Target::Existing(id) => Some((*id, change)),
-                Target::New(_) => None,
-            })
-            .collect();
         for chunk in updated.chunks(ROWS_PER_STATEMENT) {
             // `UPDATE .. FROM (VALUES ..)`: both engines name the columns column1, column2...
             // and read the old row in every SET expression.

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::json;
-use swarm_tests::{FeedServer, Item, TestSwarm, all_healthy, atom, eventually, rss};
+use swarm_tests::{FeedServer, Item, TestSwarm, all_healthy, atom, eventually, rss, write_jsonl};
 
 const INTERVAL_SECS: u64 = 5;
 
@@ -395,24 +395,19 @@ async fn scraping_holds_back_while_the_downstream_queues_are_full() {
     ];
     let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
     for file in 0..FILES {
-        let mut body = String::new();
-        for index in 0..PER_FILE {
-            let text: Vec<&str> = (0..16)
-                .map(|_| {
-                    seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-                    WORDS[(seed >> 33) as usize % WORDS.len()]
-                })
-                .collect();
-            let line = json!({
-                "title": format!("Market notes {file}-{index}"),
-                "text": text.join(" "),
-                "url": format!("https://notes.example/{file}/{index}"),
-            });
-            body.push_str(&line.to_string());
-            body.push('\n');
-        }
+        let documents: Vec<(String, String)> = (0..PER_FILE)
+            .map(|index| {
+                let text: Vec<&str> = (0..16)
+                    .map(|_| {
+                        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                        WORDS[(seed >> 33) as usize % WORDS.len()]
+                    })
+                    .collect();
+                (format!("Market notes {file}-{index}"), text.join(" "))
+            })
+            .collect();
         let path = feeds.join(format!("notes-{file}.jsonl"));
-        std::fs::write(&path, body).unwrap();
+        write_jsonl(&path, &documents, &format!("https://notes.example/{file}"));
         swarm
             .add_source(json!({
                 "name": format!("notes-{file}"),

@@ -30,17 +30,7 @@ pub const DOCS_PER_FILE: usize = 500;
 /// Writes one JSON Lines file of `documents` to `path`; document `i` gets the URL
 /// `https://bench.example/<tag>/<i>`, unique per tag, so its id is unique too.
 pub fn write_file(path: &Path, documents: &[(String, String)], tag: &str) {
-    let mut body = String::with_capacity(documents.len() * 1300);
-    for (index, (title, text)) in documents.iter().enumerate() {
-        let line = json!({
-            "title": title,
-            "text": text,
-            "url": format!("https://bench.example/{tag}/{index}"),
-        });
-        body.push_str(&line.to_string());
-        body.push('\n');
-    }
-    std::fs::write(path, body).unwrap();
+    swarm_tests::write_jsonl(path, documents, &format!("https://bench.example/{tag}"));
 }
 
 /// Writes `documents` as JSON Lines files of [`DOCS_PER_FILE`] under `dir`; returns their
