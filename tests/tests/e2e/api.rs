@@ -342,6 +342,12 @@ async fn events_pagination_filters_openapi_and_health() {
     }
     let (_, filtered) = swarm.get("/api/v1/events?token=p3&since=2020-01-01").await;
     assert_eq!(filtered["events"].as_array().unwrap().len(), 1);
+    let (status, bare) = swarm.get("/api/v1/events?sources_per_event=0").await;
+    assert_eq!(status, 200);
+    for event in bare["events"].as_array().unwrap() {
+        assert_eq!(event["sources"], json!([]), "{event}");
+        assert!(event["source_count"].as_u64().unwrap() >= 1, "{event}");
+    }
     let (status, _) = swarm.get("/api/v1/events/999999").await;
     assert_eq!(status, 404);
 
@@ -366,6 +372,20 @@ async fn events_pagination_filters_openapi_and_health() {
         assert!(paths.contains_key(path), "openapi lacks {path}");
     }
     assert!(openapi["components"]["securitySchemes"]["api_key"].is_object());
+    let list_params: Vec<&str> = openapi["paths"]["/api/v1/events"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert!(
+        list_params.contains(&"sources_per_event"),
+        "{list_params:?}"
+    );
+    assert!(
+        openapi["components"]["schemas"]["TgeEvent"]["properties"]["source_count"].is_object(),
+        "TgeEvent lacks source_count"
+    );
 
     let (status, _) = swarm.get("/healthz").await;
     assert_eq!(status, 200);
