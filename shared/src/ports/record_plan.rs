@@ -151,40 +151,51 @@ pub fn plan_batch(
         // event its original belongs to, whatever project each copy names.
         let mut near: Option<(Target, String)> = None;
         if let Some(simhash) = record.simhash {
-            let close = |other: u64, key: &str| {
-                (other ^ simhash).count_ones() <= NEAR_DUPLICATE_DISTANCE
-                    && merge_keys_compatible(key, record.merge_key)
-            };
-            for candidate in candidates.sharing(simhash) {
-                if candidate.document_id == document.id
-                    || !close(candidate.simhash, &candidate.merge_key)
+            // The stored fingerprints (oldest first), then the batch's earlier documents, as
+            // (SimHash, merge key, source, event with its merge key): one rule for both.
+            let stored = candidates
+                .sharing(simhash)
+                .into_iter()
+                .filter(|candidate| candidate.document_id != document.id)
+                .map(|candidate| {
+                    let event = candidate
+                        .event
+                        .as_ref()
+                        .map(|(id, key)| (Target::Existing(*id), key.as_str()));
+                    (
+                        candidate.simhash,
+                        candidate.merge_key.as_str(),
+                        candidate.source_name.as_str(),
+                        event,
+                    )
+                });
+            let earlier = planned.iter().map(|earlier| {
+                let event = earlier
+                    .event
+                    .as_ref()
+                    .map(|(target, key)| (*target, key.as_str()));
+                (
+                    earlier.simhash,
+                    earlier.merge_key,
+                    earlier.source_name,
+                    event,
+                )
+            });
+            for (other, key, source, event) in stored.chain(earlier) {
+                if (other ^ simhash).count_ones() > NEAR_DUPLICATE_DISTANCE
+                    || !merge_keys_compatible(key, record.merge_key)
                 {
                     continue;
                 }
-                if candidate.source_name == document.source_name {
+                if source == document.source_name {
                     items.push(ItemPlan::Duplicate);
                     continue 'items;
                 }
                 if near.is_none()
-                    && let Some((event_id, event_key)) = &candidate.event
+                    && let Some((target, event_key)) = event
                     && merge_keys_compatible(event_key, record.merge_key)
                 {
-                    near = Some((Target::Existing(*event_id), event_key.clone()));
-                }
-            }
-            for earlier in &planned {
-                if !close(earlier.simhash, earlier.merge_key) {
-                    continue;
-                }
-                if earlier.source_name == document.source_name {
-                    items.push(ItemPlan::Duplicate);
-                    continue 'items;
-                }
-                if near.is_none()
-                    && let Some((target, key)) = &earlier.event
-                    && merge_keys_compatible(key, record.merge_key)
-                {
-                    near = Some((*target, key.clone()));
+                    near = Some((target, event_key.to_owned()));
                 }
             }
         }
