@@ -1,5 +1,15 @@
 //! The memory coordinator actor: the shell around [`Memory`] and [`synthesise`].
+//!
+//! Write-behind: a change is applied to the memory at once (and read from it), and queued
+//! by key; a flush persists the queued keys to the store in one transaction, mirrors them to
+//! their `swarm:memory:*` keys and announces them on `memory-sync`. A flush runs every
+//! `memory.flush_interval`, at once when `memory.flush_keys` keys are queued, on request
+//! ([`MemoryMsg::Flush`]) and when the actor stops. A key changed several times between
+//! flushes is persisted and announced once, at its last version. A crash (panic) loses the
+//! changes queued since the last flush: at most one interval's worth. A failed persist keeps
+//! the keys queued for the next flush.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -9,7 +19,8 @@ use swarm_shared::channels::MEMORY_KEY_PREFIX;
 use swarm_shared::context::{AgentContext, Presence};
 use swarm_shared::domain::{AgentKind, MemoryEntry};
 use swarm_shared::messages::{AgentMessage, MemoryChange};
-use swarm_shared::ports::publish;
+use swarm_shared::messages::{OnChannel, encode};
+use swarm_shared::ports::KeyChange;
 use swarm_shared::telemetry;
 
 use crate::memory::{Change, Memory};
@@ -40,6 +51,11 @@ pub enum MemoryMsg {
     Agent(AgentMessage),
     /// Live entries of a namespace.
     List(String, RpcReplyPort<Vec<MemoryEntry>>),
+    /// Flush the queued changes now; replies with the number of keys persisted (0 when the
+    /// persist failed and they stay queued).
+    Flush(RpcReplyPort<usize>),
+    /// The flush timer.
+    FlushTick,
     /// Sweep expired entries.
     Sweep,
     /// Synthesise and persist a snapshot.
@@ -55,6 +71,12 @@ pub struct MemoryState {
     memory: Memory,
     tally: EventTally,
     presence: Presence,
+    /// Changes not yet flushed: the last per (namespace, key), with the order it was made in.
+    queued: HashMap<(String, String), (u64, Change)>,
+    /// Changes queued so far (orders `queued`).
+    sequence: u64,
+    /// The last persist failed: wait for the timer rather than retry at every message.
+    persist_failed: bool,
 }
 
 impl Actor for MemoryCoordinatorActor {
@@ -95,11 +117,19 @@ impl Actor for MemoryCoordinatorActor {
         presence.every(config.memory.sync_interval, &myself, || {
             MemoryMsg::Synthesise
         });
+        if !config.memory.flush_interval.is_zero() {
+            presence.every(config.memory.flush_interval, &myself, || {
+                MemoryMsg::FlushTick
+            });
+        }
         Ok(MemoryState {
             args,
             memory,
             tally: EventTally::default(),
             presence,
+            queued: HashMap::new(),
+            sequence: 0,
+            persist_failed: false,
         })
     }
 
@@ -108,6 +138,8 @@ impl Actor for MemoryCoordinatorActor {
         _myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        // A graceful stop loses nothing.
+        flush(state).await;
         state.presence.stop().await;
         Ok(())
     }
@@ -141,7 +173,7 @@ impl Actor for MemoryCoordinatorActor {
                     state
                         .memory
                         .put(&namespace, &key, value, &written_by, expires_at, now);
-                apply(&state.args.ctx, &state.memory, changes).await;
+                queue(state, changes).await;
                 state.presence.record(1, 0, started.elapsed());
             }
             MemoryMsg::Agent(AgentMessage::EventRecorded {
@@ -172,7 +204,7 @@ impl Actor for MemoryCoordinatorActor {
                     ttl.map(|ttl| now + ttl),
                     now,
                 );
-                apply(&state.args.ctx, &state.memory, changes).await;
+                queue(state, changes).await;
             }
             MemoryMsg::Agent(_) => {}
             MemoryMsg::List(namespace, reply) => {
@@ -181,8 +213,16 @@ impl Actor for MemoryCoordinatorActor {
             }
             MemoryMsg::Sweep => {
                 let changes = state.memory.expire(now);
-                apply(&state.args.ctx, &state.memory, changes).await;
+                queue(state, changes).await;
                 metrics::gauge!(telemetry::MEMORY_ENTRIES).set(state.memory.len() as f64);
+            }
+            MemoryMsg::Flush(reply) => {
+                let persisted = flush(state).await;
+                // The caller may have timed out; nothing to do then.
+                let _ = reply.send(persisted);
+            }
+            MemoryMsg::FlushTick => {
+                flush(state).await;
             }
             MemoryMsg::Synthesise => synthesise_now(state).await,
             MemoryMsg::Heartbeat => state.presence.beat().await,
@@ -191,44 +231,60 @@ impl Actor for MemoryCoordinatorActor {
     }
 }
 
-/// Mirrors an entry to its shared key (`swarm:memory:<namespace>:<key>`, with the entry's TTL)
-/// so operators and other processes can read it; removes the key when the entry is gone.
-async fn mirror(ctx: &AgentContext, memory: &Memory, namespace: &str, key: &str) {
-    let shared_key = format!("{MEMORY_KEY_PREFIX}{namespace}:{key}");
-    let result = match memory.entry(namespace, key) {
-        Some(entry) => {
-            let ttl = entry
-                .expires_at
-                .and_then(|at| (at - Utc::now()).to_std().ok())
-                .unwrap_or(ctx.config.memory.default_ttl);
-            match serde_json::to_vec(entry) {
-                Ok(body) => ctx.bus.put_key(&shared_key, body, ttl).await,
-                Err(err) => Err(err.into()),
-            }
-        }
-        None => ctx.bus.delete_key(&shared_key).await,
-    };
-    if let Err(err) = result {
-        tracing::debug!(%namespace, %key, error = %err, "mirroring a memory entry failed");
+/// Queues changes for the next flush (a key's later change replaces its earlier one), and
+/// flushes at once when writing through or when enough keys are queued.
+async fn queue(state: &mut MemoryState, changes: Vec<Change>) {
+    for change in changes {
+        state.sequence += 1;
+        let id = (change.namespace.clone(), change.key.clone());
+        state.queued.insert(id, (state.sequence, change));
+    }
+    let config = &state.args.ctx.config.memory;
+    let write_through = config.flush_interval.is_zero();
+    let full = state.queued.len() >= config.flush_keys && !state.persist_failed;
+    if write_through || full {
+        flush(state).await;
     }
 }
 
-/// Persists each change (write-through) and announces it on `memory-sync`.
-async fn apply(ctx: &AgentContext, memory: &Memory, changes: Vec<Change>) {
-    let at = Utc::now();
-    for change in changes {
-        let persisted = match (change.op, memory.entry(&change.namespace, &change.key)) {
-            ("put", Some(entry)) => ctx.store.put_memory(entry).await,
-            _ => {
-                ctx.store
-                    .delete_memory(&change.namespace, &change.key)
-                    .await
-            }
-        };
-        if let Err(err) = persisted {
-            tracing::warn!(namespace = %change.namespace, key = %change.key, error = %err, "persisting a memory change failed");
+/// Persists the queued changes in one transaction, then mirrors and announces them. Returns
+/// the keys persisted; on a failed persist they stay queued (the mirror and announcement
+/// still go out, so readers see the memory as it is) and 0 is returned.
+async fn flush(state: &mut MemoryState) -> usize {
+    if state.queued.is_empty() {
+        return 0;
+    }
+    let mut changes: Vec<(u64, Change)> = state.queued.drain().map(|(_, queued)| queued).collect();
+    changes.sort_unstable_by_key(|(sequence, _)| *sequence);
+    let ctx = &state.args.ctx;
+    let mut puts: Vec<MemoryEntry> = Vec::new();
+    let mut deletes: Vec<(String, String)> = Vec::new();
+    for (_, change) in &changes {
+        match state.memory.entry(&change.namespace, &change.key) {
+            Some(entry) => puts.push(entry.clone()),
+            None => deletes.push((change.namespace.clone(), change.key.clone())),
         }
-        mirror(ctx, memory, &change.namespace, &change.key).await;
+    }
+    let persisted = match ctx.store.write_memory(&puts, &deletes).await {
+        Ok(()) => {
+            state.persist_failed = false;
+            changes.len()
+        }
+        Err(err) => {
+            tracing::warn!(keys = changes.len(), error = %err, "persisting memory changes failed; kept for the next flush");
+            state.persist_failed = true;
+            for (sequence, change) in &changes {
+                let id = (change.namespace.clone(), change.key.clone());
+                state.queued.insert(id, (*sequence, change.clone()));
+            }
+            0
+        }
+    };
+    let at = Utc::now();
+    let mut keys = Vec::with_capacity(changes.len());
+    let mut payloads = Vec::with_capacity(changes.len());
+    for (_, change) in changes {
+        keys.push(mirror(ctx, &state.memory, &change));
         let message = MemoryChange {
             namespace: change.namespace,
             key: change.key,
@@ -236,8 +292,39 @@ async fn apply(ctx: &AgentContext, memory: &Memory, changes: Vec<Change>) {
             op: change.op.to_owned(),
             at,
         };
-        if let Err(err) = publish(ctx.bus.as_ref(), &message).await {
-            tracing::warn!(error = %err, "memory change broadcast failed");
+        match encode(&message) {
+            Ok(payload) => payloads.push(payload),
+            Err(err) => tracing::warn!(error = %err, "encoding a memory change failed"),
+        }
+    }
+    if let Err(err) = ctx
+        .bus
+        .write_batch(keys, MemoryChange::CHANNEL, payloads)
+        .await
+    {
+        tracing::warn!(error = %err, "mirroring or announcing memory changes failed");
+    }
+    persisted
+}
+
+/// The change to a key's mirror (`swarm:memory:<namespace>:<key>`, with the entry's TTL), which
+/// lets operators and other processes read it: set while the entry is held, removed once it
+/// is gone.
+fn mirror(ctx: &AgentContext, memory: &Memory, change: &Change) -> KeyChange {
+    let key = format!("{MEMORY_KEY_PREFIX}{}:{}", change.namespace, change.key);
+    let Some(entry) = memory.entry(&change.namespace, &change.key) else {
+        return KeyChange::Delete { key };
+    };
+    let ttl = entry
+        .expires_at
+        .and_then(|at| (at - Utc::now()).to_std().ok())
+        .unwrap_or(ctx.config.memory.default_ttl);
+    match serde_json::to_vec(entry) {
+        Ok(value) => KeyChange::Put { key, value, ttl },
+        Err(err) => {
+            // Not expected for a JSON value; the stale mirror is removed rather than kept.
+            tracing::warn!(namespace = %change.namespace, key = %change.key, error = %err, "encoding a memory entry failed");
+            KeyChange::Delete { key }
         }
     }
 }

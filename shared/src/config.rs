@@ -569,6 +569,15 @@ pub struct MemoryConfig {
     /// Most entries held; writes past it evict the entry closest to expiry.
     #[serde(default = "default_max_entries")]
     pub max_entries: usize,
+    /// Write-behind: a change is applied (and readable) at once, then persisted to the store,
+    /// mirrored to its `swarm:memory:*` key and announced on `memory-sync` within this
+    /// interval, each key's changes coalesced into its last. `0s` writes every change through
+    /// before the next message is handled.
+    #[serde(default = "default_flush_interval", with = "humantime_serde")]
+    pub flush_interval: Duration,
+    /// Keys changed since the last flush that trigger a flush at once, before the interval.
+    #[serde(default = "default_flush_keys")]
+    pub flush_keys: usize,
 }
 
 impl Default for MemoryConfig {
@@ -577,6 +586,8 @@ impl Default for MemoryConfig {
             sync_interval: default_sync_interval(),
             default_ttl: default_ttl(),
             max_entries: default_max_entries(),
+            flush_interval: default_flush_interval(),
+            flush_keys: default_flush_keys(),
         }
     }
 }
@@ -591,6 +602,14 @@ fn default_ttl() -> Duration {
 
 fn default_max_entries() -> usize {
     100_000
+}
+
+fn default_flush_interval() -> Duration {
+    Duration::from_millis(100)
+}
+
+fn default_flush_keys() -> usize {
+    10_000
 }
 
 /// Performance agent.
@@ -925,6 +944,18 @@ impl Config {
         if self.memory.sync_interval.is_zero() {
             return Err(Error::config("memory.sync_interval", "must be positive"));
         }
+        if self.memory.flush_keys == 0 {
+            return Err(Error::config(
+                "memory.flush_keys",
+                "must be at least 1 (changed keys that trigger a flush)",
+            ));
+        }
+        if self.memory.flush_interval > self.memory.sync_interval {
+            return Err(Error::config(
+                "memory.flush_interval",
+                "must not exceed memory.sync_interval (changes would wait longer than a synthesis)",
+            ));
+        }
         if self.performance.interval.is_zero() {
             return Err(Error::config("performance.interval", "must be positive"));
         }
@@ -1042,6 +1073,11 @@ mod tests {
             (
                 "[queues]\nvisibility_timeout = \"30s\"\n",
                 "queues.visibility_timeout",
+            ),
+            ("[memory]\nflush_keys = 0\n", "memory.flush_keys"),
+            (
+                "[memory]\nsync_interval = \"1s\"\nflush_interval = \"2s\"\n",
+                "memory.flush_interval",
             ),
             (
                 "[[sources]]\nname = \"x\"\nkind = \"html\"\nurl = \"https://a.b\"\ninterval = \"1m\"\n",

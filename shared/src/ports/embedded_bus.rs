@@ -16,11 +16,23 @@ use crate::channels::Channel;
 use crate::error::Result;
 use crate::telemetry;
 
+/// Shared keys are held at least this many before expired ones are purged.
+const KEYS_BEFORE_PURGE: usize = 1_024;
+
 /// The in-process bus.
 #[derive(Debug)]
 pub struct EmbeddedBus {
     senders: HashMap<Channel, broadcast::Sender<Vec<u8>>>,
-    keys: Mutex<HashMap<String, (Vec<u8>, Instant)>>,
+    keys: Mutex<Keys>,
+}
+
+/// Shared keys with their expiry. Expired keys are purged when the map has doubled since the
+/// last purge: amortised O(1) per write, and the map stays within twice the live key set
+/// (plus [`KEYS_BEFORE_PURGE`]). Reads never return an expired key.
+#[derive(Debug)]
+struct Keys {
+    map: HashMap<String, (Vec<u8>, Instant)>,
+    purge_at: usize,
 }
 
 impl EmbeddedBus {
@@ -33,7 +45,10 @@ impl EmbeddedBus {
         }
         EmbeddedBus {
             senders,
-            keys: Mutex::new(HashMap::new()),
+            keys: Mutex::new(Keys {
+                map: HashMap::new(),
+                purge_at: KEYS_BEFORE_PURGE,
+            }),
         }
     }
 
@@ -42,7 +57,7 @@ impl EmbeddedBus {
         &self.senders[&channel]
     }
 
-    fn keys(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Vec<u8>, Instant)>> {
+    fn keys(&self) -> std::sync::MutexGuard<'_, Keys> {
         self.keys
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
@@ -78,9 +93,11 @@ impl Bus for EmbeddedBus {
     async fn put_key(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<()> {
         let now = Instant::now();
         let mut keys = self.keys();
-        // Expired keys are purged on write so the map stays as small as the live key set.
-        keys.retain(|_, (_, expires)| *expires > now);
-        keys.insert(key.to_owned(), (value, now + ttl));
+        if keys.map.len() >= keys.purge_at {
+            keys.map.retain(|_, (_, expires)| *expires > now);
+            keys.purge_at = (keys.map.len() * 2).max(KEYS_BEFORE_PURGE);
+        }
+        keys.map.insert(key.to_owned(), (value, now + ttl));
         Ok(())
     }
 
@@ -88,17 +105,46 @@ impl Bus for EmbeddedBus {
         let now = Instant::now();
         let keys = self.keys();
         Ok(keys
+            .map
             .get(key)
             .filter(|(_, expires)| *expires > now)
             .map(|(value, _)| value.clone()))
     }
 
     async fn delete_key(&self, key: &str) -> Result<()> {
-        self.keys().remove(key);
+        self.keys().map.remove(key);
         Ok(())
     }
 
     async fn ping(&self) -> Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn expired_keys_are_purged_once_the_map_doubles() {
+        let bus = EmbeddedBus::new(16);
+        for index in 0..KEYS_BEFORE_PURGE - 1 {
+            bus.put_key(&format!("short-{index}"), vec![1], Duration::from_secs(1))
+                .await
+                .unwrap();
+        }
+        bus.put_key("long", vec![2], Duration::from_secs(60))
+            .await
+            .unwrap();
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(bus.get_key("short-0").await.unwrap(), None, "expired");
+        assert_eq!(bus.get_key("long").await.unwrap(), Some(vec![2]));
+        // The map reached KEYS_BEFORE_PURGE: this write purges the expired keys first.
+        bus.put_key("next", vec![3], Duration::from_secs(60))
+            .await
+            .unwrap();
+        let keys = bus.keys();
+        assert_eq!(keys.map.len(), 2, "only the live keys are held");
+        assert_eq!(keys.purge_at, KEYS_BEFORE_PURGE);
     }
 }

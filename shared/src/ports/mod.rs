@@ -62,6 +62,45 @@ pub trait Bus: Send + Sync + 'static {
     async fn delete_key(&self, key: &str) -> Result<()>;
     /// Checks the bus's server answers (readiness).
     async fn ping(&self) -> Result<()>;
+    /// Applies `keys` in order (set with a TTL, or removed), then publishes `payloads` on
+    /// `channel` in order: in one round trip where the bus allows it (a Redis pipeline). The
+    /// default makes one call each. On an error, some of the batch may have been applied.
+    async fn write_batch(
+        &self,
+        keys: Vec<KeyChange>,
+        channel: Channel,
+        payloads: Vec<Vec<u8>>,
+    ) -> Result<()> {
+        for change in keys {
+            match change {
+                KeyChange::Put { key, value, ttl } => self.put_key(&key, value, ttl).await?,
+                KeyChange::Delete { key } => self.delete_key(&key).await?,
+            }
+        }
+        for payload in payloads {
+            self.publish(channel, payload).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A change to a shared key, in a [`Bus::write_batch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyChange {
+    /// Set `key` to `value`, expiring after `ttl`.
+    Put {
+        /// Key.
+        key: String,
+        /// Value.
+        value: Vec<u8>,
+        /// Time to live.
+        ttl: Duration,
+    },
+    /// Remove `key` (absent is fine).
+    Delete {
+        /// Key.
+        key: String,
+    },
 }
 
 /// Publishes a typed message on its channel.
@@ -215,10 +254,12 @@ pub trait Store: Send + Sync + 'static {
     /// Records `key` as done; true only the first time (one-time steps such as seeding).
     async fn claim_once(&self, key: &str) -> Result<bool>;
 
-    /// Stores (or replaces) a memory entry.
-    async fn put_memory(&self, entry: &MemoryEntry) -> Result<()>;
-    /// Removes a memory entry (absent is fine).
-    async fn delete_memory(&self, namespace: &str, key: &str) -> Result<()>;
+    /// Persists memory changes in one transaction: each of `puts` is stored (or replaces the
+    /// entry under its namespace and key), each of `deletes` (namespace, key) is removed
+    /// (absent is fine). A key may appear only once across both (the caller coalesces a key's
+    /// changes into its last); a repeated key is an
+    /// [`Error::Invalid`](crate::error::Error::Invalid) and nothing is written.
+    async fn write_memory(&self, puts: &[MemoryEntry], deletes: &[(String, String)]) -> Result<()>;
     /// Memory entries not expired at `now`; expired ones are purged.
     async fn load_memory(&self, now: DateTime<Utc>) -> Result<Vec<MemoryEntry>>;
 

@@ -26,7 +26,7 @@ use async_trait::async_trait;
 use fred::prelude::*;
 
 use super::embedded_bus::EmbeddedBus;
-use super::{Bus, Delivery, QueueDepth, Subscription, WorkQueue};
+use super::{Bus, Delivery, KeyChange, QueueDepth, Subscription, WorkQueue};
 use crate::channels::Channel;
 use crate::error::{Error as SwarmError, Result};
 use crate::telemetry;
@@ -39,6 +39,8 @@ const FIELD: &str = "p";
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest number of pending entries looked at in one `XPENDING`.
 const PENDING_SCAN: u64 = 10_000;
+/// Commands per pipeline in [`Bus::write_batch`].
+const PIPELINE_COMMANDS: usize = 1_000;
 
 fn unavailable(err: fred::error::Error) -> SwarmError {
     SwarmError::unavailable("redis", err)
@@ -249,6 +251,56 @@ impl Bus for RedisBus {
 
     async fn delete_key(&self, key: &str) -> Result<()> {
         let _: i64 = self.client.del(key).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn write_batch(
+        &self,
+        keys: Vec<KeyChange>,
+        channel: Channel,
+        payloads: Vec<Vec<u8>>,
+    ) -> Result<()> {
+        // One pipeline per chunk: the commands go out in order on one connection, and the
+        // replies are awaited once per chunk instead of once per command.
+        enum Command {
+            Key(KeyChange),
+            Publish(Vec<u8>),
+        }
+        let commands = keys
+            .into_iter()
+            .map(Command::Key)
+            .chain(payloads.into_iter().map(Command::Publish));
+        let mut queued = 0;
+        let mut pipeline = self.client.pipeline();
+        for command in commands {
+            match command {
+                Command::Key(KeyChange::Put { key, value, ttl }) => {
+                    let ttl_ms = ttl.as_millis().clamp(1, i64::MAX as u128) as i64;
+                    let _: () = pipeline
+                        .set(key, value, Some(Expiration::PX(ttl_ms)), None, false)
+                        .await
+                        .map_err(unavailable)?;
+                }
+                Command::Key(KeyChange::Delete { key }) => {
+                    let _: () = pipeline.del(key).await.map_err(unavailable)?;
+                }
+                Command::Publish(payload) => {
+                    let _: () = pipeline
+                        .publish(channel.as_str(), payload)
+                        .await
+                        .map_err(unavailable)?;
+                }
+            }
+            queued += 1;
+            if queued == PIPELINE_COMMANDS {
+                let _: Vec<Value> = pipeline.all().await.map_err(unavailable)?;
+                pipeline = self.client.pipeline();
+                queued = 0;
+            }
+        }
+        if queued > 0 {
+            let _: Vec<Value> = pipeline.all().await.map_err(unavailable)?;
+        }
         Ok(())
     }
 

@@ -1151,31 +1151,63 @@ impl Store for $store {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn put_memory(&self, entry: &MemoryEntry) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO memory_entries (namespace, key, value, version, written_by, updated_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, version = excluded.version, \
-             written_by = excluded.written_by, updated_at = excluded.updated_at, expires_at = excluded.expires_at",
-        )
-        .bind(&entry.namespace)
-        .bind(&entry.key)
-        .bind(serde_json::to_string(&entry.value)?)
-        .bind(entry.version as i64)
-        .bind(&entry.written_by)
-        .bind(to_ms(entry.updated_at))
-        .bind(entry.expires_at.map(to_ms))
-        .execute(self.writer())
-        .await?;
-        Ok(())
-    }
-
-    async fn delete_memory(&self, namespace: &str, key: &str) -> Result<()> {
-        sqlx::query("DELETE FROM memory_entries WHERE namespace = $1 AND key = $2")
-            .bind(namespace)
-            .bind(key)
-            .execute(self.writer())
-            .await?;
+    async fn write_memory(
+        &self,
+        puts: &[MemoryEntry],
+        deletes: &[(String, String)],
+    ) -> Result<()> {
+        let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(puts.len() + deletes.len());
+        let keys = puts
+            .iter()
+            .map(|entry| (entry.namespace.as_str(), entry.key.as_str()))
+            .chain(deletes.iter().map(|(namespace, key)| (namespace.as_str(), key.as_str())));
+        for (namespace, key) in keys {
+            if !seen.insert((namespace, key)) {
+                return Err(Error::Invalid(format!(
+                    "memory key `{namespace}:{key}` appears more than once in one write"
+                )));
+            }
+        }
+        if seen.is_empty() {
+            return Ok(());
+        }
+        let values: Vec<String> = puts
+            .iter()
+            .map(|entry| serde_json::to_string(&entry.value))
+            .collect::<std::result::Result<_, _>>()?;
+        let rows: Vec<(&MemoryEntry, &String)> = puts.iter().zip(&values).collect();
+        let mut tx = self.begin_write().await?;
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut builder: QueryBuilder<$db> = QueryBuilder::new(
+                "INSERT INTO memory_entries (namespace, key, value, version, written_by, \
+                 updated_at, expires_at) ",
+            );
+            builder.push_values(chunk, |mut row, (entry, value)| {
+                row.push_bind(entry.namespace.as_str())
+                    .push_bind(entry.key.as_str())
+                    .push_bind(value.as_str())
+                    .push_bind(entry.version as i64)
+                    .push_bind(entry.written_by.as_str())
+                    .push_bind(to_ms(entry.updated_at))
+                    .push_bind(entry.expires_at.map(to_ms));
+            });
+            builder.push(
+                " ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, \
+                 version = excluded.version, written_by = excluded.written_by, \
+                 updated_at = excluded.updated_at, expires_at = excluded.expires_at",
+            );
+            builder.build().persistent(false).execute(&mut *tx).await?;
+        }
+        for chunk in deletes.chunks(ROWS_PER_STATEMENT) {
+            let mut builder: QueryBuilder<$db> =
+                QueryBuilder::new("DELETE FROM memory_entries WHERE (namespace, key) IN (");
+            builder.push_values(chunk, |mut row, (namespace, key)| {
+                row.push_bind(namespace.as_str()).push_bind(key.as_str());
+            });
+            builder.push(")");
+            builder.build().persistent(false).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

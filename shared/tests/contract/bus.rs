@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use swarm_shared::channels::Channel;
-use swarm_shared::ports::Bus;
 use swarm_shared::ports::embedded_bus::EmbeddedBus;
 use swarm_shared::ports::redis::{RedisBus, RedisSettings};
+use swarm_shared::ports::{Bus, KeyChange};
 
 async fn next(subscription: &mut swarm_shared::ports::Subscription) -> Option<Vec<u8>> {
     tokio::time::timeout(Duration::from_millis(500), subscription.next())
@@ -109,6 +109,47 @@ async fn shared_keys_expire(bus: Arc<dyn Bus>) {
     bus.ping().await.unwrap();
 }
 
+/// More key changes and payloads than one Redis pipeline carries: keys set and removed in
+/// order, payloads delivered in order.
+async fn batches_apply_keys_then_publish_in_order(bus: Arc<dyn Bus>) {
+    let prefix = format!("swarm:memory:contract-{}-", std::process::id());
+    let mut subscription = bus.subscribe(Channel::MemorySync).await.unwrap();
+    let mut keys: Vec<KeyChange> = (0..1_200)
+        .map(|index| KeyChange::Put {
+            key: format!("{prefix}{index}"),
+            value: index.to_string().into_bytes(),
+            ttl: Duration::from_secs(60),
+        })
+        .collect();
+    // A key set, then removed in the same batch: the removal wins.
+    keys.push(KeyChange::Delete {
+        key: format!("{prefix}7"),
+    });
+    let payloads: Vec<Vec<u8>> = (0..300)
+        .map(|index| format!("m{index}").into_bytes())
+        .collect();
+    bus.write_batch(keys, Channel::MemorySync, payloads)
+        .await
+        .unwrap();
+    assert_eq!(
+        bus.get_key(&format!("{prefix}1199"))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"1199"[..])
+    );
+    assert_eq!(bus.get_key(&format!("{prefix}7")).await.unwrap(), None);
+    for index in 0..300 {
+        let payload = next(&mut subscription)
+            .await
+            .expect("every payload arrives");
+        assert_eq!(payload, format!("m{index}").into_bytes(), "in order");
+    }
+    bus.write_batch(Vec::new(), Channel::MemorySync, Vec::new())
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn redis_bus_contract() {
     let url = crate::redis_url();
@@ -121,11 +162,13 @@ async fn redis_bus_contract() {
     every_channel_works(connect(64).await).await;
     slow_subscriber_loses_oldest_not_newest(connect(16).await, 16).await;
     shared_keys_expire(connect(64).await).await;
+    batches_apply_keys_then_publish_in_order(connect(1_024).await).await;
 }
 
 #[tokio::test]
 async fn embedded_bus_contract() {
     shared_keys_expire(Arc::new(EmbeddedBus::new(64))).await;
+    batches_apply_keys_then_publish_in_order(Arc::new(EmbeddedBus::new(1_024))).await;
     fan_out_and_isolation(Arc::new(EmbeddedBus::new(64))).await;
     every_channel_works(Arc::new(EmbeddedBus::new(64))).await;
     slow_subscriber_loses_oldest_not_newest(Arc::new(EmbeddedBus::new(16)), 16).await;

@@ -475,20 +475,20 @@ async fn memory_entries(store: Arc<dyn Store>) {
             updated_at: now,
             expires_at: expires_in.map(|seconds| now + chrono::Duration::seconds(seconds)),
         };
+    let none: &[(String, String)] = &[];
     store
-        .put_memory(&entry("a.example", 1, Some(3600)))
+        .write_memory(&[entry("a.example", 1, Some(3600))], none)
         .await
         .unwrap();
     store
-        .put_memory(&entry("a.example", 2, Some(3600)))
-        .await
-        .unwrap();
-    store
-        .put_memory(&entry("b.example", 1, None))
-        .await
-        .unwrap();
-    store
-        .put_memory(&entry("gone.example", 1, Some(-1)))
+        .write_memory(
+            &[
+                entry("a.example", 2, Some(3600)),
+                entry("b.example", 1, None),
+                entry("gone.example", 1, Some(-1)),
+            ],
+            none,
+        )
         .await
         .unwrap();
     let loaded = store.load_memory(now).await.unwrap();
@@ -497,12 +497,51 @@ async fn memory_entries(store: Arc<dyn Store>) {
     assert_eq!(loaded[0].version, 2, "a write replaces the entry");
     assert_eq!(loaded[0].value["version"], 2);
     assert!(loaded[1].expires_at.is_none());
-    store.delete_memory("breakers", "a.example").await.unwrap();
+
+    // A key twice in one write is refused whole.
+    let twice = store
+        .write_memory(
+            &[entry("c.example", 1, None)],
+            &[("breakers".to_owned(), "c.example".to_owned())],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        twice.to_string().contains("breakers:c.example"),
+        "the error names the key: {twice}"
+    );
+    assert_eq!(store.load_memory(now).await.unwrap().len(), 2);
+
+    // Puts and deletes together; deleting an absent key is fine.
     store
-        .delete_memory("breakers", "never.example")
+        .write_memory(
+            &[entry("c.example", 1, None)],
+            &[
+                ("breakers".to_owned(), "a.example".to_owned()),
+                ("breakers".to_owned(), "never.example".to_owned()),
+            ],
+        )
         .await
         .unwrap();
-    assert_eq!(store.load_memory(now).await.unwrap().len(), 1);
+    let keys: Vec<String> = store
+        .load_memory(now)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|entry| entry.key)
+        .collect();
+    assert_eq!(keys, ["b.example", "c.example"]);
+
+    // More rows than one statement carries.
+    let many: Vec<_> = (0..1_200)
+        .map(|index| entry(&format!("bulk-{index:04}"), 1, None))
+        .collect();
+    store.write_memory(&many, none).await.unwrap();
+    let gone: Vec<(String, String)> = (0..1_100)
+        .map(|index| ("breakers".to_owned(), format!("bulk-{index:04}")))
+        .collect();
+    store.write_memory(&[], &gone).await.unwrap();
+    assert_eq!(store.load_memory(now).await.unwrap().len(), 2 + 100);
 }
 
 /// 64 writers at once (data-quality agents in several processes) recording 32 documents of

@@ -162,6 +162,24 @@ async fn memory_survives_a_memory_coordinator_crash() {
         },
     )
     .await;
+    // Write-behind: what a crash keeps is what was flushed, within `memory.flush_interval`.
+    eventually(
+        Duration::from_secs(5),
+        "the breaker entry is persisted",
+        || async {
+            let stored = swarm
+                .swarm
+                .context()
+                .store
+                .load_memory(chrono::Utc::now())
+                .await
+                .unwrap();
+            stored
+                .iter()
+                .any(|entry| entry.namespace == "breakers" && entry.key == breaker_key)
+        },
+    )
+    .await;
 
     // The next memory write crashes the coordinator (the performance agent writes every 300 ms).
     swarm

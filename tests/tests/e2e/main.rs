@@ -7,6 +7,7 @@ mod api;
 mod commands;
 mod detection;
 mod faults;
+mod memory;
 mod networked;
 mod pipeline;
 mod sources;

@@ -233,10 +233,16 @@ async fn announcements_become_events_and_syndicated_copies_merge() {
         },
     )
     .await;
-    // Each event's memory key is written at creation (version 1), and again when a further
-    // source merges in; collect changes until every event's first write has been seen.
+    // Each event's memory key is written at creation, and again when a further source merges
+    // in; a flush announces each key once, at its last version. Collect changes until every
+    // event's key has been announced.
     let mut created_keys = std::collections::HashSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while created_keys.len() < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "every event's memory key announced on memory-sync: {created_keys:?}"
+        );
         let payload = tokio::time::timeout(
             Duration::from_secs(5),
             futures::StreamExt::next(&mut memory_sync),
@@ -246,7 +252,7 @@ async fn announcements_become_events_and_syndicated_copies_merge() {
         .unwrap();
         let change: swarm_shared::messages::MemoryChange =
             serde_json::from_slice(&payload).unwrap();
-        if change.namespace == "events" && change.op == "put" && change.version == 1 {
+        if change.namespace == "events" && change.op == "put" {
             created_keys.insert(change.key);
         }
     }
