@@ -356,8 +356,10 @@ pub struct QualityConfig {
     /// Longest document text kept, bytes; longer text is truncated at a char boundary.
     #[serde(default = "default_max_text")]
     pub max_text_bytes: usize,
-    /// Documents taken from the queue at once.
-    #[serde(default = "default_batch")]
+    /// Most documents taken from the queue at once, recorded in one transaction. A take
+    /// returns what is waiting, so batches are this large only under a backlog, where the
+    /// transaction's fixed costs (commit, lookups) are shared by more documents.
+    #[serde(default = "default_quality_batch")]
     pub batch: usize,
 }
 
@@ -367,9 +369,15 @@ impl Default for QualityConfig {
             replicas: 1,
             merge_window: default_merge_window(),
             max_text_bytes: default_max_text(),
-            batch: default_batch(),
+            batch: default_quality_batch(),
         }
     }
+}
+
+/// 512 rather than the other stages' 64: recording is the pipeline's slowest stage, and its
+/// per-transaction costs dominate small batches (BENCHMARKS.md, "Pipeline").
+fn default_quality_batch() -> usize {
+    512
 }
 
 fn default_merge_window() -> Duration {

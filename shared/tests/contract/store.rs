@@ -761,6 +761,84 @@ async fn near_duplicates_merge_across_sources_and_drop_within_one(store: Arc<dyn
     );
 }
 
+/// A batch of 50 announcements, then a batch of 50 near copies of them from another source:
+/// each copy finds its own original, whichever lookup statement and slot carries its bands
+/// (SQLite looks up 20 values of each band per statement).
+async fn near_copies_in_a_large_batch_find_their_originals(store: Arc<dyn Store>) {
+    const COUNT: usize = 50;
+    // Well-spread fingerprints (SplitMix64), so the originals share no band by accident.
+    let fingerprint = |index: usize| -> u64 {
+        let mut z = (index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let projects: Vec<String> = (0..COUNT).map(|index| format!("Project{index}")).collect();
+    let keys: Vec<String> = projects.iter().map(|project| key(project)).collect();
+    let originals: Vec<_> = (0..COUNT)
+        .map(|index| {
+            classified(
+                &format!("https://wire.example/bulk-{index}"),
+                &format!("{} sets TGE", projects[index]),
+                Some(&projects[index]),
+                None,
+                0.9,
+                true,
+            )
+        })
+        .collect();
+    let batch: Vec<ToRecord<'_>> = (0..COUNT)
+        .map(|index| ToRecord {
+            item: &originals[index],
+            merge_key: &keys[index],
+            simhash: Some(fingerprint(index)),
+        })
+        .collect();
+    let created = store.record_classified_batch(&batch, WINDOW).await.unwrap();
+    let events: Vec<i64> = created
+        .iter()
+        .map(|outcome| match outcome {
+            RecordOutcome::EventCreated(id) => *id,
+            other => panic!("expected a new event, got {other:?}"),
+        })
+        .collect();
+    let copies: Vec<_> = (0..COUNT)
+        .map(|index| {
+            let mut item = classified(
+                &format!("https://syn.example/bulk-{index}"),
+                "syndicated",
+                None,
+                None,
+                0.9,
+                true,
+            );
+            item.document.source_name = "syndicator".into();
+            item
+        })
+        .collect();
+    let titles: Vec<String> = (0..COUNT)
+        .map(|index| format!("title:bulk-{index}"))
+        .collect();
+    // Listed in reverse, so a copy's slot differs from its original's.
+    let batch: Vec<ToRecord<'_>> = (0..COUNT)
+        .rev()
+        .map(|index| ToRecord {
+            item: &copies[index],
+            merge_key: &titles[index],
+            simhash: Some(fingerprint(index) ^ 0b1001_0001), // 3 bits apart
+        })
+        .collect();
+    let merged = store.record_classified_batch(&batch, WINDOW).await.unwrap();
+    for (position, outcome) in merged.iter().enumerate() {
+        let index = COUNT - 1 - position;
+        assert_eq!(
+            *outcome,
+            RecordOutcome::EventMerged(events[index]),
+            "the copy of original {index} joins its event"
+        );
+    }
+}
+
 async fn supervisor_actions_newest_first_with_filters(store: Arc<dyn Store>) {
     use swarm_shared::domain::{
         ActionOutcome, AgentKind, SupervisorActionInput, SupervisorActionQuery,
@@ -1020,6 +1098,7 @@ async fn overlapping_batches_store_each_document_once(store: Arc<dyn Store>) {
 async fn suite(make: impl AsyncFn() -> Arc<dyn Store>) {
     supervisor_actions_newest_first_with_filters(make().await).await;
     near_duplicates_merge_across_sources_and_drop_within_one(make().await).await;
+    near_copies_in_a_large_batch_find_their_originals(make().await).await;
     a_batch_is_recorded_in_order_in_one_transaction(make().await).await;
     feedback_is_kept_in_order(make().await).await;
     concurrent_writers_merge_into_one_event(make().await).await;
