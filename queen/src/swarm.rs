@@ -533,8 +533,16 @@ impl Swarm {
         )];
         let mut listeners = vec![(metrics_listener, metrics_router, "metrics")];
         if let Some(listener) = api_listener {
-            let api = crate::api::router(crate::api::AppState::new(ctx.clone()));
-            listeners.push((listener, api, "api"));
+            let state = crate::api::AppState::new(ctx.clone());
+            if state.events.enabled() {
+                let follower = state
+                    .events
+                    .follow(&ctx, cancel.clone())
+                    .await
+                    .context("following event announcements for the API's page cache")?;
+                servers.push(follower);
+            }
+            listeners.push((listener, crate::api::router(state), "api"));
         }
         for (listener, router, what) in listeners {
             let token = cancel.clone();

@@ -156,6 +156,11 @@ pub struct ServerConfig {
     /// Largest request body the API accepts, bytes.
     #[serde(default = "default_api_body_limit")]
     pub max_request_bytes: usize,
+    /// How long a `GET /events` page may be served from the cache. Pages are dropped at once
+    /// when a data quality agent announces an event change; the TTL bounds staleness when
+    /// such an announcement is lost. `0s` turns the cache off.
+    #[serde(default = "default_events_cache_ttl", with = "humantime_serde")]
+    pub events_cache_ttl: Duration,
 }
 
 impl Default for ServerConfig {
@@ -166,6 +171,7 @@ impl Default for ServerConfig {
             data_dir: default_data_dir(),
             require_key_for_reads: false,
             max_request_bytes: default_api_body_limit(),
+            events_cache_ttl: default_events_cache_ttl(),
         }
     }
 }
@@ -176,6 +182,10 @@ fn default_api_addr() -> SocketAddr {
 
 fn default_metrics_addr() -> SocketAddr {
     SocketAddr::from(([0, 0, 0, 0], 8001))
+}
+
+fn default_events_cache_ttl() -> Duration {
+    Duration::from_secs(1)
 }
 
 fn default_data_dir() -> PathBuf {
@@ -952,6 +962,12 @@ impl Config {
         if self.memory.sync_interval.is_zero() {
             return Err(Error::config("memory.sync_interval", "must be positive"));
         }
+        if self.server.events_cache_ttl > Duration::from_secs(60) {
+            return Err(Error::config(
+                "server.events_cache_ttl",
+                "must be at most 60s (pages could be that stale when an announcement is lost)",
+            ));
+        }
         if self.memory.flush_keys == 0 {
             return Err(Error::config(
                 "memory.flush_keys",
@@ -1083,6 +1099,10 @@ mod tests {
                 "queues.visibility_timeout",
             ),
             ("[memory]\nflush_keys = 0\n", "memory.flush_keys"),
+            (
+                "[server]\nevents_cache_ttl = \"5m\"\n",
+                "server.events_cache_ttl",
+            ),
             (
                 "[memory]\nsync_interval = \"1s\"\nflush_interval = \"2s\"\n",
                 "memory.flush_interval",

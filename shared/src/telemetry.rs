@@ -66,6 +66,8 @@ pub const SYNTHESIS_SNAPSHOTS_TOTAL: &str = "tge_swarm_synthesis_snapshots_total
 pub const API_REQUESTS_TOTAL: &str = "tge_swarm_api_requests_total";
 /// API latency. Labels: `route`, `method`.
 pub const API_REQUEST_DURATION_SECONDS: &str = "tge_swarm_api_request_duration_seconds";
+/// Lookups in the `GET /events` page cache. Labels: `result` (`hit`, `miss`, `stale`).
+pub const API_CACHE_LOOKUPS_TOTAL: &str = "tge_swarm_api_cache_lookups_total";
 /// Bottleneck recommendations. Labels: `kind`, `action`.
 pub const RECOMMENDATIONS_TOTAL: &str = "tge_swarm_recommendations_total";
 
@@ -144,6 +146,10 @@ pub fn describe() {
     describe_gauge!(MEMORY_ENTRIES, "Shared memory entries held");
     describe_counter!(SYNTHESIS_SNAPSHOTS_TOTAL, "Synthesis snapshots persisted");
     describe_counter!(API_REQUESTS_TOTAL, "API requests");
+    describe_counter!(
+        API_CACHE_LOOKUPS_TOTAL,
+        "Lookups in the GET /events page cache, by result (hit, miss, stale)"
+    );
     describe_histogram!(
         API_REQUEST_DURATION_SECONDS,
         Unit::Seconds,

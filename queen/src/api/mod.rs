@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod events_cache;
 pub mod routes;
 pub mod supervision;
 
@@ -29,14 +30,19 @@ pub struct AppState {
     pub ctx: AgentContext,
     /// The scorer `POST /classify` uses.
     pub scorer: ScorerCache,
+    /// Pages of `GET /events`; call [`events_cache::EventsCache::follow`] so that event
+    /// changes reach it.
+    pub events: events_cache::EventsCache,
 }
 
 impl AppState {
     /// State over a context.
     pub fn new(ctx: AgentContext) -> Self {
+        let events = events_cache::EventsCache::new(ctx.config.server.events_cache_ttl);
         AppState {
             ctx,
             scorer: ScorerCache::default(),
+            events,
         }
     }
 }

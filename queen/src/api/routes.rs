@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use memory_coordinator::MemoryMsg;
 use ractor::ActorRef;
@@ -133,7 +133,7 @@ pub async fn list_events(
     _access: ReadAccess,
     State(state): State<AppState>,
     params: Result<Query<EventParams>, QueryRejection>,
-) -> ApiResult<Json<EventList>> {
+) -> ApiResult<Response> {
     let Query(params) = params?;
     let page_size = params.page_size.unwrap_or(50);
     if !(1..=200).contains(&page_size) {
@@ -167,6 +167,12 @@ pub async fn list_events(
         page_token: non_empty(params.page_token),
         sources_per_event: params.sources_per_event,
     };
+    // The query's fields, in order, name its page in the cache.
+    let key = format!("{query:?}");
+    if let Some(body) = state.events.get(&key) {
+        return Ok(json_body(body));
+    }
+    let generation = state.events.generation();
     let page = state
         .ctx
         .store
@@ -176,10 +182,26 @@ pub async fn list_events(
             swarm_shared::Error::Invalid(detail) => ApiError::bad_request(detail),
             other => ApiError::from(other),
         })?;
-    Ok(Json(EventList {
+    let list = EventList {
         events: page.events,
         next_page_token: page.next_page_token,
-    }))
+    };
+    let body = axum::body::Bytes::from(
+        serde_json::to_vec(&list).map_err(|err| ApiError::from(swarm_shared::Error::from(err)))?,
+    );
+    if state.events.enabled() {
+        state.events.put(key, generation, body.clone());
+    }
+    Ok(json_body(body))
+}
+
+/// A JSON response of an already encoded body.
+fn json_body(body: axum::body::Bytes) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
 /// One event with its sources and evidence.

@@ -486,3 +486,73 @@ async fn the_queen_learns_every_actor_without_waiting_a_heartbeat_interval() {
     assert_eq!(body["checks"]["agents"]["missing_kinds"], json!([]));
     swarm.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_pages_are_cached_until_an_event_is_announced() {
+    let swarm = TestSwarm::start(|config| {
+        config.server.events_cache_ttl = Duration::from_secs(60);
+    })
+    .await;
+    let ctx = swarm.swarm.context().clone();
+    let (status, body) = swarm.get("/api/v1/events").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["events"].as_array().unwrap().len(), 0);
+
+    // Recorded behind the cache's back (no announcement): the cached page is still served.
+    let item = classified(0);
+    let outcome = ctx
+        .store
+        .record_classified(&item, "project0", None, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let swarm_shared::domain::RecordOutcome::EventCreated(event_id) = outcome else {
+        panic!("expected a new event, got {outcome:?}")
+    };
+    let (_, body) = swarm.get("/api/v1/events").await;
+    assert_eq!(
+        body["events"].as_array().unwrap().len(),
+        0,
+        "the page is served from the cache"
+    );
+    // Another query is its own page.
+    let (_, body) = swarm.get("/api/v1/events?page_size=10").await;
+    assert_eq!(body["events"].as_array().unwrap().len(), 1);
+
+    // The data quality agent's announcement, through the bus: the cached page is dropped.
+    swarm_shared::ports::publish(
+        ctx.bus.as_ref(),
+        &swarm_shared::messages::AgentMessage::EventRecorded {
+            event_id,
+            created: true,
+            project: Some("project0".into()),
+            documents: 1,
+        },
+    )
+    .await
+    .unwrap();
+    eventually(
+        Duration::from_secs(5),
+        "the announced event is listed",
+        || async {
+            let (_, body) = swarm.get("/api/v1/events").await;
+            body["events"]
+                .as_array()
+                .is_some_and(|events| events.len() == 1)
+        },
+    )
+    .await;
+    let metrics = swarm
+        .http
+        .get(format!("http://{}/metrics", swarm.swarm.metrics_addr()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("tge_swarm_api_cache_lookups_total{result=\"hit\"}"),
+        "hits are counted"
+    );
+    swarm.stop().await;
+}

@@ -4,6 +4,11 @@
 //! events. The requests rotate over realistic filter sets (a company, a ticker, a lowest
 //! score, free text, a first page of 50).
 //!
+//! The swarm's API serves repeated pages from its cache (`server.events_cache_ttl`, on by
+//! default), so the headline is the cached rate; the same router with the cache off is
+//! measured over the same store in the same run (`uncached`), which is what a request costs
+//! the store.
+//!
 //! Baseline: a trivial axum endpoint (a fixed small JSON body) served in the same process by
 //! the same runtime and hit by the same load generator, so both share the machine equally.
 
@@ -168,10 +173,29 @@ pub fn figure(options: &Options) -> Value {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let plain_addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move { axum::serve(listener, plain).await });
+        // The same API with its page cache off (`server.events_cache_ttl = 0s`), over the same
+        // store: what every request costs the store.
+        let mut uncached_config = (*ctx.config).clone();
+        uncached_config.server.events_cache_ttl = Duration::ZERO;
+        let mut uncached_ctx = ctx.clone();
+        uncached_ctx.config = Arc::new(uncached_config);
+        let uncached_router =
+            swarm_queen::api::router(swarm_queen::api::AppState::new(uncached_ctx));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let uncached_addr = listener.local_addr().unwrap();
+        let uncached_server =
+            tokio::spawn(async move { axum::serve(listener, uncached_router).await });
 
         let api = format!("http://{}", swarm.api_addr().unwrap());
         let queries: Vec<String> = QUERIES.iter().map(|path| (*path).to_owned()).collect();
         let measured = load(&api, &queries, options.seconds).await;
+        let uncached = load(
+            &format!("http://{uncached_addr}"),
+            &queries,
+            options.seconds,
+        )
+        .await;
+        uncached_server.abort();
         let base = load(
             &format!("http://{plain_addr}"),
             &["/plain".to_owned()],
@@ -181,7 +205,7 @@ pub fn figure(options: &Options) -> Value {
         server.abort();
         swarm.shutdown().await;
         assert_eq!(
-            measured.failures + base.failures,
+            measured.failures + base.failures + uncached.failures,
             0,
             "requests failed under load"
         );
@@ -213,6 +237,14 @@ pub fn figure(options: &Options) -> Value {
             "p50_ms": round(p50),
             "p99_ms": round(p99),
             "per_query": per_query,
+            "cache": "on (server.events_cache_ttl = 1s, the default); the store's events do not change during the load, so nearly every request is a hit",
+            "uncached": {
+                "value": round(uncached.rate),
+                "unit": "req/s",
+                "p50_ms": round(quantile_ms(&uncached.latencies, 0.5)),
+                "p99_ms": round(quantile_ms(&uncached.latencies, 0.99)),
+                "note": "the same router with server.events_cache_ttl = 0s, same store, same run",
+            },
             "baseline": {
                 "name": "trivial axum endpoint, same process",
                 "value": round(base_rate),

@@ -1,0 +1,219 @@
+//! The response cache of `GET /api/v1/events`: analysts' dashboards poll the same few pages,
+//! and each costs the store a query of the events and of their sources.
+//!
+//! Invariants:
+//! - An entry is served only while the events generation it was computed under is current
+//!   and it is younger than `server.events_cache_ttl`.
+//! - The generation moves on every `EventRecorded` the data quality agents announce on
+//!   `agent-communication` (after their transaction commits), so a page never outlives a
+//!   change it can hear of. The generation is read *before* the store is queried: a page
+//!   read before a commit is stored under the old generation and is never served after it.
+//! - Pub/sub is at-most-once: an announcement that is lost leaves a page stale for at most
+//!   the TTL.
+//!
+//! Written by hand: the cache is a map with a generation check, not worth a crate.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use futures::StreamExt;
+use swarm_shared::channels::Channel;
+use swarm_shared::context::AgentContext;
+use swarm_shared::messages::{AgentMessage, decode};
+use swarm_shared::telemetry;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Most pages held; past it, pages of older generations or past their TTL go first, and if
+/// none has, all are dropped.
+const MAX_ENTRIES: usize = 1_024;
+
+/// A cached page: its JSON body, the generation it was computed under and when.
+#[derive(Debug, Clone)]
+struct Entry {
+    generation: u64,
+    at: Instant,
+    body: Bytes,
+}
+
+/// The cache; clones share it.
+#[derive(Debug, Clone)]
+pub struct EventsCache {
+    ttl: Duration,
+    generation: Arc<AtomicU64>,
+    entries: Arc<Mutex<HashMap<String, Entry>>>,
+}
+
+impl EventsCache {
+    /// A cache whose pages live at most `ttl`; a zero TTL turns it off.
+    pub fn new(ttl: Duration) -> Self {
+        EventsCache {
+            ttl,
+            generation: Arc::new(AtomicU64::new(0)),
+            entries: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Whether pages are cached at all.
+    pub fn enabled(&self) -> bool {
+        !self.ttl.is_zero()
+    }
+
+    /// The current events generation: read it before querying the store.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// The events changed: no page computed before now is served again.
+    pub fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// The page cached under `key`, if it is still current.
+    pub fn get(&self, key: &str) -> Option<Bytes> {
+        let generation = self.generation();
+        let entries = self.entries();
+        let Some(entry) = entries.get(key) else {
+            metrics::counter!(telemetry::API_CACHE_LOOKUPS_TOTAL, "result" => "miss").increment(1);
+            return None;
+        };
+        let fresh = entry.generation == generation && entry.at.elapsed() < self.ttl;
+        let result = if fresh { "hit" } else { "stale" };
+        metrics::counter!(telemetry::API_CACHE_LOOKUPS_TOTAL, "result" => result).increment(1);
+        fresh.then(|| entry.body.clone())
+    }
+
+    /// Caches `body` under `key`, computed under `generation` (read before the query).
+    pub fn put(&self, key: String, generation: u64, body: Bytes) {
+        let current = self.generation();
+        if generation != current {
+            // The events changed while the page was computed.
+            return;
+        }
+        let mut entries = self.entries();
+        if entries.len() >= MAX_ENTRIES && !entries.contains_key(&key) {
+            let ttl = self.ttl;
+            entries.retain(|_, entry| entry.generation == current && entry.at.elapsed() < ttl);
+            if entries.len() >= MAX_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(
+            key,
+            Entry {
+                generation,
+                at: Instant::now(),
+                body,
+            },
+        );
+    }
+
+    /// Follows `agent-communication` until `cancel`: every `EventRecorded` invalidates the
+    /// cache. Other messages are skipped without being decoded.
+    pub async fn follow(
+        &self,
+        ctx: &AgentContext,
+        cancel: CancellationToken,
+    ) -> swarm_shared::Result<JoinHandle<()>> {
+        let mut subscription = ctx.bus.subscribe(Channel::AgentCommunication).await?;
+        let cache = self.clone();
+        Ok(tokio::spawn(async move {
+            loop {
+                let payload = tokio::select! {
+                    () = cancel.cancelled() => return,
+                    next = subscription.next() => match next {
+                        Some(payload) => payload,
+                        None => return,
+                    },
+                };
+                if !announces_an_event(&payload) {
+                    continue;
+                }
+                if let Ok(AgentMessage::EventRecorded { .. }) = decode::<AgentMessage>(&payload) {
+                    cache.invalidate();
+                }
+            }
+        }))
+    }
+}
+
+/// A cheap first test of a bus payload (the tag of `EventRecorded`), so that the other
+/// messages, which are most of the channel, are not decoded.
+fn announces_an_event(payload: &[u8]) -> bool {
+    const TAG: &[u8] = b"\"event_recorded\"";
+    payload.windows(TAG.len()).any(|window| window == TAG)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn pages_are_served_until_the_events_change_or_the_ttl_passes() {
+        let cache = EventsCache::new(Duration::from_secs(1));
+        let generation = cache.generation();
+        cache.put("a".into(), generation, Bytes::from_static(b"[1]"));
+        assert_eq!(cache.get("a"), Some(Bytes::from_static(b"[1]")));
+        assert_eq!(cache.get("b"), None);
+
+        cache.invalidate();
+        assert_eq!(cache.get("a"), None, "a newer generation hides older pages");
+
+        // A page computed under a generation that moved on meanwhile is not kept.
+        let before = cache.generation();
+        cache.invalidate();
+        cache.put("a".into(), before, Bytes::from_static(b"[2]"));
+        assert_eq!(cache.get("a"), None);
+
+        cache.put("a".into(), cache.generation(), Bytes::from_static(b"[3]"));
+        tokio::time::advance(Duration::from_millis(999)).await;
+        assert_eq!(cache.get("a"), Some(Bytes::from_static(b"[3]")));
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(cache.get("a"), None, "expired after the TTL");
+    }
+
+    #[test]
+    fn the_map_stays_bounded() {
+        let cache = EventsCache::new(Duration::from_secs(60));
+        for index in 0..MAX_ENTRIES + 10 {
+            cache.put(format!("k{index}"), cache.generation(), Bytes::new());
+        }
+        assert!(cache.entries().len() <= MAX_ENTRIES);
+        assert!(
+            cache
+                .entries()
+                .contains_key(&format!("k{}", MAX_ENTRIES + 9))
+        );
+    }
+
+    #[test]
+    fn only_event_announcements_are_decoded() {
+        let recorded = swarm_shared::messages::encode(&AgentMessage::EventRecorded {
+            event_id: 7,
+            created: true,
+            project: Some("Fhenix".into()),
+            documents: 1,
+        })
+        .unwrap();
+        assert!(announces_an_event(&recorded));
+        let write = swarm_shared::messages::encode(&AgentMessage::MemoryWrite {
+            namespace: "events".into(),
+            key: "7".into(),
+            value: serde_json::json!({}),
+            ttl_s: None,
+            written_by: "w".into(),
+        })
+        .unwrap();
+        assert!(!announces_an_event(&write));
+    }
+}
