@@ -164,6 +164,9 @@ api = dashboard("tge-swarm-api", "tge-swarm: API",
         target(quantile(0.95, "tge_swarm_api_request_duration_seconds", ""), "p95"),
         target(quantile(0.99, "tge_swarm_api_request_duration_seconds", ""), "p99")], 12, 8, unit="s"),
     panel("timeseries", "p95 latency by route", [target(quantile(0.95, "tge_swarm_api_request_duration_seconds", "route, "), "{{route}}")], 0, 16, 24, 8, unit="s"),
+    panel("timeseries", "GET /events page cache: lookups by result", [target(f"sum by (result) (rate(tge_swarm_api_cache_lookups_total[{RATE}]))", "{{result}}")], 0, 24, unit="reqps"),
+    panel("timeseries", "GET /events page cache: hit share", [target(
+        f'(sum(rate(tge_swarm_api_cache_lookups_total{{result="hit"}}[{RATE}])) or vector(0)) / sum(rate(tge_swarm_api_cache_lookups_total[{RATE}]))', "hit share")], 12, 24, unit="percentunit"),
 ])
 
 DASHBOARDS = {"overview": overview, "agents": agents, "detection": detection, "sources": sources, "api": api}
