@@ -57,9 +57,10 @@ pub trait Stage: Send + Sized + 'static {
         agent_id: &str,
         batch: Vec<(String, Self::Item)>,
     ) -> BatchResult;
-    /// Whether the stage wants `agent-communication` messages.
-    fn wants_agent_messages() -> bool {
-        false
+    /// The `agent-communication` message types (`type` tags) the stage wants; none, the
+    /// default, leaves the channel unsubscribed.
+    fn agent_messages() -> &'static [&'static str] {
+        &[]
     }
     /// A message from `agent-communication`.
     async fn on_agent_message(&mut self, _ctx: &AgentContext, _message: AgentMessage) {}
@@ -210,9 +211,15 @@ impl<S: Stage> Actor for WorkerActor<S> {
             || WorkerMsg::Heartbeat,
         )
         .await?;
-        if S::wants_agent_messages() {
+        let wanted = S::agent_messages();
+        if !wanted.is_empty() {
             presence
-                .forward(Channel::AgentCommunication, &myself, WorkerMsg::Agent)
+                .forward_only(
+                    Channel::AgentCommunication,
+                    &myself,
+                    WorkerMsg::Agent,
+                    wanted,
+                )
                 .await?;
         }
         if S::wants_memory_changes() {

@@ -111,7 +111,12 @@ impl Actor for MemoryCoordinatorActor {
         )
         .await?;
         presence
-            .forward(Channel::AgentCommunication, &myself, MemoryMsg::Agent)
+            .forward_only(
+                Channel::AgentCommunication,
+                &myself,
+                MemoryMsg::Agent,
+                &["memory_write", "event_recorded"],
+            )
             .await?;
         presence.every(SWEEP_INTERVAL, &myself, || MemoryMsg::Sweep);
         presence.every(config.memory.sync_interval, &myself, || {

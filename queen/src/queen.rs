@@ -109,7 +109,12 @@ impl Actor for QueenActor {
             .forward(Channel::HealthChecks, &myself, QueenMsg::Health)
             .await?;
         presence
-            .forward(Channel::AgentCommunication, &myself, QueenMsg::Agent)
+            .forward_only(
+                Channel::AgentCommunication,
+                &myself,
+                QueenMsg::Agent,
+                &["recommendation"],
+            )
             .await?;
         presence
             .forward(Channel::QueenCommands, &myself, QueenMsg::Command)

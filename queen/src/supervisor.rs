@@ -25,7 +25,7 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use swarm_shared::channels::{Channel, QUEUES, downstream_of, held_back, queue_of};
 use swarm_shared::commands::{Command, desired_replicas, is_worker};
-use swarm_shared::context::{AgentContext, Presence, forward, service_name};
+use swarm_shared::context::{AgentContext, Presence, forward, forward_only, service_name};
 use swarm_shared::domain::{ActionOutcome, AgentKind, DesiredEntry};
 use swarm_shared::messages::{
     AgentMessage, AgentStats, HealthMessage, LifecycleEvent, QueenCommand,
@@ -173,11 +173,12 @@ impl Actor for HealthSupervisor {
                 SupervisorMsg::Health,
             )
             .await?,
-            forward(
+            forward_only(
                 &ctx,
                 Channel::AgentCommunication,
                 myself.clone(),
                 SupervisorMsg::Agent,
+                &["recommendation"],
             )
             .await?,
             myself.send_interval(ctx.config.supervision.interval, || SupervisorMsg::Tick),

@@ -227,10 +227,34 @@ where
     T: for<'de> serde::Deserialize<'de> + Send + 'static,
     M: ractor::Message,
 {
+    forward_only(ctx, channel, actor, wrap, &[]).await
+}
+
+/// [`forward`], but only the messages whose `type` tag is in `wanted` (all when it is empty).
+/// The tag is read without decoding ([`crate::messages::tag_of`]), so the other messages of a
+/// busy channel cost a prefix check; a payload whose tag cannot be read that way is decoded
+/// and forwarded.
+pub async fn forward_only<T, M>(
+    ctx: &AgentContext,
+    channel: crate::channels::Channel,
+    actor: ractor::ActorRef<M>,
+    wrap: fn(T) -> M,
+    wanted: &'static [&'static str],
+) -> crate::Result<tokio::task::JoinHandle<()>>
+where
+    T: for<'de> serde::Deserialize<'de> + Send + 'static,
+    M: ractor::Message,
+{
     use futures::StreamExt;
     let mut subscription = ctx.bus.subscribe(channel).await?;
     Ok(tokio::spawn(async move {
         while let Some(payload) = subscription.next().await {
+            if !wanted.is_empty()
+                && let Some(tag) = crate::messages::tag_of(&payload)
+                && !wanted.contains(&tag)
+            {
+                continue;
+            }
             let message = match crate::messages::decode::<T>(&payload) {
                 Ok(message) => message,
                 Err(err) => {
@@ -329,7 +353,23 @@ impl Presence {
         T: for<'de> serde::Deserialize<'de> + Send + 'static,
         M: ractor::Message,
     {
-        let task = forward(&self.ctx, channel, myself.clone(), wrap).await?;
+        self.forward_only(channel, myself, wrap, &[]).await
+    }
+
+    /// [`Presence::forward`], but only the messages whose `type` tag is in `wanted` (see
+    /// [`forward_only`]).
+    pub async fn forward_only<T, M>(
+        &mut self,
+        channel: crate::channels::Channel,
+        myself: &ractor::ActorRef<M>,
+        wrap: fn(T) -> M,
+        wanted: &'static [&'static str],
+    ) -> crate::Result<()>
+    where
+        T: for<'de> serde::Deserialize<'de> + Send + 'static,
+        M: ractor::Message,
+    {
+        let task = forward_only(&self.ctx, channel, myself.clone(), wrap, wanted).await?;
         self.tasks.push(task);
         Ok(())
     }

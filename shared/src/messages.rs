@@ -238,6 +238,16 @@ pub fn decode<T: for<'de> Deserialize<'de>>(payload: &[u8]) -> Result<T> {
     Ok(serde_json::from_slice(payload)?)
 }
 
+/// The `type` tag of an encoded message, read without decoding it, when the payload starts
+/// with it as [`encode`] writes it (`{"type":"memory_write",...}`); `None` for any other
+/// layout, which the caller then decodes in full. Subscribers that want a few kinds of a busy
+/// channel skip the rest with it.
+pub fn tag_of(payload: &[u8]) -> Option<&str> {
+    let rest = payload.strip_prefix(b"{\"type\":\"")?;
+    let end = rest.iter().position(|&byte| byte == b'"')?;
+    std::str::from_utf8(rest.get(..end)?).ok()
+}
+
 /// The channel each message type travels on.
 pub trait OnChannel {
     /// Its channel.
@@ -263,6 +273,31 @@ impl OnChannel for QueenCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tags_are_read_without_decoding() {
+        let write = encode(&AgentMessage::MemoryWrite {
+            namespace: "n".into(),
+            key: "k".into(),
+            value: serde_json::json!({"type": "event_recorded"}),
+            ttl_s: None,
+            written_by: "w".into(),
+        })
+        .unwrap();
+        assert_eq!(tag_of(&write), Some("memory_write"));
+        let recorded = encode(&AgentMessage::EventRecorded {
+            event_id: 1,
+            created: true,
+            project: None,
+            documents: 1,
+        })
+        .unwrap();
+        assert_eq!(tag_of(&recorded), Some("event_recorded"));
+        // Written by hand with spaces, or not an object: decoded in full by the caller.
+        assert_eq!(tag_of(br#"{"type": "memory_write"}"#), None);
+        assert_eq!(tag_of(b"[1]"), None);
+        assert_eq!(tag_of(br#"{"type":"unterminated"#), None);
+    }
 
     #[test]
     fn an_event_announcement_without_a_document_count_counts_one() {

@@ -69,10 +69,11 @@ impl Actor for ApiReliabilityActor {
         )
         .await?;
         presence
-            .forward(
+            .forward_only(
                 Channel::AgentCommunication,
                 &myself,
                 ApiReliabilityMsg::Agent,
+                &["call_outcome"],
             )
             .await?;
         Ok(ApiReliabilityState {

@@ -269,8 +269,8 @@ impl Stage for ScrapingStage {
         self.in_flight.len()
     }
 
-    fn wants_agent_messages() -> bool {
-        true
+    fn agent_messages() -> &'static [&'static str] {
+        &["breaker_update"]
     }
 
     async fn on_agent_message(&mut self, _ctx: &AgentContext, message: AgentMessage) {
