@@ -19,7 +19,7 @@ use swarm_shared::channels::MEMORY_KEY_PREFIX;
 use swarm_shared::context::{AgentContext, Presence};
 use swarm_shared::domain::{AgentKind, MemoryEntry};
 use swarm_shared::messages::{AgentMessage, MemoryChange};
-use swarm_shared::messages::{OnChannel, encode};
+use swarm_shared::messages::{OnChannel, agent_tags, encode};
 use swarm_shared::ports::KeyChange;
 use swarm_shared::telemetry;
 
@@ -115,7 +115,7 @@ impl Actor for MemoryCoordinatorActor {
                 Channel::AgentCommunication,
                 &myself,
                 MemoryMsg::Agent,
-                &["memory_write", "event_recorded"],
+                &[agent_tags::MEMORY_WRITE, agent_tags::EVENT_RECORDED],
             )
             .await?;
         presence.every(SWEEP_INTERVAL, &myself, || MemoryMsg::Sweep);

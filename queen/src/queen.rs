@@ -113,7 +113,7 @@ impl Actor for QueenActor {
                 Channel::AgentCommunication,
                 &myself,
                 QueenMsg::Agent,
-                &["recommendation"],
+                &[swarm_shared::messages::agent_tags::RECOMMENDATION],
             )
             .await?;
         presence

@@ -178,7 +178,7 @@ impl Actor for HealthSupervisor {
                 Channel::AgentCommunication,
                 myself.clone(),
                 SupervisorMsg::Agent,
-                &["recommendation"],
+                &[swarm_shared::messages::agent_tags::RECOMMENDATION],
             )
             .await?,
             myself.send_interval(ctx.config.supervision.interval, || SupervisorMsg::Tick),

@@ -248,6 +248,21 @@ pub fn tag_of(payload: &[u8]) -> Option<&str> {
     std::str::from_utf8(rest.get(..end)?).ok()
 }
 
+/// The `type` tags of [`AgentMessage`] variants, as [`tag_of`] reads them: what actors name
+/// when they forward only some messages ([`crate::context::forward_only`]).
+pub mod agent_tags {
+    /// [`super::AgentMessage::CallOutcome`].
+    pub const CALL_OUTCOME: &str = "call_outcome";
+    /// [`super::AgentMessage::BreakerUpdate`].
+    pub const BREAKER_UPDATE: &str = "breaker_update";
+    /// [`super::AgentMessage::Recommendation`].
+    pub const RECOMMENDATION: &str = "recommendation";
+    /// [`super::AgentMessage::MemoryWrite`].
+    pub const MEMORY_WRITE: &str = "memory_write";
+    /// [`super::AgentMessage::EventRecorded`].
+    pub const EVENT_RECORDED: &str = "event_recorded";
+}
+
 /// The channel each message type travels on.
 pub trait OnChannel {
     /// Its channel.
@@ -284,7 +299,7 @@ mod tests {
             written_by: "w".into(),
         })
         .unwrap();
-        assert_eq!(tag_of(&write), Some("memory_write"));
+        assert_eq!(tag_of(&write), Some(agent_tags::MEMORY_WRITE));
         let recorded = encode(&AgentMessage::EventRecorded {
             event_id: 1,
             created: true,
@@ -292,7 +307,40 @@ mod tests {
             documents: 1,
         })
         .unwrap();
-        assert_eq!(tag_of(&recorded), Some("event_recorded"));
+        assert_eq!(tag_of(&recorded), Some(agent_tags::EVENT_RECORDED));
+        let at = chrono::Utc::now();
+        let others = [
+            (
+                AgentMessage::CallOutcome {
+                    host: "a.example".into(),
+                    outcome: CallOutcome::Failure,
+                    retry_after_s: None,
+                    agent_id: "scraping-0".into(),
+                    at,
+                },
+                agent_tags::CALL_OUTCOME,
+            ),
+            (
+                AgentMessage::BreakerUpdate {
+                    host: "a.example".into(),
+                    state: BreakerState::Open,
+                    until: Some(at),
+                },
+                agent_tags::BREAKER_UPDATE,
+            ),
+            (
+                AgentMessage::Recommendation {
+                    bottleneck: None,
+                    action: "none".into(),
+                    reason: "calm".into(),
+                    at,
+                },
+                agent_tags::RECOMMENDATION,
+            ),
+        ];
+        for (message, tag) in others {
+            assert_eq!(tag_of(&encode(&message).unwrap()), Some(tag), "{message:?}");
+        }
         // Written by hand with spaces, or not an object: decoded in full by the caller.
         assert_eq!(tag_of(br#"{"type": "memory_write"}"#), None);
         assert_eq!(tag_of(b"[1]"), None);

@@ -73,7 +73,7 @@ impl Actor for ApiReliabilityActor {
                 Channel::AgentCommunication,
                 &myself,
                 ApiReliabilityMsg::Agent,
-                &["call_outcome"],
+                &[swarm_shared::messages::agent_tags::CALL_OUTCOME],
             )
             .await?;
         Ok(ApiReliabilityState {

@@ -270,7 +270,7 @@ impl Stage for ScrapingStage {
     }
 
     fn agent_messages() -> &'static [&'static str] {
-        &["breaker_update"]
+        &[swarm_shared::messages::agent_tags::BREAKER_UPDATE]
     }
 
     async fn on_agent_message(&mut self, _ctx: &AgentContext, message: AgentMessage) {

@@ -22,7 +22,7 @@ use axum::body::Bytes;
 use futures::StreamExt;
 use swarm_shared::channels::Channel;
 use swarm_shared::context::AgentContext;
-use swarm_shared::messages::{AgentMessage, decode, tag_of};
+use swarm_shared::messages::{AgentMessage, agent_tags, decode, tag_of};
 use swarm_shared::telemetry;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -137,7 +137,7 @@ impl EventsCache {
                     },
                 };
                 match tag_of(&payload) {
-                    Some("event_recorded") => cache.invalidate(),
+                    Some(agent_tags::EVENT_RECORDED) => cache.invalidate(),
                     Some(_) => {}
                     // Not as `encode` writes it: decode to be sure.
                     None => {

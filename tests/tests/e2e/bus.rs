@@ -57,7 +57,7 @@ async fn a_forwarder_delivers_only_the_types_it_wants() {
         Channel::AgentCommunication,
         collector.clone(),
         CollectorMsg::Got,
-        &["event_recorded"],
+        &[swarm_shared::messages::agent_tags::EVENT_RECORDED],
     )
     .await
     .unwrap();
