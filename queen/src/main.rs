@@ -22,6 +22,12 @@ use swarm_queen::swarm::Role;
 use swarm_shared::config::Config;
 use swarm_shared::domain::AgentKind;
 
+/// jemalloc, not glibc's malloc: under a steady load glibc's per-thread arenas kept freed
+/// memory, so RSS grew by a third over 100,000 documents while the live heap stayed flat
+/// (heaptrack; BENCHMARKS.md, footprint). jemalloc returns unused pages after its decay time.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 const DEFAULT_CONFIG: &str = "config/tge-swarm.toml";
 
 #[derive(Debug, Parser)]

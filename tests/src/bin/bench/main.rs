@@ -37,6 +37,11 @@ use swarm_shared::ports::WorkQueue;
 
 const BOILERPLATE: &str = "Sign up for our newsletter to get the day's top stories. This article is for information only and is not financial advice. Follow us on X and Telegram for breaking news.";
 
+/// The allocator `tge-swarm` ships with (`queen/src/main.rs`), so the in-process figures run
+/// the swarm as the binary does.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod api;
 mod distributed;
 mod footprint;
