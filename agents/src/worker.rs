@@ -21,7 +21,7 @@ use swarm_shared::channels::{
 };
 use swarm_shared::context::{AgentContext, Presence};
 use swarm_shared::domain::AgentKind;
-use swarm_shared::messages::{AgentMessage, MemoryChange, QueenCommand, decode, encode};
+use swarm_shared::messages::{AgentMessage, MemoryChanges, QueenCommand, decode, encode};
 use swarm_shared::ports::Delivery;
 use swarm_shared::telemetry;
 use tokio::time::Instant;
@@ -70,8 +70,8 @@ pub trait Stage: Send + Sized + 'static {
     fn wants_memory_changes() -> bool {
         false
     }
-    /// A change of shared memory, from `memory-sync`.
-    async fn on_memory_change(&mut self, _ctx: &AgentContext, _change: MemoryChange) {}
+    /// Changes of shared memory (one memory flush's, or part of it), from `memory-sync`.
+    async fn on_memory_changes(&mut self, _ctx: &AgentContext, _changes: MemoryChanges) {}
     /// Called at every heartbeat.
     async fn on_heartbeat(&mut self, _ctx: &AgentContext) {}
     /// Items the stage can take now. A stage that keeps work in flight (see [`Stage::drain`])
@@ -118,7 +118,7 @@ pub enum WorkerMsg {
     /// From `queen-commands`.
     Command(QueenCommand),
     /// From `memory-sync`.
-    Memory(MemoryChange),
+    Memory(MemoryChanges),
 }
 
 /// State of a worker.
@@ -269,8 +269,11 @@ impl<S: Stage> Actor for WorkerActor<S> {
                 state.stage.on_agent_message(&state.args.ctx, message).await
             }
             WorkerMsg::Command(command) => state.stage.on_command(&state.args.ctx, command).await,
-            WorkerMsg::Memory(change) => {
-                state.stage.on_memory_change(&state.args.ctx, change).await
+            WorkerMsg::Memory(changes) => {
+                state
+                    .stage
+                    .on_memory_changes(&state.args.ctx, changes)
+                    .await
             }
         }
         Ok(())

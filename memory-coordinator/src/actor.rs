@@ -2,7 +2,8 @@
 //!
 //! Write-behind: a change is applied to the memory at once (and read from it), and queued
 //! by key; a flush persists the queued keys to the store in one transaction, mirrors them to
-//! their `swarm:memory:*` keys and announces them on `memory-sync`. A flush runs every
+//! their `swarm:memory:*` keys and announces them on `memory-sync` (one message per
+//! [`MEMORY_SYNC_BATCH`] keys). A flush runs every
 //! `memory.flush_interval`, at once when `memory.flush_keys` keys are queued, on request
 //! ([`MemoryMsg::Flush`]) and when the actor stops. A key changed several times between
 //! flushes is persisted and announced once, at its last version. A crash (panic) loses the
@@ -18,7 +19,7 @@ use swarm_shared::channels::Channel;
 use swarm_shared::channels::MEMORY_KEY_PREFIX;
 use swarm_shared::context::{AgentContext, Presence};
 use swarm_shared::domain::{AgentKind, MemoryEntry};
-use swarm_shared::messages::{AgentMessage, MemoryChange};
+use swarm_shared::messages::{AgentMessage, MEMORY_SYNC_BATCH, MemoryChange, MemoryChanges};
 use swarm_shared::messages::{OnChannel, agent_tags, encode};
 use swarm_shared::ports::KeyChange;
 use swarm_shared::telemetry;
@@ -287,24 +288,32 @@ async fn flush(state: &mut MemoryState) -> usize {
     };
     let at = Utc::now();
     let mut keys = Vec::with_capacity(changes.len());
-    let mut payloads = Vec::with_capacity(changes.len());
+    let mut announced = Vec::with_capacity(changes.len());
     for (_, change) in changes {
         keys.push(mirror(ctx, &state.memory, &change));
-        let message = MemoryChange {
+        announced.push(MemoryChange {
             namespace: change.namespace,
             key: change.key,
             version: change.version,
             op: change.op.to_owned(),
             at,
+        });
+    }
+    // One message per MEMORY_SYNC_BATCH changes, in order.
+    let mut payloads = Vec::with_capacity(announced.len().div_ceil(MEMORY_SYNC_BATCH));
+    let mut rest = announced.into_iter().peekable();
+    while rest.peek().is_some() {
+        let message = MemoryChanges {
+            changes: rest.by_ref().take(MEMORY_SYNC_BATCH).collect(),
         };
         match encode(&message) {
             Ok(payload) => payloads.push(payload),
-            Err(err) => tracing::warn!(error = %err, "encoding a memory change failed"),
+            Err(err) => tracing::warn!(error = %err, "encoding memory changes failed"),
         }
     }
     if let Err(err) = ctx
         .bus
-        .write_batch(keys, MemoryChange::CHANNEL, payloads)
+        .write_batch(keys, MemoryChanges::CHANNEL, payloads)
         .await
     {
         tracing::warn!(error = %err, "mirroring or announcing memory changes failed");

@@ -188,7 +188,21 @@ fn one_document() -> u32 {
     1
 }
 
-/// On `swarm:channels:memory-sync`: a memory change.
+/// Memory changes announced in one `memory-sync` message at most; a flush of more keys sends
+/// several messages.
+pub const MEMORY_SYNC_BATCH: usize = 500;
+
+/// On `swarm:channels:memory-sync`: the changes of one memory flush, in the order they were
+/// made, `{"changes": [..]}` (up to [`MEMORY_SYNC_BATCH`] per message). One message per flush
+/// instead of one per key keeps the channel's cost per change small: every subscriber of
+/// every process receives and decodes each message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemoryChanges {
+    /// The changes, oldest first; each key appears once.
+    pub changes: Vec<MemoryChange>,
+}
+
+/// One key's change, in a [`MemoryChanges`] message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MemoryChange {
     /// Namespace.
@@ -277,7 +291,7 @@ impl OnChannel for AgentMessage {
     const CHANNEL: Channel = Channel::AgentCommunication;
 }
 
-impl OnChannel for MemoryChange {
+impl OnChannel for MemoryChanges {
     const CHANNEL: Channel = Channel::MemorySync;
 }
 

@@ -24,7 +24,7 @@ use ractor::ActorProcessingErr;
 use swarm_shared::channels::{QUEUE_CLASSIFY, QUEUE_QUALITY};
 use swarm_shared::context::AgentContext;
 use swarm_shared::domain::{AgentKind, ClassifiedDocument, Document, Feedback};
-use swarm_shared::messages::{MemoryChange, QueenCommand, encode};
+use swarm_shared::messages::{MemoryChanges, QueenCommand, encode};
 use swarm_shared::telemetry;
 use tokio::time::Instant;
 
@@ -118,8 +118,13 @@ impl Stage for KeywordStage {
         true
     }
 
-    async fn on_memory_change(&mut self, ctx: &AgentContext, change: MemoryChange) {
-        if change.namespace == FEEDBACK_NAMESPACE {
+    async fn on_memory_changes(&mut self, ctx: &AgentContext, changes: MemoryChanges) {
+        // Once per message, however many verdicts it carries.
+        if changes
+            .changes
+            .iter()
+            .any(|change| change.namespace == FEEDBACK_NAMESPACE)
+        {
             self.reload(ctx).await;
         }
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use swarm_shared::channels::Channel;
-use swarm_shared::messages::{AgentMessage, MemoryChange};
+use swarm_shared::messages::{AgentMessage, MemoryChanges};
 use swarm_shared::ports::sqlite::SqliteStore;
 use swarm_shared::ports::{Store, publish};
 use swarm_tests::{TestSwarm, eventually};
@@ -73,8 +73,9 @@ async fn memory_writes_are_coalesced_flushed_by_count_and_on_stop() {
     .await;
     let stored = persisted(ctx.store.as_ref()).await;
     assert_eq!(stored["a"], 3, "`a` persisted at its last version");
-    let mut announced: Vec<(String, u64)> = Vec::new();
-    while announced.len() < 3 {
+    // The flush announces its keys in one message, in the order they were last changed,
+    // each once at its last version.
+    let announced = loop {
         let payload = tokio::time::timeout(
             Duration::from_secs(5),
             futures::StreamExt::next(&mut memory_sync),
@@ -82,12 +83,17 @@ async fn memory_writes_are_coalesced_flushed_by_count_and_on_stop() {
         .await
         .expect("the flush announces its changes")
         .unwrap();
-        let change: MemoryChange = serde_json::from_slice(&payload).unwrap();
-        if change.namespace == "wb" {
-            announced.push((change.key, change.version));
+        let message: MemoryChanges = serde_json::from_slice(&payload).unwrap();
+        let ours: Vec<(String, u64)> = message
+            .changes
+            .into_iter()
+            .filter(|change| change.namespace == "wb")
+            .map(|change| (change.key, change.version))
+            .collect();
+        if !ours.is_empty() {
+            break ours;
         }
-    }
-    announced.sort();
+    };
     assert_eq!(
         announced,
         [
@@ -95,7 +101,7 @@ async fn memory_writes_are_coalesced_flushed_by_count_and_on_stop() {
             ("b".to_owned(), 1),
             ("c".to_owned(), 1)
         ],
-        "each key announced once, at its last version"
+        "one message for the flush, each key once at its last version, in order"
     );
 
     // One more key, below the count: a graceful stop flushes it.
@@ -117,5 +123,55 @@ async fn memory_writes_are_coalesced_flushed_by_count_and_on_stop() {
         Some(&1),
         "the stop flushed `d`: {stored:?}"
     );
+    drop(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_flush_is_announced_in_ordered_messages_of_bounded_size() {
+    use swarm_shared::messages::MEMORY_SYNC_BATCH;
+    let keys = 2 * MEMORY_SYNC_BATCH + 200;
+    let swarm = TestSwarm::start(|config| {
+        config.memory.sync_interval = Duration::from_secs(90);
+        config.memory.flush_interval = Duration::from_secs(90);
+        config.memory.flush_keys = keys;
+        config.performance.interval = Duration::from_secs(90);
+    })
+    .await;
+    let ctx = swarm.swarm.context().clone();
+    let mut memory_sync = ctx.bus.subscribe(Channel::MemorySync).await.unwrap();
+    for index in 0..keys {
+        publish(ctx.bus.as_ref(), &write(&format!("k{index:05}"), 1))
+            .await
+            .unwrap();
+    }
+    let mut sizes = Vec::new();
+    let mut announced = Vec::new();
+    while announced.len() < keys {
+        let payload = tokio::time::timeout(
+            Duration::from_secs(10),
+            futures::StreamExt::next(&mut memory_sync),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{} of {keys} keys announced", announced.len()))
+        .unwrap();
+        let message: MemoryChanges = serde_json::from_slice(&payload).unwrap();
+        let ours: Vec<String> = message
+            .changes
+            .into_iter()
+            .filter(|change| change.namespace == "wb")
+            .map(|change| change.key)
+            .collect();
+        if !ours.is_empty() {
+            sizes.push(ours.len());
+            announced.extend(ours);
+        }
+    }
+    assert_eq!(sizes, [MEMORY_SYNC_BATCH, MEMORY_SYNC_BATCH, 200]);
+    let expected: Vec<String> = (0..keys).map(|index| format!("k{index:05}")).collect();
+    assert_eq!(announced, expected, "announced in the order written");
+    assert_eq!(persisted(ctx.store.as_ref()).await.len(), keys);
+    drop(ctx);
+    let TestSwarm { swarm, dir, .. } = swarm;
+    swarm.shutdown().await;
     drop(dir);
 }

@@ -250,10 +250,12 @@ async fn announcements_become_events_and_syndicated_copies_merge() {
         .await
         .expect("memory changes are broadcast")
         .unwrap();
-        let change: swarm_shared::messages::MemoryChange =
+        let message: swarm_shared::messages::MemoryChanges =
             serde_json::from_slice(&payload).unwrap();
-        if change.namespace == "events" && change.op == "put" {
-            created_keys.insert(change.key);
+        for change in message.changes {
+            if change.namespace == "events" && change.op == "put" {
+                created_keys.insert(change.key);
+            }
         }
     }
     let (status, memory) = swarm.get("/api/v1/memory/events").await;

@@ -26,7 +26,7 @@ use futures::StreamExt;
 use ractor::ActorRef;
 use serde_json::{Value, json};
 use swarm_shared::channels::Channel;
-use swarm_shared::messages::{AgentMessage, MemoryChange};
+use swarm_shared::messages::{AgentMessage, MemoryChanges};
 use swarm_shared::ports::publish;
 
 use crate::{Options, bench_config, round};
@@ -79,9 +79,11 @@ async fn announced(
         let Ok(Some(payload)) = next else {
             break;
         };
-        let change: MemoryChange = serde_json::from_slice(&payload).unwrap();
-        if change.namespace == namespace && keys.insert(change.key) {
-            last = Instant::now();
+        let message: MemoryChanges = serde_json::from_slice(&payload).unwrap();
+        for change in message.changes {
+            if change.namespace == namespace && keys.insert(change.key) {
+                last = Instant::now();
+            }
         }
     }
     (keys.len(), last)
