@@ -1,6 +1,12 @@
 //! The queen side of tge-swarm: the queen actor (scheduler, agent status), the agent host
 //! supervisor, the REST API, metrics, and the wiring that starts a whole swarm in one process.
 
+/// The allocator `tge-swarm` ships with, named once so the bench runs the swarm on the same
+/// one: jemalloc, not glibc's malloc. Under a steady load glibc's per-thread arenas kept freed
+/// memory, so RSS grew by a third over 100,000 documents while the live heap stayed flat
+/// (heaptrack; BENCHMARKS.md, footprint); jemalloc returns unused pages after its decay time.
+pub use tikv_jemallocator::Jemalloc as Allocator;
+
 pub mod api;
 pub mod classify;
 pub mod host;

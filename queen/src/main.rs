@@ -22,11 +22,9 @@ use swarm_queen::swarm::Role;
 use swarm_shared::config::Config;
 use swarm_shared::domain::AgentKind;
 
-/// jemalloc, not glibc's malloc: under a steady load glibc's per-thread arenas kept freed
-/// memory, so RSS grew by a third over 100,000 documents while the live heap stayed flat
-/// (heaptrack; BENCHMARKS.md, footprint). jemalloc returns unused pages after its decay time.
+/// See [`swarm_queen::Allocator`].
 #[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+static ALLOCATOR: swarm_queen::Allocator = swarm_queen::Allocator;
 
 const DEFAULT_CONFIG: &str = "config/tge-swarm.toml";
 

@@ -5,9 +5,9 @@
 //! * Idle: the highest RSS over 5 s, 5 s after `/healthz` first answers.
 //! * Under load: the documents, in JSON Lines files of 500, registered through the API at
 //!   once. RSS is sampled every 250 ms from the first registration until every document is
-//!   classified and recorded (the process' own counters). "Flat" means the RSS at the end is within 25 % of the RSS
-//!   when the first tenth of the documents had been recorded: memory does not grow with
-//!   the documents processed.
+//!   classified and recorded (the process' own counters). "Flat" means the RSS at the end is
+//!   within 25 % of the RSS when the first tenth of the documents had been recorded: memory
+//!   does not grow with the documents processed.
 //!
 //! Baseline: a process that holds nothing, `sleep` (its RSS), to show the floor of a process
 //! on this machine.
@@ -97,7 +97,8 @@ pub fn figure(options: &Options) -> Value {
         // Registered while RSS is sampled: with many files, registering takes a while as it
         // shares the store's writer with the documents already flowing, and the samples
         // must start with the first document.
-        let registering = {
+        let mut registered = false;
+        let mut registering = {
             let (http, api) = (http.clone(), api.clone());
             tokio::spawn(async move { register(&http, &api, &paths, "footprint").await })
         };
@@ -129,6 +130,13 @@ pub fn figure(options: &Options) -> Value {
             if done >= total {
                 break;
             }
+            // A failed registration stops the figure now, not after the 30-minute bound.
+            if registering.is_finished() && !registered {
+                (&mut registering)
+                    .await
+                    .expect("every footprint source registered");
+                registered = true;
+            }
             assert!(
                 started.elapsed() < Duration::from_secs(1800),
                 "{done} of {total} documents recorded after 30 minutes"
@@ -137,9 +145,11 @@ pub fn figure(options: &Options) -> Value {
         }
         let elapsed = started.elapsed().as_secs_f64();
         let end = swarm.rss();
-        registering
-            .await
-            .expect("every footprint source registered");
+        if !registered {
+            registering
+                .await
+                .expect("every footprint source registered");
+        }
         tokio::time::sleep(Duration::from_secs(5)).await;
         let after = swarm.rss();
         let at_tenth = at_tenth.unwrap_or(end);

@@ -40,7 +40,7 @@ const BOILERPLATE: &str = "Sign up for our newsletter to get the day's top stori
 /// The allocator `tge-swarm` ships with (`queen/src/main.rs`), so the in-process figures run
 /// the swarm as the binary does.
 #[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+static ALLOCATOR: swarm_queen::Allocator = swarm_queen::Allocator;
 
 mod api;
 mod distributed;
