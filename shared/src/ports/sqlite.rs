@@ -92,13 +92,14 @@ struct Checkpoint {
 async fn checkpoints(pool: SqlitePool, writer: SqlitePool, interval: Duration, reset_frames: i64) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let closed = || pool.is_closed() || writer.is_closed();
     loop {
         ticks.tick().await;
-        if pool.is_closed() || writer.is_closed() {
+        if closed() {
             return;
         }
         if let Err(err) = checkpoint_once(&pool, &writer, reset_frames).await {
-            if pool.is_closed() || writer.is_closed() {
+            if closed() {
                 return;
             }
             tracing::warn!(error = %err, "sqlite checkpoint failed; retried at the next interval");

@@ -22,6 +22,13 @@ use crate::{Generator, Options, bench_config, round};
 
 const MB: f64 = 1024.0 * 1024.0;
 
+/// Waits for the registration task, if it is still held, and fails the figure if it failed.
+async fn check_registered(task: Option<tokio::task::JoinHandle<()>>) {
+    if let Some(task) = task {
+        task.await.expect("every footprint source registered");
+    }
+}
+
 /// Documents recorded by the data quality stage: stored or dropped as duplicates (both
 /// measured in `stage="quality"`), or rejected as invalid.
 fn recorded(metrics: &str) -> f64 {
@@ -97,11 +104,11 @@ pub fn figure(options: &Options) -> Value {
         // Registered while RSS is sampled: with many files, registering takes a while as it
         // shares the store's writer with the documents already flowing, and the samples
         // must start with the first document.
-        let mut registered = false;
-        let mut registering = {
+        // `None` once registration has finished and its outcome was checked.
+        let mut registering = Some({
             let (http, api) = (http.clone(), api.clone());
             tokio::spawn(async move { register(&http, &api, &paths, "footprint").await })
-        };
+        });
         let total = options.footprint_docs as f64;
         let mut peak = 0u64;
         let mut at_tenth: Option<u64> = None;
@@ -131,11 +138,8 @@ pub fn figure(options: &Options) -> Value {
                 break;
             }
             // A failed registration stops the figure now, not after the 30-minute bound.
-            if registering.is_finished() && !registered {
-                (&mut registering)
-                    .await
-                    .expect("every footprint source registered");
-                registered = true;
+            if registering.as_ref().is_some_and(|task| task.is_finished()) {
+                check_registered(registering.take()).await;
             }
             assert!(
                 started.elapsed() < Duration::from_secs(1800),
@@ -145,11 +149,7 @@ pub fn figure(options: &Options) -> Value {
         }
         let elapsed = started.elapsed().as_secs_f64();
         let end = swarm.rss();
-        if !registered {
-            registering
-                .await
-                .expect("every footprint source registered");
-        }
+        check_registered(registering.take()).await;
         tokio::time::sleep(Duration::from_secs(5)).await;
         let after = swarm.rss();
         let at_tenth = at_tenth.unwrap_or(end);

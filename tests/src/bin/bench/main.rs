@@ -37,8 +37,8 @@ use swarm_shared::ports::WorkQueue;
 
 const BOILERPLATE: &str = "Sign up for our newsletter to get the day's top stories. This article is for information only and is not financial advice. Follow us on X and Telegram for breaking news.";
 
-/// The allocator `tge-swarm` ships with (`queen/src/main.rs`), so the in-process figures run
-/// the swarm as the binary does.
+/// The allocator `tge-swarm` ships with ([`swarm_queen::Allocator`]), so the in-process
+/// figures run the swarm as the binary does.
 #[global_allocator]
 static ALLOCATOR: swarm_queen::Allocator = swarm_queen::Allocator;
 
