@@ -5,6 +5,10 @@
 /// one: jemalloc, not glibc's malloc. Under a steady load glibc's per-thread arenas kept freed
 /// memory, so RSS grew by a third over 100,000 documents while the live heap stayed flat
 /// (heaptrack; BENCHMARKS.md, footprint); jemalloc returns unused pages after its decay time.
+/// Its `malloc` is unprefixed, so the C code linked in (SQLite above all: its page cache and
+/// every statement it prepares) allocates from jemalloc too; with glibc's malloc, SQLite's
+/// writer thread spent a fifth of its time in `_int_malloc`, `malloc_consolidate` and
+/// `unlink_chunk` (perf; BENCHMARKS.md, "SQLite on jemalloc").
 pub use tikv_jemallocator::Jemalloc as Allocator;
 
 pub mod api;

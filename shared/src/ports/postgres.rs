@@ -14,7 +14,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
 use crate::error::Result;
-use crate::ports::sql::NEAR_DUPLICATE_CANDIDATES;
+use crate::ports::sql::{NEAR_DUPLICATE_CANDIDATES, STATEMENT_CACHE_CAPACITY};
 
 /// One band's term of [`BAND_NEIGHBOURS`]: band `$band`'s values are parameter `$param`.
 macro_rules! band_term {
@@ -56,7 +56,9 @@ pub struct PgStore {
 impl PgStore {
     /// Connects to `url` (`postgres://user:pass@host:port/db`) and runs migrations.
     pub async fn connect(url: &str) -> Result<PgStore> {
-        let options = PgConnectOptions::from_str(url)?.application_name("tge-swarm");
+        let options = PgConnectOptions::from_str(url)?
+            .application_name("tge-swarm")
+            .statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(5))

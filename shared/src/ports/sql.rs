@@ -44,9 +44,51 @@ pub fn simhash_bands(simhash: u64) -> [i32; 5] {
     bands
 }
 
-/// Rows per multi-row statement when recording a batch (at most 10 columns, well under the
-/// 32,766 parameters SQLite allows and Postgres' 65,535).
-pub const ROWS_PER_STATEMENT: usize = 500;
+/// Most rows per multi-row statement when recording a batch (at most 10 columns, well under
+/// the 32,766 parameters SQLite allows and Postgres' 65,535). A power of two: see
+/// [`statement_chunks`].
+pub const ROWS_PER_STATEMENT: usize = 256;
+
+/// Splits `items` into the chunks a multi-row statement is built for: each one's length is a
+/// power of two of at most [`ROWS_PER_STATEMENT`], the largest first (300 rows are sent as
+/// 256, 32, 8 and 4). A statement's text depends only on its row count, so these few shapes
+/// (nine per statement) are prepared once per connection and kept in sqlx's statement cache,
+/// where a chunk of whatever length was waiting made every batch a new statement to parse and
+/// plan (about 1 % of the SQLite writer's time in the embedded pipeline, more on Postgres,
+/// which plans each one on the server; BENCHMARKS.md, "Statements prepared once").
+pub fn statement_chunks<T>(items: &[T]) -> StatementChunks<'_, T> {
+    StatementChunks { rest: items }
+}
+
+/// Iterator of [`statement_chunks`].
+#[derive(Debug)]
+pub struct StatementChunks<'a, T> {
+    rest: &'a [T],
+}
+
+impl<'a, T> Iterator for StatementChunks<'a, T> {
+    type Item = &'a [T];
+
+    fn next(&mut self) -> Option<&'a [T]> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let len = if self.rest.len() >= ROWS_PER_STATEMENT {
+            ROWS_PER_STATEMENT
+        } else {
+            // The largest power of two not above what is left.
+            1 << (usize::BITS - 1 - self.rest.len().leading_zeros())
+        };
+        let (chunk, rest) = self.rest.split_at(len);
+        self.rest = rest;
+        Some(chunk)
+    }
+}
+
+/// Statements kept prepared per connection. The recording path alone has nine statements of
+/// up to nine shapes each ([`statement_chunks`]); sqlx's default cache of 100 would evict
+/// some of them every batch.
+pub const STATEMENT_CACHE_CAPACITY: usize = 512;
 
 /// Times a batch is planned again when another writer stored one of its documents meanwhile.
 pub const RECORD_ATTEMPTS: usize = 5;
@@ -223,7 +265,7 @@ macro_rules! sql_store {
                 conflict, decode_cursor, encode_cursor, from_ms, json_list, like_pattern,
                 EventChange, NEAR_DUPLICATE_DISTANCE,
                 RECORD_ATTEMPTS,
-                ROWS_PER_STATEMENT, parse_list, project_key_of, selectors_json, simhash_bands,
+                parse_list, project_key_of, selectors_json, simhash_bands, statement_chunks,
                 to_ms,
             };
 
@@ -432,7 +474,7 @@ impl $store {
         batch: &[ToRecord<'_>],
     ) -> Result<HashSet<String>> {
         let mut stored = HashSet::new();
-        for chunk in batch.chunks(ROWS_PER_STATEMENT) {
+        for chunk in statement_chunks(&batch[..]) {
             let mut builder: QueryBuilder<$db> =
                 QueryBuilder::new("SELECT id FROM documents WHERE id IN (");
             let mut separated = builder.separated(", ");
@@ -440,7 +482,7 @@ impl $store {
                 separated.push_bind(record.item.document.id.as_str());
             }
             builder.push(")");
-            for row in builder.build().persistent(false).fetch_all(&mut **tx).await? {
+            for row in builder.build().fetch_all(&mut **tx).await? {
                 stored.insert(row.try_get("id")?);
             }
         }
@@ -482,7 +524,7 @@ impl $store {
         }
         let mut candidates = Candidates::default();
         let ids: Vec<&String> = close.keys().collect();
-        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        for chunk in statement_chunks(&ids[..]) {
             let mut builder: QueryBuilder<$db> = QueryBuilder::new(
                 "SELECT f.document_id, f.simhash, f.source_name, f.merge_key, f.stored_at, \
                  es.event_id, e.project_key AS event_key FROM document_fingerprints f \
@@ -494,7 +536,7 @@ impl $store {
                 separated.push_bind(id.as_str());
             }
             builder.push(")");
-            for row in builder.build().persistent(false).fetch_all(&mut **tx).await? {
+            for row in builder.build().fetch_all(&mut **tx).await? {
                 let document_id: String = row.try_get("document_id")?;
                 let simhash: i64 = row.try_get("simhash")?;
                 let event_id: Option<i64> = row.try_get("event_id")?;
@@ -522,7 +564,7 @@ impl $store {
         window_start: i64,
     ) -> Result<HashMap<String, i64>> {
         let mut newest: HashMap<String, (i64, i64)> = HashMap::new();
-        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+        for chunk in statement_chunks(&keys[..]) {
             let mut builder: QueryBuilder<$db> = QueryBuilder::new(
                 "SELECT id, project_key, last_seen FROM tge_events WHERE last_seen > ",
             );
@@ -532,7 +574,7 @@ impl $store {
                 separated.push_bind(*key);
             }
             builder.push(")");
-            for row in builder.build().persistent(false).fetch_all(&mut **tx).await? {
+            for row in builder.build().fetch_all(&mut **tx).await? {
                 let key: String = row.try_get("project_key")?;
                 let seen: (i64, i64) = (row.try_get("last_seen")?, row.try_get("id")?);
                 let slot = newest.entry(key).or_insert(seen);
@@ -585,7 +627,7 @@ impl $store {
         // the same order and wait for each other instead of deadlocking (Postgres).
         let mut by_id = kept.clone();
         by_id.sort_unstable_by(|a, b| a.0.item.document.id.cmp(&b.0.item.document.id));
-        for chunk in by_id.chunks(ROWS_PER_STATEMENT) {
+        for chunk in statement_chunks(&by_id[..]) {
             let mut builder: QueryBuilder<$db> = QueryBuilder::new(
                 "INSERT INTO documents (id, source_id, source_name, url, title, text, \
                  published_at, fetched_at, stored_at) ",
@@ -603,7 +645,7 @@ impl $store {
                     .push_bind(now);
             });
             builder.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
-            for row in builder.build().persistent(false).fetch_all(&mut *tx).await? {
+            for row in builder.build().fetch_all(&mut *tx).await? {
                 inserted.insert(row.try_get("id")?);
             }
         }
@@ -616,7 +658,7 @@ impl $store {
             .iter()
             .filter_map(|(record, _)| record.simhash.map(|simhash| (*record, simhash)))
             .collect();
-        for chunk in with_fingerprint.chunks(ROWS_PER_STATEMENT) {
+        for chunk in statement_chunks(&with_fingerprint[..]) {
             let mut builder: QueryBuilder<$db> = QueryBuilder::new(
                 "INSERT INTO document_fingerprints (document_id, source_name, merge_key, \
                  simhash, band0, band1, band2, band3, band4, stored_at) ",
@@ -633,7 +675,7 @@ impl $store {
                 row.push_bind(now);
             });
             builder.push(" ON CONFLICT (document_id) DO NOTHING");
-            builder.build().persistent(false).execute(&mut *tx).await?;
+            builder.build().execute(&mut *tx).await?;
         }
         let evidence: Vec<String> = kept
             .iter()
@@ -644,7 +686,7 @@ impl $store {
             .map(|(record, _)| *record)
             .zip(&evidence)
             .collect();
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        for chunk in statement_chunks(&rows[..]) {
             let mut builder: QueryBuilder<$db> = QueryBuilder::new(
                 "INSERT INTO detections (document_id, score, is_tge, project, token, \
                  event_date, evidence, created_at) ",
@@ -660,7 +702,7 @@ impl $store {
                     .push_bind(evidence.as_str())
                     .push_bind(now);
             });
-            builder.build().persistent(false).execute(&mut *tx).await?;
+            builder.build().execute(&mut *tx).await?;
         }
 
         // Each touched event's change: its best document (the first with the highest score
@@ -686,7 +728,7 @@ impl $store {
                 Target::Existing(id) => updated.push((*id, change)),
             }
         }
-        for chunk in created.chunks(ROWS_PER_STATEMENT) {
+        for chunk in statement_chunks(&created[..]) {
             let mut builder: QueryBuilder<$db> = QueryBuilder::new(
                 "INSERT INTO tge_events (project, project_key, token, score, event_date, \
                  first_seen, last_seen, evidence, source_count) ",
@@ -704,7 +746,7 @@ impl $store {
             });
             // New events have distinct keys within a batch: the key says which is which.
             builder.push(" RETURNING id, project_key");
-            for row in builder.build().persistent(false).fetch_all(&mut *tx).await? {
+            for row in builder.build().fetch_all(&mut *tx).await? {
                 let key: String = row.try_get("project_key")?;
                 let id: i64 = row.try_get("id")?;
                 if let Some(index) = plan.new_events.iter().position(|k| *k == key) {
@@ -712,7 +754,7 @@ impl $store {
                 }
             }
         }
-        for chunk in updated.chunks(ROWS_PER_STATEMENT) {
+        for chunk in statement_chunks(&updated[..]) {
             // `UPDATE .. FROM (VALUES ..)`: both engines name the columns column1, column2...
             // and read the old row in every SET expression.
             let mut builder: QueryBuilder<$db> = QueryBuilder::new(
@@ -735,7 +777,7 @@ impl $store {
                     .push_bind(change.sources);
             });
             builder.push(") AS v WHERE tge_events.id = v.column1");
-            builder.build().persistent(false).execute(&mut *tx).await?;
+            builder.build().execute(&mut *tx).await?;
         }
 
         let mut outcomes = Vec::with_capacity(batch.len());
@@ -765,13 +807,13 @@ impl $store {
         }
         // Every linked document is new (stored just above), so each link adds a row and the
         // events' `source_count` (set or raised above) stays exact.
-        for chunk in links.chunks(ROWS_PER_STATEMENT) {
+        for chunk in statement_chunks(&links[..]) {
             let mut builder: QueryBuilder<$db> =
                 QueryBuilder::new("INSERT INTO event_sources (event_id, document_id, added_at) ");
             builder.push_values(chunk, |mut row, (event_id, document_id)| {
                 row.push_bind(*event_id).push_bind(*document_id).push_bind(now);
             });
-            builder.build().persistent(false).execute(&mut *tx).await?;
+            builder.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(Some(outcomes))
@@ -1056,9 +1098,12 @@ impl Store for $store {
                 .push_bind(id)
                 .push("))");
         }
+        // The limit is a literal (a validated integer): SQLite, built with STAT4, prepares a
+        // statement with `LIMIT ?` again at every new binding (see `BAND_NEIGHBOURS` in
+        // sqlite.rs); as text, each filter shape and page size is prepared once.
         builder
             .push(" ORDER BY e.first_seen DESC, e.id DESC LIMIT ")
-            .push_bind(i64::from(page_size) + 1);
+            .push(i64::from(page_size) + 1);
         let rows = builder.build().fetch_all(&self.pool).await?;
         let has_more = rows.len() > page_size as usize;
         let page = &rows[..rows.len().min(page_size as usize)];
@@ -1177,7 +1222,7 @@ impl Store for $store {
             .collect::<std::result::Result<_, _>>()?;
         let rows: Vec<(&MemoryEntry, &String)> = puts.iter().zip(&values).collect();
         let mut tx = self.begin_write().await?;
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        for chunk in statement_chunks(&rows[..]) {
             let mut builder: QueryBuilder<$db> = QueryBuilder::new(
                 "INSERT INTO memory_entries (namespace, key, value, version, written_by, \
                  updated_at, expires_at) ",
@@ -1196,16 +1241,16 @@ impl Store for $store {
                  version = excluded.version, written_by = excluded.written_by, \
                  updated_at = excluded.updated_at, expires_at = excluded.expires_at",
             );
-            builder.build().persistent(false).execute(&mut *tx).await?;
+            builder.build().execute(&mut *tx).await?;
         }
-        for chunk in deletes.chunks(ROWS_PER_STATEMENT) {
+        for chunk in statement_chunks(&deletes[..]) {
             let mut builder: QueryBuilder<$db> =
                 QueryBuilder::new("DELETE FROM memory_entries WHERE (namespace, key) IN (");
             builder.push_values(chunk, |mut row, (namespace, key)| {
                 row.push_bind(namespace.as_str()).push_bind(key.as_str());
             });
             builder.push(")");
-            builder.build().persistent(false).execute(&mut *tx).await?;
+            builder.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -1326,7 +1371,7 @@ impl Store for $store {
         }
         builder
             .push(" ORDER BY at DESC, id DESC LIMIT ")
-            .push_bind(i64::from(query.limit.max(1)));
+            .push(i64::from(query.limit.max(1)));
         let rows = builder.build().fetch_all(&self.pool).await?;
         rows.iter().map(supervisor_action_from_row).collect()
     }
@@ -1361,4 +1406,50 @@ impl Store for $store {
 }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lengths(n: usize) -> Vec<usize> {
+        let items: Vec<usize> = (0..n).collect();
+        statement_chunks(&items).map(<[usize]>::len).collect()
+    }
+
+    #[test]
+    fn statement_chunks_are_powers_of_two_largest_first() {
+        let cases: [(usize, &[usize]); 8] = [
+            (0, &[]),
+            (1, &[1]),
+            (3, &[2, 1]),
+            (255, &[128, 64, 32, 16, 8, 4, 2, 1]),
+            (256, &[256]),
+            (300, &[256, 32, 8, 4]),
+            (512, &[256, 256]),
+            (600, &[256, 256, 64, 16, 8]),
+        ];
+        for (n, expected) in cases {
+            assert_eq!(lengths(n), expected, "{n} rows");
+        }
+    }
+
+    #[test]
+    fn statement_chunks_keep_every_item_in_order() {
+        for n in 0..=(3 * ROWS_PER_STATEMENT) {
+            let items: Vec<usize> = (0..n).collect();
+            let rejoined: Vec<usize> = statement_chunks(&items).flatten().copied().collect();
+            assert_eq!(rejoined, items);
+            let mut shapes: Vec<usize> = statement_chunks(&items).map(<[usize]>::len).collect();
+            assert!(
+                shapes
+                    .iter()
+                    .all(|len| len.is_power_of_two() && *len <= ROWS_PER_STATEMENT)
+            );
+            shapes.sort_unstable();
+            shapes.dedup();
+            // At most one chunk of each length below the largest: nine shapes in all.
+            assert!(shapes.len() <= 9, "{n} rows: {shapes:?}");
+        }
+    }
 }

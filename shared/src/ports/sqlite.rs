@@ -12,18 +12,23 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use crate::error::{Error, Result};
-use crate::ports::sql::NEAR_DUPLICATE_CANDIDATES;
+use crate::ports::sql::{NEAR_DUPLICATE_CANDIDATES, STATEMENT_CACHE_CAPACITY};
 
 /// Values of each band per near-duplicate lookup statement: the statement has five times as
 /// many terms (SQLite allows 500 in a compound `SELECT`).
 const BAND_SLOTS: usize = 20;
 
 /// The near-duplicate lookup: term `band * BAND_SLOTS + slot` looks up parameter
-/// `?(term + 1)` in band `band`; the window start and the candidate limit follow.
+/// `?(term + 1)` in band `band`; the window start follows. The candidate limit is a literal,
+/// not a parameter: SQLite (built with `SQLITE_ENABLE_STAT4`, as libsqlite3-sys builds it)
+/// plans a `LIMIT ?` for the value bound, and marks the statement to be prepared again at
+/// every new binding. This 100-term statement was parsed and planned at every execution, a
+/// fifth of the writer's time in the embedded pipeline; with the literal it is prepared once
+/// per connection (BENCHMARKS.md, "Statements prepared once").
 static BAND_NEIGHBOURS: LazyLock<String> = LazyLock::new(|| {
     let terms = 5 * BAND_SLOTS;
     let window = terms + 1;
-    let limit = terms + 2;
+    let limit = NEAR_DUPLICATE_CANDIDATES;
     let mut sql = String::from("SELECT term, document_id, simhash FROM (");
     for term in 0..terms {
         if term > 0 {
@@ -34,7 +39,7 @@ static BAND_NEIGHBOURS: LazyLock<String> = LazyLock::new(|| {
         sql.push_str(&format!(
             "SELECT {term} AS term, document_id, simhash FROM (SELECT document_id, simhash \
              FROM document_fingerprints WHERE band{band} = ?{value} AND stored_at > ?{window} \
-             ORDER BY stored_at DESC LIMIT ?{limit}) AS c{term}"
+             ORDER BY stored_at DESC LIMIT {limit}) AS c{term}"
         ));
     }
     sql.push_str(") AS c");
@@ -171,7 +176,8 @@ impl SqliteStore {
             // recorded batch, the single largest wait of the embedded pipeline.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            .statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
         // Checkpoints run in the background (`checkpoints`), not on the writer's commits: an
         // automatic checkpoint every 1,000 pages made one commit in two take 15–21 ms instead
         // of 3 ms in the embedded pipeline.
@@ -204,7 +210,9 @@ impl SqliteStore {
 
     /// A private in-memory database (one connection), for tests.
     pub async fn in_memory() -> Result<SqliteStore> {
-        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?
+            .foreign_keys(true)
+            .statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -233,9 +241,9 @@ impl SqliteStore {
     /// For each band and value, the newest fingerprints within the window that share it. SQLite
     /// has no `LATERAL`, so the statement is a compound `SELECT` of one term per value; its
     /// shape is fixed ([`BAND_SLOTS`] values of each band, unused slots bound to -1, which no
-    /// band holds), so each connection prepares it once. Parsing a new shape every batch
-    /// was about a quarter of the writer's time. The band indexes carry the SimHash and
-    /// document id, so the table is not read.
+    /// band holds, and the limit a literal: see [`BAND_NEIGHBOURS`]), so each connection
+    /// prepares it once. The band indexes carry the SimHash and document id, so the table is
+    /// not read.
     async fn band_neighbours(
         tx: &mut Transaction<'static, Sqlite>,
         bands: &[(usize, i32)],
@@ -261,7 +269,7 @@ impl SqliteStore {
                     query = query.bind(values.get(slot).copied().unwrap_or(-1));
                 }
             }
-            query = query.bind(window_start).bind(NEAR_DUPLICATE_CANDIDATES);
+            query = query.bind(window_start);
             for row in query.fetch_all(&mut **tx).await? {
                 let term: i64 = row.try_get("term")?;
                 let Ok(term) = usize::try_from(term) else {
@@ -298,6 +306,15 @@ mod tests {
     use super::*;
     use crate::domain::MemoryEntry;
     use crate::ports::Store;
+
+    #[test]
+    fn the_band_lookup_binds_no_limit() {
+        // A bound `LIMIT ?` makes SQLite prepare the statement again at every execution.
+        let sql = BAND_NEIGHBOURS.as_str();
+        assert!(!sql.contains("LIMIT ?"), "{sql}");
+        let limit = format!("LIMIT {})", NEAR_DUPLICATE_CANDIDATES);
+        assert_eq!(sql.matches(&limit).count(), 5 * BAND_SLOTS);
+    }
 
     /// The writer never checkpoints (`wal_autocheckpoint = 0`): what reaches the database
     /// file, well under the 1,000 pages an automatic checkpoint would wait for, got there
