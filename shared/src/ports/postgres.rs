@@ -137,4 +137,10 @@ impl PgStore {
     }
 }
 
-crate::sql_store!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
+crate::sql_store!(
+    PgStore,
+    sqlx::Postgres,
+    sqlx::postgres::PgRow,
+    String,
+    "f.document_id"
+);

@@ -230,14 +230,16 @@ pub fn project_key_of(project: &str) -> String {
 /// `fn writer(&self) -> &sqlx::Pool<$db>` (where single writes go) and
 /// `async fn lock_merge_keys(tx: &mut sqlx::Transaction<'static, $db>, keys: &[&str]) -> Result<()>`
 /// (`keys` sorted and distinct) and
-/// `async fn band_neighbours(tx: &mut sqlx::Transaction<'static, $db>, bands: &[(usize, i32)], window_start: i64) -> Result<Vec<(usize, i32, String, i64)>>`
+/// `async fn band_neighbours(tx: &mut sqlx::Transaction<'static, $db>, bands: &[(usize, i32)], window_start: i64) -> Result<Vec<(usize, i32, $key, i64)>>`
 /// (for each band and value, the newest [`NEAR_DUPLICATE_CANDIDATES`] fingerprints stored
-/// after `window_start` with that value in that band, as band, value, document id and
-/// SimHash).
+/// after `window_start` with that value in that band, as band, value, fingerprint key and
+/// SimHash). The fingerprint key, of type `$key`, is what the band indexes carry besides the
+/// SimHash: the column `$key_column` of `document_fingerprints f` (the document id on
+/// Postgres, the rowid on SQLite, which every SQLite index entry ends with).
 #[macro_export]
 #[doc(hidden)]
 macro_rules! sql_store {
-    ($store:ident, $db:ty, $row:ty) => {
+    ($store:ident, $db:ty, $row:ty, $key:ty, $key_column:literal) => {
         mod sql_impl {
             use std::time::Duration;
 
@@ -492,8 +494,9 @@ impl $store {
     /// The stored fingerprints close to the batch's documents. First, for each band value of
     /// the batch, the newest [`NEAR_DUPLICATE_CANDIDATES`] within the window that share it
     /// (SimHashes of long texts cluster, so an unbounded lookup would grow with the store);
-    /// this reads only the band indexes, which carry the SimHash. Then, in full, those within
-    /// [`NEAR_DUPLICATE_DISTANCE`] bits of a document of the batch sharing the band: few.
+    /// this reads only the band indexes, which carry the SimHash and the fingerprint's key.
+    /// Then, in full by that key, those within [`NEAR_DUPLICATE_DISTANCE`] bits of a document
+    /// of the batch sharing the band: few.
     async fn near_duplicate_candidates(
         tx: &mut sqlx::Transaction<'static, $db>,
         batch: &[ToRecord<'_>],
@@ -508,8 +511,8 @@ impl $store {
         let mut bands: Vec<(usize, i32)> = by_band.keys().copied().collect();
         bands.sort_unstable();
         // The close ones, with the band value each was found through.
-        let mut close: HashMap<String, Vec<(usize, i32)>> = HashMap::new();
-        for (band, value, document_id, stored) in
+        let mut close: HashMap<$key, Vec<(usize, i32)>> = HashMap::new();
+        for (band, value, key, stored) in
             Self::band_neighbours(tx, &bands, window_start).await?
         {
             let stored = stored as u64;
@@ -519,24 +522,30 @@ impl $store {
                     .any(|simhash| (simhash ^ stored).count_ones() <= NEAR_DUPLICATE_DISTANCE)
             });
             if near {
-                close.entry(document_id).or_default().push((band, value));
+                close.entry(key).or_default().push((band, value));
             }
         }
         let mut candidates = Candidates::default();
-        let ids: Vec<&String> = close.keys().collect();
-        for chunk in statement_chunks(&ids[..]) {
-            let mut builder: QueryBuilder<$db> = QueryBuilder::new(
-                "SELECT f.document_id, f.simhash, f.source_name, f.merge_key, f.stored_at, \
-                 es.event_id, e.project_key AS event_key FROM document_fingerprints f \
+        let keys: Vec<&$key> = close.keys().collect();
+        for chunk in statement_chunks(&keys[..]) {
+            let mut builder: QueryBuilder<$db> = QueryBuilder::new(concat!(
+                "SELECT ",
+                $key_column,
+                " AS fingerprint_key, f.document_id, f.simhash, f.source_name, f.merge_key, \
+                 f.stored_at, es.event_id, e.project_key AS event_key \
+                 FROM document_fingerprints f \
                  LEFT JOIN event_sources es ON es.document_id = f.document_id \
-                 LEFT JOIN tge_events e ON e.id = es.event_id WHERE f.document_id IN (",
-            );
+                 LEFT JOIN tge_events e ON e.id = es.event_id WHERE ",
+                $key_column,
+                " IN (",
+            ));
             let mut separated = builder.separated(", ");
-            for id in chunk {
-                separated.push_bind(id.as_str());
+            for key in chunk {
+                separated.push_bind((*key).clone());
             }
             builder.push(")");
             for row in builder.build().fetch_all(&mut **tx).await? {
+                let key: $key = row.try_get("fingerprint_key")?;
                 let document_id: String = row.try_get("document_id")?;
                 let simhash: i64 = row.try_get("simhash")?;
                 let event_id: Option<i64> = row.try_get("event_id")?;
@@ -549,7 +558,7 @@ impl $store {
                     stored_at: row.try_get("stored_at")?,
                     event: event_id.zip(event_key),
                 };
-                for &(band, value) in close.get(&candidate.document_id).into_iter().flatten() {
+                for &(band, value) in close.get(&key).into_iter().flatten() {
                     candidates.add(band, value, candidate.clone());
                 }
             }

@@ -29,7 +29,7 @@ static BAND_NEIGHBOURS: LazyLock<String> = LazyLock::new(|| {
     let terms = 5 * BAND_SLOTS;
     let window = terms + 1;
     let limit = NEAR_DUPLICATE_CANDIDATES;
-    let mut sql = String::from("SELECT term, document_id, simhash FROM (");
+    let mut sql = String::from("SELECT term, fingerprint, simhash FROM (");
     for term in 0..terms {
         if term > 0 {
             sql.push_str(" UNION ALL ");
@@ -37,8 +37,9 @@ static BAND_NEIGHBOURS: LazyLock<String> = LazyLock::new(|| {
         let band = term / BAND_SLOTS;
         let value = term + 1;
         sql.push_str(&format!(
-            "SELECT {term} AS term, document_id, simhash FROM (SELECT document_id, simhash \
-             FROM document_fingerprints WHERE band{band} = ?{value} AND stored_at > ?{window} \
+            "SELECT {term} AS term, fingerprint, simhash FROM (SELECT rowid AS fingerprint, \
+             simhash FROM document_fingerprints WHERE band{band} = ?{value} AND stored_at > \
+             ?{window} \
              ORDER BY stored_at DESC LIMIT {limit}) AS c{term}"
         ));
     }
@@ -242,13 +243,13 @@ impl SqliteStore {
     /// has no `LATERAL`, so the statement is a compound `SELECT` of one term per value; its
     /// shape is fixed ([`BAND_SLOTS`] values of each band, unused slots bound to -1, which no
     /// band holds, and the limit a literal: see [`BAND_NEIGHBOURS`]), so each connection
-    /// prepares it once. The band indexes carry the SimHash and document id, so the table is
-    /// not read.
+    /// prepares it once. The band indexes carry the SimHash and, as every SQLite index does,
+    /// the rowid, which is what this returns as the fingerprint's key: the table is not read.
     async fn band_neighbours(
         tx: &mut Transaction<'static, Sqlite>,
         bands: &[(usize, i32)],
         window_start: i64,
-    ) -> Result<Vec<(usize, i32, String, i64)>> {
+    ) -> Result<Vec<(usize, i32, i64, i64)>> {
         let mut by_band: [Vec<i32>; 5] = Default::default();
         for &(band, value) in bands {
             if let Some(values) = by_band.get_mut(band) {
@@ -285,7 +286,7 @@ impl SqliteStore {
                 found.push((
                     band,
                     value,
-                    row.try_get("document_id")?,
+                    row.try_get("fingerprint")?,
                     row.try_get("simhash")?,
                 ));
             }
@@ -299,13 +300,47 @@ impl SqliteStore {
     }
 }
 
-crate::sql_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
+crate::sql_store!(
+    SqliteStore,
+    sqlx::Sqlite,
+    sqlx::sqlite::SqliteRow,
+    i64,
+    "f.rowid"
+);
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::MemoryEntry;
     use crate::ports::Store;
+
+    /// The lookup of every band value is an index-only scan of that band's index: the rowid it
+    /// returns is in the index entry, as the SimHash is.
+    #[tokio::test]
+    async fn the_band_lookup_reads_only_the_band_indexes() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        let mut query = sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN QUERY PLAN {}",
+            BAND_NEIGHBOURS.as_str()
+        )));
+        for _ in 0..(5 * BAND_SLOTS) {
+            query = query.bind(-1);
+        }
+        let plan = query.bind(0_i64).fetch_all(&store.pool).await.unwrap();
+        let reads: Vec<&str> = plan
+            .iter()
+            .map(|(_, _, _, detail)| detail.as_str())
+            .filter(|detail| detail.contains("document_fingerprints"))
+            .collect();
+        assert_eq!(reads.len(), 5 * BAND_SLOTS, "{plan:#?}");
+        for (term, detail) in reads.iter().enumerate() {
+            let band = term / BAND_SLOTS;
+            let expected = format!(
+                "USING COVERING INDEX document_fingerprints_band{band}_sim (band{band}=? AND stored_at>?)"
+            );
+            assert!(detail.ends_with(&expected), "term {term}: {detail}");
+        }
+    }
 
     #[test]
     fn the_band_lookup_binds_no_limit() {
