@@ -38,9 +38,8 @@ static BAND_NEIGHBOURS: LazyLock<String> = LazyLock::new(|| {
         let value = term + 1;
         sql.push_str(&format!(
             "SELECT {term} AS term, fingerprint, simhash FROM (SELECT rowid AS fingerprint, \
-             simhash FROM document_fingerprints WHERE band{band} = ?{value} AND stored_at > \
-             ?{window} \
-             ORDER BY stored_at DESC LIMIT {limit}) AS c{term}"
+             simhash FROM document_fingerprints WHERE band{band} = ?{value} \
+             AND stored_at > ?{window} ORDER BY stored_at DESC LIMIT {limit}) AS c{term}"
         ));
     }
     sql.push_str(") AS c");
