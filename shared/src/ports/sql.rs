@@ -541,7 +541,7 @@ impl $store {
             ));
             let mut separated = builder.separated(", ");
             for key in chunk {
-                separated.push_bind((*key).clone());
+                separated.push_bind(*key);
             }
             builder.push(")");
             for row in builder.build().fetch_all(&mut **tx).await? {

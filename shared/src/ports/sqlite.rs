@@ -154,6 +154,15 @@ async fn checkpoint_once(
     })
 }
 
+/// What every connection has, of a file or an in-memory store alike (the contract suite runs
+/// on both): foreign keys, and a statement cache that holds every shape the recording path
+/// prepares.
+fn with_shared_settings(options: SqliteConnectOptions) -> SqliteConnectOptions {
+    options
+        .foreign_keys(true)
+        .statement_cache_capacity(STATEMENT_CACHE_CAPACITY)
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and runs migrations.
     pub async fn open(path: &Path) -> Result<SqliteStore> {
@@ -175,9 +184,8 @@ impl SqliteStore {
             // so a power loss loses their pending work anyway; FULL cost a 3–17 ms fsync per
             // recorded batch, the single largest wait of the embedded pipeline.
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true)
-            .statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+            .busy_timeout(Duration::from_secs(10));
+        let options = with_shared_settings(options);
         // Checkpoints run in the background (`checkpoints`), not on the writer's commits: an
         // automatic checkpoint every 1,000 pages made one commit in two take 15–21 ms instead
         // of 3 ms in the embedded pipeline.
@@ -210,9 +218,7 @@ impl SqliteStore {
 
     /// A private in-memory database (one connection), for tests.
     pub async fn in_memory() -> Result<SqliteStore> {
-        let options = SqliteConnectOptions::from_str("sqlite::memory:")?
-            .foreign_keys(true)
-            .statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+        let options = with_shared_settings(SqliteConnectOptions::from_str("sqlite::memory:")?);
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
