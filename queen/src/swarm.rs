@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use futures::FutureExt;
+use futures::future::BoxFuture;
 use memory_coordinator::{MemoryArgs, MemoryCoordinatorActor};
 use ractor::{Actor, ActorCell, ActorRef};
 use sha2::{Digest, Sha256};
@@ -118,8 +119,14 @@ pub struct Ports {
 }
 
 /// Opens the store: Postgres or SQLite from `connections.database_url`, else SQLite under the
-/// data dir. Migrations run on open. Returns the store and a description for logs.
-pub async fn connect_store(config: &Config) -> anyhow::Result<(Arc<dyn Store>, String)> {
+/// data dir. Migrations run on open. Returns the store and a description for logs. Boxed for
+/// the reason given at [`Swarm::start_role`].
+#[inline(never)]
+pub fn connect_store(config: &Config) -> BoxFuture<'_, anyhow::Result<(Arc<dyn Store>, String)>> {
+    Box::pin(connect_store_inner(config))
+}
+
+async fn connect_store_inner(config: &Config) -> anyhow::Result<(Arc<dyn Store>, String)> {
     match &config.connections.database_url {
         Some(url) if url.starts_with("postgres") => {
             let store = PgStore::connect(url).await.with_context(|| {
@@ -155,8 +162,14 @@ pub async fn connect_store(config: &Config) -> anyhow::Result<(Arc<dyn Store>, S
 /// Connects the ports: Redis for bus and queues when `connections.redis_url` is set, Postgres
 /// or SQLite from `connections.database_url` (SQLite under the data dir when unset), Consul
 /// when `connections.consul_url` is set; embedded adapters otherwise. Every error names the
-/// server (without its password) and the setting.
-pub async fn connect_ports(config: &Config) -> anyhow::Result<Ports> {
+/// server (without its password) and the setting. Boxed for the reason given at
+/// [`Swarm::start_role`].
+#[inline(never)]
+pub fn connect_ports(config: &Config) -> BoxFuture<'_, anyhow::Result<Ports>> {
+    Box::pin(connect_ports_inner(config))
+}
+
+async fn connect_ports_inner(config: &Config) -> anyhow::Result<Ports> {
     let connections = &config.connections;
     let (bus, queue, bus_name): (Arc<dyn Bus>, Arc<dyn WorkQueue>, String) =
         match &connections.redis_url {
@@ -437,12 +450,29 @@ async fn bootstrap_admin_key(
 impl Swarm {
     /// Starts an all-in-one swarm. `admin_key` is the bootstrap admin key
     /// (`TGE_SWARM_ADMIN_KEY`).
-    pub async fn start(config: Config, admin_key: Option<String>) -> anyhow::Result<Swarm> {
-        Swarm::start_role(config, Role::All, admin_key).await
+    pub fn start(
+        config: Config,
+        admin_key: Option<String>,
+    ) -> BoxFuture<'static, anyhow::Result<Swarm>> {
+        Swarm::start_role(config, Role::All, admin_key)
     }
 
     /// Starts the process of `role`. Distributed roles need Redis and a shared database.
-    pub async fn start_role(
+    ///
+    /// A boxed future, built here: the state machine of a swarm's start (every actor it
+    /// spawns, every adapter it connects) is then compiled once, in this crate. Returned as
+    /// an `async fn`'s future, it was compiled again in every crate that awaited it: 44 s of
+    /// the `tge-swarm` binary's release build (BENCHMARKS.md, "Build time").
+    #[inline(never)]
+    pub fn start_role(
+        config: Config,
+        role: Role,
+        admin_key: Option<String>,
+    ) -> BoxFuture<'static, anyhow::Result<Swarm>> {
+        Box::pin(Swarm::start_role_inner(config, role, admin_key))
+    }
+
+    async fn start_role_inner(
         mut config: Config,
         role: Role,
         admin_key: Option<String>,
@@ -592,8 +622,14 @@ impl Swarm {
         &self.ctx.faults
     }
 
-    /// Stops the servers, then the actors in reverse start order, then the store.
-    pub async fn shutdown(self) {
+    /// Stops the servers, then the actors in reverse start order, then the store. Boxed
+    /// for the reason given at [`Swarm::start_role`].
+    #[inline(never)]
+    pub fn shutdown(self) -> BoxFuture<'static, ()> {
+        Box::pin(self.shutdown_inner())
+    }
+
+    async fn shutdown_inner(self) {
         self.cancel.cancel();
         for server in self.servers {
             let _ = server.await;
