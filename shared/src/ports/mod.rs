@@ -15,6 +15,7 @@
 //! | [`Store`] | [`sqlite`] | [`postgres`] (SQLite also works as a file shared by one host) |
 //! | [`Registry`] | [`embedded_registry`] | [`consul::ConsulRegistry`] |
 
+pub mod band_index;
 pub mod consul;
 pub mod embedded_bus;
 pub mod embedded_queue;

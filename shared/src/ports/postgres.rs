@@ -85,6 +85,7 @@ impl PgStore {
     /// cost Postgres more to plan than to run. The band indexes include the SimHash and
     /// document id, so the lookups are index-only scans once the table is vacuumed.
     async fn band_neighbours(
+        &self,
         tx: &mut Transaction<'static, Postgres>,
         bands: &[(usize, i32)],
         window_start: i64,

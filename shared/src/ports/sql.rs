@@ -9,9 +9,10 @@
 //! associated functions: `begin_write` (SQLite takes the write lock up front with
 //! `BEGIN IMMEDIATE`), `lock_merge_keys` (Postgres serialises merges of one project with a
 //! transaction-scoped advisory lock; SQLite's single writer already does) and
-//! `band_neighbours` (the near-duplicate lookup: one `LATERAL` statement of fixed shape on
-//! Postgres, whose planner spent more time on a compound `SELECT` of hundreds of terms than
-//! on running it; that compound `SELECT` on SQLite, which has no `LATERAL`).
+//! `band_neighbours` (the near-duplicate lookup: one `LATERAL` statement of fixed shape over
+//! the band indexes on Postgres, whose planner spent more time on a compound `SELECT` of
+//! hundreds of terms than on running it; an index held in memory on SQLite, see
+//! [`band_index`](super::band_index)).
 //!
 //! Schema conventions shared by both migration folders: times are UTC milliseconds since the
 //! epoch in 64-bit integers, lists and JSON bodies are JSON text.
@@ -230,10 +231,11 @@ pub fn project_key_of(project: &str) -> String {
 /// `fn writer(&self) -> &sqlx::Pool<$db>` (where single writes go) and
 /// `async fn lock_merge_keys(tx: &mut sqlx::Transaction<'static, $db>, keys: &[&str]) -> Result<()>`
 /// (`keys` sorted and distinct) and
-/// `async fn band_neighbours(tx: &mut sqlx::Transaction<'static, $db>, bands: &[(usize, i32)], window_start: i64) -> Result<Vec<(usize, i32, $key, i64)>>`
-/// (for each band and value, the newest [`NEAR_DUPLICATE_CANDIDATES`] fingerprints stored
-/// after `window_start` with that value in that band, as band, value, fingerprint key and
-/// SimHash). The fingerprint key, of type `$key`, is what the band indexes carry besides the
+/// `async fn band_neighbours(&self, tx: &mut sqlx::Transaction<'static, $db>, bands: &[(usize, i32)], window_start: i64) -> Result<Vec<(usize, i32, $key, i64)>>`
+/// (for each band and value, the newest [`NEAR_DUPLICATE_CANDIDATES`] fingerprints with
+/// that value in that band, as band, value, fingerprint key and SimHash; it may also return
+/// fingerprints stored before `window_start`, which the caller drops when it reads them in
+/// full). The fingerprint key, of type `$key`, is what the band indexes carry besides the
 /// SimHash: the column `$key_column` of `document_fingerprints f` (the document id on
 /// Postgres, the rowid on SQLite, which every SQLite index entry ends with).
 #[macro_export]
@@ -493,11 +495,12 @@ impl $store {
 
     /// The stored fingerprints close to the batch's documents. First, for each band value of
     /// the batch, the newest [`NEAR_DUPLICATE_CANDIDATES`] within the window that share it
-    /// (SimHashes of long texts cluster, so an unbounded lookup would grow with the store);
-    /// this reads only the band indexes, which carry the SimHash and the fingerprint's key.
+    /// (SimHashes of long texts cluster, so an unbounded lookup would grow with the store),
+    /// with their SimHashes and keys, from the adapter's band index (`band_neighbours`).
     /// Then, in full by that key, those within [`NEAR_DUPLICATE_DISTANCE`] bits of a document
-    /// of the batch sharing the band: few.
+    /// of the batch sharing the band and stored within the window: few.
     async fn near_duplicate_candidates(
+        &self,
         tx: &mut sqlx::Transaction<'static, $db>,
         batch: &[ToRecord<'_>],
         window_start: i64,
@@ -513,7 +516,7 @@ impl $store {
         // The close ones, with the band value each was found through.
         let mut close: HashMap<$key, Vec<(usize, i32)>> = HashMap::new();
         for (band, value, key, stored) in
-            Self::band_neighbours(tx, &bands, window_start).await?
+            self.band_neighbours(tx, &bands, window_start).await?
         {
             let stored = stored as u64;
             let near = by_band.get(&(band, value)).is_some_and(|simhashes| {
@@ -535,10 +538,9 @@ impl $store {
                  f.stored_at, es.event_id, e.project_key AS event_key \
                  FROM document_fingerprints f \
                  LEFT JOIN event_sources es ON es.document_id = f.document_id \
-                 LEFT JOIN tge_events e ON e.id = es.event_id WHERE ",
-                $key_column,
-                " IN (",
+                 LEFT JOIN tge_events e ON e.id = es.event_id WHERE f.stored_at > ",
             ));
+            builder.push_bind(window_start).push(concat!(" AND ", $key_column, " IN ("));
             let mut separated = builder.separated(", ");
             for key in chunk {
                 separated.push_bind(*key);
@@ -618,7 +620,9 @@ impl $store {
         keys.dedup();
         Self::lock_merge_keys(&mut tx, &keys).await?;
         let stored = Self::stored_ids(&mut tx, batch).await?;
-        let candidates = Self::near_duplicate_candidates(&mut tx, batch, window_start).await?;
+        let candidates = self
+            .near_duplicate_candidates(&mut tx, batch, window_start)
+            .await?;
         let latest = Self::latest_events(&mut tx, &keys, window_start).await?;
         let plan = plan_batch(batch, &stored, &candidates, latest);
 

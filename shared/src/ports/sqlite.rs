@@ -1,50 +1,22 @@
 //! [`Store`] on SQLite through sqlx: the embedded default. The database file lives under the
 //! data dir; migrations run at open. WAL mode and a busy timeout let several actors write;
 //! transactions that write start with `BEGIN IMMEDIATE` so they never fail on lock upgrade.
-//! The queries are shared with the Postgres store ([`super::sql`]).
+//! The queries are shared with the Postgres store ([`super::sql`]), but for the
+//! near-duplicate lookup, which reads a band index held in memory ([`BandIndex`]) and kept up
+//! to date from the table inside each recording transaction, so writers in other processes
+//! sharing the file are seen too.
 
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use crate::error::{Error, Result};
-use crate::ports::sql::{NEAR_DUPLICATE_CANDIDATES, STATEMENT_CACHE_CAPACITY};
-
-/// Values of each band per near-duplicate lookup statement: the statement has five times as
-/// many terms (SQLite allows 500 in a compound `SELECT`).
-const BAND_SLOTS: usize = 20;
-
-/// The near-duplicate lookup: term `band * BAND_SLOTS + slot` looks up parameter
-/// `?(term + 1)` in band `band`; the window start follows. The candidate limit is a literal,
-/// not a parameter: SQLite (built with `SQLITE_ENABLE_STAT4`, as libsqlite3-sys builds it)
-/// plans a `LIMIT ?` for the value bound, and marks the statement to be prepared again at
-/// every new binding. This 100-term statement was parsed and planned at every execution, a
-/// fifth of the writer's time in the embedded pipeline; with the literal it is prepared once
-/// per connection (BENCHMARKS.md, "Statements prepared once").
-static BAND_NEIGHBOURS: LazyLock<String> = LazyLock::new(|| {
-    let terms = 5 * BAND_SLOTS;
-    let window = terms + 1;
-    let limit = NEAR_DUPLICATE_CANDIDATES;
-    let mut sql = String::from("SELECT term, fingerprint, simhash FROM (");
-    for term in 0..terms {
-        if term > 0 {
-            sql.push_str(" UNION ALL ");
-        }
-        let band = term / BAND_SLOTS;
-        let value = term + 1;
-        sql.push_str(&format!(
-            "SELECT {term} AS term, fingerprint, simhash FROM (SELECT rowid AS fingerprint, \
-             simhash FROM document_fingerprints WHERE band{band} = ?{value} \
-             AND stored_at > ?{window} ORDER BY stored_at DESC LIMIT {limit}) AS c{term}"
-        ));
-    }
-    sql.push_str(") AS c");
-    sql
-});
+use crate::ports::band_index::BandIndex;
+use crate::ports::sql::STATEMENT_CACHE_CAPACITY;
 
 /// The SQLite store.
 #[derive(Debug, Clone)]
@@ -55,6 +27,9 @@ pub struct SqliteStore {
     /// handler poll with sleeps and starve each other (seconds behind a busy agent), so
     /// writes wait in the pool's fair queue for this connection instead.
     writer: SqlitePool,
+    /// The near-duplicate band index (see [`SqliteStore::band_neighbours`]), shared by every
+    /// clone.
+    bands: Arc<Mutex<BandIndex>>,
     /// The background checkpoint task of a file database, stopped with the last clone.
     _checkpointer: Option<Arc<AbortOnDrop>>,
 }
@@ -212,6 +187,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             writer,
+            bands: Arc::default(),
             _checkpointer: Some(Arc::new(AbortOnDrop(checkpointer))),
         })
     }
@@ -230,6 +206,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             writer: pool.clone(),
             pool,
+            bands: Arc::default(),
             _checkpointer: None,
         })
     }
@@ -244,56 +221,79 @@ impl SqliteStore {
         &self.writer
     }
 
-    /// For each band and value, the newest fingerprints within the window that share it. SQLite
-    /// has no `LATERAL`, so the statement is a compound `SELECT` of one term per value; its
-    /// shape is fixed ([`BAND_SLOTS`] values of each band, unused slots bound to -1, which no
-    /// band holds, and the limit a literal: see [`BAND_NEIGHBOURS`]), so each connection
-    /// prepares it once. The band indexes carry the SimHash and, as every SQLite index does,
-    /// the rowid, which is what this returns as the fingerprint's key: the table is not read.
+    /// The band index, even after a panic while it was held: it is then rebuilt from the
+    /// table, since the panic may have left it half updated.
+    fn band_index(&self) -> std::sync::MutexGuard<'_, BandIndex> {
+        self.bands.lock().unwrap_or_else(|poisoned| {
+            let mut index = poisoned.into_inner();
+            *index = BandIndex::new();
+            self.bands.clear_poison();
+            index
+        })
+    }
+
+    /// Folds into the band index the fingerprints committed since it was last brought up to
+    /// date: every row on the first call, then the rows after the last one read (by this
+    /// store's own earlier batches, or by writers in other processes). It runs inside the
+    /// write transaction, which holds SQLite's write lock, so no fingerprint can be committed
+    /// while it reads; and it reads only committed rows, so a batch rolled back never enters
+    /// the index. Every row is held whatever its age (the window is applied when candidates
+    /// are read in full, and callers may pass different windows); the index's slots keep the
+    /// newest rows, so its size stays bounded. If the table's highest rowid is below the last
+    /// one read (rows deleted, or renumbered by a `VACUUM`), the index is rebuilt from
+    /// scratch.
+    async fn catch_up_bands(&self, tx: &mut Transaction<'static, Sqlite>) -> Result<()> {
+        let last: i64 = self.band_index().last_rowid();
+        let highest: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(rowid), 0) FROM document_fingerprints")
+                .fetch_one(&mut **tx)
+                .await?;
+        if highest == last {
+            return Ok(());
+        }
+        let from = if highest < last {
+            tracing::warn!(
+                last_read = last,
+                highest,
+                "document_fingerprints lost rows or was renumbered; rebuilding the band index"
+            );
+            *self.band_index() = BandIndex::new();
+            0
+        } else {
+            last
+        };
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT rowid, simhash FROM document_fingerprints WHERE rowid > ?1 ORDER BY rowid",
+        )
+        .bind(from)
+        .fetch_all(&mut **tx)
+        .await?;
+        let mut index = self.band_index();
+        for (rowid, simhash) in rows {
+            index.add(rowid, simhash as u64);
+        }
+        index.seen(highest);
+        Ok(())
+    }
+
+    /// For each band and value, the newest fingerprints that share it, from the in-memory
+    /// [`BandIndex`] after bringing it up to date ([`SqliteStore::catch_up_bands`]), as band,
+    /// value, rowid and SimHash. Fingerprints from before the window may be among them: the
+    /// caller reads the close ones in full, within the window. The band indexes of the table
+    /// that this replaces cost five random B-tree inserts per recorded document and as many
+    /// index seeks per lookup (BENCHMARKS.md, "In-memory band index").
     async fn band_neighbours(
+        &self,
         tx: &mut Transaction<'static, Sqlite>,
         bands: &[(usize, i32)],
-        window_start: i64,
+        _window_start: i64,
     ) -> Result<Vec<(usize, i32, i64, i64)>> {
-        let mut by_band: [Vec<i32>; 5] = Default::default();
-        for &(band, value) in bands {
-            if let Some(values) = by_band.get_mut(band) {
-                values.push(value);
-            }
-        }
-        let statements = by_band
-            .iter()
-            .map(|values| values.len().div_ceil(BAND_SLOTS))
-            .max()
-            .unwrap_or(0);
+        self.catch_up_bands(tx).await?;
+        let index = self.band_index();
         let mut found = Vec::new();
-        for statement in 0..statements {
-            let window = statement * BAND_SLOTS..(statement + 1) * BAND_SLOTS;
-            let mut query = sqlx::query(BAND_NEIGHBOURS.as_str());
-            for values in &by_band {
-                for slot in window.clone() {
-                    query = query.bind(values.get(slot).copied().unwrap_or(-1));
-                }
-            }
-            query = query.bind(window_start);
-            for row in query.fetch_all(&mut **tx).await? {
-                let term: i64 = row.try_get("term")?;
-                let Ok(term) = usize::try_from(term) else {
-                    continue;
-                };
-                let band = term / BAND_SLOTS;
-                let Some(&value) = by_band
-                    .get(band)
-                    .and_then(|values| values.get(window.start + term % BAND_SLOTS))
-                else {
-                    continue;
-                };
-                found.push((
-                    band,
-                    value,
-                    row.try_get("fingerprint")?,
-                    row.try_get("simhash")?,
-                ));
+        for &(band, value) in bands {
+            for &(rowid, simhash) in index.neighbours(band, value) {
+                found.push((band, value, rowid, simhash as i64));
             }
         }
         Ok(found)
@@ -319,41 +319,148 @@ mod tests {
     use crate::domain::MemoryEntry;
     use crate::ports::Store;
 
-    /// The lookup of every band value is an index-only scan of that band's index: the rowid it
-    /// returns is in the index entry, as the SimHash is.
-    #[tokio::test]
-    async fn the_band_lookup_reads_only_the_band_indexes() {
-        let store = SqliteStore::in_memory().await.unwrap();
-        let mut query = sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(format!(
-            "EXPLAIN QUERY PLAN {}",
-            BAND_NEIGHBOURS.as_str()
-        )));
-        for _ in 0..(5 * BAND_SLOTS) {
-            query = query.bind(-1);
-        }
-        let plan = query.bind(0_i64).fetch_all(&store.pool).await.unwrap();
-        let reads: Vec<&str> = plan
-            .iter()
-            .map(|(_, _, _, detail)| detail.as_str())
-            .filter(|detail| detail.contains("document_fingerprints"))
-            .collect();
-        assert_eq!(reads.len(), 5 * BAND_SLOTS, "{plan:#?}");
-        for (term, detail) in reads.iter().enumerate() {
-            let band = term / BAND_SLOTS;
-            let expected = format!(
-                "USING COVERING INDEX document_fingerprints_band{band}_sim (band{band}=? AND stored_at>?)"
-            );
-            assert!(detail.ends_with(&expected), "term {term}: {detail}");
+    fn announcement(url: &str, source: &str) -> crate::domain::ClassifiedDocument {
+        let title = format!("Curvance sets its TGE ({url})");
+        let text = format!("{title} body");
+        crate::domain::ClassifiedDocument {
+            document: crate::domain::Document {
+                id: crate::domain::document_id(url, &title, &text),
+                source_id: 1,
+                source_name: source.into(),
+                source_tier: 1,
+                url: url.into(),
+                title,
+                text,
+                published_at: None,
+                fetched_at: chrono::Utc::now(),
+            },
+            detection: crate::domain::Detection {
+                score: 0.9,
+                is_tge: true,
+                project: None,
+                token: None,
+                event_date: None,
+                evidence: vec![],
+            },
         }
     }
 
-    #[test]
-    fn the_band_lookup_binds_no_limit() {
-        // A bound `LIMIT ?` makes SQLite prepare the statement again at every execution.
-        let sql = BAND_NEIGHBOURS.as_str();
-        assert!(!sql.contains("LIMIT ?"), "{sql}");
-        let limit = format!("LIMIT {})", NEAR_DUPLICATE_CANDIDATES);
-        assert_eq!(sql.matches(&limit).count(), 5 * BAND_SLOTS);
+    /// Two stores on one file stand for two processes sharing it: each one's band index
+    /// catches up with what the other recorded, inside its own recording transaction.
+    #[tokio::test]
+    async fn the_band_index_sees_other_writers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared.sqlite");
+        let one = SqliteStore::open(&path).await.unwrap();
+        let two = SqliteStore::open(&path).await.unwrap();
+        let window = Duration::from_secs(3600);
+        let record = |store: SqliteStore,
+                      url: &'static str,
+                      source: &'static str,
+                      key: &'static str,
+                      simhash: u64| async move {
+            store
+                .record_classified(&announcement(url, source), key, Some(simhash), window)
+                .await
+                .unwrap()
+        };
+        let original: u64 = 0x0123_4567_89ab_cdef;
+        // Each store records first, so that both indexes are built before the other writes.
+        let crate::domain::RecordOutcome::EventCreated(event) =
+            record(one.clone(), "https://a.example/1", "a", "title:a", original).await
+        else {
+            panic!("the first announcement creates an event")
+        };
+        let other = record(
+            two.clone(),
+            "https://b.example/1",
+            "b",
+            "title:b",
+            !original,
+        )
+        .await;
+        assert!(matches!(other, crate::domain::RecordOutcome::EventCreated(id) if id != event));
+        // A near copy through the second store finds the original the first one wrote.
+        assert_eq!(
+            record(
+                two.clone(),
+                "https://c.example/1",
+                "c",
+                "title:c",
+                original ^ 0b101
+            )
+            .await,
+            crate::domain::RecordOutcome::EventMerged(event)
+        );
+        // And the first store sees what the second wrote since: a copy from source `c` again
+        // is a same-source duplicate of the copy.
+        assert_eq!(
+            record(
+                one.clone(),
+                "https://c.example/2",
+                "c",
+                "title:c2",
+                original ^ 0b100
+            )
+            .await,
+            crate::domain::RecordOutcome::Duplicate
+        );
+        assert_eq!(one.band_index().last_rowid(), 3);
+        one.close().await;
+        two.close().await;
+    }
+
+    /// After rows disappear (here: a table emptied by another connection), the index is
+    /// rebuilt rather than trusted.
+    #[tokio::test]
+    async fn the_band_index_is_rebuilt_when_the_table_shrinks() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        let window = Duration::from_secs(3600);
+        let original: u64 = 0x0f0f_0f0f_1234_5678;
+        for (url, simhash) in [
+            ("https://a.example/1", original),
+            ("https://a.example/2", !original),
+        ] {
+            store
+                .record_classified(&announcement(url, "a"), "title:a", Some(simhash), window)
+                .await
+                .unwrap();
+        }
+        // The second recording read the first one's fingerprint into the index.
+        assert_eq!(store.band_index().len(), 5);
+        assert_eq!(store.band_index().last_rowid(), 1);
+        sqlx::query("DELETE FROM document_fingerprints")
+            .execute(&store.writer)
+            .await
+            .unwrap();
+        // A near copy finds nothing to join now.
+        let copy = store
+            .record_classified(
+                &announcement("https://b.example/1", "b"),
+                "title:b",
+                Some(original ^ 1),
+                window,
+            )
+            .await
+            .unwrap();
+        assert!(
+            matches!(copy, crate::domain::RecordOutcome::EventCreated(_)),
+            "{copy:?}"
+        );
+        assert!(store.band_index().is_empty(), "the stale entries are gone");
+        // The copy took the emptied table's first rowid again; the next recording reads it.
+        let again = store
+            .record_classified(
+                &announcement("https://b.example/2", "b"),
+                "title:b2",
+                Some(original ^ 3),
+                window,
+            )
+            .await
+            .unwrap();
+        assert_eq!(again, crate::domain::RecordOutcome::Duplicate);
+        assert_eq!(store.band_index().len(), 5);
+        store.close().await;
     }
 
     /// The writer never checkpoints (`wal_autocheckpoint = 0`): what reaches the database

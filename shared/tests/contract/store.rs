@@ -761,9 +761,59 @@ async fn near_duplicates_merge_across_sources_and_drop_within_one(store: Arc<dyn
     );
 }
 
+/// A fingerprint stored before the merge window is no longer an original: a near copy of it
+/// starts an event of its own (SQLite holds its band index in memory and drops old entries
+/// only when it reads them in full; Postgres filters in its band lookup).
+async fn near_copies_of_documents_older_than_the_window_are_new(store: Arc<dyn Store>) {
+    let from = |source: &str, url: &str| {
+        let mut item = classified(url, "Curvance sets TGE", Some("Curvance"), None, 0.9, true);
+        item.document.source_name = source.into();
+        item
+    };
+    let original: u64 = 0x1234_5678_9abc_def0;
+    let first = store
+        .record_classified(
+            &from("wire", "https://wire.example/old"),
+            "title:one",
+            Some(original),
+            WINDOW,
+        )
+        .await
+        .unwrap();
+    let RecordOutcome::EventCreated(old_event) = first else {
+        panic!("expected a new event, got {first:?}")
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // A 10 ms window: the original is outside it.
+    let copy = store
+        .record_classified(
+            &from("syndicator", "https://syn.example/new"),
+            "title:two",
+            Some(original ^ 0b11),
+            Duration::from_millis(10),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(copy, RecordOutcome::EventCreated(id) if id != old_event),
+        "{copy:?}"
+    );
+    // Within a window that covers both, a third copy joins the older one's event: a narrow
+    // window once does not hide a document from later lookups with a wider one.
+    let again = store
+        .record_classified(
+            &from("blog", "https://blog.example/again"),
+            "title:three",
+            Some(original ^ 0b1),
+            WINDOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, RecordOutcome::EventMerged(old_event));
+}
+
 /// A batch of 50 announcements, then a batch of 50 near copies of them from another source:
-/// each copy finds its own original, whichever lookup statement and slot carries its bands
-/// (SQLite looks up 20 values of each band per statement).
+/// each copy finds its own original, whichever band carries it.
 async fn near_copies_in_a_large_batch_find_their_originals(store: Arc<dyn Store>) {
     const COUNT: usize = 50;
     // Well-spread fingerprints (SplitMix64), so the originals share no band by accident.
@@ -1099,6 +1149,7 @@ async fn suite(make: impl AsyncFn() -> Arc<dyn Store>) {
     supervisor_actions_newest_first_with_filters(make().await).await;
     near_duplicates_merge_across_sources_and_drop_within_one(make().await).await;
     near_copies_in_a_large_batch_find_their_originals(make().await).await;
+    near_copies_of_documents_older_than_the_window_are_new(make().await).await;
     a_batch_is_recorded_in_order_in_one_transaction(make().await).await;
     feedback_is_kept_in_order(make().await).await;
     concurrent_writers_merge_into_one_event(make().await).await;
