@@ -20,6 +20,7 @@ pub mod consul;
 pub mod embedded_bus;
 pub mod embedded_queue;
 pub mod embedded_registry;
+pub mod migrations;
 pub mod postgres;
 pub mod record_plan;
 pub mod redis;

@@ -66,7 +66,10 @@ impl PgStore {
             .test_before_acquire(true)
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        crate::ports::migrations::postgres()
+            .await?
+            .run(&pool)
+            .await?;
         Ok(PgStore { pool })
     }
 

@@ -173,7 +173,10 @@ impl SqliteStore {
                     .pragma("cache_size", WRITER_CACHE_SIZE),
             )
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        crate::ports::migrations::sqlite()
+            .await?
+            .run(&writer)
+            .await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
@@ -202,7 +205,7 @@ impl SqliteStore {
             .max_lifetime(None)
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        crate::ports::migrations::sqlite().await?.run(&pool).await?;
         Ok(SqliteStore {
             writer: pool.clone(),
             pool,
