@@ -14,8 +14,11 @@
 //! * each slot keeps the newest [`NEAR_DUPLICATE_CANDIDATES`] by rowid, which is insertion
 //!   order: the store's writers record batches one at a time, each stamped with the time it
 //!   was recorded, so rowid order is `stored_at` order up to clock skew between writers;
-//! * memory is bounded whatever the table's size: at most 5 × 8,192 slots of 64 entries of
-//!   16 bytes (42 MB), reached only when every band value has been seen 64 times.
+//! * its memory is fixed: one table of 5 × 8,192 slots of 64 entries of 16 bytes (42 MB),
+//!   allocated zeroed at start, so its pages cost nothing until a slot is first written and
+//!   the RSS reaches that ceiling within the first tens of thousands of documents, then stays
+//!   there. Slots that grew one by one doubled their size all at once, about half-way through
+//!   a million documents (BENCHMARKS.md, "In-memory band index").
 
 use super::sql::{NEAR_DUPLICATE_CANDIDATES, simhash_bands};
 
@@ -25,20 +28,20 @@ const BAND_VALUES: usize = 1 << 13;
 const BANDS: usize = 5;
 /// Entries kept per slot.
 const SLOT_CAPACITY: usize = NEAR_DUPLICATE_CANDIDATES as usize;
-
-/// One band value's newest fingerprints: a ring once full.
-#[derive(Debug, Default, Clone)]
-struct Slot {
-    /// (rowid, SimHash), in insertion order until full, then overwritten oldest first.
-    entries: Vec<(i64, u64)>,
-    /// The entry the next insert overwrites once the slot is full.
-    next: usize,
-}
+/// Slots: one per band value.
+const SLOTS: usize = BANDS * BAND_VALUES;
 
 /// See the module documentation.
 #[derive(Debug, Clone)]
 pub struct BandIndex {
-    slots: Vec<Slot>,
+    /// Slot `s` holds its entries' rowids at `s * SLOT_CAPACITY ..`, `lengths[s]` of them.
+    rowids: Vec<i64>,
+    /// The entries' SimHashes, laid out as `rowids`.
+    simhashes: Vec<u64>,
+    /// Entries held per slot (at most [`SLOT_CAPACITY`]).
+    lengths: Vec<u8>,
+    /// Per full slot, the entry the next insert overwrites (the oldest).
+    next: Vec<u8>,
     /// The highest rowid folded in (0: none yet).
     last_rowid: i64,
     /// Entries held.
@@ -52,10 +55,14 @@ impl Default for BandIndex {
 }
 
 impl BandIndex {
-    /// An empty index.
+    /// An empty index. Its tables are allocated zeroed (`vec![0; n]`, which asks the
+    /// allocator for zeroed memory): their pages are resident only once written.
     pub fn new() -> BandIndex {
         BandIndex {
-            slots: vec![Slot::default(); BANDS * BAND_VALUES],
+            rowids: vec![0; SLOTS * SLOT_CAPACITY],
+            simhashes: vec![0; SLOTS * SLOT_CAPACITY],
+            lengths: vec![0; SLOTS],
+            next: vec![0; SLOTS],
             last_rowid: 0,
             entries: 0,
         }
@@ -76,8 +83,7 @@ impl BandIndex {
         self.entries == 0
     }
 
-    /// Records that every row up to `rowid` has been read, including rows not added (older
-    /// than the merge window).
+    /// Records that every row up to `rowid` has been read.
     pub fn seen(&mut self, rowid: i64) {
         self.last_rowid = self.last_rowid.max(rowid);
     }
@@ -85,27 +91,40 @@ impl BandIndex {
     /// Adds the fingerprint of row `rowid`; rows are added in rowid order.
     pub fn add(&mut self, rowid: i64, simhash: u64) {
         for (band, value) in simhash_bands(simhash).into_iter().enumerate() {
-            let Some(slot) = slot_index(band, value).and_then(|i| self.slots.get_mut(i)) else {
+            let Some(slot) = slot_index(band, value) else {
                 continue;
             };
-            if slot.entries.len() < SLOT_CAPACITY {
-                slot.entries.push((rowid, simhash));
+            let length = usize::from(self.lengths[slot]);
+            let position = if length < SLOT_CAPACITY {
+                self.lengths[slot] += 1;
                 self.entries += 1;
-            } else if let Some(entry) = slot.entries.get_mut(slot.next) {
-                *entry = (rowid, simhash);
-                slot.next = (slot.next + 1) % SLOT_CAPACITY;
-            }
+                length
+            } else {
+                let oldest = usize::from(self.next[slot]);
+                self.next[slot] = ((oldest + 1) % SLOT_CAPACITY) as u8;
+                oldest
+            };
+            let at = slot * SLOT_CAPACITY + position;
+            self.rowids[at] = rowid;
+            self.simhashes[at] = simhash;
         }
         self.seen(rowid);
     }
 
     /// The fingerprints held for value `value` of band `band`, as (rowid, SimHash), in no
     /// particular order.
-    pub fn neighbours(&self, band: usize, value: i32) -> &[(i64, u64)] {
-        match slot_index(band, value).and_then(|i| self.slots.get(i)) {
-            Some(slot) => &slot.entries,
-            None => &[],
-        }
+    pub fn neighbours(&self, band: usize, value: i32) -> impl Iterator<Item = (i64, u64)> + '_ {
+        let range = match slot_index(band, value) {
+            Some(slot) => {
+                let start = slot * SLOT_CAPACITY;
+                start..start + usize::from(self.lengths[slot])
+            }
+            None => 0..0,
+        };
+        self.rowids[range.clone()]
+            .iter()
+            .copied()
+            .zip(self.simhashes[range].iter().copied())
     }
 }
 
@@ -161,7 +180,7 @@ mod tests {
         let mut checked = 0;
         for &(_, simhash) in &rows {
             for (band, value) in simhash_bands(simhash).into_iter().enumerate() {
-                let mut held = index.neighbours(band, value).to_vec();
+                let mut held: Vec<(i64, u64)> = index.neighbours(band, value).collect();
                 held.sort_unstable();
                 assert_eq!(
                     held,
@@ -179,10 +198,10 @@ mod tests {
     fn unknown_values_hold_nothing() {
         let mut index = BandIndex::new();
         index.add(1, 0);
-        assert_eq!(index.neighbours(0, 0), &[(1, 0)]);
-        assert!(index.neighbours(5, 0).is_empty());
-        assert!(index.neighbours(0, -1).is_empty());
-        assert!(index.neighbours(0, 1 << 13).is_empty());
+        assert_eq!(index.neighbours(0, 0).collect::<Vec<_>>(), vec![(1, 0)]);
+        assert_eq!(index.neighbours(5, 0).count(), 0);
+        assert_eq!(index.neighbours(0, -1).count(), 0);
+        assert_eq!(index.neighbours(0, 1 << 13).count(), 0);
     }
 
     #[test]

@@ -295,7 +295,7 @@ impl SqliteStore {
         let index = self.band_index();
         let mut found = Vec::new();
         for &(band, value) in bands {
-            for &(rowid, simhash) in index.neighbours(band, value) {
+            for (rowid, simhash) in index.neighbours(band, value) {
                 found.push((band, value, rowid, simhash as i64));
             }
         }
