@@ -11,6 +11,8 @@
 //!
 //! Baseline: a trivial axum endpoint (a fixed small JSON body) served in the same process by
 //! the same runtime and hit by the same load generator, so both share the machine equally.
+//! The report gives each path's response size beside the baseline's: a page of events is
+//! copied by server and load generator alike, which the baseline's few bytes are not.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,6 +50,9 @@ struct Load {
     per_path: Vec<Vec<Duration>>,
     /// Requests that failed or did not answer 2xx.
     failures: u64,
+    /// Each path's response body, in bytes (from the warm-up request), in the order of the
+    /// paths.
+    body_bytes: Vec<usize>,
 }
 
 /// `seconds` of closed-loop load on `paths`, rotated per connection.
@@ -57,6 +62,7 @@ async fn load(base: &str, paths: &[String], seconds: u64) -> Load {
         .build()
         .unwrap();
     // Warm the connections and the server's caches.
+    let mut body_bytes = Vec::with_capacity(paths.len());
     for path in paths {
         let response = client.get(format!("{base}{path}")).send().await.unwrap();
         assert!(
@@ -64,7 +70,7 @@ async fn load(base: &str, paths: &[String], seconds: u64) -> Load {
             "GET {path}: {}",
             response.status()
         );
-        response.bytes().await.unwrap();
+        body_bytes.push(response.bytes().await.unwrap().len());
     }
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let paths = Arc::new(paths.to_vec());
@@ -118,6 +124,7 @@ async fn load(base: &str, paths: &[String], seconds: u64) -> Load {
         latencies: all,
         per_path,
         failures,
+        body_bytes,
     }
 }
 
@@ -217,9 +224,11 @@ pub fn figure(options: &Options) -> Value {
         let per_query: Vec<Value> = queries
             .iter()
             .zip(&measured.per_path)
-            .map(|(path, latencies)| {
+            .zip(&measured.body_bytes)
+            .map(|((path, latencies), bytes)| {
                 json!({
                     "path": path,
+                    "body_bytes": bytes,
                     "requests": latencies.len(),
                     "p50_ms": round(quantile_ms(latencies, 0.5)),
                     "p99_ms": round(quantile_ms(latencies, 0.99)),
@@ -251,6 +260,7 @@ pub fn figure(options: &Options) -> Value {
                 "unit": "req/s",
                 "p50_ms": round(quantile_ms(&base_latencies, 0.5)),
                 "p99_ms": round(quantile_ms(&base_latencies, 0.99)),
+                "body_bytes": base.body_bytes.first().copied().unwrap_or_default(),
             },
             "ratio_to_baseline": round(rate / base_rate),
             "target": "≥ 0.5 of baseline req/s, p99 < 10 ms",
