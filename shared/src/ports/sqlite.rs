@@ -348,6 +348,22 @@ mod tests {
         }
     }
 
+    /// Records the announcement at `url` from `source` under merge key `key`, with `simhash`,
+    /// in a one-hour window.
+    async fn record(
+        store: &SqliteStore,
+        url: &str,
+        source: &str,
+        key: &str,
+        simhash: u64,
+    ) -> crate::domain::RecordOutcome {
+        let window = Duration::from_secs(3600);
+        store
+            .record_classified(&announcement(url, source), key, Some(simhash), window)
+            .await
+            .unwrap()
+    }
+
     /// Two stores on one file stand for two processes sharing it: each one's band index
     /// catches up with what the other recorded, inside its own recording transaction.
     #[tokio::test]
@@ -356,37 +372,19 @@ mod tests {
         let path = dir.path().join("shared.sqlite");
         let one = SqliteStore::open(&path).await.unwrap();
         let two = SqliteStore::open(&path).await.unwrap();
-        let window = Duration::from_secs(3600);
-        let record = |store: SqliteStore,
-                      url: &'static str,
-                      source: &'static str,
-                      key: &'static str,
-                      simhash: u64| async move {
-            store
-                .record_classified(&announcement(url, source), key, Some(simhash), window)
-                .await
-                .unwrap()
-        };
         let original: u64 = 0x0123_4567_89ab_cdef;
         // Each store records first, so that both indexes are built before the other writes.
         let crate::domain::RecordOutcome::EventCreated(event) =
-            record(one.clone(), "https://a.example/1", "a", "title:a", original).await
+            record(&one, "https://a.example/1", "a", "title:a", original).await
         else {
             panic!("the first announcement creates an event")
         };
-        let other = record(
-            two.clone(),
-            "https://b.example/1",
-            "b",
-            "title:b",
-            !original,
-        )
-        .await;
+        let other = record(&two, "https://b.example/1", "b", "title:b", !original).await;
         assert!(matches!(other, crate::domain::RecordOutcome::EventCreated(id) if id != event));
         // A near copy through the second store finds the original the first one wrote.
         assert_eq!(
             record(
-                two.clone(),
+                &two,
                 "https://c.example/1",
                 "c",
                 "title:c",
@@ -399,7 +397,7 @@ mod tests {
         // is a same-source duplicate of the copy.
         assert_eq!(
             record(
-                one.clone(),
+                &one,
                 "https://c.example/2",
                 "c",
                 "title:c2",
@@ -418,17 +416,9 @@ mod tests {
     #[tokio::test]
     async fn the_band_index_is_rebuilt_when_the_table_shrinks() {
         let store = SqliteStore::in_memory().await.unwrap();
-        let window = Duration::from_secs(3600);
         let original: u64 = 0x0f0f_0f0f_1234_5678;
-        for (url, simhash) in [
-            ("https://a.example/1", original),
-            ("https://a.example/2", !original),
-        ] {
-            store
-                .record_classified(&announcement(url, "a"), "title:a", Some(simhash), window)
-                .await
-                .unwrap();
-        }
+        record(&store, "https://a.example/1", "a", "title:a", original).await;
+        record(&store, "https://a.example/2", "a", "title:a", !original).await;
         // The second recording read the first one's fingerprint into the index.
         assert_eq!(store.band_index().len(), 5);
         assert_eq!(store.band_index().last_rowid(), 1);
@@ -437,30 +427,14 @@ mod tests {
             .await
             .unwrap();
         // A near copy finds nothing to join now.
-        let copy = store
-            .record_classified(
-                &announcement("https://b.example/1", "b"),
-                "title:b",
-                Some(original ^ 1),
-                window,
-            )
-            .await
-            .unwrap();
+        let copy = record(&store, "https://b.example/1", "b", "title:b", original ^ 1).await;
         assert!(
             matches!(copy, crate::domain::RecordOutcome::EventCreated(_)),
             "{copy:?}"
         );
         assert!(store.band_index().is_empty(), "the stale entries are gone");
         // The copy took the emptied table's first rowid again; the next recording reads it.
-        let again = store
-            .record_classified(
-                &announcement("https://b.example/2", "b"),
-                "title:b2",
-                Some(original ^ 3),
-                window,
-            )
-            .await
-            .unwrap();
+        let again = record(&store, "https://b.example/2", "b", "title:b2", original ^ 3).await;
         assert_eq!(again, crate::domain::RecordOutcome::Duplicate);
         assert_eq!(store.band_index().len(), 5);
         store.close().await;
