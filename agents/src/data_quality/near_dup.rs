@@ -173,10 +173,13 @@ mod tests {
             // Exactly as many shingles setting a bit as clearing it: a tie leaves it clear.
             "a b c a b c a b c a b c a b c".to_owned(),
         ];
-        let corpus = include_str!("../keyword/corpus/train.jsonl");
-        for line in corpus.lines().take(200) {
-            let value: serde_json::Value = serde_json::from_str(line).unwrap();
-            texts.push(value["text"].as_str().unwrap_or_default().to_owned());
+        let corpus = crate::keyword::corpus::read_labelled(
+            crate::keyword::corpus::TRAIN.as_bytes(),
+            "train.jsonl",
+        )
+        .unwrap();
+        for item in corpus.into_iter().take(200) {
+            texts.push(item.text);
         }
         let mut fingerprinted = 0;
         for text in &texts {

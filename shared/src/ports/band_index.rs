@@ -31,8 +31,8 @@ const SLOT_CAPACITY: usize = NEAR_DUPLICATE_CANDIDATES as usize;
 /// Slots: one per band value.
 const SLOTS: usize = BANDS * BAND_VALUES;
 
-/// See the module documentation.
-#[derive(Debug, Clone)]
+/// See the module documentation. Not `Clone`: a copy would be 42 MB.
+#[derive(Debug)]
 pub struct BandIndex {
     /// Slot `s` holds its entries' rowids at `s * SLOT_CAPACITY ..`, `lengths[s]` of them.
     rowids: Vec<i64>,
@@ -84,7 +84,7 @@ impl BandIndex {
     }
 
     /// Records that every row up to `rowid` has been read.
-    pub fn seen(&mut self, rowid: i64) {
+    fn seen(&mut self, rowid: i64) {
         self.last_rowid = self.last_rowid.max(rowid);
     }
 

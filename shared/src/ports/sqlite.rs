@@ -272,10 +272,11 @@ impl SqliteStore {
         .fetch_all(&mut **tx)
         .await?;
         let mut index = self.band_index();
+        // The rows end at `highest`: no other writer can commit while this transaction
+        // holds the write lock.
         for (rowid, simhash) in rows {
             index.add(rowid, simhash as u64);
         }
-        index.seen(highest);
         Ok(())
     }
 

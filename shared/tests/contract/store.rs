@@ -678,11 +678,21 @@ async fn feedback_is_kept_in_order(store: Arc<dyn Store>) {
     assert_eq!(first.sample, sample);
 }
 
+/// An announcement titled `title` at `url`, from `source`, naming `project`.
+fn announcement_from(
+    source: &str,
+    url: &str,
+    title: &str,
+    project: Option<&str>,
+) -> ClassifiedDocument {
+    let mut item = classified(url, title, project, None, 0.9, true);
+    item.document.source_name = source.into();
+    item
+}
+
 async fn near_duplicates_merge_across_sources_and_drop_within_one(store: Arc<dyn Store>) {
     let from = |source: &str, url: &str, project: Option<&str>| {
-        let mut item = classified(url, "Fhenix sets TGE", project, None, 0.9, true);
-        item.document.source_name = source.into();
-        item
+        announcement_from(source, url, "Fhenix sets TGE", project)
     };
     let original: u64 = 0x5a5a_1234_9876_f0f0;
     let near = original ^ 0b1011; // 3 bits apart
@@ -766,9 +776,7 @@ async fn near_duplicates_merge_across_sources_and_drop_within_one(store: Arc<dyn
 /// only when it reads them in full; Postgres filters in its band lookup).
 async fn near_copies_of_documents_older_than_the_window_are_new(store: Arc<dyn Store>) {
     let from = |source: &str, url: &str| {
-        let mut item = classified(url, "Curvance sets TGE", Some("Curvance"), None, 0.9, true);
-        item.document.source_name = source.into();
-        item
+        announcement_from(source, url, "Curvance sets TGE", Some("Curvance"))
     };
     let original: u64 = 0x1234_5678_9abc_def0;
     let first = store
