@@ -174,7 +174,7 @@ impl Actor for MemoryCoordinatorActor {
                     state.args.ctx.config.memory.default_ttl,
                     Duration::from_secs,
                 );
-                let expires_at = chrono::Duration::from_std(ttl).ok().map(|ttl| now + ttl);
+                let expires_at = Some(swarm_shared::time::after(now, ttl));
                 let changes =
                     state
                         .memory
@@ -200,14 +200,15 @@ impl Actor for MemoryCoordinatorActor {
                         );
                     }
                 }
-                let ttl = chrono::Duration::from_std(state.args.ctx.config.memory.default_ttl).ok();
+                let expires_at =
+                    swarm_shared::time::after(now, state.args.ctx.config.memory.default_ttl);
                 let value = serde_json::json!({ "project": project, "created": created });
                 let changes = state.memory.put(
                     "events",
                     &event_id.to_string(),
                     value,
                     &state.args.agent_id,
-                    ttl.map(|ttl| now + ttl),
+                    Some(expires_at),
                     now,
                 );
                 queue(state, changes).await;

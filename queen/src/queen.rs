@@ -17,7 +17,7 @@ use swarm_shared::telemetry;
 use tokio::time::Instant;
 use utoipa::ToSchema;
 
-use crate::schedule::{SourceClock, by_priority, should_schedule};
+use crate::schedule::{SourceClock, by_priority, should_schedule, trusts_validators};
 
 /// Id of the queen actor.
 pub const QUEEN_ID: &str = "queen";
@@ -80,6 +80,10 @@ pub struct QueenState {
     agents: BTreeMap<String, AgentView>,
     /// Per source: when it is next due, and when its last task was enqueued.
     clocks: HashMap<i64, (DateTime<Utc>, DateTime<Utc>)>,
+    /// Fetches recorded before this time may stand for documents a crash lost: with a work
+    /// queue that does not outlive the process, this queen's start; `None` with a durable one.
+    /// See [`trusts_validators`].
+    validators_from: Option<DateTime<Utc>>,
     presence: Presence,
     /// The registry discovery in flight, if any (it runs beside the mailbox).
     discovery: Option<tokio::task::JoinHandle<()>>,
@@ -126,10 +130,12 @@ impl Actor for QueenActor {
         if let Err(err) = publish(args.ctx.bus.as_ref(), &QueenCommand::ReportHealth).await {
             tracing::warn!(error = %err, "asking the swarm to report failed");
         }
+        let validators_from = (!args.ctx.queue.durable()).then(Utc::now);
         Ok(QueenState {
             args,
             agents: BTreeMap::new(),
             clocks: HashMap::new(),
+            validators_from,
             presence,
             discovery: None,
         })
@@ -210,8 +216,10 @@ async fn schedule(state: &mut QueenState) {
     };
     let now = Utc::now();
     // An unrecorded task older than this must have been lost (dead-lettered): schedule anew.
-    let stale_after = chrono::Duration::from_std(ctx.config.queues.visibility_timeout * 3)
-        .unwrap_or(chrono::Duration::MAX);
+    let stale_after = swarm_shared::time::delta(swarm_shared::time::times(
+        ctx.config.queues.visibility_timeout,
+        3,
+    ));
     let mut payloads = Vec::new();
     let mut scheduled = Vec::new();
     for source in by_priority(&sources) {
@@ -227,12 +235,13 @@ async fn schedule(state: &mut QueenState) {
         if !should_schedule(clock, now, stale_after) {
             continue;
         }
+        let trusted = trusts_validators(state.validators_from, source);
         let task = ScrapeTask {
             source: source.clone(),
             scheduled_at: now,
-            etag: source.etag.clone(),
-            last_modified: source.last_modified.clone(),
-            content_hash: source.content_hash.clone(),
+            etag: source.etag.clone().filter(|_| trusted),
+            last_modified: source.last_modified.clone().filter(|_| trusted),
+            content_hash: source.content_hash.clone().filter(|_| trusted),
         };
         match encode(&task) {
             Ok(bytes) => {
@@ -257,9 +266,10 @@ async fn schedule(state: &mut QueenState) {
     match ctx.queue.enqueue(QUEUE_SCRAPE, payloads).await {
         Ok(_) => {
             for (id, interval) in scheduled {
-                let interval =
-                    chrono::Duration::from_std(interval).unwrap_or(chrono::Duration::MAX);
-                state.clocks.insert(id, (now + interval, now));
+                // Saturating: a stored interval is outside data and must never panic the
+                // scheduler (a far-future due time simply never comes).
+                let next_due = swarm_shared::time::after(now, interval);
+                state.clocks.insert(id, (next_due, now));
             }
             metrics::counter!(telemetry::SCRAPE_TASKS_TOTAL).increment(count as u64);
             state.presence.record(count as u64, 0, started.elapsed());
@@ -377,8 +387,10 @@ fn new_view(agent_id: &str, kind: AgentKind) -> AgentView {
 /// Marks actors whose heartbeats stopped as unhealthy and exports heartbeat ages per kind.
 fn refresh_health(state: &mut QueenState) {
     let supervision = &state.args.ctx.config.supervision;
-    let limit = supervision.heartbeat_interval * supervision.missed_heartbeats;
-    let limit = chrono::Duration::from_std(limit).unwrap_or(chrono::Duration::MAX);
+    let limit = swarm_shared::time::delta(swarm_shared::time::times(
+        supervision.heartbeat_interval,
+        supervision.missed_heartbeats,
+    ));
     let now = Utc::now();
     let mut oldest: BTreeMap<AgentKind, f64> = BTreeMap::new();
     let mut counts: BTreeMap<(AgentKind, &'static str), u64> = BTreeMap::new();

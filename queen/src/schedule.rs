@@ -36,6 +36,35 @@ pub fn should_schedule(
     recorded || now - enqueued_at >= stale_after
 }
 
+/// Whether a source's stored fetch validators (ETag, Last-Modified, content hash) may be sent
+/// with its next task, so an unchanged body is skipped.
+///
+/// A validator stands for "the documents of this body are safe". With a durable work queue
+/// they are: the scraping agent stores the validators only after enqueueing the documents.
+/// With the embedded queues, which live in memory, documents still waiting in a queue die with
+/// the process; a validator stored before this queen started (`validators_from`) may stand
+/// for such lost documents, so the first fetch of each source after a start reads and parses
+/// the whole body again. Documents that were already recorded are dropped as exact
+/// duplicates, and the lost ones are recorded: each announcement still in its source ends up
+/// exactly once. The validators are trusted again once a fetch since the start succeeded
+/// (a body read in full, or a 304 to validators that were themselves trusted); a failed fetch
+/// leaves the validators of an older body in place, so it does not count.
+pub fn trusts_validators(
+    validators_from: Option<DateTime<Utc>>,
+    source: &swarm_shared::domain::Source,
+) -> bool {
+    let Some(from) = validators_from else {
+        return true;
+    };
+    let succeeded = matches!(
+        source.last_status,
+        Some(
+            swarm_shared::domain::FetchStatus::Ok | swarm_shared::domain::FetchStatus::NotModified
+        )
+    );
+    succeeded && source.last_fetch_at.is_some_and(|fetched| fetched >= from)
+}
+
 /// Sources in the order their tasks are enqueued within one round: the most reliable tier
 /// first (tier 1 news before tier 4 blogs), then by id, so the scrape queue is served by
 /// priority when more sources are due than there are fetch slots.
@@ -74,6 +103,94 @@ mod tests {
         let sources = [source(1, 4), source(2, 1), source(3, 2), source(4, 1)];
         let order: Vec<i64> = by_priority(&sources).iter().map(|s| s.id).collect();
         assert_eq!(order, [2, 4, 3, 1]);
+    }
+
+    #[test]
+    fn validators_are_trusted_only_when_the_queue_keeps_what_they_stand_for() {
+        use swarm_shared::domain::FetchStatus;
+        let source = |fetched: Option<i64>, status: Option<FetchStatus>| {
+            let mut source = sample_source();
+            source.last_fetch_at = fetched.map(at);
+            source.last_status = status;
+            source
+        };
+        let started = Some(at(100));
+        let cases = [
+            (
+                "durable queue",
+                None,
+                source(Some(10), Some(FetchStatus::Ok)),
+                true,
+            ),
+            (
+                "durable queue, never fetched",
+                None,
+                source(None, None),
+                true,
+            ),
+            (
+                "in-memory queue, never fetched",
+                started,
+                source(None, None),
+                false,
+            ),
+            (
+                "in-memory queue, fetched before this start",
+                started,
+                source(Some(10), Some(FetchStatus::Ok)),
+                false,
+            ),
+            (
+                "in-memory queue, read in full since this start",
+                started,
+                source(Some(100), Some(FetchStatus::Ok)),
+                true,
+            ),
+            (
+                "in-memory queue, 304 since this start",
+                started,
+                source(Some(150), Some(FetchStatus::NotModified)),
+                true,
+            ),
+            (
+                "in-memory queue, failed since this start: older validators stay",
+                started,
+                source(Some(150), Some(FetchStatus::Error)),
+                false,
+            ),
+            (
+                "in-memory queue, breaker open since this start",
+                started,
+                source(Some(150), Some(FetchStatus::CircuitOpen)),
+                false,
+            ),
+        ];
+        for (name, from, source, expected) in cases {
+            assert_eq!(trusts_validators(from, &source), expected, "{name}");
+        }
+    }
+
+    fn sample_source() -> swarm_shared::domain::Source {
+        swarm_shared::domain::Source {
+            id: 1,
+            name: "s1".into(),
+            kind: swarm_shared::domain::SourceKind::Rss,
+            url: "https://x.example/feed".into(),
+            interval: std::time::Duration::from_secs(60),
+            selectors: None,
+            tier: 2,
+            enabled: true,
+            created_at: at(0),
+            last_fetch_at: None,
+            last_status: None,
+            last_error: None,
+            consecutive_failures: 0,
+            last_item_count: 0,
+            effective_interval: None,
+            content_hash: Some("hash".into()),
+            etag: Some("\"v1\"".into()),
+            last_modified: None,
+        }
     }
 
     fn at(seconds: i64) -> DateTime<Utc> {

@@ -769,6 +769,8 @@ impl Config {
 
     /// Validates values serde cannot check; the error names the field.
     pub fn validate(&self) -> Result<()> {
+        // Ranges first: the checks below do arithmetic on these values.
+        self.check_ranges()?;
         if let Some(url) = &self.connections.database_url
             && !(url.starts_with("postgres://")
                 || url.starts_with("postgresql://")
@@ -1010,6 +1012,210 @@ impl Config {
         Ok(())
     }
 
+    /// The documented range of every duration, size and count (README, Configuration): values
+    /// outside them are typos or attacks, and would overflow the arithmetic done on them.
+    fn check_ranges(&self) -> Result<()> {
+        const MS: Duration = Duration::from_millis(1);
+        const HOUR: Duration = Duration::from_secs(3600);
+        const DAY: Duration = Duration::from_secs(24 * 3600);
+        let durations: [(&str, Duration, Duration, Duration); 18] = [
+            ("scheduler.tick", self.scheduler.tick, MS, HOUR),
+            ("scraping.timeout", self.scraping.timeout, MS, HOUR),
+            (
+                "scraping.connect_timeout",
+                self.scraping.connect_timeout,
+                MS,
+                HOUR,
+            ),
+            (
+                "scraping.retry_min_delay",
+                self.scraping.retry_min_delay,
+                Duration::ZERO,
+                HOUR,
+            ),
+            (
+                "scraping.retry_max_delay",
+                self.scraping.retry_max_delay,
+                Duration::ZERO,
+                HOUR,
+            ),
+            (
+                "quality.merge_window",
+                self.quality.merge_window,
+                MS,
+                DAY * 3650,
+            ),
+            (
+                "reliability.open_for",
+                self.reliability.open_for,
+                MS,
+                DAY * 7,
+            ),
+            (
+                "reliability.max_open_for",
+                self.reliability.max_open_for,
+                MS,
+                DAY * 7,
+            ),
+            (
+                "supervision.heartbeat_interval",
+                self.supervision.heartbeat_interval,
+                MS,
+                HOUR,
+            ),
+            (
+                "supervision.stop_timeout",
+                self.supervision.stop_timeout,
+                Duration::ZERO,
+                HOUR,
+            ),
+            ("supervision.interval", self.supervision.interval, MS, HOUR),
+            (
+                "queues.visibility_timeout",
+                self.queues.visibility_timeout,
+                MS,
+                DAY * 7,
+            ),
+            (
+                "queues.poll_wait",
+                self.queues.poll_wait,
+                MS,
+                Duration::from_secs(60),
+            ),
+            ("memory.sync_interval", self.memory.sync_interval, MS, DAY),
+            (
+                "memory.default_ttl",
+                self.memory.default_ttl,
+                MS,
+                DAY * 3650,
+            ),
+            (
+                "memory.flush_interval",
+                self.memory.flush_interval,
+                Duration::ZERO,
+                DAY,
+            ),
+            ("performance.interval", self.performance.interval, MS, DAY),
+            (
+                "server.events_cache_ttl",
+                self.server.events_cache_ttl,
+                Duration::ZERO,
+                Duration::from_secs(60),
+            ),
+        ];
+        for (field, value, min, max) in durations {
+            if value < min || value > max {
+                return Err(Error::config(
+                    field,
+                    format!(
+                        "must be between {} and {}",
+                        humantime::format_duration(min),
+                        humantime::format_duration(max)
+                    ),
+                ));
+            }
+        }
+        const MIB: u64 = 1024 * 1024;
+        let counts: [(&str, u64, u64, u64); 17] = [
+            (
+                "server.max_request_bytes",
+                self.server.max_request_bytes as u64,
+                1024,
+                1024 * MIB,
+            ),
+            (
+                "scraping.max_body_bytes",
+                self.scraping.max_body_bytes,
+                1024,
+                1024 * MIB,
+            ),
+            ("scraping.retries", u64::from(self.scraping.retries), 0, 10),
+            (
+                "scraping.concurrency",
+                self.scraping.concurrency as u64,
+                1,
+                1024,
+            ),
+            (
+                "scraping.per_host_concurrency",
+                self.scraping.per_host_concurrency as u64,
+                1,
+                1024,
+            ),
+            (
+                "scraping.max_items",
+                self.scraping.max_items as u64,
+                1,
+                100_000,
+            ),
+            (
+                "scraping.user_agent",
+                self.scraping.user_agent.len() as u64,
+                1,
+                512,
+            ),
+            ("detection.batch", self.detection.batch as u64, 1, 10_000),
+            ("quality.batch", self.quality.batch as u64, 1, 100_000),
+            (
+                "quality.max_text_bytes",
+                self.quality.max_text_bytes as u64,
+                256,
+                64 * MIB,
+            ),
+            (
+                "reliability.failure_threshold",
+                u64::from(self.reliability.failure_threshold),
+                1,
+                1000,
+            ),
+            (
+                "supervision.missed_heartbeats",
+                u64::from(self.supervision.missed_heartbeats),
+                1,
+                100,
+            ),
+            (
+                "queues.bus_buffer",
+                self.queues.bus_buffer as u64,
+                16,
+                1 << 22,
+            ),
+            (
+                "queues.max_backlog",
+                self.queues.max_backlog,
+                100,
+                10_000_000,
+            ),
+            (
+                "memory.max_entries",
+                self.memory.max_entries as u64,
+                1,
+                10_000_000,
+            ),
+            (
+                "memory.flush_keys",
+                self.memory.flush_keys as u64,
+                1,
+                1_000_000,
+            ),
+            (
+                "performance.backlog_threshold",
+                self.performance.backlog_threshold,
+                1,
+                100_000_000,
+            ),
+        ];
+        for (field, value, min, max) in counts {
+            if value < min || value > max {
+                return Err(Error::config(
+                    field,
+                    format!("must be between {min} and {max}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Loads `path` (or the embedded defaults when `path` is none), applies the process
     /// environment and validates.
     pub fn load(path: Option<&Path>) -> Result<Config> {
@@ -1123,6 +1329,85 @@ mod tests {
         for (text, needle) in cases {
             let result = Config::from_toml(text, "t.toml").and_then(|config| config.validate());
             let message = result.expect_err(text).to_string();
+            assert!(message.contains(needle), "{text:?} -> {message}");
+        }
+    }
+
+    /// Every duration and count at an extreme (far too large, and zero where zero is
+    /// meaningless) is refused with an error naming its field, never a panic or an overflow.
+    #[test]
+    fn extreme_values_are_refused_by_name() {
+        let huge = "\"300000years\"";
+        let durations = [
+            ("scheduler", "tick"),
+            ("scraping", "timeout"),
+            ("scraping", "connect_timeout"),
+            ("scraping", "retry_min_delay"),
+            ("scraping", "retry_max_delay"),
+            ("quality", "merge_window"),
+            ("reliability", "open_for"),
+            ("reliability", "max_open_for"),
+            ("supervision", "heartbeat_interval"),
+            ("supervision", "stop_timeout"),
+            ("supervision", "interval"),
+            ("queues", "visibility_timeout"),
+            ("queues", "poll_wait"),
+            ("memory", "sync_interval"),
+            ("memory", "default_ttl"),
+            ("memory", "flush_interval"),
+            ("performance", "interval"),
+            ("server", "events_cache_ttl"),
+            ("supervision.policy", "restart_window"),
+            ("supervision.policy", "backoff_base"),
+            ("supervision.policy", "cooldown"),
+            ("supervision.policy", "reset_after"),
+            ("supervision.policy", "stuck_after"),
+            ("supervision.policy", "latency"),
+            ("supervision.policy", "scale_down_after"),
+            ("supervision.kinds.keyword", "cpu_for"),
+        ];
+        let counts = [
+            ("server", "max_request_bytes"),
+            ("scraping", "max_body_bytes"),
+            ("scraping", "retries"),
+            ("scraping", "concurrency"),
+            ("scraping", "per_host_concurrency"),
+            ("scraping", "max_items"),
+            ("detection", "batch"),
+            ("quality", "batch"),
+            ("quality", "max_text_bytes"),
+            ("reliability", "failure_threshold"),
+            ("supervision", "missed_heartbeats"),
+            ("queues", "bus_buffer"),
+            ("queues", "max_backlog"),
+            ("memory", "max_entries"),
+            ("memory", "flush_keys"),
+            ("performance", "backlog_threshold"),
+            ("supervision.policy", "max_restarts"),
+            ("supervision.policy", "max_replicas"),
+            ("supervision.policy", "backlog"),
+        ];
+        let mut cases: Vec<(String, &str)> = Vec::new();
+        for (section, key) in durations {
+            cases.push((format!("[{section}]\n{key} = {huge}\n"), key));
+        }
+        for (section, key) in counts {
+            // Within u32 (a larger number is refused by the parser, naming the line).
+            cases.push((format!("[{section}]\n{key} = 4000000000\n"), key));
+            cases.push((format!("[{section}]\n{key} = 0\n"), key));
+        }
+        cases.push((
+            "[[sources]]\nname = \"x\"\nkind = \"rss\"\nurl = \"https://a.b\"\ninterval = \"300000years\"\n".into(),
+            "interval",
+        ));
+        for (text, needle) in &cases {
+            let result = Config::from_toml(text, "t.toml").and_then(|config| config.validate());
+            let Err(err) = result else {
+                // Zero is a valid value for some counts (retries, backlog).
+                assert!(text.ends_with("= 0\n"), "{text:?} was accepted");
+                continue;
+            };
+            let message = err.to_string();
             assert!(message.contains(needle), "{text:?} -> {message}");
         }
     }

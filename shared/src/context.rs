@@ -69,7 +69,10 @@ impl AgentContext {
     /// How long an actor counts as alive after its last heartbeat: `missed_heartbeats`
     /// intervals. The registry check's TTL and the metrics snapshot's expiry.
     fn liveness_ttl(&self) -> Duration {
-        self.config.supervision.heartbeat_interval * self.config.supervision.missed_heartbeats
+        crate::time::times(
+            self.config.supervision.heartbeat_interval,
+            self.config.supervision.missed_heartbeats,
+        )
     }
 
     /// Registers an agent with a TTL of three heartbeats, in the background: a slow or

@@ -182,6 +182,10 @@ fn default_true() -> bool {
 
 /// Shortest poll interval accepted, to protect the sources we read.
 pub const MIN_SOURCE_INTERVAL: Duration = Duration::from_millis(200);
+/// Longest poll interval accepted (30 days): a source polled less often is better disabled.
+pub const MAX_SOURCE_INTERVAL: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Longest source URL accepted, in bytes.
+pub const MAX_SOURCE_URL_BYTES: usize = 2048;
 
 impl SourceInput {
     /// Checks the input; the error names the offending field.
@@ -189,10 +193,16 @@ impl SourceInput {
         if self.name.trim().is_empty() || self.name.len() > 200 {
             return Err(Error::Invalid("name: must be 1 to 200 characters".into()));
         }
-        if self.interval < MIN_SOURCE_INTERVAL {
+        if self.interval < MIN_SOURCE_INTERVAL || self.interval > MAX_SOURCE_INTERVAL {
             return Err(Error::Invalid(format!(
-                "interval: must be at least {}",
-                humantime::format_duration(MIN_SOURCE_INTERVAL)
+                "interval: must be between {} and {}",
+                humantime::format_duration(MIN_SOURCE_INTERVAL),
+                humantime::format_duration(MAX_SOURCE_INTERVAL)
+            )));
+        }
+        if self.url.len() > MAX_SOURCE_URL_BYTES {
+            return Err(Error::Invalid(format!(
+                "url: must be at most {MAX_SOURCE_URL_BYTES} bytes"
             )));
         }
         if !(1..=4).contains(&self.tier) {

@@ -20,6 +20,7 @@ pub mod procstat;
 pub mod reliability;
 pub mod supervision;
 pub mod telemetry;
+pub mod time;
 
 pub use error::{Error, Result};
 

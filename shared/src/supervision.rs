@@ -201,6 +201,48 @@ impl Policy {
         if !(0.0..=1.0).contains(&self.error_rate) {
             return Err("error_rate: must be between 0 and 1".into());
         }
+        // Upper bounds, so no arithmetic on a knob can overflow (a restart delay of a thousand
+        // years is a typo, not a policy).
+        let month = Duration::from_secs(30 * 24 * 3600);
+        let durations = [
+            ("restart_window", self.restart_window),
+            ("backoff_base", self.backoff_base),
+            ("cooldown", self.cooldown),
+            ("reset_after", self.reset_after),
+            ("stuck_after", self.stuck_after),
+            ("cpu_for", self.cpu_for),
+            ("memory_for", self.memory_for),
+            ("latency", self.latency),
+            ("latency_for", self.latency_for),
+            ("error_rate_for", self.error_rate_for),
+            ("backlog_for", self.backlog_for),
+            ("scale_down_after", self.scale_down_after),
+        ];
+        for (field, value) in durations {
+            if value > month {
+                return Err(format!("{field}: must be at most 30days"));
+            }
+        }
+        let counts = [
+            ("max_restarts", u64::from(self.max_restarts), 1000),
+            ("unhealthy_after", u64::from(self.unhealthy_after), 1000),
+            ("healthy_after", u64::from(self.healthy_after), 1000),
+            ("max_replicas", u64::from(self.max_replicas), 64),
+            ("backlog", self.backlog, 100_000_000),
+        ];
+        for (field, value, max) in counts {
+            if value > max {
+                return Err(format!("{field}: must be at most {max}"));
+            }
+        }
+        for (field, value) in [
+            ("cpu_percent", self.cpu_percent),
+            ("memory_percent", self.memory_percent),
+        ] {
+            if !(0.0..=100.0).contains(&value) {
+                return Err(format!("{field}: must be between 0 and 100"));
+            }
+        }
         Ok(())
     }
 

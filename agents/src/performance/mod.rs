@@ -122,9 +122,10 @@ async fn analyse(state: &mut PerformanceState) {
     let started = tokio::time::Instant::now();
     let ctx = &state.args.ctx;
     // Forget actors that stopped heartbeating (three periods).
-    let horizon = Utc::now()
-        - chrono::Duration::from_std(ctx.config.supervision.heartbeat_interval * 3)
-            .unwrap_or_default();
+    let horizon = swarm_shared::time::before(
+        Utc::now(),
+        swarm_shared::time::times(ctx.config.supervision.heartbeat_interval, 3),
+    );
     state.latest.retain(|_, (_, _, at)| *at >= horizon);
 
     let mut depths = BTreeMap::new();

@@ -453,7 +453,11 @@ async fn record_outcome(ctx: &AgentContext, agent_id: &str, outcome: TaskOutcome
     metrics::counter!(telemetry::SOURCE_FETCHES_TOTAL, "source" => source.name.clone(), "outcome" => report.status.as_str())
         .increment(1);
     if let Err(err) = ctx.store.record_fetch(source.id, &report).await {
-        tracing::warn!(source = %source.name, error = %err, "recording fetch outcome failed");
+        // Left pending: the task is redelivered and fetched again (its documents, already
+        // enqueued, are dropped downstream as duplicates). Acknowledging it would leave the
+        // source looking "in flight" to the queen until the task counts as lost.
+        tracing::warn!(source = %source.name, error = %err, "recording fetch outcome failed; the task stays pending");
+        return false;
     }
     if let (Some(host), Some((outcome, retry_after))) = (outcome.host, call) {
         let message = AgentMessage::CallOutcome {

@@ -17,6 +17,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
@@ -28,13 +29,13 @@ const FEEDS: usize = 26;
 const ITEMS_PER_FEED: usize = 20;
 const POSITIVES: usize = 100;
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
 }
 
 /// Polls `condition` every 100 ms until it holds or `timeout` passes; panics with `what`.
-fn eventually(timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+pub(crate) fn eventually(timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !condition() {
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
@@ -233,7 +234,7 @@ fn signal(pid: u32, which: &str) {
         .status();
 }
 
-fn path_str(path: &Path) -> &str {
+pub(crate) fn path_str(path: &Path) -> &str {
     path.to_str().expect("test paths are UTF-8")
 }
 
@@ -243,14 +244,14 @@ fn set_mode(path: &Path, mode: u32) {
 }
 
 /// One generated item of a feed.
-struct Item {
+pub(crate) struct Item {
     title: String,
     text: String,
     link: String,
 }
 
 /// 520 items in 26 feeds; returns the feeds and the project of every announcement.
-fn corpus(rng: &mut impl Rng) -> (Vec<Vec<Item>>, Vec<String>) {
+pub(crate) fn corpus(rng: &mut impl Rng) -> (Vec<Vec<Item>>, Vec<String>) {
     const SYLLABLES: [&str; 20] = [
         "zel", "kor", "van", "tri", "mox", "qua", "lum", "rix", "dor", "pel", "syn", "tav", "nex",
         "bro", "fil", "gar", "hep", "jun", "kal", "mir",
@@ -359,8 +360,9 @@ fn rss(items: &[Item]) -> String {
     body
 }
 
-/// Serves `/feed/<n>.xml` on a thread of its own.
-fn serve_feeds(feeds: Vec<Vec<Item>>) -> SocketAddr {
+/// Serves `/feed/<n>.xml` on a thread of its own, counting the requests in `hits` as they
+/// arrive (before the answer is sent).
+pub(crate) fn serve_counted_feeds(feeds: Vec<Vec<Item>>, hits: Arc<AtomicUsize>) -> SocketAddr {
     let bodies: Arc<Vec<String>> = Arc::new(feeds.iter().map(|items| rss(items)).collect());
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
@@ -376,6 +378,7 @@ fn serve_feeds(feeds: Vec<Vec<Item>>) -> SocketAddr {
                 axum::routing::get(
                     move |axum::extract::Path(name): axum::extract::Path<String>| {
                         let bodies = bodies.clone();
+                        hits.fetch_add(1, Ordering::SeqCst);
                         async move {
                             let index: Option<usize> =
                                 name.strip_suffix(".xml").and_then(|n| n.parse().ok());
@@ -735,8 +738,14 @@ const RECOVERED: &str = "recovered pending work after restart";
 /// Checks the events are exactly the announcements, once each, with one source each.
 fn verify_exactly_once(processes: &Processes, projects: &[String]) {
     let events = processes.events().expect("events are served");
+    verify_events(&events, projects);
+}
+
+/// Checks `events` are exactly the announcements of `projects`, once each, with one source
+/// each.
+pub(crate) fn verify_events(events: &[Value], projects: &[String]) {
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    for event in &events {
+    for event in events {
         let project = event["project"].as_str().unwrap_or("<none>").to_owned();
         // `source_count` counts every source merged in, also those a page does not list.
         let sources = event["source_count"].as_u64().unwrap_or(0);
@@ -805,12 +814,12 @@ fn ride_out_outage(
     );
 }
 
-fn seed_rng() -> rand::rngs::StdRng {
+pub(crate) fn seed_rng() -> rand::rngs::StdRng {
     let seed: u64 = std::env::var("TGE_SWARM_TEST_SEED")
         .ok()
         .and_then(|seed| seed.parse().ok())
         .unwrap_or_else(rand::random);
-    eprintln!("distributed test seed: {seed} (set TGE_SWARM_TEST_SEED to replay)");
+    eprintln!("test seed: {seed} (set TGE_SWARM_TEST_SEED to replay)");
     rand::rngs::StdRng::seed_from_u64(seed)
 }
 
@@ -821,6 +830,8 @@ struct World {
     redis: PrivateRedis,
     postgres: PrivatePostgres,
     feed_addr: SocketAddr,
+    /// Requests the feed server has received.
+    hits: Arc<AtomicUsize>,
     projects: Vec<String>,
     _dir: tempfile::TempDir,
 }
@@ -836,7 +847,8 @@ impl World {
         let redis = PrivateRedis::start(dir.path());
         let postgres = PrivatePostgres::start(dir.path());
         let (feeds, projects) = corpus(rng);
-        let feed_addr = serve_feeds(feeds);
+        let hits = Arc::new(AtomicUsize::new(0));
+        let feed_addr = serve_counted_feeds(feeds, hits.clone());
         let logs = dir.path().join("logs");
         std::fs::create_dir_all(&logs).unwrap();
         let processes = Processes::start(&logs, &redis.url(), &postgres.url(), config);
@@ -845,6 +857,7 @@ impl World {
             redis,
             postgres,
             feed_addr,
+            hits,
             projects,
             _dir: dir,
         }
@@ -1052,6 +1065,67 @@ fn redis_and_postgres_restarts_lose_nothing() {
     ride_out_outage(processes, "store", || postgres.stop(), || postgres.launch());
 
     wait_for_all_events(processes, projects, Duration::from_secs(120));
+}
+
+/// Fifty `kill -9`s of a random process of the pipeline (queen, scraping, keyword, data
+/// quality), each restarted under its node name; half strike within 50 ms of a feed request
+/// reaching the server. Every announcement still ends up exactly once.
+#[test]
+fn fifty_random_kills_lose_and_duplicate_nothing() {
+    const KILLS: usize = 50;
+    let mut rng = seed_rng();
+    let mut world = World::start(&mut rng);
+    let feed_addr = world.feed_addr;
+    let hits = world.hits.clone();
+    let World {
+        processes,
+        projects,
+        ..
+    } = &mut world;
+    let victims = [
+        Role::Queen,
+        Role::Agent("scraping"),
+        Role::Agent("keyword"),
+        Role::Agent("data-quality"),
+    ];
+    let mut next_feed = 0;
+    let mut near_fetch = 0;
+    for kill in 0..KILLS {
+        eventually(Duration::from_secs(30), "the queen's API", || {
+            processes.get("/healthz").is_some()
+        });
+        if next_feed < FEEDS {
+            processes.add_source(feed_addr, next_feed);
+            next_feed += 1;
+        }
+        if kill % 2 == 0 {
+            let before = hits.load(Ordering::SeqCst);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while hits.load(Ordering::SeqCst) == before && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if hits.load(Ordering::SeqCst) > before {
+                near_fetch += 1;
+            }
+            std::thread::sleep(Duration::from_millis(rng.random_range(0..50)));
+        } else {
+            std::thread::sleep(Duration::from_millis(rng.random_range(0..1500)));
+        }
+        processes.kill_and_restart(victims[rng.random_range(0..victims.len())]);
+    }
+    eprintln!("{KILLS} kills, {near_fetch} within 50 ms of a fetch");
+    assert!(
+        near_fetch >= KILLS / 2 - 2,
+        "too few kills near a fetch: {near_fetch}"
+    );
+    eventually(Duration::from_secs(30), "the queen's API", || {
+        processes.get("/healthz").is_some()
+    });
+    while next_feed < FEEDS {
+        processes.add_source(feed_addr, next_feed);
+        next_feed += 1;
+    }
+    wait_for_all_events(processes, projects, Duration::from_secs(180));
 }
 
 /// Waits until the second keyword process's agent is healthy.

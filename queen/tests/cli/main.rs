@@ -4,6 +4,7 @@
 // Tests: a panic is how a helper reports a failed expectation.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod crash;
 mod distributed;
 mod traces;
 

@@ -119,6 +119,10 @@ fn parse_id(id: &str) -> Result<u64> {
 
 #[async_trait]
 impl WorkQueue for EmbeddedQueue {
+    fn durable(&self) -> bool {
+        false
+    }
+
     async fn enqueue(&self, queue: &str, payloads: Vec<Vec<u8>>) -> Result<Vec<String>> {
         let mut queues = self.lock();
         let state = queues.entry(queue.to_owned()).or_default();

@@ -158,6 +158,11 @@ pub trait WorkQueue: Send + Sync + 'static {
     async fn release(&self, queue: &str, consumer: &str) -> Result<u64>;
     /// Current depth.
     async fn depth(&self, queue: &str) -> Result<QueueDepth>;
+    /// Whether enqueued items outlive this process (Redis Streams with AOF: yes; the embedded
+    /// queues in memory: no). A producer must not record anything that stands for "these
+    /// items are safe" (a source's fetch validators) beyond what the queue can keep: see
+    /// `docs/runtime.md`, "Exactly once under crashes".
+    fn durable(&self) -> bool;
 }
 
 /// A classified document to record, with its merge key and body SimHash (see

@@ -602,6 +602,10 @@ impl Drop for RedisQueue {
 
 #[async_trait]
 impl WorkQueue for RedisQueue {
+    fn durable(&self) -> bool {
+        true
+    }
+
     async fn enqueue(&self, queue: &str, payloads: Vec<Vec<u8>>) -> Result<Vec<String>> {
         let pipeline = self.client.pipeline();
         let count = payloads.len();

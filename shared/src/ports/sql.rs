@@ -872,7 +872,7 @@ impl Store for $store {
         .bind(&input.name)
         .bind(input.kind.as_str())
         .bind(&input.url)
-        .bind(input.interval.as_millis() as i64)
+        .bind($crate::time::millis_i64(input.interval))
         .bind(selectors_json(input)?)
         .bind(i64::from(input.tier))
         .bind(input.enabled)
@@ -898,7 +898,7 @@ impl Store for $store {
         .bind(&input.name)
         .bind(input.kind.as_str())
         .bind(&input.url)
-        .bind(input.interval.as_millis() as i64)
+        .bind($crate::time::millis_i64(input.interval))
         .bind(selectors_json(input)?)
         .bind(i64::from(input.tier))
         .bind(input.enabled)
@@ -953,7 +953,7 @@ impl Store for $store {
         .bind(
             report
                 .next_interval
-                .map(|interval| interval.as_millis() as i64),
+                .map($crate::time::millis_i64),
         )
         .bind(id)
         .execute(self.writer())
@@ -1045,7 +1045,7 @@ impl Store for $store {
             return Ok(Vec::new());
         }
         let now = to_ms(Utc::now());
-        let window_start = now - merge_window.as_millis() as i64;
+        let window_start = now.saturating_sub($crate::time::millis_i64(merge_window));
         for _ in 0..RECORD_ATTEMPTS {
             if let Some(outcomes) = self.record_batch_once(batch, window_start, now).await? {
                 return Ok(outcomes);

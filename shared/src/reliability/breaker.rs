@@ -107,7 +107,7 @@ impl Breaker {
             Some(wait) => wait.min(config.max_open_for),
             None => backoff,
         };
-        let until = now + chrono::Duration::from_std(period).unwrap_or(chrono::Duration::MAX);
+        let until = crate::time::after(now, period);
         self.state = BreakerState::Open;
         self.until = Some(until);
         self.failures = 0;

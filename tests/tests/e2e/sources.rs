@@ -29,6 +29,27 @@ async fn bad_sources_report_clear_errors_and_the_swarm_keeps_running() {
     let swarm = TestSwarm::start(|_| {}).await;
     let closed_port = swarm_tests::closed_port();
 
+    // Out-of-range values are refused at the edge, naming the field. A 300,000-year interval
+    // used to pass, then panic the scheduler's date arithmetic at every start.
+    for interval in ["300000years", "100ms"] {
+        let response = swarm
+            .http
+            .post(swarm.url("/api/v1/sources"))
+            .header("X-API-Key", swarm_tests::ADMIN_KEY)
+            .json(&json!({"name": "poison", "kind": "rss", "url": server.url("good.xml"), "interval": interval}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 422, "interval {interval}");
+        let problem: serde_json::Value = response.json().await.unwrap();
+        assert!(
+            problem["detail"]
+                .as_str()
+                .is_some_and(|detail| detail.contains("interval: must be between")),
+            "{problem}"
+        );
+    }
+
     let unreachable = swarm
         .add_source(json!({"name": "unreachable", "kind": "rss", "url": format!("http://127.0.0.1:{closed_port}/feed"), "interval": "300ms"}))
         .await;
