@@ -14,6 +14,7 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::FutureExt as _;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::Serialize;
 use swarm_shared::channels::{
@@ -395,6 +396,62 @@ async fn holds_back<S: Stage>(state: &mut WorkerState<S>, ctx: &AgentContext) ->
     held
 }
 
+/// The text of a caught panic.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = panic.downcast_ref::<&str>() {
+        return (*text).to_owned();
+    }
+    if let Some(text) = panic.downcast_ref::<String>() {
+        return text.clone();
+    }
+    "a panic without a message".to_owned()
+}
+
+/// Runs each item of a batch that panicked on its own; an item that panics alone is moved to
+/// the dead-letter queue with the reason `handler panicked` (and acknowledged), the others are
+/// processed as usual.
+async fn isolate_poison<S: Stage>(
+    state: &mut WorkerState<S>,
+    ctx: &AgentContext,
+    batched: &[&Delivery],
+) -> BatchResult {
+    let mut result = BatchResult::default();
+    let mut poison: Vec<(&Delivery, &str)> = Vec::new();
+    for delivery in batched {
+        // Decoded before, so this decodes again.
+        let Ok(item) = decode::<S::Item>(&delivery.payload) else {
+            continue;
+        };
+        let single = vec![(delivery.id.clone(), item)];
+        let caught =
+            std::panic::AssertUnwindSafe(state.stage.process(ctx, &state.args.agent_id, single))
+                .catch_unwind()
+                .await;
+        match caught {
+            Ok(one) => {
+                result.done.extend(one.done);
+                result.failed += one.failed;
+            }
+            Err(panic) => {
+                tracing::error!(
+                    agent = %state.args.agent_id,
+                    queue = S::QUEUE,
+                    id = %delivery.id,
+                    panic = %panic_message(panic.as_ref()),
+                    "an item panics its handler; moving it to the dead-letter queue"
+                );
+                poison.push((delivery, "handler panicked"));
+            }
+        }
+    }
+    if !poison.is_empty() {
+        result
+            .done
+            .extend(dead_letter(ctx, S::QUEUE, &poison).await);
+    }
+    result
+}
+
 /// Runs the fault hook, dead-letters poison items and hands the rest to the stage; returns
 /// the ids that are done.
 async fn process_taken<S: Stage>(
@@ -410,13 +467,17 @@ async fn process_taken<S: Stage>(
 
     let mut letters: Vec<(&Delivery, &str)> = Vec::new();
     let mut batch = Vec::with_capacity(deliveries.len());
+    let mut batched: Vec<&Delivery> = Vec::with_capacity(deliveries.len());
     for delivery in &deliveries {
         if delivery.deliveries > MAX_DELIVERIES {
             letters.push((delivery, "delivered too many times"));
             continue;
         }
         match decode::<S::Item>(&delivery.payload) {
-            Ok(item) => batch.push((delivery.id.clone(), item)),
+            Ok(item) => {
+                batch.push((delivery.id.clone(), item));
+                batched.push(delivery);
+            }
             Err(err) => {
                 tracing::error!(agent = %state.args.agent_id, error = %err, queue = S::QUEUE, "undecodable work item");
                 letters.push((delivery, "undecodable"));
@@ -438,11 +499,27 @@ async fn process_taken<S: Stage>(
         items = count,
         failed = tracing::field::Empty,
     );
-    let result = state
-        .stage
-        .process(ctx, &state.args.agent_id, batch)
-        .instrument(span.clone())
-        .await;
+    // A panic on data must not kill the actor: it would come back with the same batch, panic
+    // again and spend its restart budget on one poison item. The batch is caught, then run
+    // again one item at a time, and the items that panic alone go to the dead-letter queue.
+    let caught =
+        std::panic::AssertUnwindSafe(state.stage.process(ctx, &state.args.agent_id, batch))
+            .catch_unwind()
+            .instrument(span.clone())
+            .await;
+    let result = match caught {
+        Ok(result) => result,
+        Err(panic) => {
+            tracing::error!(
+                agent = %state.args.agent_id,
+                queue = S::QUEUE,
+                items = batched.len(),
+                panic = %panic_message(panic.as_ref()),
+                "a batch panicked its handler; retrying its items one by one"
+            );
+            isolate_poison(state, ctx, &batched).await
+        }
+    };
     span.record("failed", result.failed);
     // Items the stage kept in flight are counted when they are drained.
     let kept = (state.stage.in_flight() as u64).saturating_sub(in_flight_before);
@@ -454,4 +531,125 @@ async fn process_taken<S: Stage>(
     }
     done.extend(result.done);
     done
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use swarm_shared::channels::QUEUE_CLASSIFY;
+    use swarm_shared::config::Config;
+    use swarm_shared::faults::FaultHooks;
+    use swarm_shared::ports::WorkQueue as _;
+    use swarm_shared::ports::embedded_bus::EmbeddedBus;
+    use swarm_shared::ports::embedded_queue::EmbeddedQueue;
+    use swarm_shared::ports::embedded_registry::EmbeddedRegistry;
+    use swarm_shared::ports::sqlite::SqliteStore;
+
+    use super::*;
+
+    /// Items processed by the test stage, across its restarts.
+    static PROCESSED: AtomicUsize = AtomicUsize::new(0);
+
+    /// A stage that panics on any batch holding the item "poison".
+    struct PoisonStage;
+
+    #[async_trait]
+    impl Stage for PoisonStage {
+        const KIND: AgentKind = AgentKind::Keyword;
+        const QUEUE: &'static str = QUEUE_CLASSIFY;
+        type Item = String;
+
+        async fn init(_ctx: &AgentContext, _agent_id: &str) -> Result<Self, ActorProcessingErr> {
+            Ok(PoisonStage)
+        }
+
+        fn batch(_ctx: &AgentContext) -> usize {
+            16
+        }
+
+        async fn process(
+            &mut self,
+            _ctx: &AgentContext,
+            _agent_id: &str,
+            batch: Vec<(String, String)>,
+        ) -> BatchResult {
+            assert!(
+                !batch.iter().any(|(_, item)| item == "poison"),
+                "poison item in the batch"
+            );
+            PROCESSED.fetch_add(batch.len(), Ordering::SeqCst);
+            BatchResult {
+                done: batch.into_iter().map(|(id, _)| id).collect(),
+                failed: 0,
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_poison_item_is_dead_lettered_and_the_actor_lives_on() {
+        let mut config = Config::embedded_default().unwrap();
+        config.queues.poll_wait = Duration::from_millis(10);
+        let queue = Arc::new(EmbeddedQueue::new(Duration::from_secs(60)));
+        let ctx = AgentContext {
+            bus: Arc::new(EmbeddedBus::new(1024)),
+            queue: queue.clone(),
+            store: Arc::new(SqliteStore::in_memory().await.unwrap()),
+            registry: Arc::new(EmbeddedRegistry::new()),
+            config: Arc::new(config),
+            faults: FaultHooks::new(false),
+        };
+        let items = ["a", "poison", "b", "c"];
+        let payloads = items
+            .iter()
+            .map(|item| encode(&item.to_string()).unwrap())
+            .collect();
+        queue.enqueue(QUEUE_CLASSIFY, payloads).await.unwrap();
+        let (actor, handle) = Actor::spawn(
+            None,
+            WorkerActor::<PoisonStage>::default(),
+            WorkerArgs {
+                agent_id: "poison-0".into(),
+                ctx: ctx.clone(),
+                restarts: 0,
+            },
+        )
+        .await
+        .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let classify = queue.depth(QUEUE_CLASSIFY).await.unwrap();
+            let dead = queue.depth(QUEUE_DEAD_LETTER).await.unwrap();
+            if classify.ready == 0 && classify.pending == 0 && dead.ready == 1 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "classify {classify:?}, dead letters {dead:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            PROCESSED.load(Ordering::SeqCst),
+            3,
+            "the others went through"
+        );
+        assert_eq!(
+            actor.get_status(),
+            ractor::ActorStatus::Running,
+            "the actor survived"
+        );
+        let letter = queue
+            .take(QUEUE_DEAD_LETTER, "reader", 1, Duration::ZERO)
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&letter[0].payload).into_owned();
+        assert!(
+            text.contains("handler panicked") && text.contains("poison"),
+            "{text}"
+        );
+        actor.stop(None);
+        handle.await.unwrap();
+    }
 }
