@@ -13,10 +13,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use swarm_agents::keyword::corpus::{CORPUS_YEAR, LabelledItem, evaluate, input_of, read_labelled};
+use swarm_agents::keyword::corpus::{
+    CORPUS_YEAR, CategoryCounts, LabelledItem, evaluate, read_labelled,
+};
 use swarm_agents::keyword::current_year;
-use swarm_agents::keyword::model::{Model, TrainOptions, train};
+use swarm_agents::keyword::model::Model;
 use swarm_agents::keyword::scorer::Scorer;
+use swarm_agents::keyword::train::{Example, TrainOptions, example_of, train};
 use swarm_queen::classify::{ClassifyInput, classify_one};
 use swarm_queen::swarm::Role;
 use swarm_shared::config::Config;
@@ -67,11 +70,20 @@ enum Command {
         #[arg(long)]
         model: Option<PathBuf>,
     },
-    /// Measure the shipped model on a labelled corpus: precision, recall, F1, errors by category.
+    /// Measure the shipped model on a labelled corpus: precision, recall and F1 with 95 %
+    /// bootstrap intervals, errors by category, format, language and false-alarm kind,
+    /// calibration, and extraction of project and ticker.
     Eval {
-        /// JSON Lines of `{"id", "is_tge", "text", "title"?, "category"?, "url"?}`, or `-`.
+        /// JSON Lines of `{"id", "is_tge", "text", ...}` or of the labelled real-text corpus
+        /// (`../shared/corpus/labelled.jsonl`), or `-`.
         #[arg(long)]
         input: String,
+        /// Only the items of this split (`heldout`, `train`), when the corpus has splits.
+        #[arg(long)]
+        split: Option<String>,
+        /// Include the items the two labelling passes disagreed on (left out by default).
+        #[arg(long)]
+        all_items: bool,
         /// A model file from `tge-swarm train` instead of the shipped one.
         #[arg(long)]
         model: Option<PathBuf>,
@@ -82,21 +94,35 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Fit the detection model on a labelled corpus and write it as JSON (the shipped model is
-    /// `agents/src/keyword/model.json`, trained on `agents/src/keyword/corpus/train.jsonl`).
+    /// Fit the detection model on a labelled corpus and write it as JSON. The shipped model
+    /// (`agents/src/keyword/model.json`) is `tge-swarm train --input
+    /// ../shared/corpus/labelled.jsonl --out agents/src/keyword/model.json`.
     Train {
-        /// JSON Lines of labelled items, or `-`.
+        /// JSON Lines of labelled items (either format), or `-`.
         #[arg(long)]
         input: String,
+        /// Train on this split only, when the corpus has splits.
+        #[arg(long, default_value = "train")]
+        split: String,
+        /// More labelled texts that take part in training but in no figure (each fold trains
+        /// on them; none is judged), e.g. `agents/src/keyword/corpus/own-train.jsonl`.
+        #[arg(long)]
+        extra: Vec<String>,
         /// Where to write the model. Default: stdout.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// The year the texts were written in.
+        /// The year the texts were written in, for items without a date.
         #[arg(long, default_value_t = CORPUS_YEAR)]
         year: i32,
-        /// L2 penalty per weight.
+        /// L2 penalty per structured weight.
         #[arg(long, default_value_t = TrainOptions::default().l2)]
         l2: f64,
+        /// L2 penalty per text weight.
+        #[arg(long, default_value_t = TrainOptions::default().l2_text)]
+        l2_text: f64,
+        /// Which feature blocks to use: `both`, `structured` or `text` (for ablations).
+        #[arg(long, default_value = "both")]
+        blocks: String,
     },
     /// Create or upgrade the store (TGE_SWARM_DATABASE_URL, else SQLite under the data dir).
     Migrate,
@@ -174,16 +200,47 @@ fn main() -> anyhow::Result<()> {
         Command::Classify { input, model } => classify(&config, &input, model.as_deref()),
         Command::Eval {
             input,
+            split,
+            all_items,
             model,
             year,
             json,
-        } => eval(&config, &input, model.as_deref(), year, json),
+        } => eval(
+            &config,
+            &EvalArgs {
+                input,
+                split,
+                all_items,
+                model,
+                year,
+                json,
+            },
+        ),
         Command::Train {
             input,
+            split,
+            extra,
             out,
             year,
             l2,
-        } => train_model(&config, &input, out.as_deref(), year, l2),
+            l2_text,
+            blocks,
+        } => train_model(
+            &config,
+            &TrainArgs {
+                input,
+                split,
+                extra,
+                out,
+                year,
+                options: TrainOptions {
+                    l2,
+                    l2_text,
+                    ..TrainOptions::default()
+                },
+                blocks,
+            },
+        ),
         Command::Migrate => runtime()?.block_on(migrate(&config)),
         Command::Healthcheck { url } => runtime()?.block_on(healthcheck(&config, url)),
         Command::Run => runtime()?.block_on(run(config, Role::All, &origin)),
@@ -432,26 +489,68 @@ fn read_corpus(input: &str) -> anyhow::Result<Vec<LabelledItem>> {
     Ok(items)
 }
 
-fn eval(
-    config: &Config,
-    input: &str,
-    model: Option<&Path>,
+/// What `tge-swarm eval` was asked.
+struct EvalArgs {
+    input: String,
+    split: Option<String>,
+    all_items: bool,
+    model: Option<PathBuf>,
     year: Option<i32>,
     json: bool,
-) -> anyhow::Result<()> {
-    let scorer = shipped_scorer(config, model)?;
-    let items = read_corpus(input)?;
-    let report = evaluate(&scorer, &items, year.unwrap_or_else(current_year));
+}
+
+fn eval(config: &Config, args: &EvalArgs) -> anyhow::Result<()> {
+    let scorer = shipped_scorer(config, args.model.as_deref())?;
+    let mut items = read_corpus(&args.input)?;
+    if let Some(split) = &args.split {
+        items.retain(|item| item.split.as_deref() == Some(split.as_str()));
+        anyhow::ensure!(
+            !items.is_empty(),
+            "{}: no items of split `{split}`",
+            args.input
+        );
+    }
+    let disagreed = items.iter().filter(|item| !item.consensus).count();
+    if !args.all_items {
+        items.retain(|item| item.consensus);
+    }
+    let report = evaluate(&scorer, &items, args.year.unwrap_or_else(current_year));
     use std::fmt::Write as _;
-    if json {
+    if args.json {
         return write_stdout(&format!("{}\n", serde_json::to_string_pretty(&report)?));
     }
     let mut out = String::new();
-    writeln!(out, "items      {}", report.items)?;
+    let interval = |bounds: [f64; 2]| format!("[{:.3}, {:.3}]", bounds[0], bounds[1]);
+    writeln!(
+        out,
+        "items      {} ({} the labellers disagreed on {})",
+        report.items,
+        disagreed,
+        if args.all_items {
+            "included"
+        } else {
+            "left out"
+        }
+    )?;
     writeln!(out, "threshold  {:.2}", report.threshold)?;
-    writeln!(out, "precision  {:.3}", report.precision)?;
-    writeln!(out, "recall     {:.3}", report.recall)?;
-    writeln!(out, "f1         {:.3}", report.f1)?;
+    writeln!(
+        out,
+        "precision  {:.3}  95% {}",
+        report.precision,
+        interval(report.intervals.precision)
+    )?;
+    writeln!(
+        out,
+        "recall     {:.3}  95% {}",
+        report.recall,
+        interval(report.intervals.recall)
+    )?;
+    writeln!(
+        out,
+        "f1         {:.3}  95% {}",
+        report.f1,
+        interval(report.intervals.f1)
+    )?;
     writeln!(out, "brier      {:.3}", report.brier)?;
     writeln!(
         out,
@@ -461,13 +560,58 @@ fn eval(
         report.false_negatives,
         report.true_negatives
     )?;
-    writeln!(out)?;
-    writeln!(out, "{:<22} {:>6} {:>7}", "category", "items", "errors")?;
-    for (category, counts) in &report.categories {
+    let extraction = &report.extraction;
+    let share = |right: usize, all: usize| {
+        if all == 0 {
+            "n/a".to_owned()
+        } else {
+            format!("{:.3} ({right}/{all})", right as f64 / all as f64)
+        }
+    };
+    writeln!(
+        out,
+        "extraction project {}  ticker {}  event date found {}",
+        share(extraction.projects_right, extraction.projects),
+        share(extraction.tokens_right, extraction.tokens),
+        share(extraction.dates_found, extraction.positives)
+    )?;
+    let table = |out: &mut String,
+                 title: &str,
+                 rows: &std::collections::BTreeMap<String, CategoryCounts>|
+     -> std::fmt::Result {
+        writeln!(out)?;
         writeln!(
             out,
-            "{category:<22} {:>6} {:>7}",
-            counts.items, counts.errors
+            "{title:<40} {:>6} {:>6} {:>7} {:>7} {:>7}",
+            "items", "pos", "errors", "f.alarm", "missed"
+        )?;
+        for (name, counts) in rows {
+            writeln!(
+                out,
+                "{name:<40} {:>6} {:>6} {:>7} {:>7} {:>7}",
+                counts.items, counts.positives, counts.errors, counts.false_alarms, counts.misses
+            )?;
+        }
+        Ok(())
+    };
+    table(
+        &mut out,
+        "false-alarm kind (negatives)",
+        &report.false_alarm_kinds,
+    )?;
+    table(&mut out, "format", &report.formats)?;
+    table(&mut out, "language", &report.languages)?;
+    table(&mut out, "category", &report.categories)?;
+    writeln!(out)?;
+    writeln!(out, "reliability (predicted probability -> observed rate)")?;
+    for bin in &report.reliability {
+        if bin.items == 0 {
+            continue;
+        }
+        writeln!(
+            out,
+            "  {:.1}-{:.1}  items {:>4}  predicted {:.3}  observed {:.3}",
+            bin.from, bin.to, bin.items, bin.mean_probability, bin.observed_rate
         )?;
     }
     if !report.misses.is_empty() {
@@ -477,11 +621,23 @@ fn eval(
             let kind = if miss.is_tge { "missed" } else { "false alarm" };
             writeln!(
                 out,
-                "  {:<18} {:<12} score {:.3}  {}",
+                "  {:<12} {:<12} {:<28} score {:.3}  {}",
                 miss.id,
                 kind,
+                miss.category,
                 miss.score,
                 miss.evidence.join(", ")
+            )?;
+        }
+    }
+    if !extraction.wrong.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "extraction errors (labelled -> extracted):")?;
+        for wrong in &extraction.wrong {
+            writeln!(
+                out,
+                "  {:<12} project {:?} -> {:?}  token {:?} -> {:?}",
+                wrong.id, wrong.project.0, wrong.project.1, wrong.token.0, wrong.token.1
             )?;
         }
     }
@@ -500,30 +656,83 @@ fn write_stdout(text: &str) -> anyhow::Result<()> {
     }
 }
 
-fn train_model(
-    config: &Config,
-    input: &str,
-    out: Option<&Path>,
+/// What `tge-swarm train` was asked.
+struct TrainArgs {
+    input: String,
+    split: String,
+    extra: Vec<String>,
+    out: Option<PathBuf>,
     year: i32,
-    l2: f64,
-) -> anyhow::Result<()> {
+    options: TrainOptions,
+    blocks: String,
+}
+
+fn train_model(config: &Config, args: &TrainArgs) -> anyhow::Result<()> {
+    let options = args.options;
     anyhow::ensure!(
-        l2 >= 0.0 && l2.is_finite(),
+        options.l2 >= 0.0 && options.l2.is_finite(),
         "--l2 must be a non-negative number"
     );
-    let items = read_corpus(input)?;
-    // Features do not depend on the model, so any model extracts them.
-    let extractor = Scorer::new(&config.watchlist(), Model::shipped()?, None)?;
-    let examples: Vec<_> = items
-        .iter()
-        .map(|item| (extractor.features(input_of(item, year)), item.is_tge))
-        .collect();
-    let options = TrainOptions {
-        l2,
-        ..TrainOptions::default()
+    anyhow::ensure!(
+        options.l2_text >= 0.0 && options.l2_text.is_finite(),
+        "--l2-text must be a non-negative number"
+    );
+    let (use_structured, use_text) = match args.blocks.as_str() {
+        "both" => (true, true),
+        "structured" => (true, false),
+        "text" => (false, true),
+        other => anyhow::bail!("--blocks must be both, structured or text, not `{other}`"),
     };
-    let (model, out_of_fold) = train(&examples, &options);
+    let mut items = read_corpus(&args.input)?;
+    if items.iter().any(|item| item.split.is_some()) {
+        items.retain(|item| item.split.as_deref() == Some(args.split.as_str()));
+        anyhow::ensure!(
+            !items.is_empty(),
+            "{}: no items of split `{}`",
+            args.input,
+            args.split
+        );
+    }
+    // Features do not depend on the model, so any model extracts them.
+    let extractor = Scorer::new(&config.watchlist(), Model::untrained(), None)?;
+    let mut examples: Vec<Example> = items
+        .iter()
+        .map(|item| example_of(&extractor, item, args.year, false))
+        .collect();
+    let mut data = format!(
+        "{} (split {}, {} items)",
+        args.input,
+        args.split,
+        items.len()
+    );
+    for extra in &args.extra {
+        let extra_items = read_corpus(extra)?;
+        data.push_str(&format!(
+            "; {extra} ({} items, training only)",
+            extra_items.len()
+        ));
+        examples.extend(
+            extra_items
+                .iter()
+                .map(|item| example_of(&extractor, item, args.year, true)),
+        );
+    }
+    for example in &mut examples {
+        if !use_structured {
+            example.values = [0.0; swarm_agents::keyword::features::FEATURE_COUNT];
+        }
+        if !use_text {
+            example.text.clear();
+        }
+    }
+    if args.blocks != "both" {
+        data.push_str(&format!("; blocks {}", args.blocks));
+    }
+    let (model, out_of_fold) = train(&examples, &options, &data);
     for (item, probability) in items.iter().zip(out_of_fold.iter()) {
+        let Some(probability) = probability else {
+            continue;
+        };
         if (*probability >= model.threshold) != item.is_tge {
             eprintln!(
                 "out-of-fold error: {} ({}) probability {probability:.3}",
@@ -531,13 +740,32 @@ fn train_model(
             );
         }
     }
+    let scored: Vec<(f64, bool)> = out_of_fold
+        .iter()
+        .zip(examples.iter())
+        .filter_map(|(p, example)| p.map(|p| (p, example.label)))
+        .collect();
+    eprintln!("out-of-fold precision / recall / f1 by threshold:");
+    for step in (10..=90).step_by(5) {
+        let threshold = f64::from(step) / 100.0;
+        let [p, r, f] = swarm_agents::keyword::model::precision_recall_f1(&scored, threshold);
+        eprintln!("  {threshold:.2}  {p:.3}  {r:.3}  {f:.3}");
+    }
     let [precision, recall, f1] = model.training.cross_validation;
     eprintln!(
-        "trained on {} items ({} positive); threshold {:.2}; 5-fold out-of-fold precision {precision:.3} recall {recall:.3} f1 {f1:.3}",
-        model.training.items, model.training.positives, model.threshold
+        "trained on {} items ({} positive); threshold {:.2}; {}-fold grouped out-of-fold precision {precision:.3} recall {recall:.3} f1 {f1:.3}",
+        model.training.items, model.training.positives, model.threshold, model.training.folds
     );
+    if let Some(first) = &model.first_stage {
+        eprintln!(
+            "cascade: the first stage decides alone below {:.2} and above {:.2} ({:.0}% of the gated training texts, out of fold)",
+            first.low,
+            first.high,
+            model.training.skipped_text_stage * 100.0
+        );
+    }
     let text = model.to_json();
-    match out {
+    match &args.out {
         Some(path) => {
             std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?
         }

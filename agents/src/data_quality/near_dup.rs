@@ -175,7 +175,7 @@ mod tests {
         ];
         let corpus = crate::keyword::corpus::read_labelled(
             crate::keyword::corpus::TRAIN.as_bytes(),
-            "train.jsonl",
+            "own-train.jsonl",
         )
         .unwrap();
         for item in corpus.into_iter().take(200) {

@@ -101,10 +101,14 @@ pub const FEATURE_NAMES: [&str; FEATURE_COUNT] = [
     "job",
     "code",
     "other_meaning",
+    "paren_ticker",
+    "utc_time",
+    "generic_rules",
+    "cjk_date",
 ];
 
 /// Number of features.
-pub const FEATURE_COUNT: usize = 31;
+pub const FEATURE_COUNT: usize = 35;
 
 /// Index of each feature in the vector.
 #[allow(missing_docs)]
@@ -140,6 +144,10 @@ pub mod f {
     pub const JOB: usize = 28;
     pub const CODE: usize = 29;
     pub const OTHER_MEANING: usize = 30;
+    pub const PAREN_TICKER: usize = 31;
+    pub const UTC_TIME: usize = 32;
+    pub const GENERIC_RULES: usize = 33;
+    pub const CJK_DATE: usize = 34;
 }
 
 /// A document to extract features from.
@@ -211,7 +219,15 @@ pub struct Extractor {
     project_before: Regex,
     dates: Regex,
     year: Regex,
+    /// The opening's own cues (see [`OPENING_BYTES`]).
+    any_paren_ticker: Regex,
+    utc_time: Regex,
+    generic_rules: Regex,
+    cjk_date: Regex,
 }
+
+/// Bytes of title and text the opening cues read.
+const OPENING_BYTES: usize = 2048;
 
 /// Errors building an extractor (a pattern too large for the automaton, an invalid regex).
 #[derive(Debug, thiserror::Error)]
@@ -453,6 +469,16 @@ impl Extractor {
             )?,
             dates,
             year: regex(r"(?-u:\b)(20[0-9]{2})(?-u:\b)")?,
+            any_paren_ticker: regex(r"\(\$?[A-Z][A-Z0-9]{1,9}\)")?,
+            utc_time: regex(
+                r"(?i)(?-u:\b)[0-9]{1,2}:[0-9]{2}(?-u:\b)[^\n]{0,8}(?-u:\b)(?:utc|gmt|kst|sgt|hkt|cet|est|pst)(?-u:\b)|\(utc ?[+-]?[0-9]{0,2}\)",
+            )?,
+            generic_rules: regex(
+                r"(?i)(?-u:\b)(?:users must|eligible users|requirements|how it works|terms and conditions|each project|projects (?:that|which)|criteria|step [1-9]|participants must|you must)(?-u:\b)",
+            )?,
+            cjk_date: regex(
+                r"[0-9]{1,2}\s*月\s*[0-9]{1,2}\s*日|[0-9]{1,2}\s*월\s*[0-9]{1,2}\s*일",
+            )?,
         })
     }
 
@@ -462,7 +488,24 @@ impl Extractor {
         joined.push_str(input.title);
         joined.push('\n');
         joined.push_str(input.text);
-        let title_end = input.title.len();
+        // A text without a title (a social post, a page's body) opens with its headline.
+        let title_end = if input.title.trim().is_empty() {
+            let first_line = input
+                .text
+                .trim_start()
+                .find('\n')
+                .unwrap_or(input.text.trim_start().len());
+            let leading = input.text.len() - input.text.trim_start().len();
+            // Joined is title + '\n' + text; the headline ends within 200 bytes, on a char
+            // boundary.
+            let mut end = (1 + leading + first_line.min(200)).min(joined.len());
+            while !joined.is_char_boundary(end) {
+                end -= 1;
+            }
+            end
+        } else {
+            input.title.len()
+        };
         let mut values = [0.0f64; FEATURE_COUNT];
         let mut spans: Vec<Span> = Vec::new();
         let mut fired = [false; FEATURE_COUNT];
@@ -757,7 +800,58 @@ impl Extractor {
         }
         values[f::PAST_YEAR] = f64::from(past_years);
 
-        if is_question_title(input.title) {
+        let opening_end = {
+            let mut end = joined.len().min(OPENING_BYTES);
+            while !joined.is_char_boundary(end) {
+                end -= 1;
+            }
+            end
+        };
+        let opening = &joined[..opening_end];
+        let paren_tickers = self.any_paren_ticker.find_iter(opening).take(3).count();
+        if paren_tickers > 0 {
+            values[f::PAREN_TICKER] = (1.0 + paren_tickers as f64).ln();
+        }
+        if let Some(found) = self.utc_time.find(opening) {
+            values[f::UTC_TIME] = 1.0;
+            note(
+                &mut spans,
+                f::UTC_TIME,
+                found.as_str(),
+                found.start(),
+                found.end(),
+            );
+        }
+        let mut rules = 0;
+        for found in self.generic_rules.find_iter(opening).take(3) {
+            rules += 1;
+            note(
+                &mut spans,
+                f::GENERIC_RULES,
+                found.as_str(),
+                found.start(),
+                found.end(),
+            );
+        }
+        if rules > 0 {
+            values[f::GENERIC_RULES] = (1.0 + f64::from(rules)).ln();
+        }
+        if let Some(found) = self.cjk_date.find(opening) {
+            values[f::CJK_DATE] = 1.0;
+            note(
+                &mut spans,
+                f::CJK_DATE,
+                found.as_str(),
+                found.start(),
+                found.end(),
+            );
+        }
+        let headline = if input.title.trim().is_empty() {
+            &joined[..title_end.min(joined.len())]
+        } else {
+            input.title
+        };
+        if is_question_title(headline) {
             values[f::QUESTION_TITLE] = 1.0;
             note(
                 &mut spans,

@@ -12,9 +12,12 @@ pub mod corpus;
 pub mod features;
 pub mod lexicon;
 pub mod model;
+pub mod salience;
 pub mod scorer;
 #[cfg(test)]
 mod tests;
+pub mod text;
+pub mod train;
 
 use std::sync::Arc;
 use std::time::Duration;

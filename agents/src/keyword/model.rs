@@ -1,49 +1,101 @@
-//! The detection model, pure: logistic regression over the extracted features, trained from the
-//! labelled corpus and shipped as `model.json` beside this file; and the online adaptation layer
+//! The detection model, pure: logistic regression over two blocks of features, shipped as
+//! `model.json` beside this file and trained by `train.rs`; and the online adaptation layer
 //! that analyst feedback trains.
 //!
-//! Training is hand-written (L2-regularised logistic regression by Newton's method, about
-//! eighty lines): the linear
-//! algebra crates (linfa, smartcore) would bring ndarray and a solver stack for a 31-weight
-//! model that trains in milliseconds. The decision threshold is the one that maximises F1 on
-//! out-of-fold predictions (5-fold cross-validation on the training split), so it is never
-//! tuned on the data it is judged on.
+//! The blocks:
+//! - the 31 structured features of `features.rs` (event phrases, dates, tense, company,
+//!   ticker, genre, denial and other-meaning cues), which also give the evidence;
+//! - hashed word and character n-grams of the document's opening bytes (`text.rs`), learned
+//!   from the labelled corpus. They are computed only for documents that pass a cheap gate
+//!   (some event vocabulary, or a script the phrase lexicon does not cover): a cascade, so
+//!   the bulk of a feed that never speaks of launches costs one Aho-Corasick pass.
+//!
+//! The file stores the text weights as base64 of little-endian `f32`s, so the model stays one
+//! reviewable JSON document of a few hundred kilobytes.
 
 use std::collections::HashMap;
 
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use super::features::{FEATURE_COUNT, FEATURE_NAMES};
+use super::features::{FEATURE_COUNT, FEATURE_NAMES, f};
+use super::text::{self, Sparse};
 
 /// The model shipped with the binary.
 const SHIPPED_MODEL: &str = include_str!("model.json");
+
+/// The model file format this build reads and writes.
+pub const FORMAT: u32 = 2;
 
 /// A trained model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
     /// Intercept (log-odds).
     pub bias: f64,
-    /// One weight per feature, in [`FEATURE_NAMES`] order.
+    /// One weight per structured feature, in [`FEATURE_NAMES`] order.
     pub weights: [f64; FEATURE_COUNT],
+    /// One weight per text hash bucket ([`text::DIM`]), or none for a model without a text
+    /// stage.
+    pub text: Vec<f32>,
+    /// The cascade's first stage, or none (every gated document goes through the text stage).
+    pub first_stage: Option<FirstStage>,
     /// Probability at or above which a document is an announcement.
     pub threshold: f64,
     /// How it was trained.
     pub training: TrainingInfo,
 }
 
+/// The cascade's first stage: logistic regression over the structured features alone. A
+/// document it scores below `low` or above `high` is decided by it, without the text stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FirstStage {
+    /// Intercept.
+    pub bias: f64,
+    /// One weight per structured feature.
+    pub weights: [f64; FEATURE_COUNT],
+    /// Probability below which it decides alone.
+    pub low: f64,
+    /// Probability above which it decides alone.
+    pub high: f64,
+}
+
+impl FirstStage {
+    /// Log-odds of the structured features.
+    pub fn logit(&self, values: &[f64; FEATURE_COUNT]) -> f64 {
+        let mut z = self.bias;
+        for (weight, value) in self.weights.iter().zip(values.iter()) {
+            z += weight * value;
+        }
+        z
+    }
+}
+
 /// How a model was trained, for the record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct TrainingInfo {
-    /// Labelled items.
+    /// Labelled items fitted.
     pub items: usize,
     /// Of which positive.
     pub positives: usize,
-    /// L2 penalty.
+    /// L2 penalty on the structured weights (per weight, on the mean log-loss).
     pub l2: f64,
-    /// Newton steps allowed.
+    /// L2 penalty on the text weights.
+    #[serde(default)]
+    pub l2_text: f64,
+    /// Optimiser iterations allowed.
     pub iterations: usize,
+    /// Cross-validation folds (grouped by website and project).
+    #[serde(default)]
+    pub folds: usize,
     /// Precision, recall and F1 of the out-of-fold predictions at the chosen threshold.
     pub cross_validation: [f64; 3],
+    /// Share of the gated training texts the first stage decided alone (out of fold).
+    #[serde(default)]
+    pub skipped_text_stage: f64,
+    /// What it was trained on (file names and filters), for the record.
+    #[serde(default)]
+    pub data: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -53,7 +105,67 @@ struct ModelFile {
     bias: f64,
     threshold: f64,
     weights: std::collections::BTreeMap<String, f64>,
+    #[serde(default)]
+    text: Option<TextFile>,
+    #[serde(default)]
+    first_stage: Option<FirstStageFile>,
     training: TrainingInfo,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FirstStageFile {
+    bias: f64,
+    low: f64,
+    high: f64,
+    weights: std::collections::BTreeMap<String, f64>,
+}
+
+/// Structured weights by name, every feature present and none unknown.
+fn read_weights(
+    field: &str,
+    named: &std::collections::BTreeMap<String, f64>,
+) -> Result<[f64; FEATURE_COUNT], ModelError> {
+    let mut weights = [0.0; FEATURE_COUNT];
+    for (name, weight) in named {
+        let Some(index) = FEATURE_NAMES.iter().position(|known| known == name) else {
+            return Err(ModelError(format!("{field}: unknown feature `{name}`")));
+        };
+        if !weight.is_finite() {
+            return Err(ModelError(format!(
+                "{field}: weight of `{name}` is not finite"
+            )));
+        }
+        weights[index] = *weight;
+    }
+    if let Some(missing) = FEATURE_NAMES
+        .iter()
+        .find(|name| !named.contains_key(**name))
+    {
+        return Err(ModelError(format!(
+            "{field}: no weight for feature `{missing}`"
+        )));
+    }
+    Ok(weights)
+}
+
+fn named_weights(weights: &[f64; FEATURE_COUNT]) -> std::collections::BTreeMap<String, f64> {
+    FEATURE_NAMES
+        .iter()
+        .zip(weights.iter())
+        .map(|(name, weight)| ((*name).to_owned(), round(*weight)))
+        .collect()
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TextFile {
+    /// Hash bits (must be [`text::BITS`]).
+    bits: u32,
+    /// Bytes read (must be [`text::MAX_TEXT_BYTES`]).
+    max_bytes: usize,
+    /// `2^bits` little-endian f32 weights, base64.
+    weights: String,
 }
 
 /// A model file that cannot be used.
@@ -66,44 +178,94 @@ pub fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
 }
 
+/// Whether the text stage reads a document: it has event vocabulary, or it is written in a
+/// script the phrase lexicon does not cover (most of it is English and Latin-script
+/// languages), so the n-grams are its only reader.
+pub fn passes_gate(values: &[f64; FEATURE_COUNT], joined: &str) -> bool {
+    if values[f::NO_EVENT] == 0.0 {
+        return true;
+    }
+    let opening = &joined.as_bytes()[..joined.len().min(text::MAX_TEXT_BYTES)];
+    // A multi-byte sequence of 3 or 4 bytes: CJK, Hangul, Thai, ...; Latin accents and
+    // Cyrillic are 2 bytes. A cheap byte test keeps the gate cheap.
+    let wide = opening.iter().filter(|byte| **byte >= 0xE0).count();
+    wide >= 8
+}
+
+/// The text-stage input of a document: its n-grams when it passes the gate, else none.
+pub fn text_input(values: &[f64; FEATURE_COUNT], joined: &str) -> Sparse {
+    if passes_gate(values, joined) {
+        text::featurize(joined)
+    } else {
+        Vec::new()
+    }
+}
+
 impl Model {
+    /// A model with every weight zero and no text stage: what feature extraction for
+    /// training needs (features do not depend on the model).
+    pub fn untrained() -> Model {
+        Model {
+            bias: 0.0,
+            weights: [0.0; FEATURE_COUNT],
+            text: Vec::new(),
+            first_stage: None,
+            threshold: 0.5,
+            training: TrainingInfo::default(),
+        }
+    }
+
     /// The model shipped in the repository.
     pub fn shipped() -> Result<Model, ModelError> {
         Model::from_json(SHIPPED_MODEL)
     }
 
     /// Reads a model file; every feature must have a weight and no unknown name may appear.
-    pub fn from_json(text: &str) -> Result<Model, ModelError> {
+    pub fn from_json(text_json: &str) -> Result<Model, ModelError> {
         let file: ModelFile =
-            serde_json::from_str(text).map_err(|err| ModelError(err.to_string()))?;
-        if file.format != 1 {
+            serde_json::from_str(text_json).map_err(|err| ModelError(err.to_string()))?;
+        if file.format != FORMAT {
             return Err(ModelError(format!(
-                "format {} is not supported (expected 1)",
+                "format {} is not supported (expected {FORMAT}; retrain with `tge-swarm train`)",
                 file.format
             )));
         }
-        let mut weights = [0.0; FEATURE_COUNT];
-        for (name, weight) in &file.weights {
-            let Some(index) = FEATURE_NAMES.iter().position(|known| known == name) else {
-                return Err(ModelError(format!("unknown feature `{name}`")));
-            };
-            if !weight.is_finite() {
-                return Err(ModelError(format!("weight of `{name}` is not finite")));
+        let weights = read_weights("weights", &file.weights)?;
+        let first_stage = match file.first_stage {
+            None => None,
+            Some(stage) => {
+                let valid = (0.0..=1.0).contains(&stage.low)
+                    && (0.0..=1.0).contains(&stage.high)
+                    && stage.low <= stage.high
+                    && stage.bias.is_finite();
+                if !valid {
+                    return Err(ModelError(
+                        "first_stage: needs a finite bias and 0 <= low <= high <= 1".into(),
+                    ));
+                }
+                Some(FirstStage {
+                    bias: stage.bias,
+                    weights: read_weights("first_stage.weights", &stage.weights)?,
+                    low: stage.low,
+                    high: stage.high,
+                })
             }
-            weights[index] = *weight;
-        }
-        if let Some(missing) = FEATURE_NAMES
-            .iter()
-            .find(|name| !file.weights.contains_key(**name))
-        {
-            return Err(ModelError(format!("no weight for feature `{missing}`")));
-        }
+        };
         if !(0.0..=1.0).contains(&file.threshold) {
             return Err(ModelError("threshold must be between 0 and 1".into()));
         }
+        if !file.bias.is_finite() {
+            return Err(ModelError("bias is not finite".into()));
+        }
+        let text_weights = match file.text {
+            None => Vec::new(),
+            Some(stage) => decode_text(&stage)?,
+        };
         Ok(Model {
             bias: file.bias,
             weights,
+            text: text_weights,
+            first_stage,
             threshold: file.threshold,
             training: file.training,
         })
@@ -111,24 +273,39 @@ impl Model {
 
     /// The model as a JSON document (the format `from_json` reads).
     pub fn to_json(&self) -> String {
-        let weights = FEATURE_NAMES
-            .iter()
-            .zip(self.weights.iter())
-            .map(|(name, weight)| ((*name).to_owned(), round(*weight)))
-            .collect();
+        let weights = named_weights(&self.weights);
+        let first_stage = self.first_stage.as_ref().map(|stage| FirstStageFile {
+            bias: round(stage.bias),
+            low: stage.low,
+            high: stage.high,
+            weights: named_weights(&stage.weights),
+        });
+        let text_stage = (!self.text.is_empty()).then(|| {
+            let mut bytes = Vec::with_capacity(self.text.len() * 4);
+            for weight in &self.text {
+                bytes.extend_from_slice(&weight.to_le_bytes());
+            }
+            TextFile {
+                bits: text::BITS,
+                max_bytes: text::MAX_TEXT_BYTES,
+                weights: base64::engine::general_purpose::STANDARD.encode(bytes),
+            }
+        });
         let file = ModelFile {
-            format: 1,
+            format: FORMAT,
             bias: round(self.bias),
             threshold: round(self.threshold),
             weights,
+            text: text_stage,
+            first_stage,
             training: self.training.clone(),
         };
-        let mut text = serde_json::to_string_pretty(&file).unwrap_or_default();
-        text.push('\n');
-        text
+        let mut out = serde_json::to_string_pretty(&file).unwrap_or_default();
+        out.push('\n');
+        out
     }
 
-    /// Log-odds of a feature vector.
+    /// Log-odds of the structured block, with the bias.
     pub fn logit(&self, values: &[f64; FEATURE_COUNT]) -> f64 {
         let mut z = self.bias;
         for (weight, value) in self.weights.iter().zip(values.iter()) {
@@ -136,10 +313,72 @@ impl Model {
         }
         z
     }
+
+    /// The cascade's route for a document: the structured log-odds (with the bias) and the
+    /// weights behind them, and whether the text stage is to be added. A gated document
+    /// goes through the full model unless the first stage is sure of it; the others are
+    /// decided by the first stage (or by the full model without text when there is none).
+    pub fn route(
+        &self,
+        values: &[f64; FEATURE_COUNT],
+        gated: bool,
+    ) -> (f64, &[f64; FEATURE_COUNT], bool) {
+        let Some(first) = &self.first_stage else {
+            return (
+                self.logit(values),
+                &self.weights,
+                gated && !self.text.is_empty(),
+            );
+        };
+        let first_logit = first.logit(values);
+        let probability = sigmoid(first_logit);
+        let uncertain = probability >= first.low && probability <= first.high;
+        if gated && uncertain && !self.text.is_empty() {
+            (self.logit(values), &self.weights, true)
+        } else {
+            (first_logit, &first.weights, false)
+        }
+    }
+
+    /// Log-odds contributed by the text block.
+    pub fn text_logit(&self, features: &Sparse) -> f64 {
+        text::dot(&self.text, features)
+    }
+}
+
+fn decode_text(stage: &TextFile) -> Result<Vec<f32>, ModelError> {
+    if stage.bits != text::BITS || stage.max_bytes != text::MAX_TEXT_BYTES {
+        return Err(ModelError(format!(
+            "text stage of {} bits over {} bytes; this build hashes {} bits over {} bytes (retrain)",
+            stage.bits,
+            stage.max_bytes,
+            text::BITS,
+            text::MAX_TEXT_BYTES
+        )));
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(stage.weights.as_bytes())
+        .map_err(|err| ModelError(format!("text.weights: {err}")))?;
+    if bytes.len() != text::DIM * 4 {
+        return Err(ModelError(format!(
+            "text.weights: {} bytes, expected {}",
+            bytes.len(),
+            text::DIM * 4
+        )));
+    }
+    let mut weights = Vec::with_capacity(text::DIM);
+    for chunk in bytes.chunks_exact(4) {
+        let weight = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        if !weight.is_finite() {
+            return Err(ModelError("text.weights: a weight is not finite".into()));
+        }
+        weights.push(weight);
+    }
+    Ok(weights)
 }
 
 /// Rounds to 1e-6 so the shipped file is stable and readable.
-fn round(value: f64) -> f64 {
+pub(super) fn round(value: f64) -> f64 {
     (value * 1e6).round() / 1e6
 }
 
@@ -147,119 +386,6 @@ fn round(value: f64) -> f64 {
 pub const TARGET_PRECISION: f64 = 0.95;
 /// Recall the product promises analysts.
 pub const TARGET_RECALL: f64 = 0.90;
-
-/// Training settings.
-#[derive(Debug, Clone, Copy)]
-pub struct TrainOptions {
-    /// L2 penalty per weight (not on the bias).
-    pub l2: f64,
-    /// Newton steps at most (it converges in about ten).
-    pub iterations: usize,
-    /// Cross-validation folds used to choose the threshold.
-    pub folds: usize,
-}
-
-impl Default for TrainOptions {
-    fn default() -> Self {
-        TrainOptions {
-            l2: 0.01,
-            iterations: 50,
-            folds: 5,
-        }
-    }
-}
-
-/// One labelled feature vector.
-pub type Example = ([f64; FEATURE_COUNT], bool);
-
-/// Parameters in the solver's layout: the bias first, then the weights.
-const PARAMS: usize = FEATURE_COUNT + 1;
-
-/// Solves `a x = b` by Gaussian elimination with partial pivoting (`a` is symmetric positive
-/// definite here, thanks to the L2 term). Hand-written: 32 unknowns do not justify a linear
-/// algebra dependency.
-// Matrix code reads best with indices.
-#[allow(clippy::needless_range_loop)]
-fn solve(mut a: [[f64; PARAMS]; PARAMS], mut b: [f64; PARAMS]) -> Option<[f64; PARAMS]> {
-    for column in 0..PARAMS {
-        let mut pivot = column;
-        for row in column + 1..PARAMS {
-            if a[row][column].abs() > a[pivot][column].abs() {
-                pivot = row;
-            }
-        }
-        if a[pivot][column].abs() < 1e-12 {
-            return None;
-        }
-        a.swap(column, pivot);
-        b.swap(column, pivot);
-        for row in column + 1..PARAMS {
-            let factor = a[row][column] / a[column][column];
-            for k in column..PARAMS {
-                a[row][k] -= factor * a[column][k];
-            }
-            b[row] -= factor * b[column];
-        }
-    }
-    let mut x = [0.0; PARAMS];
-    for row in (0..PARAMS).rev() {
-        let mut sum = b[row];
-        for k in row + 1..PARAMS {
-            sum -= a[row][k] * x[k];
-        }
-        x[row] = sum / a[row][row];
-    }
-    Some(x)
-}
-
-/// Fits L2-regularised logistic regression by Newton's method (iteratively reweighted least
-/// squares): the mean log-loss plus `l2 / 2 * |w|^2` (the bias is not penalised).
-#[allow(clippy::needless_range_loop)]
-fn fit(examples: &[&Example], options: &TrainOptions) -> (f64, [f64; FEATURE_COUNT]) {
-    let mut theta = [0.0; PARAMS];
-    if examples.is_empty() {
-        return (0.0, [0.0; FEATURE_COUNT]);
-    }
-    let n = examples.len() as f64;
-    for _ in 0..options.iterations {
-        let mut gradient = [0.0; PARAMS];
-        let mut hessian = [[0.0; PARAMS]; PARAMS];
-        for (values, label) in examples {
-            let mut x = [0.0; PARAMS];
-            x[0] = 1.0;
-            x[1..].copy_from_slice(values);
-            let z: f64 = theta.iter().zip(x.iter()).map(|(t, v)| t * v).sum();
-            let p = sigmoid(z);
-            let error = p - if *label { 1.0 } else { 0.0 };
-            let curvature = (p * (1.0 - p)).max(1e-9);
-            for i in 0..PARAMS {
-                gradient[i] += error * x[i] / n;
-                for j in 0..PARAMS {
-                    hessian[i][j] += curvature * x[i] * x[j] / n;
-                }
-            }
-        }
-        for i in 1..PARAMS {
-            gradient[i] += options.l2 * theta[i];
-            hessian[i][i] += options.l2;
-        }
-        hessian[0][0] += 1e-9;
-        let Some(step) = solve(hessian, gradient) else {
-            break;
-        };
-        let mut largest: f64 = 0.0;
-        for i in 0..PARAMS {
-            theta[i] -= step[i];
-            largest = largest.max(step[i].abs());
-        }
-        if largest < 1e-10 {
-            break;
-        }
-    }
-    let mut weights = [0.0; FEATURE_COUNT];
-    weights.copy_from_slice(&theta[1..]);
-    (theta[0], weights)
-}
 
 /// Precision, recall and F1 of `(probability, label)` pairs at a threshold.
 pub fn precision_recall_f1(scored: &[(f64, bool)], threshold: f64) -> [f64; 3] {
@@ -287,74 +413,6 @@ pub fn precision_recall_f1(scored: &[(f64, bool)], threshold: f64) -> [f64; 3] {
         0.0
     };
     [precision, recall, f1]
-}
-
-/// Trains a model; also returns each example's out-of-fold probability (for error analysis).
-/// Deterministic: folds are assigned round-robin in input order.
-pub fn train(examples: &[Example], options: &TrainOptions) -> (Model, Vec<f64>) {
-    let folds = options.folds.max(2);
-    let mut out_of_fold: Vec<(f64, bool)> = vec![(0.0, false); examples.len()];
-    for fold in 0..folds {
-        let training: Vec<&Example> = examples
-            .iter()
-            .enumerate()
-            .filter(|(index, _)| index % folds != fold)
-            .map(|(_, example)| example)
-            .collect();
-        let (bias, weights) = fit(&training, options);
-        let model = Model {
-            bias,
-            weights,
-            threshold: 0.5,
-            training: TrainingInfo::default(),
-        };
-        for (index, (values, label)) in examples.iter().enumerate() {
-            if index % folds == fold {
-                out_of_fold[index] = (sigmoid(model.logit(values)), *label);
-            }
-        }
-    }
-    // The threshold with the best out-of-fold F1 among those that meet the product's targets
-    // (precision >= 0.95, recall >= 0.90), or among all when none does; among equals, the one
-    // nearest 0.5.
-    let candidates: Vec<(f64, [f64; 3])> = (10..=90)
-        .map(|step| {
-            let threshold = f64::from(step) / 100.0;
-            (threshold, precision_recall_f1(&out_of_fold, threshold))
-        })
-        .collect();
-    let meets = |figures: &[f64; 3]| figures[0] >= TARGET_PRECISION && figures[1] >= TARGET_RECALL;
-    let any_meets = candidates.iter().any(|(_, figures)| meets(figures));
-    let mut best: (f64, [f64; 3]) = (0.5, precision_recall_f1(&out_of_fold, 0.5));
-    let mut best_eligible = !any_meets || meets(&best.1);
-    for (threshold, figures) in candidates {
-        if any_meets && !meets(&figures) {
-            continue;
-        }
-        let better = !best_eligible
-            || figures[2] > best.1[2] + 1e-12
-            || ((figures[2] - best.1[2]).abs() <= 1e-12
-                && (threshold - 0.5).abs() < (best.0 - 0.5).abs());
-        if better {
-            best = (threshold, figures);
-            best_eligible = true;
-        }
-    }
-    let all: Vec<&Example> = examples.iter().collect();
-    let (bias, weights) = fit(&all, options);
-    let model = Model {
-        bias,
-        weights,
-        threshold: best.0,
-        training: TrainingInfo {
-            items: examples.len(),
-            positives: examples.iter().filter(|(_, label)| *label).count(),
-            l2: options.l2,
-            iterations: options.iterations,
-            cross_validation: best.1.map(round),
-        },
-    };
-    (model, out_of_fold.iter().map(|(p, _)| *p).collect())
 }
 
 /// Analyst feedback as the adaptation layer sees it.

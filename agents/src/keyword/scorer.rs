@@ -1,6 +1,7 @@
-//! The keyword precision scorer, pure: the features of a document (see `features.rs`) scored
-//! by the learned model (see `model.rs`), shifted by the feedback adaptation layer and the
-//! source prior, into a probability with the evidence spans that drove it.
+//! The keyword precision scorer, pure: the features of a document (see `features.rs`) and,
+//! past the cheap gate, its hashed n-grams (see `text.rs`) scored by the learned model (see
+//! `model.rs`), shifted by the feedback adaptation layer and the source prior, into a
+//! probability with the evidence spans that drove it.
 
 use std::sync::Arc;
 
@@ -8,12 +9,15 @@ use swarm_shared::domain::{Company, Detection, Evidence};
 
 pub use super::features::{BuildError, Input};
 use super::features::{Extracted, Extractor, FEATURE_COUNT, FEATURE_NAMES, window};
-use super::model::{Adaptation, Model, pattern_keys, sigmoid};
+use super::model::{Adaptation, Model, passes_gate, pattern_keys, sigmoid, text_input};
 
 /// Log-odds prior by source tier 1..=4: a tier-1 newsroom is likelier to report a real launch
 /// than an aggregator. The corpus carries no tiers, so this prior is set, not learned; tier 2 is
 /// the neutral default used for offline classification.
 pub const TIER_PRIOR: [f64; 4] = [0.3, 0.0, -0.1, -0.2];
+
+/// Probability (before feedback) from which the salient project and ticker are looked for.
+pub const SALIENCE_FROM: f64 = 0.1;
 
 /// Evidence items kept per detection, strongest first.
 pub const MAX_EVIDENCE: usize = 8;
@@ -22,6 +26,7 @@ pub const MAX_EVIDENCE: usize = 8;
 /// per watchlist.
 pub struct Scorer {
     extractor: Extractor,
+    salience: super::salience::Salience,
     model: Model,
     threshold: f64,
     adaptation: Arc<Adaptation>,
@@ -74,6 +79,8 @@ impl Scorer {
         let threshold = threshold.unwrap_or(model.threshold);
         Ok(Scorer {
             extractor: Extractor::new(companies)?,
+            salience: super::salience::Salience::new()
+                .map_err(|err| BuildError(format!("salience patterns: {err}")))?,
             model,
             threshold,
             adaptation: Arc::new(Adaptation::default()),
@@ -101,10 +108,24 @@ impl Scorer {
         self.extractor.extract(input).values
     }
 
+    /// The structured features and the text-stage input of a document (for training).
+    pub fn examples_of(&self, input: Input<'_>) -> ([f64; FEATURE_COUNT], super::text::Sparse) {
+        let extracted = self.extractor.extract(input);
+        let text = text_input(&extracted.values, &extracted.joined);
+        (extracted.values, text)
+    }
+
     /// The model's log-odds for a document, before adaptation and prior (what feedback
     /// samples record).
     pub fn base_logit(&self, input: Input<'_>) -> f64 {
-        self.model.logit(&self.extractor.extract(input).values)
+        let extracted = self.extractor.extract(input);
+        let gated = passes_gate(&extracted.values, &extracted.joined);
+        let (dense, _, with_text) = self.model.route(&extracted.values, gated);
+        if with_text {
+            dense + super::text::score(&self.model.text, &extracted.joined)
+        } else {
+            dense
+        }
     }
 
     /// Scores a document.
@@ -113,21 +134,38 @@ impl Scorer {
         let Extracted {
             values,
             spans,
-            project,
-            token,
+            mut project,
+            mut token,
             event_date,
             joined,
         } = extracted;
-        let mut z = self.model.logit(&values);
+        let gate = passes_gate(&values, &joined);
+        let (mut z, dense_weights, with_text) = self.model.route(&values, gate);
+        let text_logit = if with_text {
+            super::text::score(&self.model.text, &joined)
+        } else {
+            0.0
+        };
+        z += text_logit;
+        let tier_index = usize::from(input.tier.clamp(1, 4) - 1);
+        // A watchlist company is known for sure; otherwise the text's most salient names
+        // (see `salience.rs`) beat what was found near the event phrases. Looked for only
+        // where an announcement is within reach (the bulk of a feed is not), since it costs
+        // more than the scoring.
+        let within_reach = sigmoid(z + TIER_PRIOR[tier_index]) >= SALIENCE_FROM;
+        if values[super::features::f::COMPANY] == 0.0 && gate && within_reach {
+            let (salient_project, salient_token) = self.salience.find(&joined);
+            if salient_project.is_some() {
+                project = salient_project;
+            }
+            if salient_token.is_some() {
+                token = salient_token;
+            }
+        }
         // The strongest contributions only: snippets cost more than the scoring itself.
         let mut contributions: Vec<(f64, &super::features::Span)> = spans
             .iter()
-            .map(|span| {
-                (
-                    self.model.weights[span.feature] * values[span.feature],
-                    span,
-                )
-            })
+            .map(|span| (dense_weights[span.feature] * values[span.feature], span))
             .filter(|(contribution, _)| contribution.abs() >= 0.05)
             .collect();
         contributions.sort_by(|a, b| b.0.abs().total_cmp(&a.0.abs()));
@@ -137,6 +175,23 @@ impl Scorer {
                 feature: format!("{}:{}", FEATURE_NAMES[span.feature], span.label),
                 snippet: snippet(&joined, span.start, span.end),
                 weight: contribution,
+            });
+        }
+        if text_logit.abs() >= 0.05 {
+            let strongest = if within_reach {
+                format!(
+                    "; strongest words: {}",
+                    super::text::strongest_words(&self.model.text, &joined, 3).join(", ")
+                )
+            } else {
+                String::new()
+            };
+            evidence.push(Evidence {
+                feature: "text".into(),
+                snippet: format!(
+                    "wording learned from labelled texts ({text_logit:+.2}){strongest}"
+                ),
+                weight: text_logit,
             });
         }
         if !self.adaptation.is_empty() {
@@ -151,7 +206,6 @@ impl Scorer {
                 });
             }
         }
-        let tier_index = usize::from(input.tier.clamp(1, 4) - 1);
         z += TIER_PRIOR[tier_index];
         let score = sigmoid(z);
         evidence.sort_by(|a, b| b.weight.abs().total_cmp(&a.weight.abs()));

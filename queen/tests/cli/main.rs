@@ -124,21 +124,33 @@ fn classify_scores_json_lines_and_reports_bad_lines() {
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("docs.jsonl");
-    std::fs::write(&file, "{\"id\": 1, \"text\": \"Caldera Labs token launch next week\", \"title\": \"Caldera TGE\"}\n").unwrap();
+    std::fs::write(&file, "{\"id\": 1, \"title\": \"Caldera sets TGE date for CAL token\", \"text\": \"Caldera Labs confirmed the token generation event for its CAL token on March 5, 2026. The CAL airdrop claim opens at TGE for early users, and trading starts the same day.\"}\n").unwrap();
     let from_file = tge_swarm(&["classify", "--input", file.to_str().unwrap()], None);
     assert!(from_file.status.success(), "{}", text(&from_file.stderr));
     assert!(text(&from_file.stdout).contains("\"is_tge\":true"));
 }
 
-const HELDOUT: &str = "../agents/src/keyword/corpus/heldout.jsonl";
-const TRAIN: &str = "../agents/src/keyword/corpus/train.jsonl";
+/// The project's own written texts (they count in no reported figure; here they are only
+/// input the commands must read).
+const HELDOUT: &str = "../agents/src/keyword/corpus/own-heldout.jsonl";
+const TRAIN: &str = "../agents/src/keyword/corpus/own-train.jsonl";
 
 #[test]
-fn eval_reports_the_held_back_split_and_names_bad_lines() {
+fn eval_reports_figures_with_intervals_breakdowns_and_names_bad_lines() {
     let output = tge_swarm(&["eval", "--input", HELDOUT, "--year", "2026"], None);
     assert!(output.status.success(), "{}", text(&output.stderr));
     let table = text(&output.stdout);
-    for needle in ["precision", "recall", "f1", "neg_tgepl", "pos_multi"] {
+    for needle in [
+        "precision",
+        "recall",
+        "f1",
+        "95% [",
+        "false-alarm kind (negatives)",
+        "reliability",
+        "extraction project",
+        "neg_tgepl",
+        "pos_multi",
+    ] {
         assert!(table.contains(needle), "{needle} missing from:\n{table}");
     }
     let output = tge_swarm(
@@ -147,9 +159,49 @@ fn eval_reports_the_held_back_split_and_names_bad_lines() {
     );
     assert!(output.status.success(), "{}", text(&output.stderr));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert!(report["precision"].as_f64().unwrap() >= 0.95, "{report}");
-    assert!(report["recall"].as_f64().unwrap() >= 0.90, "{report}");
     assert_eq!(report["items"], 127);
+    let precision = report["precision"].as_f64().unwrap();
+    let interval = report["intervals"]["precision"].as_array().unwrap();
+    assert!(
+        interval[0].as_f64().unwrap() <= precision && precision <= interval[1].as_f64().unwrap(),
+        "{report}"
+    );
+    assert_eq!(report["reliability"].as_array().unwrap().len(), 10);
+
+    // The real-text corpus's format, with its split and consensus filters.
+    let corpus = concat!(
+        "{\"id\": \"p\", \"text\": \"Kelvora 12 will hold the token generation event of $KV12 on March 3, 2026; the KV12 airdrop claim opens at TGE.\", \"label\": 1, \"second_label\": 1, \"consensus\": true, \"kind\": \"positive\", \"category\": \"upcoming_tge_news\", \"format\": \"news\", \"language\": \"en\", \"project\": \"Kelvora 12\", \"token\": \"KV12\", \"source\": \"https://news.example/a\", \"website\": \"news.example\", \"date\": \"2026-02\", \"split\": \"heldout\", \"note\": \"\"}\n",
+        "{\"id\": \"n\", \"text\": \"What is a TGE? A glossary entry.\", \"label\": 0, \"second_label\": 1, \"consensus\": false, \"kind\": \"hard_negative\", \"category\": \"glossary\", \"format\": \"docs\", \"language\": \"en\", \"project\": \"\", \"token\": \"\", \"source\": \"https://docs.example/b\", \"website\": \"docs.example\", \"date\": \"\", \"split\": \"heldout\", \"note\": \"\"}\n",
+        "{\"id\": \"t\", \"text\": \"Another text.\", \"label\": 0, \"second_label\": 0, \"consensus\": true, \"kind\": \"easy_negative\", \"category\": \"other_meaning\", \"format\": \"other\", \"language\": \"en\", \"project\": \"\", \"token\": \"\", \"source\": \"https://o.example/c\", \"website\": \"o.example\", \"date\": \"\", \"split\": \"train\", \"note\": \"\"}\n",
+    );
+    let output = tge_swarm(
+        &["eval", "--input", "-", "--split", "heldout", "--json"],
+        Some(corpus),
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        report["items"], 1,
+        "one heldout item the labellers agreed on"
+    );
+    assert_eq!(report["extraction"]["projects"], 1);
+    let output = tge_swarm(
+        &[
+            "eval",
+            "--input",
+            "-",
+            "--split",
+            "heldout",
+            "--all-items",
+            "--json",
+        ],
+        Some(corpus),
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["items"], 2);
+    let output = tge_swarm(&["eval", "--input", "-", "--split", "dev"], Some(corpus));
+    assert!(!output.status.success());
+    assert!(text(&output.stderr).contains("no items of split `dev`"));
 
     let bad = "{\"id\": \"a\", \"is_tge\": true, \"text\": \"x\"}\n{\"id\": \"b\", \"text\": \"no label\"}\n";
     let output = tge_swarm(&["eval", "--input", "-"], Some(bad));
@@ -172,12 +224,19 @@ fn train_writes_a_model_that_classify_and_eval_accept() {
     let output = tge_swarm(&["train", "--input", TRAIN, "--out", model_arg], None);
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert!(text(&output.stderr).contains("out-of-fold precision"));
-    // The same corpus gives the shipped model.
     let trained: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&model).unwrap()).unwrap();
-    let shipped: serde_json::Value =
-        serde_json::from_str(include_str!("../../../agents/src/keyword/model.json")).unwrap();
-    assert_eq!(trained["threshold"], shipped["threshold"]);
+    assert_eq!(trained["format"], 2);
+    assert!(
+        trained["text"]["weights"]
+            .as_str()
+            .is_some_and(|w| !w.is_empty())
+    );
+    assert!(trained["first_stage"]["low"].as_f64().is_some());
+    // (That the real corpus gives the shipped model is checked by the keyword agent's tests.)
+    let output = tge_swarm(&["train", "--input", TRAIN, "--blocks", "everything"], None);
+    assert!(!output.status.success());
+    assert!(text(&output.stderr).contains("--blocks must be"));
     let output = tge_swarm(
         &["classify", "--model", model_arg, "--input", "-"],
         Some(

@@ -54,7 +54,7 @@ async fn announcements_become_events_and_syndicated_copies_merge() {
     server.publish(
         "news.html",
         r#"<html><body>
-<article class="post"><h2><a href="/posts/caldera">Caldera sets token launch for next week</a></h2><p class="body">Caldera Labs confirmed the CAL token launch next week with trading on Binance.</p></article>
+<article class="post"><h2><a href="/posts/caldera">Caldera sets token launch for next week</a></h2><p class="body">Caldera Labs confirmed the CAL token launch next week, with trading on Binance from the token generation event and a claim window for early users.</p></article>
 <article class="post"><h2><a href="/posts/volcano">Yellowstone caldera update</a></h2><p class="body">Geologists report magma movement under the volcanic caldera; no eruption expected.</p></article>
 </body></html>"#
             .into(),
@@ -293,7 +293,7 @@ async fn a_slow_source_does_not_hold_back_a_fast_one() {
         rss(&[Item::new(
             "Caldera sets TGE for next week",
             "https://fast.example/caldera",
-            "Caldera Labs confirmed its token generation event for next week.",
+            "Caldera Labs confirmed its token generation event for next week. The CAL token will be claimable by early users at TGE and trading opens the same day.",
         )]),
         "application/rss+xml",
     );

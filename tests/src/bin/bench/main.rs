@@ -158,8 +158,8 @@ struct Generator {
 
 impl Generator {
     fn new() -> Generator {
-        let mut items = read_labelled(TRAIN.as_bytes(), "train.jsonl").unwrap();
-        items.extend(read_labelled(HELDOUT.as_bytes(), "heldout.jsonl").unwrap());
+        let mut items = read_labelled(TRAIN.as_bytes(), "own-train.jsonl").unwrap();
+        items.extend(read_labelled(HELDOUT.as_bytes(), "own-heldout.jsonl").unwrap());
         Generator {
             items,
             rng: StdRng::seed_from_u64(0x7467_6573_7761_726d),
