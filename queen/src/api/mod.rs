@@ -108,7 +108,7 @@ impl Modify for SecurityAddon {
         routes::create_command, routes::list_commands, routes::list_instances,
         routes::healthz, routes::readyz,
         supervision::list_actions, supervision::scale, supervision::restart, supervision::recreate,
-        supervision::inject_fault,
+        supervision::inject_fault, supervision::list_dead_letters,
     ),
     components(schemas(error::Problem)),
     modifiers(&SecurityAddon),
@@ -183,6 +183,7 @@ pub fn router(state: AppState) -> Router {
         .route("/agents/{id}/recreate", post(supervision::recreate))
         .route("/supervisor/actions", get(supervision::list_actions))
         .route("/faults", post(supervision::inject_fault))
+        .route("/dead-letters", get(supervision::list_dead_letters))
         .route("/memory/{namespace}", get(routes::get_memory))
         .route("/synthesis/latest", get(routes::latest_synthesis))
         .route(

@@ -305,3 +305,97 @@ pub async fn inject_fault(
     tracing::warn!(target = %input.target, fault = input.fault.as_str(), count, "fault injected by an operator");
     Ok((StatusCode::ACCEPTED, Json(input)))
 }
+
+/// Dead letters listed at most per request.
+const MAX_DEAD_LETTERS: u32 = 500;
+/// Bytes of each dead letter's payload shown.
+const DEAD_LETTER_PAYLOAD_BYTES: usize = 4096;
+
+/// Query of `GET /dead-letters`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetterParams {
+    /// At most this many, oldest first (default 100, at most 500).
+    pub limit: Option<u32>,
+}
+
+/// A work item set aside, with why.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeadLetter {
+    /// Its id in the dead-letter queue.
+    #[serde(default)]
+    pub id: String,
+    /// The queue it came from (`swarm:queue:classify`, ...).
+    pub queue: String,
+    /// Why: `handler panicked`, `undecodable`, `delivered too many times`.
+    pub reason: String,
+    /// Deliveries before it was set aside.
+    pub deliveries: u32,
+    /// The item as it was queued (its first 4,096 bytes).
+    pub payload: String,
+}
+
+/// The dead-letter queue's items.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeadLetterList {
+    /// Items, oldest first.
+    pub dead_letters: Vec<DeadLetter>,
+    /// Items in the queue in all.
+    pub total: u64,
+}
+
+/// Work items the swarm set aside (`swarm:queue:dead-letter`): items that panicked their
+/// handler, could not be decoded or were delivered too many times (admin key: payloads are
+/// whatever the sources sent).
+#[utoipa::path(get, path = "/api/v1/dead-letters", tag = "supervisor", params(DeadLetterParams),
+    security(("api_key" = [])),
+    responses((status = 200, body = DeadLetterList), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 503, body = Problem)))]
+pub async fn list_dead_letters(
+    _access: AdminAccess,
+    State(state): State<AppState>,
+    params: Result<Query<DeadLetterParams>, QueryRejection>,
+) -> ApiResult<Json<DeadLetterList>> {
+    let Query(params) = params?;
+    let limit = params.limit.unwrap_or(100);
+    if !(1..=MAX_DEAD_LETTERS).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit: must be between 1 and {MAX_DEAD_LETTERS}"
+        )));
+    }
+    let queue = swarm_shared::channels::QUEUE_DEAD_LETTER;
+    let unavailable = |err: swarm_shared::Error| {
+        tracing::warn!(error = %err, "reading the dead-letter queue failed");
+        ApiError::unavailable("the work queues are unavailable; try again shortly")
+    };
+    let items = state
+        .ctx
+        .queue
+        .peek(queue, limit as usize)
+        .await
+        .map_err(unavailable)?;
+    let depth = state.ctx.queue.depth(queue).await.map_err(unavailable)?;
+    let mut dead_letters = Vec::with_capacity(items.len());
+    for (id, payload) in items {
+        let mut letter =
+            serde_json::from_slice::<DeadLetter>(&payload).unwrap_or_else(|_| DeadLetter {
+                id: String::new(),
+                queue: "unknown".into(),
+                reason: "unreadable dead letter".into(),
+                deliveries: 0,
+                payload: String::from_utf8_lossy(&payload).into_owned(),
+            });
+        letter.id = id;
+        if letter.payload.len() > DEAD_LETTER_PAYLOAD_BYTES {
+            let mut end = DEAD_LETTER_PAYLOAD_BYTES;
+            while !letter.payload.is_char_boundary(end) {
+                end -= 1;
+            }
+            letter.payload.truncate(end);
+        }
+        dead_letters.push(letter);
+    }
+    Ok(Json(DeadLetterList {
+        dead_letters,
+        total: depth.ready + depth.pending,
+    }))
+}

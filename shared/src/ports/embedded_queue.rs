@@ -123,6 +123,30 @@ impl WorkQueue for EmbeddedQueue {
         false
     }
 
+    async fn peek(&self, queue: &str, max: usize) -> Result<Vec<(String, Vec<u8>)>> {
+        let queues = self.lock();
+        let Some(state) = queues.get(queue) else {
+            return Ok(Vec::new());
+        };
+        let mut items: Vec<(u64, Vec<u8>)> = state
+            .pending
+            .iter()
+            .map(|(seq, pending)| (*seq, pending.payload.as_ref().clone()))
+            .chain(
+                state
+                    .ready
+                    .iter()
+                    .map(|ready| (ready.seq, ready.payload.as_ref().clone())),
+            )
+            .collect();
+        items.sort_by_key(|(seq, _)| *seq);
+        items.truncate(max);
+        Ok(items
+            .into_iter()
+            .map(|(seq, payload)| (seq.to_string(), payload))
+            .collect())
+    }
+
     async fn enqueue(&self, queue: &str, payloads: Vec<Vec<u8>>) -> Result<Vec<String>> {
         let mut queues = self.lock();
         let state = queues.entry(queue.to_owned()).or_default();

@@ -158,6 +158,9 @@ pub trait WorkQueue: Send + Sync + 'static {
     async fn release(&self, queue: &str, consumer: &str) -> Result<u64>;
     /// Current depth.
     async fn depth(&self, queue: &str) -> Result<QueueDepth>;
+    /// Up to `max` items of a queue, oldest first, ready or pending, without taking them (for
+    /// inspection: the dead-letter queue in the API). Each is `(id, payload)`.
+    async fn peek(&self, queue: &str, max: usize) -> Result<Vec<(String, Vec<u8>)>>;
     /// Whether enqueued items outlive this process (Redis Streams with AOF: yes; the embedded
     /// queues in memory: no). A producer must not record anything that stands for "these
     /// items are safe" (a source's fetch validators) beyond what the queue can keep: see

@@ -606,6 +606,19 @@ impl WorkQueue for RedisQueue {
         true
     }
 
+    async fn peek(&self, queue: &str, max: usize) -> Result<Vec<(String, Vec<u8>)>> {
+        let count = u64::try_from(max).unwrap_or(u64::MAX);
+        let reply: Value = self
+            .client
+            .xrange(queue, "-", "+", Some(count))
+            .await
+            .map_err(unavailable)?;
+        Ok(parse_entries(reply)
+            .into_iter()
+            .filter_map(|(id, payload)| payload.map(|payload| (id, payload)))
+            .collect())
+    }
+
     async fn enqueue(&self, queue: &str, payloads: Vec<Vec<u8>>) -> Result<Vec<String>> {
         let pipeline = self.client.pipeline();
         let count = payloads.len();

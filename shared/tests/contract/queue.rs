@@ -245,8 +245,27 @@ async fn release_hands_pending_work_to_peers_at_once(queue: Arc<dyn WorkQueue>) 
     assert_eq!((depth.ready, depth.pending), (0, 0));
 }
 
+async fn peek_lists_without_taking(queue: Arc<dyn WorkQueue>) {
+    assert!(queue.peek("q:peek", 10).await.unwrap().is_empty());
+    queue.enqueue("q:peek", payloads("p", 3)).await.unwrap();
+    let taken = queue.take("q:peek", "c1", 1, Duration::ZERO).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    // Pending and ready alike, oldest first, capped; nothing is taken by looking.
+    let seen = queue.peek("q:peek", 10).await.unwrap();
+    let bodies: Vec<String> = seen
+        .iter()
+        .map(|(_, payload)| String::from_utf8(payload.clone()).unwrap())
+        .collect();
+    assert_eq!(bodies, ["p-0", "p-1", "p-2"]);
+    assert_eq!(seen[0].0, taken[0].id);
+    assert_eq!(queue.peek("q:peek", 2).await.unwrap().len(), 2);
+    let depth = queue.depth("q:peek").await.unwrap();
+    assert_eq!((depth.ready, depth.pending), (2, 1));
+}
+
 #[tokio::test]
 async fn embedded_queue_contract() {
+    peek_lists_without_taking(embedded()).await;
     release_hands_pending_work_to_peers_at_once(embedded()).await;
     fifo_take_and_ack(embedded()).await;
     batch_limit(embedded()).await;
@@ -258,11 +277,12 @@ async fn embedded_queue_contract() {
 }
 
 /// Queues of this suite, removed before a run on a shared Redis.
-const QUEUES: [&str; 9] = [
+const QUEUES: [&str; 10] = [
     "q:batch",
     "q:fifo",
     "q:many",
     "q:one",
+    "q:peek",
     "q:reclaim",
     "q:recover",
     "q:release",
@@ -283,6 +303,7 @@ async fn redis_queue_contract() {
     // One Redis database of its own (15), so a run never touches the swarm's queues.
     let url = crate::redis_url_db(15);
     fifo_take_and_ack(redis_queue(&url).await).await;
+    peek_lists_without_taking(redis_queue(&url).await).await;
     batch_limit(redis_queue(&url).await).await;
     recover_returns_own_pending(redis_queue(&url).await).await;
     reclaim_after_visibility_timeout(redis_queue(&url).await).await;

@@ -366,6 +366,7 @@ async fn events_pagination_filters_openapi_and_health() {
         "/api/v1/agents",
         "/api/v1/memory/{namespace}",
         "/api/v1/synthesis/latest",
+        "/api/v1/dead-letters",
         "/healthz",
         "/readyz",
     ] {
@@ -554,5 +555,71 @@ async fn event_pages_are_cached_until_an_event_is_announced() {
         metrics.contains("tge_swarm_api_cache_lookups_total{result=\"hit\"}"),
         "hits are counted"
     );
+    swarm.stop().await;
+}
+
+/// An item no agent can handle is set aside in the dead-letter queue, and operators see it,
+/// with why, in `GET /api/v1/dead-letters` (admin key).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_listed_with_their_reasons() {
+    let swarm = TestSwarm::start(|_| {}).await;
+    let queue = swarm.swarm.context().queue.clone();
+    queue
+        .enqueue(
+            swarm_shared::channels::QUEUE_CLASSIFY,
+            vec![b"{\"not\": \"a document\"}".to_vec()],
+        )
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(20), "a dead letter", || async {
+        let (status, _, body) = send(
+            &swarm,
+            reqwest::Method::GET,
+            "/api/v1/dead-letters",
+            Some(ADMIN_KEY),
+            None,
+        )
+        .await;
+        status == 200 && body["total"] == 1
+    })
+    .await;
+    let (_, _, body) = send(
+        &swarm,
+        reqwest::Method::GET,
+        "/api/v1/dead-letters?limit=10",
+        Some(ADMIN_KEY),
+        None,
+    )
+    .await;
+    let letter = &body["dead_letters"][0];
+    assert_eq!(
+        letter["queue"],
+        swarm_shared::channels::QUEUE_CLASSIFY,
+        "{body}"
+    );
+    assert_eq!(letter["reason"], "undecodable");
+    assert!(
+        letter["payload"]
+            .as_str()
+            .is_some_and(|p| p.contains("a document"))
+    );
+    let (status, content_type, body) = send(
+        &swarm,
+        reqwest::Method::GET,
+        "/api/v1/dead-letters",
+        None,
+        None,
+    )
+    .await;
+    assert_problem(status, &content_type, &body, 401, "X-API-Key");
+    let (status, content_type, body) = send(
+        &swarm,
+        reqwest::Method::GET,
+        "/api/v1/dead-letters?limit=0",
+        Some(ADMIN_KEY),
+        None,
+    )
+    .await;
+    assert_problem(status, &content_type, &body, 400, "limit");
     swarm.stop().await;
 }
