@@ -17,6 +17,7 @@ use swarm_agents::keyword::scorer::Scorer;
 use swarm_shared::context::AgentContext;
 use swarm_shared::telemetry;
 use tokio::time::Instant;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tracing::Instrument as _;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -123,6 +124,35 @@ async fn not_found() -> ApiError {
     ApiError::not_found("no such route; see /api/v1/openapi.json")
 }
 
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "this path does not take that method; see /api/v1/openapi.json",
+    )
+}
+
+/// Headers every answer carries unless its handler set them: the API serves JSON only, so
+/// nothing of it may be sniffed as another type, framed, or leak the page it came from.
+fn security_headers() -> [(axum::http::HeaderName, axum::http::HeaderValue); 4] {
+    use axum::http::{HeaderValue, header};
+    [
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        (
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        ),
+    ]
+}
+
 async fn record_metrics(request: Request, next: Next) -> Response {
     let route = request
         .extensions()
@@ -190,13 +220,18 @@ pub fn router(state: AppState) -> Router {
             "/commands",
             get(routes::list_commands).post(routes::create_command),
         )
-        .route("/openapi.json", get(openapi));
-    Router::new()
+        .route("/openapi.json", get(openapi))
+        .method_not_allowed_fallback(method_not_allowed);
+    let mut router = Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(middleware::from_fn(record_metrics))
-        .layer(DefaultBodyLimit::max(body_limit))
-        .with_state(state)
+        .layer(DefaultBodyLimit::max(body_limit));
+    for (name, value) in security_headers() {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(name, value));
+    }
+    router.with_state(state)
 }

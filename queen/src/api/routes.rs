@@ -25,7 +25,7 @@ use swarm_shared::ports::publish;
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::auth::{ReadAccess, WriteAccess};
+use super::auth::{AdminAccess, ReadAccess, WriteAccess};
 use super::error::{ApiError, ApiResult, Problem};
 use crate::classify::{ClassifyInput, ClassifyOutput, classify_one};
 use crate::queen::{AgentView, QueenMsg};
@@ -663,9 +663,9 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 /// drain or resume a node. It is stored as desired state and announced; every host applies it
 /// at once or, if it missed the announcement, at its next heartbeat.
 #[utoipa::path(post, path = "/api/v1/commands", tag = "commands", request_body = Command, security(("api_key" = [])),
-    responses((status = 202, body = DesiredEntry), (status = 401, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 202, body = DesiredEntry), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_command(
-    _access: WriteAccess,
+    _access: AdminAccess,
     State(state): State<AppState>,
     input: Result<Json<Command>, JsonRejection>,
 ) -> ApiResult<impl IntoResponse> {

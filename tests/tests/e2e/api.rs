@@ -623,3 +623,84 @@ async fn dead_letters_are_listed_with_their_reasons() {
     assert_problem(status, &content_type, &body, 400, "limit");
     swarm.stop().await;
 }
+
+/// Hygiene of every answer: a wrong method is a problem+json 405, responses carry the
+/// security headers, and issuing commands takes an admin key (a write key is refused).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_methods_headers_and_command_scope() {
+    let swarm = TestSwarm::start(|_| {}).await;
+    let (status, content_type, body) = send(
+        &swarm,
+        reqwest::Method::DELETE,
+        "/api/v1/events",
+        Some(ADMIN_KEY),
+        None,
+    )
+    .await;
+    assert_problem(
+        status,
+        &content_type,
+        &body,
+        405,
+        "does not take that method",
+    );
+    let (status, content_type, body) =
+        send(&swarm, reqwest::Method::POST, "/healthz", None, None).await;
+    assert_problem(
+        status,
+        &content_type,
+        &body,
+        405,
+        "does not take that method",
+    );
+
+    let response = swarm
+        .http
+        .get(swarm.url("/api/v1/events"))
+        .send()
+        .await
+        .unwrap();
+    let headers = response.headers();
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
+
+    let writer = "a-write-scoped-key-0123456789";
+    swarm
+        .swarm
+        .context()
+        .store
+        .insert_api_key(
+            "writer",
+            &swarm_queen::swarm::hash_key(writer),
+            &["write".to_owned()],
+        )
+        .await
+        .unwrap();
+    let command = json!({"action": "scale", "kind": "keyword", "replicas": 2});
+    let (status, content_type, body) = send(
+        &swarm,
+        reqwest::Method::POST,
+        "/api/v1/commands",
+        Some(writer),
+        Some(command.clone()),
+    )
+    .await;
+    assert_problem(status, &content_type, &body, 403, "admin scope");
+    let (status, _, _) = send(
+        &swarm,
+        reqwest::Method::POST,
+        "/api/v1/commands",
+        Some(ADMIN_KEY),
+        Some(command),
+    )
+    .await;
+    assert_eq!(status, 202);
+    swarm.stop().await;
+}
