@@ -431,8 +431,10 @@ async fn bootstrap_admin_key(
             key.len() >= 16,
             "TGE_SWARM_ADMIN_KEY must be at least 16 characters"
         );
+        // The key from the environment replaces the bootstrap key before it (generated or
+        // set), so rotating TGE_SWARM_ADMIN_KEY revokes the old one.
         store
-            .insert_api_key("bootstrap-admin", &hash_key(key), &scopes)
+            .replace_api_key("bootstrap-admin", &hash_key(key), &scopes)
             .await?;
         return Ok(None);
     }

@@ -78,14 +78,32 @@ pub fn is_worker(kind: AgentKind) -> bool {
     )
 }
 
+/// Longest node name or agent id a command may name (stored keys and `GET /commands` stay
+/// small whatever a client sends).
+pub const MAX_NAME_CHARS: usize = 128;
+
+/// Checks a node name or agent id: 1 to [`MAX_NAME_CHARS`] letters, digits, `-`, `_` or `.`.
+fn check_name(field: &str, name: &str) -> Result<()> {
+    let valid = !name.is_empty()
+        && name.chars().count() <= MAX_NAME_CHARS
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if valid {
+        return Ok(());
+    }
+    Err(Error::Invalid(format!(
+        "{field}: must be 1 to {MAX_NAME_CHARS} letters, digits, '-', '_' or '.'"
+    )))
+}
+
 impl Command {
     /// Checks the command; the error names the field.
     pub fn validate(&self) -> Result<()> {
         match self {
             Command::Restart { node, agent } | Command::RecreateAgent { node, agent } => {
-                if node.is_empty() || agent.is_empty() {
-                    return Err(Error::Invalid("node, agent: must not be empty".into()));
-                }
+                check_name("node", node)?;
+                check_name("agent", agent)?;
             }
             Command::Recreate { kind } => {
                 if *kind == AgentKind::Queen {
@@ -106,11 +124,7 @@ impl Command {
                     )));
                 }
             }
-            Command::Drain { node, .. } => {
-                if node.is_empty() {
-                    return Err(Error::Invalid("node: must not be empty".into()));
-                }
-            }
+            Command::Drain { node, .. } => check_name("node", node)?,
         }
         Ok(())
     }
@@ -374,6 +388,38 @@ mod tests {
         // Another node's restart is not ours.
         let desired = vec![entry("restart/n2/keyword-1", serde_json::json!({}), 1)];
         assert!(plan(&desired, "n1", &actors, &mut applied, false).is_empty());
+    }
+
+    #[test]
+    fn node_and_agent_names_are_bounded() {
+        let long = "n".repeat(MAX_NAME_CHARS + 1);
+        let cases = [
+            Command::Drain {
+                node: long.clone(),
+                drained: true,
+            },
+            Command::Restart {
+                node: "n1".into(),
+                agent: long.clone(),
+            },
+            Command::RecreateAgent {
+                node: "n1/../x".into(),
+                agent: "keyword-0".into(),
+            },
+            Command::Restart {
+                node: String::new(),
+                agent: "keyword-0".into(),
+            },
+        ];
+        for command in cases {
+            let err = command.validate().unwrap_err().to_string();
+            assert!(err.contains("must be 1 to 128"), "{err}");
+        }
+        let fine = Command::Restart {
+            node: "n".repeat(MAX_NAME_CHARS),
+            agent: "keyword-0".into(),
+        };
+        assert!(fine.validate().is_ok());
     }
 
     #[test]

@@ -256,6 +256,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores an API key's hash.
     async fn insert_api_key(&self, name: &str, hash: &str, scopes: &[String]) -> Result<i64>;
+    /// Stores an API key's hash under `name` and deletes every other key of that name: the
+    /// bootstrap key from the environment replaces the one before it. The new key is stored
+    /// before the old ones go, so there is never a moment without one.
+    async fn replace_api_key(&self, name: &str, hash: &str, scopes: &[String]) -> Result<i64>;
     /// Finds an API key by hash.
     async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>>;
     /// API keys stored.

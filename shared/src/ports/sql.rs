@@ -1176,6 +1176,16 @@ impl Store for $store {
         Ok(result.try_get("id")?)
     }
 
+    async fn replace_api_key(&self, name: &str, hash: &str, scopes: &[String]) -> Result<i64> {
+        let id = self.insert_api_key(name, hash, scopes).await?;
+        sqlx::query("DELETE FROM api_keys WHERE name = $1 AND key_hash <> $2")
+            .bind(name)
+            .bind(hash)
+            .execute(self.writer())
+            .await?;
+        Ok(id)
+    }
+
     async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>> {
         let row = sqlx::query("SELECT id, name, scopes FROM api_keys WHERE key_hash = $1")
             .bind(hash)

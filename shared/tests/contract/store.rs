@@ -446,6 +446,35 @@ async fn keys_snapshots_markers(store: Arc<dyn Store>) {
     let found = store.find_api_key("hash-1").await.unwrap().unwrap();
     assert_eq!(found.scopes, ["admin"]);
     assert!(store.find_api_key("nope").await.unwrap().is_none());
+    // A new bootstrap key replaces the one of its name, and only that one.
+    store
+        .insert_api_key("bootstrap-admin", "hash-old", &["admin".into()])
+        .await
+        .unwrap();
+    store
+        .replace_api_key("bootstrap-admin", "hash-new", &["admin".into()])
+        .await
+        .unwrap();
+    assert!(store.find_api_key("hash-old").await.unwrap().is_none());
+    assert!(store.find_api_key("hash-new").await.unwrap().is_some());
+    assert!(store.find_api_key("hash-1").await.unwrap().is_some());
+    store
+        .replace_api_key("bootstrap-admin", "hash-new", &["admin".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.count_api_keys().await.unwrap(),
+        2,
+        "the same key again is a no-op"
+    );
+    store
+        .replace_api_key("bootstrap-admin", "hash-1b", &["admin".into()])
+        .await
+        .unwrap();
+    store
+        .replace_api_key("bootstrap-admin", "hash-new", &["admin".into()])
+        .await
+        .unwrap();
 
     assert!(store.latest_snapshot().await.unwrap().is_none());
     store

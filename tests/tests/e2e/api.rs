@@ -452,7 +452,7 @@ async fn reads_can_require_a_key_and_a_first_start_generates_one() {
 
     // Second start on the same store: no new key, the first still works.
     config.node.name = format!("{}-again", config.node.name);
-    let again = swarm_queen::Swarm::start(config, None).await.unwrap();
+    let again = swarm_queen::Swarm::start(config.clone(), None).await.unwrap();
     assert!(again.generated_admin_key().is_none());
     let url = format!("http://{}/api/v1/sources", again.api_addr().unwrap());
     let response = client
@@ -466,6 +466,25 @@ async fn reads_can_require_a_key_and_a_first_start_generates_one() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 201);
     again.shutdown().await;
+
+    // A start with a key in the environment replaces the bootstrap key: the generated one is
+    // revoked.
+    config.node.name = format!("{}-rotated", config.node.name);
+    let rotated_key = "a-rotated-admin-key-0123456789";
+    let rotated = swarm_queen::Swarm::start(config, Some(rotated_key.into()))
+        .await
+        .unwrap();
+    let url = format!("http://{}/api/v1/sources", rotated.api_addr().unwrap());
+    for (key, expected) in [(key.as_str(), 401), (rotated_key, 200)] {
+        let response = client
+            .get(&url)
+            .header("X-API-Key", key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), expected, "key {key}");
+    }
+    rotated.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
