@@ -427,16 +427,37 @@ fn default_status() -> String {
     "pre_token".to_owned()
 }
 
+/// Most aliases, tickers or exclusions a company may list.
+pub const MAX_COMPANY_LIST: usize = 50;
+/// Longest alias, exclusion or status, in bytes.
+pub const MAX_COMPANY_TEXT: usize = 200;
+
 impl CompanyInput {
     /// Checks the input; the error names the offending field.
     pub fn validate(&self) -> Result<()> {
         if self.name.trim().is_empty() || self.name.len() > 200 {
             return Err(Error::Invalid("name: must be 1 to 200 characters".into()));
         }
-        for (index, alias) in self.aliases.iter().enumerate() {
-            if alias.trim().is_empty() {
+        if self.status.len() > MAX_COMPANY_TEXT {
+            return Err(Error::Invalid(format!(
+                "status: must be at most {MAX_COMPANY_TEXT} bytes"
+            )));
+        }
+        for (field, list) in [
+            ("aliases", &self.aliases),
+            ("tickers", &self.tickers),
+            ("exclusions", &self.exclusions),
+        ] {
+            if list.len() > MAX_COMPANY_LIST {
                 return Err(Error::Invalid(format!(
-                    "aliases[{index}]: must not be empty"
+                    "{field}: at most {MAX_COMPANY_LIST} entries"
+                )));
+            }
+        }
+        for (index, alias) in self.aliases.iter().enumerate() {
+            if alias.trim().is_empty() || alias.len() > MAX_COMPANY_TEXT {
+                return Err(Error::Invalid(format!(
+                    "aliases[{index}]: must be 1 to {MAX_COMPANY_TEXT} bytes"
                 )));
             }
         }
@@ -452,9 +473,9 @@ impl CompanyInput {
             }
         }
         for (index, exclusion) in self.exclusions.iter().enumerate() {
-            if exclusion.trim().is_empty() {
+            if exclusion.trim().is_empty() || exclusion.len() > MAX_COMPANY_TEXT {
                 return Err(Error::Invalid(format!(
-                    "exclusions[{index}]: must not be empty"
+                    "exclusions[{index}]: must be 1 to {MAX_COMPANY_TEXT} bytes"
                 )));
             }
         }
@@ -882,4 +903,67 @@ pub struct SupervisorActionQuery {
     pub component: Option<String>,
     /// At most this many (newest first).
     pub limit: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn company() -> CompanyInput {
+        CompanyInput {
+            name: "Fhenix".into(),
+            aliases: vec!["Fhenix Protocol".into()],
+            tickers: vec!["FHE".into()],
+            priority: Priority::High,
+            status: "pre_token".into(),
+            exclusions: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn company_lists_and_texts_are_bounded() {
+        assert!(company().validate().is_ok());
+        let long = "x".repeat(MAX_COMPANY_TEXT + 1);
+        let cases: Vec<(CompanyInput, &str)> = vec![
+            (
+                CompanyInput {
+                    aliases: vec!["a".into(); MAX_COMPANY_LIST + 1],
+                    ..company()
+                },
+                "aliases: at most",
+            ),
+            (
+                CompanyInput {
+                    aliases: vec![long.clone()],
+                    ..company()
+                },
+                "aliases[0]: must be 1 to",
+            ),
+            (
+                CompanyInput {
+                    exclusions: vec![long.clone()],
+                    ..company()
+                },
+                "exclusions[0]: must be 1 to",
+            ),
+            (
+                CompanyInput {
+                    status: long,
+                    ..company()
+                },
+                "status: must be at most",
+            ),
+            (
+                CompanyInput {
+                    tickers: vec!["FHE".into(); MAX_COMPANY_LIST + 1],
+                    ..company()
+                },
+                "tickers: at most",
+            ),
+        ];
+        for (input, needle) in cases {
+            let err = input.validate().unwrap_err().to_string();
+            assert!(err.contains(needle), "{err}");
+        }
+    }
 }

@@ -452,7 +452,9 @@ async fn reads_can_require_a_key_and_a_first_start_generates_one() {
 
     // Second start on the same store: no new key, the first still works.
     config.node.name = format!("{}-again", config.node.name);
-    let again = swarm_queen::Swarm::start(config.clone(), None).await.unwrap();
+    let again = swarm_queen::Swarm::start(config.clone(), None)
+        .await
+        .unwrap();
     assert!(again.generated_admin_key().is_none());
     let url = format!("http://{}/api/v1/sources", again.api_addr().unwrap());
     let response = client
