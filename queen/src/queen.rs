@@ -231,6 +231,7 @@ async fn schedule(state: &mut QueenState) {
             next_due: known.map(|(next_due, _)| *next_due),
             enqueued_at: known.map(|(_, enqueued_at)| *enqueued_at),
             last_fetch_at: source.last_fetch_at,
+            interval: source.effective_interval.unwrap_or(source.interval),
         };
         if !should_schedule(clock, now, stale_after) {
             continue;

@@ -1,7 +1,8 @@
 //! The scheduling decision, pure: is a source due, and is its previous task done? A source
 //! whose last task has not been recorded yet is not scheduled again (back-pressure: a stalled
 //! or crashed scraping agent must not pile up duplicate tasks), unless that task is so old it
-//! must have been lost.
+//! must have been lost. Once recorded, a source is due its current interval after that fetch
+//! (the interval the fetch itself set, so a server's Retry-After is kept to the second).
 
 use chrono::{DateTime, Utc};
 
@@ -14,6 +15,9 @@ pub struct SourceClock {
     pub enqueued_at: Option<DateTime<Utc>>,
     /// When its last fetch was recorded.
     pub last_fetch_at: Option<DateTime<Utc>>,
+    /// Its interval now (the one its last fetch set: adapted to its yield, or a server's
+    /// Retry-After).
+    pub interval: std::time::Duration,
 }
 
 /// Whether to enqueue a task for the source now. `stale_after` is how long an unrecorded task
@@ -23,17 +27,18 @@ pub fn should_schedule(
     now: DateTime<Utc>,
     stale_after: chrono::Duration,
 ) -> bool {
-    let due = clock.next_due.is_none_or(|at| now >= at);
-    if !due {
-        return false;
-    }
     let Some(enqueued_at) = clock.enqueued_at else {
-        return true;
+        return clock.next_due.is_none_or(|at| now >= at);
     };
-    let recorded = clock
-        .last_fetch_at
-        .is_some_and(|fetched| fetched >= enqueued_at);
-    recorded || now - enqueued_at >= stale_after
+    match clock.last_fetch_at {
+        // The last task was recorded: the interval its fetch set counts from that fetch, so
+        // a Retry-After of 120 s means a fetch 120 s after the 429, not an interval later.
+        Some(fetched) if fetched >= enqueued_at => {
+            now >= swarm_shared::time::after(fetched, clock.interval)
+        }
+        // Still out: wait for it, unless it must have been lost.
+        _ => clock.next_due.is_none_or(|at| now >= at) && now - enqueued_at >= stale_after,
+    }
 }
 
 /// Whether a source's stored fetch validators (ETag, Last-Modified, content hash) may be sent
@@ -200,19 +205,43 @@ mod tests {
     #[test]
     fn table() {
         let stale = chrono::Duration::seconds(300);
-        let clock =
-            |next_due: Option<i64>, enqueued: Option<i64>, fetched: Option<i64>| SourceClock {
-                next_due: next_due.map(at),
-                enqueued_at: enqueued.map(at),
-                last_fetch_at: fetched.map(at),
-            };
+        let timed = |next_due: Option<i64>,
+                     enqueued: Option<i64>,
+                     fetched: Option<i64>,
+                     interval: u64| SourceClock {
+            next_due: next_due.map(at),
+            enqueued_at: enqueued.map(at),
+            last_fetch_at: fetched.map(at),
+            interval: std::time::Duration::from_secs(interval),
+        };
+        let clock = |next_due: Option<i64>, enqueued: Option<i64>, fetched: Option<i64>| {
+            timed(next_due, enqueued, fetched, 60)
+        };
         let cases = [
             ("never scheduled", clock(None, None, None), 0, true),
             ("not due yet", clock(Some(60), Some(0), Some(1)), 30, false),
             (
-                "due, last task recorded",
+                "due an interval after the recorded fetch",
                 clock(Some(60), Some(0), Some(1)),
+                61,
+                true,
+            ),
+            (
+                "the interval counts from the fetch, not the enqueue",
+                clock(Some(60), Some(0), Some(10)),
                 60,
+                false,
+            ),
+            (
+                "a 429's Retry-After (120 s + 1) is kept to the second",
+                timed(Some(60), Some(0), Some(10), 121),
+                130,
+                false,
+            ),
+            (
+                "a 429's Retry-After (120 s + 1), reached",
+                timed(Some(60), Some(0), Some(10), 121),
+                131,
                 true,
             ),
             (

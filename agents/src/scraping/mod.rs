@@ -413,6 +413,10 @@ async fn record_outcome(ctx: &AgentContext, agent_id: &str, outcome: TaskOutcome
             // An open breaker has its own timing: the source's cadence is left as it is.
             let next_interval = match &failure {
                 Failure::CircuitOpen(_) => None,
+                Failure::Fetch(err) if err.is_rate_limited() => adapt(match err.retry_after() {
+                    Some(wait) => cadence::Yield::RateLimited(wait),
+                    None => cadence::Yield::Failed,
+                }),
                 Failure::Fetch(_) | Failure::Parse(_) => adapt(cadence::Yield::Failed),
             };
             let (status, message, call) = match failure {
