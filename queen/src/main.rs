@@ -73,57 +73,12 @@ enum Command {
     /// Measure the shipped model on a labelled corpus: precision, recall and F1 with 95 %
     /// bootstrap intervals, errors by category, format, language and false-alarm kind,
     /// calibration, and extraction of project and ticker.
-    Eval {
-        /// JSON Lines of `{"id", "is_tge", "text", ...}` or of the labelled real-text corpus
-        /// (`../shared/corpus/labelled.jsonl`), or `-`.
-        #[arg(long)]
-        input: String,
-        /// Only the items of this split (`heldout`, `train`), when the corpus has splits.
-        #[arg(long)]
-        split: Option<String>,
-        /// Include the items the two labelling passes disagreed on (left out by default).
-        #[arg(long)]
-        all_items: bool,
-        /// A model file from `tge-swarm train` instead of the shipped one.
-        #[arg(long)]
-        model: Option<PathBuf>,
-        /// The year the texts were written in (years before it read as past). Default: this year.
-        #[arg(long)]
-        year: Option<i32>,
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Eval(EvalArgs),
     /// Fit the detection model on a labelled corpus and write it as JSON. The shipped model
     /// (`agents/src/keyword/model.json`) is `tge-swarm train --input
-    /// ../shared/corpus/labelled.jsonl --out agents/src/keyword/model.json`.
-    Train {
-        /// JSON Lines of labelled items (either format), or `-`.
-        #[arg(long)]
-        input: String,
-        /// Train on this split only, when the corpus has splits.
-        #[arg(long, default_value = "train")]
-        split: String,
-        /// More labelled texts that take part in training but in no figure (each fold trains
-        /// on them; none is judged), e.g. `agents/src/keyword/corpus/own-train.jsonl`.
-        #[arg(long)]
-        extra: Vec<String>,
-        /// Where to write the model. Default: stdout.
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// The year the texts were written in, for items without a date.
-        #[arg(long, default_value_t = CORPUS_YEAR)]
-        year: i32,
-        /// L2 penalty per structured weight.
-        #[arg(long, default_value_t = TrainOptions::default().l2)]
-        l2: f64,
-        /// L2 penalty per text weight.
-        #[arg(long, default_value_t = TrainOptions::default().l2_text)]
-        l2_text: f64,
-        /// Which feature blocks to use: `both`, `structured` or `text` (for ablations).
-        #[arg(long, default_value = "both")]
-        blocks: String,
-    },
+    /// ../shared/corpus/labelled.jsonl --extra agents/src/keyword/corpus/own-train.jsonl --out
+    /// agents/src/keyword/model.json` (docs/detection.md, "Training").
+    Train(TrainArgs),
     /// Create or upgrade the store (TGE_SWARM_DATABASE_URL, else SQLite under the data dir).
     Migrate,
     /// Probe the swarm process on this host (Docker's HEALTHCHECK): exit 0 when its `/readyz`
@@ -198,49 +153,8 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::CheckConfig => check_config(&config, &origin),
         Command::Classify { input, model } => classify(&config, &input, model.as_deref()),
-        Command::Eval {
-            input,
-            split,
-            all_items,
-            model,
-            year,
-            json,
-        } => eval(
-            &config,
-            &EvalArgs {
-                input,
-                split,
-                all_items,
-                model,
-                year,
-                json,
-            },
-        ),
-        Command::Train {
-            input,
-            split,
-            extra,
-            out,
-            year,
-            l2,
-            l2_text,
-            blocks,
-        } => train_model(
-            &config,
-            &TrainArgs {
-                input,
-                split,
-                extra,
-                out,
-                year,
-                options: TrainOptions {
-                    l2,
-                    l2_text,
-                    ..TrainOptions::default()
-                },
-                blocks,
-            },
-        ),
+        Command::Eval(args) => eval(&config, &args),
+        Command::Train(args) => train_model(&config, &args),
         Command::Migrate => runtime()?.block_on(migrate(&config)),
         Command::Healthcheck { url } => runtime()?.block_on(healthcheck(&config, url)),
         Command::Run => runtime()?.block_on(run(config, Role::All, &origin)),
@@ -490,12 +404,26 @@ fn read_corpus(input: &str) -> anyhow::Result<Vec<LabelledItem>> {
 }
 
 /// What `tge-swarm eval` was asked.
+#[derive(Debug, clap::Args)]
 struct EvalArgs {
+    /// JSON Lines of `{"id", "is_tge", "text", ...}` or of the labelled real-text corpus
+    /// (`../shared/corpus/labelled.jsonl`), or `-`.
+    #[arg(long)]
     input: String,
+    /// Only the items of this split (`heldout`, `train`), when the corpus has splits.
+    #[arg(long)]
     split: Option<String>,
+    /// Include the items the two labelling passes disagreed on (left out by default).
+    #[arg(long)]
     all_items: bool,
+    /// A model file from `tge-swarm train` instead of the shipped one.
+    #[arg(long)]
     model: Option<PathBuf>,
+    /// The year the texts were written in (years before it read as past). Default: this year.
+    #[arg(long)]
     year: Option<i32>,
+    /// Print the report as JSON.
+    #[arg(long)]
     json: bool,
 }
 
@@ -657,18 +585,41 @@ fn write_stdout(text: &str) -> anyhow::Result<()> {
 }
 
 /// What `tge-swarm train` was asked.
+#[derive(Debug, clap::Args)]
 struct TrainArgs {
+    /// JSON Lines of labelled items (either format), or `-`.
+    #[arg(long)]
     input: String,
+    /// Train on this split only, when the corpus has splits.
+    #[arg(long, default_value = "train")]
     split: String,
+    /// More labelled texts that take part in training but in no figure (each fold trains
+    /// on them; none is judged), e.g. `agents/src/keyword/corpus/own-train.jsonl`.
+    #[arg(long)]
     extra: Vec<String>,
+    /// Where to write the model. Default: stdout.
+    #[arg(long)]
     out: Option<PathBuf>,
+    /// The year the texts were written in, for items without a date.
+    #[arg(long, default_value_t = CORPUS_YEAR)]
     year: i32,
-    options: TrainOptions,
+    /// L2 penalty per structured weight.
+    #[arg(long, default_value_t = TrainOptions::default().l2)]
+    l2: f64,
+    /// L2 penalty per text weight.
+    #[arg(long, default_value_t = TrainOptions::default().l2_text)]
+    l2_text: f64,
+    /// Which feature blocks to use: `both`, `structured` or `text` (for ablations).
+    #[arg(long, default_value = "both")]
     blocks: String,
 }
 
 fn train_model(config: &Config, args: &TrainArgs) -> anyhow::Result<()> {
-    let options = args.options;
+    let options = TrainOptions {
+        l2: args.l2,
+        l2_text: args.l2_text,
+        ..TrainOptions::default()
+    };
     anyhow::ensure!(
         options.l2 >= 0.0 && options.l2.is_finite(),
         "--l2 must be a non-negative number"

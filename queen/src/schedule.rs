@@ -88,22 +88,8 @@ mod tests {
         let source = |id: i64, tier: u8| swarm_shared::domain::Source {
             id,
             name: format!("s{id}"),
-            kind: swarm_shared::domain::SourceKind::Rss,
-            url: "https://x.example/feed".into(),
-            interval: std::time::Duration::from_secs(60),
-            selectors: None,
             tier,
-            enabled: true,
-            created_at: at(0),
-            last_fetch_at: None,
-            last_status: None,
-            last_error: None,
-            consecutive_failures: 0,
-            last_item_count: 0,
-            effective_interval: None,
-            content_hash: None,
-            etag: None,
-            last_modified: None,
+            ..sample_source()
         };
         let sources = [source(1, 4), source(2, 1), source(3, 2), source(4, 1)];
         let order: Vec<i64> = by_priority(&sources).iter().map(|s| s.id).collect();

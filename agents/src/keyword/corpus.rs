@@ -19,6 +19,7 @@ use std::io::BufRead;
 use serde::{Deserialize, Serialize};
 
 use super::features::FEATURE_NAMES;
+use super::model::figures;
 use super::scorer::{Input, Scorer};
 
 /// The year the project's own texts were written in: their "past years" are the years
@@ -526,19 +527,10 @@ pub fn bootstrap(outcomes: &[(bool, bool)], resamples: usize, seed: u64) -> Inte
                 (false, false) => {}
             }
         }
-        let p = if tp + fp > 0.0 { tp / (tp + fp) } else { 1.0 };
-        let r = if tp + fneg > 0.0 {
-            tp / (tp + fneg)
-        } else {
-            1.0
-        };
+        let [p, r, f] = figures(tp, fp, fneg);
         precision.push(p);
         recall.push(r);
-        f1.push(if p + r > 0.0 {
-            2.0 * p * r / (p + r)
-        } else {
-            0.0
-        });
+        f1.push(f);
     }
     let interval = |values: &mut Vec<f64>| -> Interval {
         values.sort_by(f64::total_cmp);
@@ -672,17 +664,7 @@ pub fn evaluate(scorer: &Scorer, items: &[LabelledItem], year: i32) -> Report {
     let tp = report.true_positives as f64;
     let fp = report.false_positives as f64;
     let fneg = report.false_negatives as f64;
-    report.precision = if tp + fp > 0.0 { tp / (tp + fp) } else { 1.0 };
-    report.recall = if tp + fneg > 0.0 {
-        tp / (tp + fneg)
-    } else {
-        1.0
-    };
-    report.f1 = if report.precision + report.recall > 0.0 {
-        2.0 * report.precision * report.recall / (report.precision + report.recall)
-    } else {
-        0.0
-    };
+    [report.precision, report.recall, report.f1] = figures(tp, fp, fneg);
     report.brier = if items.is_empty() {
         0.0
     } else {

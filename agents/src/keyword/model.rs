@@ -339,11 +339,6 @@ impl Model {
             (first_logit, &first.weights, false)
         }
     }
-
-    /// Log-odds contributed by the text block.
-    pub fn text_logit(&self, features: &Sparse) -> f64 {
-        text::dot(&self.text, features)
-    }
 }
 
 fn decode_text(stage: &TextFile) -> Result<Vec<f32>, ModelError> {
@@ -387,6 +382,23 @@ pub const TARGET_PRECISION: f64 = 0.95;
 /// Recall the product promises analysts.
 pub const TARGET_RECALL: f64 = 0.90;
 
+/// Precision, recall and F1 from true positives, false positives and false negatives
+/// (precision and recall are 1 when nothing was called or nothing was to be found).
+pub fn figures(tp: f64, fp: f64, fneg: f64) -> [f64; 3] {
+    let precision = if tp + fp > 0.0 { tp / (tp + fp) } else { 1.0 };
+    let recall = if tp + fneg > 0.0 {
+        tp / (tp + fneg)
+    } else {
+        1.0
+    };
+    let f1 = if precision + recall > 0.0 {
+        2.0 * precision * recall / (precision + recall)
+    } else {
+        0.0
+    };
+    [precision, recall, f1]
+}
+
 /// Precision, recall and F1 of `(probability, label)` pairs at a threshold.
 pub fn precision_recall_f1(scored: &[(f64, bool)], threshold: f64) -> [f64; 3] {
     let mut tp = 0.0;
@@ -401,18 +413,7 @@ pub fn precision_recall_f1(scored: &[(f64, bool)], threshold: f64) -> [f64; 3] {
             (false, false) => {}
         }
     }
-    let precision = if tp + fp > 0.0 { tp / (tp + fp) } else { 1.0 };
-    let recall = if tp + fneg > 0.0 {
-        tp / (tp + fneg)
-    } else {
-        1.0
-    };
-    let f1 = if precision + recall > 0.0 {
-        2.0 * precision * recall / (precision + recall)
-    } else {
-        0.0
-    };
-    [precision, recall, f1]
+    figures(tp, fp, fneg)
 }
 
 /// Analyst feedback as the adaptation layer sees it.

@@ -273,17 +273,6 @@ pub fn strongest_words(weights: &[f32], text: &str, count: usize) -> Vec<String>
         .collect()
 }
 
-/// `weights · features`.
-pub fn dot(weights: &[f32], features: &Sparse) -> f64 {
-    let mut sum = 0.0f64;
-    for (index, value) in features {
-        if let Some(weight) = weights.get(*index as usize) {
-            sum += f64::from(*weight) * f64::from(*value);
-        }
-    }
-    sum
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,10 +16,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use serde_json::Value;
 
 use crate::distributed::{
-    corpus, eventually, free_port, path_str, seed_rng, serve_counted_feeds, verify_events,
+    api_add_source, api_events, api_get, corpus, eventually, free_port, path_str, seed_rng,
+    serve_counted_feeds, verify_events,
 };
 
 const ADMIN_KEY: &str = "embedded-crash-test-admin-key";
@@ -98,61 +98,10 @@ impl Embedded {
         self.spawn();
     }
 
-    fn get(&self, path: &str) -> Option<(u16, Value)> {
-        let response = reqwest::blocking::Client::new()
-            .get(format!("http://{}{path}", self.api))
-            .timeout(Duration::from_secs(10))
-            .send()
-            .ok()?;
-        let status = response.status().as_u16();
-        Some((status, response.json().ok().unwrap_or(Value::Null)))
-    }
-
     fn wait_healthy(&self) {
         eventually(Duration::from_secs(60), "the API answers /healthz", || {
-            matches!(self.get("/healthz"), Some((200, _)))
+            matches!(api_get(&self.api, "/healthz"), Some((200, _)))
         });
-    }
-
-    fn add_source(&self, feeds: std::net::SocketAddr, index: usize) {
-        let body = serde_json::json!({
-            "name": format!("feed-{index}"),
-            "kind": "rss",
-            "url": format!("http://{feeds}/feed/{index}.xml"),
-            "interval": "1s",
-        });
-        let response = reqwest::blocking::Client::new()
-            .post(format!("http://{}/api/v1/sources", self.api))
-            .header("x-api-key", ADMIN_KEY)
-            .json(&body)
-            .timeout(Duration::from_secs(10))
-            .send()
-            .unwrap();
-        assert!(
-            response.status().is_success() || response.status().as_u16() == 409,
-            "adding feed {index}: {}",
-            response.status()
-        );
-    }
-
-    fn events(&self) -> Option<Vec<Value>> {
-        let mut events = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let path = match &token {
-                Some(token) => format!("/api/v1/events?page_size=200&page_token={token}"),
-                None => "/api/v1/events?page_size=200".to_owned(),
-            };
-            let (status, body) = self.get(&path)?;
-            if status != 200 {
-                return None;
-            }
-            events.extend(body["events"].as_array()?.iter().cloned());
-            match body["next_page_token"].as_str() {
-                Some(next) => token = Some(next.to_owned()),
-                None => return Some(events),
-            }
-        }
     }
 
     fn log_tail(&self) -> String {
@@ -189,7 +138,7 @@ fn embedded_swarm_killed_at_random_loses_and_duplicates_nothing() {
         swarm.wait_healthy();
         // Feeds join one by one, so fetches of new bodies go on through the kills.
         if next_feed < feed_count {
-            swarm.add_source(feed_addr, next_feed);
+            api_add_source(&swarm.api, ADMIN_KEY, feed_addr, next_feed);
             next_feed += 1;
         }
         if kill % 2 == 0 {
@@ -216,12 +165,12 @@ fn embedded_swarm_killed_at_random_loses_and_duplicates_nothing() {
 
     swarm.wait_healthy();
     while next_feed < feed_count {
-        swarm.add_source(feed_addr, next_feed);
+        api_add_source(&swarm.api, ADMIN_KEY, feed_addr, next_feed);
         next_feed += 1;
     }
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let count = swarm.events().map_or(0, |events| events.len());
+        let count = api_events(&swarm.api).map_or(0, |events| events.len());
         if count >= projects.len() {
             break;
         }
@@ -235,6 +184,6 @@ fn embedded_swarm_killed_at_random_loses_and_duplicates_nothing() {
     }
     // Redeliveries still in flight would show up as duplicates now.
     std::thread::sleep(Duration::from_secs(3));
-    let events = swarm.events().expect("events are served");
+    let events = api_events(&swarm.api).expect("events are served");
     verify_events(&events, &projects);
 }

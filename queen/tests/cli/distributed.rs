@@ -463,6 +463,63 @@ impl Role {
     }
 }
 
+/// `GET` of an API path on `api` (`host:port`): the status and the JSON body (null when not
+/// JSON), or none when the server does not answer.
+pub(crate) fn api_get(api: &str, path: &str) -> Option<(u16, Value)> {
+    let response = reqwest::blocking::Client::new()
+        .get(format!("http://{api}{path}"))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .ok()?;
+    let status = response.status().as_u16();
+    let body = response.json().ok().unwrap_or(Value::Null);
+    Some((status, body))
+}
+
+/// Adds `/feed/<index>.xml` of the feed server as the RSS source `feed-<index>` (a second
+/// add of the same feed is fine).
+pub(crate) fn api_add_source(api: &str, key: &str, feeds: SocketAddr, index: usize) {
+    let body = serde_json::json!({
+        "name": format!("feed-{index}"),
+        "kind": "rss",
+        "url": format!("http://{feeds}/feed/{index}.xml"),
+        "interval": "1s",
+    });
+    let response = reqwest::blocking::Client::new()
+        .post(format!("http://{api}/api/v1/sources"))
+        .header("x-api-key", key)
+        .json(&body)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .unwrap();
+    assert!(
+        response.status().is_success() || response.status().as_u16() == 409,
+        "adding feed {index}: {}",
+        response.status()
+    );
+}
+
+/// Every event the API on `api` lists, following the cursor.
+pub(crate) fn api_events(api: &str) -> Option<Vec<Value>> {
+    let mut events = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let path = match &token {
+            Some(token) => format!("/api/v1/events?page_size=200&page_token={token}"),
+            None => "/api/v1/events?page_size=200".to_owned(),
+        };
+        let (status, body) = api_get(api, &path)?;
+        if status != 200 {
+            return None;
+        }
+        events.extend(body["events"].as_array()?.iter().cloned());
+        match body["next_page_token"].as_str() {
+            Some(next) => token = Some(next.to_owned()),
+            None => return Some(events),
+        }
+    }
+}
+
 /// The processes of one swarm.
 struct Processes {
     dir: PathBuf,
@@ -598,14 +655,7 @@ impl Processes {
     }
 
     fn get(&self, path: &str) -> Option<(u16, Value)> {
-        let response = reqwest::blocking::Client::new()
-            .get(self.url(path))
-            .timeout(Duration::from_secs(10))
-            .send()
-            .ok()?;
-        let status = response.status().as_u16();
-        let body = response.json().ok().unwrap_or(Value::Null);
-        Some((status, body))
+        api_get(&self.api.to_string(), path)
     }
 
     fn ready(&self) -> bool {
@@ -613,24 +663,7 @@ impl Processes {
     }
 
     fn add_source(&self, feeds: SocketAddr, index: usize) {
-        let body = serde_json::json!({
-            "name": format!("feed-{index}"),
-            "kind": "rss",
-            "url": format!("http://{feeds}/feed/{index}.xml"),
-            "interval": "1s",
-        });
-        let response = reqwest::blocking::Client::new()
-            .post(self.url("/api/v1/sources"))
-            .header("x-api-key", ADMIN_KEY)
-            .json(&body)
-            .timeout(Duration::from_secs(10))
-            .send()
-            .unwrap();
-        assert!(
-            response.status().is_success() || response.status().as_u16() == 409,
-            "adding feed {index}: {}",
-            response.status()
-        );
+        api_add_source(&self.api.to_string(), ADMIN_KEY, feeds, index);
     }
 
     /// Injects a fault through the queen's API (`target` as in `GET /api/v1/agents`).
@@ -651,23 +684,7 @@ impl Processes {
 
     /// Every event, following the cursor.
     fn events(&self) -> Option<Vec<Value>> {
-        let mut events = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let path = match &token {
-                Some(token) => format!("/api/v1/events?page_size=200&page_token={token}"),
-                None => "/api/v1/events?page_size=200".to_owned(),
-            };
-            let (status, body) = self.get(&path)?;
-            if status != 200 {
-                return None;
-            }
-            events.extend(body["events"].as_array()?.iter().cloned());
-            match body["next_page_token"].as_str() {
-                Some(next) => token = Some(next.to_owned()),
-                None => return Some(events),
-            }
-        }
+        api_events(&self.api.to_string())
     }
 
     fn metrics_text(&self) -> String {
