@@ -12,14 +12,12 @@
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
-
-use rand::Rng;
 
 use crate::distributed::{
     api_add_source, api_events, api_get, corpus, eventually, free_port, path_str, seed_rng,
-    serve_counted_feeds, verify_events,
+    serve_counted_feeds, verify_events, wait_for_kill_moment,
 };
 
 const ADMIN_KEY: &str = "embedded-crash-test-admin-key";
@@ -141,20 +139,7 @@ fn embedded_swarm_killed_at_random_loses_and_duplicates_nothing() {
             api_add_source(&swarm.api, ADMIN_KEY, feed_addr, next_feed);
             next_feed += 1;
         }
-        if kill % 2 == 0 {
-            // Within 50 ms of a request reaching the feed server.
-            let before = hits.load(Ordering::SeqCst);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while hits.load(Ordering::SeqCst) == before && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            if hits.load(Ordering::SeqCst) > before {
-                near_fetch += 1;
-            }
-            std::thread::sleep(Duration::from_millis(rng.random_range(0..50)));
-        } else {
-            std::thread::sleep(Duration::from_millis(rng.random_range(0..2000)));
-        }
+        near_fetch += usize::from(wait_for_kill_moment(kill, &hits, &mut rng, 2000));
         swarm.kill_and_restart();
     }
     eprintln!("{KILLS} kills, {near_fetch} within 50 ms of a fetch");

@@ -520,6 +520,29 @@ pub(crate) fn api_events(api: &str) -> Option<Vec<Value>> {
     }
 }
 
+/// Waits for the moment of kill number `kill`: for an even one, within 50 ms after the next
+/// request reaches the feed server (true when one came within 10 s); for an odd one, a random
+/// moment of the next `spread_ms`.
+pub(crate) fn wait_for_kill_moment(
+    kill: usize,
+    hits: &AtomicUsize,
+    rng: &mut impl Rng,
+    spread_ms: u64,
+) -> bool {
+    if kill % 2 == 1 {
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..spread_ms)));
+        return false;
+    }
+    let before = hits.load(Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while hits.load(Ordering::SeqCst) == before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let near = hits.load(Ordering::SeqCst) > before;
+    std::thread::sleep(Duration::from_millis(rng.random_range(0..50)));
+    near
+}
+
 /// The processes of one swarm.
 struct Processes {
     dir: PathBuf,
@@ -1115,19 +1138,7 @@ fn fifty_random_kills_lose_and_duplicate_nothing() {
             processes.add_source(feed_addr, next_feed);
             next_feed += 1;
         }
-        if kill % 2 == 0 {
-            let before = hits.load(Ordering::SeqCst);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while hits.load(Ordering::SeqCst) == before && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            if hits.load(Ordering::SeqCst) > before {
-                near_fetch += 1;
-            }
-            std::thread::sleep(Duration::from_millis(rng.random_range(0..50)));
-        } else {
-            std::thread::sleep(Duration::from_millis(rng.random_range(0..1500)));
-        }
+        near_fetch += usize::from(wait_for_kill_moment(kill, &hits, &mut rng, 1500));
         processes.kill_and_restart(victims[rng.random_range(0..victims.len())]);
     }
     eprintln!("{KILLS} kills, {near_fetch} within 50 ms of a fetch");
