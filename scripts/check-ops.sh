@@ -163,6 +163,8 @@ metrics_addr = "127.0.0.1:$METRICS_PORT"
 data_dir = "$WORK/swarm-data"
 
 [scraping]
+# The fixture feeds are served on loopback: allowed past the outbound guard.
+allow_hosts = ["127.0.0.1"]
 retries = 0
 connect_timeout = "1s"
 timeout = "5s"

@@ -4,6 +4,7 @@
 
 pub mod api_reliability;
 pub mod data_quality;
+pub mod html;
 pub mod keyword;
 pub mod performance;
 pub mod scraping;

@@ -12,7 +12,6 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct ClassifyInput {
     /// Any JSON value; echoed back.
-    #[schema(value_type = Object)]
     pub id: serde_json::Value,
     /// Body text (plain). May be empty when a title is given.
     #[serde(default)]
@@ -29,7 +28,6 @@ pub struct ClassifyInput {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ClassifyOutput {
     /// The input's id.
-    #[schema(value_type = Object)]
     pub id: serde_json::Value,
     /// Whether it announces a token generation event.
     pub is_tge: bool,

@@ -14,6 +14,7 @@ pub use tikv_jemallocator::Jemalloc as Allocator;
 pub mod api;
 pub mod classify;
 pub mod host;
+pub mod keys;
 pub mod metrics;
 pub mod queen;
 pub mod record;

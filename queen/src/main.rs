@@ -90,6 +90,38 @@ enum Command {
         #[arg(long)]
         url: Option<String>,
     },
+    /// Manage API keys in the store directly, without a running swarm or a key: list, create,
+    /// rotate and revoke. Secrets are printed once.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Every key (never a secret): id, name, scopes, created, expires, last used, revoked.
+    List,
+    /// A new key; prints it with its secret, shown this once.
+    Create {
+        /// Who or what holds it (letters, digits, `.`, `_`, `-`).
+        #[arg(long)]
+        name: String,
+        /// Scopes: read, write, admin (repeat or separate with commas).
+        #[arg(long = "scope", value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+        /// Lifetime (`90days`, `12h`); none: until revoked.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        expires_in: Option<std::time::Duration>,
+    },
+    /// A new secret for key ID (same name, scopes and expiry); the old one stops working.
+    Rotate {
+        /// The key's id (`keys list`).
+        id: i64,
+    },
+    /// Revokes key ID at once (the last working admin key cannot be).
+    Revoke {
+        /// The key's id (`keys list`).
+        id: i64,
+    },
 }
 
 fn parse_kind(text: &str) -> Result<AgentKind, String> {
@@ -155,21 +187,26 @@ fn main() -> anyhow::Result<()> {
         Command::Classify { input, model } => classify(&config, &input, model.as_deref()),
         Command::Eval(args) => eval(&config, &args),
         Command::Train(args) => train_model(&config, &args),
-        Command::Migrate => runtime()?.block_on(migrate(&config)),
-        Command::Healthcheck { url } => runtime()?.block_on(healthcheck(&config, url)),
-        Command::Run => runtime()?.block_on(run(config, Role::All, &origin)),
-        Command::Queen => runtime()?.block_on(run(config, Role::Queen, &origin)),
-        Command::MemoryCoordinator => {
-            runtime()?.block_on(run(config, Role::MemoryCoordinator, &origin))
-        }
-        Command::Agent { kind } => runtime()?.block_on(run(config, Role::Agent(kind), &origin)),
+        Command::Migrate => block_on(migrate(&config)),
+        Command::Healthcheck { url } => block_on(healthcheck(&config, url)),
+        Command::Keys(command) => block_on(manage_keys(&config, command)),
+        Command::Run => block_on(run(config, Role::All, &origin)),
+        Command::Queen => block_on(run(config, Role::Queen, &origin)),
+        Command::MemoryCoordinator => block_on(run(config, Role::MemoryCoordinator, &origin)),
+        Command::Agent { kind } => block_on(run(config, Role::Agent(kind), &origin)),
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
+/// Runs `work` on a multi-threaded runtime. The runtime is then shut down without waiting
+/// more than two seconds for blocking threads: a parse still running there gives up on its
+/// own (see `agents::html`), and must not hold the process after a stop.
+fn block_on<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?)
+        .build()?;
+    let result = runtime.block_on(work);
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    result
 }
 
 fn check_config(config: &Config, origin: &str) -> anyhow::Result<()> {
@@ -216,6 +253,42 @@ fn check_config(config: &Config, origin: &str) -> anyhow::Result<()> {
         "  replicas:    scraping {}, keyword {}, data-quality {}",
         config.scraping.replicas, config.detection.replicas, config.quality.replicas
     );
+    Ok(())
+}
+
+async fn manage_keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
+    use swarm_queen::keys;
+    let (store, _) = swarm_queen::swarm::connect_store(config).await?;
+    let now = chrono::Utc::now();
+    let printed = match command {
+        KeysCommand::List => {
+            let listed = store.list_api_keys().await;
+            listed.map(|keys| serde_json::json!({ "keys": keys }))
+        }
+        KeysCommand::Create {
+            name,
+            scopes,
+            expires_in,
+        } => {
+            let input = keys::KeyInput {
+                name,
+                scopes,
+                expires_in,
+            };
+            let issued = keys::create(store.as_ref(), &input, now).await;
+            issued.map(|issued| serde_json::json!(issued))
+        }
+        KeysCommand::Rotate { id } => {
+            let issued = keys::rotate(store.as_ref(), id, now).await;
+            issued.map(|issued| serde_json::json!(issued))
+        }
+        KeysCommand::Revoke { id } => {
+            let revoked = keys::revoke(store.as_ref(), id, now).await;
+            revoked.map(|key| serde_json::json!(key))
+        }
+    };
+    store.close().await;
+    println!("{}", serde_json::to_string_pretty(&printed?)?);
     Ok(())
 }
 

@@ -12,7 +12,6 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use memory_coordinator::{MemoryArgs, MemoryCoordinatorActor};
 use ractor::{Actor, ActorCell, ActorRef};
-use sha2::{Digest, Sha256};
 use swarm_agents::api_reliability::{ApiReliabilityActor, ApiReliabilityArgs};
 use swarm_agents::data_quality::DataQualityActor;
 use swarm_agents::keyword::KeywordActor;
@@ -221,12 +220,8 @@ async fn connect_ports_inner(config: &Config) -> anyhow::Result<Ports> {
 }
 
 /// Scope of the bootstrap key.
-pub const ADMIN_SCOPE: &str = "admin";
-
-/// Hash under which an API key is stored (the key itself is never stored).
-pub fn hash_key(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
-}
+pub use crate::keys::ADMIN_SCOPE;
+pub use crate::keys::hash_key;
 
 /// A running in-process swarm.
 pub struct Swarm {
@@ -434,17 +429,16 @@ async fn bootstrap_admin_key(
         // The key from the environment replaces the bootstrap key before it (generated or
         // set), so rotating TGE_SWARM_ADMIN_KEY revokes the old one.
         store
-            .replace_api_key("bootstrap-admin", &hash_key(key), &scopes)
+            .replace_api_key(crate::keys::BOOTSTRAP_NAME, &hash_key(key), &scopes)
             .await?;
         return Ok(None);
     }
     if store.count_api_keys().await? > 0 {
         return Ok(None);
     }
-    let bytes: [u8; 24] = rand::random();
-    let key = format!("tgs_{}", hex::encode(bytes));
+    let key = crate::keys::new_secret();
     store
-        .insert_api_key("bootstrap-admin", &hash_key(&key), &scopes)
+        .insert_api_key(crate::keys::BOOTSTRAP_NAME, &hash_key(&key), &scopes)
         .await?;
     Ok(Some(key))
 }
@@ -579,7 +573,9 @@ impl Swarm {
         for (listener, router, what) in listeners {
             let token = cancel.clone();
             servers.push(tokio::spawn(async move {
-                let serve = axum::serve(listener, router)
+                // With the peer's address, for the API's rate limits per client.
+                let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+                let serve = axum::serve(listener, service)
                     .with_graceful_shutdown(async move { token.cancelled().await });
                 if let Err(err) = serve.await {
                     tracing::error!(server = what, error = %err, "http server failed");

@@ -161,6 +161,35 @@ pub struct ServerConfig {
     /// such an announcement is lost. `0s` turns the cache off.
     #[serde(default = "default_events_cache_ttl", with = "humantime_serde")]
     pub events_cache_ttl: Duration,
+    /// Requests a second from one client address (0: no limit); beyond it, 429.
+    #[serde(default = "default_rate_limit_per_address")]
+    pub rate_limit_per_address: u32,
+    /// Requests a second with one API key, from any address (0: no limit); beyond it, 429.
+    #[serde(default = "default_rate_limit_per_key")]
+    pub rate_limit_per_key: u32,
+    /// Requests allowed at once above the rate, for both limits.
+    #[serde(default = "default_rate_limit_burst")]
+    pub rate_limit_burst: u32,
+    /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the client
+    /// (`TGE_SWARM_TRUSTED_PROXIES`, comma-separated).
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Origins browsers may call the API from (`https://desk.example`, or `*`); empty: CORS
+    /// off (`TGE_SWARM_CORS_ORIGINS`, comma-separated).
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
+}
+
+fn default_rate_limit_per_address() -> u32 {
+    50
+}
+
+fn default_rate_limit_per_key() -> u32 {
+    100
+}
+
+fn default_rate_limit_burst() -> u32 {
+    100
 }
 
 impl Default for ServerConfig {
@@ -172,6 +201,11 @@ impl Default for ServerConfig {
             require_key_for_reads: false,
             max_request_bytes: default_api_body_limit(),
             events_cache_ttl: default_events_cache_ttl(),
+            rate_limit_per_address: default_rate_limit_per_address(),
+            rate_limit_per_key: default_rate_limit_per_key(),
+            rate_limit_burst: default_rate_limit_burst(),
+            trusted_proxies: Vec::new(),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -254,6 +288,26 @@ pub struct ScrapingConfig {
     /// User-Agent header.
     #[serde(default = "default_user_agent")]
     pub user_agent: String,
+    /// Longest one fetched body may take to parse; a slower parse is abandoned with an error.
+    #[serde(default = "default_parse_timeout", with = "humantime_serde")]
+    pub parse_timeout: Duration,
+    /// Deepest element nesting read from an HTML page (browsers stop nesting at 512).
+    #[serde(default = "default_max_html_depth")]
+    pub max_html_depth: u32,
+    /// Most nodes (elements, text runs, comments) read from one HTML page.
+    #[serde(default = "default_max_html_nodes")]
+    pub max_html_nodes: usize,
+    /// Deepest element nesting read from an XML feed.
+    #[serde(default = "default_max_xml_depth")]
+    pub max_xml_depth: u32,
+    /// Non-public hosts sources may reach anyway: host names, IP addresses and CIDR ranges
+    /// (`TGE_SWARM_ALLOW_HOSTS`, comma-separated). Empty: public addresses only.
+    #[serde(default)]
+    pub allow_hosts: Vec<String>,
+    /// The directory `file` sources may read under (`TGE_SWARM_FILE_ROOT`); none: no file
+    /// sources.
+    #[serde(default)]
+    pub file_root: Option<PathBuf>,
 }
 
 impl Default for ScrapingConfig {
@@ -270,6 +324,12 @@ impl Default for ScrapingConfig {
             per_host_concurrency: default_per_host_concurrency(),
             max_items: default_max_items(),
             user_agent: default_user_agent(),
+            parse_timeout: default_parse_timeout(),
+            max_html_depth: default_max_html_depth(),
+            max_html_nodes: default_max_html_nodes(),
+            max_xml_depth: default_max_xml_depth(),
+            allow_hosts: Vec::new(),
+            file_root: None,
         }
     }
 }
@@ -308,6 +368,32 @@ fn default_concurrency() -> usize {
 
 fn default_per_host_concurrency() -> usize {
     2
+}
+
+/// A comma-separated environment value as a list (blank entries dropped).
+fn comma_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn default_parse_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_max_html_depth() -> u32 {
+    512
+}
+
+fn default_max_html_nodes() -> usize {
+    250_000
+}
+
+fn default_max_xml_depth() -> u32 {
+    128
 }
 
 fn default_max_items() -> usize {
@@ -735,6 +821,25 @@ impl Config {
         if let Some(value) = lookup("TGE_SWARM_ALERT_WEBHOOK") {
             self.supervision.alert_webhook = Some(value).filter(|value| !value.trim().is_empty());
         }
+        let lists = [
+            (
+                "TGE_SWARM_TRUSTED_PROXIES",
+                &mut self.server.trusted_proxies,
+            ),
+            ("TGE_SWARM_CORS_ORIGINS", &mut self.server.cors_origins),
+        ];
+        for (name, slot) in lists {
+            if let Some(value) = lookup(name) {
+                *slot = comma_list(&value);
+            }
+        }
+        if let Some(value) = lookup("TGE_SWARM_ALLOW_HOSTS") {
+            self.scraping.allow_hosts = comma_list(&value);
+        }
+        if let Some(value) = lookup("TGE_SWARM_FILE_ROOT") {
+            self.scraping.file_root =
+                Some(PathBuf::from(value)).filter(|path| !path.as_os_str().is_empty());
+        }
         if let Some(value) = lookup("TGE_SWARM_NODE_NAME") {
             self.node.name = value;
         }
@@ -757,6 +862,23 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// What sources may reach (`scraping.allow_hosts`, `scraping.file_root`); the error names
+    /// the entry that does not parse.
+    pub fn outbound(&self) -> Result<crate::outbound::OutboundPolicy> {
+        crate::outbound::OutboundPolicy::new(
+            &self.scraping.allow_hosts,
+            self.scraping.file_root.as_deref(),
+        )
+        .map_err(|reason| {
+            let field = if reason.starts_with("file_root") {
+                "scraping.file_root"
+            } else {
+                "scraping.allow_hosts"
+            };
+            Error::config(field, reason)
+        })
     }
 
     /// Gives a role its default metrics port (memory coordinator 8002, agents 8010-8014)
@@ -942,12 +1064,13 @@ impl Config {
         }
         let attempts = self.scraping.retries + 1;
         let longest_fetch = self.scraping.timeout * attempts
-            + self.scraping.retry_max_delay * self.scraping.retries;
+            + self.scraping.retry_max_delay * self.scraping.retries
+            + self.scraping.parse_timeout;
         if self.queues.visibility_timeout <= longest_fetch {
             return Err(Error::config(
                 "queues.visibility_timeout",
                 format!(
-                    "must exceed the longest fetch ({}: scraping.timeout x (retries + 1) plus retry delays), or tasks still being fetched are handed to another agent",
+                    "must exceed the longest fetch ({}: scraping.timeout x (retries + 1) plus retry delays and scraping.parse_timeout), or tasks still being fetched are handed to another agent",
                     humantime::format_duration(longest_fetch)
                 ),
             ));
@@ -985,11 +1108,45 @@ impl Config {
         if self.performance.interval.is_zero() {
             return Err(Error::config("performance.interval", "must be positive"));
         }
+        for (index, entry) in self.server.trusted_proxies.iter().enumerate() {
+            let parses =
+                entry.parse::<ipnet::IpNet>().is_ok() || entry.parse::<std::net::IpAddr>().is_ok();
+            if !parses {
+                return Err(Error::config(
+                    format!("server.trusted_proxies[{index}]"),
+                    format!("`{entry}` is neither an IP address nor a CIDR range"),
+                ));
+            }
+        }
+        for (index, origin) in self.server.cors_origins.iter().enumerate() {
+            let valid = origin == "*"
+                || ((origin.starts_with("http://") || origin.starts_with("https://"))
+                    && !origin.trim_end_matches('/').contains(['?', '#', ' '])
+                    && origin.len() <= 512);
+            if !valid {
+                return Err(Error::config(
+                    format!("server.cors_origins[{index}]"),
+                    format!("`{origin}` is not an origin (`https://host[:port]`, or `*`)"),
+                ));
+            }
+        }
+        if self.scraping.allow_hosts.len() > 1000 {
+            return Err(Error::config(
+                "scraping.allow_hosts",
+                "must have at most 1000 entries",
+            ));
+        }
+        let outbound = self.outbound()?;
         let mut names = std::collections::HashSet::new();
         for (index, source) in self.sources.iter().enumerate() {
             source
                 .validate()
                 .map_err(|err| Error::config(format!("sources[{index}]"), err.to_string()))?;
+            if let Ok(url) = url::Url::parse(&source.url) {
+                outbound.check_url(&url).map_err(|err| {
+                    Error::config(format!("sources[{index}].url"), err.to_string())
+                })?;
+            }
             if !names.insert(source.name.as_str()) {
                 return Err(Error::config(
                     format!("sources[{index}].name"),
@@ -1018,7 +1175,7 @@ impl Config {
         const MS: Duration = Duration::from_millis(1);
         const HOUR: Duration = Duration::from_secs(3600);
         const DAY: Duration = Duration::from_secs(24 * 3600);
-        let durations: [(&str, Duration, Duration, Duration); 18] = [
+        let durations: [(&str, Duration, Duration, Duration); 19] = [
             ("scheduler.tick", self.scheduler.tick, MS, HOUR),
             ("scraping.timeout", self.scraping.timeout, MS, HOUR),
             (
@@ -1026,6 +1183,12 @@ impl Config {
                 self.scraping.connect_timeout,
                 MS,
                 HOUR,
+            ),
+            (
+                "scraping.parse_timeout",
+                self.scraping.parse_timeout,
+                MS,
+                Duration::from_secs(600),
             ),
             (
                 "scraping.retry_min_delay",
@@ -1116,7 +1279,7 @@ impl Config {
             }
         }
         const MIB: u64 = 1024 * 1024;
-        let counts: [(&str, u64, u64, u64); 17] = [
+        let counts: [(&str, u64, u64, u64); 23] = [
             (
                 "server.max_request_bytes",
                 self.server.max_request_bytes as u64,
@@ -1147,6 +1310,42 @@ impl Config {
                 self.scraping.max_items as u64,
                 1,
                 100_000,
+            ),
+            (
+                "server.rate_limit_per_address",
+                u64::from(self.server.rate_limit_per_address),
+                0,
+                1_000_000,
+            ),
+            (
+                "server.rate_limit_per_key",
+                u64::from(self.server.rate_limit_per_key),
+                0,
+                1_000_000,
+            ),
+            (
+                "server.rate_limit_burst",
+                u64::from(self.server.rate_limit_burst),
+                1,
+                1_000_000,
+            ),
+            (
+                "scraping.max_html_depth",
+                u64::from(self.scraping.max_html_depth),
+                16,
+                4096,
+            ),
+            (
+                "scraping.max_html_nodes",
+                self.scraping.max_html_nodes as u64,
+                1000,
+                10_000_000,
+            ),
+            (
+                "scraping.max_xml_depth",
+                u64::from(self.scraping.max_xml_depth),
+                8,
+                4096,
             ),
             (
                 "scraping.user_agent",
@@ -1342,6 +1541,7 @@ mod tests {
             ("scheduler", "tick"),
             ("scraping", "timeout"),
             ("scraping", "connect_timeout"),
+            ("scraping", "parse_timeout"),
             ("scraping", "retry_min_delay"),
             ("scraping", "retry_max_delay"),
             ("quality", "merge_window"),
@@ -1368,11 +1568,17 @@ mod tests {
         ];
         let counts = [
             ("server", "max_request_bytes"),
+            ("server", "rate_limit_per_address"),
+            ("server", "rate_limit_per_key"),
+            ("server", "rate_limit_burst"),
             ("scraping", "max_body_bytes"),
             ("scraping", "retries"),
             ("scraping", "concurrency"),
             ("scraping", "per_host_concurrency"),
             ("scraping", "max_items"),
+            ("scraping", "max_html_depth"),
+            ("scraping", "max_html_nodes"),
+            ("scraping", "max_xml_depth"),
             ("detection", "batch"),
             ("quality", "batch"),
             ("quality", "max_text_bytes"),

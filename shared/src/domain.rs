@@ -692,8 +692,8 @@ pub enum RecordOutcome {
     EventMerged(i64),
 }
 
-/// A stored API key (hash only).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A stored API key, as listed: never its secret, which is stored only as a hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ApiKey {
     /// Identifier.
     pub id: i64,
@@ -701,6 +701,35 @@ pub struct ApiKey {
     pub name: String,
     /// Scopes (`admin`, `read`, `write`).
     pub scopes: Vec<String>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it stops working, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Last time a request carried it (to the minute).
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// When it was revoked (rotated or deleted), if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl ApiKey {
+    /// Why the key does not work at `now`, if it does not.
+    pub fn unusable(&self, now: DateTime<Utc>) -> Option<String> {
+        if let Some(at) = self.revoked_at {
+            return Some(format!(
+                "API key `{}` was revoked at {}",
+                self.name,
+                at.to_rfc3339()
+            ));
+        }
+        match self.expires_at {
+            Some(at) if at <= now => Some(format!(
+                "API key `{}` expired at {}",
+                self.name,
+                at.to_rfc3339()
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// An analyst's verdict on an event.
@@ -744,7 +773,6 @@ pub struct Feedback {
     /// The analyst's note.
     pub note: Option<String>,
     /// What the keyword agents learn from: pattern keys and the model's log-odds.
-    #[schema(value_type = Object)]
     pub sample: serde_json::Value,
     /// When it was given.
     pub created_at: DateTime<Utc>,
@@ -757,7 +785,6 @@ pub struct DesiredEntry {
     /// What it is about (`replicas/keyword`, `restart/node-a/keyword-0`, `drain/node-a`).
     pub key: String,
     /// The desired value.
-    #[schema(value_type = Object)]
     pub value: serde_json::Value,
     /// Writes so far, starting at 1.
     pub generation: i64,
@@ -773,7 +800,6 @@ pub struct SynthesisSnapshot {
     /// When it was made.
     pub created_at: DateTime<Utc>,
     /// The synthesis.
-    #[schema(value_type = Object)]
     pub body: serde_json::Value,
 }
 
@@ -785,7 +811,6 @@ pub struct MemoryEntry {
     /// Key within the namespace.
     pub key: String,
     /// Value.
-    #[schema(value_type = Object)]
     pub value: serde_json::Value,
     /// Version, incremented on every write.
     pub version: u64,

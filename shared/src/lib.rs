@@ -15,6 +15,7 @@ pub mod domain;
 pub mod error;
 pub mod faults;
 pub mod messages;
+pub mod outbound;
 pub mod ports;
 pub mod procstat;
 pub mod reliability;

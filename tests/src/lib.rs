@@ -274,6 +274,14 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
     config.scraping.retry_min_delay = Duration::from_millis(20);
     config.scraping.retry_max_delay = Duration::from_millis(50);
     config.scraping.max_body_bytes = 64 * 1024;
+    config.scraping.parse_timeout = Duration::from_secs(1);
+    // The harness polls the API far faster than a client would; the test of the rate limits
+    // sets them itself.
+    config.server.rate_limit_per_address = 0;
+    config.server.rate_limit_per_key = 0;
+    // The tests' feed servers listen on loopback, and their files live in temporary dirs.
+    config.scraping.allow_hosts = vec!["127.0.0.1".into()];
+    config.scraping.file_root = Some(std::env::temp_dir());
     config.reliability.failure_threshold = 3;
     config.reliability.open_for = Duration::from_secs(30);
     config

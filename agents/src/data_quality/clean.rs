@@ -1,9 +1,12 @@
 //! Pure data-quality rules: HTML to plain text, URL canonicalisation, validation of a
 //! document, and the merge key that decides which announcements are the same event.
 
-use scraper::{Html, Node};
+use ego_tree::iter::Edge;
+use scraper::Node;
 use swarm_shared::domain::{Detection, Document, fingerprint, normalise_whitespace};
 use url::Url;
+
+use crate::html::{self, Abandon, HtmlLimits};
 
 /// Query parameters that only track the reader; dropped from canonical URLs.
 const TRACKING_PARAMS: &[&str] = &[
@@ -32,48 +35,93 @@ const TRACKING_PARAMS: &[&str] = &[
 
 /// Converts HTML (or plain text) to plain text: scripts, styles and comments removed, entities
 /// decoded, block elements separated, whitespace collapsed, control characters dropped.
+/// Markup beyond the HTML limits (see [`crate::html`]) is not parsed: its tags are cut out as
+/// text and what remains is read again, which decodes its entities.
 pub fn html_to_text(input: &str) -> String {
     if !input.contains('<') && !input.contains('&') {
         return clean_plain(input);
     }
-    let fragment = Html::parse_fragment(input);
+    let fragment = match html::parse_fragment(input, HtmlLimits::default(), Abandon::default()) {
+        Ok(fragment) => fragment,
+        Err(_) => {
+            // Beyond the limits: the tags are cut out as text. What remains has no `<`, so it
+            // cannot nest; read again without a node limit (text runs are linear) to decode
+            // its entities.
+            let stripped = strip_tags(input);
+            let flat = HtmlLimits {
+                max_nodes: usize::MAX,
+                ..HtmlLimits::default()
+            };
+            match html::parse_fragment(&stripped, flat, Abandon::default()) {
+                Ok(fragment) => fragment,
+                Err(_) => return clean_plain(&stripped),
+            }
+        }
+    };
     let mut out = String::with_capacity(input.len());
-    for node in fragment.tree.root().descendants() {
-        match node.value() {
-            Node::Text(text) => {
-                let skipped = node.ancestors().any(|ancestor| {
-                    ancestor.value().as_element().is_some_and(|element| {
-                        matches!(element.name(), "script" | "style" | "noscript" | "template")
-                    })
-                });
-                if !skipped {
-                    out.push_str(text);
+    // Open script-like elements around the current node: a counter, not a walk up the
+    // ancestors for every text node, which would cost the square of the depth.
+    let mut hidden = 0usize;
+    for edge in fragment.tree.root().traverse() {
+        match edge {
+            Edge::Open(node) => match node.value() {
+                Node::Text(text) if hidden == 0 => out.push_str(text),
+                Node::Element(element) if is_hidden(element.name()) => hidden += 1,
+                Node::Element(element) if is_block(element.name()) => out.push(' '),
+                _ => {}
+            },
+            Edge::Close(node) => {
+                if let Node::Element(element) = node.value()
+                    && is_hidden(element.name())
+                {
+                    hidden = hidden.saturating_sub(1);
                 }
             }
-            Node::Element(element) => {
-                if matches!(
-                    element.name(),
-                    "p" | "br"
-                        | "div"
-                        | "li"
-                        | "h1"
-                        | "h2"
-                        | "h3"
-                        | "h4"
-                        | "h5"
-                        | "h6"
-                        | "tr"
-                        | "section"
-                        | "article"
-                        | "blockquote"
-                ) {
-                    out.push(' ');
-                }
-            }
-            _ => {}
         }
     }
     clean_plain(&out)
+}
+
+fn is_hidden(name: &str) -> bool {
+    matches!(name, "script" | "style" | "noscript" | "template")
+}
+
+fn is_block(name: &str) -> bool {
+    matches!(
+        name,
+        "p" | "br"
+            | "div"
+            | "li"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "tr"
+            | "section"
+            | "article"
+            | "blockquote"
+    )
+}
+
+/// Markup cut out without parsing it: every `<...>` becomes a space. The result has no `<`,
+/// so reading it as HTML is shallow whatever the input was.
+fn strip_tags(input: &str) -> String {
+    let mut out = String::with_capacity(input.len());
+    let mut in_tag = false;
+    for c in input.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                out.push(' ');
+            }
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Whether `text` is already what [`html_to_text`] makes of it: no markup or entities, no
@@ -120,11 +168,16 @@ pub fn canonical_url(raw: &str, base: Option<&Url>) -> Result<String, String> {
         other => return Err(format!("unsupported url scheme `{other}` in `{trimmed}`")),
     }
     url.set_fragment(None);
-    if let Some(host) = url.host_str().map(str::to_owned)
-        && let Some(stripped) = host.strip_prefix("www.")
-        && url.set_host(Some(stripped)).is_err()
-    {
-        return Err(format!("invalid host in `{trimmed}`"));
+    // Every leading `www.`: one pass must give what a second gives (the fuzzer found
+    // `www.www.` hosts, which a single strip left for the next canonicalisation).
+    if let Some(host) = url.host_str().map(str::to_owned) {
+        let mut stripped = host.as_str();
+        while let Some(rest) = stripped.strip_prefix("www.") {
+            stripped = rest;
+        }
+        if stripped.len() != host.len() && url.set_host(Some(stripped)).is_err() {
+            return Err(format!("invalid host in `{trimmed}`"));
+        }
     }
     let mut params: Vec<(String, String)> = url
         .query_pairs()
@@ -225,6 +278,7 @@ mod tests {
                 Ok("https://example.com/a/b?a=1&b=2"),
             ),
             ("http://example.com:80/", Ok("http://example.com/")),
+            ("http://www.www.example.com/a", Ok("http://example.com/a")),
             (
                 "https://example.com/news?fbclid=abc",
                 Ok("https://example.com/news"),
@@ -247,6 +301,14 @@ mod tests {
             canonical_url("../post/1?utm_medium=rss", Some(&base)).unwrap(),
             "https://news.example.com/post/1"
         );
+        // Canonical forms are fixed points (fuzz/corpus/url_canonical keeps the inputs).
+        for input in [
+            "http:www.www.hh/b/\0\0\0\0?\u{1}/2&a=1&\t\t\t:\t_\t\t\t\tH!",
+            "https://www.example.com/a//?b=%20&a=+x",
+        ] {
+            let once = canonical_url(input, None).unwrap();
+            assert_eq!(canonical_url(&once, None).unwrap(), once, "{input}");
+        }
     }
 
     #[test]
@@ -334,5 +396,23 @@ mod tests {
             merge_key(&detection, "big news")
         );
         assert_ne!(merge_key(&detection, "a"), merge_key(&detection, "b"));
+    }
+
+    #[test]
+    fn markup_beyond_the_limits_still_gives_its_text() {
+        let levels = 1_000_000;
+        let deep = format!(
+            "{}Airdrop &amp; claim open{}",
+            "<b>".repeat(levels),
+            "</b>".repeat(levels)
+        );
+        assert_eq!(html_to_text(&deep), "Airdrop & claim open");
+        let wide = format!("<p>x</p>{}", "<i>y</i>".repeat(300_000));
+        let text = html_to_text(&wide);
+        assert!(
+            text.starts_with("x y y") && is_plain(&text),
+            "{}",
+            &text[..20]
+        );
     }
 }

@@ -1,7 +1,16 @@
 //! Fetching a source's bytes: HTTP(S) through reqwest (timeouts, gzip, a streamed size cap,
 //! conditional GET with ETag / Last-Modified, retries with exponential backoff and jitter for
 //! transient failures only) and local files (`file://`, same size cap).
+//!
+//! Every fetch passes the outbound guard ([`swarm_shared::outbound`]): the URL and every
+//! redirect hop are checked, and host names go through [`GuardedResolver`], which resolves
+//! them once and hands reqwest only the addresses it allows, so the connection goes to a
+//! checked address (no second resolution for a rebinding DNS server to answer differently).
+//! System proxies are not used: through a proxy the guard would check the proxy, not the
+//! source. Files are read only under `scraping.file_root`.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
@@ -10,6 +19,7 @@ use reqwest::header::{
     CONTENT_TYPE, ETAG, HeaderMap, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, RETRY_AFTER,
 };
 use swarm_shared::config::ScrapingConfig;
+use swarm_shared::outbound::{OutboundPolicy, Refusal};
 use tokio::io::AsyncReadExt;
 use url::Url;
 
@@ -58,6 +68,12 @@ pub enum FetchError {
         /// The cap.
         limit: u64,
     },
+    /// The outbound guard refused the destination (or a redirect hop).
+    #[error("refused: {reason}")]
+    Refused {
+        /// Why, naming the host or path.
+        reason: String,
+    },
     /// Any other transport or file error.
     #[error("reading {location} failed: {reason}")]
     Read {
@@ -76,7 +92,9 @@ impl FetchError {
                 true
             }
             FetchError::Status { status, .. } => *status >= 500 && *status != 501,
-            FetchError::InvalidUrl { .. } | FetchError::TooLarge { .. } => false,
+            FetchError::InvalidUrl { .. }
+            | FetchError::TooLarge { .. }
+            | FetchError::Refused { .. } => false,
         }
     }
 
@@ -108,7 +126,9 @@ impl FetchError {
                 true
             }
             FetchError::Status { status, .. } => *status >= 500 || *status == 429,
-            FetchError::InvalidUrl { .. } | FetchError::TooLarge { .. } => false,
+            FetchError::InvalidUrl { .. }
+            | FetchError::TooLarge { .. }
+            | FetchError::Refused { .. } => false,
         }
     }
 }
@@ -145,6 +165,40 @@ pub struct Validators {
 pub struct Fetcher {
     client: reqwest::Client,
     config: ScrapingConfig,
+    policy: Arc<OutboundPolicy>,
+}
+
+/// Redirects followed at most.
+const MAX_REDIRECTS: usize = 5;
+
+/// Resolves host names for reqwest, keeping only the addresses the outbound policy allows
+/// (all of them for a host name the operator listed). A name with none left is refused.
+#[derive(Debug)]
+struct GuardedResolver {
+    policy: Arc<OutboundPolicy>,
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.policy.clone();
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = if policy.host_allowed(&host) {
+                found
+            } else {
+                found
+                    .into_iter()
+                    .filter(|addr| policy.check_ip(&host, addr.ip()).is_ok())
+                    .collect()
+            };
+            if allowed.is_empty() {
+                return Err(Box::new(Refusal::NoPublicAddress { host }) as _);
+            }
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
 
 /// Installs rustls' ring provider for the process if none is installed yet. reqwest is built
@@ -155,18 +209,39 @@ pub fn install_crypto_provider() {
 }
 
 impl Fetcher {
-    /// A fetcher with the configured limits.
-    pub fn new(config: &ScrapingConfig) -> Result<Fetcher, reqwest::Error> {
+    /// A fetcher with the configured limits and outbound policy.
+    pub fn new(
+        config: &ScrapingConfig,
+    ) -> Result<Fetcher, Box<dyn std::error::Error + Send + Sync>> {
         install_crypto_provider();
+        let policy = Arc::new(OutboundPolicy::new(
+            &config.allow_hosts,
+            config.file_root.as_deref(),
+        )?);
+        let hops = policy.clone();
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() > MAX_REDIRECTS {
+                return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+            }
+            match hops.check_redirect(attempt.url()) {
+                Ok(()) => attempt.follow(),
+                Err(refusal) => attempt.error(refusal),
+            }
+        });
         let client = reqwest::Client::builder()
             .user_agent(config.user_agent.clone())
             .timeout(config.timeout)
             .connect_timeout(config.connect_timeout)
-            .redirect(reqwest::redirect::Policy::limited(5))
+            .redirect(redirects)
+            .no_proxy()
+            .dns_resolver(GuardedResolver {
+                policy: policy.clone(),
+            })
             .build()?;
         Ok(Fetcher {
             client,
             config: config.clone(),
+            policy,
         })
     }
 
@@ -176,14 +251,13 @@ impl Fetcher {
             url: url.to_owned(),
             reason: err.to_string(),
         })?;
+        self.policy
+            .check_url(&parsed)
+            .map_err(|refusal| FetchError::Refused {
+                reason: refusal.to_string(),
+            })?;
         if parsed.scheme() == "file" {
             return self.read_file(&parsed).await;
-        }
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(FetchError::InvalidUrl {
-                url: url.to_owned(),
-                reason: format!("unsupported scheme {}", parsed.scheme()),
-            });
         }
         let backoff = ExponentialBuilder::default()
             .with_min_delay(self.config.retry_min_delay)
@@ -266,6 +340,11 @@ impl Fetcher {
                 timeout: self.config.timeout,
             };
         }
+        if let Some(refusal) = refusal_in(err) {
+            return FetchError::Refused {
+                reason: refusal.to_string(),
+            };
+        }
         let reason = error_chain(err);
         if err.is_connect() {
             return FetchError::Connect {
@@ -279,19 +358,29 @@ impl Fetcher {
         }
     }
 
+    /// Reads a file under `scraping.file_root`. Whatever stops it (outside the root, a link
+    /// out of it, missing, unreadable) gives the same error, so errors tell nothing about
+    /// what exists on the host.
     async fn read_file(&self, url: &Url) -> Result<Fetched, FetchError> {
-        let path = url.to_file_path().map_err(|()| FetchError::InvalidUrl {
-            url: url.to_string(),
-            reason: "not a local file path".into(),
-        })?;
-        let location = path.display().to_string();
-        let limit = self.config.max_body_bytes;
-        let file = tokio::fs::File::open(&path)
+        let policy = self.policy.clone();
+        let target = url.clone();
+        let refused = |refusal: Refusal| FetchError::Refused {
+            reason: refusal.to_string(),
+        };
+        let path = tokio::task::spawn_blocking(move || policy.resolve_file(&target))
             .await
             .map_err(|err| FetchError::Read {
-                location: location.clone(),
+                location: url.path().to_owned(),
                 reason: err.to_string(),
-            })?;
+            })?
+            .map_err(refused)?;
+        let location = url.path().to_owned();
+        let limit = self.config.max_body_bytes;
+        let file = tokio::fs::File::open(&path).await.map_err(|_| {
+            refused(Refusal::NotUnderRoot {
+                path: location.clone(),
+            })
+        })?;
         let mut bytes = Vec::new();
         let read = file
             .take(limit + 1)
@@ -326,6 +415,18 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     text.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
+/// The guard's refusal inside a reqwest error (from the resolver or the redirect policy).
+fn refusal_in<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a Refusal> {
+    let mut current = Some(err);
+    while let Some(error) = current {
+        if let Some(refusal) = error.downcast_ref::<Refusal>() {
+            return Some(refusal);
+        }
+        current = error.source();
+    }
+    None
+}
+
 fn error_chain(err: &dyn std::error::Error) -> String {
     let mut message = err.to_string();
     let mut source = err.source();
@@ -338,4 +439,48 @@ fn error_chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     message
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use reqwest::dns::{Name, Resolve};
+
+    use super::*;
+
+    fn resolver(allow: &[&str]) -> GuardedResolver {
+        let allow: Vec<String> = allow.iter().map(|entry| (*entry).to_owned()).collect();
+        GuardedResolver {
+            policy: Arc::new(OutboundPolicy::new(&allow, None).unwrap()),
+        }
+    }
+
+    /// A name is resolved once and only checked addresses are handed on: `localhost`
+    /// (from /etc/hosts, no network needed) has none unless listed by name or range.
+    #[tokio::test]
+    async fn the_resolver_hands_on_only_allowed_addresses() {
+        let name = || Name::from_str("localhost").unwrap();
+        let Err(err) = resolver(&[]).resolve(name()).await else {
+            panic!("localhost resolved to an address that was let through")
+        };
+        assert_eq!(
+            err.downcast_ref::<Refusal>(),
+            Some(&Refusal::NoPublicAddress {
+                host: "localhost".into()
+            })
+        );
+        let Ok(addrs) = resolver(&["localhost"]).resolve(name()).await else {
+            panic!("a listed name is resolved")
+        };
+        assert!(addrs.into_iter().all(|addr| addr.ip().is_loopback()));
+        let Ok(addrs) = resolver(&["127.0.0.0/8"]).resolve(name()).await else {
+            panic!("a listed range is let through")
+        };
+        let addrs: Vec<SocketAddr> = addrs.collect();
+        assert!(
+            !addrs.is_empty() && addrs.iter().all(|addr| addr.is_ipv4()),
+            "{addrs:?}"
+        );
+    }
 }

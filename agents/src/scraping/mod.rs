@@ -25,6 +25,7 @@ use swarm_shared::reliability::breaker;
 use swarm_shared::telemetry;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -49,6 +50,15 @@ pub struct ScrapingStage {
     in_flight: JoinSet<(String, TaskOutcome)>,
     /// Fetch slots per host (host:port), `scraping.per_host_concurrency` each.
     host_slots: HashMap<String, Arc<Semaphore>>,
+    /// Set when the stage is dropped (its actor stopped): parses still running on blocking
+    /// threads, which aborting their task cannot stop, give up at their next check.
+    stopping: Arc<AtomicBool>,
+}
+
+impl Drop for ScrapingStage {
+    fn drop(&mut self) {
+        self.stopping.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Outcome of one task.
@@ -177,7 +187,8 @@ impl ScrapingStage {
 /// Fetches and parses one source (runs as its own tokio task, so fetches overlap).
 async fn run_task(
     fetcher: Fetcher,
-    max_items: usize,
+    limits: parse::Limits,
+    stopping: Arc<AtomicBool>,
     task: ScrapeTask,
     host: Option<String>,
 ) -> TaskOutcome {
@@ -206,18 +217,25 @@ async fn run_task(
         }) => {
             let content_hash = body_hash(&bytes);
             let parsing = Instant::now();
-            let kind = task.source.kind;
-            let selectors = task.source.selectors.clone();
-            // Parsing large pages is CPU work: keep it off the async workers.
+            let parse_task = task.clone();
+            // Parsing pages and the markup in items is CPU work: keep it off the async
+            // workers. It is bounded by `limits` and gives up when the stage stops.
             let parsed = tokio::task::spawn_blocking(move || {
-                parse::parse(kind, &bytes, selectors.as_ref(), max_items)
+                let source = &parse_task.source;
+                parse::parse(
+                    source.kind,
+                    &bytes,
+                    source.selectors.as_ref(),
+                    &limits,
+                    Some(&stopping),
+                )
+                .map(|items| to_documents(&parse_task, items, Utc::now()))
             })
             .await;
             metrics::histogram!(telemetry::STAGE_DURATION_SECONDS, "stage" => "parse")
                 .record(parsing.elapsed().as_secs_f64());
             match parsed {
-                Ok(Ok(items)) => {
-                    let (documents, skipped) = to_documents(&task, items, Utc::now());
+                Ok(Ok((documents, skipped))) => {
                     if skipped > 0 {
                         tracing::debug!(source = %task.source.name, skipped, "items without link or text skipped");
                     }
@@ -251,6 +269,7 @@ impl Stage for ScrapingStage {
             breakers: HashMap::new(),
             in_flight: JoinSet::new(),
             host_slots: HashMap::new(),
+            stopping: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -309,7 +328,8 @@ impl Stage for ScrapingStage {
                 continue;
             }
             let fetcher = self.fetcher.clone();
-            let max_items = ctx.config.scraping.max_items;
+            let limits = parse::Limits::from_config(&ctx.config.scraping);
+            let stopping = self.stopping.clone();
             let per_host = ctx.config.scraping.per_host_concurrency;
             let slots = host.as_ref().map(|host| {
                 self.host_slots
@@ -323,7 +343,7 @@ impl Stage for ScrapingStage {
                     Some(slots) => slots.acquire_owned().await.ok(),
                     None => None,
                 };
-                (id, run_task(fetcher, max_items, task, host).await)
+                (id, run_task(fetcher, limits, stopping, task, host).await)
             });
         }
         result

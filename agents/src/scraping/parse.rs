@@ -1,11 +1,23 @@
 //! Parsing fetched bytes into items: RSS/Atom through feed-rs, HTML pages through CSS
 //! selectors (scraper), JSON Lines documents for local files. Errors say what was malformed.
+//!
+//! Parsing is bounded ([`Limits`]): XML nesting depth, HTML depth and node count (see
+//! [`crate::html`]), and items, which stop the parse once `max_items` are read rather than
+//! being cut afterwards. A parse can be abandoned at a deadline or when its agent stops.
+
+use std::borrow::Cow;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use scraper::{ElementRef, Html, Selector};
+use quick_xml::events::Event;
+use scraper::{ElementRef, Selector};
 use serde::Deserialize;
+use swarm_shared::config::ScrapingConfig;
 use swarm_shared::domain::{Selectors, SourceKind};
 use url::Url;
+
+use crate::html::{self, Abandon, HtmlError, HtmlLimits};
 
 /// One parsed item, before sanitising.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +30,40 @@ pub struct RawItem {
     pub text: String,
     /// Publication time.
     pub published: Option<DateTime<Utc>>,
+}
+
+/// Bounds on parsing one fetched body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Items taken; parsing stops there.
+    pub max_items: usize,
+    /// HTML depth and node count.
+    pub html: HtmlLimits,
+    /// Deepest XML element nesting.
+    pub max_xml_depth: u32,
+    /// Longest a page may take to parse.
+    pub timeout: Option<Duration>,
+}
+
+impl Limits {
+    /// The configured limits.
+    pub fn from_config(config: &ScrapingConfig) -> Limits {
+        Limits {
+            max_items: config.max_items,
+            html: HtmlLimits {
+                max_depth: config.max_html_depth,
+                max_nodes: config.max_html_nodes,
+            },
+            max_xml_depth: config.max_xml_depth,
+            timeout: Some(config.parse_timeout),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::from_config(&ScrapingConfig::default())
+    }
 }
 
 /// Why parsing failed.
@@ -50,34 +96,125 @@ pub enum ParseError {
     /// A file whose format cannot be recognised.
     #[error("unrecognised file format: {0}")]
     Unrecognised(String),
+    /// The body is beyond a parsing limit; nothing of it was used.
+    #[error("{what}: not read (limit set by scraping.{setting})")]
+    Limit {
+        /// What was exceeded.
+        what: String,
+        /// The setting that bounds it.
+        setting: &'static str,
+    },
+    /// The agent stopped while parsing; the task is fetched again later.
+    #[error("parse abandoned: the agent is stopping")]
+    Stopped,
 }
 
-/// Parses a source's bytes according to its kind.
+impl From<HtmlError> for ParseError {
+    fn from(err: HtmlError) -> Self {
+        let setting = match err {
+            HtmlError::TooDeep { .. } => "max_html_depth",
+            HtmlError::TooManyNodes { .. } => "max_html_nodes",
+            HtmlError::TimedOut { .. } => "parse_timeout",
+            HtmlError::Stopped => return ParseError::Stopped,
+        };
+        ParseError::Limit {
+            what: err.to_string(),
+            setting,
+        }
+    }
+}
+
+/// Parses a source's bytes according to its kind, within `limits`; `stop` abandons it.
 pub fn parse(
     kind: SourceKind,
     bytes: &[u8],
     selectors: Option<&Selectors>,
-    max_items: usize,
+    limits: &Limits,
+    stop: Option<&AtomicBool>,
 ) -> Result<Vec<RawItem>, ParseError> {
+    let abandon = Abandon {
+        timeout: limits.timeout,
+        stop,
+    };
     let mut items = match kind {
-        SourceKind::Rss | SourceKind::Atom => parse_feed(bytes)?,
+        SourceKind::Rss | SourceKind::Atom => parse_feed(bytes, limits)?,
         SourceKind::Html => {
             let selectors = selectors.ok_or_else(|| ParseError::Selector {
                 field: "selectors.item",
                 selector: String::new(),
                 reason: "html sources need selectors".into(),
             })?;
-            parse_html(bytes, selectors)?
+            parse_html(bytes, selectors, limits, abandon)?
         }
-        SourceKind::File => parse_file(bytes, selectors)?,
+        SourceKind::File => parse_file(bytes, selectors, limits, abandon)?,
     };
-    items.truncate(max_items);
+    items.truncate(limits.max_items);
     Ok(items)
 }
 
-/// RSS 2.0, Atom (and RSS 1.0 / JSON Feed, which feed-rs also reads).
-pub fn parse_feed(bytes: &[u8]) -> Result<Vec<RawItem>, ParseError> {
-    let feed = feed_rs::parser::parse(bytes).map_err(|err| ParseError::Feed(err.to_string()))?;
+/// Reads an XML feed's structure once, without building anything: refuses nesting deeper
+/// than `max_depth`, and when the feed has more than `max_items` items returns it cut after
+/// the last item taken, its open elements closed, so that feed-rs never reads (or allocates
+/// for) the rest. Malformed XML is returned as it is, for feed-rs to report.
+fn bound_xml(bytes: &[u8], max_items: usize, max_depth: u32) -> Result<Cow<'_, [u8]>, ParseError> {
+    let mut reader = quick_xml::Reader::from_reader(bytes);
+    // Names of the open elements, as written (prefix included), to close them after a cut.
+    let mut open: Vec<String> = Vec::new();
+    let mut items = 0usize;
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(start)) => {
+                if open.len() >= max_depth as usize {
+                    return Err(ParseError::Limit {
+                        what: format!(
+                            "XML nested deeper than {max_depth} levels (at byte {})",
+                            reader.buffer_position()
+                        ),
+                        setting: "max_xml_depth",
+                    });
+                }
+                open.push(start.name().into_inner().to_owned());
+            }
+            Ok(Event::End(_)) => {
+                let Some(name) = open.pop() else {
+                    return Ok(Cow::Borrowed(bytes));
+                };
+                let local = name.rsplit(':').next().unwrap_or(&name);
+                // rss > channel > item, rdf:RDF > item, feed > entry.
+                if open.len() <= 2 && matches!(local, "item" | "entry") {
+                    items += 1;
+                    if items >= max_items {
+                        let end = usize::try_from(reader.buffer_position())
+                            .unwrap_or(bytes.len())
+                            .min(bytes.len());
+                        let mut cut = bytes[..end].to_vec();
+                        for name in open.iter().rev() {
+                            cut.extend_from_slice(b"</");
+                            cut.extend_from_slice(name.as_bytes());
+                            cut.push(b'>');
+                        }
+                        return Ok(Cow::Owned(cut));
+                    }
+                }
+            }
+            Ok(Event::Eof) | Err(_) => return Ok(Cow::Borrowed(bytes)),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// RSS 2.0, Atom (and RSS 1.0 / JSON Feed, which feed-rs also reads). XML feeds are bounded
+/// by [`bound_xml`] first; JSON Feed by serde_json's own nesting limit.
+pub fn parse_feed(bytes: &[u8], limits: &Limits) -> Result<Vec<RawItem>, ParseError> {
+    let start = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let json = start.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let bytes = if json {
+        Cow::Borrowed(bytes)
+    } else {
+        bound_xml(bytes, limits.max_items.max(1), limits.max_xml_depth)?
+    };
+    let feed =
+        feed_rs::parser::parse(bytes.as_ref()).map_err(|err| ParseError::Feed(err.to_string()))?;
     let mut items = Vec::with_capacity(feed.entries.len());
     for entry in feed.entries {
         let title = entry.title.map(|text| text.content).unwrap_or_default();
@@ -134,8 +271,13 @@ pub fn validate_selectors(selectors: &Selectors) -> Result<(), ParseError> {
     Ok(())
 }
 
-/// An HTML page read with CSS selectors.
-pub fn parse_html(bytes: &[u8], selectors: &Selectors) -> Result<Vec<RawItem>, ParseError> {
+/// An HTML page read with CSS selectors, bounded by `limits.html` and `abandon`.
+pub fn parse_html(
+    bytes: &[u8],
+    selectors: &Selectors,
+    limits: &Limits,
+    abandon: Abandon<'_>,
+) -> Result<Vec<RawItem>, ParseError> {
     let item_selector = selector("selectors.item", &selectors.item)?;
     let title_selector = optional_selector("selectors.title", selectors.title.as_deref())?;
     let link_selector = optional_selector("selectors.link", selectors.link.as_deref())?;
@@ -146,9 +288,9 @@ pub fn parse_html(bytes: &[u8], selectors: &Selectors) -> Result<Vec<RawItem>, P
     let default_date = selector("selectors.date", "time")?;
 
     let html = String::from_utf8_lossy(bytes);
-    let document = Html::parse_document(&html);
+    let document = html::parse_document(&html, limits.html, abandon)?;
     let mut items = Vec::new();
-    for item in document.select(&item_selector) {
+    for item in document.select(&item_selector).take(limits.max_items) {
         let title = item
             .select(title_selector.as_ref().unwrap_or(&default_title))
             .next()
@@ -220,17 +362,22 @@ struct JsonLineItem {
 
 /// A local file: a feed, an HTML page (when selectors are given) or JSON Lines records
 /// `{"text", "title"?, "url"?, "published_at"?, "id"?}`.
-pub fn parse_file(bytes: &[u8], selectors: Option<&Selectors>) -> Result<Vec<RawItem>, ParseError> {
+pub fn parse_file(
+    bytes: &[u8],
+    selectors: Option<&Selectors>,
+    limits: &Limits,
+    abandon: Abandon<'_>,
+) -> Result<Vec<RawItem>, ParseError> {
     let head = String::from_utf8_lossy(&bytes[..bytes.len().min(512)]);
     let trimmed = head.trim_start_matches('\u{feff}').trim_start();
     if let Some(selectors) = selectors {
-        return parse_html(bytes, selectors);
+        return parse_html(bytes, selectors, limits, abandon);
     }
     if trimmed.starts_with('<') {
-        return parse_feed(bytes);
+        return parse_feed(bytes, limits);
     }
     if trimmed.starts_with('{') {
-        return parse_json_lines(bytes);
+        return parse_json_lines(bytes, limits.max_items);
     }
     if trimmed.is_empty() {
         return Ok(Vec::new());
@@ -240,14 +387,17 @@ pub fn parse_file(bytes: &[u8], selectors: Option<&Selectors>) -> Result<Vec<Raw
     ))
 }
 
-/// JSON Lines records (blank lines skipped).
-pub fn parse_json_lines(bytes: &[u8]) -> Result<Vec<RawItem>, ParseError> {
+/// JSON Lines records (blank lines skipped), the first `max_items` of them.
+pub fn parse_json_lines(bytes: &[u8], max_items: usize) -> Result<Vec<RawItem>, ParseError> {
     let text = std::str::from_utf8(bytes).map_err(|err| ParseError::JsonLine {
         line: 1,
         reason: format!("not UTF-8: {err}"),
     })?;
     let mut items = Vec::new();
     for (index, line) in text.lines().enumerate() {
+        if items.len() >= max_items {
+            break;
+        }
         if line.trim().is_empty() {
             continue;
         }
@@ -287,6 +437,13 @@ pub fn resolve_link(item: &RawItem, source_url: &Url, index: usize) -> String {
 mod tests {
     use super::*;
 
+    fn limits(max_items: usize) -> Limits {
+        Limits {
+            max_items,
+            ..Limits::default()
+        }
+    }
+
     const RSS: &str = r#"<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
 <item><title>Fhenix announces TGE</title><link>https://news.example/fhenix</link>
 <description>&lt;p&gt;The FHE token launches March 5&lt;/p&gt;</description>
@@ -301,7 +458,7 @@ mod tests {
 
     #[test]
     fn feeds() {
-        let items = parse(SourceKind::Rss, RSS.as_bytes(), None, 100).unwrap();
+        let items = parse(SourceKind::Rss, RSS.as_bytes(), None, &limits(100), None).unwrap();
         assert_eq!(items.len(), 2);
         assert_eq!(items[0].title, "Fhenix announces TGE");
         assert_eq!(
@@ -310,11 +467,11 @@ mod tests {
         );
         assert!(items[0].text.contains("<p>The FHE token"));
         assert!(items[0].published.is_some());
-        let atom = parse(SourceKind::Atom, ATOM.as_bytes(), None, 100).unwrap();
+        let atom = parse(SourceKind::Atom, ATOM.as_bytes(), None, &limits(100), None).unwrap();
         assert_eq!(atom[0].link.as_deref(), Some("https://blog.example/post"));
         assert_eq!(atom[0].text, "Summary text");
         assert_eq!(
-            parse(SourceKind::Rss, RSS.as_bytes(), None, 1)
+            parse(SourceKind::Rss, RSS.as_bytes(), None, &limits(1), None)
                 .unwrap()
                 .len(),
             1
@@ -353,7 +510,7 @@ mod tests {
             (SourceKind::File, b"plain words", None, "unrecognised"),
         ];
         for (kind, bytes, selectors, needle) in cases {
-            let err = parse(kind, bytes, selectors.as_ref(), 100)
+            let err = parse(kind, bytes, selectors.as_ref(), &limits(100), None)
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(needle), "{needle}: {err}");
@@ -373,7 +530,14 @@ mod tests {
             date: Some("time".into()),
             text: Some("p.body".into()),
         };
-        let items = parse(SourceKind::Html, page.as_bytes(), Some(&selectors), 100).unwrap();
+        let items = parse(
+            SourceKind::Html,
+            page.as_bytes(),
+            Some(&selectors),
+            &limits(100),
+            None,
+        )
+        .unwrap();
         assert_eq!(items.len(), 2);
         assert_eq!(items[0].title, "Caldera sets TGE");
         assert_eq!(items[0].link.as_deref(), Some("/p/1"));
@@ -389,18 +553,169 @@ mod tests {
     #[test]
     fn files_are_sniffed() {
         assert_eq!(
-            parse(SourceKind::File, RSS.as_bytes(), None, 100)
+            parse(SourceKind::File, RSS.as_bytes(), None, &limits(100), None)
                 .unwrap()
                 .len(),
             2
         );
         let lines = b"{\"title\": \"A\", \"text\": \"B\", \"url\": \"https://x.example/a\"}\n\n{\"text\": \"C\"}\n";
-        let items = parse(SourceKind::File, lines, None, 100).unwrap();
+        let items = parse(SourceKind::File, lines, None, &limits(100), None).unwrap();
         assert_eq!(items.len(), 2);
         let base = Url::parse("file:///tmp/docs.jsonl").unwrap();
         assert_eq!(
             resolve_link(&items[1], &base, 1),
             "file:///tmp/docs.jsonl#item-1"
+        );
+    }
+
+    fn rss_with(items: usize) -> String {
+        let mut feed =
+            String::from("<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title>");
+        for index in 0..items {
+            feed.push_str(&format!(
+                "<item><title>Item {index}</title><link>https://n.example/{index}</link><description>d</description></item>"
+            ));
+        }
+        feed.push_str("</channel></rss>");
+        feed
+    }
+
+    #[test]
+    fn feeds_stop_at_max_items_while_parsing() {
+        // Garbage after the third item: only a parse that stops there succeeds.
+        let feed = rss_with(5).replace("<item><title>Item 3", "<item><<<broken");
+        assert!(parse(SourceKind::Rss, feed.as_bytes(), None, &limits(100), None).is_err());
+        let items = parse(SourceKind::Rss, feed.as_bytes(), None, &limits(3), None).unwrap();
+        assert_eq!(
+            items
+                .iter()
+                .map(|item| item.title.as_str())
+                .collect::<Vec<_>>(),
+            ["Item 0", "Item 1", "Item 2"]
+        );
+        let atom = format!(
+            "<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>a</title>{}<entry><<<</feed>",
+            "<entry><title>E</title><id>urn:e</id><updated>2026-03-01T00:00:00Z</updated></entry>"
+                .repeat(2)
+        );
+        assert_eq!(
+            parse(SourceKind::Atom, atom.as_bytes(), None, &limits(2), None)
+                .unwrap()
+                .len(),
+            2
+        );
+        let rdf = "<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\" xmlns=\"http://purl.org/rss/1.0/\">\
+            <channel rdf:about=\"x\"><title>t</title></channel>\
+            <item rdf:about=\"https://r.example/1\"><title>R1</title><link>https://r.example/1</link></item>\
+            <item><<<</rdf:RDF>";
+        assert_eq!(
+            parse(SourceKind::Rss, rdf.as_bytes(), None, &limits(1), None).unwrap()[0].title,
+            "R1"
+        );
+        // 100,000 items and a limit of 10: ten read.
+        let big = rss_with(100_000);
+        assert_eq!(
+            parse(SourceKind::Rss, big.as_bytes(), None, &limits(10), None)
+                .unwrap()
+                .len(),
+            10
+        );
+    }
+
+    #[test]
+    fn nesting_beyond_the_limits_is_a_clear_error() {
+        let deep_xml = format!(
+            "<rss><channel><item><title>x</title><description>{}{}</description></item></channel></rss>",
+            "<x>".repeat(1_000_000),
+            "</x>".repeat(1_000_000)
+        );
+        let err = parse(
+            SourceKind::Rss,
+            deep_xml.as_bytes(),
+            None,
+            &limits(100),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("XML nested deeper than 128 levels")
+                && err.contains("scraping.max_xml_depth"),
+            "{err}"
+        );
+        let deep_html = format!("<html><body>{}</body></html>", "<div>".repeat(1_000_000));
+        let selectors = Selectors {
+            item: "div".into(),
+            ..Selectors::default()
+        };
+        let err = parse(
+            SourceKind::Html,
+            deep_html.as_bytes(),
+            Some(&selectors),
+            &limits(100),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("HTML nested deeper than 512 levels")
+                && err.contains("scraping.max_html_depth"),
+            "{err}"
+        );
+        let wide_html = format!("<html><body>{}</body></html>", "<p>x</p>".repeat(300_000));
+        let err = parse(
+            SourceKind::Html,
+            wide_html.as_bytes(),
+            Some(&selectors),
+            &limits(100),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("scraping.max_html_nodes"), "{err}");
+        let stop = AtomicBool::new(true);
+        let page = "<html><body><div>x</div></body></html>".repeat(2_000);
+        assert_eq!(
+            parse(
+                SourceKind::Html,
+                page.as_bytes(),
+                Some(&selectors),
+                &limits(100),
+                Some(&stop)
+            ),
+            Err(ParseError::Stopped)
+        );
+    }
+
+    #[test]
+    fn html_items_and_json_lines_stop_at_max_items() {
+        let page = format!(
+            "<html><body>{}</body></html>",
+            "<article><a href=\"/a\">A</a></article>".repeat(50)
+        );
+        let selectors = Selectors {
+            item: "article".into(),
+            ..Selectors::default()
+        };
+        assert_eq!(
+            parse(
+                SourceKind::Html,
+                page.as_bytes(),
+                Some(&selectors),
+                &limits(7),
+                None
+            )
+            .unwrap()
+            .len(),
+            7
+        );
+        // A broken line after the limit is never read.
+        let lines = "{\"text\": \"a\"}\n{\"text\": \"b\"}\nnot json\n";
+        assert_eq!(
+            parse(SourceKind::File, lines.as_bytes(), None, &limits(2), None)
+                .unwrap()
+                .len(),
+            2
         );
     }
 }

@@ -1,6 +1,7 @@
 //! The fetcher against a real local HTTP server: gzip, conditional GET, size caps with and
 //! without Content-Length, retries for transient failures only, Retry-After, timeouts,
-//! connection errors, and local files.
+//! connection errors, local files, and the outbound guard (internal addresses in every
+//! spelling, redirects to them, files outside the root).
 
 // Tests: a panic is how a helper reports a failed expectation.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -112,6 +113,7 @@ async fn server() -> (SocketAddr, Arc<Counters>) {
         .route("/missing", get(missing))
         .route("/limited", get(limited))
         .route("/slow", get(slow))
+        .route("/redirect", get(redirect))
         .with_state(counters.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -119,8 +121,189 @@ async fn server() -> (SocketAddr, Arc<Counters>) {
     (addr, counters)
 }
 
+/// Redirects to the `to` query parameter.
+async fn redirect(
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let to = query.get("to").cloned().unwrap_or_default();
+    (StatusCode::FOUND, [(header::LOCATION, to)]).into_response()
+}
+
+/// A server on another loopback address, standing for an internal service; counts its hits.
+async fn internal_server() -> (SocketAddr, Arc<AtomicU32>) {
+    let hits = Arc::new(AtomicU32::new(0));
+    let counted = hits.clone();
+    let router = Router::new().fallback(move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+        async { "internal secrets" }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.2:0")
+        .await
+        .expect("binding 127.0.0.2 (Linux answers on all of 127.0.0.0/8)");
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (addr, hits)
+}
+
+fn guarded(allow_hosts: &[&str], file_root: Option<&std::path::Path>) -> Fetcher {
+    let config = ScrapingConfig {
+        retries: 0,
+        timeout: Duration::from_secs(2),
+        allow_hosts: allow_hosts.iter().map(|host| (*host).to_owned()).collect(),
+        file_root: file_root.map(std::path::Path::to_owned),
+        ..ScrapingConfig::default()
+    };
+    Fetcher::new(&config).unwrap()
+}
+
+#[tokio::test]
+async fn the_outbound_guard_refuses_internal_destinations() {
+    let (internal, hits) = internal_server().await;
+    let (public, _) = server().await;
+    let none = Validators::default();
+    let port = internal.port();
+    let closed = guarded(&[], None);
+    // Every spelling of the internal server's address: refused before any request.
+    for url in [
+        format!("http://{internal}/"),
+        format!("http://127.0.0.2:{port}/"),
+        format!("http://2130706434:{port}/"),
+        format!("http://0x7f.0.0.2:{port}/"),
+        format!("http://0177.0.0.2:{port}/"),
+        format!("http://127.2:{port}/"),
+        format!("http://[::ffff:127.0.0.2]:{port}/"),
+        format!("http://[::ffff:7f00:2]:{port}/"),
+        format!("http://localhost:{port}/"),
+        format!("http://0.0.0.0:{port}/"),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        "http://[fd00::1]/".to_owned(),
+    ] {
+        let err = closed.fetch(&url, &none).await.unwrap_err();
+        assert!(
+            matches!(err, FetchError::Refused { .. })
+                && !err.is_transient()
+                && !err.counts_against_host(),
+            "{url}: {err}"
+        );
+        assert!(
+            err.to_string().contains("scraping.allow_hosts"),
+            "{url}: {err}"
+        );
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+
+    // An allowed feed server that redirects inward: every hop is checked.
+    let allowed_public = guarded(&["127.0.0.1"], None);
+    for to in [
+        format!("http://127.0.0.2:{port}/"),
+        format!("http://2130706434:{port}/"),
+        format!("http://[::ffff:127.0.0.2]:{port}/"),
+        format!("http://localhost:{port}/"),
+    ] {
+        let url = format!("http://{public}/redirect?to={}", urlencode(&to));
+        let err = allowed_public.fetch(&url, &none).await.unwrap_err();
+        assert!(matches!(err, FetchError::Refused { .. }), "{to}: {err}");
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+    // A redirect to a file is never followed (reqwest follows http(s) only).
+    let url = format!(
+        "http://{public}/redirect?to={}",
+        urlencode("file:///etc/passwd")
+    );
+    let err = allowed_public.fetch(&url, &none).await.unwrap_err();
+    assert!(
+        matches!(err, FetchError::Status { status: 302, .. }),
+        "{err}"
+    );
+
+    // The same redirect with the internal host listed is followed: the test can fail.
+    let allowed_both = guarded(&["127.0.0.1", "127.0.0.0/8"], None);
+    let url = format!(
+        "http://{public}/redirect?to={}",
+        urlencode(&format!("http://127.0.0.2:{port}/"))
+    );
+    assert_eq!(
+        body_of(allowed_both.fetch(&url, &none).await.unwrap()),
+        "internal secrets"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    // A listed host name is resolved and every address it has is allowed.
+    let by_name = guarded(&["localhost"], None);
+    let Ok(fetched) = by_name
+        .fetch(&format!("http://localhost:{}/gzip", public.port()), &none)
+        .await
+    else {
+        panic!("localhost, listed, is fetched")
+    };
+    assert_eq!(body_of(fetched), BODY);
+}
+
+#[tokio::test]
+async fn files_are_read_only_under_the_root_and_errors_reveal_nothing() {
+    let none = Validators::default();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("feeds");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("feed.xml"), BODY).unwrap();
+    std::fs::write(dir.path().join("secret.txt"), "s3cret").unwrap();
+    std::os::unix::fs::symlink(dir.path().join("secret.txt"), root.join("escape.xml")).unwrap();
+    let off = guarded(&[], None);
+    let err = off
+        .fetch(
+            &format!("file://{}", root.join("feed.xml").display()),
+            &none,
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("file sources are off"), "{err}");
+    let rooted = guarded(&[], Some(&root));
+    assert_eq!(
+        body_of(
+            rooted
+                .fetch(
+                    &format!("file://{}", root.join("feed.xml").display()),
+                    &none
+                )
+                .await
+                .unwrap()
+        ),
+        BODY
+    );
+    // Existing or not, outside or through a link: the same words, nothing read.
+    for path in [
+        "/etc/shadow".to_owned(),
+        "/proc/self/environ".to_owned(),
+        "/no/such/file".to_owned(),
+        dir.path().join("secret.txt").display().to_string(),
+        root.join("escape.xml").display().to_string(),
+        root.join("missing.xml").display().to_string(),
+        format!("{}/../secret.txt", root.display()),
+    ] {
+        let err = rooted
+            .fetch(&format!("file://{path}"), &none)
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(err, FetchError::Refused { .. })
+                && text.ends_with("is not a readable file under scraping.file_root"),
+            "{path}: {text}"
+        );
+        assert!(
+            !text.contains("No such file") && !text.contains("ermission"),
+            "{text}"
+        );
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
 fn fetcher() -> Fetcher {
     let config = ScrapingConfig {
+        allow_hosts: vec!["127.0.0.1".into()],
+        file_root: Some(std::env::temp_dir()),
         timeout: Duration::from_millis(500),
         connect_timeout: Duration::from_millis(500),
         max_body_bytes: CAP,
@@ -232,7 +415,7 @@ async fn fetcher_against_a_local_server() {
     ));
     assert!(matches!(
         fetcher.fetch("ftp://x.example/f", &none).await.unwrap_err(),
-        FetchError::InvalidUrl { .. }
+        FetchError::Refused { .. }
     ));
 }
 

@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::swarm::hash_key;
+use crate::keys::hash_key;
 
 /// The header carrying the key.
 pub const API_KEY_HEADER: &str = "x-api-key";
@@ -20,11 +20,24 @@ async fn lookup(parts: &Parts, state: &AppState) -> Result<swarm_shared::domain:
     let key = value
         .to_str()
         .map_err(|_| ApiError::unauthorized("X-API-Key is not valid text"))?;
-    match state.ctx.store.find_api_key(&hash_key(key.trim())).await {
-        Ok(Some(found)) => Ok(found),
-        Ok(None) => Err(ApiError::unauthorized("unknown API key")),
-        Err(err) => Err(ApiError::internal(&err)),
+    let found = match state.ctx.store.find_api_key(&hash_key(key.trim())).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return Err(ApiError::unauthorized("unknown API key")),
+        Err(err) => return Err(ApiError::internal(&err)),
+    };
+    let now = chrono::Utc::now();
+    if let Some(reason) = found.unusable(now) {
+        return Err(ApiError::unauthorized(&reason));
     }
+    // At most one write a minute per key; a failure to record it does not fail the request.
+    if found
+        .last_used_at
+        .is_none_or(|at| now - at >= chrono::TimeDelta::minutes(1))
+        && let Err(err) = state.ctx.store.touch_api_key(found.id, now).await
+    {
+        tracing::debug!(error = %err, key = %found.name, "recording a key's use failed");
+    }
+    Ok(found)
 }
 
 /// The request's key, if it holds one of `scopes` (403 naming `needed` otherwise).

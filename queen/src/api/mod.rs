@@ -4,6 +4,8 @@
 pub mod auth;
 pub mod error;
 pub mod events_cache;
+pub mod keys;
+pub mod limits;
 pub mod routes;
 pub mod supervision;
 
@@ -85,6 +87,100 @@ impl ScorerCache {
     }
 }
 
+/// Declares on every operation the answers every operation can give, and serves every
+/// problem answer as `application/problem+json`, as the server does:
+/// - everywhere: 401 (unknown, revoked or expired key, or a missing one when keys are
+///   required), 414, 429, 431, 500, 503;
+/// - with a request body: 400 (not JSON), 413, 415, 422;
+/// - with parameters: 400.
+struct CommonResponses;
+
+impl CommonResponses {
+    fn problem(description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::Response> {
+        let content =
+            utoipa::openapi::Content::new(Some(utoipa::openapi::Ref::from_schema_name("Problem")));
+        utoipa::openapi::RefOr::T(
+            utoipa::openapi::ResponseBuilder::new()
+                .description(description)
+                .content("application/problem+json", content)
+                .build(),
+        )
+    }
+}
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        const EVERYWHERE: [(&str, &str); 6] = [
+            (
+                "401",
+                "API key missing where one is required, unknown, revoked or expired",
+            ),
+            ("414", "request target longer than 8 KiB"),
+            (
+                "429",
+                "too many requests from this address or key; Retry-After says when to retry",
+            ),
+            ("431", "request headers larger than 32 KiB"),
+            ("500", "internal error (details are logged, not sent)"),
+            (
+                "503",
+                "a dependency (store, queues) is unavailable; try again shortly",
+            ),
+        ];
+        const WITH_BODY: [(&str, &str); 4] = [
+            ("400", "body is not valid JSON"),
+            ("413", "body larger than server.max_request_bytes"),
+            ("415", "body is not application/json"),
+            ("422", "a field is missing, unknown or out of range"),
+        ];
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let mut add: Vec<(&str, &str)> = EVERYWHERE.to_vec();
+                if operation.request_body.is_some() {
+                    add.extend(WITH_BODY);
+                }
+                if operation
+                    .parameters
+                    .as_ref()
+                    .is_some_and(|parameters| !parameters.is_empty())
+                {
+                    add.push(("400", "a parameter does not parse or is out of range"));
+                }
+                let responses = &mut operation.responses.responses;
+                for (status, description) in add {
+                    responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| Self::problem(description));
+                }
+                for response in responses.values_mut() {
+                    let utoipa::openapi::RefOr::T(response) = response else {
+                        continue;
+                    };
+                    let is_problem = matches!(
+                        response.content.get("application/json"),
+                        Some(utoipa::openapi::RefOr::T(content))
+                            if matches!(&content.schema, Some(utoipa::openapi::RefOr::Ref(reference))
+                                if reference.ref_location.ends_with("/Problem"))
+                    );
+                    if is_problem
+                        && let Some(content) = response.content.shift_remove("application/json")
+                    {
+                        response
+                            .content
+                            .insert("application/problem+json".to_owned(), content);
+                    }
+                }
+            }
+        }
+    }
+}
+
 struct SecurityAddon;
 
 impl Modify for SecurityAddon {
@@ -110,9 +206,10 @@ impl Modify for SecurityAddon {
         routes::healthz, routes::readyz,
         supervision::list_actions, supervision::scale, supervision::restart, supervision::recreate,
         supervision::inject_fault, supervision::list_dead_letters,
+        keys::list_keys, keys::create_key, keys::rotate_key, keys::revoke_key,
     ),
     components(schemas(error::Problem)),
-    modifiers(&SecurityAddon),
+    modifiers(&SecurityAddon, &CommonResponses),
 )]
 pub struct ApiDoc;
 
@@ -214,6 +311,9 @@ pub fn router(state: AppState) -> Router {
         .route("/supervisor/actions", get(supervision::list_actions))
         .route("/faults", post(supervision::inject_fault))
         .route("/dead-letters", get(supervision::list_dead_letters))
+        .route("/keys", get(keys::list_keys).post(keys::create_key))
+        .route("/keys/{id}", axum::routing::delete(keys::revoke_key))
+        .route("/keys/{id}/rotate", post(keys::rotate_key))
         .route("/memory/{namespace}", get(routes::get_memory))
         .route("/synthesis/latest", get(routes::latest_synthesis))
         .route(
@@ -230,6 +330,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn(record_metrics))
         .layer(DefaultBodyLimit::max(body_limit));
+    router = limits::apply(router, &state.ctx.config.server);
+    router = router.layer(middleware::from_fn(limits::request_size));
     for (name, value) in security_headers() {
         router = router.layer(SetResponseHeaderLayer::if_not_present(name, value));
     }

@@ -323,6 +323,17 @@ pub struct ClassifyResults {
     pub results: Vec<ClassifyOutput>,
 }
 
+/// `POST /api/v1/classify` answer, as documented: one verdict for one document, or
+/// `{"results": [...]}` for many.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ClassifyAnswer {
+    /// For `{"documents": [...]}`.
+    Many(ClassifyResults),
+    /// For one document.
+    One(ClassifyOutput),
+}
+
 /// Most documents in one classify request.
 const CLASSIFY_MAX_DOCUMENTS: usize = 1000;
 
@@ -330,7 +341,7 @@ const CLASSIFY_MAX_DOCUMENTS: usize = 1000;
 /// document (`{"id", "text", "title"?, "url"?}`; answer: one verdict) or
 /// `{"documents": [...]}` (answer: `{"results": [...]}`).
 #[utoipa::path(post, path = "/api/v1/classify", tag = "events", request_body = ClassifyRequest,
-    responses((status = 200, body = ClassifyOutput), (status = 422, body = Problem)))]
+    responses((status = 200, body = ClassifyAnswer), (status = 422, body = Problem)))]
 pub async fn classify(
     _access: ReadAccess,
     State(state): State<AppState>,
@@ -397,6 +408,26 @@ fn check_selectors(input: &SourceInput) -> ApiResult<()> {
         .map_err(|err| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", err.to_string()))
 }
 
+/// Refuses (422) what the outbound guard would refuse at every fetch, where it shows without
+/// the network or the file system: a literal non-public address, `localhost`, a scheme, a
+/// `file` URL outside `scraping.file_root`. Host names are checked when they resolve.
+fn check_outbound(state: &AppState, input: &SourceInput) -> ApiResult<()> {
+    let Ok(url) = url::Url::parse(&input.url) else {
+        // Malformed: the store's validation names it.
+        return Ok(());
+    };
+    let policy = state.ctx.config.outbound().map_err(|err| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "config", err.to_string())
+    })?;
+    policy.check_url(&url).map_err(|refusal| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            format!("url: {refusal}"),
+        )
+    })
+}
+
 pub(crate) async fn announce(state: &AppState, command: QueenCommand) {
     if let Err(err) = publish(state.ctx.bus.as_ref(), &command).await {
         tracing::warn!(error = %err, "announcing a change failed");
@@ -414,6 +445,7 @@ pub async fn create_source(
 ) -> ApiResult<impl IntoResponse> {
     let Json(input) = input?;
     check_selectors(&input)?;
+    check_outbound(&state, &input)?;
     let source = state.ctx.store.create_source(&input).await?;
     announce(&state, QueenCommand::SourcesChanged).await;
     Ok((StatusCode::CREATED, Json(source)))
@@ -422,7 +454,7 @@ pub async fn create_source(
 /// Replaces a source's definition (admin key).
 #[utoipa::path(put, path = "/api/v1/sources/{id}", tag = "sources", request_body = SourceInput,
     params(("id" = i64, Path, description = "Source id")), security(("api_key" = [])),
-    responses((status = 200, body = Source), (status = 401, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = Source), (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn update_source(
     _access: WriteAccess,
     State(state): State<AppState>,
@@ -432,6 +464,7 @@ pub async fn update_source(
     let Path(id) = id?;
     let Json(input) = input?;
     check_selectors(&input)?;
+    check_outbound(&state, &input)?;
     let source = state.ctx.store.update_source(id, &input).await?;
     announce(&state, QueenCommand::SourcesChanged).await;
     Ok(Json(source))
@@ -493,7 +526,7 @@ pub async fn create_company(
 /// Replaces a company (admin key).
 #[utoipa::path(put, path = "/api/v1/companies/{id}", tag = "companies", request_body = CompanyInput,
     params(("id" = i64, Path, description = "Company id")), security(("api_key" = [])),
-    responses((status = 200, body = Company), (status = 401, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = Company), (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn update_company(
     _access: WriteAccess,
     State(state): State<AppState>,

@@ -138,7 +138,7 @@ async fn act(
 #[utoipa::path(post, path = "/api/v1/agents/{kind}/scale", tag = "supervisor", request_body = ScaleRequest,
     params(("kind" = String, Path, description = "scraping, keyword or data-quality")),
     security(("api_key" = [])),
-    responses((status = 202, body = ActionAccepted), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 202, body = ActionAccepted), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn scale(
     _access: AdminAccess,
     State(state): State<AppState>,
@@ -202,7 +202,7 @@ async fn find_agent(state: &AppState, id: &str) -> ApiResult<(String, String, Ag
 #[utoipa::path(post, path = "/api/v1/agents/{id}/restart", tag = "supervisor",
     params(("id" = String, Path, description = "Agent id as in GET /api/v1/agents")),
     security(("api_key" = [])),
-    responses((status = 202, body = ActionAccepted), (status = 404, body = Problem)))]
+    responses((status = 202, body = ActionAccepted), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn restart(
     _access: AdminAccess,
     State(state): State<AppState>,
@@ -216,7 +216,7 @@ pub async fn restart(
 #[utoipa::path(post, path = "/api/v1/agents/{id}/recreate", tag = "supervisor",
     params(("id" = String, Path, description = "Agent id as in GET /api/v1/agents")),
     security(("api_key" = [])),
-    responses((status = 202, body = ActionAccepted), (status = 404, body = Problem)))]
+    responses((status = 202, body = ActionAccepted), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn recreate(
     _access: AdminAccess,
     State(state): State<AppState>,

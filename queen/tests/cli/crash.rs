@@ -20,7 +20,7 @@ use crate::distributed::{
     serve_counted_feeds, verify_events, wait_for_kill_moment,
 };
 
-const ADMIN_KEY: &str = "embedded-crash-test-admin-key";
+pub(crate) const ADMIN_KEY: &str = "embedded-crash-test-admin-key";
 /// Kills of the whole process.
 const KILLS: usize = 50;
 
@@ -29,11 +29,14 @@ const CONFIG: &str = r#"
 tick = "100ms"
 
 [scraping]
+allow_hosts = ["127.0.0.1"]
 timeout = "2s"
 connect_timeout = "1s"
 retries = 1
 retry_min_delay = "100ms"
 retry_max_delay = "500ms"
+# Small feeds: within the 5 s visibility timeout with the fetch's 4.5 s.
+parse_timeout = "400ms"
 
 [supervision]
 heartbeat_interval = "500ms"
@@ -44,17 +47,17 @@ poll_wait = "50ms"
 "#;
 
 /// One `tge-swarm run` process at a time over one data directory.
-struct Embedded {
+pub(crate) struct Embedded {
     dir: std::path::PathBuf,
-    api: String,
+    pub(crate) api: String,
     child: Option<Child>,
     starts: usize,
 }
 
 impl Embedded {
-    fn start(dir: &Path) -> Embedded {
-        let config = dir.join("swarm.toml");
-        std::fs::write(&config, CONFIG).unwrap();
+    /// `tge-swarm run` with `config` as its config file, its admin key [`ADMIN_KEY`].
+    pub(crate) fn start(dir: &Path, config: &str) -> Embedded {
+        std::fs::write(dir.join("swarm.toml"), config).unwrap();
         let mut embedded = Embedded {
             dir: dir.to_owned(),
             api: format!("127.0.0.1:{}", free_port()),
@@ -96,7 +99,34 @@ impl Embedded {
         self.spawn();
     }
 
-    fn wait_healthy(&self) {
+    /// SIGTERM; waits at most `limit` for the process to exit and returns how long it took.
+    pub(crate) fn terminate(&mut self, limit: Duration) -> Duration {
+        let mut child = self.child.take().expect("a running process");
+        let sent = Instant::now();
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM failed");
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(
+                    status.success(),
+                    "exit after SIGTERM: {status}\n{}",
+                    self.log_tail()
+                );
+                return sent.elapsed();
+            }
+            if sent.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("still running {limit:?} after SIGTERM\n{}", self.log_tail());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub(crate) fn wait_healthy(&self) {
         eventually(Duration::from_secs(60), "the API answers /healthz", || {
             matches!(api_get(&self.api, "/healthz"), Some((200, _)))
         });
@@ -128,7 +158,7 @@ fn embedded_swarm_killed_at_random_loses_and_duplicates_nothing() {
     let feed_count = feeds.len();
     let hits = Arc::new(AtomicUsize::new(0));
     let feed_addr = serve_counted_feeds(feeds, hits.clone());
-    let mut swarm = Embedded::start(dir.path());
+    let mut swarm = Embedded::start(dir.path(), CONFIG);
 
     let mut next_feed = 0;
     let mut near_fetch = 0;

@@ -364,6 +364,38 @@ fn rss(items: &[Item]) -> String {
 /// arrive (before the answer is sent).
 pub(crate) fn serve_counted_feeds(feeds: Vec<Vec<Item>>, hits: Arc<AtomicUsize>) -> SocketAddr {
     let bodies: Arc<Vec<String>> = Arc::new(feeds.iter().map(|items| rss(items)).collect());
+    serve_on_thread(move || {
+        axum::Router::new().route(
+            "/feed/{name}",
+            axum::routing::get(
+                move |axum::extract::Path(name): axum::extract::Path<String>| {
+                    let bodies = bodies.clone();
+                    hits.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        let index: Option<usize> =
+                            name.strip_suffix(".xml").and_then(|n| n.parse().ok());
+                        match index.and_then(|index| bodies.get(index)) {
+                            Some(body) => (
+                                axum::http::StatusCode::OK,
+                                [(axum::http::header::CONTENT_TYPE, "application/rss+xml")],
+                                body.clone(),
+                            ),
+                            None => (
+                                axum::http::StatusCode::NOT_FOUND,
+                                [(axum::http::header::CONTENT_TYPE, "text/plain")],
+                                "no such feed".to_owned(),
+                            ),
+                        }
+                    }
+                },
+            ),
+        )
+    })
+}
+
+/// Serves the router `app` makes on 127.0.0.1, from a thread and runtime of its own (the
+/// tests' own threads block on the processes they watch).
+pub(crate) fn serve_on_thread(app: impl FnOnce() -> axum::Router + Send + 'static) -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
@@ -373,33 +405,8 @@ pub(crate) fn serve_counted_feeds(feeds: Vec<Vec<Item>>, hits: Arc<AtomicUsize>)
             .build()
             .unwrap();
         runtime.block_on(async move {
-            let app = axum::Router::new().route(
-                "/feed/{name}",
-                axum::routing::get(
-                    move |axum::extract::Path(name): axum::extract::Path<String>| {
-                        let bodies = bodies.clone();
-                        hits.fetch_add(1, Ordering::SeqCst);
-                        async move {
-                            let index: Option<usize> =
-                                name.strip_suffix(".xml").and_then(|n| n.parse().ok());
-                            match index.and_then(|index| bodies.get(index)) {
-                                Some(body) => (
-                                    axum::http::StatusCode::OK,
-                                    [(axum::http::header::CONTENT_TYPE, "application/rss+xml")],
-                                    body.clone(),
-                                ),
-                                None => (
-                                    axum::http::StatusCode::NOT_FOUND,
-                                    [(axum::http::header::CONTENT_TYPE, "text/plain")],
-                                    "no such feed".to_owned(),
-                                ),
-                            }
-                        }
-                    },
-                ),
-            );
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            axum::serve(listener, app).await.unwrap();
+            axum::serve(listener, app()).await.unwrap();
         });
     });
     addr
@@ -410,11 +417,14 @@ const CONFIG: &str = r#"
 tick = "200ms"
 
 [scraping]
+allow_hosts = ["127.0.0.1"]
 timeout = "2s"
 connect_timeout = "1s"
 retries = 1
 retry_min_delay = "100ms"
 retry_max_delay = "500ms"
+# Small feeds: within the 5 s visibility timeout with the fetch's 4.5 s.
+parse_timeout = "400ms"
 
 [supervision]
 heartbeat_interval = "500ms"

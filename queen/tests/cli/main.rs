@@ -6,6 +6,7 @@
 
 mod crash;
 mod distributed;
+mod hostile;
 mod traces;
 
 use std::io::Write;

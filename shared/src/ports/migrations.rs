@@ -59,6 +59,10 @@ const SQLITE: &[(&str, &str)] = &[
         "0010_fingerprint_bands_in_memory.sql",
         include_str!("../../migrations/sqlite/0010_fingerprint_bands_in_memory.sql"),
     ),
+    (
+        "0011_api_key_lifecycle.sql",
+        include_str!("../../migrations/sqlite/0011_api_key_lifecycle.sql"),
+    ),
 ];
 
 /// The Postgres store's migrations: file name and text, in order.
@@ -94,6 +98,10 @@ const POSTGRES: &[(&str, &str)] = &[
     (
         "0008_fingerprint_covering_bands.sql",
         include_str!("../../migrations/postgres/0008_fingerprint_covering_bands.sql"),
+    ),
+    (
+        "0009_api_key_lifecycle.sql",
+        include_str!("../../migrations/postgres/0009_api_key_lifecycle.sql"),
     ),
 ];
 

@@ -256,14 +256,33 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores an API key's hash.
     async fn insert_api_key(&self, name: &str, hash: &str, scopes: &[String]) -> Result<i64>;
-    /// Stores an API key's hash under `name` and deletes every other key of that name: the
+    /// Stores an API key's hash under `name` and revokes every other key of that name: the
     /// bootstrap key from the environment replaces the one before it. The new key is stored
-    /// before the old ones go, so there is never a moment without one.
+    /// before the old ones are revoked, so there is never a moment without one.
     async fn replace_api_key(&self, name: &str, hash: &str, scopes: &[String]) -> Result<i64>;
-    /// Finds an API key by hash.
+    /// Finds an API key by hash, revoked and expired ones included (the caller says why
+    /// they do not work).
     async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>>;
-    /// API keys stored.
+    /// API keys not revoked.
     async fn count_api_keys(&self) -> Result<u64>;
+    /// Stores a new key (its hash) and returns it as listed.
+    async fn create_api_key(
+        &self,
+        name: &str,
+        hash: &str,
+        scopes: &[String],
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<ApiKey>;
+    /// Every key, revoked ones included, oldest first.
+    async fn list_api_keys(&self) -> Result<Vec<ApiKey>>;
+    /// Revokes a key at `at` (a revoked key stays revoked at its first time); the key after.
+    async fn revoke_api_key(&self, id: i64, at: DateTime<Utc>) -> Result<ApiKey>;
+    /// In one transaction: a new key under `new_hash` with the old one's name, scopes and
+    /// expiry, and the old one revoked at `at`. A revoked key cannot be rotated (conflict).
+    async fn rotate_api_key(&self, id: i64, new_hash: &str, at: DateTime<Utc>) -> Result<ApiKey>;
+    /// Records that a key was used at `at`; written only when the stored time is a minute
+    /// older or more, so busy keys cost one write a minute.
+    async fn touch_api_key(&self, id: i64, at: DateTime<Utc>) -> Result<()>;
 
     /// Records `key` as done; true only the first time (one-time steps such as seeding).
     async fn claim_once(&self, key: &str) -> Result<bool>;

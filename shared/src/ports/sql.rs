@@ -833,6 +833,24 @@ impl $store {
     }
 }
 
+/// An API key from a row of `id, name, scopes, created_at, expires_at, last_used_at,
+/// revoked_at`.
+fn api_key_from_row(row: &$row) -> Result<ApiKey> {
+    let scopes: String = row.try_get("scopes")?;
+    let time = |column: &str| -> Result<Option<DateTime<Utc>>> {
+        Ok(row.try_get::<Option<i64>, _>(column)?.map(from_ms))
+    };
+    Ok(ApiKey {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        scopes: parse_list(&scopes)?,
+        created_at: from_ms(row.try_get("created_at")?),
+        expires_at: time("expires_at")?,
+        last_used_at: time("last_used_at")?,
+        revoked_at: time("revoked_at")?,
+    })
+}
+
 #[async_trait]
 impl Store for $store {
     async fn ping(&self) -> Result<()> {
@@ -1163,9 +1181,11 @@ impl Store for $store {
     }
 
     async fn insert_api_key(&self, name: &str, hash: &str, scopes: &[String]) -> Result<i64> {
+        // The same secret set again (TGE_SWARM_ADMIN_KEY) is taken back into use.
         let result = sqlx::query(
             "INSERT INTO api_keys (name, key_hash, scopes, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (key_hash) DO UPDATE SET scopes = excluded.scopes RETURNING id",
+             ON CONFLICT (key_hash) DO UPDATE SET scopes = excluded.scopes, revoked_at = NULL \
+             RETURNING id",
         )
         .bind(name)
         .bind(hash)
@@ -1178,35 +1198,128 @@ impl Store for $store {
 
     async fn replace_api_key(&self, name: &str, hash: &str, scopes: &[String]) -> Result<i64> {
         let id = self.insert_api_key(name, hash, scopes).await?;
-        sqlx::query("DELETE FROM api_keys WHERE name = $1 AND key_hash <> $2")
-            .bind(name)
-            .bind(hash)
-            .execute(self.writer())
-            .await?;
+        sqlx::query(
+            "UPDATE api_keys SET revoked_at = $3 \
+             WHERE name = $1 AND key_hash <> $2 AND revoked_at IS NULL",
+        )
+        .bind(name)
+        .bind(hash)
+        .bind(to_ms(Utc::now()))
+        .execute(self.writer())
+        .await?;
         Ok(id)
     }
 
     async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>> {
-        let row = sqlx::query("SELECT id, name, scopes FROM api_keys WHERE key_hash = $1")
+        let row = sqlx::query("SELECT id, name, scopes, created_at, expires_at, last_used_at, revoked_at \
+                     FROM api_keys WHERE key_hash = $1")
             .bind(hash)
             .fetch_optional(&self.pool)
             .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let scopes: String = row.try_get("scopes")?;
-        Ok(Some(ApiKey {
-            id: row.try_get("id")?,
-            name: row.try_get("name")?,
-            scopes: parse_list(&scopes)?,
-        }))
+        row.map(|row| api_key_from_row(&row)).transpose()
     }
 
     async fn count_api_keys(&self) -> Result<u64> {
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_keys")
-            .fetch_one(&self.pool)
-            .await?;
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL")
+                .fetch_one(&self.pool)
+                .await?;
         Ok(count.max(0) as u64)
+    }
+
+    async fn create_api_key(
+        &self,
+        name: &str,
+        hash: &str,
+        scopes: &[String],
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<ApiKey> {
+        let row = sqlx::query(
+            "INSERT INTO api_keys (name, key_hash, scopes, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id, name, scopes, created_at, expires_at, last_used_at, revoked_at",
+        )
+        .bind(name)
+        .bind(hash)
+        .bind(json_list(scopes)?)
+        .bind(to_ms(Utc::now()))
+        .bind(expires_at.map(to_ms))
+        .fetch_one(self.writer())
+        .await?;
+        api_key_from_row(&row)
+    }
+
+    async fn list_api_keys(&self) -> Result<Vec<ApiKey>> {
+        let rows = sqlx::query("SELECT id, name, scopes, created_at, expires_at, last_used_at, revoked_at \
+                     FROM api_keys ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(api_key_from_row).collect()
+    }
+
+    async fn revoke_api_key(&self, id: i64, at: DateTime<Utc>) -> Result<ApiKey> {
+        let row = sqlx::query(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 \
+             RETURNING id, name, scopes, created_at, expires_at, last_used_at, revoked_at",
+        )
+        .bind(id)
+        .bind(to_ms(at))
+        .fetch_optional(self.writer())
+        .await?;
+        match row {
+            Some(row) => api_key_from_row(&row),
+            None => Err(Error::not_found("api key", id)),
+        }
+    }
+
+    async fn rotate_api_key(&self, id: i64, new_hash: &str, at: DateTime<Utc>) -> Result<ApiKey> {
+        let mut tx = self.begin_write().await?;
+        let revoked = sqlx::query(
+            "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL \
+             RETURNING id, name, scopes, created_at, expires_at, last_used_at, revoked_at",
+        )
+        .bind(id)
+        .bind(to_ms(at))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(old) = revoked else {
+            let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM api_keys WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            return Err(match exists {
+                Some(_) => Error::Conflict(format!("API key {id} is revoked: create a new one")),
+                None => Error::not_found("api key", id),
+            });
+        };
+        let old = api_key_from_row(&old)?;
+        let row = sqlx::query(
+            "INSERT INTO api_keys (name, key_hash, scopes, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id, name, scopes, created_at, expires_at, last_used_at, revoked_at",
+        )
+        .bind(&old.name)
+        .bind(new_hash)
+        .bind(json_list(&old.scopes)?)
+        .bind(to_ms(at))
+        .bind(old.expires_at.map(to_ms))
+        .fetch_one(&mut *tx)
+        .await?;
+        let new = api_key_from_row(&row)?;
+        tx.commit().await?;
+        Ok(new)
+    }
+
+    async fn touch_api_key(&self, id: i64, at: DateTime<Utc>) -> Result<()> {
+        let at = to_ms(at);
+        sqlx::query(
+            "UPDATE api_keys SET last_used_at = $2 \
+             WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $3)",
+        )
+        .bind(id)
+        .bind(at)
+        .bind(at.saturating_sub(60_000))
+        .execute(self.writer())
+        .await?;
+        Ok(())
     }
 
     async fn claim_once(&self, key: &str) -> Result<bool> {

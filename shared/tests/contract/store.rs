@@ -455,8 +455,13 @@ async fn keys_snapshots_markers(store: Arc<dyn Store>) {
         .replace_api_key("bootstrap-admin", "hash-new", &["admin".into()])
         .await
         .unwrap();
-    assert!(store.find_api_key("hash-old").await.unwrap().is_none());
-    assert!(store.find_api_key("hash-new").await.unwrap().is_some());
+    let old = store.find_api_key("hash-old").await.unwrap().unwrap();
+    assert!(
+        old.revoked_at.is_some(),
+        "the replaced bootstrap key is revoked"
+    );
+    let new = store.find_api_key("hash-new").await.unwrap().unwrap();
+    assert!(new.unusable(Utc::now()).is_none());
     assert!(store.find_api_key("hash-1").await.unwrap().is_some());
     store
         .replace_api_key("bootstrap-admin", "hash-new", &["admin".into()])
@@ -475,6 +480,100 @@ async fn keys_snapshots_markers(store: Arc<dyn Store>) {
         .replace_api_key("bootstrap-admin", "hash-new", &["admin".into()])
         .await
         .unwrap();
+
+    // The key lifecycle: create with an expiry, list, use, rotate, revoke.
+    let now = Utc::now();
+    let expires = now + chrono::TimeDelta::days(30);
+    let bot = store
+        .create_api_key(
+            "bot",
+            "hash-bot",
+            &["read".into(), "write".into()],
+            Some(expires),
+        )
+        .await
+        .unwrap();
+    assert_eq!(bot.scopes, ["read", "write"]);
+    assert_eq!(
+        bot.expires_at.map(|at| at.timestamp_millis()),
+        Some(expires.timestamp_millis())
+    );
+    assert!(bot.last_used_at.is_none() && bot.revoked_at.is_none());
+    assert!(
+        store
+            .create_api_key("dup", "hash-bot", &["read".into()], None)
+            .await
+            .is_err(),
+        "a secret is stored once"
+    );
+    store.touch_api_key(bot.id, now).await.unwrap();
+    // Within the minute: not written again.
+    store
+        .touch_api_key(bot.id, now + chrono::TimeDelta::seconds(30))
+        .await
+        .unwrap();
+    let used = store.find_api_key("hash-bot").await.unwrap().unwrap();
+    assert_eq!(
+        used.last_used_at.map(|at| at.timestamp_millis()),
+        Some(now.timestamp_millis())
+    );
+    let rotated = store
+        .rotate_api_key(bot.id, "hash-bot-2", now)
+        .await
+        .unwrap();
+    assert_ne!(rotated.id, bot.id);
+    assert_eq!(
+        (rotated.name.as_str(), &rotated.scopes),
+        ("bot", &bot.scopes)
+    );
+    assert_eq!(rotated.expires_at, used.expires_at);
+    assert!(
+        store
+            .find_api_key("hash-bot")
+            .await
+            .unwrap()
+            .unwrap()
+            .unusable(now)
+            .is_some_and(|reason| reason.contains("revoked")),
+    );
+    assert!(matches!(
+        store.rotate_api_key(bot.id, "hash-bot-3", now).await,
+        Err(Error::Conflict(_))
+    ));
+    assert!(matches!(
+        store.rotate_api_key(999_999, "hash-x", now).await,
+        Err(Error::NotFound { .. })
+    ));
+    let revoked = store.revoke_api_key(rotated.id, now).await.unwrap();
+    assert!(revoked.revoked_at.is_some());
+    let again = store
+        .revoke_api_key(rotated.id, now + chrono::TimeDelta::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.revoked_at, revoked.revoked_at,
+        "revoked at its first time"
+    );
+    assert!(matches!(
+        store.revoke_api_key(999_999, now).await,
+        Err(Error::NotFound { .. })
+    ));
+    let listed = store.list_api_keys().await.unwrap();
+    assert!(listed.windows(2).all(|pair| pair[0].id < pair[1].id));
+    assert!(
+        listed
+            .iter()
+            .any(|key| key.id == bot.id && key.revoked_at.is_some())
+    );
+    let expired = store
+        .create_api_key("short", "hash-short", &["read".into()], Some(now))
+        .await
+        .unwrap();
+    assert!(
+        expired
+            .unusable(now + chrono::TimeDelta::seconds(1))
+            .is_some_and(|reason| reason.contains("expired"))
+    );
 
     assert!(store.latest_snapshot().await.unwrap().is_none());
     store

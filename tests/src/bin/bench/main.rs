@@ -146,6 +146,13 @@ fn bench_config(data_dir: &std::path::Path) -> Config {
     config.server.api_addr = "127.0.0.1:0".parse().unwrap();
     config.server.metrics_addr = "127.0.0.1:0".parse().unwrap();
     config.server.data_dir = data_dir.to_owned();
+    // The bench's feed servers listen on loopback, and its files live in temporary dirs.
+    config.scraping.allow_hosts = vec!["127.0.0.1".into()];
+    config.scraping.file_root = Some(std::env::temp_dir());
+    // The bench loads the API from one address as fast as it answers: it measures the
+    // server, not the rate limiter.
+    config.server.rate_limit_per_address = 0;
+    config.server.rate_limit_per_key = 0;
     config
 }
 
