@@ -83,6 +83,35 @@ pub struct HostArgs {
     pub ctx: AgentContext,
     /// Children in start order.
     pub children: Vec<ChildSpec>,
+    /// Makes the spec of the `index`-th worker of a kind, for scale-ups; none for a kind that
+    /// does not scale. Given by the composition root, so the host does not import it.
+    pub workers: WorkerFactory,
+}
+
+/// See [`HostArgs::workers`]: makes the spec of the `index`-th worker of a kind.
+#[derive(Clone)]
+pub struct WorkerFactory(Arc<MakeWorker>);
+
+type MakeWorker = dyn Fn(&AgentContext, AgentKind, u32) -> Option<ChildSpec> + Send + Sync;
+
+impl WorkerFactory {
+    /// Wraps the composition root's worker constructor.
+    pub fn new(
+        make: impl Fn(&AgentContext, AgentKind, u32) -> Option<ChildSpec> + Send + Sync + 'static,
+    ) -> Self {
+        Self(Arc::new(make))
+    }
+
+    /// The spec of the `index`-th worker of `kind`, if that kind scales.
+    pub fn make(&self, ctx: &AgentContext, kind: AgentKind, index: u32) -> Option<ChildSpec> {
+        (self.0)(ctx, kind, index)
+    }
+}
+
+impl std::fmt::Debug for WorkerFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WorkerFactory")
+    }
 }
 
 /// Messages.
@@ -145,6 +174,7 @@ pub struct HostState {
     reconciled_once: bool,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     recorder: Recorder,
+    workers: WorkerFactory,
 }
 
 async fn lifecycle(ctx: &AgentContext, child: &Child, event: LifecycleEvent) {
@@ -519,7 +549,7 @@ async fn reconcile(myself: &ActorRef<HostMsg>, state: &mut HostState) {
                 let _ = recreate(myself, state, index).await;
             }
             HostAction::Start(kind, number) => {
-                let Some(spec) = crate::swarm::worker_child(&state.ctx, kind, number) else {
+                let Some(spec) = state.workers.make(&state.ctx, kind, number) else {
                     continue;
                 };
                 state.children.push(Child::new(spec, None, &state.ctx));
@@ -586,6 +616,7 @@ impl Actor for AgentHost {
         tasks.push(listen_to_commands(&args.ctx, myself.clone()).await?);
         Ok(HostState {
             recorder: Recorder::new(&args.ctx),
+            workers: args.workers,
             ctx: args.ctx,
             children,
             stopping: false,
@@ -817,6 +848,7 @@ mod tests {
             HostArgs {
                 ctx: ctx.clone(),
                 children: vec![spec],
+                workers: super::WorkerFactory::new(|_: &AgentContext, _: AgentKind, _: u32| None),
             },
         )
         .await

@@ -13,9 +13,12 @@ pub use tikv_jemallocator::Jemalloc as Allocator;
 
 pub mod api;
 pub mod classify;
+pub mod commands;
+pub mod health;
 pub mod host;
 pub mod keys;
 pub mod metrics;
+pub mod names;
 pub mod queen;
 pub mod record;
 pub mod schedule;

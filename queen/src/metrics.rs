@@ -16,11 +16,12 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use ractor::ActorRef;
-use serde_json::Value;
+
 use swarm_shared::context::AgentContext;
 use swarm_shared::telemetry;
 use tokio_util::sync::CancellationToken;
 
+use crate::health::{Health, dependency_checks};
 use crate::host::HostMsg;
 
 /// What `/readyz` looks at.
@@ -32,42 +33,7 @@ pub struct HealthState {
     pub host: ActorRef<HostMsg>,
 }
 
-/// Pings the store and the bus: each one's name (`store`, `bus`) and answer.
-pub async fn ping_dependencies(
-    ctx: &AgentContext,
-) -> [(&'static str, swarm_shared::Result<()>); 2] {
-    [
-        ("store", ctx.store.ping().await),
-        (BUS, ctx.bus.ping().await),
-    ]
-}
-
-/// The bus's name among the dependencies.
-pub const BUS: &str = "bus";
-
-/// Probes the store and the bus and records `tge_swarm_dependency_up`. Returns whether both
-/// answered and each one's state for a readiness body (`ok` or `unavailable`); failures are
-/// logged with their cause, which the body never shows.
-pub async fn dependency_checks(ctx: &AgentContext) -> (bool, serde_json::Map<String, Value>) {
-    let mut all_up = true;
-    let mut checks = serde_json::Map::new();
-    for (name, result) in ping_dependencies(ctx).await {
-        let up = result.is_ok();
-        metrics::gauge!(telemetry::DEPENDENCY_UP, "dependency" => name).set(if up {
-            1.0
-        } else {
-            0.0
-        });
-        if let Err(err) = result {
-            tracing::warn!(dependency = name, error = %err, "dependency unavailable");
-        }
-        all_up &= up;
-        checks.insert(name.into(), if up { "ok" } else { "unavailable" }.into());
-    }
-    (all_up, checks)
-}
-
-async fn readyz(State(health): State<HealthState>) -> impl IntoResponse {
+async fn readyz(State(health): State<HealthState>) -> Health {
     let (mut ready, mut checks) = dependency_checks(&health.ctx).await;
     match health
         .host
@@ -93,16 +59,7 @@ async fn readyz(State(health): State<HealthState>) -> impl IntoResponse {
             checks.insert("actors".into(), "host not answering".into());
         }
     }
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    let body = serde_json::json!({
-        "status": if ready { "ok" } else { "unavailable" },
-        "checks": checks,
-    });
-    (status, axum::Json(body))
+    Health::readiness(ready, checks)
 }
 
 static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
@@ -173,7 +130,7 @@ pub fn router(handle: PrometheusHandle, health: HealthState) -> Router {
                 }
             }),
         )
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(|| async { Health::live() }))
         .route("/readyz", get(readyz))
         .route("/sd/targets", get(sd_targets))
         .with_state(health)

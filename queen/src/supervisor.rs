@@ -26,11 +26,9 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use swarm_shared::channels::{Channel, QUEUES, downstream_of, held_back, queue_of};
 use swarm_shared::commands::{Command, desired_replicas, is_worker};
 use swarm_shared::context::{AgentContext, Presence, forward, forward_only, service_name};
-use swarm_shared::domain::{ActionOutcome, AgentKind, DesiredEntry};
-use swarm_shared::messages::{
-    AgentMessage, AgentStats, HealthMessage, LifecycleEvent, QueenCommand,
-};
-use swarm_shared::ports::{QueueDepth, publish};
+use swarm_shared::domain::{ActionOutcome, AgentKind};
+use swarm_shared::messages::{AgentMessage, AgentStats, HealthMessage, LifecycleEvent};
+use swarm_shared::ports::QueueDepth;
 use swarm_shared::supervision::{
     Action, Breaker, Decision, History, LoadSample, Observation, Policy, ScaleHistory, decide,
     decide_scale, scale_target,
@@ -38,7 +36,8 @@ use swarm_shared::supervision::{
 use swarm_shared::telemetry;
 use tokio::time::Instant;
 
-use crate::metrics::{BUS, ping_dependencies};
+use crate::commands::issue;
+use crate::health::{BUS, ping_dependencies};
 use crate::queen::qualified_id;
 use crate::record::Recorder;
 
@@ -407,23 +406,8 @@ async fn gather(
     checks
 }
 
-/// Validates a command, stores it as desired state and announces it: the one path of the
-/// API's commands and the supervisor's. A lost announcement only delays the command: hosts
-/// also reconcile at every heartbeat.
-pub(crate) async fn issue(
-    ctx: &AgentContext,
-    command: &Command,
-) -> swarm_shared::Result<DesiredEntry> {
-    command.validate()?;
-    let (key, value) = command.desired();
-    let entry = ctx.store.put_desired(&key, &value).await?;
-    if let Err(err) = publish(ctx.bus.as_ref(), &QueenCommand::DesiredStateChanged).await {
-        tracing::warn!(error = %err, "announcing a command failed; hosts pick it up at their next tick");
-    }
-    Ok(entry)
-}
-
-/// [`issue`] for the supervisor's own decisions; the error says what failed.
+/// [`issue`](crate::commands::issue) for the supervisor's own decisions; the error says what
+/// failed.
 async fn command(ctx: &AgentContext, command: &Command) -> Result<(), String> {
     issue(ctx, command)
         .await

@@ -33,19 +33,12 @@ use swarm_shared::ports::{Bus, Registry, Store, WorkQueue};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::host::{AgentHost, ChildSpec, HostArgs, HostMsg, StartFn};
+use crate::host::{AgentHost, ChildSpec, HostArgs, HostMsg, StartFn, WorkerFactory};
 use crate::queen::{QUEEN_ID, QueenActor, QueenArgs};
 use crate::supervisor::{HealthSupervisor, SUPERVISOR_ID, SupervisorArgs};
 
-/// Registry name of a node's queen actor (the API finds the current instance by name).
-pub fn queen_name(node: &str) -> String {
-    format!("{node}:queen")
-}
-
-/// Registry name of a node's memory coordinator actor.
-pub fn memory_name(node: &str) -> String {
-    format!("{node}:memory-coordinator")
-}
+use crate::keys::{ADMIN_SCOPE, hash_key};
+use crate::names::{memory_name, queen_name};
 
 /// What one process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,10 +211,6 @@ async fn connect_ports_inner(config: &Config) -> anyhow::Result<Ports> {
         ),
     })
 }
-
-/// Scope of the bootstrap key.
-pub use crate::keys::ADMIN_SCOPE;
-pub use crate::keys::hash_key;
 
 /// A running in-process swarm.
 pub struct Swarm {
@@ -541,6 +530,7 @@ impl Swarm {
         let args = HostArgs {
             ctx: ctx.clone(),
             children: children_for(&ctx, role),
+            workers: WorkerFactory::new(worker_child),
         };
         let (host, host_task) = AgentHost::spawn(Some(host_name), AgentHost, args)
             .await

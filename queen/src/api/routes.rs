@@ -28,8 +28,9 @@ use super::AppState;
 use super::auth::{AdminAccess, ReadAccess, WriteAccess};
 use super::error::{ApiError, ApiResult, Problem};
 use crate::classify::{ClassifyInput, ClassifyOutput, classify_one};
+use crate::health::{self, Health};
+use crate::names::{memory_name, queen_name};
 use crate::queen::{AgentView, QueenMsg};
-use crate::swarm::{memory_name, queen_name};
 
 const ACTOR_CALL_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -94,16 +95,6 @@ pub struct MemoryList {
     pub namespace: String,
     /// Live entries, by key.
     pub entries: Vec<MemoryEntry>,
-}
-
-/// Health answer.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Health {
-    /// `ok`, `ready` or `not_ready`.
-    pub status: String,
-    /// Per-check results.
-    #[schema(value_type = Object)]
-    pub checks: serde_json::Map<String, serde_json::Value>,
 }
 
 fn parse_since(text: &str) -> ApiResult<DateTime<Utc>> {
@@ -638,20 +629,17 @@ pub async fn latest_synthesis(
 
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
-pub async fn healthz() -> Json<Health> {
-    Json(Health {
-        status: "ok".into(),
-        checks: serde_json::Map::new(),
-    })
+pub async fn healthz() -> Health {
+    Health::live()
 }
 
 /// Readiness: the store answers, the queen answers, and every actor is healthy.
 #[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, body = Health), (status = 503, body = Health)))]
-pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let (mut ready, mut checks) = crate::metrics::dependency_checks(&state.ctx).await;
+pub async fn readyz(State(state): State<AppState>) -> Health {
+    let (mut ready, mut checks) = crate::health::dependency_checks(&state.ctx).await;
     match agents_from_queen(&state).await {
         Ok(agents) => {
-            checks.insert("queen".into(), "ok".into());
+            checks.insert("queen".into(), health::OK.into());
             let unhealthy: Vec<String> = agents
                 .iter()
                 .filter(|agent| agent.status != AgentStatus::Healthy)
@@ -677,19 +665,10 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         }
         Err(_) => {
             ready = false;
-            checks.insert("queen".into(), "unavailable".into());
+            checks.insert("queen".into(), health::UNAVAILABLE.into());
         }
     }
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    let body = Health {
-        status: if ready { "ready" } else { "not_ready" }.into(),
-        checks,
-    };
-    (status, Json(body))
+    Health::readiness(ready, checks)
 }
 
 /// Issues a command to the swarm (admin key): restart or recreate actors, scale a worker kind,
@@ -703,7 +682,7 @@ pub async fn create_command(
     input: Result<Json<Command>, JsonRejection>,
 ) -> ApiResult<impl IntoResponse> {
     let Json(command) = input?;
-    let entry = crate::supervisor::issue(&state.ctx, &command).await?;
+    let entry = crate::commands::issue(&state.ctx, &command).await?;
     tracing::info!(key = %entry.key, generation = entry.generation, "command stored");
     Ok((StatusCode::ACCEPTED, Json(entry)))
 }

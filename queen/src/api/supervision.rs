@@ -20,8 +20,8 @@ use super::AppState;
 use super::auth::{AdminAccess, ReadAccess};
 use super::error::{ApiError, ApiResult, Problem};
 use super::routes::{agents_from_queen, announce};
+use crate::commands::issue;
 use crate::record::persist;
-use crate::supervisor::issue;
 
 /// Most actions one request lists.
 const MAX_ACTIONS: u32 = 500;

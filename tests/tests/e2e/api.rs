@@ -727,7 +727,7 @@ async fn wrong_methods_headers_and_command_scope() {
         .store
         .insert_api_key(
             "writer",
-            &swarm_queen::swarm::hash_key(writer),
+            &swarm_queen::keys::hash_key(writer),
             &["write".to_owned()],
         )
         .await
@@ -964,7 +964,7 @@ async fn rate_limits_size_limits_cors_and_their_declarations() {
         .store
         .insert_api_key(
             "other",
-            &swarm_queen::swarm::hash_key(other),
+            &swarm_queen::keys::hash_key(other),
             &["admin".to_owned()],
         )
         .await

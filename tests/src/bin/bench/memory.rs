@@ -60,7 +60,7 @@ fn write(namespace: &str, key: usize, index: usize) -> AgentMessage {
 }
 
 fn coordinator(swarm: &swarm_queen::Swarm) -> ActorRef<MemoryMsg> {
-    let name = swarm_queen::swarm::memory_name(&swarm.context().config.node.name);
+    let name = swarm_queen::names::memory_name(&swarm.context().config.node.name);
     let cell = ractor::registry::where_is(name).expect("the memory coordinator is running");
     ActorRef::from(cell)
 }

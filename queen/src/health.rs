@@ -1,0 +1,98 @@
+//! Liveness and readiness, one vocabulary for both servers that answer them (the metrics
+//! server every process runs, and the queen's API): `/healthz` says `ok`; `/readyz` says
+//! `ready` or `not_ready` with one entry per check, each `ok` or `unavailable` (or a detail
+//! object). Also the process's dependencies, store and bus: pinged for `/readyz`, for
+//! `tge_swarm_dependency_up`, and by the health supervisor. A leaf: it imports nothing of the
+//! crate.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::Value;
+use swarm_shared::context::AgentContext;
+use swarm_shared::telemetry;
+use utoipa::ToSchema;
+
+/// A check that passed.
+pub const OK: &str = "ok";
+/// A check whose dependency did not answer.
+pub const UNAVAILABLE: &str = "unavailable";
+
+/// The answer of `/healthz` and `/readyz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok` (liveness), `ready` or `not_ready` (readiness).
+    pub status: String,
+    /// Per check: `ok`, `unavailable`, or an object with details.
+    #[schema(value_type = Object)]
+    pub checks: serde_json::Map<String, Value>,
+}
+
+impl Health {
+    /// The liveness answer: the process answers.
+    pub fn live() -> Self {
+        Self {
+            status: OK.into(),
+            checks: serde_json::Map::new(),
+        }
+    }
+
+    /// A readiness answer.
+    pub fn readiness(ready: bool, checks: serde_json::Map<String, Value>) -> Self {
+        Self {
+            status: if ready { "ready" } else { "not_ready" }.into(),
+            checks,
+        }
+    }
+
+    fn code(&self) -> StatusCode {
+        if self.status == "not_ready" {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::OK
+        }
+    }
+}
+
+/// 200 when live or ready, 503 when not ready; the body in JSON either way.
+impl IntoResponse for Health {
+    fn into_response(self) -> Response {
+        (self.code(), Json(self)).into_response()
+    }
+}
+
+/// Pings the store and the bus: each one's name (`store`, `bus`) and answer.
+pub async fn ping_dependencies(
+    ctx: &AgentContext,
+) -> [(&'static str, swarm_shared::Result<()>); 2] {
+    [
+        ("store", ctx.store.ping().await),
+        (BUS, ctx.bus.ping().await),
+    ]
+}
+
+/// The bus's name among the dependencies.
+pub const BUS: &str = "bus";
+
+/// Probes the store and the bus and records `tge_swarm_dependency_up`. Returns whether both
+/// answered and each one's state for a readiness body (`ok` or `unavailable`); failures are
+/// logged with their cause, which the body never shows.
+pub async fn dependency_checks(ctx: &AgentContext) -> (bool, serde_json::Map<String, Value>) {
+    let mut all_up = true;
+    let mut checks = serde_json::Map::new();
+    for (name, result) in ping_dependencies(ctx).await {
+        let up = result.is_ok();
+        metrics::gauge!(telemetry::DEPENDENCY_UP, "dependency" => name).set(if up {
+            1.0
+        } else {
+            0.0
+        });
+        if let Err(err) = result {
+            tracing::warn!(dependency = name, error = %err, "dependency unavailable");
+        }
+        all_up &= up;
+        checks.insert(name.into(), if up { OK } else { UNAVAILABLE }.into());
+    }
+    (all_up, checks)
+}
