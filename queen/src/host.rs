@@ -25,7 +25,9 @@ use swarm_shared::context::AgentContext;
 use swarm_shared::domain::{ActionOutcome, AgentKind};
 use swarm_shared::messages::{HealthMessage, LifecycleEvent, QueenCommand, decode};
 use swarm_shared::ports::publish;
-use swarm_shared::supervision::{Action, Breaker, Exit, History, Observation, Policy, decide};
+use swarm_shared::supervision::{
+    Action, Breaker, BreakerChange, Exit, History, Observation, Policy, Symptom, decide,
+};
 use swarm_shared::telemetry;
 use tokio::time::Instant;
 
@@ -132,7 +134,7 @@ pub enum HostMsg {
 /// A restart decided and not yet carried out: what was seen and why.
 #[derive(Debug)]
 struct PendingRestart {
-    observation: &'static str,
+    symptom: Symptom,
     reason: String,
 }
 
@@ -191,12 +193,13 @@ async fn lifecycle(ctx: &AgentContext, child: &Child, event: LifecycleEvent) {
     }
 }
 
-/// Runs the policy on one observation of a child and stores its new history.
+/// Runs the policy on one observation of a child and stores its new history. Returns the
+/// decision and how the child's breaker moved, if it did.
 fn observe(
     state: &mut HostState,
     index: usize,
     observation: &Observation,
-) -> swarm_shared::supervision::Decision {
+) -> (swarm_shared::supervision::Decision, Option<BreakerChange>) {
     let sample: f64 = rand::rng().random();
     let child = &mut state.children[index];
     let (decision, next) = decide(
@@ -206,13 +209,14 @@ fn observe(
         &child.policy,
         sample,
     );
+    let change = child.history.breaker.change_to(next.breaker);
     if next.breaker != child.history.breaker {
         state
             .recorder
             .breaker(&child.spec.id, child.spec.kind, next.breaker);
     }
     child.history = next;
-    decision
+    (decision, change)
 }
 
 /// Handles a child that died; acts on the policy's decision.
@@ -224,12 +228,8 @@ async fn child_died(
     reason: String,
 ) {
     state.children[index].cell = None;
-    let decision = observe(state, index, &Observation::Exited(exit));
-    let observation = match exit {
-        Exit::Normal => "exit",
-        Exit::Error => "failure",
-        Exit::Panic => "panic",
-    };
+    let (decision, _) = observe(state, index, &Observation::Exited(exit));
+    let symptom = Symptom::from(exit);
     let child = &mut state.children[index];
     let id = child.spec.id.clone();
     match decision.action {
@@ -240,7 +240,7 @@ async fn child_died(
                 delay_ms: decision.delay.as_millis() as u64,
             };
             child.pending = Some(PendingRestart {
-                observation,
+                symptom,
                 reason: format!("{reason}; {}", decision.reason),
             });
             lifecycle(&state.ctx, child, event).await;
@@ -253,7 +253,7 @@ async fn child_died(
             state.recorder.record(
                 &id,
                 child.spec.kind,
-                observation,
+                symptom,
                 Action::AlertOnly,
                 ActionOutcome::Succeeded,
                 &full,
@@ -272,7 +272,7 @@ async fn child_died(
 
 /// The breaker's cooldown is over: the next rung (recreate, failover, alert only).
 async fn cooldown_elapsed(myself: &ActorRef<HostMsg>, state: &mut HostState, index: usize) {
-    let decision = observe(state, index, &Observation::CooldownElapsed);
+    let (decision, _) = observe(state, index, &Observation::CooldownElapsed);
     let child = &state.children[index];
     let (id, kind) = (child.spec.id.clone(), child.spec.kind);
     match decision.action {
@@ -288,7 +288,7 @@ async fn cooldown_elapsed(myself: &ActorRef<HostMsg>, state: &mut HostState, ind
             state.recorder.record(
                 &id,
                 kind,
-                "cooldown elapsed",
+                Symptom::CooldownElapsed,
                 Action::Recreate,
                 outcome_of(&outcome),
                 &reason,
@@ -300,7 +300,10 @@ async fn cooldown_elapsed(myself: &ActorRef<HostMsg>, state: &mut HostState, ind
                 Ok(count) => recreate(myself, state, index)
                     .await
                     .map(|()| count)
-                    .map_err(|err| format!("released {count} pending item(s), but the fresh instance failed to start: {err}")),
+                    .map_err(|err| ChildError::Restart {
+                        released: count,
+                        source: Box::new(err),
+                    }),
                 Err(err) => Err(err),
             };
             let holds_work = state.children[index].spec.queue.is_some();
@@ -318,7 +321,7 @@ async fn cooldown_elapsed(myself: &ActorRef<HostMsg>, state: &mut HostState, ind
             state.recorder.record(
                 &id,
                 kind,
-                "cooldown elapsed",
+                Symptom::CooldownElapsed,
                 Action::Failover,
                 outcome_of(&outcome),
                 &reason,
@@ -328,7 +331,7 @@ async fn cooldown_elapsed(myself: &ActorRef<HostMsg>, state: &mut HostState, ind
             state.recorder.record(
                 &id,
                 kind,
-                "cooldown elapsed",
+                Symptom::CooldownElapsed,
                 Action::AlertOnly,
                 ActionOutcome::Succeeded,
                 &format!("{}; {id} stays down", decision.reason),
@@ -350,8 +353,30 @@ fn outcome_of<T, E>(result: &Result<T, E>) -> ActionOutcome {
     }
 }
 
+/// Why the host could not carry out an action on a child.
+#[derive(Debug, thiserror::Error)]
+pub enum ChildError {
+    /// Its actor did not start.
+    #[error("start failed: {0}")]
+    Start(#[source] ractor::SpawnErr),
+    /// Its pending work could not be made claimable by its peers.
+    #[error("releasing its pending work failed: {0}")]
+    Release(#[source] swarm_shared::Error),
+    /// Failover released its work, then the fresh instance did not start.
+    #[error(
+        "released {released} pending item(s), but the fresh instance failed to start: {source}"
+    )]
+    Restart {
+        /// Items released to the peers.
+        released: u64,
+        /// Why it did not start.
+        #[source]
+        source: Box<ChildError>,
+    },
+}
+
 /// Failover's first half: the child's pending items become claimable by its peers at once.
-async fn release_pending(state: &HostState, index: usize) -> Result<u64, String> {
+async fn release_pending(state: &HostState, index: usize) -> Result<u64, ChildError> {
     let child = &state.children[index];
     let Some(queue) = child.spec.queue else {
         return Ok(0);
@@ -362,7 +387,7 @@ async fn release_pending(state: &HostState, index: usize) -> Result<u64, String>
         .queue
         .release(queue, &consumer)
         .await
-        .map_err(|err| format!("releasing its pending work failed: {err}"))
+        .map_err(ChildError::Release)
 }
 
 /// Stops a child (if running) and starts a fresh instance: a new actor whose state is rebuilt
@@ -371,7 +396,7 @@ async fn recreate(
     myself: &ActorRef<HostMsg>,
     state: &mut HostState,
     index: usize,
-) -> Result<(), String> {
+) -> Result<(), ChildError> {
     let timeout = state.ctx.config.supervision.stop_timeout;
     let child = &mut state.children[index];
     stop_child(child, timeout, "recreate").await;
@@ -457,7 +482,7 @@ async fn start_child(
     state: &mut HostState,
     index: usize,
     how: Start,
-) -> Result<(), String> {
+) -> Result<(), ChildError> {
     let child = &mut state.children[index];
     if how == Start::Restart {
         child.restarts += 1;
@@ -480,7 +505,7 @@ async fn start_child(
         state.recorder.record(
             &child.spec.id,
             child.spec.kind,
-            pending.observation,
+            pending.symptom,
             Action::Restart,
             outcome,
             &reason,
@@ -493,16 +518,16 @@ async fn start_child(
             Ok(())
         }
         Err(err) => {
-            let reason = format!("start failed: {err}");
+            let err = ChildError::Start(err);
             Box::pin(child_died(
                 myself,
                 state,
                 index,
                 Exit::Error,
-                reason.clone(),
+                err.to_string(),
             ))
             .await;
-            Err(reason)
+            Err(err)
         }
     }
 }
@@ -583,8 +608,8 @@ async fn reconcile(myself: &ActorRef<HostMsg>, state: &mut HostState) {
 fn probe_children(state: &mut HostState) {
     for index in 0..state.children.len() {
         if state.children[index].cell.is_some() {
-            let decision = observe(state, index, &Observation::Probe { healthy: true });
-            if decision.reason.starts_with("breaker closed") {
+            let (decision, change) = observe(state, index, &Observation::Probe { healthy: true });
+            if change == Some(BreakerChange::Closed) {
                 tracing::info!(agent = %state.children[index].spec.id, "{}", decision.reason);
             }
         }

@@ -66,7 +66,7 @@ static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
 
 /// Installs the process-wide recorder on the first call (later callers wait for it) and
 /// returns its handle.
-pub fn recorder() -> anyhow::Result<PrometheusHandle> {
+pub fn recorder() -> Result<PrometheusHandle, crate::error::StartError> {
     let installed = HANDLE.get_or_init(|| {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(
@@ -87,7 +87,7 @@ pub fn recorder() -> anyhow::Result<PrometheusHandle> {
         telemetry::initialise_counters();
         Ok(handle)
     });
-    installed.clone().map_err(|err| anyhow::anyhow!(err))
+    installed.clone().map_err(crate::error::StartError::Install)
 }
 
 /// Every 5 s until `cancel` fires: drains histogram samples so the recorder's memory stays

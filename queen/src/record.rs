@@ -10,7 +10,7 @@ use backon::{ExponentialBuilder, Retryable};
 use chrono::Utc;
 use swarm_shared::context::AgentContext;
 use swarm_shared::domain::{ActionOutcome, AgentKind, SupervisorActionInput};
-use swarm_shared::supervision::{Action, Breaker};
+use swarm_shared::supervision::{Action, Breaker, Symptom};
 use swarm_shared::telemetry;
 use tokio::sync::mpsc;
 
@@ -68,11 +68,12 @@ impl Recorder {
         &self,
         component: &str,
         kind: AgentKind,
-        observation: &str,
+        symptom: Symptom,
         action: Action,
         outcome: ActionOutcome,
         reason: &str,
     ) {
+        let observation = symptom.as_str();
         if action == Action::None {
             return;
         }

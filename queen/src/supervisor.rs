@@ -30,8 +30,8 @@ use swarm_shared::domain::{ActionOutcome, AgentKind};
 use swarm_shared::messages::{AgentMessage, AgentStats, HealthMessage, LifecycleEvent};
 use swarm_shared::ports::QueueDepth;
 use swarm_shared::supervision::{
-    Action, Breaker, Decision, History, LoadSample, Observation, Policy, ScaleHistory, decide,
-    decide_scale, scale_target,
+    Action, Breaker, Decision, History, LoadSample, Observation, Policy, ScaleHistory, Symptom,
+    decide, decide_scale, scale_target,
 };
 use swarm_shared::telemetry;
 use tokio::time::Instant;
@@ -406,13 +406,14 @@ async fn gather(
     checks
 }
 
-/// [`issue`](crate::commands::issue) for the supervisor's own decisions; the error says what
-/// failed.
-async fn command(ctx: &AgentContext, command: &Command) -> Result<(), String> {
-    issue(ctx, command)
-        .await
-        .map(|_| ())
-        .map_err(|err| format!("storing the command failed: {err}"))
+/// A supervisor decision that could not be handed to the hosts.
+#[derive(Debug, thiserror::Error)]
+#[error("storing the command failed: {0}")]
+pub struct CommandFailed(#[source] swarm_shared::Error);
+
+/// [`issue`](crate::commands::issue) for the supervisor's own decisions.
+async fn command(ctx: &AgentContext, command: &Command) -> Result<(), CommandFailed> {
+    issue(ctx, command).await.map(|_| ()).map_err(CommandFailed)
 }
 
 /// Moves a dead or broken instance's pending work to its healthy peers.
@@ -502,14 +503,14 @@ async fn supervise_actors(state: &mut SupervisorState, checks: &Checks) {
             }
             watched.history = next;
             if decision.action != Action::None {
-                let label = match (&observation, late) {
-                    (Observation::Unreachable, _) => "unreachable",
-                    (Observation::Progress { .. }, _) => "no progress",
-                    (Observation::CooldownElapsed, _) => "cooldown elapsed",
-                    (_, true) => "missed heartbeats",
-                    _ => "failed registry check",
+                let symptom = match (&observation, late) {
+                    (Observation::Unreachable, _) => Symptom::Unreachable,
+                    (Observation::Progress { .. }, _) => Symptom::NoProgress,
+                    (Observation::CooldownElapsed, _) => Symptom::CooldownElapsed,
+                    (_, true) => Symptom::MissedHeartbeats,
+                    _ => Symptom::FailedRegistryCheck,
                 };
-                carry_out(state, &id, label, decision).await;
+                carry_out(state, &id, symptom, decision).await;
                 break;
             }
         }
@@ -517,7 +518,7 @@ async fn supervise_actors(state: &mut SupervisorState, checks: &Checks) {
 }
 
 /// Carries out one decision about an actor and records it.
-async fn carry_out(state: &mut SupervisorState, id: &str, observation: &str, decision: Decision) {
+async fn carry_out(state: &mut SupervisorState, id: &str, symptom: Symptom, decision: Decision) {
     let Some(watched) = state.watched.get(id) else {
         return;
     };
@@ -529,7 +530,7 @@ async fn carry_out(state: &mut SupervisorState, id: &str, observation: &str, dec
                 ActionOutcome::Succeeded,
                 "restart command sent to its host".to_owned(),
             ),
-            Err(err) => (ActionOutcome::Failed, err),
+            Err(err) => (ActionOutcome::Failed, err.to_string()),
         },
         Action::Recreate => {
             match command(&state.ctx, &Command::RecreateAgent { node, agent }).await {
@@ -537,7 +538,7 @@ async fn carry_out(state: &mut SupervisorState, id: &str, observation: &str, dec
                     ActionOutcome::Succeeded,
                     "recreate command sent to its host".to_owned(),
                 ),
-                Err(err) => (ActionOutcome::Failed, err),
+                Err(err) => (ActionOutcome::Failed, err.to_string()),
             }
         }
         Action::Failover => {
@@ -553,7 +554,7 @@ async fn carry_out(state: &mut SupervisorState, id: &str, observation: &str, dec
                 })
                 .count();
             let (outcome, detail) = failover(&state.ctx, watched, peers).await;
-            if observation == "unreachable" {
+            if symptom == Symptom::Unreachable {
                 (outcome, detail)
             } else {
                 // A hung actor whose process lives: its host starts it again too, with nothing
@@ -577,8 +578,8 @@ async fn carry_out(state: &mut SupervisorState, id: &str, observation: &str, dec
     };
     state
         .recorder
-        .record(id, kind, observation, decision.action, outcome, &reason);
-    if decision.action == Action::Failover && observation == "unreachable" {
+        .record(id, kind, symptom, decision.action, outcome, &reason);
+    if decision.action == Action::Failover && symptom == Symptom::Unreachable {
         // Its work has moved; if its process comes back, its heartbeats bring it back here.
         state.watched.remove(id);
     }
@@ -609,7 +610,7 @@ fn supervise_dependencies(state: &mut SupervisorState, checks: &Checks) {
             state.recorder.record(
                 name,
                 AgentKind::Queen,
-                "unreachable dependency",
+                Symptom::UnreachableDependency,
                 Action::AlertOnly,
                 ActionOutcome::Succeeded,
                 &reason,
@@ -719,15 +720,15 @@ async fn scale(state: &mut SupervisorState, checks: &Checks) {
             Ok(()) => (ActionOutcome::Succeeded, decision.reason),
             Err(err) => (ActionOutcome::Failed, format!("{}; {err}", decision.reason)),
         };
-        let observation = if decision.action == Action::ScaleUp {
-            "load"
+        let symptom = if decision.action == Action::ScaleUp {
+            Symptom::Load
         } else {
-            "calm"
+            Symptom::Calm
         };
         state.recorder.record(
             kind.as_str(),
             kind,
-            observation,
+            symptom,
             decision.action,
             outcome,
             &reason,

@@ -7,7 +7,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use memory_coordinator::{MemoryArgs, MemoryCoordinatorActor};
@@ -33,6 +32,7 @@ use swarm_shared::ports::{Bus, Registry, Store, WorkQueue};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::error::{Doing as _, StartError};
 use crate::host::{AgentHost, ChildSpec, HostArgs, HostMsg, StartFn, WorkerFactory};
 use crate::queen::{QUEEN_ID, QueenActor, QueenArgs};
 use crate::supervisor::{HealthSupervisor, SUPERVISOR_ID, SupervisorArgs};
@@ -110,18 +110,21 @@ pub struct Ports {
     pub summary: String,
 }
 
+/// An open store and its description for logs.
+pub type OpenedStore = (Arc<dyn Store>, String);
+
 /// Opens the store: Postgres or SQLite from `connections.database_url`, else SQLite under the
 /// data dir. Migrations run on open. Returns the store and a description for logs. Boxed for
 /// the reason given at [`Swarm::start_role`].
 #[inline(never)]
-pub fn connect_store(config: &Config) -> BoxFuture<'_, anyhow::Result<(Arc<dyn Store>, String)>> {
+pub fn connect_store(config: &Config) -> BoxFuture<'_, Result<OpenedStore, StartError>> {
     Box::pin(connect_store_inner(config))
 }
 
-async fn connect_store_inner(config: &Config) -> anyhow::Result<(Arc<dyn Store>, String)> {
+async fn connect_store_inner(config: &Config) -> Result<OpenedStore, StartError> {
     match &config.connections.database_url {
         Some(url) if url.starts_with("postgres") => {
-            let store = PgStore::connect(url).await.with_context(|| {
+            let store = PgStore::connect(url).await.doing(|| {
                 format!(
                     "connecting the store to {} (TGE_SWARM_DATABASE_URL)",
                     redact(url)
@@ -133,7 +136,7 @@ async fn connect_store_inner(config: &Config) -> anyhow::Result<(Arc<dyn Store>,
             let path = std::path::PathBuf::from(
                 url.trim_start_matches("sqlite:").trim_start_matches("//"),
             );
-            let store = SqliteStore::open(&path).await.with_context(|| {
+            let store = SqliteStore::open(&path).await.doing(|| {
                 format!(
                     "opening the store at {} (TGE_SWARM_DATABASE_URL)",
                     path.display()
@@ -145,7 +148,7 @@ async fn connect_store_inner(config: &Config) -> anyhow::Result<(Arc<dyn Store>,
             let path = config.sqlite_path();
             let store = SqliteStore::open(&path)
                 .await
-                .with_context(|| format!("opening the store at {}", path.display()))?;
+                .doing(|| format!("opening the store at {}", path.display()))?;
             Ok((Arc::new(store), format!("sqlite {}", path.display())))
         }
     }
@@ -157,17 +160,17 @@ async fn connect_store_inner(config: &Config) -> anyhow::Result<(Arc<dyn Store>,
 /// server (without its password) and the setting. Boxed for the reason given at
 /// [`Swarm::start_role`].
 #[inline(never)]
-pub fn connect_ports(config: &Config) -> BoxFuture<'_, anyhow::Result<Ports>> {
+pub fn connect_ports(config: &Config) -> BoxFuture<'_, Result<Ports, StartError>> {
     Box::pin(connect_ports_inner(config))
 }
 
-async fn connect_ports_inner(config: &Config) -> anyhow::Result<Ports> {
+async fn connect_ports_inner(config: &Config) -> Result<Ports, StartError> {
     let connections = &config.connections;
     let (bus, queue, bus_name): (Arc<dyn Bus>, Arc<dyn WorkQueue>, String) =
         match &connections.redis_url {
             Some(url) => {
                 let settings = RedisSettings::new(url, config.queues.bus_buffer)?;
-                let bus = RedisBus::connect(&settings).await.with_context(|| {
+                let bus = RedisBus::connect(&settings).await.doing(|| {
                     format!(
                         "connecting the bus to {} (TGE_SWARM_REDIS_URL)",
                         redact(url)
@@ -175,7 +178,7 @@ async fn connect_ports_inner(config: &Config) -> anyhow::Result<Ports> {
                 })?;
                 let queue = RedisQueue::connect(&settings, config.queues.visibility_timeout)
                     .await
-                    .with_context(|| {
+                    .doing(|| {
                         format!(
                             "connecting the work queues to {} (TGE_SWARM_REDIS_URL)",
                             redact(url)
@@ -362,36 +365,36 @@ pub fn children(ctx: &AgentContext) -> Vec<ChildSpec> {
 
 /// Checks the CSS selectors of the config's sources (the shared config crate cannot parse
 /// CSS); the error names the source.
-pub fn validate_config_selectors(config: &Config) -> anyhow::Result<()> {
+pub fn validate_config_selectors(config: &Config) -> Result<(), StartError> {
     for (index, source) in config.sources.iter().enumerate() {
         if let Some(selectors) = &source.selectors
             && let Err(err) = swarm_agents::scraping::parse::validate_selectors(selectors)
         {
-            anyhow::bail!(
+            return Err(StartError::Config(format!(
                 "invalid config at `sources[{index}]` ({}): {err}",
                 source.name
-            );
+            )));
         }
     }
     Ok(())
 }
 
 /// Seeds the config's sources and watchlist into the store, once per store.
-async fn seed(store: &dyn Store, config: &Config) -> anyhow::Result<()> {
+async fn seed(store: &dyn Store, config: &Config) -> Result<(), StartError> {
     if !store.claim_once("seeded:config").await? {
         return Ok(());
     }
     for source in &config.sources {
         match store.create_source(source).await {
             Ok(_) | Err(swarm_shared::Error::Conflict(_)) => {}
-            Err(err) => return Err(err).with_context(|| format!("seeding source {}", source.name)),
+            Err(err) => return Err(err).doing(|| format!("seeding source {}", source.name)),
         }
     }
     for company in &config.companies {
         match store.create_company(company).await {
             Ok(_) | Err(swarm_shared::Error::Conflict(_)) => {}
             Err(err) => {
-                return Err(err).with_context(|| format!("seeding company {}", company.name));
+                return Err(err).doing(|| format!("seeding company {}", company.name));
             }
         }
     }
@@ -408,13 +411,14 @@ async fn seed(store: &dyn Store, config: &Config) -> anyhow::Result<()> {
 async fn bootstrap_admin_key(
     store: &dyn Store,
     admin_key: Option<&str>,
-) -> anyhow::Result<Option<String>> {
+) -> Result<Option<String>, StartError> {
     let scopes = vec![ADMIN_SCOPE.to_owned()];
     if let Some(key) = admin_key {
-        anyhow::ensure!(
-            key.len() >= 16,
-            "TGE_SWARM_ADMIN_KEY must be at least 16 characters"
-        );
+        if key.len() < 16 {
+            return Err(StartError::Config(
+                "TGE_SWARM_ADMIN_KEY must be at least 16 characters".into(),
+            ));
+        }
         // The key from the environment replaces the bootstrap key before it (generated or
         // set), so rotating TGE_SWARM_ADMIN_KEY revokes the old one.
         store
@@ -438,7 +442,7 @@ impl Swarm {
     pub fn start(
         config: Config,
         admin_key: Option<String>,
-    ) -> BoxFuture<'static, anyhow::Result<Swarm>> {
+    ) -> BoxFuture<'static, Result<Swarm, StartError>> {
         Swarm::start_role(config, Role::All, admin_key)
     }
 
@@ -453,7 +457,7 @@ impl Swarm {
         config: Config,
         role: Role,
         admin_key: Option<String>,
-    ) -> BoxFuture<'static, anyhow::Result<Swarm>> {
+    ) -> BoxFuture<'static, Result<Swarm, StartError>> {
         Box::pin(Swarm::start_role_inner(config, role, admin_key))
     }
 
@@ -461,25 +465,27 @@ impl Swarm {
         mut config: Config,
         role: Role,
         admin_key: Option<String>,
-    ) -> anyhow::Result<Swarm> {
+    ) -> Result<Swarm, StartError> {
         swarm_agents::scraping::fetch::install_crypto_provider();
         validate_config_selectors(&config)?;
         if role != Role::All {
-            anyhow::ensure!(
-                config.connections.redis_url.is_some(),
-                "`tge-swarm {}` runs one role of a distributed swarm and needs Redis: set TGE_SWARM_REDIS_URL",
-                role.name()
-            );
-            anyhow::ensure!(
-                config.connections.database_url.is_some(),
-                "`tge-swarm {}` runs one role of a distributed swarm and needs a shared database: set TGE_SWARM_DATABASE_URL",
-                role.name()
-            );
+            if config.connections.redis_url.is_none() {
+                return Err(StartError::Config(format!(
+                    "`tge-swarm {}` runs one role of a distributed swarm and needs Redis: set TGE_SWARM_REDIS_URL",
+                    role.name()
+                )));
+            }
+            if config.connections.database_url.is_none() {
+                return Err(StartError::Config(format!(
+                    "`tge-swarm {}` runs one role of a distributed swarm and needs a shared database: set TGE_SWARM_DATABASE_URL",
+                    role.name()
+                )));
+            }
         }
         config.use_role_metrics_port(role.metrics_port());
         let metrics_listener = tokio::net::TcpListener::bind(config.server.metrics_addr)
             .await
-            .with_context(|| {
+            .doing(|| {
                 format!(
                     "binding metrics to {} (server.metrics_addr)",
                     config.server.metrics_addr
@@ -510,7 +516,7 @@ impl Swarm {
         let api_listener = if role.serves_api() {
             let listener = tokio::net::TcpListener::bind(config.server.api_addr)
                 .await
-                .with_context(|| {
+                .doing(|| {
                     format!(
                         "binding the API to {} (server.api_addr)",
                         config.server.api_addr
@@ -534,7 +540,7 @@ impl Swarm {
         };
         let (host, host_task) = AgentHost::spawn(Some(host_name), AgentHost, args)
             .await
-            .context("starting the agent host")?;
+            .doing(|| "starting the agent host".into())?;
 
         let cancel = CancellationToken::new();
         let health = crate::metrics::HealthState {
@@ -551,11 +557,10 @@ impl Swarm {
         if let Some(listener) = api_listener {
             let state = crate::api::AppState::new(ctx.clone());
             if state.events.enabled() {
-                let follower = state
-                    .events
-                    .follow(&ctx, cancel.clone())
-                    .await
-                    .context("following event announcements for the API's page cache")?;
+                let follower =
+                    state.events.follow(&ctx, cancel.clone()).await.doing(|| {
+                        "following event announcements for the API's page cache".into()
+                    })?;
                 servers.push(follower);
             }
             listeners.push((listener, crate::api::router(state), "api"));

@@ -8,6 +8,7 @@
 //! collector drops spans (the SDK logs it), never delays the swarm. [`TraceGuard`] flushes
 //! what is queued when it is dropped, at the end of `main`.
 
+use crate::error::StartError;
 use std::time::Duration;
 
 use opentelemetry::KeyValue;
@@ -58,7 +59,7 @@ pub fn traces_url(endpoint: &str) -> String {
 
 /// Installs the global subscriber. Call once, outside any async runtime (the exporter's
 /// blocking HTTP client must not be created or dropped inside one).
-pub fn init(export: Option<Export<'_>>) -> anyhow::Result<TraceGuard> {
+pub fn init(export: Option<Export<'_>>) -> Result<TraceGuard, StartError> {
     let log_filter =
         EnvFilter::try_from_env("TGE_SWARM_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt::layer()
@@ -77,7 +78,9 @@ pub fn init(export: Option<Export<'_>>) -> anyhow::Result<TraceGuard> {
             .with_timeout(EXPORT_TIMEOUT)
             .build()
             .map_err(|err| {
-                anyhow::anyhow!("tracing.otlp_endpoint (TGE_SWARM_OTLP_ENDPOINT): {err}")
+                StartError::Config(format!(
+                    "tracing.otlp_endpoint (TGE_SWARM_OTLP_ENDPOINT): {err}"
+                ))
             })?;
         let resource = Resource::builder()
             .with_service_name(export.service)
@@ -107,7 +110,7 @@ pub fn init(export: Option<Export<'_>>) -> anyhow::Result<TraceGuard> {
         .with(logs)
         .with(spans)
         .try_init()
-        .map_err(|err| anyhow::anyhow!("installing the tracing subscriber: {err}"))?;
+        .map_err(|err| StartError::Install(format!("installing the tracing subscriber: {err}")))?;
     Ok(TraceGuard { provider })
 }
 

@@ -294,6 +294,72 @@ pub enum Observation {
     Manual(Action),
 }
 
+/// What a supervisor had seen when it acted, in the words stored with the action (the
+/// `observation` of a supervisor action, shown to operators and sent with alerts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Symptom {
+    /// The actor stopped on its own.
+    Exit,
+    /// The actor's handler returned an error.
+    Failure,
+    /// The actor panicked.
+    Panic,
+    /// An open breaker's cooldown ended: the ladder's next rung.
+    CooldownElapsed,
+    /// The process hosting the actor does not answer at all.
+    Unreachable,
+    /// Work waits and the actor's processed count does not move.
+    NoProgress,
+    /// Heartbeats stopped while the process answers.
+    MissedHeartbeats,
+    /// The service registry's health check fails.
+    FailedRegistryCheck,
+    /// The store or the bus does not answer.
+    UnreachableDependency,
+    /// Queues grow faster than the workers drain them (autoscaling up).
+    Load,
+    /// Queues stay short (autoscaling down).
+    Calm,
+    /// An operator asked for the action.
+    Operator,
+}
+
+impl Symptom {
+    /// The stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Symptom::Exit => "exit",
+            Symptom::Failure => "failure",
+            Symptom::Panic => "panic",
+            Symptom::CooldownElapsed => "cooldown elapsed",
+            Symptom::Unreachable => "unreachable",
+            Symptom::NoProgress => "no progress",
+            Symptom::MissedHeartbeats => "missed heartbeats",
+            Symptom::FailedRegistryCheck => "failed registry check",
+            Symptom::UnreachableDependency => "unreachable dependency",
+            Symptom::Load => "load",
+            Symptom::Calm => "calm",
+            Symptom::Operator => "operator",
+        }
+    }
+}
+
+impl From<Exit> for Symptom {
+    fn from(exit: Exit) -> Symptom {
+        match exit {
+            Exit::Normal => Symptom::Exit,
+            Exit::Error => Symptom::Failure,
+            Exit::Panic => Symptom::Panic,
+        }
+    }
+}
+
+impl std::fmt::Display for Symptom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -361,7 +427,29 @@ pub enum Breaker {
     HalfOpen,
 }
 
+/// How a breaker moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerChange {
+    /// The restart budget was spent (or a half-open attempt failed).
+    Opened,
+    /// The cooldown ended and one attempt is under way.
+    HalfOpened,
+    /// Healthy probes closed it.
+    Closed,
+}
+
 impl Breaker {
+    /// How the breaker moved from `self` to `next`, if it did (a re-opening counts).
+    pub fn change_to(self, next: Breaker) -> Option<BreakerChange> {
+        match (self, next) {
+            (Breaker::Open { since: a }, Breaker::Open { since: b }) if a == b => None,
+            (_, Breaker::Open { .. }) => Some(BreakerChange::Opened),
+            (Breaker::HalfOpen, Breaker::HalfOpen) | (Breaker::Closed, Breaker::Closed) => None,
+            (_, Breaker::HalfOpen) => Some(BreakerChange::HalfOpened),
+            (_, Breaker::Closed) => Some(BreakerChange::Closed),
+        }
+    }
+
     /// The gauge value: 0 closed, 1 half-open, 2 open.
     pub fn gauge(self) -> f64 {
         match self {

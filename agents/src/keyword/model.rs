@@ -427,6 +427,34 @@ pub struct FeedbackSample {
     pub is_tge: bool,
 }
 
+impl FeedbackSample {
+    /// What the adaptation layer learns from an analyst's verdict on a stored event: the
+    /// pattern keys of every source document (or of the project alone when it has none),
+    /// sorted and without repeats, and the log-odds of the event's score (clamped away from
+    /// 0 and 1 so it stays finite).
+    pub fn of_event(event: &swarm_shared::domain::TgeEvent, is_tge: bool) -> FeedbackSample {
+        let mut keys = Vec::new();
+        for source in &event.sources {
+            keys.extend(pattern_keys(
+                &source.title,
+                Some(&source.url),
+                event.project.as_deref(),
+            ));
+        }
+        if event.sources.is_empty() {
+            keys.extend(pattern_keys("", None, event.project.as_deref()));
+        }
+        keys.sort();
+        keys.dedup();
+        let probability = event.score.clamp(1e-6, 1.0 - 1e-6);
+        FeedbackSample {
+            keys,
+            logit: (probability / (1.0 - probability)).ln(),
+            is_tge,
+        }
+    }
+}
+
 /// The online layer that analyst feedback trains: a weight per *pattern key* (the source host,
 /// the project, word pairs of the title), added to the model's log-odds. A repeated false
 /// positive from one pattern drives its keys negative until it no longer passes; documents that

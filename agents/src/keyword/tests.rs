@@ -622,3 +622,50 @@ fn repeated_false_positives_are_suppressed_without_hurting_the_held_back_split()
         "not suppressed after {suppressed_after:?} rounds"
     );
 }
+
+#[test]
+fn feedback_on_an_event_learns_its_sources_patterns_and_its_log_odds() {
+    use chrono::Utc;
+    use swarm_shared::domain::{EventSource, TgeEvent};
+    let source = |url: &str, title: &str| EventSource {
+        url: url.into(),
+        title: title.into(),
+        published_at: None,
+        source_name: "news".into(),
+        score: 0.9,
+        seen_at: Utc::now(),
+    };
+    let event = |score: f64, sources: Vec<EventSource>| TgeEvent {
+        id: 1,
+        project: Some("Somnia".into()),
+        token: Some("SOMI".into()),
+        score,
+        event_date: None,
+        first_seen: Utc::now(),
+        last_seen: Utc::now(),
+        source_count: sources.len() as u64,
+        sources,
+        evidence: Vec::new(),
+    };
+    let two = event(
+        0.9,
+        vec![
+            source("https://www.example.com/a", "Somnia token launch date"),
+            source("https://example.com/b", "Somnia token launch date"),
+        ],
+    );
+    let sample = FeedbackSample::of_event(&two, false);
+    assert!(!sample.is_tge);
+    assert!((sample.logit - 9f64.ln()).abs() < 1e-9, "{}", sample.logit);
+    let mut expected = pattern_keys(
+        "Somnia token launch date",
+        Some("https://example.com/b"),
+        Some("Somnia"),
+    );
+    expected.sort();
+    assert_eq!(sample.keys, expected, "one host, one project, no repeats");
+    // Without sources, the project alone; a score of 1 still gives a finite logit.
+    let bare = FeedbackSample::of_event(&event(1.0, Vec::new()), true);
+    assert_eq!(bare.keys, ["project:somnia"]);
+    assert!(bare.is_tge && bare.logit.is_finite() && bare.logit > 10.0);
+}

@@ -6,6 +6,7 @@
 
 pub mod cadence;
 pub mod fetch;
+mod outcome;
 pub mod parse;
 
 use std::collections::HashMap;
@@ -16,10 +17,8 @@ use ractor::ActorProcessingErr;
 use std::time::Duration;
 use swarm_shared::channels::{QUEUE_CLASSIFY, QUEUE_SCRAPE};
 use swarm_shared::context::AgentContext;
-use swarm_shared::domain::{
-    AgentKind, Document, FetchReport, FetchStatus, ScrapeTask, document_id,
-};
-use swarm_shared::messages::{AgentMessage, BreakerState, CallOutcome, encode};
+use swarm_shared::domain::{AgentKind, Document, ScrapeTask, document_id};
+use swarm_shared::messages::{AgentMessage, BreakerState, encode};
 use swarm_shared::ports::publish;
 use swarm_shared::reliability::breaker;
 use swarm_shared::telemetry;
@@ -34,7 +33,8 @@ use url::Url;
 
 use crate::data_quality::clean::{canonical_url, html_to_text};
 use crate::worker::{BatchResult, Stage, WorkerActor};
-use fetch::{FetchError, Fetched, Fetcher, Validators};
+use fetch::{Fetched, Fetcher, Validators};
+use outcome::{Assessment, Failure, Parsed, assess};
 
 /// The scraping actor.
 pub type ScrapingActor = WorkerActor<ScrapingStage>;
@@ -69,17 +69,6 @@ struct TaskOutcome {
     result: Result<Parsed, Failure>,
 }
 
-#[derive(Debug)]
-enum Parsed {
-    /// 304, or the same body as last time (not parsed again).
-    NotModified,
-    Documents {
-        documents: Vec<Document>,
-        validators: Validators,
-        content_hash: String,
-    },
-}
-
 /// A cheap fingerprint of a body, to recognise an unchanged one from servers that send no
 /// validators. Not cryptographic: a collision only delays noticing a change by one poll.
 pub fn body_hash(bytes: &[u8]) -> String {
@@ -87,13 +76,6 @@ pub fn body_hash(bytes: &[u8]) -> String {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     bytes.hash(&mut hasher);
     format!("{:016x}-{}", hasher.finish(), bytes.len())
-}
-
-#[derive(Debug)]
-enum Failure {
-    CircuitOpen(String),
-    Fetch(FetchError),
-    Parse(String),
 }
 
 /// Turns parsed items into documents: links resolved and canonicalised, markup removed,
@@ -365,29 +347,23 @@ impl Stage for ScrapingStage {
     }
 }
 
-/// Enqueues documents, records the fetch on the source, reports the call. Returns whether the
-/// task is done (false leaves it pending for redelivery).
+/// Carries out what [`assess`] decided about a fetch: enqueues its documents, records the
+/// report on the source, reports the call. Returns whether the task is done (false leaves it
+/// pending for redelivery).
 async fn record_outcome(ctx: &AgentContext, agent_id: &str, outcome: TaskOutcome) -> bool {
     let source = &outcome.task.source;
     let now = Utc::now();
-    let current_interval = source.effective_interval.unwrap_or(source.interval);
-    let adapt = |outcome: cadence::Yield| {
-        Some(cadence::next_interval(
-            source.interval,
-            current_interval,
-            outcome,
-        ))
-    };
-    let (report, call) = match outcome.result {
-        Ok(Parsed::Documents {
-            documents,
-            validators,
-            content_hash,
-        }) => {
-            let count = documents.len();
-            if count > 0 {
-                let mut payloads = Vec::with_capacity(count);
-                for document in &documents {
+    let Assessment { report, call } = assess(
+        source.interval,
+        source.effective_interval,
+        &outcome.result,
+        now,
+    );
+    match &outcome.result {
+        Ok(Parsed::Documents { documents, .. }) => {
+            if !documents.is_empty() {
+                let mut payloads = Vec::with_capacity(documents.len());
+                for document in documents {
                     match encode(document) {
                         Ok(bytes) => payloads.push(bytes),
                         Err(err) => tracing::error!(error = %err, "document encoding failed"),
@@ -399,81 +375,14 @@ async fn record_outcome(ctx: &AgentContext, agent_id: &str, outcome: TaskOutcome
                 }
             }
             metrics::counter!(telemetry::DOCUMENTS_FETCHED_TOTAL, "source_kind" => source.kind.as_str())
-                .increment(count as u64);
-            let report = FetchReport {
-                at: now,
-                status: FetchStatus::Ok,
-                error: None,
-                items: count as u32,
-                etag: validators.etag,
-                last_modified: validators.last_modified,
-                content_hash: Some(content_hash),
-                next_interval: adapt(if count > 0 {
-                    cadence::Yield::New
-                } else {
-                    cadence::Yield::Unchanged
-                }),
-            };
-            (report, Some((CallOutcome::Success, None)))
+                .increment(documents.len() as u64);
         }
-        Ok(Parsed::NotModified) => (
-            FetchReport {
-                at: now,
-                status: FetchStatus::NotModified,
-                error: None,
-                items: 0,
-                etag: None,
-                last_modified: None,
-                content_hash: None,
-                next_interval: adapt(cadence::Yield::Unchanged),
-            },
-            Some((CallOutcome::Success, None)),
-        ),
-        Err(failure) => {
-            // An open breaker has its own timing: the source's cadence is left as it is.
-            let next_interval = match &failure {
-                Failure::CircuitOpen(_) => None,
-                Failure::Fetch(err) if err.is_rate_limited() => adapt(match err.retry_after() {
-                    Some(wait) => cadence::Yield::RateLimited(wait),
-                    None => cadence::Yield::Failed,
-                }),
-                Failure::Fetch(_) | Failure::Parse(_) => adapt(cadence::Yield::Failed),
-            };
-            let (status, message, call) = match failure {
-                Failure::CircuitOpen(reason) => (FetchStatus::CircuitOpen, reason, None),
-                Failure::Fetch(err) => {
-                    let call = if err.is_rate_limited() {
-                        Some((CallOutcome::RateLimited, err.retry_after()))
-                    } else if err.counts_against_host() {
-                        Some((CallOutcome::Failure, None))
-                    } else {
-                        Some((CallOutcome::Success, None))
-                    };
-                    (FetchStatus::Error, err.to_string(), call)
-                }
-                // The host answered; only the content is bad.
-                Failure::Parse(reason) => (
-                    FetchStatus::Error,
-                    reason,
-                    Some((CallOutcome::Success, None)),
-                ),
-            };
+        Ok(Parsed::NotModified) => {}
+        Err(_) => {
+            let message = report.error.as_deref().unwrap_or_default();
             tracing::warn!(agent = %agent_id, source = %source.name, error = %message, "source fetch failed");
-            (
-                FetchReport {
-                    at: now,
-                    status,
-                    error: Some(message),
-                    items: 0,
-                    etag: None,
-                    last_modified: None,
-                    content_hash: None,
-                    next_interval,
-                },
-                call,
-            )
         }
-    };
+    }
     metrics::counter!(telemetry::SOURCE_FETCHES_TOTAL, "source" => source.name.clone(), "outcome" => report.status.as_str())
         .increment(1);
     if let Err(err) = ctx.store.record_fetch(source.id, &report).await {

@@ -13,7 +13,7 @@ use memory_coordinator::MemoryMsg;
 use ractor::ActorRef;
 use serde::{Deserialize, Serialize};
 use swarm_agents::keyword::FEEDBACK_NAMESPACE;
-use swarm_agents::keyword::model::{FeedbackSample, pattern_keys};
+use swarm_agents::keyword::model::FeedbackSample;
 use swarm_shared::commands::Command;
 use swarm_shared::domain::{
     AgentKind, AgentStatus, Company, CompanyInput, DesiredEntry, EventQuery, Feedback,
@@ -240,7 +240,7 @@ pub async fn create_feedback(
         return Err(ApiError::bad_request("note: at most 2000 characters"));
     }
     let event = state.ctx.store.get_event(id).await?;
-    let sample = feedback_sample(&event, input.label);
+    let sample = FeedbackSample::of_event(&event, input.label == FeedbackLabel::TruePositive);
     let sample_value = serde_json::to_value(&sample).map_err(|err| ApiError::internal(&err))?;
     let feedback = state
         .ctx
@@ -269,30 +269,6 @@ pub async fn create_feedback(
 
 /// How long feedback stays in shared memory (the store keeps it for good).
 const FEEDBACK_MEMORY_TTL_S: u64 = 90 * 24 * 3600;
-
-/// What the adaptation layer learns from an event: the patterns of every source document and
-/// the log-odds of the event's score.
-fn feedback_sample(event: &TgeEvent, label: FeedbackLabel) -> FeedbackSample {
-    let mut keys = Vec::new();
-    for source in &event.sources {
-        keys.extend(pattern_keys(
-            &source.title,
-            Some(&source.url),
-            event.project.as_deref(),
-        ));
-    }
-    if event.sources.is_empty() {
-        keys.extend(pattern_keys("", None, event.project.as_deref()));
-    }
-    keys.sort();
-    keys.dedup();
-    let probability = event.score.clamp(1e-6, 1.0 - 1e-6);
-    FeedbackSample {
-        keys,
-        logit: (probability / (1.0 - probability)).ln(),
-        is_tge: label == FeedbackLabel::TruePositive,
-    }
-}
 
 /// `POST /api/v1/classify` body: one document, or many.
 #[derive(Debug, Clone, Deserialize, ToSchema)]

@@ -13,7 +13,7 @@ use swarm_shared::domain::{
 };
 use swarm_shared::faults::{Fault, MAX_FAULT_COUNT};
 use swarm_shared::messages::QueenCommand;
-use swarm_shared::supervision::Action;
+use swarm_shared::supervision::{Action, Symptom};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
@@ -117,7 +117,7 @@ async fn act(
         component: component.to_owned(),
         kind,
         node: state.ctx.config.node.name.clone(),
-        observation: "operator".into(),
+        observation: Symptom::Operator.as_str().into(),
         action,
         outcome: ActionOutcome::Succeeded,
         reason: format!("requested by an operator: {detail}"),

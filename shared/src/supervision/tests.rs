@@ -508,3 +508,93 @@ async fn scaling_up_on_sustained_load_and_down_when_calm() {
     assert_eq!(decision.action, Action::None);
     assert!(decision.reason.contains("max_replicas"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn breaker_changes_are_named_by_the_states_they_join() {
+    let since = Instant::now();
+    let later = since + Duration::from_secs(5);
+    let open = Breaker::Open { since };
+    let cases = [
+        (Breaker::Closed, Breaker::Closed, None),
+        (Breaker::Closed, open, Some(BreakerChange::Opened)),
+        (open, open, None),
+        (
+            open,
+            Breaker::Open { since: later },
+            Some(BreakerChange::Opened),
+        ),
+        (open, Breaker::HalfOpen, Some(BreakerChange::HalfOpened)),
+        (Breaker::HalfOpen, Breaker::HalfOpen, None),
+        (
+            Breaker::HalfOpen,
+            Breaker::Closed,
+            Some(BreakerChange::Closed),
+        ),
+        (Breaker::HalfOpen, open, Some(BreakerChange::Opened)),
+        (open, Breaker::Closed, Some(BreakerChange::Closed)),
+    ];
+    for (from, to, change) in cases {
+        assert_eq!(from.change_to(to), change, "{from:?} -> {to:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_ladder_names_each_breaker_change() {
+    let policy = Policy::default();
+    let mut history = History::default();
+    let start = Instant::now();
+    let panic = || Observation::Exited(Exit::Panic);
+    let steps = [
+        (0, panic()),
+        (1, panic()),
+        (2, panic()),
+        (3, panic()),
+        (303, Observation::CooldownElapsed),
+        (304, Observation::Probe { healthy: true }),
+        (305, Observation::Probe { healthy: true }),
+    ];
+    let mut changes = Vec::new();
+    for (at, observation) in steps {
+        let now = start + Duration::from_secs(at);
+        let (_, next) = decide(&history, &observation, now, &policy, 0.5);
+        changes.push(history.breaker.change_to(next.breaker));
+        history = next;
+    }
+    assert_eq!(
+        changes,
+        [
+            None,
+            None,
+            None,
+            Some(BreakerChange::Opened),
+            Some(BreakerChange::HalfOpened),
+            None,
+            Some(BreakerChange::Closed),
+        ]
+    );
+}
+
+#[test]
+fn symptoms_keep_their_stored_words() {
+    let stored = [
+        (Symptom::Exit, "exit"),
+        (Symptom::Failure, "failure"),
+        (Symptom::Panic, "panic"),
+        (Symptom::CooldownElapsed, "cooldown elapsed"),
+        (Symptom::Unreachable, "unreachable"),
+        (Symptom::NoProgress, "no progress"),
+        (Symptom::MissedHeartbeats, "missed heartbeats"),
+        (Symptom::FailedRegistryCheck, "failed registry check"),
+        (Symptom::UnreachableDependency, "unreachable dependency"),
+        (Symptom::Load, "load"),
+        (Symptom::Calm, "calm"),
+        (Symptom::Operator, "operator"),
+    ];
+    for (symptom, word) in stored {
+        assert_eq!(symptom.as_str(), word);
+        assert_eq!(symptom.to_string(), word);
+    }
+    assert_eq!(Symptom::from(Exit::Normal), Symptom::Exit);
+    assert_eq!(Symptom::from(Exit::Error), Symptom::Failure);
+    assert_eq!(Symptom::from(Exit::Panic), Symptom::Panic);
+}
