@@ -11,6 +11,7 @@ pub mod channels;
 pub mod commands;
 pub mod config;
 pub mod context;
+pub mod dedup;
 pub mod domain;
 pub mod error;
 pub mod faults;

@@ -3,7 +3,7 @@
 
 use ego_tree::iter::Edge;
 use scraper::Node;
-use swarm_shared::domain::{Detection, Document, fingerprint, normalise_whitespace};
+use swarm_shared::domain::{Document, normalise_whitespace};
 use url::Url;
 
 use crate::html::{self, Abandon, HtmlLimits};
@@ -249,23 +249,6 @@ fn truncate_at_char(text: &mut String, max: usize) {
     text.truncate(end);
 }
 
-/// The key under which announcements merge into one event: the project's letters and digits,
-/// or (no project named) a fingerprint of the normalised title, so a syndicated copy of the
-/// same story still merges.
-pub fn merge_key(detection: &Detection, title: &str) -> String {
-    if let Some(project) = &detection.project {
-        let key = swarm_shared::ports::sql::project_key_of(project);
-        if !key.is_empty() {
-            return key;
-        }
-    }
-    format!(
-        "{}{}",
-        swarm_shared::ports::sql::TITLE_KEY_PREFIX,
-        fingerprint(title)
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -377,25 +360,6 @@ mod tests {
         let kept = validate(document("t", &long, "https://a.b/x?utm_source=y"), 301).unwrap();
         assert_eq!(kept.text.len(), 300);
         assert_eq!(kept.url, "https://a.b/x");
-    }
-
-    #[test]
-    fn merge_keys() {
-        let mut detection = Detection {
-            score: 0.9,
-            is_tge: true,
-            project: Some("Fhenix Protocol".into()),
-            token: None,
-            event_date: None,
-            evidence: vec![],
-        };
-        assert_eq!(merge_key(&detection, "t"), "fhenixprotocol");
-        detection.project = None;
-        assert_eq!(
-            merge_key(&detection, "Big  News"),
-            merge_key(&detection, "big news")
-        );
-        assert_ne!(merge_key(&detection, "a"), merge_key(&detection, "b"));
     }
 
     #[test]

@@ -1,16 +1,17 @@
 //! Data quality enforcer: validates and sanitises classified documents, drops exact
 //! duplicates (same canonical URL and content) and near duplicates from the same source
-//! (body SimHash, see `near_dup`), and merges announcements of the same project
+//! (body SimHash, see `swarm_shared::dedup`), and merges announcements of the same project
 //! from several sources into one TGE event, which it persists and announces.
 
 pub mod clean;
-pub mod near_dup;
 
 use async_trait::async_trait;
 use chrono::Utc;
 use ractor::ActorProcessingErr;
 use swarm_shared::channels::QUEUE_QUALITY;
 use swarm_shared::context::AgentContext;
+use swarm_shared::dedup::fingerprint::simhash;
+use swarm_shared::dedup::key::merge_key;
 use swarm_shared::domain::{AgentKind, ClassifiedDocument, RecordOutcome};
 use swarm_shared::messages::AgentMessage;
 use swarm_shared::ports::{ToRecord, publish};
@@ -55,8 +56,8 @@ impl Stage for DataQualityStage {
         for (id, item) in batch {
             match clean::validate(item.document, quality.max_text_bytes) {
                 Ok(document) => {
-                    let key = clean::merge_key(&item.detection, &document.title);
-                    let simhash = near_dup::simhash(&document.text);
+                    let key = merge_key(&item.detection, &document.title);
+                    let simhash = simhash(&document.text);
                     cleaned.push((
                         ClassifiedDocument {
                             document,

@@ -20,7 +20,7 @@
 //!   there. Slots that grew one by one doubled their size all at once, about half-way through
 //!   a million documents (BENCHMARKS.md, "In-memory band index").
 
-use super::sql::{NEAR_DUPLICATE_CANDIDATES, simhash_bands};
+use crate::dedup::fingerprint::{NEAR_DUPLICATE_CANDIDATES, simhash_bands};
 
 /// Values a band can take: the widest band has 13 bits.
 const BAND_VALUES: usize = 1 << 13;

@@ -22,7 +22,6 @@ pub mod embedded_queue;
 pub mod embedded_registry;
 pub mod migrations;
 pub mod postgres;
-pub mod record_plan;
 pub mod redis;
 pub mod sql;
 pub mod sqlite;
@@ -174,7 +173,7 @@ pub trait WorkQueue: Send + Sync + 'static {
 pub struct ToRecord<'a> {
     /// The document and its detection.
     pub item: &'a ClassifiedDocument,
-    /// Key of the event it merges into (`clean::merge_key`).
+    /// Key of the event it merges into ([`merge_key`](crate::dedup::key::merge_key)).
     pub merge_key: &'a str,
     /// Body SimHash, for near duplicates.
     pub simhash: Option<u64>,
@@ -216,7 +215,7 @@ pub trait Store: Send + Sync + 'static {
     /// unless its id is already stored, and for a TGE merges it into the event with the same
     /// `merge_key` seen within `merge_window`, or creates one.
     ///
-    /// With a body `simhash` (see `sql::simhash_bands`), near duplicates seen within the window
+    /// With a body `simhash` (see [`crate::dedup::fingerprint`]), near duplicates seen within the window
     /// count too: a near copy from the same source is a [`RecordOutcome::Duplicate`], and a TGE
     /// that nearly copies a document of an event from another source joins that event.
     async fn record_classified(

@@ -13,8 +13,9 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
+use crate::dedup::fingerprint::NEAR_DUPLICATE_CANDIDATES;
 use crate::error::Result;
-use crate::ports::sql::{NEAR_DUPLICATE_CANDIDATES, STATEMENT_CACHE_CAPACITY};
+use crate::ports::sql::STATEMENT_CACHE_CAPACITY;
 
 /// One band's term of [`BAND_NEIGHBOURS`]: band `$band`'s values are parameter `$param`.
 macro_rules! band_term {

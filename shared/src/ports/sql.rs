@@ -22,29 +22,6 @@ use chrono::{DateTime, TimeZone, Utc};
 use crate::domain::{Detection, SourceInput};
 use crate::error::{Error, Result};
 
-/// Near-duplicate fingerprints at most this many bits apart are copies of one document.
-pub const NEAR_DUPLICATE_DISTANCE: u32 = 4;
-
-/// Fingerprints compared per band when recording a document: the newest this many that share
-/// the band within the merge window. SimHashes of long texts cluster on common words, so a
-/// band can be shared by thousands of unrelated documents; bounding the lookup keeps recording
-/// O(1) in the size of the store. A near copy older than the newest 64 documents that share
-/// each of its five bands is not found (and is stored as a new document).
-pub const NEAR_DUPLICATE_CANDIDATES: i64 = 64;
-
-/// The five index bands of a 64-bit SimHash (13, 13, 13, 13 and 12 bits). Two fingerprints
-/// within [`NEAR_DUPLICATE_DISTANCE`] bits differ in at most four bands, so they share one.
-pub fn simhash_bands(simhash: u64) -> [i32; 5] {
-    let mut bands = [0i32; 5];
-    let widths = [13u32, 13, 13, 13, 12];
-    let mut shift = 0u32;
-    for (band, width) in bands.iter_mut().zip(widths) {
-        *band = ((simhash >> shift) & ((1u64 << width) - 1)) as i32;
-        shift += width;
-    }
-    bands
-}
-
 /// Most rows per multi-row statement when recording a batch (at most 10 columns, well under
 /// the 32,766 parameters SQLite allows and Postgres' 65,535). A power of two: see
 /// [`statement_chunks`].
@@ -139,16 +116,6 @@ impl<'a> EventChange<'a> {
     }
 }
 
-/// Prefix of the merge key of a document that names no project (the rest is a fingerprint of
-/// its title). Near-duplicate matching treats such keys as compatible with any project.
-pub const TITLE_KEY_PREFIX: &str = "title:";
-
-/// Whether two documents' merge keys allow them to be copies of each other: the same key, or
-/// one of them names no project (a [`TITLE_KEY_PREFIX`] key).
-pub fn merge_keys_compatible(a: &str, b: &str) -> bool {
-    a == b || a.starts_with(TITLE_KEY_PREFIX) || b.starts_with(TITLE_KEY_PREFIX)
-}
-
 /// Milliseconds since the epoch, as stored.
 pub fn to_ms(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
@@ -216,15 +183,6 @@ pub fn decode_cursor(token: &str) -> Result<(i64, i64)> {
     ))
 }
 
-/// Merge key of a project name: lowercase letters and digits only.
-pub fn project_key_of(project: &str) -> String {
-    project
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
-}
-
 /// Writes `impl Store for $store` (in a private module `sql_impl`) over the sqlx database `$db`
 /// with row type `$row`. The adapter's module must define, on `$store`, a `pool` field and
 /// `async fn begin_write(&self) -> Result<sqlx::Transaction<'static, $db>>`,
@@ -232,7 +190,7 @@ pub fn project_key_of(project: &str) -> String {
 /// `async fn lock_merge_keys(tx: &mut sqlx::Transaction<'static, $db>, keys: &[&str]) -> Result<()>`
 /// (`keys` sorted and distinct) and
 /// `async fn band_neighbours(&self, tx: &mut sqlx::Transaction<'static, $db>, bands: &[(usize, i32)], window_start: i64) -> Result<Vec<(usize, i32, $key, i64)>>`
-/// (for each band and value, the newest [`NEAR_DUPLICATE_CANDIDATES`] fingerprints with
+/// (for each band and value, the newest [`NEAR_DUPLICATE_CANDIDATES`](crate::dedup::fingerprint::NEAR_DUPLICATE_CANDIDATES) fingerprints with
 /// that value in that band, as band, value, fingerprint key and SimHash; it may also return
 /// fingerprints stored before `window_start`, which the caller drops when it reads them in
 /// full). The fingerprint key, of type `$key`, is what the band indexes carry besides the
@@ -262,14 +220,14 @@ macro_rules! sql_store {
             use std::collections::{HashMap, HashSet};
 
             use $crate::ports::{Store, ToRecord};
-            use $crate::ports::record_plan::{
+            use $crate::dedup::fingerprint::{NEAR_DUPLICATE_DISTANCE, simhash_bands};
+            use $crate::dedup::key::project_key_of;
+            use $crate::dedup::plan::{
                 plan_batch, Candidate, Candidates, ItemPlan, Target,
             };
             use $crate::ports::sql::{
                 conflict, decode_cursor, encode_cursor, from_ms, json_list, like_pattern,
-                EventChange, NEAR_DUPLICATE_DISTANCE,
-                RECORD_ATTEMPTS,
-                parse_list, project_key_of, selectors_json, simhash_bands, statement_chunks,
+                EventChange, RECORD_ATTEMPTS, parse_list, selectors_json, statement_chunks,
                 to_ms,
             };
 
@@ -494,10 +452,10 @@ impl $store {
     }
 
     /// The stored fingerprints close to the batch's documents. First, for each band value of
-    /// the batch, the newest [`NEAR_DUPLICATE_CANDIDATES`] within the window that share it
+    /// the batch, the newest [`NEAR_DUPLICATE_CANDIDATES`](crate::dedup::fingerprint::NEAR_DUPLICATE_CANDIDATES) within the window that share it
     /// (SimHashes of long texts cluster, so an unbounded lookup would grow with the store),
     /// with their SimHashes and keys, from the adapter's band index (`band_neighbours`).
-    /// Then, in full by that key, those within [`NEAR_DUPLICATE_DISTANCE`] bits of a document
+    /// Then, in full by that key, those within [`NEAR_DUPLICATE_DISTANCE`](crate::dedup::fingerprint::NEAR_DUPLICATE_DISTANCE) bits of a document
     /// of the batch sharing the band and stored within the window: few.
     async fn near_duplicate_candidates(
         &self,

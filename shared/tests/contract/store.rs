@@ -78,7 +78,7 @@ fn classified(
 }
 
 fn key(project: &str) -> String {
-    swarm_shared::ports::sql::project_key_of(project)
+    swarm_shared::dedup::key::project_key_of(project)
 }
 
 async fn sources(store: Arc<dyn Store>) {

@@ -4,7 +4,7 @@
 //!
 //! Only the body is fingerprinted: syndicated copies often carry another headline.
 //!
-//! The store indexes fingerprints by five bands (see `swarm_shared::ports::sql::simhash_bands`):
+//! The stores index fingerprints by five bands ([`simhash_bands`]):
 //! two fingerprints within [`NEAR_DUPLICATE_DISTANCE`] bits differ in at most four bands, so
 //! they share at least one band exactly, and candidates come from an indexed lookup rather
 //! than a pairwise scan.
@@ -13,8 +13,28 @@
 //! distance (see the tests); on a 40-word note the same edits move 5 or 6 bits, so very short
 //! copies are left to the merge key (project and date) instead.
 
-/// Fingerprints at most this many bits apart are copies of one document.
-pub const NEAR_DUPLICATE_DISTANCE: u32 = swarm_shared::ports::sql::NEAR_DUPLICATE_DISTANCE;
+/// Near-duplicate fingerprints at most this many bits apart are copies of one document.
+pub const NEAR_DUPLICATE_DISTANCE: u32 = 4;
+
+/// Fingerprints compared per band when recording a document: the newest this many that share
+/// the band within the merge window. SimHashes of long texts cluster on common words, so a
+/// band can be shared by thousands of unrelated documents; bounding the lookup keeps recording
+/// O(1) in the size of the store. A near copy older than the newest 64 documents that share
+/// each of its five bands is not found (and is stored as a new document).
+pub const NEAR_DUPLICATE_CANDIDATES: i64 = 64;
+
+/// The five index bands of a 64-bit SimHash (13, 13, 13, 13 and 12 bits). Two fingerprints
+/// within [`NEAR_DUPLICATE_DISTANCE`] bits differ in at most four bands, so they share one.
+pub fn simhash_bands(simhash: u64) -> [i32; 5] {
+    let mut bands = [0i32; 5];
+    let widths = [13u32, 13, 13, 13, 12];
+    let mut shift = 0u32;
+    for (band, width) in bands.iter_mut().zip(widths) {
+        *band = ((simhash >> shift) & ((1u64 << width) - 1)) as i32;
+        shift += width;
+    }
+    bands
+}
 
 /// Fewer words than this give no fingerprint: short texts collide by accident.
 const MIN_WORDS: usize = 12;
@@ -173,13 +193,45 @@ mod tests {
             // Exactly as many shingles setting a bit as clearing it: a tie leaves it clear.
             "a b c a b c a b c a b c a b c".to_owned(),
         ];
-        let corpus = crate::keyword::corpus::read_labelled(
-            crate::keyword::corpus::TRAIN.as_bytes(),
-            "own-train.jsonl",
-        )
-        .unwrap();
-        for item in corpus.into_iter().take(200) {
-            texts.push(item.text);
+        // 200 texts of 5 to 154 words drawn from a mixed vocabulary by a fixed generator:
+        // cases, scripts, punctuation and lengths around the 12-word minimum.
+        const WORDS: [&str; 24] = [
+            "token",
+            "TGE",
+            "airdrop",
+            "Claim",
+            "listing",
+            "$SOMI",
+            "Binance",
+            "launch",
+            "14:00",
+            "UTC",
+            "ΟΔΥΣΣΕΥΣ",
+            "İstanbul",
+            "Straße",
+            "١٢٣",
+            "naïve",
+            "代币",
+            "上线",
+            "토큰",
+            "the",
+            "of",
+            "a",
+            "—",
+            "v2.0",
+            "opens",
+        ];
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as usize
+        };
+        for _ in 0..200 {
+            let count = 5 + next() % 150;
+            let words: Vec<&str> = (0..count).map(|_| WORDS[next() % WORDS.len()]).collect();
+            texts.push(words.join(if next() % 3 == 0 { ", " } else { " " }));
         }
         let mut fingerprinted = 0;
         for text in &texts {

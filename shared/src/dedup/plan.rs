@@ -4,15 +4,16 @@
 //!
 //! The store reads three things first: which of the batch's document ids are stored already,
 //! the fingerprints that share a band with the batch's documents (each band's newest
-//! [`NEAR_DUPLICATE_CANDIDATES`](super::sql::NEAR_DUPLICATE_CANDIDATES) within the merge
+//! [`NEAR_DUPLICATE_CANDIDATES`](super::fingerprint::NEAR_DUPLICATE_CANDIDATES) within the merge
 //! window), and the newest event within the window of each merge key the batch names.
 //! [`plan_batch`] then takes the documents in order, exactly as recording them one at a time
 //! would: a document sees the ones before it in the batch as if they were stored already.
 
 use std::collections::{HashMap, HashSet};
 
-use super::ToRecord;
-use super::sql::{NEAR_DUPLICATE_DISTANCE, merge_keys_compatible, simhash_bands};
+use super::fingerprint::{NEAR_DUPLICATE_DISTANCE, simhash_bands};
+use super::key::merge_keys_compatible;
+use crate::ports::ToRecord;
 
 /// A stored fingerprint that shares a band with a document of the batch.
 #[derive(Debug, Clone, PartialEq)]
