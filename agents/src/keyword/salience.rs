@@ -421,6 +421,25 @@ fn is_not_project_word(word: &str) -> bool {
     NOT_PROJECTS.contains(&word.to_lowercase().as_str())
 }
 
+/// A word of a time or a period, not of a name: `AM`, `UTC`, `Q3`, `H2`, `2024`, `14:00`.
+fn is_time_word(word: &str) -> bool {
+    let upper = word.to_ascii_uppercase();
+    matches!(upper.as_str(), "AM" | "PM" | "UTC" | "GMT")
+        || (upper.len() == 2
+            && (upper.starts_with('Q') || upper.starts_with('H'))
+            && upper.as_bytes()[1].is_ascii_digit())
+        || word
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '.' || c == ':')
+}
+
+/// Whether the match at `start` opens a sentence: the text's start, or after a line break or
+/// a sentence's end.
+fn opens_sentence(text: &str, start: usize) -> bool {
+    let before = text[..start].trim_end_matches([' ', '\t']);
+    before.is_empty() || before.ends_with(['.', '!', '?', '\n', ':', '。', '"', '“'])
+}
+
 /// Whether `ticker` abbreviates `name`: the name, letters only, begins with the ticker's
 /// first three letters, or with its first letter and contains the rest in order
 /// (AXL, Axelar; ZETA, ZetaChain).
@@ -457,7 +476,7 @@ impl Salience {
         Ok(Salience {
             symbol: Regex::new(r"(\$)?(?-u:\b)([A-Z][A-Z0-9]{1,9})(?-u:\b)")?,
             name: Regex::new(
-                r"(?-u:\b)([A-Z][A-Za-z0-9]*(?:[.\-][A-Za-z0-9]+)?(?: (?:[A-Z][A-Za-z0-9]*|[0-9]+(?:\.[0-9]+)?)){0,2})(?-u:\b)",
+                r"(?-u:\b)((?:[A-Z][A-Za-z0-9]*|[a-z]+[A-Z][A-Za-z0-9]*)(?:[.\-][A-Za-z0-9]+)?(?: (?:[A-Z][A-Za-z0-9]*|[0-9]+(?:\.[0-9]+)?)){0,2})(?-u:\b)",
             )?,
         })
     }
@@ -523,6 +542,8 @@ impl Salience {
             .max(80)
             .min(text.len());
         let mut scores: HashMap<String, (f64, usize)> = HashMap::new();
+        let mut named_in_running_text: std::collections::HashSet<String> =
+            std::collections::HashSet::new();
         for found in self.name.find_iter(text) {
             let mut words: Vec<&str> = found.as_str().split(' ').collect();
             // Drop leading words that are not names ("Today Somnia" -> "Somnia"), and
@@ -542,6 +563,11 @@ impl Salience {
             if words.len() == 1 && appears_lowercase(text, &candidate) {
                 continue;
             }
+            // Times and periods ("AM UTC", "Q3 2024") and descriptions ("Solana-based") are
+            // not names.
+            if words.iter().all(|word| is_time_word(word)) || candidate.ends_with("-based") {
+                continue;
+            }
             if candidate.len() < 2
                 || ticker.is_some_and(|symbol| symbol == candidate)
                 || candidate
@@ -556,15 +582,18 @@ impl Salience {
             if start < first_sentence_end {
                 score += 1.5;
             }
+            let mut tied = false;
             if let Some(symbol) = ticker {
                 let after = &text[found.end()..];
                 let paren = format!(" ({symbol})");
                 let dollar = format!(" (${symbol})");
                 if after.starts_with(&paren) || after.starts_with(&dollar) {
                     score += 4.0;
+                    tied = true;
                 }
                 if abbreviates(symbol, &candidate) {
                     score += 2.0;
+                    tied = true;
                 }
             }
             if candidate.len() > 1
@@ -575,8 +604,18 @@ impl Salience {
                 // Capitals alone are likelier a ticker or an acronym than a project's name.
                 score *= 0.5;
             }
+            if words.len() == 1 && (tied || !opens_sentence(text, start)) {
+                named_in_running_text.insert(candidate.clone());
+            }
             let entry = scores.entry(candidate).or_insert((0.0, start));
             entry.0 += score;
+        }
+        // A single capitalised word seen only where sentences open ("Having", "Allocation")
+        // is likelier an ordinary word than a name, unless the ticker stands by it.
+        for (candidate, (score, _)) in scores.iter_mut() {
+            if !candidate.contains(' ') && !named_in_running_text.contains(candidate) {
+                *score *= 0.5;
+            }
         }
         let borrowed: HashMap<&str, (f64, usize)> =
             scores.iter().map(|(k, v)| (k.as_str(), *v)).collect();
@@ -657,6 +696,34 @@ mod tests {
                 Some("TOKO"),
             ),
             ("The weather was fine and nothing launched.", None, None),
+            // Times, periods and descriptions are not names.
+            (
+                "Trading opens at 10:00 AM UTC for Vantor (VNT). Vantor users can deposit now.",
+                Some("Vantor"),
+                Some("VNT"),
+            ),
+            (
+                "The Q3 2024 roadmap of Lumeo brings the LUMO token. Lumeo opens claims in Q3 2024.",
+                Some("Lumeo"),
+                Some("LUMO"),
+            ),
+            (
+                "A Solana-based wallet, Pyxa, will launch the PYX token. Pyxa holders receive PYX.",
+                Some("Pyxa"),
+                Some("PYX"),
+            ),
+            // A name written in lower case first.
+            (
+                "Zentra lists dropX (DRPX) today. Traders: dropX deposits open at noon.",
+                Some("dropX"),
+                Some("DRPX"),
+            ),
+            // A word seen only where sentences open loses to a name in running text.
+            (
+                "Eligibility is set. Eligibility covers early users of Quorin, whose airdrop opens Monday.",
+                Some("Quorin"),
+                None,
+            ),
         ];
         for (text, project, ticker) in cases {
             let (found_project, found_ticker) = salience.find(text);

@@ -153,7 +153,7 @@ impl Scorer {
         // where an announcement is within reach (the bulk of a feed is not), since it costs
         // more than the scoring.
         let within_reach = sigmoid(z + TIER_PRIOR[tier_index]) >= SALIENCE_FROM;
-        if values[super::features::f::COMPANY] == 0.0 && gate && within_reach {
+        if values[super::features::f::COMPANY] == 0.0 && within_reach {
             let (salient_project, salient_token) = self.salience.find(&joined);
             if salient_project.is_some() {
                 project = salient_project;
