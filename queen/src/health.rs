@@ -1,7 +1,7 @@
 //! Liveness and readiness, one vocabulary for both servers that answer them (the metrics
 //! server every process runs, and the queen's API): `/healthz` says `ok`; `/readyz` says
-//! `ready` or `not_ready` with one entry per check, each `ok` or `unavailable` (or a detail
-//! object). Also the process's dependencies, store and bus: pinged for `/readyz`, for
+//! `ready` or `not_ready` with one entry per check, each `ok` or `unavailable` (or a detail:
+//! an object naming what is not running, or what did not answer). Also the process's dependencies, store and bus: pinged for `/readyz`, for
 //! `tge_swarm_dependency_up`, and by the health supervisor. A leaf: it imports nothing of the
 //! crate.
 
@@ -95,4 +95,42 @@ pub async fn dependency_checks(ctx: &AgentContext) -> (bool, serde_json::Map<Str
         checks.insert(name.into(), if up { OK } else { UNAVAILABLE }.into());
     }
     (all_up, checks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn answer(health: Health) -> (StatusCode, Value) {
+        let response = health.into_response();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap_or_default();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    #[tokio::test]
+    async fn liveness_and_readiness_answer_in_one_vocabulary() {
+        let (status, body) = answer(Health::live()).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, serde_json::json!({"status": "ok", "checks": {}}));
+
+        let mut checks = serde_json::Map::new();
+        checks.insert("store".into(), OK.into());
+        checks.insert("bus".into(), UNAVAILABLE.into());
+        let (status, body) = answer(Health::readiness(false, checks.clone())).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            body,
+            serde_json::json!({"status": "not_ready", "checks": {"store": "ok", "bus": "unavailable"}})
+        );
+
+        let (status, body) = answer(Health::readiness(true, checks)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["status"], "ready");
+    }
 }

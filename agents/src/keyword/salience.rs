@@ -577,7 +577,8 @@ impl Salience {
             {
                 continue;
             }
-            let start = found.end() - candidate.len();
+            // Where the kept words begin (leading and trailing words may have been dropped).
+            let start = found.start() + found.as_str().find(candidate.as_str()).unwrap_or(0);
             let mut score = 1.0;
             if start < first_sentence_end {
                 score += 1.5;

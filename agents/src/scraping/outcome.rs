@@ -230,11 +230,8 @@ mod tests {
                 FetchStatus::Error,
                 0,
                 Some((CallOutcome::RateLimited, Some(MINUTE * 5))),
-                Some(cadence::next_interval(
-                    MINUTE,
-                    MINUTE * 2,
-                    cadence::Yield::RateLimited(MINUTE * 5),
-                )),
+                // Exactly what the server asked, plus the one-second margin.
+                Some(MINUTE * 5 + Duration::from_secs(1)),
             ),
             (
                 "429 without Retry-After: backs off",

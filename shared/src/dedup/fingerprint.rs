@@ -4,7 +4,8 @@
 //!
 //! Only the body is fingerprinted: syndicated copies often carry another headline.
 //!
-//! The stores index fingerprints by five bands ([`simhash_bands`]):
+//! The stores index fingerprints by five bands ([`simhash_bands`]; the fingerprint migrations,
+//! `0004_fingerprints.sql`, still name its first home, `ports/sql.rs`, and cannot change):
 //! two fingerprints within [`NEAR_DUPLICATE_DISTANCE`] bits differ in at most four bands, so
 //! they share at least one band exactly, and candidates come from an indexed lookup rather
 //! than a pairwise scan.

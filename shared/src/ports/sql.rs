@@ -556,7 +556,7 @@ impl $store {
     }
 
     /// Records a batch in one transaction, writing each table with one statement (see
-    /// [`record_plan`](crate::ports::record_plan)). `None` when another writer stored one of
+    /// [`dedup::plan`](crate::dedup::plan)). `None` when another writer stored one of
     /// the planned documents meanwhile (Postgres; the transaction is rolled back and the
     /// batch can be planned again).
     async fn record_batch_once(
