@@ -23,17 +23,29 @@ pub const UNAVAILABLE: &str = "unavailable";
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
     /// `ok` (liveness), `ready` or `not_ready` (readiness).
-    pub status: String,
+    pub status: HealthStatus,
     /// Per check: `ok`, `unavailable`, or an object with details.
     #[schema(value_type = Object)]
     pub checks: serde_json::Map<String, Value>,
+}
+
+/// The overall answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthStatus {
+    /// The process answers (`/healthz`).
+    Ok,
+    /// Every check passed (`/readyz`).
+    Ready,
+    /// A check failed (`/readyz`, with 503).
+    NotReady,
 }
 
 impl Health {
     /// The liveness answer: the process answers.
     pub fn live() -> Self {
         Self {
-            status: OK.into(),
+            status: HealthStatus::Ok,
             checks: serde_json::Map::new(),
         }
     }
@@ -41,16 +53,12 @@ impl Health {
     /// A readiness answer.
     pub fn readiness(ready: bool, checks: serde_json::Map<String, Value>) -> Self {
         Self {
-            status: if ready { "ready" } else { "not_ready" }.into(),
+            status: if ready {
+                HealthStatus::Ready
+            } else {
+                HealthStatus::NotReady
+            },
             checks,
-        }
-    }
-
-    fn code(&self) -> StatusCode {
-        if self.status == "not_ready" {
-            StatusCode::SERVICE_UNAVAILABLE
-        } else {
-            StatusCode::OK
         }
     }
 }
@@ -58,7 +66,11 @@ impl Health {
 /// 200 when live or ready, 503 when not ready; the body in JSON either way.
 impl IntoResponse for Health {
     fn into_response(self) -> Response {
-        (self.code(), Json(self)).into_response()
+        let code = match self.status {
+            HealthStatus::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            HealthStatus::Ok | HealthStatus::Ready => StatusCode::OK,
+        };
+        (code, Json(self)).into_response()
     }
 }
 

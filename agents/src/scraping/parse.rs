@@ -629,49 +629,32 @@ mod tests {
             "<x>".repeat(1_000_000),
             "</x>".repeat(1_000_000)
         );
-        let err = parse(
-            SourceKind::Rss,
-            deep_xml.as_bytes(),
-            None,
-            &limits(100),
-            None,
-        )
-        .unwrap_err()
-        .to_string();
+        let selectors = Selectors {
+            item: "div".into(),
+            ..Selectors::default()
+        };
+        // The error a body gives, as the source shows it.
+        let refused = |kind: SourceKind, body: &str| {
+            let selectors = (kind == SourceKind::Html).then_some(&selectors);
+            parse(kind, body.as_bytes(), selectors, &limits(100), None)
+                .unwrap_err()
+                .to_string()
+        };
+        let err = refused(SourceKind::Rss, &deep_xml);
         assert!(
             err.contains("XML nested deeper than 128 levels")
                 && err.contains("scraping.max_xml_depth"),
             "{err}"
         );
         let deep_html = format!("<html><body>{}</body></html>", "<div>".repeat(1_000_000));
-        let selectors = Selectors {
-            item: "div".into(),
-            ..Selectors::default()
-        };
-        let err = parse(
-            SourceKind::Html,
-            deep_html.as_bytes(),
-            Some(&selectors),
-            &limits(100),
-            None,
-        )
-        .unwrap_err()
-        .to_string();
+        let err = refused(SourceKind::Html, &deep_html);
         assert!(
             err.contains("HTML nested deeper than 512 levels")
                 && err.contains("scraping.max_html_depth"),
             "{err}"
         );
         let wide_html = format!("<html><body>{}</body></html>", "<p>x</p>".repeat(300_000));
-        let err = parse(
-            SourceKind::Html,
-            wide_html.as_bytes(),
-            Some(&selectors),
-            &limits(100),
-            None,
-        )
-        .unwrap_err()
-        .to_string();
+        let err = refused(SourceKind::Html, &wide_html);
         assert!(err.contains("scraping.max_html_nodes"), "{err}");
         let stop = AtomicBool::new(true);
         let page = "<html><body><div>x</div></body></html>".repeat(2_000);
