@@ -38,12 +38,20 @@ pub struct HtmlLimits {
     pub max_nodes: usize,
 }
 
+impl HtmlLimits {
+    /// The configured limits (`scraping.max_html_depth`, `scraping.max_html_nodes`).
+    pub fn from_config(config: &swarm_shared::config::ScrapingConfig) -> HtmlLimits {
+        HtmlLimits {
+            max_depth: config.max_html_depth,
+            max_nodes: config.max_html_nodes,
+        }
+    }
+}
+
+/// The configuration's defaults (512 levels, 250,000 nodes).
 impl Default for HtmlLimits {
     fn default() -> Self {
-        HtmlLimits {
-            max_depth: 512,
-            max_nodes: 250_000,
-        }
+        HtmlLimits::from_config(&swarm_shared::config::ScrapingConfig::default())
     }
 }
 

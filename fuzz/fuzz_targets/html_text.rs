@@ -4,9 +4,10 @@
 
 use libfuzzer_sys::fuzz_target;
 use swarm_agents::data_quality::clean::{html_to_text, is_plain};
+use swarm_agents::html::HtmlLimits;
 
 fuzz_target!(|text: &str| {
-    let out = html_to_text(text);
+    let out = html_to_text(text, HtmlLimits::default());
     assert_eq!(out, out.trim());
     if is_plain(text) {
         assert_eq!(out, text);

@@ -864,23 +864,6 @@ impl Config {
         Ok(())
     }
 
-    /// What sources may reach (`scraping.allow_hosts`, `scraping.file_root`); the error names
-    /// the entry that does not parse.
-    pub fn outbound(&self) -> Result<crate::outbound::OutboundPolicy> {
-        crate::outbound::OutboundPolicy::new(
-            &self.scraping.allow_hosts,
-            self.scraping.file_root.as_deref(),
-        )
-        .map_err(|reason| {
-            let field = if reason.starts_with("file_root") {
-                "scraping.file_root"
-            } else {
-                "scraping.allow_hosts"
-            };
-            Error::config(field, reason)
-        })
-    }
-
     /// Gives a role its default metrics port (memory coordinator 8002, agents 8010-8014)
     /// unless `server.metrics_addr` was changed from the default `0.0.0.0:8001`.
     pub fn use_role_metrics_port(&mut self, port: u16) {
@@ -1136,7 +1119,7 @@ impl Config {
                 "must have at most 1000 entries",
             ));
         }
-        let outbound = self.outbound()?;
+        let outbound = self.scraping.outbound()?;
         let mut names = std::collections::HashSet::new();
         for (index, source) in self.sources.iter().enumerate() {
             source
@@ -1461,6 +1444,15 @@ fn parse_bool(name: &str, value: &str) -> Result<bool> {
             name,
             format!("`{value}` is not a boolean (true/false)"),
         )),
+    }
+}
+
+impl ScrapingConfig {
+    /// What sources may reach (`scraping.allow_hosts`, `scraping.file_root`); the error names
+    /// the setting and the entry that does not parse.
+    pub fn outbound(&self) -> Result<crate::outbound::OutboundPolicy> {
+        crate::outbound::OutboundPolicy::new(&self.allow_hosts, self.file_root.as_deref())
+            .map_err(|err| Error::config(err.field, err.reason))
     }
 }
 

@@ -692,6 +692,11 @@ pub enum RecordOutcome {
     EventMerged(i64),
 }
 
+/// A key's last use is recorded at most this often (milliseconds), so a busy key costs one
+/// write a minute: the API skips the write, and the store's update does nothing, when the
+/// stored time is newer.
+pub const API_KEY_USE_RECORDED_EVERY_MS: i64 = 60_000;
+
 /// A stored API key, as listed: never its secret, which is stored only as a hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ApiKey {

@@ -141,10 +141,23 @@ fn normal_host(host: &str) -> String {
     host.trim_end_matches('.').to_ascii_lowercase()
 }
 
+/// A policy that cannot be built: the setting at fault and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct PolicyError {
+    /// The setting (`scraping.allow_hosts` or `scraping.file_root`).
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
 impl OutboundPolicy {
     /// The rules for `allow_hosts` (host names, addresses, CIDR ranges) and `file_root` (an
     /// absolute directory). The error names the entry that does not parse.
-    pub fn new(allow_hosts: &[String], file_root: Option<&Path>) -> Result<OutboundPolicy, String> {
+    pub fn new(
+        allow_hosts: &[String],
+        file_root: Option<&Path>,
+    ) -> Result<OutboundPolicy, PolicyError> {
         let mut allowed = Vec::with_capacity(allow_hosts.len());
         for entry in allow_hosts {
             let text = entry.trim();
@@ -161,19 +174,22 @@ impl OutboundPolicy {
             {
                 Allowed::Host(normal_host(text))
             } else {
-                return Err(format!(
-                    "`{entry}` is neither a host name, an IP address nor a CIDR range"
-                ));
+                return Err(PolicyError {
+                    field: "scraping.allow_hosts",
+                    reason: format!(
+                        "`{entry}` is neither a host name, an IP address nor a CIDR range"
+                    ),
+                });
             };
             allowed.push(parsed);
         }
         if let Some(root) = file_root
             && !root.is_absolute()
         {
-            return Err(format!(
-                "file_root `{}` must be an absolute path",
-                root.display()
-            ));
+            return Err(PolicyError {
+                field: "scraping.file_root",
+                reason: format!("file_root `{}` must be an absolute path", root.display()),
+            });
         }
         Ok(OutboundPolicy {
             allowed,
@@ -392,7 +408,9 @@ mod tests {
         assert!(policy.check_url(&url("http://127.0.0.2/")).is_err());
         assert!(policy.check_url(&url("http://192.168.0.1/")).is_err());
         for bad in ["http://x", "10.0.0.0/99", "", "a b"] {
-            let err = OutboundPolicy::new(&[bad.to_owned()], None).unwrap_err();
+            let err = OutboundPolicy::new(&[bad.to_owned()], None)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(bad), "{err}");
         }
     }

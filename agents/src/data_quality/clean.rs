@@ -35,13 +35,13 @@ const TRACKING_PARAMS: &[&str] = &[
 
 /// Converts HTML (or plain text) to plain text: scripts, styles and comments removed, entities
 /// decoded, block elements separated, whitespace collapsed, control characters dropped.
-/// Markup beyond the HTML limits (see [`crate::html`]) is not parsed: its tags are cut out as
-/// text and what remains is read again, which decodes its entities.
-pub fn html_to_text(input: &str) -> String {
+/// Markup beyond `limits` (the configured HTML limits, see [`crate::html`]) is not parsed:
+/// its tags are cut out as text and what remains is read again, which decodes its entities.
+pub fn html_to_text(input: &str, limits: HtmlLimits) -> String {
     if !input.contains('<') && !input.contains('&') {
         return clean_plain(input);
     }
-    let fragment = match html::parse_fragment(input, HtmlLimits::default(), Abandon::default()) {
+    let fragment = match html::parse_fragment(input, limits, Abandon::default()) {
         Ok(fragment) => fragment,
         Err(_) => {
             // Beyond the limits: the tags are cut out as text. What remains has no `<`, so it
@@ -50,7 +50,7 @@ pub fn html_to_text(input: &str) -> String {
             let stripped = strip_tags(input);
             let flat = HtmlLimits {
                 max_nodes: usize::MAX,
-                ..HtmlLimits::default()
+                ..limits
             };
             match html::parse_fragment(&stripped, flat, Abandon::default()) {
                 Ok(fragment) => fragment,
@@ -218,15 +218,19 @@ impl std::fmt::Display for Rejection {
     }
 }
 
-/// Validates and sanitises a document: plain text only, canonical URL, text truncated at a
-/// char boundary to `max_text_bytes`.
-pub fn validate(mut document: Document, max_text_bytes: usize) -> Result<Document, Rejection> {
+/// Validates and sanitises a document: plain text only (markup read within `html`), canonical
+/// URL, text truncated at a char boundary to `max_text_bytes`.
+pub fn validate(
+    mut document: Document,
+    max_text_bytes: usize,
+    html: HtmlLimits,
+) -> Result<Document, Rejection> {
     // Scraping already produces plain text; only text that is not plain is cleaned again.
     if !is_plain(&document.title) {
-        document.title = html_to_text(&document.title);
+        document.title = html_to_text(&document.title, html);
     }
     if !is_plain(&document.text) {
-        document.text = html_to_text(&document.text);
+        document.text = html_to_text(&document.text, html);
     }
     if document.title.is_empty() && document.text.is_empty() {
         return Err(Rejection::Empty);
@@ -310,7 +314,11 @@ mod tests {
         for (text, plain) in cases {
             assert_eq!(is_plain(text), plain, "{text:?}");
             if plain {
-                assert_eq!(html_to_text(text), text, "plain text is a fixed point");
+                assert_eq!(
+                    html_to_text(text, HtmlLimits::default()),
+                    text,
+                    "plain text is a fixed point"
+                );
             }
         }
     }
@@ -328,7 +336,11 @@ mod tests {
             ("plain", "plain"),
         ];
         for (input, expected) in cases {
-            assert_eq!(html_to_text(input), expected, "{input}");
+            assert_eq!(
+                html_to_text(input, HtmlLimits::default()),
+                expected,
+                "{input}"
+            );
         }
     }
 
@@ -349,15 +361,28 @@ mod tests {
     #[test]
     fn validation() {
         assert_eq!(
-            validate(document("", " ", "https://a.b/x"), 1000),
+            validate(
+                document("", " ", "https://a.b/x"),
+                1000,
+                HtmlLimits::default()
+            ),
             Err(Rejection::Empty)
         );
         assert!(matches!(
-            validate(document("t", "x", "javascript:alert(1)"), 1000),
+            validate(
+                document("t", "x", "javascript:alert(1)"),
+                1000,
+                HtmlLimits::default()
+            ),
             Err(Rejection::BadUrl(_))
         ));
         let long = "é".repeat(1000);
-        let kept = validate(document("t", &long, "https://a.b/x?utm_source=y"), 301).unwrap();
+        let kept = validate(
+            document("t", &long, "https://a.b/x?utm_source=y"),
+            301,
+            HtmlLimits::default(),
+        )
+        .unwrap();
         assert_eq!(kept.text.len(), 300);
         assert_eq!(kept.url, "https://a.b/x");
     }
@@ -370,9 +395,12 @@ mod tests {
             "<b>".repeat(levels),
             "</b>".repeat(levels)
         );
-        assert_eq!(html_to_text(&deep), "Airdrop & claim open");
+        assert_eq!(
+            html_to_text(&deep, HtmlLimits::default()),
+            "Airdrop & claim open"
+        );
         let wide = format!("<p>x</p>{}", "<i>y</i>".repeat(300_000));
-        let text = html_to_text(&wide);
+        let text = html_to_text(&wide, HtmlLimits::default());
         assert!(
             text.starts_with("x y y") && is_plain(&text),
             "{}",

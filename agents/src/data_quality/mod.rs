@@ -18,6 +18,7 @@ use swarm_shared::ports::{ToRecord, publish};
 use swarm_shared::telemetry;
 use tokio::time::Instant;
 
+use crate::html::HtmlLimits;
 use crate::worker::{BatchResult, Stage, WorkerActor};
 
 /// The data quality actor.
@@ -50,11 +51,12 @@ impl Stage for DataQualityStage {
     ) -> BatchResult {
         let mut result = BatchResult::default();
         let quality = &ctx.config.quality;
+        let html = HtmlLimits::from_config(&ctx.config.scraping);
         let started = Instant::now();
         let mut ids = Vec::with_capacity(batch.len());
         let mut cleaned = Vec::with_capacity(batch.len());
         for (id, item) in batch {
-            match clean::validate(item.document, quality.max_text_bytes) {
+            match clean::validate(item.document, quality.max_text_bytes, html) {
                 Ok(document) => {
                     let key = merge_key(&item.detection, &document.title);
                     let simhash = simhash(&document.text);

@@ -214,10 +214,7 @@ impl Fetcher {
         config: &ScrapingConfig,
     ) -> Result<Fetcher, Box<dyn std::error::Error + Send + Sync>> {
         install_crypto_provider();
-        let policy = Arc::new(OutboundPolicy::new(
-            &config.allow_hosts,
-            config.file_root.as_deref(),
-        )?);
+        let policy = Arc::new(config.outbound()?);
         let hops = policy.clone();
         let redirects = reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() > MAX_REDIRECTS {

@@ -32,6 +32,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::data_quality::clean::{canonical_url, html_to_text};
+use crate::html::HtmlLimits;
 use crate::worker::{BatchResult, Stage, WorkerActor};
 use fetch::{Fetched, Fetcher, Validators};
 use outcome::{Assessment, Failure, Parsed, assess};
@@ -43,6 +44,8 @@ pub type ScrapingActor = WorkerActor<ScrapingStage>;
 #[derive(Debug)]
 pub struct ScrapingStage {
     fetcher: Fetcher,
+    /// Parse limits, from the config once.
+    limits: parse::Limits,
     /// Breaker view per host, as broadcast by the API reliability agent.
     breakers: HashMap<String, (BreakerState, Option<DateTime<Utc>>)>,
     /// Fetches in flight, with the id of their task. Dropping the set (the actor died) aborts
@@ -83,6 +86,7 @@ pub fn body_hash(bytes: &[u8]) -> String {
 pub fn to_documents(
     task: &ScrapeTask,
     items: Vec<parse::RawItem>,
+    html: HtmlLimits,
     fetched_at: DateTime<Utc>,
 ) -> (Vec<Document>, usize) {
     let source = &task.source;
@@ -97,8 +101,8 @@ pub fn to_documents(
             skipped += 1;
             continue;
         };
-        let title = html_to_text(&item.title);
-        let text = html_to_text(&item.text);
+        let title = html_to_text(&item.title, html);
+        let text = html_to_text(&item.text, html);
         if title.is_empty() && text.is_empty() {
             skipped += 1;
             continue;
@@ -211,7 +215,7 @@ async fn run_task(
                     &limits,
                     Some(&stopping),
                 )
-                .map(|items| to_documents(&parse_task, items, Utc::now()))
+                .map(|items| to_documents(&parse_task, items, limits.html, Utc::now()))
             })
             .await;
             metrics::histogram!(telemetry::STAGE_DURATION_SECONDS, "stage" => "parse")
@@ -248,6 +252,7 @@ impl Stage for ScrapingStage {
         let fetcher = Fetcher::new(&ctx.config.scraping)?;
         Ok(ScrapingStage {
             fetcher,
+            limits: parse::Limits::from_config(&ctx.config.scraping),
             breakers: HashMap::new(),
             in_flight: JoinSet::new(),
             host_slots: HashMap::new(),
@@ -310,7 +315,7 @@ impl Stage for ScrapingStage {
                 continue;
             }
             let fetcher = self.fetcher.clone();
-            let limits = parse::Limits::from_config(&ctx.config.scraping);
+            let limits = self.limits;
             let stopping = self.stopping.clone();
             let per_host = ctx.config.scraping.per_host_concurrency;
             let slots = host.as_ref().map(|host| {

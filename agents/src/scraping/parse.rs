@@ -50,10 +50,7 @@ impl Limits {
     pub fn from_config(config: &ScrapingConfig) -> Limits {
         Limits {
             max_items: config.max_items,
-            html: HtmlLimits {
-                max_depth: config.max_html_depth,
-                max_nodes: config.max_html_nodes,
-            },
+            html: HtmlLimits::from_config(config),
             max_xml_depth: config.max_xml_depth,
             timeout: Some(config.parse_timeout),
         }

@@ -30,10 +30,10 @@ async fn lookup(parts: &Parts, state: &AppState) -> Result<swarm_shared::domain:
         return Err(ApiError::unauthorized(&reason));
     }
     // At most one write a minute per key; a failure to record it does not fail the request.
-    if found
-        .last_used_at
-        .is_none_or(|at| now - at >= chrono::TimeDelta::minutes(1))
-        && let Err(err) = state.ctx.store.touch_api_key(found.id, now).await
+    if found.last_used_at.is_none_or(|at| {
+        now - at
+            >= chrono::TimeDelta::milliseconds(swarm_shared::domain::API_KEY_USE_RECORDED_EVERY_MS)
+    }) && let Err(err) = state.ctx.store.touch_api_key(found.id, now).await
     {
         tracing::debug!(error = %err, key = %found.name, "recording a key's use failed");
     }

@@ -36,16 +36,21 @@ pub struct AppState {
     /// Pages of `GET /events`; call [`events_cache::EventsCache::follow`] so that event
     /// changes reach it.
     pub events: events_cache::EventsCache,
+    /// What sources may reach, built once from the config (an error only for a config that
+    /// skipped validation).
+    pub outbound: std::sync::Arc<swarm_shared::Result<swarm_shared::outbound::OutboundPolicy>>,
 }
 
 impl AppState {
     /// State over a context.
     pub fn new(ctx: AgentContext) -> Self {
         let events = events_cache::EventsCache::new(ctx.config.server.events_cache_ttl);
+        let outbound = std::sync::Arc::new(ctx.config.scraping.outbound());
         AppState {
             ctx,
             scorer: ScorerCache::default(),
             events,
+            outbound,
         }
     }
 }
@@ -110,17 +115,15 @@ impl CommonResponses {
 
 impl Modify for CommonResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        const EVERYWHERE: [(&str, &str); 6] = [
+        const EVERYWHERE: [(&str, &str); 4] = [
             (
                 "401",
                 "API key missing where one is required, unknown, revoked or expired",
             ),
-            ("414", "request target longer than 8 KiB"),
             (
                 "429",
                 "too many requests from this address or key; Retry-After says when to retry",
             ),
-            ("431", "request headers larger than 32 KiB"),
             ("500", "internal error (details are logged, not sent)"),
             (
                 "503",
@@ -133,6 +136,23 @@ impl Modify for CommonResponses {
             ("415", "body is not application/json"),
             ("422", "a field is missing, unknown or out of range"),
         ];
+        // The size limits' texts come from the limits themselves.
+        let sizes = [
+            (
+                "414",
+                format!(
+                    "request target longer than {} KiB",
+                    limits::MAX_URI_BYTES / 1024
+                ),
+            ),
+            (
+                "431",
+                format!(
+                    "request headers larger than {} KiB",
+                    limits::MAX_HEADER_BYTES / 1024
+                ),
+            ),
+        ];
         for item in openapi.paths.paths.values_mut() {
             let operations = [
                 &mut item.get,
@@ -142,6 +162,7 @@ impl Modify for CommonResponses {
             ];
             for operation in operations.into_iter().flatten() {
                 let mut add: Vec<(&str, &str)> = EVERYWHERE.to_vec();
+                add.extend(sizes.iter().map(|(status, text)| (*status, text.as_str())));
                 if operation.request_body.is_some() {
                     add.extend(WITH_BODY);
                 }

@@ -383,7 +383,7 @@ fn check_outbound(state: &AppState, input: &SourceInput) -> ApiResult<()> {
         // Malformed: the store's validation names it.
         return Ok(());
     };
-    let policy = state.ctx.config.outbound().map_err(|err| {
+    let policy = state.outbound.as_ref().as_ref().map_err(|err| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "config", err.to_string())
     })?;
     policy.check_url(&url).map_err(|refusal| {

@@ -1274,7 +1274,7 @@ impl Store for $store {
         )
         .bind(id)
         .bind(at)
-        .bind(at.saturating_sub(60_000))
+        .bind(at.saturating_sub($crate::domain::API_KEY_USE_RECORDED_EVERY_MS))
         .execute(self.writer())
         .await?;
         Ok(())
