@@ -51,19 +51,32 @@ pub enum InvalidInput {
     Empty,
 }
 
-/// Scores one document (tier 2, the neutral source prior).
+/// Scores one document (tier 2, the neutral source prior) with every stage it needs.
 pub fn classify_one(scorer: &Scorer, input: ClassifyInput) -> Result<ClassifyOutput, InvalidInput> {
+    classify_within(scorer, input, &mut || true)
+}
+
+/// Scores one document; `may_read_meaning` is asked before the sentence encoder reads it and
+/// may refuse (a budget), leaving the verdict to the n-gram stage.
+pub fn classify_within(
+    scorer: &Scorer,
+    input: ClassifyInput,
+    may_read_meaning: &mut dyn FnMut() -> bool,
+) -> Result<ClassifyOutput, InvalidInput> {
     let title = input.title.as_deref().unwrap_or("");
     if input.text.trim().is_empty() && title.trim().is_empty() {
         return Err(InvalidInput::Empty);
     }
-    let detection = scorer.score(Input {
-        title,
-        text: &input.text,
-        tier: 2,
-        year: current_year(),
-        url: input.url.as_deref(),
-    });
+    let detection = scorer.score_within(
+        Input {
+            title,
+            text: &input.text,
+            tier: 2,
+            year: current_year(),
+            url: input.url.as_deref(),
+        },
+        may_read_meaning,
+    );
     let evidence = detection
         .evidence
         .iter()

@@ -19,7 +19,7 @@ use swarm_agents::keyword::corpus::{
 use swarm_agents::keyword::current_year;
 use swarm_agents::keyword::model::Model;
 use swarm_agents::keyword::scorer::Scorer;
-use swarm_agents::keyword::train::{Example, TrainOptions, example_of, train};
+use swarm_agents::keyword::train::{BAND_TOLERANCE, Example, TrainOptions, examples_of, train};
 use swarm_queen::classify::{ClassifyInput, classify_one};
 use swarm_queen::swarm::Role;
 use swarm_shared::config::Config;
@@ -682,6 +682,9 @@ struct TrainArgs {
     /// L2 penalty per text weight.
     #[arg(long, default_value_t = TrainOptions::default().l2_text)]
     l2_text: f64,
+    /// L2 penalty per embedding weight (the cascade's third stage).
+    #[arg(long, default_value_t = TrainOptions::default().l2_embedding)]
+    l2_embedding: f64,
     /// Which feature blocks to use: `both`, `structured` or `text` (for ablations).
     #[arg(long, default_value = "both")]
     blocks: String,
@@ -691,6 +694,7 @@ fn train_model(config: &Config, args: &TrainArgs) -> anyhow::Result<()> {
     let options = TrainOptions {
         l2: args.l2,
         l2_text: args.l2_text,
+        l2_embedding: args.l2_embedding,
         ..TrainOptions::default()
     };
     anyhow::ensure!(
@@ -700,6 +704,10 @@ fn train_model(config: &Config, args: &TrainArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         options.l2_text >= 0.0 && options.l2_text.is_finite(),
         "--l2-text must be a non-negative number"
+    );
+    anyhow::ensure!(
+        options.l2_embedding >= 0.0 && options.l2_embedding.is_finite(),
+        "--l2-embedding must be a non-negative number"
     );
     let (use_structured, use_text) = match args.blocks.as_str() {
         "both" => (true, true),
@@ -719,10 +727,8 @@ fn train_model(config: &Config, args: &TrainArgs) -> anyhow::Result<()> {
     }
     // Features do not depend on the model, so any model extracts them.
     let extractor = Scorer::new(&config.watchlist(), Model::untrained(), None)?;
-    let mut examples: Vec<Example> = items
-        .iter()
-        .map(|item| example_of(&extractor, item, args.year, false))
-        .collect();
+    let refs: Vec<&LabelledItem> = items.iter().collect();
+    let mut examples: Vec<Example> = examples_of(&extractor, &refs, args.year, false);
     let mut data = format!(
         "{} (split {}, {} items)",
         args.input,
@@ -735,11 +741,8 @@ fn train_model(config: &Config, args: &TrainArgs) -> anyhow::Result<()> {
             "; {extra} ({} items, training only)",
             extra_items.len()
         ));
-        examples.extend(
-            extra_items
-                .iter()
-                .map(|item| example_of(&extractor, item, args.year, true)),
-        );
+        let refs: Vec<&LabelledItem> = extra_items.iter().collect();
+        examples.extend(examples_of(&extractor, &refs, args.year, true));
     }
     for example in &mut examples {
         if !use_structured {
@@ -747,6 +750,10 @@ fn train_model(config: &Config, args: &TrainArgs) -> anyhow::Result<()> {
         }
         if !use_text {
             example.text.clear();
+        }
+        if args.blocks != "both" {
+            // The ablations are of the first two stages.
+            example.embedding.clear();
         }
     }
     if args.blocks != "both" {
@@ -787,6 +794,17 @@ fn train_model(config: &Config, args: &TrainArgs) -> anyhow::Result<()> {
             first.high,
             model.training.skipped_text_stage * 100.0
         );
+    }
+    match &model.sentence_stage {
+        Some(stage) => eprintln!(
+            "cascade: the sentence encoder decides where the second stage gives {:.2} to {:.2} ({:.0}% of the gated training texts, out of fold)",
+            stage.low,
+            stage.high,
+            model.training.sentence_stage_share * 100.0
+        ),
+        None => eprintln!(
+            "cascade: no third stage (the sentence encoder did not gain {BAND_TOLERANCE} F1 out of fold)"
+        ),
     }
     let text = model.to_json();
     match &args.out {

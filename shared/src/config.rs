@@ -423,6 +423,12 @@ pub struct DetectionConfig {
     /// Documents taken from the queue at once.
     #[serde(default = "default_batch")]
     pub batch: usize,
+    /// Documents per second, per keyword actor, that the detection's third stage (the
+    /// sentence encoder, tens of milliseconds each) may read, in bursts of up to ten seconds'
+    /// worth. Past it the second stage decides, so a flood of documents never queues behind
+    /// the encoder. 0 turns the third stage off.
+    #[serde(default = "default_sentence_stage_per_second")]
+    pub sentence_stage_per_second: u32,
 }
 
 impl Default for DetectionConfig {
@@ -431,8 +437,13 @@ impl Default for DetectionConfig {
             replicas: 1,
             threshold: None,
             batch: default_batch(),
+            sentence_stage_per_second: default_sentence_stage_per_second(),
         }
     }
+}
+
+fn default_sentence_stage_per_second() -> u32 {
+    2
 }
 
 fn default_batch() -> usize {
@@ -1262,7 +1273,7 @@ impl Config {
             }
         }
         const MIB: u64 = 1024 * 1024;
-        let counts: [(&str, u64, u64, u64); 23] = [
+        let counts: [(&str, u64, u64, u64); 24] = [
             (
                 "server.max_request_bytes",
                 self.server.max_request_bytes as u64,
@@ -1337,6 +1348,12 @@ impl Config {
                 512,
             ),
             ("detection.batch", self.detection.batch as u64, 1, 10_000),
+            (
+                "detection.sentence_stage_per_second",
+                u64::from(self.detection.sentence_stage_per_second),
+                0,
+                10_000,
+            ),
             ("quality.batch", self.quality.batch as u64, 1, 100_000),
             (
                 "quality.max_text_bytes",

@@ -6,6 +6,10 @@
 pub const DOCUMENTS_FETCHED_TOTAL: &str = "tge_swarm_documents_fetched_total";
 /// Documents scored. Labels: `verdict` (`tge`, `not_tge`).
 pub const DOCUMENTS_CLASSIFIED_TOTAL: &str = "tge_swarm_documents_classified_total";
+/// Documents near the threshold that the detection's third stage (the sentence encoder) read
+/// or left to the second stage because its per-second budget was spent. Labels: `outcome`
+/// (`read`, `over_budget`).
+pub const SENTENCE_STAGE_TOTAL: &str = "tge_swarm_detection_sentence_stage_total";
 /// Detection scores (probability that a document announces a TGE). Labels: none.
 pub const DETECTION_SCORE: &str = "tge_swarm_detection_score";
 /// Documents the data-quality stage dropped. Labels: `reason` (`duplicate`, `invalid`).
@@ -83,6 +87,10 @@ pub const SCORE_BUCKETS: &[f64] = &[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9,
 pub fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_counter!(DOCUMENTS_FETCHED_TOTAL, "Documents parsed from sources");
+    describe_counter!(
+        SENTENCE_STAGE_TOTAL,
+        "Documents near the threshold the sentence encoder read, or left to the second stage over its budget"
+    );
     describe_counter!(
         DOCUMENTS_CLASSIFIED_TOTAL,
         "Documents scored by keyword agents"
@@ -177,6 +185,9 @@ pub fn initialise_counters() {
     }
     for verdict in ["tge", "not_tge"] {
         metrics::counter!(DOCUMENTS_CLASSIFIED_TOTAL, "verdict" => verdict).increment(0);
+    }
+    for outcome in ["read", "over_budget"] {
+        metrics::counter!(SENTENCE_STAGE_TOTAL, "outcome" => outcome).increment(0);
     }
     for reason in ["duplicate", "invalid"] {
         metrics::counter!(DOCUMENTS_DROPPED_TOTAL, "reason" => reason).increment(0);

@@ -14,6 +14,7 @@ pub mod lexicon;
 pub mod model;
 pub mod salience;
 pub mod scorer;
+pub mod sentence;
 #[cfg(test)]
 mod tests;
 pub mod text;
@@ -51,6 +52,8 @@ const WATCHLIST_REFRESH: Duration = Duration::from_secs(60);
 pub struct KeywordStage {
     scorer: Arc<Scorer>,
     loaded_at: Instant,
+    /// What the third stage may still read.
+    budget: sentence::Budget,
 }
 
 /// Shared-memory namespace of analyst feedback.
@@ -80,6 +83,51 @@ pub async fn load_scorer(ctx: &AgentContext) -> Result<Scorer, ActorProcessingEr
     Ok(scorer.with_adaptation(Arc::new(adaptation_from(&feedback))))
 }
 
+/// Scores each document of a batch within the third stage's budget, recording the stage's
+/// metrics.
+fn score_batch(
+    scorer: &Scorer,
+    budget: &mut sentence::Budget,
+    batch: Vec<(String, Document)>,
+) -> Vec<(String, ClassifiedDocument)> {
+    let year = current_year();
+    let mut may_read_meaning = || {
+        let allowed = budget.take(std::time::Instant::now());
+        let outcome = if allowed { "read" } else { "over_budget" };
+        metrics::counter!(telemetry::SENTENCE_STAGE_TOTAL, "outcome" => outcome).increment(1);
+        allowed
+    };
+    batch
+        .into_iter()
+        .map(|(id, document)| {
+            let started = std::time::Instant::now();
+            let detection = scorer.score_within(
+                Input {
+                    title: &document.title,
+                    text: &document.text,
+                    tier: document.source_tier,
+                    year,
+                    url: Some(&document.url),
+                },
+                &mut may_read_meaning,
+            );
+            metrics::histogram!(telemetry::STAGE_DURATION_SECONDS, "stage" => "classify")
+                .record(started.elapsed().as_secs_f64());
+            metrics::histogram!(telemetry::DETECTION_SCORE).record(detection.score);
+            let verdict = if detection.is_tge { "tge" } else { "not_tge" };
+            metrics::counter!(telemetry::DOCUMENTS_CLASSIFIED_TOTAL, "verdict" => verdict)
+                .increment(1);
+            (
+                id,
+                ClassifiedDocument {
+                    document,
+                    detection,
+                },
+            )
+        })
+        .collect()
+}
+
 impl KeywordStage {
     async fn reload(&mut self, ctx: &AgentContext) {
         match load_scorer(ctx).await {
@@ -104,6 +152,7 @@ impl Stage for KeywordStage {
         Ok(KeywordStage {
             scorer: Arc::new(load_scorer(ctx).await?),
             loaded_at: Instant::now(),
+            budget: sentence::Budget::new(ctx.config.detection.sentence_stage_per_second),
         })
     }
 
@@ -147,25 +196,29 @@ impl Stage for KeywordStage {
         let mut result = BatchResult::default();
         let mut ids = Vec::with_capacity(batch.len());
         let mut payloads = Vec::with_capacity(batch.len());
-        for (id, document) in batch {
-            let started = Instant::now();
-            let detection = self.scorer.score(Input {
-                title: &document.title,
-                text: &document.text,
-                tier: document.source_tier,
-                year: current_year(),
-                url: Some(&document.url),
-            });
-            metrics::histogram!(telemetry::STAGE_DURATION_SECONDS, "stage" => "classify")
-                .record(started.elapsed().as_secs_f64());
-            metrics::histogram!(telemetry::DETECTION_SCORE).record(detection.score);
-            let verdict = if detection.is_tge { "tge" } else { "not_tge" };
-            metrics::counter!(telemetry::DOCUMENTS_CLASSIFIED_TOTAL, "verdict" => verdict)
-                .increment(1);
-            match encode(&ClassifiedDocument {
-                document,
-                detection,
-            }) {
+        let count = batch.len() as u64;
+        // Scoring is CPU work (the sentence encoder's third stage tens of milliseconds per
+        // document): it runs on a blocking thread, so the actor runtime's workers stay free.
+        let scorer = Arc::clone(&self.scorer);
+        let mut budget = self.budget;
+        let scored = tokio::task::spawn_blocking(move || {
+            let scored = score_batch(&scorer, &mut budget, batch);
+            (scored, budget)
+        })
+        .await;
+        let scored = match scored {
+            Ok((scored, budget)) => {
+                self.budget = budget;
+                scored
+            }
+            Err(err) => {
+                tracing::error!(agent = %agent_id, error = %err, "scoring a batch failed");
+                result.failed += count;
+                return result;
+            }
+        };
+        for (id, classified) in scored {
+            match encode(&classified) {
                 Ok(bytes) => {
                     payloads.push(bytes);
                     ids.push(id);

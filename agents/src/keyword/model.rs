@@ -39,6 +39,8 @@ pub struct Model {
     pub text: Vec<f32>,
     /// The cascade's first stage, or none (every gated document goes through the text stage).
     pub first_stage: Option<FirstStage>,
+    /// The cascade's third stage, or none (the second stage decides).
+    pub sentence_stage: Option<SentenceStage>,
     /// Probability at or above which a document is an announcement.
     pub threshold: f64,
     /// How it was trained.
@@ -70,6 +72,41 @@ impl FirstStage {
     }
 }
 
+/// The cascade's third stage: logistic regression over the structured features, the n-grams
+/// and the sentence encoder's embedding of the document (`sentence.rs`). A document the second
+/// stage scores between `low` and `high` is decided by it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentenceStage {
+    /// Intercept.
+    pub bias: f64,
+    /// One weight per structured feature.
+    pub weights: [f64; FEATURE_COUNT],
+    /// One weight per text hash bucket.
+    pub text: Vec<f32>,
+    /// One weight per embedding dimension ([`super::sentence::DIM`]).
+    pub embedding: Vec<f32>,
+    /// Second-stage probability from which it decides.
+    pub low: f64,
+    /// Second-stage probability up to which it decides.
+    pub high: f64,
+}
+
+impl SentenceStage {
+    /// Log-odds of the structured features, with the bias.
+    pub fn dense_logit(&self, values: &[f64; FEATURE_COUNT]) -> f64 {
+        let mut z = self.bias;
+        for (weight, value) in self.weights.iter().zip(values.iter()) {
+            z += weight * value;
+        }
+        z
+    }
+
+    /// Whether it decides a document the second stage gave `probability`.
+    pub fn decides(&self, probability: f64) -> bool {
+        probability >= self.low && probability <= self.high
+    }
+}
+
 /// How a model was trained, for the record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -83,6 +120,9 @@ pub struct TrainingInfo {
     /// L2 penalty on the text weights.
     #[serde(default)]
     pub l2_text: f64,
+    /// L2 penalty on the embedding weights of the third stage.
+    #[serde(default)]
+    pub l2_embedding: f64,
     /// Optimiser iterations allowed.
     pub iterations: usize,
     /// Cross-validation folds (grouped by website and project).
@@ -93,6 +133,9 @@ pub struct TrainingInfo {
     /// Share of the gated training texts the first stage decided alone (out of fold).
     #[serde(default)]
     pub skipped_text_stage: f64,
+    /// Share of the gated training texts the third stage read (out of fold).
+    #[serde(default)]
+    pub sentence_stage_share: f64,
     /// What it was trained on (file names and filters), for the record.
     #[serde(default)]
     pub data: String,
@@ -109,7 +152,23 @@ struct ModelFile {
     text: Option<TextFile>,
     #[serde(default)]
     first_stage: Option<FirstStageFile>,
+    #[serde(default)]
+    sentence_stage: Option<SentenceStageFile>,
     training: TrainingInfo,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SentenceStageFile {
+    bias: f64,
+    low: f64,
+    high: f64,
+    weights: std::collections::BTreeMap<String, f64>,
+    text: TextFile,
+    /// Embedding dimensions (must be [`super::sentence::DIM`]).
+    dim: usize,
+    /// `dim` little-endian f32 weights, base64.
+    embedding: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -210,6 +269,7 @@ impl Model {
             weights: [0.0; FEATURE_COUNT],
             text: Vec::new(),
             first_stage: None,
+            sentence_stage: None,
             threshold: 0.5,
             training: TrainingInfo::default(),
         }
@@ -259,13 +319,47 @@ impl Model {
         }
         let text_weights = match file.text {
             None => Vec::new(),
-            Some(stage) => decode_text(&stage)?,
+            Some(stage) => decode_text("text", &stage)?,
+        };
+        let sentence_stage = match file.sentence_stage {
+            None => None,
+            Some(stage) => {
+                let valid = (0.0..=1.0).contains(&stage.low)
+                    && (0.0..=1.0).contains(&stage.high)
+                    && stage.low <= stage.high
+                    && stage.bias.is_finite();
+                if !valid {
+                    return Err(ModelError(
+                        "sentence_stage: needs a finite bias and 0 <= low <= high <= 1".into(),
+                    ));
+                }
+                if stage.dim != super::sentence::DIM {
+                    return Err(ModelError(format!(
+                        "sentence_stage: {} embedding dimensions; this build embeds {} (retrain)",
+                        stage.dim,
+                        super::sentence::DIM
+                    )));
+                }
+                Some(SentenceStage {
+                    bias: stage.bias,
+                    weights: read_weights("sentence_stage.weights", &stage.weights)?,
+                    text: decode_text("sentence_stage.text", &stage.text)?,
+                    embedding: decode_f32s(
+                        "sentence_stage.embedding",
+                        &stage.embedding,
+                        super::sentence::DIM,
+                    )?,
+                    low: stage.low,
+                    high: stage.high,
+                })
+            }
         };
         Ok(Model {
             bias: file.bias,
             weights,
             text: text_weights,
             first_stage,
+            sentence_stage,
             threshold: file.threshold,
             training: file.training,
         })
@@ -280,16 +374,15 @@ impl Model {
             high: stage.high,
             weights: named_weights(&stage.weights),
         });
-        let text_stage = (!self.text.is_empty()).then(|| {
-            let mut bytes = Vec::with_capacity(self.text.len() * 4);
-            for weight in &self.text {
-                bytes.extend_from_slice(&weight.to_le_bytes());
-            }
-            TextFile {
-                bits: text::BITS,
-                max_bytes: text::MAX_TEXT_BYTES,
-                weights: base64::engine::general_purpose::STANDARD.encode(bytes),
-            }
+        let text_stage = (!self.text.is_empty()).then(|| text_file(&self.text));
+        let sentence_stage = self.sentence_stage.as_ref().map(|stage| SentenceStageFile {
+            bias: round(stage.bias),
+            low: stage.low,
+            high: stage.high,
+            weights: named_weights(&stage.weights),
+            text: text_file(&stage.text),
+            dim: stage.embedding.len(),
+            embedding: encode_f32s(&stage.embedding),
         });
         let file = ModelFile {
             format: FORMAT,
@@ -298,6 +391,7 @@ impl Model {
             weights,
             text: text_stage,
             first_stage,
+            sentence_stage,
             training: self.training.clone(),
         };
         let mut out = serde_json::to_string_pretty(&file).unwrap_or_default();
@@ -341,31 +435,52 @@ impl Model {
     }
 }
 
-fn decode_text(stage: &TextFile) -> Result<Vec<f32>, ModelError> {
+fn encode_f32s(weights: &[f32]) -> String {
+    let mut bytes = Vec::with_capacity(weights.len() * 4);
+    for weight in weights {
+        bytes.extend_from_slice(&weight.to_le_bytes());
+    }
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn text_file(weights: &[f32]) -> TextFile {
+    TextFile {
+        bits: text::BITS,
+        max_bytes: text::MAX_TEXT_BYTES,
+        weights: encode_f32s(weights),
+    }
+}
+
+fn decode_text(field: &str, stage: &TextFile) -> Result<Vec<f32>, ModelError> {
     if stage.bits != text::BITS || stage.max_bytes != text::MAX_TEXT_BYTES {
         return Err(ModelError(format!(
-            "text stage of {} bits over {} bytes; this build hashes {} bits over {} bytes (retrain)",
+            "{field}: n-grams of {} bits over {} bytes; this build hashes {} bits over {} bytes (retrain)",
             stage.bits,
             stage.max_bytes,
             text::BITS,
             text::MAX_TEXT_BYTES
         )));
     }
+    decode_f32s(&format!("{field}.weights"), &stage.weights, text::DIM)
+}
+
+/// `len` little-endian f32 weights from base64, every one finite.
+fn decode_f32s(field: &str, encoded: &str, len: usize) -> Result<Vec<f32>, ModelError> {
     let bytes = base64::engine::general_purpose::STANDARD
-        .decode(stage.weights.as_bytes())
-        .map_err(|err| ModelError(format!("text.weights: {err}")))?;
-    if bytes.len() != text::DIM * 4 {
+        .decode(encoded.as_bytes())
+        .map_err(|err| ModelError(format!("{field}: {err}")))?;
+    if bytes.len() != len * 4 {
         return Err(ModelError(format!(
-            "text.weights: {} bytes, expected {}",
+            "{field}: {} bytes, expected {}",
             bytes.len(),
-            text::DIM * 4
+            len * 4
         )));
     }
-    let mut weights = Vec::with_capacity(text::DIM);
+    let mut weights = Vec::with_capacity(len);
     for chunk in bytes.chunks_exact(4) {
         let weight = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
         if !weight.is_finite() {
-            return Err(ModelError("text.weights: a weight is not finite".into()));
+            return Err(ModelError(format!("{field}: a weight is not finite")));
         }
         weights.push(weight);
     }

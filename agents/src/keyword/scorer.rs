@@ -10,6 +10,7 @@ use swarm_shared::domain::{Company, Detection, Evidence};
 pub use super::features::{BuildError, Input};
 use super::features::{Extracted, Extractor, FEATURE_COUNT, FEATURE_NAMES, window};
 use super::model::{Adaptation, Model, passes_gate, pattern_keys, sigmoid, text_input};
+use super::sentence;
 
 /// Log-odds prior by source tier 1..=4: a tier-1 newsroom is likelier to report a real launch
 /// than an aggregator. The corpus carries no tiers, so this prior is set, not learned; tier 2 is
@@ -69,7 +70,70 @@ fn snippet(text: &str, start: usize, end: usize) -> String {
     out
 }
 
+/// The model's log-odds for a document and the parts behind them.
+struct Logit<'m> {
+    /// The log-odds, before feedback and prior.
+    z: f64,
+    /// The structured weights of the stage that decided.
+    dense_weights: &'m [f64; FEATURE_COUNT],
+    /// The n-gram weights of the stage that decided (empty when no stage read the n-grams).
+    text_weights: &'m [f32],
+    /// The n-grams' share of `z`.
+    text: f64,
+    /// The embedding's share of `z`, when the third stage decided.
+    meaning: Option<f64>,
+}
+
 impl Scorer {
+    /// The cascade: the first stage, the n-grams of a gated document it is unsure of, and the
+    /// sentence encoder for one the second stage leaves near the threshold.
+    /// `may_read_meaning` is asked before the third stage runs and may refuse (a budget); the
+    /// second stage then decides.
+    fn logit(
+        &self,
+        values: &[f64; FEATURE_COUNT],
+        joined: &str,
+        may_read_meaning: &mut dyn FnMut() -> bool,
+    ) -> Logit<'_> {
+        let gated = passes_gate(values, joined);
+        let (dense, dense_weights, with_text) = self.model.route(values, gated);
+        if !with_text {
+            return Logit {
+                z: dense,
+                dense_weights,
+                text_weights: &[],
+                text: 0.0,
+                meaning: None,
+            };
+        }
+        let text = super::text::score(&self.model.text, joined);
+        let second = Logit {
+            z: dense + text,
+            dense_weights,
+            text_weights: &self.model.text,
+            text,
+            meaning: None,
+        };
+        let Some(stage) = &self.model.sentence_stage else {
+            return second;
+        };
+        if !stage.decides(sigmoid(second.z)) || !may_read_meaning() {
+            return second;
+        }
+        let Some(encoder) = sentence::encoder() else {
+            return second;
+        };
+        let meaning = sentence::score(&stage.embedding, &sentence::embed(encoder, joined));
+        let text = super::text::score(&stage.text, joined);
+        Logit {
+            z: stage.dense_logit(values) + text + meaning,
+            dense_weights: &stage.weights,
+            text_weights: &stage.text,
+            text,
+            meaning: Some(meaning),
+        }
+    }
+
     /// Builds a scorer for a watchlist. `threshold` overrides the model's own when set.
     pub fn new(
         companies: &[Company],
@@ -108,28 +172,37 @@ impl Scorer {
         self.extractor.extract(input).values
     }
 
-    /// The structured features and the text-stage input of a document (for training).
-    pub fn examples_of(&self, input: Input<'_>) -> ([f64; FEATURE_COUNT], super::text::Sparse) {
+    /// The structured features, the text-stage input and the text the stages read (title and
+    /// text joined) of a document (for training).
+    pub fn examples_of(
+        &self,
+        input: Input<'_>,
+    ) -> ([f64; FEATURE_COUNT], super::text::Sparse, String) {
         let extracted = self.extractor.extract(input);
         let text = text_input(&extracted.values, &extracted.joined);
-        (extracted.values, text)
+        (extracted.values, text, extracted.joined)
     }
 
     /// The model's log-odds for a document, before adaptation and prior (what feedback
     /// samples record).
     pub fn base_logit(&self, input: Input<'_>) -> f64 {
         let extracted = self.extractor.extract(input);
-        let gated = passes_gate(&extracted.values, &extracted.joined);
-        let (dense, _, with_text) = self.model.route(&extracted.values, gated);
-        if with_text {
-            dense + super::text::score(&self.model.text, &extracted.joined)
-        } else {
-            dense
-        }
+        self.logit(&extracted.values, &extracted.joined, &mut || true)
+            .z
     }
 
-    /// Scores a document.
+    /// Scores a document, every stage it needs included.
     pub fn score(&self, input: Input<'_>) -> Detection {
+        self.score_within(input, &mut || true)
+    }
+
+    /// Scores a document; `may_read_meaning` is asked before the third stage (the sentence
+    /// encoder) reads it and may refuse, for a budget: the second stage then decides.
+    pub fn score_within(
+        &self,
+        input: Input<'_>,
+        may_read_meaning: &mut dyn FnMut() -> bool,
+    ) -> Detection {
         let extracted = self.extractor.extract(input);
         let Extracted {
             values,
@@ -139,14 +212,13 @@ impl Scorer {
             event_date,
             joined,
         } = extracted;
-        let gate = passes_gate(&values, &joined);
-        let (mut z, dense_weights, with_text) = self.model.route(&values, gate);
-        let text_logit = if with_text {
-            super::text::score(&self.model.text, &joined)
-        } else {
-            0.0
-        };
-        z += text_logit;
+        let Logit {
+            mut z,
+            dense_weights,
+            text_weights,
+            text: text_logit,
+            meaning,
+        } = self.logit(&values, &joined, may_read_meaning);
         let tier_index = usize::from(input.tier.clamp(1, 4) - 1);
         // A watchlist company is known for sure; otherwise the text's most salient names
         // (see `salience.rs`) beat what was found near the event phrases. Looked for only
@@ -181,7 +253,7 @@ impl Scorer {
             let strongest = if within_reach {
                 format!(
                     "; strongest words: {}",
-                    super::text::strongest_words(&self.model.text, &joined, 3).join(", ")
+                    super::text::strongest_words(text_weights, &joined, 3).join(", ")
                 )
             } else {
                 String::new()
@@ -192,6 +264,17 @@ impl Scorer {
                     "wording learned from labelled texts ({text_logit:+.2}){strongest}"
                 ),
                 weight: text_logit,
+            });
+        }
+        if let Some(meaning) = meaning
+            && meaning.abs() >= 0.05
+        {
+            evidence.push(Evidence {
+                feature: "meaning".into(),
+                snippet: format!(
+                    "meaning read by the sentence encoder, for a text near the threshold ({meaning:+.2})"
+                ),
+                weight: meaning,
             });
         }
         if !self.adaptation.is_empty() {

@@ -1,7 +1,8 @@
 //! Training the detection model, pure and deterministic: L2-regularised logistic regression
-//! over the structured features and the hashed n-grams, fitted by L-BFGS, and the cascade's
-//! first stage over the structured features alone; the threshold and the first stage's band
-//! chosen on out-of-fold predictions of a cross-validation grouped by website and project, so
+//! over the structured features and the hashed n-grams, fitted by L-BFGS, the cascade's
+//! first stage over the structured features alone, and its third stage over both and the
+//! sentence encoder's embedding; the threshold and the stages' bands chosen on out-of-fold
+//! predictions of a cross-validation grouped by website and project, so
 //! a fold never sees the same site's prose or the same project's launch it is judged on (the
 //! way the corpus's held-out split was made).
 //!
@@ -13,9 +14,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::features::FEATURE_COUNT;
 use super::model::{
-    FirstStage, Model, TARGET_PRECISION, TARGET_RECALL, TrainingInfo, precision_recall_f1, round,
-    sigmoid,
+    FirstStage, Model, SentenceStage, TARGET_PRECISION, TARGET_RECALL, TrainingInfo,
+    precision_recall_f1, round, sigmoid,
 };
+use super::sentence;
 use super::text::{DIM, Sparse};
 
 /// One labelled document as the model sees it.
@@ -25,6 +27,8 @@ pub struct Example {
     pub values: [f64; FEATURE_COUNT],
     /// Text-stage features (empty when the gate stopped it).
     pub text: Sparse,
+    /// The sentence encoder's embedding ([`sentence::DIM`]; empty when the gate stopped it).
+    pub embedding: Vec<f32>,
     /// The label.
     pub label: bool,
     /// Items sharing a website or a project share a key; cross-validation keeps them in one
@@ -43,7 +47,11 @@ pub fn example_of(
     year: i32,
     always_train: bool,
 ) -> Example {
-    let (values, text) = scorer.examples_of(super::corpus::input_of(item, year));
+    let (values, text, joined) = scorer.examples_of(super::corpus::input_of(item, year));
+    let embedding = match sentence::encoder() {
+        Some(encoder) if !text.is_empty() => sentence::embed(encoder, &joined),
+        _ => Vec::new(),
+    };
     let mut group_keys = Vec::new();
     if let Some(website) = &item.website {
         group_keys.push(format!("site:{}", website.to_lowercase()));
@@ -56,10 +64,42 @@ pub fn example_of(
     Example {
         values,
         text,
+        embedding,
         label: item.is_tge,
         group_keys,
         always_train,
     }
+}
+
+/// The examples of many items, on every core (the sentence encoder costs tens of milliseconds
+/// per item), in the items' order.
+pub fn examples_of(
+    scorer: &super::scorer::Scorer,
+    items: &[&super::corpus::LabelledItem],
+    year: i32,
+    always_train: bool,
+) -> Vec<Example> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = items.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|item| example_of(scorer, item, year, always_train))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| match worker.join() {
+                Ok(examples) => examples,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
 }
 
 /// Training settings.
@@ -69,6 +109,8 @@ pub struct TrainOptions {
     pub l2: f64,
     /// L2 penalty on the text weights.
     pub l2_text: f64,
+    /// L2 penalty on the embedding weights of the third stage.
+    pub l2_embedding: f64,
     /// L-BFGS iterations at most.
     pub iterations: usize,
     /// Cross-validation folds used to choose the threshold.
@@ -81,23 +123,48 @@ impl Default for TrainOptions {
             l2: 1e-3,
             // Chosen by cross-validation (docs/detection.md, "Ablations").
             l2_text: 3e-5,
+            // Chosen by cross-validation (docs/detection.md, "Ablations").
+            l2_embedding: 1e-5,
             iterations: 300,
             folds: 5,
         }
     }
 }
 
-/// Parameters in the solver's layout: the bias, the structured weights, the text weights.
+/// Parameters in the solver's layout: the bias, the structured weights, the text weights,
+/// the embedding weights.
 const DENSE: usize = 1 + FEATURE_COUNT;
-const PARAMS: usize = DENSE + DIM;
+const EMBEDDING: usize = DENSE + DIM;
+const PARAMS: usize = EMBEDDING + sentence::DIM;
 
-/// Mean log-loss plus the L2 terms, and its gradient into `gradient`. Without `with_text`
-/// the text block is left out (the cascade's first stage): its weights keep their zero start.
+/// Which blocks a stage of the cascade reads; the blocks it does not read keep their zero
+/// start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Blocks {
+    /// The first stage: the structured features.
+    Structured,
+    /// The second stage: and the n-grams.
+    Text,
+    /// The third stage: and the embedding.
+    Sentence,
+}
+
+impl Blocks {
+    fn text(self) -> bool {
+        self != Blocks::Structured
+    }
+
+    fn embedding(self) -> bool {
+        self == Blocks::Sentence
+    }
+}
+
+/// Mean log-loss plus the L2 terms, and its gradient into `gradient`, over the blocks given.
 fn objective(
     theta: &[f64],
     examples: &[&Example],
     options: &TrainOptions,
-    with_text: bool,
+    blocks: Blocks,
     gradient: &mut [f64],
 ) -> f64 {
     gradient.iter_mut().for_each(|g| *g = 0.0);
@@ -108,9 +175,17 @@ fn objective(
         for (index, value) in example.values.iter().enumerate() {
             z += theta[1 + index] * value;
         }
-        let text: &[(u32, f32)] = if with_text { &example.text } else { &[] };
+        let text: &[(u32, f32)] = if blocks.text() { &example.text } else { &[] };
         for (bucket, value) in text {
             z += theta[DENSE + *bucket as usize] * f64::from(*value);
+        }
+        let embedding: &[f32] = if blocks.embedding() {
+            &example.embedding
+        } else {
+            &[]
+        };
+        for (index, value) in embedding.iter().enumerate() {
+            z += theta[EMBEDDING + index] * f64::from(*value);
         }
         let y = if example.label { 1.0 } else { 0.0 };
         // log(1 + e^z) - y z, stably.
@@ -124,13 +199,18 @@ fn objective(
         for (bucket, value) in text {
             gradient[DENSE + *bucket as usize] += error * f64::from(*value);
         }
+        for (index, value) in embedding.iter().enumerate() {
+            gradient[EMBEDDING + index] += error * f64::from(*value);
+        }
     }
     loss /= n;
     for index in 1..PARAMS {
         let l2 = if index < DENSE {
             options.l2
-        } else {
+        } else if index < EMBEDDING {
             options.l2_text
+        } else {
+            options.l2_embedding
         };
         loss += 0.5 * l2 * theta[index] * theta[index];
         gradient[index] += l2 * theta[index];
@@ -143,14 +223,14 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// Minimises [`objective`] by L-BFGS (ten corrections) with a backtracking Armijo line search.
-fn fit(examples: &[&Example], options: &TrainOptions, with_text: bool) -> Vec<f64> {
+fn fit(examples: &[&Example], options: &TrainOptions, blocks: Blocks) -> Vec<f64> {
     const MEMORY: usize = 10;
     let mut theta = vec![0.0; PARAMS];
     if examples.is_empty() {
         return theta;
     }
     let mut gradient = vec![0.0; PARAMS];
-    let mut loss = objective(&theta, examples, options, with_text, &mut gradient);
+    let mut loss = objective(&theta, examples, options, blocks, &mut gradient);
     let mut history: std::collections::VecDeque<(Vec<f64>, Vec<f64>, f64)> =
         std::collections::VecDeque::with_capacity(MEMORY);
     let mut candidate = vec![0.0; PARAMS];
@@ -197,7 +277,7 @@ fn fit(examples: &[&Example], options: &TrainOptions, with_text: bool) -> Vec<f6
                 &candidate,
                 examples,
                 options,
-                with_text,
+                blocks,
                 &mut candidate_gradient,
             );
             if candidate_loss <= loss + 1e-4 * step * slope {
@@ -244,6 +324,9 @@ fn logit(theta: &[f64], example: &Example) -> f64 {
     }
     for (bucket, value) in &example.text {
         z += theta[DENSE + *bucket as usize] * f64::from(*value);
+    }
+    for (index, value) in example.embedding.iter().enumerate() {
+        z += theta[EMBEDDING + index] * f64::from(*value);
     }
     z
 }
@@ -305,11 +388,13 @@ pub fn assign_folds(examples: &[&Example], folds: usize) -> Vec<usize> {
 }
 
 /// Out-of-fold predictions of one judged example: the first stage's probability, the
-/// full model's, and whether the example passed the text gate.
+/// second's (the full model without the embedding), the third's, and whether the example
+/// passed the text gate.
 #[derive(Debug, Clone, Copy)]
 struct Folded {
     first: f64,
     full: f64,
+    sentence: f64,
     gated: bool,
 }
 
@@ -326,6 +411,7 @@ fn folded(examples: &[Example], options: &TrainOptions) -> Vec<Folded> {
         Folded {
             first: 0.0,
             full: 0.0,
+            sentence: 0.0,
             gated: false,
         };
         judged.len()
@@ -338,14 +424,16 @@ fn folded(examples: &[Example], options: &TrainOptions) -> Vec<Folded> {
             .map(|(example, _)| *example)
             .collect();
         training.extend(examples.iter().filter(|example| example.always_train));
-        let full = fit(&training, options, true);
-        // The first stage's text weights stay zero, so `logit` reads its structured part.
-        let first = fit(&training, options, false);
+        // A stage's unread blocks keep zero weights, so `logit` reads only its own.
+        let full = fit(&training, options, Blocks::Text);
+        let first = fit(&training, options, Blocks::Structured);
+        let third = fit(&training, options, Blocks::Sentence);
         for (index, example) in judged.iter().enumerate() {
             if assignment[index] == fold {
                 out[index] = Folded {
                     first: sigmoid(logit(&first, example)),
                     full: sigmoid(logit(&full, example)),
+                    sentence: sigmoid(logit(&third, example)),
                     gated: !example.text.is_empty(),
                 };
             }
@@ -362,6 +450,89 @@ pub fn cascade(first: f64, full: f64, gated: bool, (low, high): (f64, f64)) -> f
     } else {
         first
     }
+}
+
+/// The probability the three-stage cascade gives: as [`cascade`], then the third stage's for
+/// a document the second stage read and scored within `sentence_band` (when there is one).
+fn cascade3(f: &Folded, band: (f64, f64), sentence_band: Option<(f64, f64)>) -> f64 {
+    let second = cascade(f.first, f.full, f.gated, band);
+    if reads_sentences(f, band, sentence_band) {
+        f.sentence
+    } else {
+        second
+    }
+}
+
+/// Whether the third stage reads a document.
+fn reads_sentences(f: &Folded, band: (f64, f64), sentence_band: Option<(f64, f64)>) -> bool {
+    let second_read = f.gated && f.first >= band.0 && f.first <= band.1;
+    second_read && sentence_band.is_some_and(|(low, high)| f.full >= low && f.full <= high)
+}
+
+/// The second-stage bands tried for the third stage: within them it decides. None: no third
+/// stage.
+const SENTENCE_BANDS: [Option<(f64, f64)>; 9] = [
+    None,
+    Some((0.0, 1.0)),
+    Some((0.05, 0.95)),
+    Some((0.1, 0.9)),
+    Some((0.2, 0.9)),
+    Some((0.2, 0.8)),
+    Some((0.3, 0.8)),
+    Some((0.3, 0.7)),
+    Some((0.4, 0.7)),
+];
+
+/// A third-stage band judged out of fold.
+#[derive(Debug, Clone, Copy)]
+struct SentenceChoice {
+    /// The second-stage band within which the third stage decides; none: no third stage.
+    band: Option<(f64, f64)>,
+    /// The cascade's threshold with it.
+    threshold: f64,
+    /// Precision, recall and F1 there.
+    figures: [f64; 3],
+    /// Share of the gated documents the third stage reads.
+    read: f64,
+}
+
+/// The third stage's band chosen on out-of-fold predictions, given the first stage's band:
+/// among those within [`BAND_TOLERANCE`] of the best F1, the one that reads the fewest
+/// documents (none when the third stage does not gain more than the tolerance).
+fn choose_sentence_band(folded: &[Folded], labels: &[bool], band: (f64, f64)) -> SentenceChoice {
+    let gated = folded.iter().filter(|f| f.gated).count().max(1) as f64;
+    let rows: Vec<SentenceChoice> = SENTENCE_BANDS
+        .iter()
+        .map(|&sentence_band| {
+            let scored: Vec<(f64, bool)> = folded
+                .iter()
+                .zip(labels)
+                .map(|(f, label)| (cascade3(f, band, sentence_band), *label))
+                .collect();
+            let (threshold, figures) = choose_threshold(&scored);
+            let read = folded
+                .iter()
+                .filter(|f| reads_sentences(f, band, sentence_band))
+                .count() as f64
+                / gated;
+            SentenceChoice {
+                band: sentence_band,
+                threshold,
+                figures,
+                read,
+            }
+        })
+        .collect();
+    let best_f1 = rows.iter().map(|row| row.figures[2]).fold(0.0, f64::max);
+    let mut chosen = rows[0];
+    for row in &rows {
+        if row.figures[2] + BAND_TOLERANCE >= best_f1
+            && (chosen.figures[2] + BAND_TOLERANCE < best_f1 || row.read < chosen.read - 1e-12)
+        {
+            chosen = *row;
+        }
+    }
+    chosen
 }
 
 /// The first-stage bands tried: below `low` or above `high` the first stage decides alone.
@@ -381,7 +552,7 @@ const BANDS: [(f64, f64); 12] = [
 ];
 
 /// How much out-of-fold F1 a band may give up for speed.
-const BAND_TOLERANCE: f64 = 0.01;
+pub const BAND_TOLERANCE: f64 = 0.01;
 
 /// The band chosen on out-of-fold predictions: among those within [`BAND_TOLERANCE`] of the
 /// best F1 (each at its own chosen threshold), the one that lets the most gated examples skip
@@ -496,16 +667,33 @@ pub fn train(
         .filter(|example| !example.always_train)
         .map(|example| example.label)
         .collect();
-    let (band, threshold, figures, skipped) = choose_band(&folded, &labels);
+    let (band, _, _, skipped) = choose_band(&folded, &labels);
+    let SentenceChoice {
+        band: sentence_band,
+        threshold,
+        figures,
+        read: sentence_share,
+    } = choose_sentence_band(&folded, &labels, band);
     let probabilities = spread(
         examples,
-        folded
-            .iter()
-            .map(|f| cascade(f.first, f.full, f.gated, band)),
+        folded.iter().map(|f| cascade3(f, band, sentence_band)),
     );
     let all: Vec<&Example> = examples.iter().collect();
-    let theta = fit(&all, options, true);
-    let first = fit(&all, options, false);
+    let theta = fit(&all, options, Blocks::Text);
+    let first = fit(&all, options, Blocks::Structured);
+    let sentence_stage = sentence_band.map(|(low, high)| {
+        let third = fit(&all, options, Blocks::Sentence);
+        let mut weights = [0.0; FEATURE_COUNT];
+        weights.copy_from_slice(&third[1..DENSE]);
+        SentenceStage {
+            bias: third[0],
+            weights,
+            text: third[DENSE..EMBEDDING].iter().map(|w| *w as f32).collect(),
+            embedding: third[EMBEDDING..].iter().map(|w| *w as f32).collect(),
+            low,
+            high,
+        }
+    });
     let mut weights = [0.0; FEATURE_COUNT];
     weights.copy_from_slice(&theta[1..DENSE]);
     let mut first_weights = [0.0; FEATURE_COUNT];
@@ -513,23 +701,26 @@ pub fn train(
     let model = Model {
         bias: theta[0],
         weights,
-        text: theta[DENSE..].iter().map(|w| *w as f32).collect(),
+        text: theta[DENSE..EMBEDDING].iter().map(|w| *w as f32).collect(),
         first_stage: Some(FirstStage {
             bias: first[0],
             weights: first_weights,
             low: band.0,
             high: band.1,
         }),
+        sentence_stage,
         threshold,
         training: TrainingInfo {
             items: examples.len(),
             positives: examples.iter().filter(|e| e.label).count(),
             l2: options.l2,
             l2_text: options.l2_text,
+            l2_embedding: options.l2_embedding,
             iterations: options.iterations,
             folds: options.folds.max(2),
             cross_validation: figures.map(round),
             skipped_text_stage: round(skipped),
+            sentence_stage_share: round(sentence_share),
             data: data.to_owned(),
         },
     };
@@ -546,6 +737,7 @@ mod tests {
         Example {
             values,
             text: vec![(bucket, 1.0)],
+            embedding: Vec::new(),
             label,
             group_keys: keys.iter().map(|k| k.to_string()).collect(),
             always_train: false,
@@ -602,6 +794,7 @@ mod tests {
         let options = TrainOptions {
             l2: 1e-3,
             l2_text: 1e-3,
+            l2_embedding: 1e-3,
             iterations: 200,
             folds: 3,
         };
@@ -610,6 +803,43 @@ mod tests {
         assert!(model.text[7] > 1.0, "{}", model.text[7]);
         let refit = train(&examples, &options, "synthetic").0;
         assert_eq!(model, refit, "deterministic");
+    }
+
+    #[test]
+    fn a_third_stage_ships_only_when_the_embedding_carries_what_the_rest_misses() {
+        // Structured feature 0 and a text bucket say nothing; the first embedding dimension
+        // carries the label. Sites group the items in pairs, so folds are not trivial.
+        let mut examples = Vec::new();
+        for index in 0..80u32 {
+            let label = index % 2 == 0;
+            let mut item = example(label, &[&format!("site:{}", index / 2)], 0.0, index);
+            item.embedding = vec![0.0; sentence::DIM];
+            item.embedding[0] = if label { 1.0 } else { -1.0 };
+            item.embedding[1] = f32::from(u8::try_from(index % 7).unwrap_or(0)) / 7.0;
+            examples.push(item);
+        }
+        let options = TrainOptions {
+            l2: 1e-3,
+            l2_text: 1e-3,
+            l2_embedding: 1e-4,
+            iterations: 200,
+            folds: 4,
+        };
+        let (model, _) = train(&examples, &options, "synthetic");
+        let stage = model.sentence_stage.expect("a third stage");
+        assert!(stage.embedding[0] > 1.0, "{}", stage.embedding[0]);
+        assert!(
+            model.training.cross_validation[2] > 0.95,
+            "{:?}",
+            model.training
+        );
+
+        // Without the embedding the same items give no third stage.
+        for item in &mut examples {
+            item.embedding.clear();
+        }
+        let (model, _) = train(&examples, &options, "synthetic");
+        assert!(model.sentence_stage.is_none());
     }
 
     #[test]

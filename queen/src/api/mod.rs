@@ -39,6 +39,9 @@ pub struct AppState {
     /// What sources may reach, built once from the config (an error only for a config that
     /// skipped validation).
     pub outbound: std::sync::Arc<swarm_shared::Result<swarm_shared::outbound::OutboundPolicy>>,
+    /// What the sentence encoder may still read for `POST /classify`, shared by every request
+    /// (the keyword agents' budget, `detection.sentence_stage_per_second`).
+    pub sentence_budget: std::sync::Arc<std::sync::Mutex<swarm_agents::keyword::sentence::Budget>>,
 }
 
 impl AppState {
@@ -46,11 +49,17 @@ impl AppState {
     pub fn new(ctx: AgentContext) -> Self {
         let events = events_cache::EventsCache::new(ctx.config.server.events_cache_ttl);
         let outbound = std::sync::Arc::new(ctx.config.scraping.outbound());
+        let sentence_budget = std::sync::Arc::new(std::sync::Mutex::new(
+            swarm_agents::keyword::sentence::Budget::new(
+                ctx.config.detection.sentence_stage_per_second,
+            ),
+        ));
         AppState {
             ctx,
             scorer: ScorerCache::default(),
             events,
             outbound,
+            sentence_budget,
         }
     }
 }

@@ -27,7 +27,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::auth::{AdminAccess, ReadAccess, WriteAccess};
 use super::error::{ApiError, ApiResult, Problem};
-use crate::classify::{ClassifyInput, ClassifyOutput, classify_one};
+use crate::classify::{ClassifyInput, ClassifyOutput, classify_within};
 use crate::health::{self, Health};
 use crate::names::{memory_name, queen_name};
 use crate::queen::{AgentView, QueenMsg};
@@ -306,7 +306,10 @@ const CLASSIFY_MAX_DOCUMENTS: usize = 1000;
 
 /// Scores documents with the live watchlist and feedback, without storing anything. Send one
 /// document (`{"id", "text", "title"?, "url"?}`; answer: one verdict) or
-/// `{"documents": [...]}` (answer: `{"results": [...]}`).
+/// `{"documents": [...]}` (answer: `{"results": [...]}`). The sentence encoder reads the
+/// documents near the threshold within `detection.sentence_stage_per_second` (shared by all
+/// requests); past it the n-gram stage decides. A verdict the encoder gave has a `meaning`
+/// evidence item.
 #[utoipa::path(post, path = "/api/v1/classify", tag = "events", request_body = ClassifyRequest,
     responses((status = 200, body = ClassifyAnswer), (status = 422, body = Problem)))]
 pub async fn classify(
@@ -319,28 +322,45 @@ pub async fn classify(
         state.scorer.get(&state.ctx).await.map_err(|err| {
             ApiError::unavailable(format!("the scorer could not be built: {err}"))
         })?;
-    let check = |document: ClassifyInput, index: Option<usize>| {
-        classify_one(&scorer, document).map_err(|err| match index {
-            Some(index) => ApiError::bad_request(format!("documents[{index}]: {err}")),
-            None => ApiError::bad_request(err.to_string()),
-        })
-    };
-    match request {
-        ClassifyRequest::One(document) => Ok(Json(check(document, None)?).into_response()),
-        ClassifyRequest::Many { documents } => {
-            if documents.len() > CLASSIFY_MAX_DOCUMENTS {
-                return Err(ApiError::bad_request(format!(
-                    "documents: {} given, at most {CLASSIFY_MAX_DOCUMENTS} per request",
-                    documents.len()
-                )));
-            }
-            let mut results = Vec::with_capacity(documents.len());
-            for (index, document) in documents.into_iter().enumerate() {
-                results.push(check(document, Some(index))?);
-            }
-            Ok(Json(ClassifyResults { results }).into_response())
-        }
+    if let ClassifyRequest::Many { documents } = &request
+        && documents.len() > CLASSIFY_MAX_DOCUMENTS
+    {
+        return Err(ApiError::bad_request(format!(
+            "documents: {} given, at most {CLASSIFY_MAX_DOCUMENTS} per request",
+            documents.len()
+        )));
     }
+    // Scoring is CPU work (the sentence encoder tens of milliseconds per document, within the
+    // shared budget): on a blocking thread, so the API's workers keep answering.
+    let budget = std::sync::Arc::clone(&state.sentence_budget);
+    let scored = tokio::task::spawn_blocking(move || {
+        let mut may_read_meaning = || match budget.lock() {
+            Ok(mut budget) => budget.take(std::time::Instant::now()),
+            // A poisoned lock: a request panicked while holding it; the budget is a
+            // counter, still meaningful.
+            Err(poisoned) => poisoned.into_inner().take(std::time::Instant::now()),
+        };
+        let mut check = |document: ClassifyInput, index: Option<usize>| {
+            classify_within(&scorer, document, &mut may_read_meaning).map_err(|err| match index {
+                Some(index) => ApiError::bad_request(format!("documents[{index}]: {err}")),
+                None => ApiError::bad_request(err.to_string()),
+            })
+        };
+        match request {
+            ClassifyRequest::One(document) => {
+                check(document, None).map(|one| Json(one).into_response())
+            }
+            ClassifyRequest::Many { documents } => {
+                let mut results = Vec::with_capacity(documents.len());
+                for (index, document) in documents.into_iter().enumerate() {
+                    results.push(check(document, Some(index))?);
+                }
+                Ok(Json(ClassifyResults { results }).into_response())
+            }
+        }
+    })
+    .await;
+    scored.map_err(|err| ApiError::internal(&err))?
 }
 
 /// Lists sources with their fetch health (last status, error, failures in a row).
