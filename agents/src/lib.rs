@@ -6,6 +6,7 @@ pub mod api_reliability;
 pub mod data_quality;
 pub mod html;
 pub mod keyword;
+pub mod normalize;
 pub mod performance;
 pub mod scraping;
 pub mod worker;

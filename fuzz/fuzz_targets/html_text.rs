@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use swarm_agents::data_quality::clean::{html_to_text, is_plain};
+use swarm_agents::normalize::{html_to_text, is_plain};
 use swarm_agents::html::HtmlLimits;
 
 fuzz_target!(|text: &str| {

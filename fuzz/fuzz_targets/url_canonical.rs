@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use swarm_agents::data_quality::clean::canonical_url;
+use swarm_agents::normalize::canonical_url;
 use swarm_shared::outbound::OutboundPolicy;
 
 fuzz_target!(|text: &str| {

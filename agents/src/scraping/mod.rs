@@ -31,8 +31,8 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use url::Url;
 
-use crate::data_quality::clean::{canonical_url, html_to_text};
 use crate::html::HtmlLimits;
+use crate::normalize::{canonical_url, html_to_text};
 use crate::worker::{BatchResult, Stage, WorkerActor};
 use fetch::{Fetched, Fetcher, Validators};
 use outcome::{Assessment, Failure, Parsed, assess};
