@@ -738,7 +738,7 @@ mod tests {
         assert!(abbreviates("SOMI", "Somnia"));
         assert!(abbreviates("AXL", "Axelar"));
         assert!(abbreviates("ZETA", "ZetaChain"));
-        assert!(abbreviates("GLMR", "Moonbeam") == false);
+        assert!(!abbreviates("GLMR", "Moonbeam"));
         assert!(!abbreviates("X", "Xterio"));
     }
 }

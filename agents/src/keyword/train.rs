@@ -746,7 +746,7 @@ mod tests {
 
     #[test]
     fn linked_items_share_a_fold_and_folds_balance() {
-        let examples = vec![
+        let examples = [
             example(true, &["site:a", "project:x"], 1.0, 1),
             example(false, &["site:a"], 0.0, 2),
             example(true, &["site:b", "project:x"], 1.0, 3),
