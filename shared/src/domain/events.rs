@@ -1,0 +1,148 @@
+//! TGE events: the merged announcement with its sources, queries over them, analyst feedback.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::*;
+
+/// One distinct source document merged into an event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EventSource {
+    /// Canonical URL of the document.
+    pub url: String,
+    /// Its title.
+    pub title: String,
+    /// When it was published, if stated.
+    pub published_at: Option<DateTime<Utc>>,
+    /// Name of the source it came from.
+    pub source_name: String,
+    /// Score of this document.
+    pub score: f64,
+    /// When it was merged in.
+    pub seen_at: DateTime<Utc>,
+}
+
+/// A TGE event: one project's announcement, merged across sources.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TgeEvent {
+    /// Identifier.
+    pub id: i64,
+    /// Project named.
+    pub project: Option<String>,
+    /// Token ticker.
+    pub token: Option<String>,
+    /// Highest score among its documents.
+    pub score: f64,
+    /// Event date as stated.
+    pub event_date: Option<String>,
+    /// When the first document arrived.
+    pub first_seen: DateTime<Utc>,
+    /// When the last document arrived.
+    pub last_seen: DateTime<Utc>,
+    /// How many distinct source documents are merged into the event.
+    pub source_count: u64,
+    /// Its source documents in the order they were merged in: all of them for one event, the
+    /// first `sources_per_event` of them in a list.
+    pub sources: Vec<EventSource>,
+    /// Evidence of the best-scoring document.
+    pub evidence: Vec<Evidence>,
+}
+
+/// Filters and cursor of `GET /events`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventQuery {
+    /// Project name (case-insensitive; also matches watchlist aliases).
+    pub company: Option<String>,
+    /// Token ticker (case-insensitive).
+    pub token: Option<String>,
+    /// Lowest score.
+    pub min_score: Option<f64>,
+    /// Only events first seen at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Free text over project, token and the titles and text of the sources.
+    pub q: Option<String>,
+    /// Page size (1..=200).
+    pub page_size: u32,
+    /// Opaque cursor from a previous page.
+    pub page_token: Option<String>,
+    /// Sources listed per event (0..=200; `None`: [`DEFAULT_SOURCES_PER_EVENT`]). An event's
+    /// `source_count` always counts them all.
+    pub sources_per_event: Option<u32>,
+}
+
+/// Sources a page of events lists per event unless asked otherwise: the first few reports of
+/// an announcement, while a widely copied one can have hundreds (`GET /events/{id}` has them
+/// all).
+pub const DEFAULT_SOURCES_PER_EVENT: u32 = 5;
+
+/// Most sources a page of events lists per event.
+pub const MAX_SOURCES_PER_EVENT: u32 = 200;
+
+/// A page of events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventPage {
+    /// Events, newest first.
+    pub events: Vec<TgeEvent>,
+    /// Cursor of the next page, if any.
+    pub next_page_token: Option<String>,
+}
+
+/// What happened when a classified document was recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// The document id was already stored: nothing changed.
+    Duplicate,
+    /// Stored; not a TGE.
+    Stored,
+    /// Stored and a new event was created.
+    EventCreated(i64),
+    /// Stored and merged into an existing event.
+    EventMerged(i64),
+}
+
+/// An analyst's verdict on an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedbackLabel {
+    /// It is a TGE announcement.
+    TruePositive,
+    /// It is not.
+    FalsePositive,
+}
+
+impl FeedbackLabel {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedbackLabel::TruePositive => "true_positive",
+            FeedbackLabel::FalsePositive => "false_positive",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(text: &str) -> Option<FeedbackLabel> {
+        match text {
+            "true_positive" => Some(FeedbackLabel::TruePositive),
+            "false_positive" => Some(FeedbackLabel::FalsePositive),
+            _ => None,
+        }
+    }
+}
+
+/// Stored analyst feedback.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Feedback {
+    /// Identifier (feedback is replayed in id order).
+    pub id: i64,
+    /// The event judged.
+    pub event_id: i64,
+    /// The verdict.
+    pub label: FeedbackLabel,
+    /// The analyst's note.
+    pub note: Option<String>,
+    /// What the keyword agents learn from: pattern keys and the model's log-odds.
+    pub sample: serde_json::Value,
+    /// When it was given.
+    pub created_at: DateTime<Utc>,
+}

@@ -1,0 +1,27 @@
+//! Domain types: agents, sources, companies (watchlist), documents, detections and TGE
+//! events. These are the shapes stored, queued and served by the API.
+//!
+//! One file per aggregate; every type is re-exported here, so `crate::domain::X` names them all.
+
+mod agents;
+mod companies;
+mod documents;
+mod events;
+mod keys;
+mod memory;
+mod sources;
+mod supervision;
+mod text;
+
+pub use agents::*;
+pub use companies::*;
+pub use documents::*;
+pub use events::*;
+pub use keys::*;
+pub use memory::*;
+pub use sources::*;
+pub use supervision::*;
+pub use text::*;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,300 @@
+//! Sources: what is configured and validated, how a fetch went, the task that fetches it.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::{Error, Result};
+
+/// How a source is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// RSS 2.0 feed.
+    Rss,
+    /// Atom feed.
+    Atom,
+    /// HTML page read with CSS selectors.
+    Html,
+    /// Local file (`file://`): a feed, an HTML page (with selectors) or JSON Lines documents.
+    File,
+}
+
+impl SourceKind {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Rss => "rss",
+            SourceKind::Atom => "atom",
+            SourceKind::Html => "html",
+            SourceKind::File => "file",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(text: &str) -> Option<SourceKind> {
+        match text {
+            "rss" => Some(SourceKind::Rss),
+            "atom" => Some(SourceKind::Atom),
+            "html" => Some(SourceKind::Html),
+            "file" => Some(SourceKind::File),
+            _ => None,
+        }
+    }
+}
+
+/// CSS selectors for HTML sources. `item` selects each entry; the others are relative to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Selectors {
+    /// Selects each item on the page (required for HTML sources).
+    pub item: String,
+    /// Selects the title inside an item; defaults to the item's first heading or link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Selects the link (`href`) inside an item; defaults to the first `a[href]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    /// Selects the date inside an item (`datetime` attribute or text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    /// Selects the body text inside an item; defaults to the item's whole text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+/// What a client sends to create or replace a source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceInput {
+    /// Unique name.
+    pub name: String,
+    /// How the source is read.
+    pub kind: SourceKind,
+    /// `http(s)://` URL, or `file://` path for file sources.
+    pub url: String,
+    /// Poll interval as a humantime string (`30s`, `5m`).
+    #[serde(with = "humantime_serde")]
+    #[schema(value_type = String, example = "5m")]
+    pub interval: Duration,
+    /// CSS selectors (required for `html`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selectors: Option<Selectors>,
+    /// Prior reliability of the source, 1 (best) to 4.
+    #[serde(default = "default_tier")]
+    pub tier: u8,
+    /// Whether the queen schedules it.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+pub(super) fn default_tier() -> u8 {
+    2
+}
+
+pub(super) fn default_true() -> bool {
+    true
+}
+
+/// Shortest poll interval accepted, to protect the sources we read.
+pub const MIN_SOURCE_INTERVAL: Duration = Duration::from_millis(200);
+/// Longest poll interval accepted (30 days): a source polled less often is better disabled.
+pub const MAX_SOURCE_INTERVAL: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Longest source URL accepted, in bytes.
+pub const MAX_SOURCE_URL_BYTES: usize = 2048;
+
+impl SourceInput {
+    /// Checks the input; the error names the offending field.
+    pub fn validate(&self) -> Result<()> {
+        if self.name.trim().is_empty() || self.name.len() > 200 {
+            return Err(Error::Invalid("name: must be 1 to 200 characters".into()));
+        }
+        if self.interval < MIN_SOURCE_INTERVAL || self.interval > MAX_SOURCE_INTERVAL {
+            return Err(Error::Invalid(format!(
+                "interval: must be between {} and {}",
+                humantime::format_duration(MIN_SOURCE_INTERVAL),
+                humantime::format_duration(MAX_SOURCE_INTERVAL)
+            )));
+        }
+        if self.url.len() > MAX_SOURCE_URL_BYTES {
+            return Err(Error::Invalid(format!(
+                "url: must be at most {MAX_SOURCE_URL_BYTES} bytes"
+            )));
+        }
+        if !(1..=4).contains(&self.tier) {
+            return Err(Error::Invalid("tier: must be between 1 and 4".into()));
+        }
+        let parsed = url::Url::parse(&self.url)
+            .map_err(|err| Error::Invalid(format!("url: {err}: {}", self.url)))?;
+        match (self.kind, parsed.scheme()) {
+            (SourceKind::File, "file") => {}
+            (SourceKind::File, other) => {
+                return Err(Error::Invalid(format!(
+                    "url: file sources need a file:// url, got {other}://"
+                )));
+            }
+            (_, "http" | "https") => {}
+            (_, other) => {
+                return Err(Error::Invalid(format!(
+                    "url: {} sources need an http(s) url, got {other}://",
+                    self.kind.as_str()
+                )));
+            }
+        }
+        if self.kind == SourceKind::Html && self.selectors.is_none() {
+            return Err(Error::Invalid(
+                "selectors: html sources need at least selectors.item".into(),
+            ));
+        }
+        if let Some(selectors) = &self.selectors {
+            validate_selector("selectors.item", Some(&selectors.item))?;
+            validate_selector("selectors.title", selectors.title.as_deref())?;
+            validate_selector("selectors.link", selectors.link.as_deref())?;
+            validate_selector("selectors.date", selectors.date.as_deref())?;
+            validate_selector("selectors.text", selectors.text.as_deref())?;
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn validate_selector(field: &str, selector: Option<&str>) -> Result<()> {
+    let Some(selector) = selector else {
+        return Ok(());
+    };
+    if selector.trim().is_empty() {
+        return Err(Error::Invalid(format!("{field}: must not be empty")));
+    }
+    if selector.len() > 500 {
+        return Err(Error::Invalid(format!(
+            "{field}: longer than 500 characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Result of the last fetch of a source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FetchStatus {
+    /// Fetched and parsed.
+    Ok,
+    /// 304: nothing new.
+    NotModified,
+    /// Failed; see `last_error`.
+    Error,
+    /// Skipped because the host's circuit breaker is open.
+    CircuitOpen,
+}
+
+impl FetchStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FetchStatus::Ok => "ok",
+            FetchStatus::NotModified => "not_modified",
+            FetchStatus::Error => "error",
+            FetchStatus::CircuitOpen => "circuit_open",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(text: &str) -> Option<FetchStatus> {
+        match text {
+            "ok" => Some(FetchStatus::Ok),
+            "not_modified" => Some(FetchStatus::NotModified),
+            "error" => Some(FetchStatus::Error),
+            "circuit_open" => Some(FetchStatus::CircuitOpen),
+            _ => None,
+        }
+    }
+}
+
+/// A stored source with its fetch health.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Source {
+    /// Identifier.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// How it is read.
+    pub kind: SourceKind,
+    /// Where it is read from.
+    pub url: String,
+    /// Poll interval (humantime).
+    #[serde(with = "humantime_serde")]
+    #[schema(value_type = String, example = "5m")]
+    pub interval: Duration,
+    /// CSS selectors for HTML.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selectors: Option<Selectors>,
+    /// Prior reliability tier, 1 (best) to 4.
+    pub tier: u8,
+    /// Whether it is scheduled.
+    pub enabled: bool,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When the last fetch finished.
+    pub last_fetch_at: Option<DateTime<Utc>>,
+    /// Outcome of the last fetch.
+    pub last_status: Option<FetchStatus>,
+    /// Error of the last fetch, if it failed.
+    pub last_error: Option<String>,
+    /// Failures in a row.
+    pub consecutive_failures: u32,
+    /// Items parsed by the last successful fetch.
+    pub last_item_count: u32,
+    /// Interval until the next fetch, adapted to the source's yield (none: `interval`).
+    #[serde(with = "humantime_serde::option")]
+    #[schema(value_type = Option<String>, example = "7m 30s")]
+    pub effective_interval: Option<Duration>,
+    /// Hash of the last body, to recognise an unchanged one without validators.
+    #[serde(skip)]
+    pub content_hash: Option<String>,
+    /// ETag of the last 200 response, for conditional GET.
+    #[serde(skip)]
+    pub etag: Option<String>,
+    /// Last-Modified of the last 200 response, for conditional GET.
+    #[serde(skip)]
+    pub last_modified: Option<String>,
+}
+
+/// What a scraping agent reports about one fetch of a source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchReport {
+    /// When the fetch finished.
+    pub at: DateTime<Utc>,
+    /// Outcome.
+    pub status: FetchStatus,
+    /// Error text when it failed.
+    pub error: Option<String>,
+    /// Items parsed.
+    pub items: u32,
+    /// New validators (only on 200).
+    pub etag: Option<String>,
+    /// New validators (only on 200).
+    pub last_modified: Option<String>,
+    /// Hash of the body (only on 200).
+    pub content_hash: Option<String>,
+    /// Interval until the next fetch; none keeps the current one.
+    pub next_interval: Option<Duration>,
+}
+
+/// A scrape task: the queen asks a scraping agent to fetch one source now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScrapeTask {
+    /// The source, as stored when the task was scheduled.
+    pub source: Source,
+    /// When the queen scheduled it.
+    pub scheduled_at: DateTime<Utc>,
+    /// ETag to send (`If-None-Match`); carried explicitly because the API hides it.
+    #[serde(default)]
+    pub etag: Option<String>,
+    /// Last-Modified to send (`If-Modified-Since`).
+    #[serde(default)]
+    pub last_modified: Option<String>,
+    /// Hash of the last body fetched, to skip an identical one.
+    #[serde(default)]
+    pub content_hash: Option<String>,
+}
