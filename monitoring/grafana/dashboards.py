@@ -133,6 +133,8 @@ detection = dashboard("tge-swarm-detection", "tge-swarm: TGE detection",
     panel("timeseries", "Documents per source kind", [target(f"sum by (source_kind) (rate(tge_swarm_documents_fetched_total[{RATE}]))", "{{source_kind}}")], 0, 16, unit="ops"),
     panel("timeseries", "Stage latency p95", [target(quantile(0.95, "tge_swarm_stage_duration_seconds", "stage, "), "{{stage}}")], 12, 16, unit="s"),
     panel("timeseries", "Fetch to stored event p99", [target(quantile(0.99, "tge_swarm_stage_duration_seconds", "", '{stage="pipeline"}'), "p99")], 0, 24, 24, 6, unit="s"),
+    panel("timeseries", "Sentence encoder: documents read and over budget", [target(f"sum by (outcome) (rate(tge_swarm_detection_sentence_stage_total[{RATE}]))", "{{outcome}}")], 0, 30, 24, 8, unit="ops",
+          description="Documents near the threshold the third detection stage read, and those left to the n-gram stage because detection.sentence_stage_per_second was spent."),
 ])
 
 sources = dashboard("tge-swarm-sources", "tge-swarm: sources and reliability",
