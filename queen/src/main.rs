@@ -561,6 +561,11 @@ fn eval(config: &Config, args: &EvalArgs) -> anyhow::Result<()> {
         report.false_negatives,
         report.true_negatives
     )?;
+    writeln!(
+        out,
+        "encoder    the third stage read {} of {} items",
+        report.sentence_stage_items, report.items
+    )?;
     let extraction = &report.extraction;
     let share = |right: usize, all: usize| {
         if all == 0 {

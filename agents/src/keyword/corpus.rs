@@ -359,6 +359,8 @@ pub struct Report {
     pub brier: f64,
     /// Threshold used.
     pub threshold: f64,
+    /// Items the cascade's third stage (the sentence encoder) read.
+    pub sentence_stage_items: usize,
     /// Counts by category.
     pub categories: BTreeMap<String, CategoryCounts>,
     /// Counts by format (genre).
@@ -559,6 +561,7 @@ pub fn evaluate(scorer: &Scorer, items: &[LabelledItem], year: i32) -> Report {
         intervals: Intervals::default(),
         brier: 0.0,
         threshold: scorer.threshold(),
+        sentence_stage_items: 0,
         categories: BTreeMap::new(),
         formats: BTreeMap::new(),
         languages: BTreeMap::new(),
@@ -572,7 +575,10 @@ pub fn evaluate(scorer: &Scorer, items: &[LabelledItem], year: i32) -> Report {
     let mut bins = vec![(0usize, 0.0f64, 0usize); 10];
     for item in items {
         let input = input_of(item, year);
-        let detection = scorer.score(input);
+        let detection = scorer.score_within(input, &mut || {
+            report.sentence_stage_items += 1;
+            true
+        });
         let target = if item.is_tge { 1.0 } else { 0.0 };
         squared += (detection.score - target) * (detection.score - target);
         outcomes.push((detection.is_tge, item.is_tge));
