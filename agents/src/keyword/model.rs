@@ -1,5 +1,5 @@
 //! The detection model, pure: logistic regression over two blocks of features, shipped as
-//! `model.json` beside this file and trained by `train.rs`; and the online adaptation layer
+//! `model.json` beside this file and trained by `train/`; and the online adaptation layer
 //! that analyst feedback trains.
 //!
 //! The blocks:
