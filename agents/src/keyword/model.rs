@@ -1,17 +1,19 @@
-//! The detection model, pure: logistic regression over two blocks of features, shipped as
-//! `model.json` beside this file and trained by `train/`; and the online adaptation layer
-//! that analyst feedback trains.
+//! The detection model, pure: logistic regression over three blocks of features in a
+//! three-stage cascade, shipped as `model.json` beside this file and trained by `train/`;
+//! and the online adaptation layer that analyst feedback trains.
 //!
 //! The blocks:
-//! - the 31 structured features of `features.rs` (event phrases, dates, tense, company,
+//! - the structured features of `features.rs` (event phrases, dates, tense, company,
 //!   ticker, genre, denial and other-meaning cues), which also give the evidence;
 //! - hashed word and character n-grams of the document's opening bytes (`text.rs`), learned
 //!   from the labelled corpus. They are computed only for documents that pass a cheap gate
 //!   (some event vocabulary, or a script the phrase lexicon does not cover): a cascade, so
-//!   the bulk of a feed that never speaks of launches costs one Aho-Corasick pass.
+//!   the bulk of a feed that never speaks of launches costs one Aho-Corasick pass;
+//! - the sentence encoder's embedding of the document (`sentence.rs`), read only for the
+//!   documents the n-gram stage leaves near the threshold.
 //!
-//! The file stores the text weights as base64 of little-endian `f32`s, so the model stays one
-//! reviewable JSON document of a few hundred kilobytes.
+//! The file stores the text and embedding weights as base64 of little-endian `f32`s, so the
+//! model stays one reviewable JSON document of under a megabyte.
 
 use std::collections::HashMap;
 
