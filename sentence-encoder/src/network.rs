@@ -10,7 +10,7 @@ use std::io::Cursor;
 
 // Slices by `slice_axis`: ndarray's `s!` macro expands to `allow(unsafe_code)`, which the
 // workspace's `forbid` refuses.
-use ndarray::{Array1, Array2, ArrayView2, Axis, Slice};
+use ndarray::{Array, Array1, Array2, ArrayView2, Axis, Dimension, Ix1, Ix2, Slice};
 use ndarray_npy::NpzReader;
 
 use crate::{DIM, EncoderError};
@@ -66,30 +66,32 @@ fn weight_error(name: &str, e: impl std::fmt::Display) -> EncoderError {
 struct Reader<'a>(NpzReader<Cursor<&'a [u8]>>);
 
 impl Reader<'_> {
-    fn matrix<T: ndarray_npy::ReadableElement>(
+    /// The array `name`, which must have exactly `shape`.
+    fn array<T: ndarray_npy::ReadableElement, D: Dimension>(
         &mut self,
         name: &str,
-        shape: (usize, usize),
-    ) -> Result<Array2<T>, EncoderError> {
-        let array: Array2<T> = self.0.by_name(name).map_err(|e| weight_error(name, e))?;
-        if array.dim() != shape {
+        shape: D,
+    ) -> Result<Array<T, D>, EncoderError> {
+        let array: Array<T, D> = self.0.by_name(name).map_err(|e| weight_error(name, e))?;
+        if array.raw_dim() != shape {
             return Err(weight_error(
                 name,
-                format!("shape {:?}, expected {shape:?}", array.dim()),
+                format!("shape {:?}, expected {:?}", array.shape(), shape.slice()),
             ));
         }
         Ok(array)
     }
 
+    fn matrix<T: ndarray_npy::ReadableElement>(
+        &mut self,
+        name: &str,
+        (rows, cols): (usize, usize),
+    ) -> Result<Array2<T>, EncoderError> {
+        self.array(name, Ix2(rows, cols))
+    }
+
     fn vector(&mut self, name: &str, len: usize) -> Result<Array1<f32>, EncoderError> {
-        let array: Array1<f32> = self.0.by_name(name).map_err(|e| weight_error(name, e))?;
-        if array.len() != len {
-            return Err(weight_error(
-                name,
-                format!("length {}, expected {len}", array.len()),
-            ));
-        }
-        Ok(array)
+        self.array(name, Ix1(len))
     }
 }
 
@@ -161,7 +163,6 @@ impl Network {
     /// Embeds a batch of sentences, each given as piece ids (at least one piece each; an id
     /// beyond the table reads as the unknown piece). One unit-length vector per sentence.
     pub fn forward(&self, sentences: &[Vec<u32>]) -> Vec<Vec<f32>> {
-        let sentences: Vec<&[u32]> = sentences.iter().map(|s| &s[..]).collect();
         let total: usize = sentences.iter().map(|s| s.len()).sum();
         if total == 0 {
             return sentences.iter().map(|_| vec![0.0; DIM]).collect();
@@ -218,7 +219,7 @@ impl Network {
             sum += &features.row(row);
         }
         let mut mean = sums.dot(&self.cnn_w);
-        for (mut row, s) in mean.rows_mut().into_iter().zip(&sentences) {
+        for (mut row, s) in mean.rows_mut().into_iter().zip(sentences) {
             let len = s.len().max(1) as f32;
             row.scaled_add(len, &self.cnn_b);
             row /= len.sqrt();

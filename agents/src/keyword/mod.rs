@@ -91,12 +91,7 @@ fn score_batch(
     batch: Vec<(String, Document)>,
 ) -> Vec<(String, ClassifiedDocument)> {
     let year = current_year();
-    let mut may_read_meaning = || {
-        let allowed = budget.take(std::time::Instant::now());
-        let outcome = if allowed { "read" } else { "over_budget" };
-        metrics::counter!(telemetry::SENTENCE_STAGE_TOTAL, "outcome" => outcome).increment(1);
-        allowed
-    };
+    let mut may_read_meaning = || budget.admit();
     batch
         .into_iter()
         .map(|(id, document)| {

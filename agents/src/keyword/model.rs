@@ -49,6 +49,30 @@ pub struct Model {
     pub training: TrainingInfo,
 }
 
+/// `bias` plus the weighted structured features: the dense part of every stage's log-odds.
+fn linear(bias: f64, weights: &[f64; FEATURE_COUNT], values: &[f64; FEATURE_COUNT]) -> f64 {
+    bias + weights
+        .iter()
+        .zip(values.iter())
+        .map(|(weight, value)| weight * value)
+        .sum::<f64>()
+}
+
+/// A stage's band and bias as read from a file: finite bias, `0 <= low <= high <= 1`.
+fn check_band(field: &str, bias: f64, low: f64, high: f64) -> Result<(), ModelError> {
+    let valid = (0.0..=1.0).contains(&low)
+        && (0.0..=1.0).contains(&high)
+        && low <= high
+        && bias.is_finite();
+    if valid {
+        Ok(())
+    } else {
+        Err(ModelError(format!(
+            "{field}: needs a finite bias and 0 <= low <= high <= 1"
+        )))
+    }
+}
+
 /// The cascade's first stage: logistic regression over the structured features alone. A
 /// document it scores below `low` or above `high` is decided by it, without the text stage.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,11 +90,7 @@ pub struct FirstStage {
 impl FirstStage {
     /// Log-odds of the structured features.
     pub fn logit(&self, values: &[f64; FEATURE_COUNT]) -> f64 {
-        let mut z = self.bias;
-        for (weight, value) in self.weights.iter().zip(values.iter()) {
-            z += weight * value;
-        }
-        z
+        linear(self.bias, &self.weights, values)
     }
 }
 
@@ -96,11 +116,7 @@ pub struct SentenceStage {
 impl SentenceStage {
     /// Log-odds of the structured features, with the bias.
     pub fn dense_logit(&self, values: &[f64; FEATURE_COUNT]) -> f64 {
-        let mut z = self.bias;
-        for (weight, value) in self.weights.iter().zip(values.iter()) {
-            z += weight * value;
-        }
-        z
+        linear(self.bias, &self.weights, values)
     }
 
     /// Whether it decides a document the second stage gave `probability`.
@@ -296,15 +312,7 @@ impl Model {
         let first_stage = match file.first_stage {
             None => None,
             Some(stage) => {
-                let valid = (0.0..=1.0).contains(&stage.low)
-                    && (0.0..=1.0).contains(&stage.high)
-                    && stage.low <= stage.high
-                    && stage.bias.is_finite();
-                if !valid {
-                    return Err(ModelError(
-                        "first_stage: needs a finite bias and 0 <= low <= high <= 1".into(),
-                    ));
-                }
+                check_band("first_stage", stage.bias, stage.low, stage.high)?;
                 Some(FirstStage {
                     bias: stage.bias,
                     weights: read_weights("first_stage.weights", &stage.weights)?,
@@ -326,15 +334,7 @@ impl Model {
         let sentence_stage = match file.sentence_stage {
             None => None,
             Some(stage) => {
-                let valid = (0.0..=1.0).contains(&stage.low)
-                    && (0.0..=1.0).contains(&stage.high)
-                    && stage.low <= stage.high
-                    && stage.bias.is_finite();
-                if !valid {
-                    return Err(ModelError(
-                        "sentence_stage: needs a finite bias and 0 <= low <= high <= 1".into(),
-                    ));
-                }
+                check_band("sentence_stage", stage.bias, stage.low, stage.high)?;
                 if stage.dim != super::sentence::DIM {
                     return Err(ModelError(format!(
                         "sentence_stage: {} embedding dimensions; this build embeds {} (retrain)",
@@ -403,11 +403,7 @@ impl Model {
 
     /// Log-odds of the structured block, with the bias.
     pub fn logit(&self, values: &[f64; FEATURE_COUNT]) -> f64 {
-        let mut z = self.bias;
-        for (weight, value) in self.weights.iter().zip(values.iter()) {
-            z += weight * value;
-        }
-        z
+        linear(self.bias, &self.weights, values)
     }
 
     /// The cascade's route for a document: the structured log-odds (with the bias) and the

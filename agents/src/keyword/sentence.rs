@@ -59,6 +59,17 @@ impl Budget {
         }
     }
 
+    /// Whether one more document may be read now; takes its token if so, and counts the
+    /// outcome in `tge_swarm_detection_sentence_stage_total`. What the keyword agents and
+    /// `POST /classify` ask.
+    pub fn admit(&mut self) -> bool {
+        let allowed = self.take(std::time::Instant::now());
+        let outcome = if allowed { "read" } else { "over_budget" };
+        metrics::counter!(swarm_shared::telemetry::SENTENCE_STAGE_TOTAL, "outcome" => outcome)
+            .increment(1);
+        allowed
+    }
+
     /// Whether one more document may be read at `now`; takes its token if so.
     pub fn take(&mut self, now: std::time::Instant) -> bool {
         if self.per_second <= 0.0 {

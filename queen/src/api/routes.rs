@@ -335,10 +335,10 @@ pub async fn classify(
     let budget = std::sync::Arc::clone(&state.sentence_budget);
     let scored = tokio::task::spawn_blocking(move || {
         let mut may_read_meaning = || match budget.lock() {
-            Ok(mut budget) => budget.take(std::time::Instant::now()),
+            Ok(mut budget) => budget.admit(),
             // A poisoned lock: a request panicked while holding it; the budget is a
             // counter, still meaningful.
-            Err(poisoned) => poisoned.into_inner().take(std::time::Instant::now()),
+            Err(poisoned) => poisoned.into_inner().admit(),
         };
         let mut check = |document: ClassifyInput, index: Option<usize>| {
             classify_within(&scorer, document, &mut may_read_meaning).map_err(|err| match index {

@@ -93,12 +93,17 @@ pub(super) fn choose_sentence_band(
             }
         })
         .collect();
-    let best_f1 = rows.iter().map(|row| row.figures[2]).fold(0.0, f64::max);
+    cheapest(&rows, |row| row.figures[2], |row| row.read)
+}
+
+/// Of `rows` (at least one), the one with the least `work` among those whose F1 is within
+/// [`BAND_TOLERANCE`] of the best; the first of equals.
+fn cheapest<T: Copy>(rows: &[T], f1: impl Fn(&T) -> f64, work: impl Fn(&T) -> f64) -> T {
+    let best_f1 = rows.iter().map(&f1).fold(0.0, f64::max);
+    let within = |row: &T| f1(row) + BAND_TOLERANCE >= best_f1;
     let mut chosen = rows[0];
-    for row in &rows {
-        if row.figures[2] + BAND_TOLERANCE >= best_f1
-            && (chosen.figures[2] + BAND_TOLERANCE < best_f1 || row.read < chosen.read - 1e-12)
-        {
+    for row in rows {
+        if within(row) && (!within(&chosen) || work(row) < work(&chosen) - 1e-12) {
             chosen = *row;
         }
     }
@@ -144,23 +149,8 @@ pub(super) fn choose_band(folded: &[Folded], labels: &[bool]) -> ((f64, f64), f6
             / gated;
         rows.push((band, threshold, figures, skipped));
     }
-    let best_f1 = rows.iter().map(|row| row.2[2]).fold(0.0, f64::max);
-    let mut chosen = rows[0];
-    for row in &rows {
-        if row.2[2] + BAND_TOLERANCE >= best_f1 && row.3 > chosen.3 + 1e-12 {
-            chosen = *row;
-        }
-    }
-    if chosen.2[2] + BAND_TOLERANCE < best_f1 {
-        // The full model everywhere was not within reach of the best: take the best.
-        for row in &rows {
-            if row.2[2] >= best_f1 {
-                chosen = *row;
-                break;
-            }
-        }
-    }
-    chosen
+    // The less the first stage leaves to the second, the less work.
+    cheapest(&rows, |row| row.2[2], |row| -row.3)
 }
 
 /// Puts judged values back beside every example.

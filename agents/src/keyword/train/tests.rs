@@ -86,7 +86,7 @@ fn a_third_stage_ships_only_when_the_embedding_carries_what_the_rest_misses() {
         let mut item = example(label, &[&format!("site:{}", index / 2)], 0.0, index);
         item.embedding = vec![0.0; sentence::DIM];
         item.embedding[0] = if label { 1.0 } else { -1.0 };
-        item.embedding[1] = f32::from(u8::try_from(index % 7).unwrap_or(0)) / 7.0;
+        item.embedding[1] = (index % 7) as f32 / 7.0;
         examples.push(item);
     }
     let options = TrainOptions {
