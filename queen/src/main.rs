@@ -421,11 +421,24 @@ fn shipped_scorer(config: &Config, model_path: Option<&Path>) -> anyhow::Result<
         }
         None => Model::shipped()?,
     };
-    Ok(Scorer::new(
-        &config.watchlist(),
-        model,
-        config.detection.threshold,
-    )?)
+    let watchlist = config.watchlist();
+    // Offline there is no store: the configured list and the watchlist's `has_token`
+    // companies count; the operator's API list and launched events need a running swarm.
+    let trading = swarm_agents::keyword::trading::TradingTokens::from_parts(
+        swarm_agents::keyword::trading::Parts {
+            configured: &config.detection.trading_tokens,
+            companies: &watchlist,
+            ..Default::default()
+        },
+        chrono::Utc::now(),
+        config.quality.merge_window,
+    );
+    Ok(
+        Scorer::new(&watchlist, model, config.detection.threshold)?.with_trading(
+            std::sync::Arc::new(trading),
+            config.detection.already_trading_shift,
+        ),
+    )
 }
 
 fn classify(config: &Config, input: &str, model: Option<&Path>) -> anyhow::Result<()> {

@@ -18,6 +18,7 @@ pub mod sentence;
 #[cfg(test)]
 mod tests;
 pub mod text;
+pub mod trading;
 pub mod train;
 
 use std::sync::Arc;
@@ -74,13 +75,19 @@ pub fn adaptation_from(feedback: &[Feedback]) -> Adaptation {
     Adaptation::from_feedback(&samples)
 }
 
-/// Builds a scorer from the store's watchlist and feedback.
+/// Builds a scorer from the store's watchlist, feedback and the tokens that already trade.
 pub async fn load_scorer(ctx: &AgentContext) -> Result<Scorer, ActorProcessingErr> {
     let companies = ctx.store.list_companies().await?;
     let feedback = ctx.store.list_feedback().await?;
+    let trading = trading::load(ctx, &companies).await?;
     let model = Model::shipped()?;
     let scorer = Scorer::new(&companies, model, ctx.config.detection.threshold)?;
-    Ok(scorer.with_adaptation(Arc::new(adaptation_from(&feedback))))
+    Ok(scorer
+        .with_adaptation(Arc::new(adaptation_from(&feedback)))
+        .with_trading(
+            Arc::new(trading),
+            ctx.config.detection.already_trading_shift,
+        ))
 }
 
 /// Scores each document of a batch within the third stage's budget, recording the stage's

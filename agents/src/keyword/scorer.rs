@@ -1,16 +1,18 @@
 //! The keyword precision scorer, pure: the features of a document (see `features.rs`) and,
 //! past the cheap gate, its hashed n-grams (see `text.rs`) scored by the learned model (see
-//! `model.rs`), shifted by the feedback adaptation layer and the source prior, into a
-//! probability with the evidence spans that drove it.
+//! `model.rs`), shifted by the feedback adaptation layer, the tokens that already trade (see
+//! `trading.rs`) and the source prior, into a probability with the evidence spans that drove
+//! it.
 
 use std::sync::Arc;
 
-use swarm_shared::domain::{Company, Detection, Evidence};
+use swarm_shared::domain::{Company, Detection, Evidence, ticker_key};
 
 pub use super::features::{BuildError, Input};
 use super::features::{Extracted, Extractor, FEATURE_COUNT, FEATURE_NAMES, window};
 use super::model::{Adaptation, Model, passes_gate, pattern_keys, sigmoid, text_input};
 use super::sentence;
+use super::trading::TradingTokens;
 
 /// Log-odds prior by source tier 1..=4: a tier-1 newsroom is likelier to report a real launch
 /// than an aggregator. The corpus carries no tiers, so this prior is set, not learned; tier 2 is
@@ -31,6 +33,8 @@ pub struct Scorer {
     model: Model,
     threshold: f64,
     adaptation: Arc<Adaptation>,
+    trading: Arc<TradingTokens>,
+    already_trading_shift: f64,
 }
 
 impl std::fmt::Debug for Scorer {
@@ -148,7 +152,17 @@ impl Scorer {
             model,
             threshold,
             adaptation: Arc::new(Adaptation::default()),
+            trading: Arc::new(TradingTokens::default()),
+            already_trading_shift: 0.0,
         })
+    }
+
+    /// The same scorer with the tokens that already trade, and the log-odds a document about
+    /// one of them is shifted by (`detection.already_trading_shift`).
+    pub fn with_trading(mut self, trading: Arc<TradingTokens>, shift: f64) -> Scorer {
+        self.trading = trading;
+        self.already_trading_shift = shift;
+        self
     }
 
     /// The same scorer with a new feedback layer.
@@ -288,6 +302,21 @@ impl Scorer {
                     weight: adjustment,
                 });
             }
+        }
+        if self.already_trading_shift != 0.0
+            && let Some(ticker) = &token
+            && let Some(why) = self.trading.why(ticker)
+        {
+            let shift = self.already_trading_shift;
+            z += shift;
+            evidence.push(Evidence {
+                feature: format!("already_trading:{}", ticker_key(ticker)),
+                snippet: format!(
+                    "{} already trades ({why}) ({shift:+.2})",
+                    ticker_key(ticker)
+                ),
+                weight: shift,
+            });
         }
         z += TIER_PRIOR[tier_index];
         let score = sigmoid(z);

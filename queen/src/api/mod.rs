@@ -8,6 +8,7 @@ pub mod keys;
 pub mod limits;
 pub mod routes;
 pub mod supervision;
+pub mod trading;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -237,6 +238,7 @@ impl Modify for SecurityAddon {
         supervision::list_actions, supervision::scale, supervision::restart, supervision::recreate,
         supervision::inject_fault, supervision::list_dead_letters,
         keys::list_keys, keys::create_key, keys::rotate_key, keys::revoke_key,
+        trading::get_trading_tokens, trading::put_trading_tokens,
     ),
     components(schemas(error::Problem)),
     modifiers(&SecurityAddon, &CommonResponses),
@@ -344,6 +346,10 @@ pub fn router(state: AppState) -> Router {
         .route("/keys", get(keys::list_keys).post(keys::create_key))
         .route("/keys/{id}", axum::routing::delete(keys::revoke_key))
         .route("/keys/{id}/rotate", post(keys::rotate_key))
+        .route(
+            "/trading-tokens",
+            get(trading::get_trading_tokens).put(trading::put_trading_tokens),
+        )
         .route("/memory/{namespace}", get(routes::get_memory))
         .route("/synthesis/latest", get(routes::latest_synthesis))
         .route(

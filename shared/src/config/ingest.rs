@@ -196,6 +196,14 @@ pub struct DetectionConfig {
     /// the encoder. 0 turns the third stage off.
     #[serde(default = "default_sentence_stage_per_second")]
     pub sentence_stage_per_second: u32,
+    /// Tickers of tokens that already trade, beside the operator's list kept through the API
+    /// (`PUT /api/v1/trading-tokens`), the watchlist's `has_token` companies and the swarm's
+    /// own launched events.
+    #[serde(default)]
+    pub trading_tokens: Vec<String>,
+    /// Log-odds added to a document whose token already trades (-20 to 0; 0 turns it off).
+    #[serde(default = "default_already_trading_shift")]
+    pub already_trading_shift: f64,
 }
 
 impl Default for DetectionConfig {
@@ -205,12 +213,20 @@ impl Default for DetectionConfig {
             threshold: None,
             batch: default_batch(),
             sentence_stage_per_second: default_sentence_stage_per_second(),
+            trading_tokens: Vec::new(),
+            already_trading_shift: default_already_trading_shift(),
         }
     }
 }
 
 pub(super) fn default_sentence_stage_per_second() -> u32 {
     2
+}
+
+/// Enough to take a confident verdict (0.98) below the default threshold: by the labelling
+/// policy a token that already trades has no TGE left to announce.
+pub(super) fn default_already_trading_shift() -> f64 {
+    -4.0
 }
 
 pub(super) fn default_batch() -> usize {

@@ -60,6 +60,18 @@ fn errors_name_the_field() {
             "[[companies]]\nname = \"A\"\ntickers = [\"$$\"]\n",
             "companies[0]",
         ),
+        (
+            "[detection]\ntrading_tokens = [\"ARB\", \"NOT A TICKER\"]\n",
+            "`detection.trading_tokens`: tokens[1]: `NOT A TICKER`",
+        ),
+        (
+            "[detection]\nalready_trading_shift = 2.5\n",
+            "detection.already_trading_shift",
+        ),
+        (
+            "[detection]\nalready_trading_shift = -25\n",
+            "detection.already_trading_shift",
+        ),
     ];
     for (text, needle) in cases {
         let result = Config::from_toml(text, "t.toml").and_then(|config| config.validate());

@@ -97,6 +97,18 @@ impl Config {
                 "must be between 0 and 1",
             ));
         }
+        let shift = self.detection.already_trading_shift;
+        if !(-20.0..=0.0).contains(&shift) || shift.is_nan() {
+            return Err(Error::config(
+                "detection.already_trading_shift",
+                "must be between -20 and 0",
+            ));
+        }
+        crate::domain::TradingTokenList {
+            tokens: self.detection.trading_tokens.clone(),
+        }
+        .validate()
+        .map_err(|err| Error::config("detection.trading_tokens", err.to_string()))?;
         if self.detection.batch == 0 {
             return Err(Error::config("detection.batch", "must be at least 1"));
         }

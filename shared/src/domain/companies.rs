@@ -104,11 +104,7 @@ impl CompanyInput {
             }
         }
         for (index, ticker) in self.tickers.iter().enumerate() {
-            let valid = (1..=12).contains(&ticker.len())
-                && ticker
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '.');
-            if !valid {
+            if !super::valid_ticker(ticker) {
                 return Err(Error::Invalid(format!(
                     "tickers[{index}]: `{ticker}` must be 1 to 12 letters or digits"
                 )));

@@ -12,6 +12,7 @@ mod memory;
 mod sources;
 mod supervision;
 mod text;
+mod trading;
 
 pub use agents::*;
 pub use companies::*;
@@ -22,6 +23,7 @@ pub use memory::*;
 pub use sources::*;
 pub use supervision::*;
 pub use text::*;
+pub use trading::*;
 
 #[cfg(test)]
 mod tests;

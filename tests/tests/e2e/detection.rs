@@ -261,3 +261,124 @@ async fn feedback_suppresses_a_recurring_false_positive_in_the_live_pipeline() {
     );
     swarm.stop().await;
 }
+
+/// A later airdrop season of a token that trades reads like an announcement.
+fn season_two(ticker: &str) -> Value {
+    json!({"id": "s2", "title": format!("Nova Protocol opens ${ticker} airdrop claim on June 3"),
+        "url": format!("https://news.example/{ticker}-claim"),
+        "text": format!("Nova Protocol announced its ${ticker} token airdrop: eligible users can claim ${ticker} from June 3 at 12:00 UTC on the official claim page.")})
+}
+
+fn has_evidence(verdict: &Value, prefix: &str) -> bool {
+    verdict["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e.as_str().unwrap().starts_with(prefix))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_that_already_trade_are_kept_by_the_operator_and_not_alerted() {
+    let server = FeedServer::start().await;
+    server.publish("news.xml", rss(&[]), "application/rss+xml");
+    let swarm = TestSwarm::start(|_| {}).await;
+    eventually(Duration::from_secs(20), "every actor healthy", || async {
+        all_healthy(&swarm.agents().await)
+    })
+    .await;
+
+    // The seeded watchlist's `has_token` companies count from the start.
+    let (status, view) = swarm.get("/api/v1/trading-tokens").await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["operator"], json!([]));
+    assert_eq!(view["shift"], -4.0);
+    let effective = view["effective"].as_array().unwrap();
+    assert!(
+        effective
+            .iter()
+            .any(|t| t["ticker"] == "GRAIL" && t["why"] == "watchlist: Camelot"),
+        "{view}"
+    );
+
+    // Writing needs a key and valid tickers; the error names the entry.
+    let put = |body: Value, key: Option<&'static str>| {
+        let mut request = swarm
+            .http
+            .put(swarm.url("/api/v1/trading-tokens"))
+            .json(&body);
+        if let Some(key) = key {
+            request = request.header("X-API-Key", key);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, _) = put(json!({"tokens": ["NOVA"]}), None).await;
+    assert_eq!(status, 401);
+    let (status, body) = put(json!({"tokens": ["NOVA", "NOT A TICKER"]}), Some(ADMIN_KEY)).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("tokens[1]"),
+        "{body}"
+    );
+    let (status, body) = put(json!({"tokens": ["NOVA"], "extra": 1}), Some(ADMIN_KEY)).await;
+    assert!(status == 400 || status == 422, "{status} {body}");
+
+    // Before: the season-two claim is an alert.
+    let (_, before) = post(&swarm, "/api/v1/classify", season_two("NOVA"), None).await;
+    assert_eq!(before["is_tge"], true, "{before}");
+    assert_eq!(before["token"], "NOVA", "{before}");
+
+    let (status, view) = put(json!({"tokens": ["$nova", "arb", "ARB"]}), Some(ADMIN_KEY)).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["operator"], json!(["ARB", "NOVA"]));
+    assert!(
+        view["effective"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["ticker"] == "NOVA" && t["why"] == "operator list"),
+        "{view}"
+    );
+
+    // After: it is not, and the evidence says why.
+    let (_, after) = post(&swarm, "/api/v1/classify", season_two("NOVA"), None).await;
+    assert_eq!(after["is_tge"], false, "{after}");
+    assert!(has_evidence(&after, "already_trading:NOVA"), "{after}");
+
+    // The keyword agents reloaded the list: in the live pipeline the season-two claim makes
+    // no event, while a new token's claim beside it does.
+    let interval = format!("{INTERVAL_SECS}s");
+    server.publish(
+        "news.xml",
+        rss(&[
+            Item::new(
+                "Nova Protocol opens $NOVA airdrop claim on June 3",
+                "https://news.example/nova-claim",
+                "Nova Protocol announced its $NOVA token airdrop: eligible users can claim $NOVA from June 3 at 12:00 UTC on the official claim page.",
+            ),
+            Item::new(
+                "Fhenix sets TGE for March 5",
+                "https://news.example/fhenix-tge",
+                "Fhenix will hold its token generation event on March 5; the $FHE airdrop claim opens at TGE.",
+            ),
+        ]),
+        "application/rss+xml",
+    );
+    swarm.add_source(json!({"name": "news", "kind": "rss", "url": server.url("news.xml"), "interval": interval})).await;
+    eventually(Duration::from_secs(20), "the new token's event", || async {
+        source_urls(&swarm.events().await).contains(&"https://news.example/fhenix-tge".to_owned())
+    })
+    .await;
+    let urls = source_urls(&swarm.events().await);
+    assert!(
+        !urls.contains(&"https://news.example/nova-claim".to_owned()),
+        "a token that trades became an event: {urls:?}"
+    );
+    swarm.stop().await;
+}
