@@ -16,7 +16,7 @@ import urllib.parse
 import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-TELEMETRY = ROOT / "shared/src/telemetry.rs"
+TELEMETRY_DIR = ROOT / "shared/src/telemetry"
 RULES = sorted(glob.glob(str(ROOT / "monitoring/prometheus/rules/*.yml")))
 RULE_TESTS = sorted(glob.glob(str(ROOT / "monitoring/prometheus/tests/*.yml")))
 DASHBOARDS = sorted(glob.glob(str(ROOT / "monitoring/grafana/dashboards/*.json")))
@@ -32,19 +32,39 @@ def fail(problems):
 
 
 def exported_metrics():
-    """Metric names (constant name -> metric) declared in telemetry.rs and used by the code."""
-    text = TELEMETRY.read_text()
-    declared = dict(re.findall(r'pub const ([A-Z_]+): &str = "(tge_swarm_[a-z0-9_]+)";', text))
+    """Metric names declared in shared/src/telemetry/ (constant name -> metric), and those the code
+    records (metric -> constant): a metric counts as recorded when one of its emit
+    functions that names it is called from the code."""
+    text = "\n".join(path.read_text() for path in sorted(TELEMETRY_DIR.glob("*.rs")))
+    declared = dict(
+        re.findall(
+            r'pub const ([A-Z_]+): Metric = (?:\w+\(\s*(?:MetricKind::\w+,\s*)?|Metric \{\s*name:\s*)"(tge_swarm_[a-z0-9_]+)"',
+            text,
+        )
+    )
+    # Each emit function's body, up to the next item at the left margin.
+    emitters = {}
+    for match in re.finditer(r"^pub fn ([a-z_]+)\(.*?^\}", text, re.S | re.M):
+        body = match.group(0)
+        emitters[match.group(1)] = set(re.findall(r"\b([A-Z_]+)\.name\b", body))
     sources = []
     for folder in CODE_DIRS:
         for path in (ROOT / folder).rglob("*.rs"):
-            if path != TELEMETRY:
+            if path.parent != TELEMETRY_DIR:
                 sources.append(path.read_text())
     code = "\n".join(sources)
     used = {}
+    for function, consts in emitters.items():
+        if function in ("describe", "initialise_counters"):
+            continue
+        if re.search(rf"telemetry::{function}\(", code):
+            for const in consts:
+                if const in declared:
+                    used[declared[const]] = const
+    # Read by name outside an emit function (the recorder's bucket settings).
     for const, name in declared.items():
         if re.search(rf"telemetry::{const}\b", code):
-            used[name] = const
+            used.setdefault(name, const)
     return declared, used
 
 

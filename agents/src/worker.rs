@@ -176,8 +176,7 @@ async fn dead_letter(ctx: &AgentContext, queue: &str, items: &[(&Delivery, &str)
     match ctx.queue.enqueue(QUEUE_DEAD_LETTER, payloads).await {
         Ok(_) => {
             for (_, reason) in items {
-                metrics::counter!(telemetry::DEAD_LETTERS_TOTAL, "queue" => queue.to_owned(), "reason" => reason.to_string())
-                    .increment(1);
+                telemetry::dead_lettered(queue, reason);
             }
             items
                 .iter()
@@ -461,8 +460,7 @@ async fn process_taken<S: Stage>(
 ) -> Vec<String> {
     let redelivered = deliveries.iter().filter(|d| d.deliveries > 1).count();
     if redelivered > 0 {
-        metrics::counter!(telemetry::QUEUE_REDELIVERED_TOTAL, "queue" => S::QUEUE)
-            .increment(redelivered as u64);
+        telemetry::queue_redelivered(S::QUEUE, redelivered as u64);
     }
 
     let mut letters: Vec<(&Delivery, &str)> = Vec::new();

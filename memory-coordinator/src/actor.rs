@@ -221,7 +221,7 @@ impl Actor for MemoryCoordinatorActor {
             MemoryMsg::Sweep => {
                 let changes = state.memory.expire(now);
                 queue(state, changes).await;
-                metrics::gauge!(telemetry::MEMORY_ENTRIES).set(state.memory.len() as f64);
+                telemetry::memory_entries(state.memory.len());
             }
             MemoryMsg::Flush(reply) => {
                 let persisted = flush(state).await;
@@ -357,7 +357,7 @@ async fn synthesise_now(state: &mut MemoryState) {
     );
     match state.args.ctx.store.save_snapshot(now, &body).await {
         Ok(id) => {
-            metrics::counter!(telemetry::SYNTHESIS_SNAPSHOTS_TOTAL).increment(1);
+            telemetry::synthesis_snapshot_saved();
             tracing::debug!(snapshot = id, "synthesis snapshot saved");
             state.tally = EventTally::default();
         }

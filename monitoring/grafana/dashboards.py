@@ -5,7 +5,7 @@
     python3 monitoring/grafana/dashboards.py --check  # fail if the files differ from this
 
 Every dashboard has a stable uid and a `datasource` variable (any Prometheus datasource).
-Every query uses only metrics the swarm exports (shared/src/telemetry.rs) and Prometheus' own
+Every query uses only metrics the swarm exports (shared/src/telemetry/) and Prometheus' own
 `up`; scripts/check-ops.sh checks that, and runs every query against a live swarm.
 """
 import json

@@ -95,11 +95,7 @@ pub async fn dependency_checks(ctx: &AgentContext) -> (bool, serde_json::Map<Str
     let mut checks = serde_json::Map::new();
     for (name, result) in ping_dependencies(ctx).await {
         let up = result.is_ok();
-        metrics::gauge!(telemetry::DEPENDENCY_UP, "dependency" => name).set(if up {
-            1.0
-        } else {
-            0.0
-        });
+        telemetry::dependency_up(name, up);
         if let Err(err) = result {
             tracing::warn!(dependency = name, error = %err, "dependency unavailable");
         }

@@ -272,7 +272,7 @@ async fn schedule(state: &mut QueenState) {
                 let next_due = swarm_shared::time::after(now, interval);
                 state.clocks.insert(id, (next_due, now));
             }
-            metrics::counter!(telemetry::SCRAPE_TASKS_TOTAL).increment(count as u64);
+            telemetry::scrape_tasks_scheduled(count as u64);
             state.presence.record(count as u64, 0, started.elapsed());
         }
         // Not marked scheduled: retried at the next tick.
@@ -295,8 +295,7 @@ async fn discover(ctx: AgentContext) {
     for service in service_names() {
         match ctx.registry.healthy(&service).await {
             Ok(instances) => {
-                metrics::gauge!(telemetry::REGISTRY_INSTANCES, "service" => service)
-                    .set(instances.len() as f64);
+                telemetry::registry_instances(&service, instances.len());
             }
             Err(err) => {
                 tracing::warn!(%service, error = %err, "registry discovery failed; keeping the last view");
@@ -394,7 +393,7 @@ fn refresh_health(state: &mut QueenState) {
     ));
     let now = Utc::now();
     let mut oldest: BTreeMap<AgentKind, f64> = BTreeMap::new();
-    let mut counts: BTreeMap<(AgentKind, &'static str), u64> = BTreeMap::new();
+    let mut counts: HashMap<(AgentKind, AgentStatus), usize> = HashMap::new();
     for view in state.agents.values_mut() {
         if let Some(at) = view.last_heartbeat {
             let age = now - at;
@@ -405,49 +404,23 @@ fn refresh_health(state: &mut QueenState) {
             let entry = oldest.entry(view.kind).or_insert(0.0);
             *entry = entry.max(seconds);
         }
-        *counts
-            .entry((view.kind, status_label(view.status)))
-            .or_insert(0) += 1;
+        *counts.entry((view.kind, view.status)).or_insert(0) += 1;
     }
     for (kind, age) in oldest {
-        metrics::gauge!(telemetry::HEARTBEAT_AGE_SECONDS, "kind" => kind.as_str()).set(age);
+        telemetry::heartbeat_age(kind, age);
     }
     for kind in AgentKind::ALL {
-        for status in [
-            "starting",
-            "healthy",
-            "unhealthy",
-            "restarting",
-            "failed",
-            "stopped",
-        ] {
+        for status in AgentStatus::ALL {
             let count = counts.get(&(kind, status)).copied().unwrap_or(0);
-            metrics::gauge!(telemetry::AGENTS, "kind" => kind.as_str(), "status" => status)
-                .set(count as f64);
+            telemetry::agents(kind, status, count);
         }
-    }
-}
-
-fn status_label(status: AgentStatus) -> &'static str {
-    match status {
-        AgentStatus::Starting => "starting",
-        AgentStatus::Healthy => "healthy",
-        AgentStatus::Unhealthy => "unhealthy",
-        AgentStatus::Restarting => "restarting",
-        AgentStatus::Failed => "failed",
-        AgentStatus::Stopped => "stopped",
     }
 }
 
 async fn export_queue_depths(ctx: &AgentContext) {
     for queue in QUEUES.into_iter().chain([QUEUE_DEAD_LETTER]) {
         match ctx.queue.depth(queue).await {
-            Ok(depth) => {
-                metrics::gauge!(telemetry::QUEUE_DEPTH, "queue" => queue, "state" => "ready")
-                    .set(depth.ready as f64);
-                metrics::gauge!(telemetry::QUEUE_DEPTH, "queue" => queue, "state" => "pending")
-                    .set(depth.pending as f64);
-            }
+            Ok(depth) => telemetry::queue_depth(queue, &depth),
             Err(err) => tracing::debug!(%queue, error = %err, "queue depth unavailable"),
         }
     }

@@ -108,12 +108,7 @@ impl Recorder {
 /// Sets the breaker gauge of a component: at its start (closed) and at every transition, so
 /// a dashboard shows every supervised component, not only those that have failed.
 pub fn breaker_gauge(component: &str, kind: AgentKind, breaker: Breaker) {
-    metrics::gauge!(
-        telemetry::SUPERVISOR_BREAKER_STATE,
-        "agent" => kind.as_str(),
-        "component" => component.to_owned()
-    )
-    .set(breaker.gauge());
+    telemetry::supervisor_breaker(kind, component, breaker);
 }
 
 /// Counts one decision and stores it, retrying a store that blips (a Postgres restart must
@@ -122,13 +117,7 @@ pub async fn persist(
     ctx: &AgentContext,
     input: &SupervisorActionInput,
 ) -> swarm_shared::Result<i64> {
-    metrics::counter!(
-        telemetry::SUPERVISOR_ACTIONS_TOTAL,
-        "agent" => input.kind.as_str(),
-        "action" => input.action.as_str(),
-        "outcome" => input.outcome.as_str()
-    )
-    .increment(1);
+    telemetry::supervisor_acted(input.kind, input.action, input.outcome);
     let backoff = ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(200))
         .with_max_delay(Duration::from_secs(5))
@@ -148,8 +137,7 @@ async fn deliver_alert(
     input: &mut SupervisorActionInput,
 ) {
     let Some(url) = ctx.config.supervision.alert_webhook.clone() else {
-        metrics::counter!(telemetry::SUPERVISOR_ALERTS_TOTAL, "agent" => input.kind.as_str(), "delivered" => "none")
-            .increment(1);
+        telemetry::supervisor_alerted(input.kind, telemetry::AlertDelivery::None);
         tracing::error!(component = %input.component, reason = %input.reason, "ALERT (no webhook set)");
         return;
     };
@@ -175,13 +163,11 @@ async fn deliver_alert(
     let delivered = post.retry(backoff).sleep(tokio::time::sleep).await;
     match delivered {
         Ok(_) => {
-            metrics::counter!(telemetry::SUPERVISOR_ALERTS_TOTAL, "agent" => input.kind.as_str(), "delivered" => "webhook")
-                .increment(1);
+            telemetry::supervisor_alerted(input.kind, telemetry::AlertDelivery::Webhook);
             tracing::error!(component = %input.component, reason = %input.reason, "ALERT sent");
         }
         Err(err) => {
-            metrics::counter!(telemetry::SUPERVISOR_ALERTS_TOTAL, "agent" => input.kind.as_str(), "delivered" => "failed")
-                .increment(1);
+            telemetry::supervisor_alerted(input.kind, telemetry::AlertDelivery::Failed);
             tracing::error!(component = %input.component, reason = %input.reason, error = %err, "ALERT webhook failed");
             input.outcome = ActionOutcome::Failed;
             input.reason = format!(

@@ -697,8 +697,7 @@ async fn scale(state: &mut SupervisorState, checks: &Checks) {
             .get(&kind)
             .copied()
             .unwrap_or_else(|| state.ctx.config.replicas(kind));
-        metrics::gauge!(telemetry::DESIRED_REPLICAS, "kind" => kind.as_str())
-            .set(f64::from(replicas));
+        telemetry::desired_replicas(kind, replicas);
         let policy = state.policies[&kind].clone();
         let sample = load_sample(state, kind, replicas, checks, now);
         let history = state.scaling.entry(kind).or_default();

@@ -106,7 +106,7 @@ impl Actor for ApiReliabilityActor {
                     .values()
                     .filter(|breaker| breaker.state_at(Utc::now()) == BreakerState::Open)
                     .count();
-                metrics::gauge!(telemetry::BREAKERS_OPEN).set(open as f64);
+                telemetry::breakers_open(open);
                 state.presence.beat().await;
             }
             ApiReliabilityMsg::Agent(AgentMessage::CallOutcome {
@@ -144,7 +144,7 @@ async fn broadcast(
         BreakerState::HalfOpen => "half_open",
     };
     tracing::info!(%host, state = state_name, ?until, "breaker transition");
-    metrics::counter!(telemetry::BREAKER_TRANSITIONS_TOTAL, "state" => state_name).increment(1);
+    telemetry::breaker_transition(state);
     let update = AgentMessage::BreakerUpdate {
         host: host.to_owned(),
         state,

@@ -72,8 +72,7 @@ impl Stage for DataQualityStage {
                 }
                 Err(rejection) => {
                     tracing::warn!(agent = %agent_id, reason = %rejection, "document rejected");
-                    metrics::counter!(telemetry::DOCUMENTS_DROPPED_TOTAL, "reason" => "invalid")
-                        .increment(1);
+                    telemetry::document_dropped(telemetry::DropReason::Invalid);
                     result.done.push(id);
                 }
             }
@@ -125,13 +124,11 @@ impl Stage for DataQualityStage {
                     }),
                 }
             }
-            metrics::histogram!(telemetry::STAGE_DURATION_SECONDS, "stage" => "quality")
-                .record(per_document);
+            telemetry::stage_took(telemetry::Stage::Quality, per_document);
             let age = (now - item.document.fetched_at)
                 .to_std()
                 .unwrap_or_default();
-            metrics::histogram!(telemetry::STAGE_DURATION_SECONDS, "stage" => "pipeline")
-                .record(age.as_secs_f64());
+            telemetry::stage_took(telemetry::Stage::Pipeline, age.as_secs_f64());
         }
         // One announcement per event per batch: a widely copied announcement merges dozens of
         // documents into one event in a batch, and each message costs a memory write.
@@ -164,15 +161,14 @@ impl<'a> Recorded<'a> {
 fn count(outcome: RecordOutcome) {
     match outcome {
         RecordOutcome::Duplicate => {
-            metrics::counter!(telemetry::DOCUMENTS_DROPPED_TOTAL, "reason" => "duplicate")
-                .increment(1);
+            telemetry::document_dropped(telemetry::DropReason::Duplicate);
         }
         RecordOutcome::Stored => {}
         RecordOutcome::EventCreated(_) => {
-            metrics::counter!(telemetry::EVENTS_CREATED_TOTAL).increment(1);
+            telemetry::event_created();
         }
         RecordOutcome::EventMerged(_) => {
-            metrics::counter!(telemetry::EVENTS_MERGED_TOTAL).increment(1);
+            telemetry::event_merged();
         }
     }
 }

@@ -113,12 +113,8 @@ fn score_batch(
                 },
                 &mut may_read_meaning,
             );
-            metrics::histogram!(telemetry::STAGE_DURATION_SECONDS, "stage" => "classify")
-                .record(started.elapsed().as_secs_f64());
-            metrics::histogram!(telemetry::DETECTION_SCORE).record(detection.score);
-            let verdict = if detection.is_tge { "tge" } else { "not_tge" };
-            metrics::counter!(telemetry::DOCUMENTS_CLASSIFIED_TOTAL, "verdict" => verdict)
-                .increment(1);
+            telemetry::stage_took(telemetry::Stage::Classify, started.elapsed().as_secs_f64());
+            telemetry::document_classified(detection.score, detection.is_tge);
             (
                 id,
                 ClassifiedDocument {

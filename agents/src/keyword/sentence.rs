@@ -64,9 +64,7 @@ impl Budget {
     /// `POST /classify` ask.
     pub fn admit(&mut self) -> bool {
         let allowed = self.take(std::time::Instant::now());
-        let outcome = if allowed { "read" } else { "over_budget" };
-        metrics::counter!(swarm_shared::telemetry::SENTENCE_STAGE_TOTAL, "outcome" => outcome)
-            .increment(1);
+        swarm_shared::telemetry::sentence_stage(allowed);
         allowed
     }
 

@@ -152,9 +152,7 @@ async fn analyse(state: &mut PerformanceState) {
         &instances,
         ctx.config.performance.backlog_threshold,
     );
-    let kind_label = recommendation.bottleneck.map_or("none", AgentKind::as_str);
-    metrics::counter!(telemetry::RECOMMENDATIONS_TOTAL, "kind" => kind_label, "action" => recommendation.action)
-        .increment(1);
+    telemetry::recommendation(recommendation.bottleneck, recommendation.action);
     let now = Utc::now();
     let message = AgentMessage::Recommendation {
         bottleneck: recommendation.bottleneck,

@@ -184,8 +184,7 @@ async fn run_task(
     };
     let started = Instant::now();
     let fetched = fetcher.fetch(&task.source.url, &validators).await;
-    metrics::histogram!(telemetry::STAGE_DURATION_SECONDS, "stage" => "fetch")
-        .record(started.elapsed().as_secs_f64());
+    telemetry::stage_took(telemetry::Stage::Fetch, started.elapsed().as_secs_f64());
     let result = match fetched {
         Err(err) => Err(Failure::Fetch(err)),
         Ok(Fetched::NotModified) => Ok(Parsed::NotModified),
@@ -218,8 +217,7 @@ async fn run_task(
                 .map(|items| to_documents(&parse_task, items, limits.html, Utc::now()))
             })
             .await;
-            metrics::histogram!(telemetry::STAGE_DURATION_SECONDS, "stage" => "parse")
-                .record(parsing.elapsed().as_secs_f64());
+            telemetry::stage_took(telemetry::Stage::Parse, parsing.elapsed().as_secs_f64());
             match parsed {
                 Ok(Ok((documents, skipped))) => {
                     if skipped > 0 {
@@ -379,8 +377,7 @@ async fn record_outcome(ctx: &AgentContext, agent_id: &str, outcome: TaskOutcome
                     return false;
                 }
             }
-            metrics::counter!(telemetry::DOCUMENTS_FETCHED_TOTAL, "source_kind" => source.kind.as_str())
-                .increment(documents.len() as u64);
+            telemetry::documents_fetched(source.kind, documents.len() as u64);
         }
         Ok(Parsed::NotModified) => {}
         Err(_) => {
@@ -388,8 +385,7 @@ async fn record_outcome(ctx: &AgentContext, agent_id: &str, outcome: TaskOutcome
             tracing::warn!(agent = %agent_id, source = %source.name, error = %message, "source fetch failed");
         }
     }
-    metrics::counter!(telemetry::SOURCE_FETCHES_TOTAL, "source" => source.name.clone(), "outcome" => report.status.as_str())
-        .increment(1);
+    telemetry::source_fetched(&source.name, report.status);
     if let Err(err) = ctx.store.record_fetch(source.id, &report).await {
         // Left pending: the task is redelivered and fetched again (its documents, already
         // enqueued, are dropped downstream as duplicates). Acknowledging it would leave the

@@ -84,12 +84,15 @@ impl EventsCache {
         let generation = self.generation();
         let entries = self.entries();
         let Some(entry) = entries.get(key) else {
-            metrics::counter!(telemetry::API_CACHE_LOOKUPS_TOTAL, "result" => "miss").increment(1);
+            telemetry::api_cache_lookup(telemetry::CacheLookup::Miss);
             return None;
         };
         let fresh = entry.generation == generation && entry.at.elapsed() < self.ttl;
-        let result = if fresh { "hit" } else { "stale" };
-        metrics::counter!(telemetry::API_CACHE_LOOKUPS_TOTAL, "result" => result).increment(1);
+        telemetry::api_cache_lookup(if fresh {
+            telemetry::CacheLookup::Hit
+        } else {
+            telemetry::CacheLookup::Stale
+        });
         fresh.then(|| entry.body.clone())
     }
 

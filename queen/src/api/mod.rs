@@ -299,11 +299,12 @@ async fn record_metrics(request: Request, next: Next) -> Response {
     );
     let response = next.run(request).instrument(span.clone()).await;
     span.record("http.response.status_code", response.status().as_u16());
-    let status = response.status().as_u16().to_string();
-    metrics::counter!(telemetry::API_REQUESTS_TOTAL, "route" => route.clone(), "method" => method.clone(), "status" => status)
-        .increment(1);
-    metrics::histogram!(telemetry::API_REQUEST_DURATION_SECONDS, "route" => route, "method" => method)
-        .record(started.elapsed().as_secs_f64());
+    telemetry::api_request(
+        route,
+        method,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     response
 }
 

@@ -84,8 +84,7 @@ pub(super) async fn child_died(
             myself.send_after(decision.delay, move || HostMsg::Restart(id));
         }
         Action::AlertOnly => {
-            metrics::counter!(telemetry::ACTOR_GIVEUPS_TOTAL, "kind" => child.spec.kind.as_str())
-                .increment(1);
+            telemetry::actor_gave_up(child.spec.kind);
             let full = format!("{reason}; {}", decision.reason);
             state.recorder.record(
                 &id,
@@ -285,8 +284,7 @@ pub(super) async fn start_child(
     let child = &mut state.children[index];
     if how == Start::Restart {
         child.restarts += 1;
-        metrics::counter!(telemetry::ACTOR_RESTARTS_TOTAL, "kind" => child.spec.kind.as_str())
-            .increment(1);
+        telemetry::actor_restarted(child.spec.kind);
         tracing::info!(agent = %child.spec.id, restarts = child.restarts, "restarting actor");
     }
     let pending = child.pending.take();

@@ -82,8 +82,7 @@ pub(super) async fn reconcile(myself: &ActorRef<HostMsg>, state: &mut HostState)
     let timeout = state.ctx.config.supervision.stop_timeout;
     for action in actions {
         tracing::info!(action = action.label(), ?action, "applying queen command");
-        metrics::counter!(telemetry::COMMANDS_APPLIED_TOTAL, "action" => action.label())
-            .increment(1);
+        telemetry::command_applied(action.label());
         let position = |id: &str| state.children.iter().position(|c| c.spec.id == id);
         match action {
             HostAction::Restart(id) => {

@@ -65,7 +65,7 @@ impl std::fmt::Display for AgentKind {
 }
 
 /// Health of an actor as the queen sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Hash, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AgentStatus {
     /// Spawned, no heartbeat yet.
@@ -80,4 +80,28 @@ pub enum AgentStatus {
     Failed,
     /// Stopped cleanly.
     Stopped,
+}
+
+impl AgentStatus {
+    /// Every status.
+    pub const ALL: [AgentStatus; 6] = [
+        AgentStatus::Starting,
+        AgentStatus::Healthy,
+        AgentStatus::Unhealthy,
+        AgentStatus::Restarting,
+        AgentStatus::Failed,
+        AgentStatus::Stopped,
+    ];
+
+    /// The wire name (`starting`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentStatus::Starting => "starting",
+            AgentStatus::Healthy => "healthy",
+            AgentStatus::Unhealthy => "unhealthy",
+            AgentStatus::Restarting => "restarting",
+            AgentStatus::Failed => "failed",
+            AgentStatus::Stopped => "stopped",
+        }
+    }
 }

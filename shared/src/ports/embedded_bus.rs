@@ -79,8 +79,7 @@ impl Bus for EmbeddedBus {
                 match receiver.recv().await {
                     Ok(payload) => return Some((payload, receiver)),
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        metrics::counter!(telemetry::BUS_DROPPED_TOTAL, "channel" => channel.as_str())
-                            .increment(missed);
+                        telemetry::bus_dropped(channel.as_str(), missed);
                         tracing::warn!(%channel, missed, "bus subscriber lagged, messages dropped");
                     }
                     Err(broadcast::error::RecvError::Closed) => return None,

@@ -59,8 +59,7 @@ impl RedisBus {
                         }
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                        metrics::counter!(telemetry::BUS_DROPPED_TOTAL, "channel" => "redis-subscriber")
-                            .increment(missed);
+                        telemetry::bus_dropped("redis-subscriber", missed);
                         tracing::warn!(missed, "redis subscriber lagged, messages dropped");
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
