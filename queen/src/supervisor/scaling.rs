@@ -1,0 +1,129 @@
+//! Scaling: each scalable kind's load sample from the gathered checks, and the replica
+//! decisions carried out through desired state.
+
+use std::time::Duration;
+
+use swarm_shared::channels::queue_of;
+use swarm_shared::commands::Command;
+use swarm_shared::domain::{ActionOutcome, AgentKind};
+use swarm_shared::supervision::{Action, LoadSample, Symptom, decide_scale, scale_target};
+use swarm_shared::telemetry;
+use tokio::time::Instant;
+
+use super::*;
+
+/// One load sample of a scalable kind from the latest heartbeats and queue depths.
+pub(super) fn load_sample(
+    state: &mut SupervisorState,
+    kind: AgentKind,
+    replicas: u32,
+    checks: &Checks,
+    now: Instant,
+) -> LoadSample {
+    let fresh_for = state.ctx.config.performance.interval * 3;
+    let recommended_up = state
+        .recommended
+        .get(&kind)
+        .is_some_and(|at| now.saturating_duration_since(*at) <= fresh_for);
+    let mut sample = LoadSample {
+        replicas,
+        recommended_up,
+        ..LoadSample::default()
+    };
+    if let Some(depth) = queue_of(kind).and_then(|queue| checks.depths.get(queue)) {
+        // Held back by full downstream queues, more instances would wait as well.
+        if !checks.held_back(kind, &state.ctx) {
+            sample.backlog = depth.ready;
+        }
+        sample.pending = depth.pending;
+    }
+    let (mut latency_sum, mut latency_n) = (0.0, 0u32);
+    let (mut processed, mut errors) = (0u64, 0u64);
+    for watched in state.watched.values_mut() {
+        if watched.kind != kind || watched.host_handling || is_late(&state.ctx, watched, now) {
+            continue;
+        }
+        let stats = &watched.stats;
+        sample.cpu_percent = max_of(sample.cpu_percent, stats.cpu_percent);
+        sample.memory_percent = max_of(sample.memory_percent, stats.memory_percent);
+        if stats.throughput_per_s > 0.0 {
+            latency_sum += stats.mean_latency_ms;
+            latency_n += 1;
+        }
+        processed += stats.processed.saturating_sub(watched.counted.0);
+        errors += stats.errors.saturating_sub(watched.counted.1);
+        watched.counted = (stats.processed, stats.errors);
+    }
+    if latency_n > 0 {
+        sample.latency = Some(Duration::from_secs_f64(
+            latency_sum / f64::from(latency_n) / 1000.0,
+        ));
+    }
+    if processed > 0 {
+        sample.error_rate = Some(errors as f64 / processed as f64);
+    }
+    sample
+}
+
+pub(super) fn max_of(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Weighs scaling for every scalable kind and sets the desired replicas.
+pub(super) async fn scale(state: &mut SupervisorState, checks: &Checks) {
+    let now = Instant::now();
+    for kind in [
+        AgentKind::Scraping,
+        AgentKind::Keyword,
+        AgentKind::DataQuality,
+    ] {
+        let running = state.watched.values().any(|w| w.kind == kind);
+        if !running {
+            // No process runs the kind (or none has reported yet): nothing to scale.
+            continue;
+        }
+        let replicas = checks
+            .replicas
+            .get(&kind)
+            .copied()
+            .unwrap_or_else(|| state.ctx.config.replicas(kind));
+        telemetry::desired_replicas(kind, replicas);
+        let policy = state.policies[&kind].clone();
+        let sample = load_sample(state, kind, replicas, checks, now);
+        let history = state.scaling.entry(kind).or_default();
+        let (decision, next) = decide_scale(history, &sample, now, &policy);
+        *history = next;
+        let Some(target) = scale_target(&decision, replicas) else {
+            continue;
+        };
+        let target = target.clamp(policy.min_replicas, policy.max_replicas);
+        let result = command(
+            &state.ctx,
+            &Command::Scale {
+                kind,
+                replicas: target,
+            },
+        )
+        .await;
+        let (outcome, reason) = match result {
+            Ok(()) => (ActionOutcome::Succeeded, decision.reason),
+            Err(err) => (ActionOutcome::Failed, format!("{}; {err}", decision.reason)),
+        };
+        let symptom = if decision.action == Action::ScaleUp {
+            Symptom::Load
+        } else {
+            Symptom::Calm
+        };
+        state.recorder.record(
+            kind.as_str(),
+            kind,
+            symptom,
+            decision.action,
+            outcome,
+            &reason,
+        );
+    }
+}
