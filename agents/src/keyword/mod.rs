@@ -10,6 +10,7 @@
 
 pub mod corpus;
 pub mod features;
+pub mod feedback;
 pub mod lexicon;
 pub mod model;
 pub mod salience;
