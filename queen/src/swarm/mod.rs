@@ -3,20 +3,15 @@
 //! actors of the process's [`Role`], the REST API (queen and all-in-one only) and the metrics
 //! server with `/healthz` and `/readyz`. `tge-swarm run|queen|agent|memory-coordinator` and the
 //! end-to-end tests all start through [`Swarm::start_role`].
+//!
+//! Files: the ports and the process here; which actors a role runs in `children.rs`; what a
+//! fresh store is given in `seeding.rs`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use futures::FutureExt;
 use futures::future::BoxFuture;
-use memory_coordinator::{MemoryArgs, MemoryCoordinatorActor};
-use ractor::{Actor, ActorCell, ActorRef};
-use swarm_agents::api_reliability::{ApiReliabilityActor, ApiReliabilityArgs};
-use swarm_agents::data_quality::DataQualityActor;
-use swarm_agents::keyword::KeywordActor;
-use swarm_agents::performance::{PerformanceActor, PerformanceArgs};
-use swarm_agents::scraping::ScrapingActor;
-use swarm_agents::worker::WorkerArgs;
+use ractor::{Actor, ActorRef};
 use swarm_shared::config::Config;
 use swarm_shared::context::AgentContext;
 use swarm_shared::domain::AgentKind;
@@ -33,12 +28,13 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Doing as _, StartError};
-use crate::host::{AgentHost, ChildSpec, HostArgs, HostMsg, StartFn, WorkerFactory};
-use crate::queen::{QUEEN_ID, QueenActor, QueenArgs};
-use crate::supervisor::{HealthSupervisor, SUPERVISOR_ID, SupervisorArgs};
+use crate::host::{AgentHost, HostArgs, HostMsg, WorkerFactory};
 
-use crate::keys::{ADMIN_SCOPE, hash_key};
-use crate::names::{memory_name, queen_name};
+mod children;
+mod seeding;
+
+pub use children::*;
+pub use seeding::*;
 
 /// What one process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,206 +230,6 @@ impl std::fmt::Debug for Swarm {
             .field("metrics_addr", &self.metrics_addr)
             .finish_non_exhaustive()
     }
-}
-
-/// A child spec. `args` builds the actor's start arguments from its restart count; `name`, if
-/// given, registers the actor under that ractor name (for actors the API looks up).
-fn spec<A, F>(id: &str, kind: AgentKind, name: Option<String>, args: F) -> ChildSpec
-where
-    A: Actor + Default,
-    F: Fn(u32) -> A::Arguments + Send + Sync + 'static,
-{
-    let start: StartFn = Arc::new(move |supervisor: ActorCell, restarts: u32| {
-        let arguments = args(restarts);
-        let name = name.clone();
-        async move {
-            let (actor, _) = A::spawn_linked(name, A::default(), arguments, supervisor).await?;
-            Ok(actor.get_cell())
-        }
-        .boxed()
-    });
-    ChildSpec {
-        id: id.to_owned(),
-        kind,
-        queue: swarm_shared::channels::queue_of(kind),
-        start,
-    }
-}
-
-fn worker_spec<A>(id: String, kind: AgentKind, ctx: &AgentContext) -> ChildSpec
-where
-    A: Actor<Arguments = WorkerArgs> + Default,
-{
-    let ctx = ctx.clone();
-    let agent_id = id.clone();
-    spec::<A, _>(&id, kind, None, move |restarts| WorkerArgs {
-        agent_id: agent_id.clone(),
-        ctx: ctx.clone(),
-        restarts,
-    })
-}
-
-/// The children of a process of `role`, in start order (consumers before producers, the
-/// queen last so nothing is scheduled before it can be processed).
-pub fn children_for(ctx: &AgentContext, role: Role) -> Vec<ChildSpec> {
-    children(ctx)
-        .into_iter()
-        .filter(|spec| role.runs(spec.kind))
-        .collect()
-}
-
-/// The spec of the `index`-th worker of a scalable kind (scraping, keyword, data quality).
-pub fn worker_child(ctx: &AgentContext, kind: AgentKind, index: u32) -> Option<ChildSpec> {
-    let id = format!("{kind}-{index}");
-    match kind {
-        AgentKind::DataQuality => Some(worker_spec::<DataQualityActor>(id, kind, ctx)),
-        AgentKind::Keyword => Some(worker_spec::<KeywordActor>(id, kind, ctx)),
-        AgentKind::Scraping => Some(worker_spec::<ScrapingActor>(id, kind, ctx)),
-        _ => None,
-    }
-}
-
-/// The children of an all-in-one process, in start order.
-pub fn children(ctx: &AgentContext) -> Vec<ChildSpec> {
-    let node = ctx.config.node.name.clone();
-    let mut specs = Vec::new();
-
-    let memory_ctx = ctx.clone();
-    specs.push(spec::<MemoryCoordinatorActor, _>(
-        "memory-coordinator",
-        AgentKind::MemoryCoordinator,
-        Some(memory_name(&node)),
-        move |restarts| MemoryArgs {
-            agent_id: "memory-coordinator".into(),
-            ctx: memory_ctx.clone(),
-            restarts,
-        },
-    ));
-    let reliability_ctx = ctx.clone();
-    specs.push(spec::<ApiReliabilityActor, _>(
-        "api-reliability-0",
-        AgentKind::ApiReliability,
-        None,
-        move |restarts| ApiReliabilityArgs {
-            agent_id: "api-reliability-0".into(),
-            ctx: reliability_ctx.clone(),
-            restarts,
-        },
-    ));
-    let performance_ctx = ctx.clone();
-    specs.push(spec::<PerformanceActor, _>(
-        "performance-0",
-        AgentKind::Performance,
-        None,
-        move |restarts| PerformanceArgs {
-            agent_id: "performance-0".into(),
-            ctx: performance_ctx.clone(),
-            restarts,
-        },
-    ));
-    for kind in [
-        AgentKind::DataQuality,
-        AgentKind::Keyword,
-        AgentKind::Scraping,
-    ] {
-        for index in 0..ctx.config.replicas(kind) {
-            specs.extend(worker_child(ctx, kind, index));
-        }
-    }
-    let queen_ctx = ctx.clone();
-    specs.push(spec::<QueenActor, _>(
-        QUEEN_ID,
-        AgentKind::Queen,
-        Some(queen_name(&node)),
-        move |restarts| QueenArgs {
-            ctx: queen_ctx.clone(),
-            restarts,
-        },
-    ));
-    let supervisor_ctx = ctx.clone();
-    specs.push(spec::<HealthSupervisor, _>(
-        SUPERVISOR_ID,
-        AgentKind::Queen,
-        None,
-        move |restarts| SupervisorArgs {
-            ctx: supervisor_ctx.clone(),
-            restarts,
-        },
-    ));
-    specs
-}
-
-/// Checks the CSS selectors of the config's sources (the shared config crate cannot parse
-/// CSS); the error names the source.
-pub fn validate_config_selectors(config: &Config) -> Result<(), StartError> {
-    for (index, source) in config.sources.iter().enumerate() {
-        if let Some(selectors) = &source.selectors
-            && let Err(err) = swarm_agents::scraping::parse::validate_selectors(selectors)
-        {
-            return Err(StartError::Config(format!(
-                "invalid config at `sources[{index}]` ({}): {err}",
-                source.name
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Seeds the config's sources and watchlist into the store, once per store.
-async fn seed(store: &dyn Store, config: &Config) -> Result<(), StartError> {
-    if !store.claim_once("seeded:config").await? {
-        return Ok(());
-    }
-    for source in &config.sources {
-        match store.create_source(source).await {
-            Ok(_) | Err(swarm_shared::Error::Conflict(_)) => {}
-            Err(err) => return Err(err).doing(|| format!("seeding source {}", source.name)),
-        }
-    }
-    for company in &config.companies {
-        match store.create_company(company).await {
-            Ok(_) | Err(swarm_shared::Error::Conflict(_)) => {}
-            Err(err) => {
-                return Err(err).doing(|| format!("seeding company {}", company.name));
-            }
-        }
-    }
-    tracing::info!(
-        sources = config.sources.len(),
-        companies = config.companies.len(),
-        "seeded store from config"
-    );
-    Ok(())
-}
-
-/// Stores the bootstrap admin key: `admin_key` if given, else a generated one when the store
-/// has no key yet. Returns the generated key (to print once).
-async fn bootstrap_admin_key(
-    store: &dyn Store,
-    admin_key: Option<&str>,
-) -> Result<Option<String>, StartError> {
-    let scopes = vec![ADMIN_SCOPE.to_owned()];
-    if let Some(key) = admin_key {
-        if key.len() < 16 {
-            return Err(StartError::Config(
-                "TGE_SWARM_ADMIN_KEY must be at least 16 characters".into(),
-            ));
-        }
-        // The key from the environment replaces the bootstrap key before it (generated or
-        // set), so rotating TGE_SWARM_ADMIN_KEY revokes the old one.
-        store
-            .replace_api_key(crate::keys::BOOTSTRAP_NAME, &hash_key(key), &scopes)
-            .await?;
-        return Ok(None);
-    }
-    if store.count_api_keys().await? > 0 {
-        return Ok(None);
-    }
-    let key = crate::keys::new_secret();
-    store
-        .insert_api_key(crate::keys::BOOTSTRAP_NAME, &hash_key(&key), &scopes)
-        .await?;
-    Ok(Some(key))
 }
 
 impl Swarm {
