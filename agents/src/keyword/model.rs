@@ -3,7 +3,7 @@
 //! online adaptation layer that analyst feedback trains is in `feedback.rs` (re-exported here).
 //!
 //! The blocks:
-//! - the structured features of `features.rs` (event phrases, dates, tense, company,
+//! - the structured features of `features/` (event phrases, dates, tense, company,
 //!   ticker, genre, denial and other-meaning cues), which also give the evidence;
 //! - hashed word and character n-grams of the document's opening bytes (`text.rs`), learned
 //!   from the labelled corpus. They are computed only for documents that pass a cheap gate

@@ -1,4 +1,4 @@
-//! The keyword precision scorer, pure: the features of a document (see `features.rs`) and,
+//! The keyword precision scorer, pure: the features of a document (see `features/`) and,
 //! past the cheap gate, its hashed n-grams (see `text.rs`) scored by the learned model (see
 //! `model.rs`), shifted by the feedback adaptation layer, the tokens that already trade (see
 //! `trading.rs`) and the source prior, into a probability with the evidence spans that drove
@@ -235,7 +235,7 @@ impl Scorer {
         } = self.logit(&values, &joined, may_read_meaning);
         let tier_index = usize::from(input.tier.clamp(1, 4) - 1);
         // A watchlist company is known for sure; otherwise the text's most salient names
-        // (see `salience.rs`) beat what was found near the event phrases. Looked for only
+        // (see `salience/`) beat what was found near the event phrases. Looked for only
         // where an announcement is within reach (the bulk of a feed is not), since it costs
         // more than the scoring.
         let within_reach = sigmoid(z + TIER_PRIOR[tier_index]) >= SALIENCE_FROM;
