@@ -103,6 +103,7 @@ done
 step "metrics named in rules and dashboards are exported; dashboards match their generator"
 python3 monitoring/grafana/dashboards.py --check
 python3 scripts/ops_check.py static
+python3 scripts/layers.py
 
 # ---------------------------------------------------------------- 2. live
 # The binary exactly as scripts/test.sh builds it (test-profile feature set), so that after
