@@ -103,6 +103,8 @@ done
 step "metrics named in rules and dashboards are exported; dashboards match their generator"
 python3 monitoring/grafana/dashboards.py --check
 python3 scripts/ops_check.py static
+
+step "the queen's modules import down their layers; no file over 600 lines unlisted"
 python3 scripts/layers.py
 
 # ---------------------------------------------------------------- 2. live
