@@ -37,9 +37,6 @@ MAX_LINES = 600
 LONG_FILES = {
     "shared/src/ports/sql.rs": "the sql_store! macro; replacing it by ordinary code is open (issue 22, part 2)",
     "agents/src/keyword/lexicon.rs": "a data table: the cue phrases",
-    "shared/tests/contract/store.rs": "tests",
-    "queen/tests/cli/distributed.rs": "tests",
-    "tests/tests/e2e/api.rs": "tests",
 }
 CRATE_DIRS = ["shared", "agents", "memory-coordinator", "queen", "tests", "sentence-encoder"]
 
