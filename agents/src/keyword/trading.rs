@@ -11,11 +11,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use swarm_shared::context::AgentContext;
 use swarm_shared::domain::{
     Company, DesiredEntry, EventQuery, TRADING_TOKENS_KEY, TgeEvent, TradingToken,
-    TradingTokenList, ticker_key,
+    TradingTokenList, parse_day, ticker_key,
 };
 
 /// Most recent events read for launched tokens (pages of 200).
@@ -111,26 +111,6 @@ impl TradingTokens {
         list.sort_by(|a, b| a.ticker.cmp(&b.ticker));
         list
     }
-}
-
-/// A date written to the day, in the forms the extractor finds (`2025-03-14`,
-/// `March 14, 2025`, `Mar 14 2025`, `14 March 2025`, `2025/03/14`); none otherwise.
-pub fn parse_day(text: &str) -> Option<NaiveDate> {
-    let text = text.trim().trim_end_matches(['.', ',']);
-    const FORMATS: [&str; 7] = [
-        "%Y-%m-%d",
-        "%Y/%m/%d",
-        "%B %d, %Y",
-        "%B %d %Y",
-        "%b %d, %Y",
-        "%b %d %Y",
-        "%d %B %Y",
-    ];
-    // The year must be written in full: `March 2025` is not the 20th of March of year 25.
-    FORMATS
-        .iter()
-        .find_map(|format| NaiveDate::parse_from_str(text, format).ok())
-        .filter(|day| chrono::Datelike::year(day) >= 1990)
 }
 
 /// The operator's list from the desired state (empty when never set). An entry that does not
@@ -259,25 +239,6 @@ mod tests {
         assert_eq!(set.why("VAGUE"), None, "a quarter is not a day");
         let tickers: Vec<String> = set.list().into_iter().map(|t| t.ticker).collect();
         assert_eq!(tickers, ["ARB", "GRAIL", "JTO", "OP"]);
-    }
-
-    #[test]
-    fn days_parse_in_the_extractors_forms_only() {
-        let day = NaiveDate::from_ymd_opt(2025, 3, 14);
-        for text in [
-            "2025-03-14",
-            "2025/03/14",
-            "March 14, 2025",
-            "March 14 2025",
-            "Mar 14, 2025",
-            "14 March 2025",
-            " March 14, 2025. ",
-        ] {
-            assert_eq!(parse_day(text), day, "{text}");
-        }
-        for text in ["March 2025", "Q1 2025", "14/03/2025", "", "2025-02-30"] {
-            assert_eq!(parse_day(text), None, "{text}");
-        }
     }
 
     #[test]

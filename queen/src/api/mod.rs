@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod error;
 pub mod events_cache;
+pub mod export;
 pub mod keys;
 pub mod limits;
 pub mod routes;
@@ -239,6 +240,7 @@ impl Modify for SecurityAddon {
         supervision::inject_fault, supervision::list_dead_letters,
         keys::list_keys, keys::create_key, keys::rotate_key, keys::revoke_key,
         trading::get_trading_tokens, trading::put_trading_tokens,
+        export::calendar, export::export,
     ),
     components(schemas(error::Problem)),
     modifiers(&SecurityAddon, &CommonResponses),
@@ -313,9 +315,11 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.ctx.config.server.max_request_bytes;
     let api = Router::new()
         .route("/events", get(routes::list_events))
+        .route("/events/export", get(export::export))
         .route("/events/{id}", get(routes::get_event))
         .route("/events/{id}/feedback", post(routes::create_feedback))
         .route("/classify", post(routes::classify))
+        .route("/calendar.ics", get(export::calendar))
         .route(
             "/sources",
             get(routes::list_sources).post(routes::create_source),

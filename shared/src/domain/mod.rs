@@ -5,6 +5,7 @@
 
 mod agents;
 mod companies;
+mod dates;
 mod documents;
 mod events;
 mod keys;
@@ -16,6 +17,7 @@ mod trading;
 
 pub use agents::*;
 pub use companies::*;
+pub use dates::*;
 pub use documents::*;
 pub use events::*;
 pub use keys::*;

@@ -72,6 +72,37 @@ fn non_empty(value: Option<String>) -> Option<String> {
         .filter(|text| !text.is_empty())
 }
 
+/// The filters `GET /events` shares with the calendar and the exports, as given.
+#[derive(Debug, Default)]
+pub(crate) struct EventFilters {
+    pub(crate) company: Option<String>,
+    pub(crate) token: Option<String>,
+    pub(crate) min_score: Option<f64>,
+    pub(crate) since: Option<String>,
+    pub(crate) q: Option<String>,
+}
+
+/// A query with `filters` checked (400 naming the bad one), its paging left at the defaults.
+pub(crate) fn filtered(filters: EventFilters) -> ApiResult<EventQuery> {
+    if let Some(score) = filters.min_score
+        && !(0.0..=1.0).contains(&score)
+    {
+        return Err(ApiError::bad_request("min_score: must be between 0 and 1"));
+    }
+    let since = match non_empty(filters.since) {
+        Some(text) => Some(parse_since(&text)?),
+        None => None,
+    };
+    Ok(EventQuery {
+        company: non_empty(filters.company),
+        token: non_empty(filters.token),
+        min_score: filters.min_score,
+        since,
+        q: non_empty(filters.q),
+        ..EventQuery::default()
+    })
+}
+
 /// Lists TGE events.
 #[utoipa::path(get, path = "/api/v1/events", params(EventParams), tag = "events",
     responses((status = 200, body = EventList), (status = 400, body = Problem)))]
@@ -94,24 +125,17 @@ pub async fn list_events(
             "sources_per_event: must be between 0 and {MAX_SOURCES_PER_EVENT}"
         )));
     }
-    if let Some(score) = params.min_score
-        && !(0.0..=1.0).contains(&score)
-    {
-        return Err(ApiError::bad_request("min_score: must be between 0 and 1"));
-    }
-    let since = match non_empty(params.since) {
-        Some(text) => Some(parse_since(&text)?),
-        None => None,
-    };
     let query = EventQuery {
-        company: non_empty(params.company),
-        token: non_empty(params.token),
-        min_score: params.min_score,
-        since,
-        q: non_empty(params.q),
         page_size,
         page_token: non_empty(params.page_token),
         sources_per_event: params.sources_per_event,
+        ..filtered(EventFilters {
+            company: params.company,
+            token: params.token,
+            min_score: params.min_score,
+            since: params.since,
+            q: params.q,
+        })?
     };
     // The query's fields, in order, name its page in the cache.
     let key = format!("{query:?}");
