@@ -108,7 +108,15 @@ pub async fn calendar(
         })
         .collect();
     dated.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.id.cmp(&b.1.id)));
-    let mut calendar = Calendar::new();
+    // The crate's defaults name the crate as the producer; the feed names us.
+    let mut calendar = Calendar::empty();
+    for (key, value) in [
+        ("VERSION", "2.0"),
+        ("PRODID", "-//tge-swarm//token events//EN"),
+        ("CALSCALE", "GREGORIAN"),
+    ] {
+        calendar.append_property(icalendar::Property::new(key, value));
+    }
     calendar.name("tge-swarm: token events");
     for (day, event) in dated {
         calendar.push(calendar_entry(day, event));

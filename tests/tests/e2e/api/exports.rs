@@ -72,6 +72,11 @@ async fn calendar_and_exports_carry_the_filtered_events() {
     assert!(content_type.starts_with("text/calendar"), "{content_type}");
     assert!(body.starts_with("BEGIN:VCALENDAR\r\n"), "{body}");
     assert!(body.contains("VERSION:2.0\r\n"), "{body}");
+    assert!(
+        body.contains("PRODID:-//tge-swarm//token events//EN\r\n"),
+        "{body}"
+    );
+    assert_eq!(body.matches("PRODID").count(), 1, "{body}");
     assert_eq!(body.matches("BEGIN:VEVENT").count(), 1, "{body}");
     assert!(
         body.contains(&format!("DTSTART;VALUE=DATE:{}", soon.format("%Y%m%d"))),
