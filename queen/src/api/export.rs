@@ -63,10 +63,12 @@ pub struct CalendarParams {
     /// Token ticker, with or without `$`.
     pub token: Option<String>,
     /// Lowest score, 0..1.
+    #[param(minimum = 0.0, maximum = 1.0)]
     pub min_score: Option<f64>,
     /// Free text over project, token and source titles and text.
     pub q: Option<String>,
     /// Days before today whose events are still listed, 0..=365 (default 7).
+    #[param(minimum = 0, maximum = 365)]
     pub past_days: Option<u32>,
 }
 
@@ -185,12 +187,14 @@ pub struct ExportParams {
     /// Token ticker, with or without `$`.
     pub token: Option<String>,
     /// Lowest score, 0..1.
+    #[param(minimum = 0.0, maximum = 1.0)]
     pub min_score: Option<f64>,
     /// Only events first seen at or after this time (RFC 3339 or YYYY-MM-DD).
     pub since: Option<String>,
     /// Free text over project, token and source titles and text.
     pub q: Option<String>,
     /// Most events, newest first, 1..=100000 (default 10000).
+    #[param(minimum = 1, maximum = 100000)]
     pub limit: Option<u32>,
 }
 
