@@ -223,7 +223,8 @@ pub struct MemoryChange {
 pub enum QueenCommand {
     /// Sources changed: consumers holding cached source data should reload.
     SourcesChanged,
-    /// Watchlist changed: keyword agents reload companies.
+    /// The watchlist or the operator's trading-token list changed: keyword agents rebuild
+    /// their scorer (companies, feedback, tokens that already trade).
     CompaniesChanged,
     /// Every actor heartbeats now (sent by a queen when it starts, so it learns the whole
     /// swarm at once instead of after a heartbeat interval).

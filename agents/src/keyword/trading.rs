@@ -17,6 +17,7 @@ use swarm_shared::domain::{
     Company, DesiredEntry, EventQuery, TRADING_TOKENS_KEY, TgeEvent, TradingToken,
     TradingTokenList, parse_day, ticker_key,
 };
+use swarm_shared::ports::newest_events;
 
 /// Most recent events read for launched tokens (pages of 200).
 pub const LAUNCHED_EVENTS_READ: usize = 5_000;
@@ -133,22 +134,23 @@ pub async fn load(
     ctx: &AgentContext,
     companies: &[Company],
 ) -> swarm_shared::Result<TradingTokens> {
+    Ok(load_with_operator(ctx, companies).await?.1)
+}
+
+/// The operator's list as stored, and the set it is part of (one read of the desired state).
+pub async fn load_with_operator(
+    ctx: &AgentContext,
+    companies: &[Company],
+) -> swarm_shared::Result<(TradingTokenList, TradingTokens)> {
     let operator = operator_list(&ctx.store.list_desired().await?);
-    let mut events = Vec::new();
-    let mut query = EventQuery {
-        page_size: 200,
-        sources_per_event: Some(0),
-        ..EventQuery::default()
-    };
-    while events.len() < LAUNCHED_EVENTS_READ {
-        let page = ctx.store.list_events(&query).await?;
-        events.extend(page.events);
-        match page.next_page_token {
-            Some(token) => query.page_token = Some(token),
-            None => break,
-        }
-    }
-    Ok(TradingTokens::from_parts(
+    let events = newest_events(
+        ctx.store.as_ref(),
+        &EventQuery::default(),
+        LAUNCHED_EVENTS_READ,
+        0,
+    )
+    .await?;
+    let tokens = TradingTokens::from_parts(
         Parts {
             operator: &operator.tokens,
             configured: &ctx.config.detection.trading_tokens,
@@ -157,7 +159,8 @@ pub async fn load(
         },
         Utc::now(),
         ctx.config.quality.merge_window,
-    ))
+    );
+    Ok((operator, tokens))
 }
 
 #[cfg(test)]

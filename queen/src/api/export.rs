@@ -10,12 +10,13 @@ use chrono::{Duration, Utc};
 use icalendar::{Calendar, Component, EventLike};
 use serde::Deserialize;
 use swarm_shared::domain::{EventQuery, TgeEvent, event_day};
+use swarm_shared::ports::newest_events;
 use utoipa::IntoParams;
 
 use super::AppState;
 use super::auth::ReadAccess;
 use super::error::{ApiError, ApiResult, Problem};
-use super::routes::{EventFilters, filtered};
+use super::routes::{EventFilters, filtered, query_error};
 
 /// Most events one export or calendar reads (newest first).
 pub const MAX_EXPORT_EVENTS: u32 = 100_000;
@@ -23,34 +24,16 @@ pub const MAX_EXPORT_EVENTS: u32 = 100_000;
 /// Events the calendar reads, newest first: its dated events are among the recent ones.
 const CALENDAR_EVENTS: u32 = 5_000;
 
-/// Reads up to `limit` events matching `query`, newest first, `sources` sources each.
+/// Up to `limit` events matching `query`, newest first, `sources` sources each.
 async fn read_events(
     state: &AppState,
-    mut query: EventQuery,
+    query: &EventQuery,
     limit: u32,
     sources: u32,
 ) -> ApiResult<Vec<TgeEvent>> {
-    query.page_size = 200;
-    query.sources_per_event = Some(sources);
-    let mut events = Vec::new();
-    while events.len() < limit as usize {
-        let page = state
-            .ctx
-            .store
-            .list_events(&query)
-            .await
-            .map_err(|err| match err {
-                swarm_shared::Error::Invalid(detail) => ApiError::bad_request(detail),
-                other => ApiError::from(other),
-            })?;
-        events.extend(page.events);
-        match page.next_page_token {
-            Some(token) => query.page_token = Some(token),
-            None => break,
-        }
-    }
-    events.truncate(limit as usize);
-    Ok(events)
+    newest_events(state.ctx.store.as_ref(), query, limit as usize, sources)
+        .await
+        .map_err(query_error)
 }
 
 /// Filters of the calendar.
@@ -100,7 +83,7 @@ pub async fn calendar(
         since: None,
         q: params.q,
     })?;
-    let events = read_events(&state, query, CALENDAR_EVENTS, 1).await?;
+    let events = read_events(&state, &query, CALENDAR_EVENTS, 1).await?;
     let from = Utc::now().date_naive() - Duration::days(i64::from(past_days));
     let mut dated: Vec<(chrono::NaiveDate, &TgeEvent)> = events
         .iter()
@@ -245,7 +228,7 @@ pub async fn export(
         ExportFormat::Csv => 1,
         ExportFormat::Jsonl => swarm_shared::domain::DEFAULT_SOURCES_PER_EVENT,
     };
-    let events = read_events(&state, query, limit, sources).await?;
+    let events = read_events(&state, &query, limit, sources).await?;
     let (content_type, body) = match format {
         ExportFormat::Csv => ("text/csv; charset=utf-8", csv_of(&events)?),
         ExportFormat::Jsonl => ("application/x-ndjson", json_lines_of(&events)?),
@@ -254,7 +237,8 @@ pub async fn export(
 }
 
 fn csv_of(events: &[TgeEvent]) -> ApiResult<Vec<u8>> {
-    let failed = |err: csv::Error| ApiError::from(swarm_shared::Error::Invalid(err.to_string()));
+    // Writing into memory fails only on a bug: a 500, not the client's fault.
+    let failed = |err: csv::Error| ApiError::internal(&err);
     let mut writer = csv::Writer::from_writer(Vec::new());
     writer.write_record(CSV_COLUMNS).map_err(failed)?;
     for event in events {
@@ -282,9 +266,7 @@ fn csv_of(events: &[TgeEvent]) -> ApiResult<Vec<u8>> {
             ])
             .map_err(failed)?;
     }
-    writer
-        .into_inner()
-        .map_err(|err| ApiError::from(swarm_shared::Error::Invalid(err.to_string())))
+    writer.into_inner().map_err(|err| ApiError::internal(&err))
 }
 
 fn json_lines_of(events: &[TgeEvent]) -> ApiResult<Vec<u8>> {

@@ -16,9 +16,8 @@ use super::routes::announce;
 
 async fn view(state: &AppState) -> ApiResult<TradingTokensView> {
     let ctx = &state.ctx;
-    let operator = trading::operator_list(&ctx.store.list_desired().await?);
     let companies = ctx.store.list_companies().await?;
-    let effective = trading::load(ctx, &companies).await?;
+    let (operator, effective) = trading::load_with_operator(ctx, &companies).await?;
     Ok(TradingTokensView {
         operator: operator.tokens,
         effective: effective.list(),

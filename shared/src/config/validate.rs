@@ -104,11 +104,8 @@ impl Config {
                 "must be between -20 and 0",
             ));
         }
-        crate::domain::TradingTokenList {
-            tokens: self.detection.trading_tokens.clone(),
-        }
-        .validate()
-        .map_err(|err| Error::config("detection.trading_tokens", err.to_string()))?;
+        crate::domain::validate_trading_tokens(&self.detection.trading_tokens)
+            .map_err(|err| Error::config("detection.trading_tokens", err.to_string()))?;
         if self.detection.batch == 0 {
             return Err(Error::config("detection.batch", "must be at least 1"));
         }

@@ -35,23 +35,29 @@ pub struct TradingTokenList {
     pub tokens: Vec<String>,
 }
 
-impl TradingTokenList {
-    /// Checks every ticker and the length; the error names the first bad entry.
-    pub fn validate(&self) -> Result<()> {
-        if self.tokens.len() > MAX_TRADING_TOKENS {
+/// Checks a list of trading tickers (the API's and the configuration's): its length and every
+/// ticker; the error names the first bad entry as `tokens[i]`.
+pub fn validate_trading_tokens(tokens: &[String]) -> Result<()> {
+    if tokens.len() > MAX_TRADING_TOKENS {
+        return Err(Error::Invalid(format!(
+            "tokens: {} tickers; at most {MAX_TRADING_TOKENS}",
+            tokens.len()
+        )));
+    }
+    for (index, token) in tokens.iter().enumerate() {
+        if !valid_ticker(token.trim().trim_start_matches('$')) {
             return Err(Error::Invalid(format!(
-                "tokens: {} tickers; at most {MAX_TRADING_TOKENS}",
-                self.tokens.len()
+                "tokens[{index}]: `{token}` must be 1 to 12 letters, digits or dots, `$` optional"
             )));
         }
-        for (index, token) in self.tokens.iter().enumerate() {
-            if !valid_ticker(token.trim().trim_start_matches('$')) {
-                return Err(Error::Invalid(format!(
-                    "tokens[{index}]: `{token}` must be 1 to 12 letters, digits or dots, `$` optional"
-                )));
-            }
-        }
-        Ok(())
+    }
+    Ok(())
+}
+
+impl TradingTokenList {
+    /// See [`validate_trading_tokens`].
+    pub fn validate(&self) -> Result<()> {
+        validate_trading_tokens(&self.tokens)
     }
 
     /// The list as stored: upper case, without `$`, sorted, each once.

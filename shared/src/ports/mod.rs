@@ -109,6 +109,33 @@ pub async fn publish<T: Serialize + OnChannel + Sync>(bus: &dyn Bus, message: &T
     bus.publish(T::CHANNEL, encode(message)?).await
 }
 
+/// Up to `limit` events matching `query`, newest first, read in pages of 200 with
+/// `sources_per_event` sources each (`query`'s own paging is replaced).
+pub async fn newest_events(
+    store: &dyn Store,
+    query: &EventQuery,
+    limit: usize,
+    sources_per_event: u32,
+) -> Result<Vec<TgeEvent>> {
+    let mut query = EventQuery {
+        page_size: 200,
+        page_token: None,
+        sources_per_event: Some(sources_per_event),
+        ..query.clone()
+    };
+    let mut events = Vec::new();
+    while events.len() < limit {
+        let page = store.list_events(&query).await?;
+        events.extend(page.events);
+        match page.next_page_token {
+            Some(token) => query.page_token = Some(token),
+            None => break,
+        }
+    }
+    events.truncate(limit);
+    Ok(events)
+}
+
 /// One work item handed to a consumer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {

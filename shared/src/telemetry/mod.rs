@@ -154,11 +154,11 @@ pub fn initialise_counters() {
     for queue in crate::channels::QUEUES {
         metrics::counter!(QUEUE_REDELIVERED.name, "queue" => queue).increment(0);
     }
-    for verdict in ["tge", "not_tge"] {
-        metrics::counter!(DOCUMENTS_CLASSIFIED.name, "verdict" => verdict).increment(0);
-    }
-    for outcome in ["read", "over_budget"] {
-        metrics::counter!(SENTENCE_STAGE.name, "outcome" => outcome).increment(0);
+    for flag in [true, false] {
+        metrics::counter!(DOCUMENTS_CLASSIFIED.name, "verdict" => pipeline::verdict_label(flag))
+            .increment(0);
+        metrics::counter!(SENTENCE_STAGE.name, "outcome" => pipeline::sentence_label(flag))
+            .increment(0);
     }
     for reason in [DropReason::Duplicate, DropReason::Invalid] {
         metrics::counter!(DOCUMENTS_DROPPED.name, "reason" => reason.as_str()).increment(0);

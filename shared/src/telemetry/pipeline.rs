@@ -98,11 +98,15 @@ pub const DETECTION_SCORE: Metric = Metric {
     help: "Detection scores: probability that a document announces a TGE",
 };
 
+/// The `verdict` label of a document that is an announcement or not.
+pub(super) fn verdict_label(is_tge: bool) -> &'static str {
+    if is_tge { "tge" } else { "not_tge" }
+}
+
 /// A document scored `score`, an announcement or not.
 pub fn document_classified(score: f64, is_tge: bool) {
     metrics::histogram!(DETECTION_SCORE.name).record(score);
-    let verdict = if is_tge { "tge" } else { "not_tge" };
-    metrics::counter!(DOCUMENTS_CLASSIFIED.name, "verdict" => verdict).increment(1);
+    metrics::counter!(DOCUMENTS_CLASSIFIED.name, "verdict" => verdict_label(is_tge)).increment(1);
 }
 
 /// Labels: `outcome` (`read`, `over_budget`).
@@ -114,8 +118,12 @@ pub const SENTENCE_STAGE: Metric = counter(
 /// A document near the threshold was read by the sentence encoder, or left to the second
 /// stage because its budget was spent.
 pub fn sentence_stage(read: bool) {
-    let outcome = if read { "read" } else { "over_budget" };
-    metrics::counter!(SENTENCE_STAGE.name, "outcome" => outcome).increment(1);
+    metrics::counter!(SENTENCE_STAGE.name, "outcome" => sentence_label(read)).increment(1);
+}
+
+/// The `outcome` label of a document the sentence encoder read or left over budget.
+pub(super) fn sentence_label(read: bool) -> &'static str {
+    if read { "read" } else { "over_budget" }
 }
 
 // ---- Data quality ----

@@ -103,6 +103,15 @@ pub(crate) fn filtered(filters: EventFilters) -> ApiResult<EventQuery> {
     })
 }
 
+/// A store error of an event query: the store's refusal of a filter (a bad cursor) is the
+/// client's 400, anything else as usual.
+pub(crate) fn query_error(err: swarm_shared::Error) -> ApiError {
+    match err {
+        swarm_shared::Error::Invalid(detail) => ApiError::bad_request(detail),
+        other => ApiError::from(other),
+    }
+}
+
 /// Lists TGE events.
 #[utoipa::path(get, path = "/api/v1/events", params(EventParams), tag = "events",
     responses((status = 200, body = EventList), (status = 400, body = Problem)))]
@@ -148,10 +157,7 @@ pub async fn list_events(
         .store
         .list_events(&query)
         .await
-        .map_err(|err| match err {
-            swarm_shared::Error::Invalid(detail) => ApiError::bad_request(detail),
-            other => ApiError::from(other),
-        })?;
+        .map_err(query_error)?;
     let list = EventList {
         events: page.events,
         next_page_token: page.next_page_token,
