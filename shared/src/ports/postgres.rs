@@ -15,7 +15,7 @@ use sqlx::{PgPool, Postgres, Row, Transaction};
 
 use crate::dedup::fingerprint::NEAR_DUPLICATE_CANDIDATES;
 use crate::error::Result;
-use crate::ports::sql::STATEMENT_CACHE_CAPACITY;
+use crate::ports::sql::{STATEMENT_CACHE_CAPACITY, SqlBackend};
 
 /// One band's term of [`BAND_NEIGHBOURS`]: band `$band`'s values are parameter `$param`.
 macro_rules! band_term {
@@ -73,12 +73,27 @@ impl PgStore {
             .await?;
         Ok(PgStore { pool })
     }
+}
+
+impl SqlBackend for PgStore {
+    type Db = Postgres;
+    type Key = String;
+    const KEY_COLUMN: &'static str = "f.document_id";
+
+    /// The one pool (Postgres locks rows, not the database).
+    fn reader(&self) -> &PgPool {
+        &self.pool
+    }
 
     async fn begin_write(&self) -> Result<Transaction<'static, Postgres>> {
         Ok(self.pool.begin().await?)
     }
 
     /// The pool writes go through: the one pool (Postgres locks rows, not the database).
+    fn rows_affected(done: &sqlx::postgres::PgQueryResult) -> u64 {
+        done.rows_affected()
+    }
+
     fn writer(&self) -> &PgPool {
         &self.pool
     }
@@ -141,11 +156,3 @@ impl PgStore {
         Ok(())
     }
 }
-
-crate::sql_store!(
-    PgStore,
-    sqlx::Postgres,
-    sqlx::postgres::PgRow,
-    String,
-    "f.document_id"
-);

@@ -16,7 +16,7 @@ use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use crate::error::{Error, Result};
 use crate::ports::band_index::BandIndex;
-use crate::ports::sql::STATEMENT_CACHE_CAPACITY;
+use crate::ports::sql::{STATEMENT_CACHE_CAPACITY, SqlBackend};
 
 /// The SQLite store.
 #[derive(Debug, Clone)]
@@ -214,16 +214,6 @@ impl SqliteStore {
         })
     }
 
-    /// Write transactions take SQLite's write lock at once, so they never fail upgrading it.
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
-    }
-
-    /// The pool writes go through.
-    fn writer(&self) -> &SqlitePool {
-        &self.writer
-    }
-
     /// The band index, even after a panic while it was held: it is then rebuilt from the
     /// table, since the panic may have left it half updated.
     fn band_index(&self) -> std::sync::MutexGuard<'_, BandIndex> {
@@ -279,6 +269,31 @@ impl SqliteStore {
         }
         Ok(())
     }
+}
+
+impl SqlBackend for SqliteStore {
+    type Db = Sqlite;
+    type Key = i64;
+    const KEY_COLUMN: &'static str = "f.rowid";
+
+    /// The pool reads go through.
+    fn reader(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Write transactions take SQLite's write lock at once, so they never fail upgrading it.
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// The pool writes go through.
+    fn rows_affected(done: &sqlx::sqlite::SqliteQueryResult) -> u64 {
+        done.rows_affected()
+    }
+
+    fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
 
     /// For each band and value, the newest fingerprints that share it, from the in-memory
     /// [`BandIndex`] after bringing it up to date ([`SqliteStore::catch_up_bands`]), as band,
@@ -308,14 +323,6 @@ impl SqliteStore {
         Ok(())
     }
 }
-
-crate::sql_store!(
-    SqliteStore,
-    sqlx::Sqlite,
-    sqlx::sqlite::SqliteRow,
-    i64,
-    "f.rowid"
-);
 
 #[cfg(test)]
 mod tests {

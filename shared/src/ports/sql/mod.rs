@@ -1,0 +1,303 @@
+//! The one [`Store`](super::Store) of both SQL adapters, SQLite (embedded default) and
+//! Postgres (production): ordinary code generic over the sqlx database, one module per
+//! aggregate (`catalogue.rs` for sources and companies, `events.rs` for reading events,
+//! `record.rs` for recording classified batches, `keys.rs` for API keys, `state.rs` for
+//! memory, desired state, feedback, supervisor actions and snapshots), and the pure helpers
+//! they share below. Every query is a string literal beside the code that binds it.
+//!
+//! One body of SQL keeps the two stores identical in behaviour (the contract suite checks
+//! it); the SQL sticks to what both engines accept: `$N` parameters (SQLite reads `$N` as
+//! positional), `RETURNING id`, `ON CONFLICT`, `CASE` instead of `MAX(a, b)`/`GREATEST`, and
+//! `LOWER(..) LIKE` for case-insensitive search. What does differ is each adapter's
+//! [`SqlBackend`] implementation: `begin_write` (SQLite takes the write lock up front with
+//! `BEGIN IMMEDIATE`), `lock_merge_keys` (Postgres serialises merges of one project with a
+//! transaction-scoped advisory lock; SQLite's single writer already does) and
+//! `band_neighbours` (the near-duplicate lookup: one `LATERAL` statement of fixed shape over
+//! the band indexes on Postgres, whose planner spent more time on a compound `SELECT` of
+//! hundreds of terms than on running it; an index held in memory on SQLite, see
+//! [`band_index`](super::band_index)). Every `impl SqlBackend` is a [`Store`](super::Store)
+//! (`store.rs`).
+//!
+//! Schema conventions shared by both migration folders: times are UTC milliseconds since the
+//! epoch in 64-bit integers, lists and JSON bodies are JSON text.
+
+use std::future::Future;
+use std::hash::Hash;
+
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::{Database, Decode, Encode, Pool, Transaction, Type};
+
+use crate::domain::{Detection, SourceInput};
+use crate::error::{Error, Result};
+
+mod catalogue;
+mod events;
+mod keys;
+mod record;
+mod state;
+mod store;
+
+/// The shared SQL run over one adapter: `Sql(store).list_sources()`. Each aggregate module
+/// adds its methods in one `impl` block that states the bounds sqlx asks of the database
+/// (restated per block: Rust does not imply a trait's where-clauses, rust-lang/rust#20671).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sql<'s, B>(pub &'s B);
+
+/// A fingerprint found through a band index: band, value, fingerprint key and SimHash.
+pub type BandHit<K> = (usize, i32, K, i64);
+
+/// A row of an adapter's database.
+pub type DbRow<B> = <<B as SqlBackend>::Db as Database>::Row;
+
+/// What an SQL adapter supplies besides the shared SQL: its pools and the few operations the
+/// two engines do differently. Implementing it makes the adapter a [`Store`](super::Store).
+pub trait SqlBackend: Send + Sync + 'static {
+    /// The sqlx database.
+    type Db: Database;
+    /// What the adapter's band index carries besides the SimHash to find a fingerprint's row
+    /// (the document id on Postgres, the rowid on SQLite, which every SQLite index entry ends
+    /// with).
+    type Key: Clone
+        + Eq
+        + Hash
+        + Send
+        + Sync
+        + for<'q> Encode<'q, Self::Db>
+        + for<'r> Decode<'r, Self::Db>
+        + Type<Self::Db>;
+    /// The column of `document_fingerprints f` that holds [`SqlBackend::Key`].
+    const KEY_COLUMN: &'static str;
+
+    /// The pool reads go through.
+    fn reader(&self) -> &Pool<Self::Db>;
+    /// The pool single writes go through.
+    fn writer(&self) -> &Pool<Self::Db>;
+    /// Rows a statement changed (sqlx gives each database's result its own type).
+    fn rows_affected(done: &<Self::Db as Database>::QueryResult) -> u64;
+    /// Opens a write transaction.
+    fn begin_write(&self) -> impl Future<Output = Result<Transaction<'static, Self::Db>>> + Send;
+    /// Serialises merges into the projects of `keys` (sorted and distinct) until the
+    /// transaction ends.
+    fn lock_merge_keys(
+        tx: &mut Transaction<'static, Self::Db>,
+        keys: &[&str],
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// For each band and value, the newest
+    /// [`NEAR_DUPLICATE_CANDIDATES`](crate::dedup::fingerprint::NEAR_DUPLICATE_CANDIDATES)
+    /// fingerprints with that value in that band, as band, value, fingerprint key and SimHash.
+    /// It may also return fingerprints stored before `window_start`, which the caller drops
+    /// when it reads them in full.
+    fn band_neighbours(
+        &self,
+        tx: &mut Transaction<'static, Self::Db>,
+        bands: &[(usize, i32)],
+        window_start: i64,
+    ) -> impl Future<Output = Result<Vec<BandHit<Self::Key>>>> + Send;
+}
+
+/// Most rows per multi-row statement when recording a batch (at most 10 columns, well under
+/// the 32,766 parameters SQLite allows and Postgres' 65,535). A power of two: see
+/// [`statement_chunks`].
+pub const ROWS_PER_STATEMENT: usize = 256;
+
+/// Splits `items` into the chunks a multi-row statement is built for: each one's length is a
+/// power of two of at most [`ROWS_PER_STATEMENT`], the largest first (300 rows are sent as
+/// 256, 32, 8 and 4). A statement's text depends only on its row count, so these few shapes
+/// (nine per statement) are prepared once per connection and kept in sqlx's statement cache,
+/// where a chunk of whatever length was waiting made every batch a new statement to parse and
+/// plan (about 1 % of the SQLite writer's time in the embedded pipeline, more on Postgres,
+/// which plans each one on the server; BENCHMARKS.md, "Statements prepared once").
+pub fn statement_chunks<T>(items: &[T]) -> StatementChunks<'_, T> {
+    StatementChunks { rest: items }
+}
+
+/// Iterator of [`statement_chunks`].
+#[derive(Debug)]
+pub struct StatementChunks<'a, T> {
+    rest: &'a [T],
+}
+
+impl<'a, T> Iterator for StatementChunks<'a, T> {
+    type Item = &'a [T];
+
+    fn next(&mut self) -> Option<&'a [T]> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let len = if self.rest.len() >= ROWS_PER_STATEMENT {
+            ROWS_PER_STATEMENT
+        } else {
+            // The largest power of two not above what is left.
+            1 << (usize::BITS - 1 - self.rest.len().leading_zeros())
+        };
+        let (chunk, rest) = self.rest.split_at(len);
+        self.rest = rest;
+        Some(chunk)
+    }
+}
+
+/// Statements kept prepared per connection. The recording path alone has nine statements of
+/// up to nine shapes each ([`statement_chunks`]); sqlx's default cache of 100 would evict
+/// some of them every batch.
+pub const STATEMENT_CACHE_CAPACITY: usize = 512;
+
+/// Times a batch is planned again when another writer stored one of its documents meanwhile.
+pub const RECORD_ATTEMPTS: usize = 5;
+
+/// What recording a batch changes in one event: its best document (the first with the
+/// highest score, as when the documents are recorded one by one), the first project, token
+/// and date named, and how many sources it gains.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventChange<'a> {
+    /// Highest score of the batch's documents for the event.
+    pub score: f64,
+    /// Evidence (JSON) of the first document with that score.
+    pub evidence: &'a str,
+    /// First project named.
+    pub project: Option<&'a str>,
+    /// First token named.
+    pub token: Option<&'a str>,
+    /// First date named.
+    pub event_date: Option<&'a str>,
+    /// Documents merged in.
+    pub sources: i64,
+}
+
+impl<'a> EventChange<'a> {
+    /// The change of one document.
+    pub fn new(detection: &'a Detection, evidence: &'a str) -> EventChange<'a> {
+        EventChange {
+            score: detection.score,
+            evidence,
+            project: detection.project.as_deref(),
+            token: detection.token.as_deref(),
+            event_date: detection.event_date.as_deref(),
+            sources: 1,
+        }
+    }
+
+    /// Adds a later document of the batch.
+    pub fn add(&mut self, detection: &'a Detection, evidence: &'a str) {
+        if detection.score > self.score {
+            self.score = detection.score;
+            self.evidence = evidence;
+        }
+        self.project = self.project.or(detection.project.as_deref());
+        self.token = self.token.or(detection.token.as_deref());
+        self.event_date = self.event_date.or(detection.event_date.as_deref());
+        self.sources += 1;
+    }
+}
+
+/// Milliseconds since the epoch, as stored.
+pub fn to_ms(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+/// A stored millisecond timestamp.
+pub fn from_ms(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+/// A list as stored (JSON text).
+pub fn json_list(values: &[String]) -> Result<String> {
+    Ok(serde_json::to_string(values)?)
+}
+
+/// A stored list.
+pub fn parse_list(text: &str) -> Result<Vec<String>> {
+    Ok(serde_json::from_str(text)?)
+}
+
+/// Maps a unique-key violation to a conflict naming the duplicate, other errors as they are.
+pub fn conflict(err: sqlx::Error, entity: &str, name: &str) -> Error {
+    let duplicate = matches!(&err, sqlx::Error::Database(db) if db.is_unique_violation());
+    if duplicate {
+        return Error::Conflict(format!("a {entity} named `{name}` already exists"));
+    }
+    err.into()
+}
+
+/// A source's selectors as stored.
+pub fn selectors_json(input: &SourceInput) -> Result<Option<String>> {
+    match &input.selectors {
+        Some(selectors) => Ok(Some(serde_json::to_string(selectors)?)),
+        None => Ok(None),
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
+pub fn like_pattern(text: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// Encodes the cursor of the event after which the next page starts.
+pub fn encode_cursor(first_seen_ms: i64, id: i64) -> String {
+    hex::encode(format!("{first_seen_ms}:{id}"))
+}
+
+/// Decodes a cursor from [`encode_cursor`].
+pub fn decode_cursor(token: &str) -> Result<(i64, i64)> {
+    let invalid = || Error::Invalid("page_token: not a token returned by this API".into());
+    let bytes = hex::decode(token).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let (ms, id) = text.split_once(':').ok_or_else(invalid)?;
+    Ok((
+        ms.parse().map_err(|_| invalid())?,
+        id.parse().map_err(|_| invalid())?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lengths(n: usize) -> Vec<usize> {
+        let items: Vec<usize> = (0..n).collect();
+        statement_chunks(&items).map(<[usize]>::len).collect()
+    }
+
+    #[test]
+    fn statement_chunks_are_powers_of_two_largest_first() {
+        let cases: [(usize, &[usize]); 8] = [
+            (0, &[]),
+            (1, &[1]),
+            (3, &[2, 1]),
+            (255, &[128, 64, 32, 16, 8, 4, 2, 1]),
+            (256, &[256]),
+            (300, &[256, 32, 8, 4]),
+            (512, &[256, 256]),
+            (600, &[256, 256, 64, 16, 8]),
+        ];
+        for (n, expected) in cases {
+            assert_eq!(lengths(n), expected, "{n} rows");
+        }
+    }
+
+    #[test]
+    fn statement_chunks_keep_every_item_in_order() {
+        for n in 0..=(3 * ROWS_PER_STATEMENT) {
+            let items: Vec<usize> = (0..n).collect();
+            let rejoined: Vec<usize> = statement_chunks(&items).flatten().copied().collect();
+            assert_eq!(rejoined, items);
+            let mut shapes: Vec<usize> = statement_chunks(&items).map(<[usize]>::len).collect();
+            assert!(
+                shapes
+                    .iter()
+                    .all(|len| len.is_power_of_two() && *len <= ROWS_PER_STATEMENT)
+            );
+            shapes.sort_unstable();
+            shapes.dedup();
+            // At most one chunk of each length below the largest: nine shapes in all.
+            assert!(shapes.len() <= 9, "{n} rows: {shapes:?}");
+        }
+    }
+}
