@@ -98,10 +98,13 @@ fail() {
 # rotate the run's own admin key away.
 HEALTH='^/(healthz|readyz)$'
 KEY_OPS='^/api/v1/keys/\{id\}'
+# A test alert is sent at once to the subscription's destination, which schemathesis makes up:
+# nothing may leave the machine. tests/tests/e2e/api/alerts.rs covers it with local receivers.
+TEST_SEND='^/api/v1/subscriptions/\{id\}/test$'
 echo "==> schemathesis run: the health checks (at most 20s)"
 schemathesis --max-time 20 --include-path-regex "$HEALTH" || fail
 echo "==> schemathesis run: every other operation but key rotation and revocation (at most ${MAX_TIME}s)"
-schemathesis --max-time "$MAX_TIME" --exclude-path-regex "$HEALTH|$KEY_OPS" || fail
+schemathesis --max-time "$MAX_TIME" --exclude-path-regex "$HEALTH|$KEY_OPS|$TEST_SEND" || fail
 echo "==> schemathesis run: key rotation and revocation (at most 30s)"
 schemathesis --max-time 30 --include-path-regex "$KEY_OPS" || fail
 kill -0 "$PID" 2>/dev/null || { echo "check-api: the swarm died during the run" >&2; exit 1; }

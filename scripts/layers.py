@@ -24,6 +24,7 @@ LAYERS = {
     "schedule": 0,
     "classify": 0,
     "traces": 0,
+    "delivery": 0,
     "queen": 1,
     "host": 1,
     "supervisor": 1,

@@ -14,6 +14,7 @@ pub use tikv_jemallocator::Jemalloc as Allocator;
 pub mod api;
 pub mod classify;
 pub mod commands;
+pub mod delivery;
 pub mod error;
 pub mod health;
 pub mod host;

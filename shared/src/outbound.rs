@@ -15,6 +15,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use ipnet::IpNet;
 use url::{Host, Url};
@@ -304,6 +305,43 @@ impl OutboundPolicy {
             return Err(refused());
         }
         Ok(real)
+    }
+}
+
+/// Resolves host names for reqwest, keeping only the addresses the outbound policy allows
+/// (all of them for a host name the operator listed). A name with none left is refused.
+#[derive(Debug)]
+pub struct GuardedResolver {
+    policy: Arc<OutboundPolicy>,
+}
+
+impl GuardedResolver {
+    /// A resolver applying `policy`.
+    pub fn new(policy: Arc<OutboundPolicy>) -> GuardedResolver {
+        GuardedResolver { policy }
+    }
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.policy.clone();
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<std::net::SocketAddr> = if policy.host_allowed(&host) {
+                found
+            } else {
+                found
+                    .into_iter()
+                    .filter(|addr| policy.check_ip(&host, addr.ip()).is_ok())
+                    .collect()
+            };
+            if allowed.is_empty() {
+                return Err(Box::new(Refusal::NoPublicAddress { host }) as _);
+            }
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
     }
 }
 

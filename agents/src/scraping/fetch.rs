@@ -9,7 +9,6 @@
 //! System proxies are not used: through a proxy the guard would check the proxy, not the
 //! source. Files are read only under `scraping.file_root`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +18,7 @@ use reqwest::header::{
     CONTENT_TYPE, ETAG, HeaderMap, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, RETRY_AFTER,
 };
 use swarm_shared::config::ScrapingConfig;
-use swarm_shared::outbound::{OutboundPolicy, Refusal};
+use swarm_shared::outbound::{GuardedResolver, OutboundPolicy, Refusal};
 use tokio::io::AsyncReadExt;
 use url::Url;
 
@@ -171,36 +170,6 @@ pub struct Fetcher {
 /// Redirects followed at most.
 const MAX_REDIRECTS: usize = 5;
 
-/// Resolves host names for reqwest, keeping only the addresses the outbound policy allows
-/// (all of them for a host name the operator listed). A name with none left is refused.
-#[derive(Debug)]
-struct GuardedResolver {
-    policy: Arc<OutboundPolicy>,
-}
-
-impl reqwest::dns::Resolve for GuardedResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let policy = self.policy.clone();
-        let host = name.as_str().to_owned();
-        Box::pin(async move {
-            let found: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = if policy.host_allowed(&host) {
-                found
-            } else {
-                found
-                    .into_iter()
-                    .filter(|addr| policy.check_ip(&host, addr.ip()).is_ok())
-                    .collect()
-            };
-            if allowed.is_empty() {
-                return Err(Box::new(Refusal::NoPublicAddress { host }) as _);
-            }
-            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
-        })
-    }
-}
-
 /// Installs rustls' ring provider for the process if none is installed yet. reqwest is built
 /// without a provider so that the whole workspace uses one (sqlx's rustls uses ring; two
 /// providers make rustls panic at the first TLS use, see CRATES.md).
@@ -231,9 +200,7 @@ impl Fetcher {
             .connect_timeout(config.connect_timeout)
             .redirect(redirects)
             .no_proxy()
-            .dns_resolver(GuardedResolver {
-                policy: policy.clone(),
-            })
+            .dns_resolver(GuardedResolver::new(policy.clone()))
             .build()?;
         Ok(Fetcher {
             client,
@@ -448,9 +415,7 @@ mod tests {
 
     fn resolver(allow: &[&str]) -> GuardedResolver {
         let allow: Vec<String> = allow.iter().map(|entry| (*entry).to_owned()).collect();
-        GuardedResolver {
-            policy: Arc::new(OutboundPolicy::new(&allow, None).unwrap()),
-        }
+        GuardedResolver::new(Arc::new(OutboundPolicy::new(&allow, None).unwrap()))
     }
 
     /// A name is resolved once and only checked addresses are handed on: `localhost`
@@ -474,7 +439,7 @@ mod tests {
         let Ok(addrs) = resolver(&["127.0.0.0/8"]).resolve(name()).await else {
             panic!("a listed range is let through")
         };
-        let addrs: Vec<SocketAddr> = addrs.collect();
+        let addrs: Vec<std::net::SocketAddr> = addrs.collect();
         assert!(
             !addrs.is_empty() && addrs.iter().all(|addr| addr.is_ipv4()),
             "{addrs:?}"

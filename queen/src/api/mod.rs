@@ -8,6 +8,7 @@ pub mod export;
 pub mod keys;
 pub mod limits;
 pub mod routes;
+pub mod subscriptions;
 pub mod supervision;
 pub mod trading;
 
@@ -44,6 +45,8 @@ pub struct AppState {
     /// What the sentence encoder may still read for `POST /classify`, shared by every request
     /// (the keyword agents' budget, `detection.sentence_stage_per_second`).
     pub sentence_budget: std::sync::Arc<std::sync::Mutex<swarm_agents::keyword::sentence::Budget>>,
+    /// Sends alerts: the delivery loop of this process, and test alerts.
+    pub deliverer: crate::delivery::Deliverer,
 }
 
 impl AppState {
@@ -56,7 +59,9 @@ impl AppState {
                 ctx.config.detection.sentence_stage_per_second,
             ),
         ));
+        let deliverer = crate::delivery::Deliverer::new(ctx.store.clone(), &ctx.config);
         AppState {
+            deliverer,
             ctx,
             scorer: ScorerCache::default(),
             events,
@@ -241,6 +246,9 @@ impl Modify for SecurityAddon {
         keys::list_keys, keys::create_key, keys::rotate_key, keys::revoke_key,
         trading::get_trading_tokens, trading::put_trading_tokens,
         export::calendar, export::export,
+        subscriptions::list_subscriptions, subscriptions::create_subscription,
+        subscriptions::get_subscription, subscriptions::delete_subscription,
+        subscriptions::list_deliveries, subscriptions::test_subscription,
     ),
     components(schemas(error::Problem)),
     modifiers(&SecurityAddon, &CommonResponses),
@@ -354,6 +362,22 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/trading-tokens",
             get(trading::get_trading_tokens).put(trading::put_trading_tokens),
+        )
+        .route(
+            "/subscriptions",
+            get(subscriptions::list_subscriptions).post(subscriptions::create_subscription),
+        )
+        .route(
+            "/subscriptions/{id}",
+            get(subscriptions::get_subscription).delete(subscriptions::delete_subscription),
+        )
+        .route(
+            "/subscriptions/{id}/deliveries",
+            get(subscriptions::list_deliveries),
+        )
+        .route(
+            "/subscriptions/{id}/test",
+            post(subscriptions::test_subscription),
         )
         .route("/memory/{namespace}", get(routes::get_memory))
         .route("/synthesis/latest", get(routes::latest_synthesis))

@@ -359,6 +359,8 @@ impl Swarm {
                     })?;
                 servers.push(follower);
             }
+            // Alerts are sent by the process that serves the API: one per swarm.
+            servers.push(state.deliverer.clone().spawn(cancel.clone()));
             listeners.push((listener, crate::api::router(state), "api"));
         }
         for (listener, router, what) in listeners {

@@ -8,11 +8,13 @@
 //! pipeline (`ingest.rs`), the `TGE_SWARM_*` overlay (`env.rs`) and validation with every
 //! range (`validate.rs`).
 
+mod delivery;
 mod env;
 mod ingest;
 mod runtime;
 mod validate;
 
+pub use delivery::DeliveryConfig;
 pub use ingest::{DetectionConfig, QualityConfig, SchedulerConfig, ScrapingConfig};
 pub use runtime::{
     ConnectionsConfig, MemoryConfig, NodeConfig, PerformanceConfig, QueueConfig, ReliabilityConfig,
@@ -66,6 +68,9 @@ pub struct Config {
     /// Performance agent.
     #[serde(default)]
     pub performance: PerformanceConfig,
+    /// Alert delivery to subscriptions.
+    #[serde(default)]
+    pub delivery: DeliveryConfig,
     /// Servers of the distributed mode; unset ones are replaced by embedded adapters.
     #[serde(default)]
     pub connections: ConnectionsConfig,

@@ -89,6 +89,12 @@ impl Config {
                 "must not exceed scraping.retry_max_delay",
             ));
         }
+        if self.delivery.retry_min_delay > self.delivery.retry_max_delay {
+            return Err(Error::config(
+                "delivery.retry_min_delay",
+                "must not exceed delivery.retry_max_delay",
+            ));
+        }
         if let Some(threshold) = self.detection.threshold
             && (!(0.0..=1.0).contains(&threshold) || threshold.is_nan())
         {
@@ -303,7 +309,7 @@ impl Config {
         const MS: Duration = Duration::from_millis(1);
         const HOUR: Duration = Duration::from_secs(3600);
         const DAY: Duration = Duration::from_secs(24 * 3600);
-        let durations: [(&str, Duration, Duration, Duration); 19] = [
+        let durations: [(&str, Duration, Duration, Duration); 23] = [
             ("scheduler.tick", self.scheduler.tick, MS, HOUR),
             ("scraping.timeout", self.scraping.timeout, MS, HOUR),
             (
@@ -393,6 +399,30 @@ impl Config {
                 Duration::ZERO,
                 Duration::from_secs(60),
             ),
+            (
+                "delivery.poll_interval",
+                self.delivery.poll_interval,
+                MS,
+                Duration::from_secs(60),
+            ),
+            (
+                "delivery.timeout",
+                self.delivery.timeout,
+                MS,
+                Duration::from_secs(300),
+            ),
+            (
+                "delivery.retry_min_delay",
+                self.delivery.retry_min_delay,
+                MS,
+                HOUR,
+            ),
+            (
+                "delivery.retry_max_delay",
+                self.delivery.retry_max_delay,
+                MS,
+                DAY,
+            ),
         ];
         for (field, value, min, max) in durations {
             if value < min || value > max {
@@ -407,7 +437,19 @@ impl Config {
             }
         }
         const MIB: u64 = 1024 * 1024;
-        let counts: [(&str, u64, u64, u64); 24] = [
+        let counts: [(&str, u64, u64, u64); 26] = [
+            (
+                "delivery.max_attempts",
+                u64::from(self.delivery.max_attempts),
+                1,
+                100,
+            ),
+            (
+                "delivery.concurrency",
+                self.delivery.concurrency as u64,
+                1,
+                256,
+            ),
             (
                 "server.max_request_bytes",
                 self.server.max_request_bytes as u64,

@@ -4,6 +4,7 @@
 //! One file per aggregate; every type is re-exported here, so `crate::domain::X` names them all.
 
 mod agents;
+mod alerts;
 mod companies;
 mod dates;
 mod documents;
@@ -11,11 +12,13 @@ mod events;
 mod keys;
 mod memory;
 mod sources;
+mod subscriptions;
 mod supervision;
 mod text;
 mod trading;
 
 pub use agents::*;
+pub use alerts::*;
 pub use companies::*;
 pub use dates::*;
 pub use documents::*;
@@ -23,6 +26,7 @@ pub use events::*;
 pub use keys::*;
 pub use memory::*;
 pub use sources::*;
+pub use subscriptions::*;
 pub use supervision::*;
 pub use text::*;
 pub use trading::*;

@@ -63,6 +63,10 @@ const SQLITE: &[(&str, &str)] = &[
         "0011_api_key_lifecycle.sql",
         include_str!("../../migrations/sqlite/0011_api_key_lifecycle.sql"),
     ),
+    (
+        "0012_alert_delivery.sql",
+        include_str!("../../migrations/sqlite/0012_alert_delivery.sql"),
+    ),
 ];
 
 /// The Postgres store's migrations: file name and text, in order.
@@ -102,6 +106,10 @@ const POSTGRES: &[(&str, &str)] = &[
     (
         "0009_api_key_lifecycle.sql",
         include_str!("../../migrations/postgres/0009_api_key_lifecycle.sql"),
+    ),
+    (
+        "0010_alert_delivery.sql",
+        include_str!("../../migrations/postgres/0010_alert_delivery.sql"),
     ),
 ];
 

@@ -36,9 +36,10 @@ use serde::Serialize;
 
 use crate::channels::Channel;
 use crate::domain::{
-    ApiKey, ClassifiedDocument, Company, CompanyInput, DesiredEntry, EventPage, EventQuery,
-    Feedback, FeedbackLabel, FetchReport, MemoryEntry, Meta, RecordOutcome, Source, SourceInput,
-    SupervisorAction, SupervisorActionInput, SupervisorActionQuery, SynthesisSnapshot, TgeEvent,
+    Alert, ApiKey, AttemptOutcome, ClassifiedDocument, Company, CompanyInput, DesiredEntry,
+    EventPage, EventQuery, Feedback, FeedbackLabel, FetchReport, MemoryEntry, Meta, NewAlert,
+    OutboxItem, RecordOutcome, Source, SourceInput, SubscriptionInput, SupervisorAction,
+    SupervisorActionInput, SupervisorActionQuery, SynthesisSnapshot, TgeEvent,
 };
 use crate::error::Result;
 use crate::messages::{OnChannel, encode};
@@ -349,6 +350,54 @@ pub trait Store: Send + Sync + 'static {
     async fn save_snapshot(&self, at: DateTime<Utc>, body: &serde_json::Value) -> Result<i64>;
     /// The newest snapshot.
     async fn latest_snapshot(&self) -> Result<Option<SynthesisSnapshot>>;
+
+    /// Creates a subscription; [`Error::Conflict`](crate::error::Error::Conflict) when its
+    /// name is taken.
+    async fn create_subscription(
+        &self,
+        input: &SubscriptionInput,
+    ) -> Result<crate::domain::Subscription>;
+    /// Every subscription, oldest first.
+    async fn list_subscriptions(&self) -> Result<Vec<crate::domain::Subscription>>;
+    /// One subscription; not found when it does not exist.
+    async fn get_subscription(&self, id: i64) -> Result<crate::domain::Subscription>;
+    /// Deletes a subscription and its delivery log.
+    async fn delete_subscription(&self, id: i64) -> Result<()>;
+    /// Outbox rows not fanned out yet, oldest first, at most `limit`.
+    async fn waiting_outbox(&self, limit: u32) -> Result<Vec<OutboxItem>>;
+    /// In one transaction: creates `alerts` (skipping any whose idempotency key exists, so a
+    /// row fanned out twice creates each alert once) and marks the outbox rows `outbox_ids`
+    /// fanned out. Returns how many alerts were created.
+    async fn fan_out(
+        &self,
+        outbox_ids: &[i64],
+        alerts: &[NewAlert],
+        now: DateTime<Utc>,
+    ) -> Result<u64>;
+    /// When the newest alert of `event_id` to `subscription_id` was created (quiet windows).
+    async fn last_alert_at(
+        &self,
+        subscription_id: i64,
+        event_id: i64,
+    ) -> Result<Option<DateTime<Utc>>>;
+    /// Leases up to `limit` pending alerts due at `now` until `lease_until` and counts the
+    /// attempt: an alert leased by one deliverer is not leased by another until the lease
+    /// ends (a deliverer that died mid-send is replaced when it does).
+    async fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Alert>>;
+    /// Records an attempt's outcome and ends the lease.
+    async fn finish_delivery(
+        &self,
+        id: i64,
+        outcome: &AttemptOutcome,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// A subscription's alerts, newest first, at most `limit`.
+    async fn list_deliveries(&self, subscription_id: i64, limit: u32) -> Result<Vec<Alert>>;
 }
 
 /// A running instance of a service.

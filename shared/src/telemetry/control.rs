@@ -288,3 +288,31 @@ pub fn api_cache_lookup(result: CacheLookup) {
     };
     metrics::counter!(API_CACHE_LOOKUPS.name, "result" => result).increment(1);
 }
+
+/// Alert delivery attempts, by channel and outcome.
+pub const ALERT_ATTEMPTS: Metric = counter(
+    "tge_swarm_alert_attempts_total",
+    "Attempts to deliver an alert to a subscription, by channel (webhook, slack, discord, telegram) and outcome (delivered, retry, dead)",
+);
+
+/// Time from an event being stored to its alert's receiver accepting it.
+pub const ALERT_LATENCY: Metric = seconds(
+    MetricKind::Histogram,
+    "tge_swarm_alert_latency_seconds",
+    "Seconds from an event being stored to a subscription's receiver accepting its alert",
+);
+
+/// An attempt to deliver an alert through `channel` ended with `outcome`.
+pub fn alert_attempted(channel: &'static str, outcome: &crate::domain::AttemptOutcome) {
+    let outcome = match outcome {
+        crate::domain::AttemptOutcome::Delivered { .. } => "delivered",
+        crate::domain::AttemptOutcome::Retry { .. } => "retry",
+        crate::domain::AttemptOutcome::Dead { .. } => "dead",
+    };
+    metrics::counter!(ALERT_ATTEMPTS.name, "channel" => channel, "outcome" => outcome).increment(1);
+}
+
+/// An alert was accepted `latency` after its event was stored.
+pub fn alert_latency(latency: std::time::Duration) {
+    metrics::histogram!(ALERT_LATENCY.name).record(latency.as_secs_f64());
+}

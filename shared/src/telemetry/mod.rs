@@ -106,6 +106,8 @@ pub const ALL: &[Metric] = &[
     API_REQUESTS,
     API_REQUEST_DURATION,
     API_CACHE_LOOKUPS,
+    ALERT_ATTEMPTS,
+    ALERT_LATENCY,
 ];
 
 /// Buckets of every `_seconds` histogram: 1 ms to 60 s.

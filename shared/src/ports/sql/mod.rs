@@ -30,6 +30,7 @@ use sqlx::{Database, Decode, Encode, Pool, Transaction, Type};
 use crate::domain::{Detection, SourceInput};
 use crate::error::{Error, Result};
 
+mod alerts;
 mod catalogue;
 mod events;
 mod keys;

@@ -13,7 +13,7 @@ use sqlx::{
 use super::{DbRow, EventChange, RECORD_ATTEMPTS, Sql, SqlBackend, statement_chunks, to_ms};
 use crate::dedup::fingerprint::{NEAR_DUPLICATE_DISTANCE, simhash_bands};
 use crate::dedup::plan::{Candidate, Candidates, ItemPlan, Target, plan_batch};
-use crate::domain::RecordOutcome;
+use crate::domain::{AlertKind, RecordOutcome};
 use crate::error::{Error, Result};
 use crate::ports::ToRecord;
 
@@ -331,6 +331,23 @@ where
                     created_ids.insert(index, id);
                 }
             }
+        }
+        // The outbox: one row per new event, in this transaction, so an event stored is an
+        // alert owed even if the process dies before the deliverer reads it.
+        let mut new_ids: Vec<i64> = created_ids.values().copied().collect();
+        new_ids.sort_unstable();
+        for chunk in statement_chunks(&new_ids) {
+            let mut builder: QueryBuilder<B::Db> = QueryBuilder::new(
+                "INSERT INTO outbox (event_id, revision, kind, created_at, fanned_out) ",
+            );
+            builder.push_values(chunk, |mut row, id| {
+                row.push_bind(*id)
+                    .push_bind(1_i64)
+                    .push_bind(AlertKind::Created.as_str())
+                    .push_bind(now)
+                    .push_bind(false);
+            });
+            builder.build().execute(&mut *tx).await?;
         }
         for chunk in statement_chunks(&updated[..]) {
             // `UPDATE .. FROM (VALUES ..)`: both engines name the columns column1, column2...

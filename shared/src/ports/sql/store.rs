@@ -10,9 +10,10 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type}
 
 use super::{DbRow, Sql, SqlBackend};
 use crate::domain::{
-    ApiKey, Company, CompanyInput, DesiredEntry, EventPage, EventQuery, Feedback, FeedbackLabel,
-    FetchReport, MemoryEntry, RecordOutcome, Source, SourceInput, SupervisorAction,
-    SupervisorActionInput, SupervisorActionQuery, SynthesisSnapshot, TgeEvent,
+    Alert, ApiKey, AttemptOutcome, Company, CompanyInput, DesiredEntry, EventPage, EventQuery,
+    Feedback, FeedbackLabel, FetchReport, MemoryEntry, NewAlert, OutboxItem, RecordOutcome, Source,
+    SourceInput, Subscription, SubscriptionInput, SupervisorAction, SupervisorActionInput,
+    SupervisorActionQuery, SynthesisSnapshot, TgeEvent,
 };
 use crate::error::Result;
 use crate::ports::{Store, ToRecord};
@@ -206,5 +207,64 @@ where
 
     async fn latest_snapshot(&self) -> Result<Option<SynthesisSnapshot>> {
         Sql(self).latest_snapshot().await
+    }
+
+    async fn create_subscription(&self, input: &SubscriptionInput) -> Result<Subscription> {
+        Sql(self).create_subscription(input).await
+    }
+
+    async fn list_subscriptions(&self) -> Result<Vec<Subscription>> {
+        Sql(self).list_subscriptions().await
+    }
+
+    async fn get_subscription(&self, id: i64) -> Result<Subscription> {
+        Sql(self).get_subscription(id).await
+    }
+
+    async fn delete_subscription(&self, id: i64) -> Result<()> {
+        Sql(self).delete_subscription(id).await
+    }
+
+    async fn waiting_outbox(&self, limit: u32) -> Result<Vec<OutboxItem>> {
+        Sql(self).waiting_outbox(limit).await
+    }
+
+    async fn fan_out(
+        &self,
+        outbox_ids: &[i64],
+        alerts: &[NewAlert],
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        Sql(self).fan_out(outbox_ids, alerts, now).await
+    }
+
+    async fn last_alert_at(
+        &self,
+        subscription_id: i64,
+        event_id: i64,
+    ) -> Result<Option<DateTime<Utc>>> {
+        Sql(self).last_alert_at(subscription_id, event_id).await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Alert>> {
+        Sql(self).claim_deliveries(now, lease_until, limit).await
+    }
+
+    async fn finish_delivery(
+        &self,
+        id: i64,
+        outcome: &AttemptOutcome,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        Sql(self).finish_delivery(id, outcome, at).await
+    }
+
+    async fn list_deliveries(&self, subscription_id: i64, limit: u32) -> Result<Vec<Alert>> {
+        Sql(self).list_deliveries(subscription_id, limit).await
     }
 }

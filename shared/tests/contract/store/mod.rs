@@ -14,10 +14,12 @@ use swarm_shared::ports::Store;
 use swarm_shared::ports::postgres::PgStore;
 use swarm_shared::ports::sqlite::SqliteStore;
 
+mod alerts;
 mod batches;
 mod events;
 mod state;
 
+use alerts::*;
 use batches::*;
 use events::*;
 use state::*;
@@ -219,6 +221,7 @@ async fn suite(make: impl AsyncFn() -> Arc<dyn Store>) {
     recording_is_idempotent_and_merges(make().await).await;
     event_queries_and_pagination(make().await).await;
     keys_snapshots_markers(make().await).await;
+    alerts_are_owed_once_and_leased(make().await).await;
 }
 
 #[tokio::test]

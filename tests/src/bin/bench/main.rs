@@ -10,7 +10,8 @@
 //!   document needs (the sentence encoder included), and with the third stage refusing every
 //!   document, as the keyword agent does once its per-second budget is spent.
 //! * `pipeline_embedded` ([`pipeline`]), `pipeline_distributed` ([`distributed`]), `api`
-//!   ([`api`]), `memory` ([`memory`]) and `footprint` ([`footprint`]): see their modules.
+//!   ([`api`]), `memory` ([`memory`]), `alerts` ([`alerts`]) and `footprint` ([`footprint`]):
+//!   see their modules.
 //! * `supervision`: an in-process swarm; a document is enqueued for the keyword agent, which
 //!   is armed to panic while it holds the document. Measured: enqueue to acknowledgement by
 //!   the replacement (host notices the exit, respawns the actor, the new actor rebuilds its
@@ -44,6 +45,7 @@ const BOILERPLATE: &str = "Sign up for our newsletter to get the day's top stori
 #[global_allocator]
 static ALLOCATOR: swarm_queen::Allocator = swarm_queen::Allocator;
 
+mod alerts;
 mod api;
 mod distributed;
 mod footprint;
@@ -52,13 +54,14 @@ mod pipeline;
 mod process;
 
 /// Figures in report order; `--only` picks some.
-const FIGURES: [&str; 7] = [
+const FIGURES: [&str; 8] = [
     "classification",
     "pipeline_embedded",
     "pipeline_distributed",
     "api",
     "memory",
     "supervision",
+    "alerts",
     "footprint",
 ];
 
@@ -441,6 +444,7 @@ fn main() {
             "api" => api::figure(&options),
             "memory" => memory::figure(&options),
             "supervision" => supervision(&options),
+            "alerts" => alerts::figure(&options),
             "footprint" => footprint::figure(&options),
             other => unreachable!("figure {other} is listed in FIGURES"),
         };

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use swarm_shared::domain::{ClassifiedDocument, Detection, Document, document_id};
 use swarm_tests::{ADMIN_KEY, TestSwarm, all_healthy, eventually};
 
+mod alerts;
 mod exports;
 mod keys;
 mod operations;

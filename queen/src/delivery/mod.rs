@@ -1,0 +1,324 @@
+//! The alert deliverer, run by the process that serves the API (the queen, or `tge-swarm
+//! run`): it fans the outbox out to subscriptions and sends the alerts that are due.
+//!
+//! Exactly once, as far as a receiver can tell:
+//! - every new event writes an outbox row in the transaction that stores it, so an event
+//!   stored is an alert owed, whatever dies afterwards;
+//! - fanning a row out creates one alert per (subscription, event, revision) in one
+//!   transaction with marking the row done; an alert's idempotency key is unique, so a row
+//!   fanned out twice (a crash between the two) creates each alert once;
+//! - an alert is leased before it is sent, so two deliverers never send it at once; a
+//!   deliverer killed mid-send leaves a lease that ends, and the alert is sent again with the
+//!   same `Idempotency-Key`, which the receiver uses to drop the repeat.
+//!
+//! Failed attempts are retried with exponential backoff and jitter, no sooner than a 429's
+//! Retry-After; a permanent refusal (4xx) or the last allowed attempt makes the alert dead.
+//! Every attempt's outcome is in the delivery log (`GET /api/v1/subscriptions/{id}/deliveries`).
+//! The pure parts (request shapes, signatures, backoff, what an answer means) are in
+//! [`channels`].
+
+pub mod channels;
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt as _;
+use swarm_shared::config::DeliveryConfig;
+use swarm_shared::domain::{
+    Alert, AlertKind, AttemptOutcome, Company, NewAlert, Subscription, TgeEvent,
+};
+use swarm_shared::error::Error;
+use swarm_shared::outbound::GuardedResolver;
+use swarm_shared::ports::Store;
+use swarm_shared::telemetry;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use channels::{Answer, Message};
+
+/// Outbox rows fanned out per round.
+const FAN_OUT_BATCH: u32 = 200;
+
+/// Sends alerts; one per API-serving process.
+#[derive(Clone)]
+pub struct Deliverer {
+    store: Arc<dyn Store>,
+    config: DeliveryConfig,
+    /// The HTTP client, behind the same outbound guard as sources (`scraping.allow_hosts`);
+    /// the guard's error when the config's rules do not build.
+    client: std::result::Result<reqwest::Client, String>,
+}
+
+impl std::fmt::Debug for Deliverer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deliverer")
+            .field("config", &self.config)
+            .field("client", &self.client.as_ref().map(|_| "ready"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Deliverer {
+    /// A deliverer over the store, with the config's delivery settings and outbound rules.
+    pub fn new(store: Arc<dyn Store>, config: &swarm_shared::config::Config) -> Deliverer {
+        swarm_shared::install_crypto_provider();
+        let client = config
+            .scraping
+            .outbound()
+            .map_err(|err| format!("the outbound rules do not build: {err}"))
+            .and_then(|policy| {
+                let policy = Arc::new(policy);
+                let hops = policy.clone();
+                reqwest::Client::builder()
+                    .user_agent(concat!(
+                        "tge-swarm/",
+                        env!("CARGO_PKG_VERSION"),
+                        " (alerts)"
+                    ))
+                    .timeout(config.delivery.timeout)
+                    .connect_timeout(config.delivery.timeout.min(Duration::from_secs(5)))
+                    .no_proxy()
+                    .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                        // Receivers may move; a redirect is followed only where a source
+                        // could go, and at most three times.
+                        if attempt.previous().len() >= 3 {
+                            return attempt.error("more than 3 redirects");
+                        }
+                        match hops.check_redirect(attempt.url()) {
+                            Ok(()) => attempt.follow(),
+                            Err(refusal) => attempt.error(refusal),
+                        }
+                    }))
+                    .dns_resolver(GuardedResolver::new(policy))
+                    .build()
+                    .map_err(|err| format!("building the alert client: {err}"))
+            });
+        Deliverer {
+            store,
+            config: config.delivery.clone(),
+            client,
+        }
+    }
+
+    /// Runs until `cancel`: every `delivery.poll_interval`, fans the outbox out and sends the
+    /// alerts that are due. A failing store is logged and tried again next round.
+    pub fn spawn(self, cancel: CancellationToken) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(self.config.poll_interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                if let Err(err) = self.fan_out(Utc::now()).await {
+                    tracing::warn!(error = %err, "fanning the alert outbox out failed; retrying next round");
+                }
+                if let Err(err) = self.send_due(Utc::now()).await {
+                    tracing::warn!(error = %err, "sending due alerts failed; retrying next round");
+                }
+            }
+        })
+    }
+
+    /// Fans waiting outbox rows out to the enabled subscriptions whose filters the event
+    /// passes (and whose quiet window allows another alert of it). Returns the alerts created.
+    pub async fn fan_out(&self, now: DateTime<Utc>) -> swarm_shared::Result<u64> {
+        let waiting = self.store.waiting_outbox(FAN_OUT_BATCH).await?;
+        if waiting.is_empty() {
+            return Ok(0);
+        }
+        let subscriptions: Vec<Subscription> = self
+            .store
+            .list_subscriptions()
+            .await?
+            .into_iter()
+            .filter(|subscription| subscription.enabled)
+            .collect();
+        let watchlist: Vec<Company> = if subscriptions
+            .iter()
+            .any(|subscription| subscription.filters.watchlist_only)
+        {
+            self.store.list_companies().await?
+        } else {
+            Vec::new()
+        };
+        let mut alerts = Vec::new();
+        for item in &waiting {
+            if subscriptions.is_empty() {
+                break;
+            }
+            let event = match self.store.get_event(item.event_id).await {
+                Ok(event) => event,
+                // Deleted since: nothing to tell.
+                Err(Error::NotFound { .. }) => continue,
+                Err(err) => return Err(err),
+            };
+            for subscription in &subscriptions {
+                if !subscription.filters.matches(&event, &watchlist) {
+                    continue;
+                }
+                if subscription.quiet_minutes > 0
+                    && let Some(last) = self.store.last_alert_at(subscription.id, event.id).await?
+                    && now - last < chrono::Duration::minutes(i64::from(subscription.quiet_minutes))
+                {
+                    continue;
+                }
+                alerts.push(NewAlert {
+                    subscription_id: subscription.id,
+                    event_id: item.event_id,
+                    revision: item.revision,
+                    kind: item.kind,
+                    event_stored_at: item.created_at,
+                });
+            }
+        }
+        let ids: Vec<i64> = waiting.iter().map(|item| item.id).collect();
+        let created = self.store.fan_out(&ids, &alerts, now).await?;
+        tracing::debug!(
+            rows = ids.len(),
+            alerts = created,
+            "alert outbox fanned out"
+        );
+        Ok(created)
+    }
+
+    /// Leases the alerts due at `now` and sends them, `delivery.concurrency` at a time.
+    /// Returns how many attempts were made.
+    pub async fn send_due(&self, now: DateTime<Utc>) -> swarm_shared::Result<usize> {
+        let concurrency = self.config.concurrency.max(1);
+        // Long enough for a whole attempt with its timeout, then some.
+        let lease = chrono::Duration::from_std(self.config.timeout * 2 + Duration::from_secs(5))
+            .unwrap_or_else(|_| chrono::Duration::minutes(5));
+        let due = self
+            .store
+            .claim_deliveries(now, now + lease, (concurrency * 4) as u32)
+            .await?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let mut subscriptions: HashMap<i64, Subscription> = HashMap::new();
+        let mut events: HashMap<i64, TgeEvent> = HashMap::new();
+        for alert in &due {
+            if let Entry::Vacant(slot) = subscriptions.entry(alert.subscription_id) {
+                match self.store.get_subscription(alert.subscription_id).await {
+                    Ok(subscription) => {
+                        slot.insert(subscription);
+                    }
+                    Err(Error::NotFound { .. }) => {}
+                    Err(err) => return Err(err),
+                }
+            }
+            if let Entry::Vacant(slot) = events.entry(alert.event_id) {
+                match self.store.get_event(alert.event_id).await {
+                    Ok(event) => {
+                        slot.insert(event);
+                    }
+                    Err(Error::NotFound { .. }) => {}
+                    Err(err) => return Err(err),
+                }
+            }
+        }
+        let attempts = due.len();
+        futures::stream::iter(due)
+            .for_each_concurrent(concurrency, |alert| {
+                let subscription = subscriptions.get(&alert.subscription_id);
+                let event = events.get(&alert.event_id);
+                async move {
+                    let outcome = self.attempt(&alert, subscription, event).await;
+                    let finished = Utc::now();
+                    telemetry::alert_attempted(
+                        subscription.map_or("unknown", |s| s.channel.kind()),
+                        &outcome,
+                    );
+                    if let AttemptOutcome::Delivered { .. } = outcome {
+                        telemetry::alert_latency(
+                            (finished - alert.event_stored_at)
+                                .to_std()
+                                .unwrap_or_default(),
+                        );
+                    }
+                    if let Err(err) = self.store.finish_delivery(alert.id, &outcome, finished).await {
+                        // The lease ends and the alert is sent again, with the same key.
+                        tracing::warn!(alert = alert.id, error = %err, "recording an alert attempt failed");
+                    }
+                }
+            })
+            .await;
+        Ok(attempts)
+    }
+
+    /// One attempt of `alert`; what it means for the alert.
+    async fn attempt(
+        &self,
+        alert: &Alert,
+        subscription: Option<&Subscription>,
+        event: Option<&TgeEvent>,
+    ) -> AttemptOutcome {
+        let Some(subscription) = subscription else {
+            return AttemptOutcome::Dead {
+                status_code: None,
+                error: "its subscription was deleted".into(),
+            };
+        };
+        if !subscription.enabled {
+            return AttemptOutcome::Dead {
+                status_code: None,
+                error: "its subscription is disabled".into(),
+            };
+        }
+        let Some(event) = event else {
+            return AttemptOutcome::Dead {
+                status_code: None,
+                error: format!("event {} no longer exists", alert.event_id),
+            };
+        };
+        let message = Message {
+            kind: alert.kind,
+            idempotency_key: &alert.idempotency_key,
+            subscription_id: subscription.id,
+            subscription_name: &subscription.name,
+            revision: alert.revision,
+            event: Some(event),
+        };
+        let answer = self.send(subscription, &message).await;
+        channels::outcome(
+            &answer,
+            alert.attempts,
+            &self.config,
+            Utc::now(),
+            channels::jitter(),
+        )
+    }
+
+    async fn send(&self, subscription: &Subscription, message: &Message<'_>) -> Answer {
+        match &self.client {
+            Ok(client) => channels::send(client, &subscription.channel, message, Utc::now()).await,
+            Err(error) => Answer::Transport {
+                error: error.clone(),
+            },
+        }
+    }
+
+    /// Sends a test alert to `subscription` now (not logged, not retried) and says what the
+    /// receiver answered.
+    pub async fn test_send(&self, subscription: &Subscription) -> Answer {
+        let key = format!(
+            "tge-swarm-test-{}-{}",
+            subscription.id,
+            Utc::now().timestamp_millis()
+        );
+        let message = Message {
+            kind: AlertKind::Test,
+            idempotency_key: &key,
+            subscription_id: subscription.id,
+            subscription_name: &subscription.name,
+            revision: 0,
+            event: None,
+        };
+        self.send(subscription, &message).await
+    }
+}

@@ -1,0 +1,246 @@
+//! Alert delivery in the store: subscriptions, the outbox written with each new event, alerts
+//! fanned out once per idempotency key, leases that keep two deliverers off one alert, and
+//! the delivery log.
+
+use std::sync::Arc;
+
+use chrono::{Duration as Span, Utc};
+use swarm_shared::Error;
+use swarm_shared::domain::{
+    AlertFilters, AlertKind, AlertStatus, AttemptOutcome, ChannelInput, NewAlert, RecordOutcome,
+    SubscriptionInput, idempotency_key,
+};
+use swarm_shared::ports::Store;
+
+use super::{WINDOW, classified, key};
+
+fn subscription(name: &str) -> SubscriptionInput {
+    SubscriptionInput {
+        name: name.into(),
+        channel: ChannelInput::Webhook {
+            url: format!("https://{name}.example/hook"),
+            secret: "a-secret-of-sixteen-or-more".into(),
+        },
+        filters: AlertFilters {
+            min_score: Some(0.5),
+            tokens: vec!["ABC".into()],
+            ..AlertFilters::default()
+        },
+        quiet_minutes: 5,
+        enabled: true,
+    }
+}
+
+pub(super) async fn alerts_are_owed_once_and_leased(store: Arc<dyn Store>) {
+    // Subscriptions: stored with their secrets, names unique, validated.
+    let desk = store
+        .create_subscription(&subscription("desk"))
+        .await
+        .unwrap();
+    assert_eq!(desk.name, "desk");
+    assert_eq!(desk.filters.tokens, ["ABC"]);
+    assert_eq!(desk.quiet_minutes, 5);
+    assert!(
+        matches!(desk.channel, ChannelInput::Webhook { ref secret, .. } if secret == "a-secret-of-sixteen-or-more")
+    );
+    assert!(matches!(
+        store.create_subscription(&subscription("desk")).await,
+        Err(Error::Conflict(_))
+    ));
+    let mut bad = subscription("bad");
+    bad.filters.min_score = Some(2.0);
+    let err = store.create_subscription(&bad).await.unwrap_err();
+    assert!(err.to_string().contains("filters.min_score"), "{err}");
+    let other = store
+        .create_subscription(&subscription("other"))
+        .await
+        .unwrap();
+    assert_eq!(store.list_subscriptions().await.unwrap().len(), 2);
+
+    // A new event writes one outbox row with it; a merge into it writes none.
+    assert!(store.waiting_outbox(10).await.unwrap().is_empty());
+    let first = classified(
+        "https://a.example/1",
+        "Acme sets its TGE",
+        Some("Acme"),
+        Some("ABC"),
+        0.9,
+        true,
+    );
+    let created = store
+        .record_classified(&first, &key("Acme"), None, WINDOW)
+        .await
+        .unwrap();
+    let RecordOutcome::EventCreated(event_id) = created else {
+        panic!("a new event, not {created:?}");
+    };
+    let again = classified(
+        "https://b.example/2",
+        "Acme TGE date",
+        Some("Acme"),
+        Some("ABC"),
+        0.8,
+        true,
+    );
+    store
+        .record_classified(&again, &key("Acme"), None, WINDOW)
+        .await
+        .unwrap();
+    let waiting = store.waiting_outbox(10).await.unwrap();
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    assert_eq!(waiting[0].event_id, event_id);
+    assert_eq!(waiting[0].revision, 1);
+    assert_eq!(waiting[0].kind, AlertKind::Created);
+
+    // Fanning out creates each alert once, even when a row is fanned out twice.
+    let now = Utc::now();
+    let alerts: Vec<NewAlert> = [desk.id, other.id]
+        .into_iter()
+        .map(|subscription_id| NewAlert {
+            subscription_id,
+            event_id,
+            revision: 1,
+            kind: AlertKind::Created,
+            event_stored_at: waiting[0].created_at,
+        })
+        .collect();
+    assert_eq!(
+        store.fan_out(&[waiting[0].id], &alerts, now).await.unwrap(),
+        2
+    );
+    assert!(store.waiting_outbox(10).await.unwrap().is_empty());
+    assert_eq!(
+        store.fan_out(&[waiting[0].id], &alerts, now).await.unwrap(),
+        0
+    );
+    assert!(
+        store
+            .last_alert_at(desk.id, event_id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .last_alert_at(desk.id, event_id + 1000)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A lease keeps an alert from a second deliverer until it ends; each lease is an attempt.
+    let lease = now + Span::seconds(30);
+    let claimed = store.claim_deliveries(now, lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 2, "{claimed:?}");
+    assert!(
+        claimed
+            .iter()
+            .all(|alert| alert.attempts == 1 && alert.status == AlertStatus::Pending)
+    );
+    assert_eq!(
+        claimed[0].idempotency_key,
+        idempotency_key(claimed[0].subscription_id, event_id, 1)
+    );
+    assert!(
+        store
+            .claim_deliveries(now, lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let after_lease = lease + Span::seconds(1);
+    let reclaimed = store
+        .claim_deliveries(after_lease, after_lease + Span::seconds(30), 1)
+        .await
+        .unwrap();
+    assert_eq!(reclaimed.len(), 1);
+    assert_eq!(reclaimed[0].attempts, 2);
+
+    // Outcomes: a retry waits until its time, a delivery and a death are final.
+    let (desk_alert, other_alert) = if claimed[0].subscription_id == desk.id {
+        (&claimed[0], &claimed[1])
+    } else {
+        (&claimed[1], &claimed[0])
+    };
+    let retry_at = after_lease + Span::seconds(60);
+    store
+        .finish_delivery(
+            desk_alert.id,
+            &AttemptOutcome::Retry {
+                status_code: Some(503),
+                error: "HTTP 503".into(),
+                next_attempt_at: retry_at,
+            },
+            after_lease,
+        )
+        .await
+        .unwrap();
+    store
+        .finish_delivery(
+            other_alert.id,
+            &AttemptOutcome::Dead {
+                status_code: Some(404),
+                error: "HTTP 404".into(),
+            },
+            after_lease,
+        )
+        .await
+        .unwrap();
+    let later = after_lease + Span::seconds(40);
+    assert!(
+        store
+            .claim_deliveries(later, later + Span::seconds(30), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let due = store
+        .claim_deliveries(retry_at, retry_at + Span::seconds(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].id, desk_alert.id);
+    assert_eq!(due[0].last_status_code, Some(503));
+    store
+        .finish_delivery(
+            due[0].id,
+            &AttemptOutcome::Delivered { status_code: 204 },
+            retry_at,
+        )
+        .await
+        .unwrap();
+    let log = store.list_deliveries(desk.id, 10).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].status, AlertStatus::Delivered);
+    assert_eq!(log[0].last_status_code, Some(204));
+    assert!(log[0].delivered_at.is_some());
+    let dead = store.list_deliveries(other.id, 10).await.unwrap();
+    assert_eq!(dead[0].status, AlertStatus::Dead);
+    assert_eq!(dead[0].last_error.as_deref(), Some("HTTP 404"));
+    let far = retry_at + Span::days(1);
+    assert!(
+        store
+            .claim_deliveries(far, far, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Deleting a subscription takes its log with it.
+    store.delete_subscription(other.id).await.unwrap();
+    assert!(matches!(
+        store.get_subscription(other.id).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(
+        store
+            .list_deliveries(other.id, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        store.delete_subscription(other.id).await,
+        Err(Error::NotFound { .. })
+    ));
+}

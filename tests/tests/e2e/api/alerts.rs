@@ -1,0 +1,468 @@
+//! Alerts pushed to subscribers: a signed webhook, Slack, Discord and Telegram, each in the
+//! request shape its receiver documents, served here by local receivers; retries after a 500
+//! and no sooner than a 429's Retry-After; filters; the delivery log; a test alert.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::post;
+use serde_json::{Value, json};
+use swarm_tests::{TestSwarm, eventually};
+
+use super::*;
+
+const SECRET: &str = "a-webhook-secret-for-tests";
+
+/// One request a receiver got.
+#[derive(Debug, Clone)]
+struct Received {
+    path: String,
+    headers: HeaderMap,
+    body: Bytes,
+    at: Instant,
+}
+
+#[derive(Default)]
+struct Receivers {
+    got: Mutex<Vec<Received>>,
+}
+
+impl Receivers {
+    fn on(&self, path: &str) -> Vec<Received> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.path == path)
+            .cloned()
+            .collect()
+    }
+}
+
+/// Answers like each service: 200 (Slack answers `ok`, Telegram `{"ok": true}`), except
+/// `/flaky` (500, then 200) and `/limited` (429 with Retry-After: 1, then 200).
+async fn receive(
+    State(state): State<Arc<Receivers>>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
+    let seen = {
+        let mut got = state.got.lock().unwrap();
+        got.push(Received {
+            path: path.clone(),
+            headers,
+            body,
+            at: Instant::now(),
+        });
+        got.iter().filter(|r| r.path == path).count()
+    };
+    match (path.as_str(), seen) {
+        ("flaky", 1) => (StatusCode::INTERNAL_SERVER_ERROR, "busy").into_response(),
+        ("limited", 1) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "1")],
+            "slow down",
+        )
+            .into_response(),
+        ("gone", _) => (StatusCode::NOT_FOUND, "no such hook").into_response(),
+        (path, _) if path.ends_with("sendMessage") => {
+            axum::Json(json!({"ok": true, "result": {"message_id": 1}})).into_response()
+        }
+        ("slack", _) => "ok".into_response(),
+        _ => StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
+async fn start_receivers() -> (String, Arc<Receivers>) {
+    let state = Arc::new(Receivers::default());
+    let router = Router::new()
+        .route("/{*path}", post(receive))
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    (format!("http://{addr}"), state)
+}
+
+/// Verifies a webhook request as the README tells subscribers to.
+fn signature_verifies(received: &Received) -> bool {
+    let header = received.headers["x-tge-swarm-signature"].to_str().unwrap();
+    let mut timestamp = None;
+    let mut mac = None;
+    for part in header.split(',') {
+        match part.split_once('=') {
+            Some(("t", value)) => timestamp = Some(value.to_owned()),
+            Some(("v1", value)) => mac = Some(value.to_owned()),
+            _ => {}
+        }
+    }
+    let (Some(timestamp), Some(mac)) = (timestamp, mac) else {
+        return false;
+    };
+    let fresh = (chrono::Utc::now().timestamp() - timestamp.parse::<i64>().unwrap()).abs() <= 300;
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, SECRET.as_bytes());
+    let mut signed = format!("{timestamp}.").into_bytes();
+    signed.extend_from_slice(&received.body);
+    let Ok(mac) = hex::decode(mac) else {
+        return false;
+    };
+    fresh && ring::hmac::verify(&key, &signed, &mac).is_ok()
+}
+
+async fn subscribe(swarm: &TestSwarm, body: Value) -> i64 {
+    let (status, created) = swarm.post("/api/v1/subscriptions", body.clone()).await;
+    assert_eq!(status, 201, "{body} -> {created}");
+    created["id"].as_i64().unwrap()
+}
+
+async fn log_of(swarm: &TestSwarm, id: i64) -> Vec<Value> {
+    let response = swarm
+        .http
+        .get(swarm.url(&format!("/api/v1/subscriptions/{id}/deliveries")))
+        .header("X-API-Key", swarm_tests::ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap();
+    body["alerts"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_events_are_pushed_once_to_every_channel_with_retries() {
+    let swarm = TestSwarm::start(|config| {
+        config.delivery.poll_interval = Duration::from_millis(50);
+        config.delivery.retry_min_delay = Duration::from_millis(200);
+        config.delivery.retry_max_delay = Duration::from_secs(2);
+        config.delivery.timeout = Duration::from_secs(2);
+    })
+    .await;
+    let (base, receivers) = start_receivers().await;
+
+    // Bad subscriptions are refused with the field named; secrets are never shown.
+    for (body, field) in [
+        (
+            json!({"name": "short", "channel": {"type": "webhook", "url": format!("{base}/hook"), "secret": "short"}}),
+            "channel.secret",
+        ),
+        (
+            json!({"name": "private", "channel": {"type": "slack", "url": "http://10.1.2.3/hook"}}),
+            "10.1.2.3 is a private address",
+        ),
+        (
+            json!({"name": "chat", "channel": {"type": "telegram", "bot_token": "123:abc", "chat_id": "not a chat"}}),
+            "channel.chat_id",
+        ),
+        (
+            json!({"name": "score", "channel": {"type": "discord", "url": format!("{base}/d")}, "filters": {"min_score": 3}}),
+            "filters.min_score",
+        ),
+    ] {
+        let (status, problem) = swarm.post("/api/v1/subscriptions", body.clone()).await;
+        assert_eq!(status, 422, "{body} -> {problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains(field),
+            "{problem} should name {field}"
+        );
+    }
+    let (status, problem) = swarm
+        .post(
+            "/api/v1/subscriptions",
+            json!({"name": "x", "channel": {"type": "pager", "url": "https://a.example"}}),
+        )
+        .await;
+    assert!(status.is_client_error(), "{status} {problem}");
+    let unauthorised = swarm
+        .http
+        .get(swarm.url("/api/v1/subscriptions"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthorised.status().as_u16(), 401);
+
+    let hook = subscribe(
+        &swarm,
+        json!({"name": "desk", "channel": {"type": "webhook", "url": format!("{base}/hook"), "secret": SECRET}}),
+    )
+    .await;
+    let slack = subscribe(
+        &swarm,
+        json!({"name": "slack", "channel": {"type": "slack", "url": format!("{base}/slack")}}),
+    )
+    .await;
+    subscribe(
+        &swarm,
+        json!({"name": "discord", "channel": {"type": "discord", "url": format!("{base}/discord")}}),
+    )
+    .await;
+    subscribe(
+        &swarm,
+        json!({"name": "telegram", "channel": {"type": "telegram", "bot_token": "123456:ABC-def_ghi", "chat_id": "-100200300", "api_base": base}}),
+    )
+    .await;
+    let flaky = subscribe(
+        &swarm,
+        json!({"name": "flaky", "channel": {"type": "webhook", "url": format!("{base}/flaky"), "secret": SECRET}}),
+    )
+    .await;
+    let limited = subscribe(
+        &swarm,
+        json!({"name": "limited", "channel": {"type": "webhook", "url": format!("{base}/limited"), "secret": SECRET}}),
+    )
+    .await;
+    let gone = subscribe(
+        &swarm,
+        json!({"name": "gone", "channel": {"type": "webhook", "url": format!("{base}/gone"), "secret": SECRET}}),
+    )
+    .await;
+    let filtered = subscribe(
+        &swarm,
+        json!({"name": "other-token", "channel": {"type": "webhook", "url": format!("{base}/filtered"), "secret": SECRET},
+               "filters": {"tokens": ["$NOPE"]}}),
+    )
+    .await;
+
+    let listed = {
+        let response = swarm
+            .http
+            .get(swarm.url("/api/v1/subscriptions"))
+            .header("X-API-Key", swarm_tests::ADMIN_KEY)
+            .send()
+            .await
+            .unwrap();
+        response.text().await.unwrap()
+    };
+    assert!(listed.contains("\"desk\""), "{listed}");
+    assert!(!listed.contains(SECRET), "a secret is shown: {listed}");
+    assert!(
+        !listed.contains("ABC-def_ghi"),
+        "a bot token is shown: {listed}"
+    );
+    assert!(
+        !listed.contains(&format!("{base}/slack")),
+        "a Slack URL is shown: {listed}"
+    );
+
+    // An announcement is stored: every channel hears of it once.
+    let mut item = classified(1);
+    item.document.title = "Orbiter sets its TGE for December 10".into();
+    item.detection.project = Some("Orbiter".into());
+    item.detection.token = Some("ORB".into());
+    let stored_at = Instant::now();
+    let outcome = swarm
+        .swarm
+        .context()
+        .store
+        .record_classified(&item, "orbiter", None, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let swarm_shared::domain::RecordOutcome::EventCreated(event_id) = outcome else {
+        panic!("{outcome:?}");
+    };
+    for path in ["hook", "slack", "discord", "123456:ABC-def_ghi/sendMessage"] {
+        let path = if path.ends_with("sendMessage") {
+            format!("bot{path}")
+        } else {
+            path.to_owned()
+        };
+        eventually(
+            Duration::from_secs(20),
+            &format!("an alert at /{path}"),
+            || {
+                let receivers = receivers.clone();
+                let path = path.clone();
+                async move { !receivers.on(&path).is_empty() }
+            },
+        )
+        .await;
+    }
+    let webhook = &receivers.on("hook")[0];
+    eprintln!(
+        "webhook alert {:?} after the event was stored",
+        webhook.at - stored_at
+    );
+    assert!(
+        signature_verifies(webhook),
+        "signature does not verify: {webhook:?}"
+    );
+    let body: Value = serde_json::from_slice(&webhook.body).unwrap();
+    assert_eq!(body["type"], "tge.event.created");
+    assert_eq!(body["event"]["id"], event_id);
+    assert_eq!(body["event"]["project"], "Orbiter");
+    assert_eq!(body["subscription"]["id"], hook);
+    let key = format!("tge-swarm-{hook}-{event_id}-1");
+    assert_eq!(body["idempotency_key"], key.as_str());
+    assert_eq!(webhook.headers["idempotency-key"], key.as_str());
+    assert_eq!(webhook.headers["x-tge-swarm-event"], "tge.event.created");
+    assert!(
+        webhook.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    // A tampered body does not verify.
+    let mut tampered = webhook.clone();
+    tampered.body =
+        Bytes::from(String::from_utf8_lossy(&webhook.body).replace("Orbiter", "Orbitex"));
+    assert!(!signature_verifies(&tampered));
+
+    let slack_body: Value = serde_json::from_slice(&receivers.on("slack")[0].body).unwrap();
+    assert!(
+        slack_body["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("TGE alert: Orbiter ($ORB)"),
+        "{slack_body}"
+    );
+    let discord: Value = serde_json::from_slice(&receivers.on("discord")[0].body).unwrap();
+    assert!(
+        discord["content"].as_str().unwrap().contains("Orbiter"),
+        "{discord}"
+    );
+    assert_eq!(discord["allowed_mentions"]["parse"], json!([]));
+    let telegram: Value =
+        serde_json::from_slice(&receivers.on("bot123456:ABC-def_ghi/sendMessage")[0].body).unwrap();
+    assert_eq!(telegram["chat_id"], "-100200300");
+    assert!(
+        telegram["text"].as_str().unwrap().contains("$ORB"),
+        "{telegram}"
+    );
+
+    // 500 then 200: delivered on the retry. 429 with Retry-After: 1: not retried sooner.
+    eventually(
+        Duration::from_secs(20),
+        "the flaky receiver's retry",
+        || {
+            let receivers = receivers.clone();
+            async move { receivers.on("flaky").len() >= 2 }
+        },
+    )
+    .await;
+    eventually(
+        Duration::from_secs(20),
+        "the rate-limited receiver's retry",
+        || {
+            let receivers = receivers.clone();
+            async move { receivers.on("limited").len() >= 2 }
+        },
+    )
+    .await;
+    let limited_calls = receivers.on("limited");
+    let waited = limited_calls[1].at - limited_calls[0].at;
+    assert!(
+        waited >= Duration::from_millis(950),
+        "retried after {waited:?} despite Retry-After: 1"
+    );
+    let flaky_calls = receivers.on("flaky");
+    assert_eq!(
+        flaky_calls[0].headers["idempotency-key"], flaky_calls[1].headers["idempotency-key"],
+        "a retry carries the same key"
+    );
+    eventually(Duration::from_secs(20), "the delivery logs", || {
+        let swarm = &swarm;
+        async move {
+            let flaky_log = log_of(swarm, flaky).await;
+            let limited_log = log_of(swarm, limited).await;
+            let gone_log = log_of(swarm, gone).await;
+            flaky_log
+                .first()
+                .is_some_and(|a| a["status"] == "delivered")
+                && limited_log
+                    .first()
+                    .is_some_and(|a| a["status"] == "delivered")
+                && gone_log.first().is_some_and(|a| a["status"] == "dead")
+        }
+    })
+    .await;
+    let flaky_log = log_of(&swarm, flaky).await;
+    assert_eq!(flaky_log.len(), 1);
+    assert_eq!(flaky_log[0]["attempts"], 2);
+    assert_eq!(flaky_log[0]["last_status_code"], 204);
+    let gone_log = log_of(&swarm, gone).await;
+    assert_eq!(
+        gone_log[0]["attempts"], 1,
+        "a 404 is not retried: {gone_log:?}"
+    );
+    assert!(
+        gone_log[0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 404")
+    );
+    assert_eq!(receivers.on("gone").len(), 1);
+    // The filter kept the other token's subscriber out.
+    assert!(receivers.on("filtered").is_empty());
+    assert!(log_of(&swarm, filtered).await.is_empty());
+
+    // Each alert once: nothing more arrives, and a merge into the event alerts nobody.
+    let mut more = classified(2);
+    more.document.title = "Orbiter TGE: claim portal opens December 10".into();
+    more.detection.project = Some("Orbiter".into());
+    more.detection.token = Some("ORB".into());
+    swarm
+        .swarm
+        .context()
+        .store
+        .record_classified(&more, "orbiter", None, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    for path in [
+        "hook",
+        "slack",
+        "discord",
+        "bot123456:ABC-def_ghi/sendMessage",
+    ] {
+        assert_eq!(receivers.on(path).len(), 1, "alerts at /{path}");
+    }
+    assert_eq!(receivers.on("flaky").len(), 2);
+    assert_eq!(receivers.on("limited").len(), 2);
+    let slack_log = log_of(&swarm, slack).await;
+    assert_eq!(slack_log.len(), 1);
+    assert_eq!(slack_log[0]["status"], "delivered");
+
+    // A test alert, sent now, not logged.
+    let (status, result) = swarm
+        .post(&format!("/api/v1/subscriptions/{hook}/test"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{result}");
+    assert_eq!(result["delivered"], true, "{result}");
+    let test = receivers.on("hook").pop().unwrap();
+    let test_body: Value = serde_json::from_slice(&test.body).unwrap();
+    assert_eq!(test_body["type"], "tge.test");
+    assert!(signature_verifies(&test));
+    assert_eq!(log_of(&swarm, hook).await.len(), 1);
+    let (status, result) = swarm
+        .post(&format!("/api/v1/subscriptions/{gone}/test"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(result["delivered"], false);
+    assert_eq!(result["status"], 404);
+
+    // Deleting a subscription.
+    let response = swarm
+        .http
+        .delete(swarm.url(&format!("/api/v1/subscriptions/{gone}")))
+        .header("X-API-Key", swarm_tests::ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 204);
+    let response = swarm
+        .http
+        .get(swarm.url(&format!("/api/v1/subscriptions/{gone}")))
+        .header("X-API-Key", swarm_tests::ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    swarm.stop().await;
+}
