@@ -8,6 +8,7 @@ pub mod export;
 pub mod keys;
 pub mod limits;
 pub mod routes;
+pub mod stream;
 pub mod subscriptions;
 pub mod supervision;
 pub mod trading;
@@ -47,6 +48,9 @@ pub struct AppState {
     pub sentence_budget: std::sync::Arc<std::sync::Mutex<swarm_agents::keyword::sentence::Budget>>,
     /// Sends alerts: the delivery loop of this process, and test alerts.
     pub deliverer: crate::delivery::Deliverer,
+    /// New events for `GET /events/stream` clients; call [`stream::StreamFeed::spawn`] so
+    /// that they flow.
+    pub stream: stream::StreamFeed,
 }
 
 impl AppState {
@@ -62,6 +66,7 @@ impl AppState {
         let deliverer = crate::delivery::Deliverer::new(ctx.store.clone(), &ctx.config);
         AppState {
             deliverer,
+            stream: stream::StreamFeed::default(),
             ctx,
             scorer: ScorerCache::default(),
             events,
@@ -245,7 +250,7 @@ impl Modify for SecurityAddon {
         supervision::inject_fault, supervision::list_dead_letters,
         keys::list_keys, keys::create_key, keys::rotate_key, keys::revoke_key,
         trading::get_trading_tokens, trading::put_trading_tokens,
-        export::calendar, export::export,
+        export::calendar, export::export, stream::stream,
         subscriptions::list_subscriptions, subscriptions::create_subscription,
         subscriptions::get_subscription, subscriptions::delete_subscription,
         subscriptions::list_deliveries, subscriptions::test_subscription,
@@ -324,6 +329,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/events", get(routes::list_events))
         .route("/events/export", get(export::export))
+        .route("/events/stream", get(stream::stream))
         .route("/events/{id}", get(routes::get_event))
         .route("/events/{id}/feedback", post(routes::create_feedback))
         .route("/classify", post(routes::classify))

@@ -361,6 +361,11 @@ impl Swarm {
             }
             // Alerts are sent by the process that serves the API: one per swarm.
             servers.push(state.deliverer.clone().spawn(cancel.clone()));
+            servers.push(state.stream.spawn(
+                ctx.store.clone(),
+                config.delivery.poll_interval,
+                cancel.clone(),
+            ));
             listeners.push((listener, crate::api::router(state), "api"));
         }
         for (listener, router, what) in listeners {

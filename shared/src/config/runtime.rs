@@ -104,6 +104,9 @@ pub struct ServerConfig {
     /// such an announcement is lost. `0s` turns the cache off.
     #[serde(default = "default_events_cache_ttl", with = "humantime_serde")]
     pub events_cache_ttl: Duration,
+    /// How often the live event stream sends a heartbeat comment to an idle client.
+    #[serde(default = "default_stream_heartbeat", with = "humantime_serde")]
+    pub stream_heartbeat: Duration,
     /// Requests a second from one client address (0: no limit); beyond it, 429.
     #[serde(default = "default_rate_limit_per_address")]
     pub rate_limit_per_address: u32,
@@ -144,6 +147,7 @@ impl Default for ServerConfig {
             require_key_for_reads: false,
             max_request_bytes: default_api_body_limit(),
             events_cache_ttl: default_events_cache_ttl(),
+            stream_heartbeat: default_stream_heartbeat(),
             rate_limit_per_address: default_rate_limit_per_address(),
             rate_limit_per_key: default_rate_limit_per_key(),
             rate_limit_burst: default_rate_limit_burst(),
@@ -159,6 +163,10 @@ pub(super) fn default_api_addr() -> SocketAddr {
 
 pub(super) fn default_metrics_addr() -> SocketAddr {
     SocketAddr::from(([0, 0, 0, 0], 8001))
+}
+
+fn default_stream_heartbeat() -> Duration {
+    Duration::from_secs(15)
 }
 
 pub(super) fn default_events_cache_ttl() -> Duration {

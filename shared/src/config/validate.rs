@@ -309,7 +309,7 @@ impl Config {
         const MS: Duration = Duration::from_millis(1);
         const HOUR: Duration = Duration::from_secs(3600);
         const DAY: Duration = Duration::from_secs(24 * 3600);
-        let durations: [(&str, Duration, Duration, Duration); 23] = [
+        let durations: [(&str, Duration, Duration, Duration); 24] = [
             ("scheduler.tick", self.scheduler.tick, MS, HOUR),
             ("scraping.timeout", self.scraping.timeout, MS, HOUR),
             (
@@ -398,6 +398,12 @@ impl Config {
                 self.server.events_cache_ttl,
                 Duration::ZERO,
                 Duration::from_secs(60),
+            ),
+            (
+                "server.stream_heartbeat",
+                self.server.stream_heartbeat,
+                MS,
+                Duration::from_secs(300),
             ),
             (
                 "delivery.poll_interval",

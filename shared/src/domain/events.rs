@@ -69,6 +69,8 @@ pub struct EventQuery {
     /// Sources listed per event (0..=200; `None`: [`DEFAULT_SOURCES_PER_EVENT`]). An event's
     /// `source_count` always counts them all.
     pub sources_per_event: Option<u32>,
+    /// Only these events (empty: any); the live stream's filter of new events.
+    pub ids: Vec<i64>,
 }
 
 /// Sources a page of events lists per event unless asked otherwise: the first few reports of

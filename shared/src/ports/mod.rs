@@ -365,6 +365,11 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_subscription(&self, id: i64) -> Result<()>;
     /// Outbox rows not fanned out yet, oldest first, at most `limit`.
     async fn waiting_outbox(&self, limit: u32) -> Result<Vec<OutboxItem>>;
+    /// Outbox rows after row `after`, oldest first, at most `limit`, whether fanned out or
+    /// not: the ordered log of new events the live stream reads.
+    async fn outbox_after(&self, after: i64, limit: u32) -> Result<Vec<OutboxItem>>;
+    /// The newest outbox row's id (0 when there is none).
+    async fn latest_outbox_row(&self) -> Result<i64>;
     /// In one transaction: creates `alerts` (skipping any whose idempotency key exists, so a
     /// row fanned out twice creates each alert once) and marks the outbox rows `outbox_ids`
     /// fanned out. Returns how many alerts were created.

@@ -130,6 +130,18 @@ where
         Ok(())
     }
 
+    fn outbox_from_row(row: &DbRow<B>) -> Result<OutboxItem> {
+        let kind: String = row.try_get("kind")?;
+        Ok(OutboxItem {
+            id: row.try_get("id")?,
+            event_id: row.try_get("event_id")?,
+            revision: row.try_get("revision")?,
+            kind: AlertKind::parse(&kind)
+                .ok_or_else(|| Error::Invalid(format!("stored outbox kind `{kind}` is unknown")))?,
+            created_at: from_ms(row.try_get("created_at")?),
+        })
+    }
+
     pub async fn waiting_outbox(&self, limit: u32) -> Result<Vec<OutboxItem>> {
         // The limit is a literal, as in `list_events`: one prepared statement per value.
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -139,20 +151,26 @@ where
         )))
         .fetch_all(self.0.reader())
         .await?;
-        let mut items = Vec::with_capacity(rows.len());
-        for row in rows {
-            let kind: String = row.try_get("kind")?;
-            items.push(OutboxItem {
-                id: row.try_get("id")?,
-                event_id: row.try_get("event_id")?,
-                revision: row.try_get("revision")?,
-                kind: AlertKind::parse(&kind).ok_or_else(|| {
-                    Error::Invalid(format!("stored outbox kind `{kind}` is unknown"))
-                })?,
-                created_at: from_ms(row.try_get("created_at")?),
-            });
-        }
-        Ok(items)
+        rows.iter().map(Self::outbox_from_row).collect()
+    }
+
+    pub async fn outbox_after(&self, after: i64, limit: u32) -> Result<Vec<OutboxItem>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id, event_id, revision, kind, created_at FROM outbox \
+             WHERE id > $1 ORDER BY id LIMIT {}",
+            limit.max(1)
+        )))
+        .bind(after)
+        .fetch_all(self.0.reader())
+        .await?;
+        rows.iter().map(Self::outbox_from_row).collect()
+    }
+
+    pub async fn latest_outbox_row(&self) -> Result<i64> {
+        let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM outbox")
+            .fetch_one(self.0.reader())
+            .await?;
+        Ok(newest.unwrap_or(0))
     }
 
     pub async fn fan_out(

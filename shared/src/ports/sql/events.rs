@@ -127,6 +127,14 @@ where
         let page_size = query.page_size.clamp(1, 200);
         let mut builder: QueryBuilder<B::Db> =
             QueryBuilder::new("SELECT * FROM tge_events e WHERE 1 = 1");
+        if !query.ids.is_empty() {
+            builder.push(" AND e.id IN (");
+            let mut separated = builder.separated(", ");
+            for id in &query.ids {
+                separated.push_bind(*id);
+            }
+            builder.push(")");
+        }
         if let Some(company) = &query.company {
             let keys = self.resolve_company_keys(company).await?;
             builder.push(" AND e.project_key IN (");

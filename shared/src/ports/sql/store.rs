@@ -229,6 +229,14 @@ where
         Sql(self).waiting_outbox(limit).await
     }
 
+    async fn outbox_after(&self, after: i64, limit: u32) -> Result<Vec<OutboxItem>> {
+        Sql(self).outbox_after(after, limit).await
+    }
+
+    async fn latest_outbox_row(&self) -> Result<i64> {
+        Sql(self).latest_outbox_row().await
+    }
+
     async fn fan_out(
         &self,
         outbox_ids: &[i64],

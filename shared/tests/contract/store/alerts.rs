@@ -7,8 +7,8 @@ use std::sync::Arc;
 use chrono::{Duration as Span, Utc};
 use swarm_shared::Error;
 use swarm_shared::domain::{
-    AlertFilters, AlertKind, AlertStatus, AttemptOutcome, ChannelInput, NewAlert, RecordOutcome,
-    SubscriptionInput, idempotency_key,
+    AlertFilters, AlertKind, AlertStatus, AttemptOutcome, ChannelInput, EventQuery, NewAlert,
+    RecordOutcome, SubscriptionInput, idempotency_key,
 };
 use swarm_shared::ports::Store;
 
@@ -112,6 +112,34 @@ pub(super) async fn alerts_are_owed_once_and_leased(store: Arc<dyn Store>) {
     assert_eq!(
         store.fan_out(&[waiting[0].id], &alerts, now).await.unwrap(),
         0
+    );
+
+    // The outbox stays the ordered log of new events the live stream reads.
+    assert_eq!(store.latest_outbox_row().await.unwrap(), waiting[0].id);
+    let log = store.outbox_after(0, 10).await.unwrap();
+    assert_eq!(log, waiting);
+    assert!(
+        store
+            .outbox_after(waiting[0].id, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let only = |ids: Vec<i64>| EventQuery {
+        ids,
+        page_size: 50,
+        ..EventQuery::default()
+    };
+    let page = store.list_events(&only(vec![event_id])).await.unwrap();
+    assert_eq!(page.events.len(), 1);
+    assert_eq!(page.events[0].id, event_id);
+    assert!(
+        store
+            .list_events(&only(vec![event_id + 999]))
+            .await
+            .unwrap()
+            .events
+            .is_empty()
     );
     assert!(
         store

@@ -10,6 +10,7 @@ mod alerts;
 mod exports;
 mod keys;
 mod operations;
+mod stream;
 
 fn source_body(name: &str) -> Value {
     json!({"name": name, "kind": "rss", "url": "https://feeds.example/rss", "interval": "30s"})

@@ -1,0 +1,308 @@
+//! `GET /api/v1/events/stream`: new events as Server-Sent Events, with the filters of
+//! `GET /events`, resumable with `Last-Event-ID`.
+//!
+//! The stream reads the outbox, the ordered log of event creations that the store writes in
+//! the transaction of each new event: an SSE id is an outbox row id, so a client that
+//! reconnects with `Last-Event-ID` is replayed every event it missed, in order, from the
+//! store. One poller per process reads new rows every `delivery.poll_interval` and hands them
+//! to the clients through a bounded broadcast buffer of [`CLIENT_BUFFER`] rows: a client that
+//! falls that far behind is dropped with a `dropped` event naming the reason (it may reconnect
+//! and resume), and never slows the poller or another client. A comment line is sent every
+//! `server.stream_heartbeat` so proxies keep the connection open.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::Stream;
+use serde::Deserialize;
+use swarm_shared::domain::EventQuery;
+use swarm_shared::ports::Store;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use utoipa::IntoParams;
+
+use super::AppState;
+use super::auth::ReadAccess;
+use super::error::{ApiError, ApiResult};
+use super::routes::{EventFilters, filtered, query_error};
+
+/// Outbox rows a client may fall behind before it is dropped.
+pub const CLIENT_BUFFER: usize = 1024;
+/// Outbox rows read per query, when polling and when replaying.
+const BATCH: u32 = 200;
+/// Most rows replayed to a client that resumes; one further behind is told to page through
+/// `GET /events` instead.
+pub const MAX_REPLAY: usize = 10_000;
+
+/// An event created, as the stream carries it: its outbox row and the event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Created {
+    /// The outbox row: the SSE id.
+    pub row: i64,
+    /// The event.
+    pub event_id: i64,
+}
+
+/// The process's feed of new events for stream clients.
+#[derive(Debug, Clone)]
+pub struct StreamFeed {
+    sender: broadcast::Sender<Created>,
+    /// Cancelled when the process stops: every stream then ends, so that the server's
+    /// graceful shutdown is not held open by clients that never hang up.
+    closing: CancellationToken,
+}
+
+impl Default for StreamFeed {
+    fn default() -> Self {
+        StreamFeed {
+            sender: broadcast::channel(CLIENT_BUFFER).0,
+            closing: CancellationToken::new(),
+        }
+    }
+}
+
+impl StreamFeed {
+    /// Polls the outbox every `interval` from its current end on, until `cancel`; a failing
+    /// store is logged and read again next round.
+    pub fn spawn(
+        &self,
+        store: Arc<dyn Store>,
+        interval: std::time::Duration,
+        cancel: CancellationToken,
+    ) -> JoinHandle<()> {
+        let sender = self.sender.clone();
+        let closing = self.closing.clone();
+        tokio::spawn(async move {
+            let _close_streams = closing.drop_guard();
+            let mut last: Option<i64> = None;
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                let after = match last {
+                    Some(after) => after,
+                    None => match store.latest_outbox_row().await {
+                        Ok(tip) => {
+                            last = Some(tip);
+                            continue;
+                        }
+                        Err(err) => {
+                            tracing::warn!(error = %err, "reading the outbox for the event stream failed");
+                            continue;
+                        }
+                    },
+                };
+                match store.outbox_after(after, BATCH).await {
+                    Ok(rows) => {
+                        for row in rows {
+                            last = Some(row.id);
+                            // No receiver is not an error: nobody is listening.
+                            let _ = sender.send(Created {
+                                row: row.id,
+                                event_id: row.event_id,
+                            });
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "reading the outbox for the event stream failed")
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// The filters of the stream (those of `GET /events` but paging).
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StreamParams {
+    /// Project or watchlist company (name or alias, case-insensitive).
+    pub company: Option<String>,
+    /// Token ticker, with or without `$`.
+    pub token: Option<String>,
+    /// Lowest score, 0..1.
+    #[param(minimum = 0.0, maximum = 1.0)]
+    pub min_score: Option<f64>,
+    /// Free text over project, token and source titles and text.
+    pub q: Option<String>,
+}
+
+/// The id a client resumes after: `Last-Event-ID`, a non-negative integer.
+fn last_event_id(headers: &HeaderMap) -> ApiResult<Option<i64>> {
+    let Some(value) = headers.get("last-event-id") else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or_default().trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    match text.parse::<i64>() {
+        Ok(id) if id >= 0 => Ok(Some(id)),
+        _ => Err(ApiError::bad_request(
+            "Last-Event-ID: not an id this stream sent (a non-negative integer)",
+        )),
+    }
+}
+
+/// The events of `rows` that pass `query`, in the rows' order, as SSE events.
+async fn matching(
+    store: &dyn Store,
+    query: &EventQuery,
+    rows: &[Created],
+) -> swarm_shared::Result<Vec<Event>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut query = query.clone();
+    query.ids = rows.iter().map(|row| row.event_id).collect();
+    query.page_size = 200;
+    query.page_token = None;
+    let page = store.list_events(&query).await?;
+    let mut out = Vec::new();
+    for row in rows {
+        if let Some(event) = page.events.iter().find(|event| event.id == row.event_id) {
+            out.push(
+                Event::default()
+                    .id(row.row.to_string())
+                    .event("event.created")
+                    .json_data(event)
+                    .map_err(|err| swarm_shared::Error::Invalid(err.to_string()))?,
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// A `dropped` event: why the stream ends.
+fn dropped(reason: &str) -> Event {
+    Event::default()
+        .event("dropped")
+        .data(serde_json::json!({ "reason": reason }).to_string())
+}
+
+/// New events as Server-Sent Events (`text/event-stream`), each `event: event.created` with
+/// the event as JSON `data` (as `GET /events/{id}` shows it) and an `id` to resume from with
+/// `Last-Event-ID`, which replays what was missed first. Filters as `GET /events`. A client
+/// more than 1,024 events behind gets `event: dropped` with the reason, and the stream ends.
+#[utoipa::path(get, path = "/api/v1/events/stream", params(StreamParams,
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id")),
+    tag = "events",
+    responses((status = 200, description = "The stream", content((String = "text/event-stream"))),
+        (status = 400, body = super::error::Problem)))]
+pub async fn stream(
+    _access: ReadAccess,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<StreamParams>, QueryRejection>,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let Query(params) = params?;
+    let query = filtered(EventFilters {
+        company: params.company,
+        token: params.token,
+        min_score: params.min_score,
+        since: None,
+        q: params.q,
+    })?;
+    let resume = last_event_id(&headers)?;
+    // Subscribed before the replay reads, so that nothing falls between the two.
+    let mut live = state.stream.sender.subscribe();
+    let store = state.ctx.store.clone();
+    let mut replay_to: i64 = store.latest_outbox_row().await.map_err(query_error)?;
+    let heartbeat = state.ctx.config.server.stream_heartbeat;
+    let closing = state.stream.closing.clone();
+    let events = async_stream::stream! {
+        if let Some(mut after) = resume {
+            let mut replayed = 0usize;
+            while after < replay_to {
+                let rows = match store.outbox_after(after, BATCH).await {
+                    Ok(rows) => rows,
+                    Err(err) => {
+                        yield Ok(dropped(&format!("the store failed while replaying: {err}")));
+                        return;
+                    }
+                };
+                let Some(last) = rows.last() else { break };
+                after = last.id;
+                replayed += rows.len();
+                if replayed > MAX_REPLAY {
+                    yield Ok(dropped(&format!(
+                        "more than {MAX_REPLAY} events were missed: read them with GET /api/v1/events, then reconnect without Last-Event-ID"
+                    )));
+                    return;
+                }
+                let created: Vec<Created> = rows
+                    .iter()
+                    .map(|row| Created { row: row.id, event_id: row.event_id })
+                    .collect();
+                match matching(store.as_ref(), &query, &created).await {
+                    Ok(found) => {
+                        for event in found {
+                            yield Ok(event);
+                        }
+                    }
+                    Err(err) => {
+                        yield Ok(dropped(&format!("the store failed while replaying: {err}")));
+                        return;
+                    }
+                }
+            }
+            replay_to = replay_to.max(after);
+        }
+        loop {
+            let received = tokio::select! {
+                _ = closing.cancelled() => None,
+                received = live.recv() => Some(received),
+            };
+            let Some(received) = received else {
+                yield Ok(dropped("the server is shutting down; reconnect with Last-Event-ID to resume"));
+                return;
+            };
+            let first = match received {
+                Ok(created) => created,
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    yield Ok(dropped(&format!(
+                        "client too slow: {missed} events behind (the buffer holds {CLIENT_BUFFER}); reconnect with Last-Event-ID to resume"
+                    )));
+                    return;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            };
+            // What else is waiting, read in one query.
+            let mut batch = vec![first];
+            while batch.len() < BATCH as usize {
+                match live.try_recv() {
+                    Ok(created) => batch.push(created),
+                    Err(broadcast::error::TryRecvError::Lagged(missed)) => {
+                        yield Ok(dropped(&format!(
+                            "client too slow: {missed} events behind (the buffer holds {CLIENT_BUFFER}); reconnect with Last-Event-ID to resume"
+                        )));
+                        return;
+                    }
+                    Err(_) => break,
+                }
+            }
+            batch.retain(|created| created.row > replay_to);
+            match matching(store.as_ref(), &query, &batch).await {
+                Ok(found) => {
+                    for event in found {
+                        yield Ok(event);
+                    }
+                }
+                Err(err) => {
+                    yield Ok(dropped(&format!("the store failed: {err}; reconnect with Last-Event-ID to resume")));
+                    return;
+                }
+            }
+        }
+    };
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(heartbeat).text("heartbeat")))
+}
