@@ -39,8 +39,9 @@ use tokio_util::sync::CancellationToken;
 
 use channels::{Answer, Message};
 
-/// Outbox rows fanned out per round.
-const FAN_OUT_BATCH: u32 = 200;
+/// Outbox rows fanned out per round: one write transaction each (a busy pipeline creates
+/// hundreds of events a second, and SQLite has one writer).
+const FAN_OUT_BATCH: u32 = 1000;
 
 /// Sends alerts; one per API-serving process.
 #[derive(Clone)]

@@ -8,17 +8,71 @@
 //! "not modified" and a whole feed never became events. The other half strike at a random
 //! moment of the first two seconds after a start. The seed is printed
 //! (`TGE_SWARM_TEST_SEED` replays it).
+//!
+//! A webhook subscription is told of every event through the kills: kills strike between an
+//! event being stored and its alert being sent, and during sends. In the end every event has
+//! reached the receiver under its idempotency key, no key names another event, and repeats
+//! (an alert whose send a kill interrupted is sent again after its lease) carry the same key,
+//! so the receiver drops them.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::distributed::{
     api_add_source, api_events, api_get, corpus, eventually, free_port, path_str, seed_rng,
-    serve_counted_feeds, verify_events, wait_for_kill_moment,
+    serve_counted_feeds, serve_on_thread, verify_events, wait_for_kill_moment,
 };
+
+/// Alerts a webhook receiver got: idempotency key and the event id in the body, in order.
+type Alerts = Arc<Mutex<Vec<(String, i64)>>>;
+
+/// A webhook receiver on its own thread, recording every alert and answering 204.
+fn serve_alerts(alerts: Alerts) -> std::net::SocketAddr {
+    serve_on_thread(move || {
+        axum::Router::new().route(
+            "/alerts",
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                    let alerts = alerts.clone();
+                    async move {
+                        let key = headers
+                            .get("idempotency-key")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned();
+                        let event = serde_json::from_slice::<serde_json::Value>(&body)
+                            .ok()
+                            .and_then(|body| body["event"]["id"].as_i64())
+                            .unwrap_or(-1);
+                        alerts.lock().unwrap().push((key, event));
+                        axum::http::StatusCode::NO_CONTENT
+                    }
+                },
+            ),
+        )
+    })
+}
+
+/// Subscribes the receiver at `receiver` to every event; returns the subscription's id.
+fn subscribe(api: &str, receiver: std::net::SocketAddr) -> i64 {
+    let response = reqwest::blocking::Client::new()
+        .post(format!("http://{api}/api/v1/subscriptions"))
+        .header("x-api-key", ADMIN_KEY)
+        .json(&serde_json::json!({
+            "name": "crash-desk",
+            "channel": {"type": "webhook", "url": format!("http://{receiver}/alerts"), "secret": "a-secret-for-the-crash-test"},
+        }))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    let body: serde_json::Value = response.json().unwrap();
+    body["id"].as_i64().unwrap()
+}
 
 pub(crate) const ADMIN_KEY: &str = "embedded-crash-test-admin-key";
 /// Kills of the whole process.
@@ -44,6 +98,12 @@ heartbeat_interval = "500ms"
 [queues]
 visibility_timeout = "5s"
 poll_wait = "50ms"
+
+[delivery]
+poll_interval = "100ms"
+timeout = "1s"
+retry_min_delay = "200ms"
+retry_max_delay = "1s"
 "#;
 
 /// One `tge-swarm run` process at a time over one data directory.
@@ -158,7 +218,11 @@ fn embedded_swarm_killed_at_random_loses_and_duplicates_nothing() {
     let feed_count = feeds.len();
     let hits = Arc::new(AtomicUsize::new(0));
     let feed_addr = serve_counted_feeds(feeds, hits.clone());
+    let alerts: Alerts = Arc::default();
+    let receiver = serve_alerts(alerts.clone());
     let mut swarm = Embedded::start(dir.path(), CONFIG);
+    swarm.wait_healthy();
+    let subscription = subscribe(&swarm.api, receiver);
 
     let mut next_feed = 0;
     let mut near_fetch = 0;
@@ -201,4 +265,47 @@ fn embedded_swarm_killed_at_random_loses_and_duplicates_nothing() {
     std::thread::sleep(Duration::from_secs(3));
     let events = api_events(&swarm.api).expect("events are served");
     verify_events(&events, &projects);
+
+    // Every event's alert arrived, under its key; a repeat only ever repeats a key.
+    let expected: BTreeMap<String, i64> = events
+        .iter()
+        .map(|event| {
+            let id = event["id"].as_i64().unwrap();
+            (format!("tge-swarm-{subscription}-{id}-1"), id)
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let keys: BTreeSet<String> = alerts
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, _)| k.clone())
+            .collect();
+        if expected.keys().all(|key| keys.contains(key)) {
+            break;
+        }
+        let missing: Vec<&String> = expected.keys().filter(|key| !keys.contains(*key)).collect();
+        assert!(
+            Instant::now() < deadline,
+            "alerts never arrived: {missing:?}\n{}",
+            swarm.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let received = alerts.lock().unwrap().clone();
+    for (key, event) in &received {
+        assert_eq!(
+            expected.get(key),
+            Some(event),
+            "an alert with key {key} for event {event} that GET /events does not have so"
+        );
+    }
+    let repeats = received.len() - expected.len();
+    eprintln!(
+        "{} alerts for {} events through {KILLS} kills; {repeats} repeated a key (dropped by the receiver)",
+        received.len(),
+        expected.len()
+    );
 }

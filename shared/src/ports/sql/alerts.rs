@@ -245,6 +245,19 @@ where
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Alert>> {
+        // A read first: most rounds find nothing due, and an UPDATE, even of no row, would
+        // take SQLite's write lock from the pipeline's writer.
+        let due: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM alert_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
+             AND (lease_until IS NULL OR lease_until <= $2) LIMIT 1",
+        )
+        .bind(to_ms(now))
+        .bind(to_ms(now))
+        .fetch_optional(self.0.reader())
+        .await?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
         // The conditions are checked again on each row the UPDATE takes: on Postgres a
         // second deliverer that waited for a row another one leased reads it leased and
         // skips it.
