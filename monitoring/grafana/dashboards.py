@@ -169,6 +169,12 @@ api = dashboard("tge-swarm-api", "tge-swarm: API",
     panel("timeseries", "GET /events page cache: lookups by result", [target(f"sum by (result) (rate(tge_swarm_api_cache_lookups_total[{RATE}]))", "{{result}}")], 0, 24, unit="reqps"),
     panel("timeseries", "GET /events page cache: hit share", [target(
         f'(sum(rate(tge_swarm_api_cache_lookups_total{{result="hit"}}[{RATE}])) or vector(0)) / sum(rate(tge_swarm_api_cache_lookups_total[{RATE}]))', "hit share")], 12, 24, unit="percentunit"),
+    panel("timeseries", "Alert attempts by channel and outcome", [target(f"sum by (channel, outcome) (rate(tge_swarm_alert_attempts_total[{RATE}]))", "{{channel}} {{outcome}}")], 0, 32, unit="ops",
+          description="Attempts to deliver alerts to subscriptions; retry and dead mean receivers failing."),
+    panel("timeseries", "Alert latency (p50, p99)", [
+        target(quantile(0.5, "tge_swarm_alert_latency_seconds", ""), "p50"),
+        target(quantile(0.99, "tge_swarm_alert_latency_seconds", ""), "p99")], 12, 32, unit="s",
+          description="From an event being stored to a subscription's receiver accepting its alert."),
 ])
 
 DASHBOARDS = {"overview": overview, "agents": agents, "detection": detection, "sources": sources, "api": api}
