@@ -19,7 +19,7 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use serde::Deserialize;
-use swarm_shared::domain::EventQuery;
+use swarm_shared::domain::{AlertKind, EventQuery};
 use swarm_shared::ports::Store;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
@@ -39,13 +39,16 @@ const BATCH: u32 = 200;
 /// `GET /events` instead.
 pub const MAX_REPLAY: usize = 10_000;
 
-/// An event created, as the stream carries it: its outbox row and the event.
+/// An event created or changed, as the stream carries it: its outbox row, the event and
+/// what happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Created {
     /// The outbox row: the SSE id.
     pub row: i64,
     /// The event.
     pub event_id: i64,
+    /// Created, or updated (a date set).
+    pub kind: AlertKind,
 }
 
 /// The process's feed of new events for stream clients.
@@ -108,6 +111,7 @@ impl StreamFeed {
                             let _ = sender.send(Created {
                                 row: row.id,
                                 event_id: row.event_id,
+                                kind: row.kind,
                             });
                         }
                     }
@@ -173,7 +177,10 @@ async fn matching(
             out.push(
                 Event::default()
                     .id(row.row.to_string())
-                    .event("event.created")
+                    .event(match row.kind {
+                        AlertKind::Updated => "event.updated",
+                        _ => "event.created",
+                    })
                     .json_data(event)
                     .map_err(|err| swarm_shared::Error::Invalid(err.to_string()))?,
             );
@@ -189,8 +196,8 @@ fn dropped(reason: &str) -> Event {
         .data(serde_json::json!({ "reason": reason }).to_string())
 }
 
-/// New events as Server-Sent Events (`text/event-stream`), each `event: event.created` with
-/// the event as JSON `data` (as `GET /events/{id}` shows it) and an `id` to resume from with
+/// New events as Server-Sent Events (`text/event-stream`), each `event: event.created` (or
+/// `event: event.updated` when an event's date is set later) with the event as JSON `data` (as `GET /events/{id}` shows it) and an `id` to resume from with
 /// `Last-Event-ID`, which replays what was missed first. Filters as `GET /events`. A client
 /// more than 1,024 events behind gets `event: dropped` with the reason, and the stream ends.
 #[utoipa::path(get, path = "/api/v1/events/stream", params(StreamParams,
@@ -241,7 +248,7 @@ pub async fn stream(
                 }
                 let created: Vec<Created> = rows
                     .iter()
-                    .map(|row| Created { row: row.id, event_id: row.event_id })
+                    .map(|row| Created { row: row.id, event_id: row.event_id, kind: row.kind })
                     .collect();
                 match matching(store.as_ref(), &query, &created).await {
                     Ok(found) => {

@@ -55,6 +55,7 @@ impl Message<'_> {
     pub fn event_type(&self) -> &'static str {
         match self.kind {
             AlertKind::Created => "tge.event.created",
+            AlertKind::Updated => "tge.event.updated",
             AlertKind::Test => "tge.test",
         }
     }
@@ -83,9 +84,13 @@ impl Message<'_> {
             );
         };
         let project = event.project.as_deref().unwrap_or("Unnamed project");
+        let what = match self.kind {
+            AlertKind::Updated => "TGE update (date set)",
+            _ => "TGE alert",
+        };
         let mut text = match &event.token {
-            Some(token) => format!("TGE alert: {project} (${token})"),
-            None => format!("TGE alert: {project}"),
+            Some(token) => format!("{what}: {project} (${token})"),
+            None => format!("{what}: {project}"),
         };
         text.push_str(&format!(" · score {:.2}", event.score));
         if let Some(date) = &event.event_date {

@@ -12,6 +12,8 @@ use utoipa::ToSchema;
 pub enum AlertKind {
     /// A new event.
     Created,
+    /// A material change of an event: its date was set.
+    Updated,
     /// A test alert sent on request.
     Test,
 }
@@ -21,6 +23,7 @@ impl AlertKind {
     pub fn as_str(self) -> &'static str {
         match self {
             AlertKind::Created => "created",
+            AlertKind::Updated => "updated",
             AlertKind::Test => "test",
         }
     }
@@ -29,6 +32,7 @@ impl AlertKind {
     pub fn parse(text: &str) -> Option<AlertKind> {
         match text {
             "created" => Some(AlertKind::Created),
+            "updated" => Some(AlertKind::Updated),
             "test" => Some(AlertKind::Test),
             _ => None,
         }

@@ -67,6 +67,10 @@ const SQLITE: &[(&str, &str)] = &[
         "0012_alert_delivery.sql",
         include_str!("../../migrations/sqlite/0012_alert_delivery.sql"),
     ),
+    (
+        "0013_event_revision.sql",
+        include_str!("../../migrations/sqlite/0013_event_revision.sql"),
+    ),
 ];
 
 /// The Postgres store's migrations: file name and text, in order.
@@ -110,6 +114,10 @@ const POSTGRES: &[(&str, &str)] = &[
     (
         "0010_alert_delivery.sql",
         include_str!("../../migrations/postgres/0010_alert_delivery.sql"),
+    ),
+    (
+        "0011_event_revision.sql",
+        include_str!("../../migrations/postgres/0011_event_revision.sql"),
     ),
 ];
 

@@ -332,18 +332,46 @@ where
                 }
             }
         }
-        // The outbox: one row per new event, in this transaction, so an event stored is an
-        // alert owed even if the process dies before the deliverer reads it.
-        let mut new_ids: Vec<i64> = created_ids.values().copied().collect();
-        new_ids.sort_unstable();
-        for chunk in statement_chunks(&new_ids) {
+        // The outbox: one row per new event and per material change, in this transaction, so
+        // an event stored is an alert owed even if the process dies before the deliverer
+        // reads it. A material change is a date set on an event that had none (the update
+        // below keeps the first date): its revision is raised first, while it has none.
+        let mut changes: Vec<(i64, i64, AlertKind)> = created_ids
+            .values()
+            .map(|id| (*id, 1, AlertKind::Created))
+            .collect();
+        let dated: Vec<i64> = updated
+            .iter()
+            .filter(|(_, change)| change.event_date.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        for chunk in statement_chunks(&dated) {
+            let mut builder: QueryBuilder<B::Db> = QueryBuilder::new(
+                "UPDATE tge_events SET revision = revision + 1 \
+                 WHERE event_date IS NULL AND id IN (",
+            );
+            let mut separated = builder.separated(", ");
+            for id in chunk {
+                separated.push_bind(*id);
+            }
+            builder.push(") RETURNING id, revision");
+            for row in builder.build().fetch_all(&mut *tx).await? {
+                changes.push((
+                    row.try_get("id")?,
+                    row.try_get("revision")?,
+                    AlertKind::Updated,
+                ));
+            }
+        }
+        changes.sort_unstable_by_key(|(id, revision, _)| (*id, *revision));
+        for chunk in statement_chunks(&changes) {
             let mut builder: QueryBuilder<B::Db> = QueryBuilder::new(
                 "INSERT INTO outbox (event_id, revision, kind, created_at, fanned_out) ",
             );
-            builder.push_values(chunk, |mut row, id| {
+            builder.push_values(chunk, |mut row, (id, revision, kind)| {
                 row.push_bind(*id)
-                    .push_bind(1_i64)
-                    .push_bind(AlertKind::Created.as_str())
+                    .push_bind(*revision)
+                    .push_bind(kind.as_str())
                     .push_bind(now)
                     .push_bind(false);
             });

@@ -271,4 +271,48 @@ pub(super) async fn alerts_are_owed_once_and_leased(store: Arc<dyn Store>) {
         store.delete_subscription(other.id).await,
         Err(Error::NotFound { .. })
     ));
+
+    // A date set on an event that had none is a material change: a new revision, and an
+    // outbox row of kind `updated`; a second date (the first is kept) is not.
+    let mut dated = classified(
+        "https://c.example/3",
+        "Acme TGE on May 4",
+        Some("Acme"),
+        Some("ABC"),
+        0.85,
+        true,
+    );
+    dated.detection.event_date = Some("May 4, 2031".into());
+    store
+        .record_classified(&dated, &key("Acme"), None, WINDOW)
+        .await
+        .unwrap();
+    let update = store.waiting_outbox(10).await.unwrap();
+    assert_eq!(update.len(), 1, "{update:?}");
+    assert_eq!(update[0].event_id, event_id);
+    assert_eq!(update[0].revision, 2);
+    assert_eq!(update[0].kind, AlertKind::Updated);
+    let mut redated = classified(
+        "https://d.example/4",
+        "Acme TGE moved to June",
+        Some("Acme"),
+        Some("ABC"),
+        0.85,
+        true,
+    );
+    redated.detection.event_date = Some("June 1, 2031".into());
+    store
+        .record_classified(&redated, &key("Acme"), None, WINDOW)
+        .await
+        .unwrap();
+    assert_eq!(store.waiting_outbox(10).await.unwrap(), update);
+    assert_eq!(
+        store
+            .get_event(event_id)
+            .await
+            .unwrap()
+            .event_date
+            .as_deref(),
+        Some("May 4, 2031")
+    );
 }

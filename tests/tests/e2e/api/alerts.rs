@@ -429,6 +429,43 @@ async fn new_events_are_pushed_once_to_every_channel_with_retries() {
     assert_eq!(slack_log.len(), 1);
     assert_eq!(slack_log[0]["status"], "delivered");
 
+    // A date set later is a material change: one update alert, under revision 2's key.
+    let mut dated = classified(3);
+    dated.document.title = "Orbiter TGE date: December 10".into();
+    dated.detection.project = Some("Orbiter".into());
+    dated.detection.token = Some("ORB".into());
+    dated.detection.event_date = Some("December 10, 2031".into());
+    swarm
+        .swarm
+        .context()
+        .store
+        .record_classified(&dated, "orbiter", None, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(20), "the update alert", || {
+        let receivers = receivers.clone();
+        async move { receivers.on("hook").len() >= 2 && receivers.on("slack").len() >= 2 }
+    })
+    .await;
+    let update = &receivers.on("hook")[1];
+    assert!(signature_verifies(update));
+    let update_body: Value = serde_json::from_slice(&update.body).unwrap();
+    assert_eq!(update_body["type"], "tge.event.updated");
+    assert_eq!(update_body["revision"], 2);
+    assert_eq!(update_body["event"]["event_date"], "December 10, 2031");
+    assert_eq!(
+        update.headers["idempotency-key"].to_str().unwrap(),
+        format!("tge-swarm-{hook}-{event_id}-2")
+    );
+    let slack_update: Value = serde_json::from_slice(&receivers.on("slack")[1].body).unwrap();
+    assert!(
+        slack_update["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("TGE update (date set): Orbiter"),
+        "{slack_update}"
+    );
+
     // A test alert, sent now, not logged.
     let (status, result) = swarm
         .post(&format!("/api/v1/subscriptions/{hook}/test"), json!({}))
@@ -439,7 +476,7 @@ async fn new_events_are_pushed_once_to_every_channel_with_retries() {
     let test_body: Value = serde_json::from_slice(&test.body).unwrap();
     assert_eq!(test_body["type"], "tge.test");
     assert!(signature_verifies(&test));
-    assert_eq!(log_of(&swarm, hook).await.len(), 1);
+    assert_eq!(log_of(&swarm, hook).await.len(), 2);
     let (status, result) = swarm
         .post(&format!("/api/v1/subscriptions/{gone}/test"), json!({}))
         .await;
