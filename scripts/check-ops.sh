@@ -9,7 +9,8 @@
 #     scripts; every metric named in rules
 #     and dashboards is one the code exports; the dashboards match their generator.
 #  2. Live: a real swarm (`tge-swarm run` on Postgres and a private Redis) processes fixture
-#     feeds (tests/fixtures/ops) and takes an injected panic and a feedback; a real Prometheus
+#     feeds (tests/fixtures/ops), alerts a webhook sink of an announcement added after its
+#     subscription, and takes an injected panic and a feedback; a real Prometheus
 #     discovers it through /sd/targets, scrapes it and loads the alert rules; every Grafana
 #     panel's query must return data through Prometheus' HTTP API and every rule evaluate.
 #  3. Backup and restore: infrastructure/backup/backup.sh of that swarm's Postgres and Redis,
@@ -120,6 +121,7 @@ REDIS_SRC_PORT=$(free_port)
 API_PORT=$(free_port)
 METRICS_PORT=$(free_port)
 PROM_PORT=$(free_port)
+SINK_PORT=$(free_port)
 ADMIN_KEY="ops-check-$(openssl rand -hex 16)"
 SRC_DB="tge_ops_src_$$"
 DST_DB="tge_ops_restore_$$"
@@ -153,6 +155,24 @@ step "fixture feeds on :$FEEDS_PORT, private Redis on :$REDIS_SRC_PORT, Postgres
 python3 -m http.server "$FEEDS_PORT" --bind 127.0.0.1 --directory tests/fixtures/ops > "$WORK/feeds.log" 2>&1 &
 STARTED+=("pid:$!")
 start_redis "$REDIS_SRC_PORT" "$WORK/redis-src" infrastructure/redis/redis.conf
+# A webhook receiver for the alert subscription: accepts every POST.
+cat > "$WORK/sink.py" <<'PY'
+import http.server
+import sys
+
+class Sink(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Sink).serve_forever()
+PY
+python3 "$WORK/sink.py" "$SINK_PORT" > "$WORK/sink.log" 2>&1 &
+STARTED+=("pid:$!")
 psql "$TGE_SWARM_TEST_DATABASE_URL" -X -q -c "CREATE DATABASE $SRC_DB"
 STARTED+=("database:$SRC_DB")
 
@@ -272,6 +292,15 @@ step "waiting for the fixture announcements to become events"
 wait_for "events in the API" 90 sh -c "curl -fsS '$API/events' | grep -q '\"id\"'"
 EVENT_ID=$(curl -fsS "$API/events" | python3 -c 'import json,sys; print(json.load(sys.stdin)["events"][0]["id"])')
 
+step "an alert subscription, told of an announcement added after it"
+SUB_ID=$(curl -fsS -X POST "$API/subscriptions" -H "X-API-Key: $ADMIN_KEY" -H 'content-type: application/json' \
+    -d "{\"name\": \"ops-sink\", \"channel\": {\"type\": \"webhook\", \"url\": \"http://127.0.0.1:$SINK_PORT/alerts\", \"secret\": \"ops-check-webhook-secret\"}}" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+curl -fsS -X POST "$API/sources" -H "X-API-Key: $ADMIN_KEY" -H 'content-type: application/json' \
+    -d "{\"name\": \"ops-late\", \"kind\": \"rss\", \"url\": \"http://127.0.0.1:$FEEDS_PORT/late.xml\", \"interval\": \"2s\"}" > /dev/null
+wait_for "an alert delivered to the webhook sink" 90 \
+    sh -c "curl -fsS -H 'X-API-Key: $ADMIN_KEY' '$API/subscriptions/$SUB_ID/deliveries' | grep -q '\"status\":\"delivered\"'"
+
 step "an injected panic, a scale command, feedback and API traffic"
 curl -fsS -X POST "$API/faults" -H "X-API-Key: $ADMIN_KEY" -H 'content-type: application/json' \
     -d '{"target": "scraping", "fault": "panic", "count": 1}' > /dev/null
@@ -314,7 +343,8 @@ digest() { # database url, table, order
     psql "$1" -X -q -At -v ON_ERROR_STOP=1 -c "SELECT count(*) || ' ' || md5(coalesce(string_agg(t::text, '|' ORDER BY $3), '')) FROM $2 t"
 }
 for spec in "tge_events:id" "event_sources:t::text" "sources:id" "companies:id" "documents:id" \
-            "memory_entries:namespace, key" "memory_snapshots:id" "feedback:id" "desired_state:t::text"; do
+            "memory_entries:namespace, key" "memory_snapshots:id" "feedback:id" "desired_state:t::text" \
+            "subscriptions:id" "outbox:id" "alert_deliveries:id"; do
     table=${spec%%:*}
     order=${spec#*:}
     original=$(digest "$(pg_url "$SRC_DB")" "$table" "$order")
