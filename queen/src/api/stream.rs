@@ -4,7 +4,8 @@
 //! The stream reads the outbox, the ordered log of event creations that the store writes in
 //! the transaction of each new event: an SSE id is an outbox row id, so a client that
 //! reconnects with `Last-Event-ID` is replayed every event it missed, in order, from the
-//! store. One poller per process reads new rows every `delivery.poll_interval` and hands them
+//! store. One poller per process reads new rows every `delivery.poll_interval` (and the last
+//! 256 rows again, for a row another writer committed after a higher one) and hands them
 //! to the clients through a bounded broadcast buffer of [`CLIENT_BUFFER`] rows: a client that
 //! falls that far behind is dropped with a `dropped` event naming the reason (it may reconnect
 //! and resume), and never slows the poller or another client. A comment line is sent every
@@ -82,7 +83,7 @@ impl StreamFeed {
         let closing = self.closing.clone();
         tokio::spawn(async move {
             let _close_streams = closing.drop_guard();
-            let mut last: Option<i64> = None;
+            let mut tail: Option<Tail> = None;
             let mut tick = tokio::time::interval(interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -90,23 +91,25 @@ impl StreamFeed {
                     _ = cancel.cancelled() => return,
                     _ = tick.tick() => {}
                 }
-                let after = match last {
-                    Some(after) => after,
-                    None => match store.latest_outbox_row().await {
-                        Ok(tip) => {
-                            last = Some(tip);
-                            continue;
-                        }
+                let Some(tail) = tail.as_mut() else {
+                    match store.latest_outbox_row().await {
+                        Ok(tip) => tail = Some(Tail::new(tip)),
                         Err(err) => {
                             tracing::warn!(error = %err, "reading the outbox for the event stream failed");
-                            continue;
                         }
-                    },
+                    }
+                    continue;
                 };
-                match store.outbox_after(after, BATCH).await {
+                match store
+                    .outbox_after(tail.read_from(), LOOKBACK as u32 + BATCH)
+                    .await
+                {
                     Ok(rows) => {
-                        for row in rows {
-                            last = Some(row.id);
+                        let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+                        for id in tail.accept(&ids) {
+                            let Some(row) = rows.iter().find(|row| row.id == id) else {
+                                continue;
+                            };
                             // No receiver is not an error: nobody is listening.
                             let _ = sender.send(Created {
                                 row: row.id,
@@ -121,6 +124,52 @@ impl StreamFeed {
                 }
             }
         })
+    }
+}
+
+/// Rows below the newest one seen that are read again each round: with several writers on
+/// Postgres, a row can commit after a row with a higher id, and a reader that only asked for
+/// ids above the newest seen would skip it for good.
+const LOOKBACK: usize = 256;
+
+/// What the poller has handed on: the newest row and the recent ones, so that rows read
+/// again in the look-back window are sent once.
+#[derive(Debug)]
+struct Tail {
+    newest: i64,
+    sent: std::collections::BTreeSet<i64>,
+}
+
+impl Tail {
+    /// A tail that starts after row `tip` (rows up to it are history, not news).
+    fn new(tip: i64) -> Tail {
+        Tail {
+            newest: tip,
+            sent: (tip.saturating_sub(LOOKBACK as i64)..=tip).collect(),
+        }
+    }
+
+    /// The id after which the next read starts.
+    fn read_from(&self) -> i64 {
+        self.newest.saturating_sub(LOOKBACK as i64).max(0)
+    }
+
+    /// Of the ids read (ascending), those not handed on yet, which it records; it forgets
+    /// ids that fell out of the look-back window.
+    fn accept(&mut self, ids: &[i64]) -> Vec<i64> {
+        let floor = self.read_from();
+        let fresh: Vec<i64> = ids
+            .iter()
+            .copied()
+            .filter(|id| *id > floor && !self.sent.contains(id))
+            .collect();
+        for id in &fresh {
+            self.sent.insert(*id);
+            self.newest = self.newest.max(*id);
+        }
+        let floor = self.read_from();
+        self.sent = self.sent.split_off(&floor);
+        fresh
     }
 }
 
@@ -312,4 +361,26 @@ pub async fn stream(
         }
     };
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(heartbeat).text("heartbeat")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_committed_late_below_the_newest_is_sent_once() {
+        let mut tail = Tail::new(10);
+        // History up to the tip is not news.
+        assert_eq!(tail.accept(&[9, 10]), Vec::<i64>::new());
+        assert_eq!(tail.accept(&[11, 13]), vec![11, 13]);
+        // 12 commits after 13 (another writer): read again in the window, sent once.
+        assert_eq!(tail.accept(&[11, 12, 13]), vec![12]);
+        assert_eq!(tail.accept(&[11, 12, 13]), Vec::<i64>::new());
+        // The window follows the newest row and forgets what fell out of it.
+        let far: Vec<i64> = (14..=1_000).collect();
+        assert_eq!(tail.accept(&far).len(), far.len());
+        assert_eq!(tail.read_from(), 1_000 - LOOKBACK as i64);
+        assert!(tail.sent.len() <= LOOKBACK + 1);
+        assert_eq!(tail.accept(&[1_001]), vec![1_001]);
+    }
 }
