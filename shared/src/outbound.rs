@@ -308,6 +308,52 @@ impl OutboundPolicy {
     }
 }
 
+/// A reqwest client builder that reaches only what `policy` allows, for every request the
+/// swarm makes to user-given destinations (sources, alert channels): names resolve through
+/// [`GuardedResolver`] (the client connects to the addresses it checked), each redirect hop
+/// is checked, at most `max_redirects` are followed, and no proxy is used. Callers add
+/// their timeouts and user agent.
+pub fn guarded_client(policy: Arc<OutboundPolicy>, max_redirects: usize) -> reqwest::ClientBuilder {
+    let hops = policy.clone();
+    let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() > max_redirects {
+            return attempt.error(format!("more than {max_redirects} redirects"));
+        }
+        match hops.check_redirect(attempt.url()) {
+            Ok(()) => attempt.follow(),
+            Err(refusal) => attempt.error(refusal),
+        }
+    });
+    reqwest::Client::builder()
+        .redirect(redirects)
+        .no_proxy()
+        .dns_resolver(GuardedResolver::new(policy))
+}
+
+/// Retry-After as seconds (the HTTP-date form is rare and read as absent).
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<std::time::Duration> {
+    let text = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    text.trim()
+        .parse::<u64>()
+        .ok()
+        .map(std::time::Duration::from_secs)
+}
+
+/// An error with its causes, each once (reqwest's own message rarely names the cause).
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}
+
 /// Resolves host names for reqwest, keeping only the addresses the outbound policy allows
 /// (all of them for a host name the operator listed). A name with none left is refused.
 #[derive(Debug)]

@@ -15,10 +15,10 @@ use std::time::Duration;
 use backon::{ExponentialBuilder, Retryable};
 use reqwest::StatusCode;
 use reqwest::header::{
-    CONTENT_TYPE, ETAG, HeaderMap, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, RETRY_AFTER,
+    CONTENT_TYPE, ETAG, HeaderMap, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED,
 };
 use swarm_shared::config::ScrapingConfig;
-use swarm_shared::outbound::{GuardedResolver, OutboundPolicy, Refusal};
+use swarm_shared::outbound::{OutboundPolicy, Refusal, error_chain, guarded_client, retry_after};
 use tokio::io::AsyncReadExt;
 use url::Url;
 
@@ -184,23 +184,10 @@ impl Fetcher {
     ) -> Result<Fetcher, Box<dyn std::error::Error + Send + Sync>> {
         install_crypto_provider();
         let policy = Arc::new(config.outbound()?);
-        let hops = policy.clone();
-        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() > MAX_REDIRECTS {
-                return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
-            }
-            match hops.check_redirect(attempt.url()) {
-                Ok(()) => attempt.follow(),
-                Err(refusal) => attempt.error(refusal),
-            }
-        });
-        let client = reqwest::Client::builder()
+        let client = guarded_client(policy.clone(), MAX_REDIRECTS)
             .user_agent(config.user_agent.clone())
             .timeout(config.timeout)
             .connect_timeout(config.connect_timeout)
-            .redirect(redirects)
-            .no_proxy()
-            .dns_resolver(GuardedResolver::new(policy.clone()))
             .build()?;
         Ok(Fetcher {
             client,
@@ -373,12 +360,6 @@ fn header_text(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option
         .map(str::to_owned)
 }
 
-/// Retry-After as seconds (the HTTP-date form is rare for feeds and read as absent).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let text = headers.get(RETRY_AFTER)?.to_str().ok()?;
-    text.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
 /// The guard's refusal inside a reqwest error (from the resolver or the redirect policy).
 fn refusal_in<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a Refusal> {
     let mut current = Some(err);
@@ -391,20 +372,6 @@ fn refusal_in<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a Refu
     None
 }
 
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut message = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = cause.source();
-    }
-    message
-}
-
 #[cfg(test)]
 mod tests {
     use std::str::FromStr;
@@ -413,9 +380,11 @@ mod tests {
 
     use super::*;
 
-    fn resolver(allow: &[&str]) -> GuardedResolver {
+    fn resolver(allow: &[&str]) -> swarm_shared::outbound::GuardedResolver {
         let allow: Vec<String> = allow.iter().map(|entry| (*entry).to_owned()).collect();
-        GuardedResolver::new(Arc::new(OutboundPolicy::new(&allow, None).unwrap()))
+        swarm_shared::outbound::GuardedResolver::new(Arc::new(
+            OutboundPolicy::new(&allow, None).unwrap(),
+        ))
     }
 
     /// A name is resolved once and only checked addresses are handed on: `localhost`

@@ -43,7 +43,7 @@ pub const MAX_REPLAY: usize = 10_000;
 /// An event created or changed, as the stream carries it: its outbox row, the event and
 /// what happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Created {
+pub struct Change {
     /// The outbox row: the SSE id.
     pub row: i64,
     /// The event.
@@ -55,7 +55,7 @@ pub struct Created {
 /// The process's feed of new events for stream clients.
 #[derive(Debug, Clone)]
 pub struct StreamFeed {
-    sender: broadcast::Sender<Created>,
+    sender: broadcast::Sender<Change>,
     /// Cancelled when the process stops: every stream then ends, so that the server's
     /// graceful shutdown is not held open by clients that never hang up.
     closing: CancellationToken,
@@ -111,7 +111,7 @@ impl StreamFeed {
                                 continue;
                             };
                             // No receiver is not an error: nobody is listening.
-                            let _ = sender.send(Created {
+                            let _ = sender.send(Change {
                                 row: row.id,
                                 event_id: row.event_id,
                                 kind: row.kind,
@@ -210,7 +210,7 @@ fn last_event_id(headers: &HeaderMap) -> ApiResult<Option<i64>> {
 async fn matching(
     store: &dyn Store,
     query: &EventQuery,
-    rows: &[Created],
+    rows: &[Change],
 ) -> swarm_shared::Result<Vec<Event>> {
     if rows.is_empty() {
         return Ok(Vec::new());
@@ -295,11 +295,11 @@ pub async fn stream(
                     )));
                     return;
                 }
-                let created: Vec<Created> = rows
+                let changes: Vec<Change> = rows
                     .iter()
-                    .map(|row| Created { row: row.id, event_id: row.event_id, kind: row.kind })
+                    .map(|row| Change { row: row.id, event_id: row.event_id, kind: row.kind })
                     .collect();
-                match matching(store.as_ref(), &query, &created).await {
+                match matching(store.as_ref(), &query, &changes).await {
                     Ok(found) => {
                         for event in found {
                             yield Ok(event);

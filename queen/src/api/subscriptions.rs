@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::auth::WriteAccess;
 use super::error::{ApiError, ApiResult, Problem};
+use super::routes::refuse_unreachable;
 use crate::delivery::channels::Answer;
 
 /// Every subscription.
@@ -57,17 +58,7 @@ pub struct TestResult {
 /// (a literal non-public address, `localhost`), as for sources; host names are checked when
 /// they resolve.
 fn check_outbound(state: &AppState, input: &SubscriptionInput) -> ApiResult<()> {
-    let url = input.channel.endpoint()?;
-    let policy = state.outbound.as_ref().as_ref().map_err(|err| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "config", err.to_string())
-    })?;
-    policy.check_url(&url).map_err(|refusal| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid",
-            format!("channel: {refusal}"),
-        )
-    })
+    refuse_unreachable(state, "channel", &input.channel.endpoint()?)
 }
 
 /// Lists the subscriptions, without secrets.

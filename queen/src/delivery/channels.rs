@@ -15,10 +15,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rand::Rng as _;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use reqwest::header::CONTENT_TYPE;
 use serde_json::json;
 use swarm_shared::config::DeliveryConfig;
 use swarm_shared::domain::{AlertKind, AttemptOutcome, ChannelInput, TgeEvent};
+use swarm_shared::outbound::{error_chain, retry_after};
 
 /// The header carrying a webhook's signature.
 pub const SIGNATURE_HEADER: &str = "X-Tge-Swarm-Signature";
@@ -26,6 +27,8 @@ pub const SIGNATURE_HEADER: &str = "X-Tge-Swarm-Signature";
 pub const EVENT_HEADER: &str = "X-Tge-Swarm-Event";
 /// The header carrying the alert's idempotency key (the same on every attempt).
 pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
+/// Slack's advice for a message's text (longer texts are cut by Slack itself).
+const SLACK_MAX_CHARS: usize = 40_000;
 /// Discord's limit on a message's content.
 const DISCORD_MAX_CHARS: usize = 2_000;
 /// Telegram's limit on a message's text.
@@ -183,7 +186,9 @@ pub async fn send(
                 .header(SIGNATURE_HEADER, signature)
                 .body(body)
         }
-        ChannelInput::Slack { .. } => request.json(&json!({ "text": message.text(40_000) })),
+        ChannelInput::Slack { .. } => {
+            request.json(&json!({ "text": message.text(SLACK_MAX_CHARS) }))
+        }
         ChannelInput::Discord { .. } => request.json(&json!({
             "content": message.text(DISCORD_MAX_CHARS),
             "allowed_mentions": {"parse": []},
@@ -198,7 +203,7 @@ pub async fn send(
         Ok(response) => response,
         Err(err) => {
             return Answer::Transport {
-                error: transport_error(&err),
+                error: truncate(&error_chain(&err), MAX_ERROR_CHARS),
             };
         }
     };
@@ -217,24 +222,6 @@ pub async fn send(
         retry_after: header_wait.or(telegram_wait),
         detail: truncate(body.trim(), MAX_ERROR_CHARS),
     }
-}
-
-/// A transport error with its causes (reqwest's own message rarely names the cause).
-fn transport_error(err: &reqwest::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    truncate(&text, MAX_ERROR_CHARS)
-}
-
-/// Retry-After in seconds (the HTTP-date form is read as absent).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let text = headers.get(RETRY_AFTER)?.to_str().ok()?;
-    text.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 /// The delay before attempt `attempts + 1`: `retry_min_delay` doubled per attempt made after

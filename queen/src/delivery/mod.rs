@@ -19,8 +19,7 @@
 
 pub mod channels;
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,16 +27,19 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
 use swarm_shared::config::DeliveryConfig;
 use swarm_shared::domain::{
-    Alert, AlertKind, AttemptOutcome, Company, NewAlert, Subscription, TgeEvent,
+    Alert, AlertKind, AttemptOutcome, Company, EventQuery, MAX_SOURCES_PER_EVENT, NewAlert,
+    Subscription, TgeEvent,
 };
-use swarm_shared::error::Error;
-use swarm_shared::outbound::GuardedResolver;
+use swarm_shared::outbound::guarded_client;
 use swarm_shared::ports::Store;
 use swarm_shared::telemetry;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use channels::{Answer, Message};
+
+/// Events read per query (the most a page of `list_events` holds).
+const EVENTS_PER_READ: usize = 200;
 
 /// Outbox rows fanned out per round: one write transaction each (a busy pipeline creates
 /// hundreds of events a second, and SQLite has one writer).
@@ -71,9 +73,9 @@ impl Deliverer {
             .outbound()
             .map_err(|err| format!("the outbound rules do not build: {err}"))
             .and_then(|policy| {
-                let policy = Arc::new(policy);
-                let hops = policy.clone();
-                reqwest::Client::builder()
+                // Receivers may move: a redirect is followed where a source could go, at
+                // most three times.
+                guarded_client(Arc::new(policy), 3)
                     .user_agent(concat!(
                         "tge-swarm/",
                         env!("CARGO_PKG_VERSION"),
@@ -81,19 +83,6 @@ impl Deliverer {
                     ))
                     .timeout(config.delivery.timeout)
                     .connect_timeout(config.delivery.timeout.min(Duration::from_secs(5)))
-                    .no_proxy()
-                    .redirect(reqwest::redirect::Policy::custom(move |attempt| {
-                        // Receivers may move; a redirect is followed only where a source
-                        // could go, and at most three times.
-                        if attempt.previous().len() >= 3 {
-                            return attempt.error("more than 3 redirects");
-                        }
-                        match hops.check_redirect(attempt.url()) {
-                            Ok(()) => attempt.follow(),
-                            Err(refusal) => attempt.error(refusal),
-                        }
-                    }))
-                    .dns_resolver(GuardedResolver::new(policy))
                     .build()
                     .map_err(|err| format!("building the alert client: {err}"))
             });
@@ -147,19 +136,20 @@ impl Deliverer {
         } else {
             Vec::new()
         };
+        let events = if subscriptions.is_empty() {
+            HashMap::new()
+        } else {
+            self.events_by_id(waiting.iter().map(|item| item.event_id))
+                .await?
+        };
         let mut alerts = Vec::new();
         for item in &waiting {
-            if subscriptions.is_empty() {
-                break;
-            }
-            let event = match self.store.get_event(item.event_id).await {
-                Ok(event) => event,
-                // Deleted since: nothing to tell.
-                Err(Error::NotFound { .. }) => continue,
-                Err(err) => return Err(err),
+            // An event deleted since has nothing to tell.
+            let Some(event) = events.get(&item.event_id) else {
+                continue;
             };
             for subscription in &subscriptions {
-                if !subscription.filters.matches(&event, &watchlist) {
+                if !subscription.filters.matches(event, &watchlist) {
                     continue;
                 }
                 if subscription.quiet_minutes > 0
@@ -201,28 +191,16 @@ impl Deliverer {
         if due.is_empty() {
             return Ok(0);
         }
-        let mut subscriptions: HashMap<i64, Subscription> = HashMap::new();
-        let mut events: HashMap<i64, TgeEvent> = HashMap::new();
-        for alert in &due {
-            if let Entry::Vacant(slot) = subscriptions.entry(alert.subscription_id) {
-                match self.store.get_subscription(alert.subscription_id).await {
-                    Ok(subscription) => {
-                        slot.insert(subscription);
-                    }
-                    Err(Error::NotFound { .. }) => {}
-                    Err(err) => return Err(err),
-                }
-            }
-            if let Entry::Vacant(slot) = events.entry(alert.event_id) {
-                match self.store.get_event(alert.event_id).await {
-                    Ok(event) => {
-                        slot.insert(event);
-                    }
-                    Err(Error::NotFound { .. }) => {}
-                    Err(err) => return Err(err),
-                }
-            }
-        }
+        let subscriptions: HashMap<i64, Subscription> = self
+            .store
+            .list_subscriptions()
+            .await?
+            .into_iter()
+            .map(|subscription| (subscription.id, subscription))
+            .collect();
+        let events = self
+            .events_by_id(due.iter().map(|alert| alert.event_id))
+            .await?;
         let attempts = due.len();
         futures::stream::iter(due)
             .for_each_concurrent(concurrency, |alert| {
@@ -250,6 +228,28 @@ impl Deliverer {
             })
             .await;
         Ok(attempts)
+    }
+
+    /// The events of `ids` that exist, with up to 200 sources each, read a page at a time
+    /// (a row or an alert at a time cost two queries each).
+    async fn events_by_id(
+        &self,
+        ids: impl Iterator<Item = i64>,
+    ) -> swarm_shared::Result<HashMap<i64, TgeEvent>> {
+        let ids: Vec<i64> = ids.collect::<BTreeSet<i64>>().into_iter().collect();
+        let mut events = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(EVENTS_PER_READ) {
+            let query = EventQuery {
+                ids: chunk.to_vec(),
+                page_size: EVENTS_PER_READ as u32,
+                sources_per_event: Some(MAX_SOURCES_PER_EVENT),
+                ..EventQuery::default()
+            };
+            for event in self.store.list_events(&query).await?.events {
+                events.insert(event.id, event);
+            }
+        }
+        Ok(events)
     }
 
     /// One attempt of `alert`; what it means for the alert.

@@ -139,3 +139,17 @@ pub struct Company {
     /// Homonym exclusions.
     pub exclusions: Vec<String>,
 }
+
+impl Company {
+    /// Whether `name` is this company's name or one of its aliases, compared as
+    /// [`normalise_for_hash`](super::normalise_for_hash) writes them (case, accents and
+    /// punctuation aside).
+    pub fn goes_by(&self, name: &str) -> bool {
+        let wanted = super::normalise_for_hash(name);
+        super::normalise_for_hash(&self.name) == wanted
+            || self
+                .aliases
+                .iter()
+                .any(|alias| super::normalise_for_hash(alias) == wanted)
+    }
+}

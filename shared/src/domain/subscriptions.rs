@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 use utoipa::ToSchema;
 
-use crate::domain::{Company, TgeEvent, normalise_for_hash};
+use crate::domain::{Company, TgeEvent};
 use crate::error::{Error, Result};
 
 /// Longest subscription name.
@@ -329,15 +329,7 @@ impl AlertFilters {
             let Some(project) = &event.project else {
                 return false;
             };
-            let wanted = normalise_for_hash(project);
-            let listed = watchlist.iter().any(|company| {
-                normalise_for_hash(&company.name) == wanted
-                    || company
-                        .aliases
-                        .iter()
-                        .any(|alias| normalise_for_hash(alias) == wanted)
-            });
-            if !listed {
+            if !watchlist.iter().any(|company| company.goes_by(project)) {
                 return false;
             }
         }

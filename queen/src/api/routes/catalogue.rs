@@ -69,14 +69,20 @@ fn check_outbound(state: &AppState, input: &SourceInput) -> ApiResult<()> {
         // Malformed: the store's validation names it.
         return Ok(());
     };
+    refuse_unreachable(state, "url", &url)
+}
+
+/// Refuses (422, naming `field`) a destination the outbound guard refuses without the
+/// network: a literal non-public address, `localhost`, a scheme (sources and alert channels).
+pub(crate) fn refuse_unreachable(state: &AppState, field: &str, url: &url::Url) -> ApiResult<()> {
     let policy = state.outbound.as_ref().as_ref().map_err(|err| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "config", err.to_string())
     })?;
-    policy.check_url(&url).map_err(|refusal| {
+    policy.check_url(url).map_err(|refusal| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid",
-            format!("url: {refusal}"),
+            format!("{field}: {refusal}"),
         )
     })
 }

@@ -106,15 +106,9 @@ where
     }
 
     async fn resolve_company_keys(&self, company: &str) -> Result<Vec<String>> {
-        let wanted = crate::domain::normalise_for_hash(company);
         let mut keys = vec![project_key_of(company)];
         for listed in self.list_companies().await? {
-            let matches = crate::domain::normalise_for_hash(&listed.name) == wanted
-                || listed
-                    .aliases
-                    .iter()
-                    .any(|alias| crate::domain::normalise_for_hash(alias) == wanted);
-            if matches {
+            if listed.goes_by(company) {
                 keys.push(project_key_of(&listed.name));
             }
         }

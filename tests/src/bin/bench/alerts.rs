@@ -1,6 +1,6 @@
 //! `alerts`: alert latency, from an event being stored to a subscriber's webhook receiving its
 //! signed alert. An in-process swarm with the shipped delivery settings (the deliverer polls
-//! every 250 ms) and one webhook subscription served by a local receiver; `--probes` events
+//! every `delivery.poll_interval`, 250 ms) and one webhook subscription served by a local receiver; `--probes` events
 //! are stored one at a time, each when the previous alert has arrived, at a random point of
 //! the poll cycle. Baseline: the same webhook request sent straight from a client, the floor
 //! of any delivery (one loopback POST with the alert's body).
@@ -45,6 +45,7 @@ pub(crate) fn figure(options: &Options) -> Value {
         let dir = tempfile::tempdir().unwrap();
         let mut config = swarm_tests::test_config(dir.path());
         config.delivery = swarm_shared::config::DeliveryConfig::default();
+        let poll = config.delivery.poll_interval;
         let swarm = swarm_queen::Swarm::start(config, Some(swarm_tests::ADMIN_KEY.into()))
             .await
             .unwrap();
@@ -64,8 +65,8 @@ pub(crate) fn figure(options: &Options) -> Value {
         let mut latencies = Vec::with_capacity(probes);
         for index in 0..probes {
             // A random phase of the deliverer's poll cycle.
-            let pause = rng.random_range(0..250);
-            tokio::time::sleep(Duration::from_millis(pause)).await;
+            let pause = rng.random_range(Duration::ZERO..poll);
+            tokio::time::sleep(pause).await;
             let item = probe_document(index);
             let before = receiver.arrivals.lock().unwrap().len();
             store
@@ -115,7 +116,7 @@ pub(crate) fn figure(options: &Options) -> Value {
             "max_ms": round(latencies.last().map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)),
             "probes": probes,
             "alerts_received": delivered,
-            "poll_interval_ms": 250,
+            "poll_interval_ms": poll.as_millis() as u64,
             "baseline": {"name": "the webhook POST sent directly", "value": round(quantile_ms(&direct, 0.99)), "unit": "ms p99", "p50_ms": round(quantile_ms(&direct, 0.5))},
             "ratio_to_baseline": round(p99 / quantile_ms(&direct, 0.99).max(1e-3)),
             "target": 2000.0,
