@@ -1,9 +1,12 @@
 //! Support for the end-to-end tests: a local HTTP server publishing feeds and pages (with
 //! conditional GET, and slow, huge and malformed routes), a fast-timing test configuration,
-//! a swarm started on ephemeral ports, and small API helpers.
+//! a swarm started on ephemeral ports, a local SMTP relay with STARTTLS ([`smtp`]), and small
+//! API helpers.
 
 // Test support: a panic is how a helper reports a failed expectation.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod smtp;
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -46,7 +46,7 @@ pub struct DeliveryParams {
 pub struct TestResult {
     /// Whether it accepted the alert (2xx).
     pub delivered: bool,
-    /// Its HTTP status, when it answered.
+    /// Its HTTP status, or the SMTP relay's reply code, when it answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     /// What failed.
@@ -56,9 +56,18 @@ pub struct TestResult {
 
 /// Refuses (422) a channel whose destination the outbound guard would refuse at every send
 /// (a literal non-public address, `localhost`), as for sources; host names are checked when
-/// they resolve.
+/// they resolve. E-mail goes through the operator's relay, and is refused when none is
+/// configured.
 fn check_outbound(state: &AppState, input: &SubscriptionInput) -> ApiResult<()> {
-    refuse_unreachable(state, "channel", &input.channel.endpoint()?)
+    match input.channel.endpoint()? {
+        Some(url) => refuse_unreachable(state, "channel", &url),
+        None if state.ctx.config.delivery.smtp.is_none() => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "channel: e-mail alerts need an SMTP relay, and this swarm's config has no [delivery.smtp]",
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Lists the subscriptions, without secrets.
@@ -173,6 +182,11 @@ pub async fn test_subscription(
             } else {
                 format!("HTTP {status}: {detail}")
             }),
+        },
+        Answer::Smtp { code, detail, .. } => TestResult {
+            delivered: false,
+            status: code,
+            error: Some(detail),
         },
         Answer::Transport { error } => TestResult {
             delivered: false,

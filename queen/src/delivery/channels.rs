@@ -10,6 +10,8 @@
 //!   pings anyone), at most 2,000 characters.
 //! - Telegram Bot API: `POST /bot<token>/sendMessage` with `{"chat_id", "text"}`, at most
 //!   4,096 characters; a 429's `parameters.retry_after` is honoured like Retry-After.
+//! - E-mail goes through an SMTP relay instead ([`super::email`]); what its replies mean is
+//!   decided here too ([`outcome`]).
 
 use std::time::Duration;
 
@@ -34,7 +36,7 @@ const DISCORD_MAX_CHARS: usize = 2_000;
 /// Telegram's limit on a message's text.
 const TELEGRAM_MAX_CHARS: usize = 4_096;
 /// Most of a receiver's answer kept in the delivery log.
-const MAX_ERROR_CHARS: usize = 300;
+pub(super) const MAX_ERROR_CHARS: usize = 300;
 
 /// What is sent: an event change, or a test alert.
 #[derive(Debug, Clone, Copy)]
@@ -87,6 +89,7 @@ impl Message<'_> {
             );
         };
         let project = event.project.as_deref().unwrap_or("Unnamed project");
+        // The first line is also an e-mail's subject.
         let what = match self.kind {
             AlertKind::Updated => "TGE update (date set)",
             _ => "TGE alert",
@@ -114,7 +117,7 @@ impl Message<'_> {
 }
 
 /// At most `max_chars` characters of `text`, with an ellipsis when cut.
-fn truncate(text: &str, max_chars: usize) -> String {
+pub(super) fn truncate(text: &str, max_chars: usize) -> String {
     if text.chars().count() <= max_chars {
         return text.to_owned();
     }
@@ -151,6 +154,15 @@ pub enum Answer {
         /// The start of its answer.
         detail: String,
     },
+    /// An SMTP relay's refusal.
+    Smtp {
+        /// Its reply code, if it gave one.
+        code: Option<u16>,
+        /// A 5xx reply (or an address the message cannot carry): not retried.
+        permanent: bool,
+        /// What it said.
+        detail: String,
+    },
     /// No answer: refused connection, timeout, a destination the outbound guard refused.
     Transport {
         /// What failed.
@@ -166,7 +178,12 @@ pub async fn send(
     now: DateTime<Utc>,
 ) -> Answer {
     let url = match channel.endpoint() {
-        Ok(url) => url,
+        Ok(Some(url)) => url,
+        Ok(None) => {
+            return Answer::Transport {
+                error: format!("a {} channel is not sent over HTTP", channel.kind()),
+            };
+        }
         Err(err) => {
             return Answer::Transport {
                 error: err.to_string(),
@@ -198,6 +215,8 @@ pub async fn send(
             "text": message.text(TELEGRAM_MAX_CHARS),
             "link_preview_options": {"is_disabled": true},
         })),
+        // Not reached: e-mail has no endpoint (above).
+        ChannelInput::Email { .. } => request,
     };
     let response = match request.send().await {
         Ok(response) => response,
@@ -274,6 +293,23 @@ pub fn outcome(
                 };
             }
             (Some(*status), error, *retry_after)
+        }
+        Answer::Smtp {
+            code,
+            permanent,
+            detail,
+        } => {
+            let error = match code {
+                Some(code) => format!("SMTP {code}: {detail}"),
+                None => format!("SMTP: {detail}"),
+            };
+            if *permanent {
+                return AttemptOutcome::Dead {
+                    status_code: *code,
+                    error: format!("{error} (a permanent refusal; not retried)"),
+                };
+            }
+            (*code, error, None)
         }
         Answer::Transport { error } => (None, error.clone(), None),
     };
@@ -392,6 +428,32 @@ mod tests {
                 AttemptOutcome::Dead {
                     status_code: Some(500),
                     error: "HTTP 500: no (gave up after 4 attempts)".into(),
+                },
+            ),
+            // SMTP: a 4xx reply is retried, a 5xx reply is final.
+            (
+                Answer::Smtp {
+                    code: Some(451),
+                    permanent: false,
+                    detail: "try later".into(),
+                },
+                1,
+                AttemptOutcome::Retry {
+                    status_code: Some(451),
+                    error: "SMTP 451: try later".into(),
+                    next_attempt_at: at(1_002),
+                },
+            ),
+            (
+                Answer::Smtp {
+                    code: Some(550),
+                    permanent: true,
+                    detail: "no such mailbox".into(),
+                },
+                1,
+                AttemptOutcome::Dead {
+                    status_code: Some(550),
+                    error: "SMTP 550: no such mailbox (a permanent refusal; not retried)".into(),
                 },
             ),
         ];

@@ -18,6 +18,7 @@
 //! [`channels`].
 
 pub mod channels;
+pub mod email;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -27,8 +28,8 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
 use swarm_shared::config::DeliveryConfig;
 use swarm_shared::domain::{
-    Alert, AlertKind, AttemptOutcome, Company, EventQuery, MAX_SOURCES_PER_EVENT, NewAlert,
-    Subscription, TgeEvent,
+    Alert, AlertKind, AttemptOutcome, ChannelInput, Company, EventQuery, MAX_SOURCES_PER_EVENT,
+    NewAlert, Subscription, TgeEvent,
 };
 use swarm_shared::outbound::guarded_client;
 use swarm_shared::ports::Store;
@@ -37,6 +38,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use channels::{Answer, Message};
+use email::Mailer;
 
 /// Events read per query (the most a page of `list_events` holds).
 const EVENTS_PER_READ: usize = 200;
@@ -53,6 +55,9 @@ pub struct Deliverer {
     /// The HTTP client, behind the same outbound guard as sources (`scraping.allow_hosts`);
     /// the guard's error when the config's rules do not build.
     client: std::result::Result<reqwest::Client, String>,
+    /// The SMTP relay of e-mail alerts: none when `[delivery.smtp]` is absent; its error when
+    /// the settings do not build (the CA file is unreadable, the sender no address).
+    mailer: Option<std::result::Result<Mailer, String>>,
 }
 
 impl std::fmt::Debug for Deliverer {
@@ -60,6 +65,7 @@ impl std::fmt::Debug for Deliverer {
         f.debug_struct("Deliverer")
             .field("config", &self.config)
             .field("client", &self.client.as_ref().map(|_| "ready"))
+            .field("mailer", &self.mailer)
             .finish_non_exhaustive()
     }
 }
@@ -86,10 +92,18 @@ impl Deliverer {
                     .build()
                     .map_err(|err| format!("building the alert client: {err}"))
             });
+        let mailer = config.delivery.smtp.as_ref().map(|smtp| {
+            let mailer = Mailer::new(smtp, config.delivery.timeout);
+            if let Err(err) = &mailer {
+                tracing::error!(error = %err, "the SMTP relay's settings do not build; e-mail alerts will fail");
+            }
+            mailer
+        });
         Deliverer {
             store,
             config: config.delivery.clone(),
             client,
+            mailer,
         }
     }
 
@@ -296,6 +310,17 @@ impl Deliverer {
     }
 
     async fn send(&self, subscription: &Subscription, message: &Message<'_>) -> Answer {
+        if let ChannelInput::Email { to } = &subscription.channel {
+            return match &self.mailer {
+                Some(Ok(mailer)) => mailer.send(to, message).await,
+                Some(Err(error)) => Answer::Transport {
+                    error: error.clone(),
+                },
+                None => Answer::Transport {
+                    error: "no SMTP relay is configured ([delivery.smtp])".into(),
+                },
+            };
+        }
         match &self.client {
             Ok(client) => channels::send(client, &subscription.channel, message, Utc::now()).await,
             Err(error) => Answer::Transport {

@@ -55,6 +55,17 @@ impl Config {
         if let Some(value) = lookup("TGE_SWARM_TRACE_SAMPLE_RATIO") {
             self.tracing.sample_ratio = parse_env("TGE_SWARM_TRACE_SAMPLE_RATIO", &value)?;
         }
+        if let Some(value) = lookup("TGE_SWARM_SMTP_PASSWORD")
+            && !value.is_empty()
+        {
+            let Some(smtp) = self.delivery.smtp.as_mut() else {
+                return Err(Error::config(
+                    "TGE_SWARM_SMTP_PASSWORD",
+                    "is set but the config has no [delivery.smtp] section",
+                ));
+            };
+            smtp.password = Some(value);
+        }
         let connections = [
             ("TGE_SWARM_REDIS_URL", &mut self.connections.redis_url),
             ("TGE_SWARM_DATABASE_URL", &mut self.connections.database_url),

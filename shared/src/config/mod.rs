@@ -14,7 +14,7 @@ mod ingest;
 mod runtime;
 mod validate;
 
-pub use delivery::DeliveryConfig;
+pub use delivery::{DeliveryConfig, SmtpConfig, SmtpSecurity};
 pub use ingest::{DetectionConfig, QualityConfig, SchedulerConfig, ScrapingConfig};
 pub use runtime::{
     ConnectionsConfig, MemoryConfig, NodeConfig, PerformanceConfig, QueueConfig, ReliabilityConfig,

@@ -72,6 +72,22 @@ fn errors_name_the_field() {
             "[detection]\nalready_trading_shift = -25\n",
             "detection.already_trading_shift",
         ),
+        (
+            "[delivery.smtp]\nhost = \"mail.example.com\"\nfrom = \"alerts\"\n",
+            "delivery.smtp.from",
+        ),
+        (
+            "[delivery.smtp]\nhost = \"\"\nfrom = \"a@example.com\"\n",
+            "delivery.smtp.host",
+        ),
+        (
+            "[delivery.smtp]\nhost = \"mail.example.com\"\nfrom = \"a@example.com\"\npassword = \"x\"\n",
+            "password",
+        ),
+        (
+            "[delivery.smtp]\nhost = \"mail.example.com\"\nfrom = \"a@example.com\"\nsecurity = \"none\"\n",
+            "t.toml:4:12`: unknown variant `none`, expected `starttls` or `tls`",
+        ),
     ];
     for (text, needle) in cases {
         let result = Config::from_toml(text, "t.toml").and_then(|config| config.validate());
@@ -200,6 +216,42 @@ fn policies_are_overridden_per_kind() {
             .to_string()
             .contains("TGE_SWARM_FAULT_INJECTION")
     );
+}
+
+#[test]
+fn the_smtp_relay_is_configured_with_its_password_from_env() {
+    let text = "[delivery.smtp]\nhost = \"mail.example.com\"\nfrom = \"TGE alerts <alerts@example.com>\"\nusername = \"alerts\"\n";
+    let mut config = Config::from_toml(text, "t.toml").unwrap();
+    config
+        .apply_env(|name| (name == "TGE_SWARM_SMTP_PASSWORD").then(|| "hunter2".into()))
+        .unwrap();
+    config.validate().unwrap();
+    let smtp = config.delivery.smtp.clone().unwrap();
+    assert_eq!(smtp.port, 587);
+    assert_eq!(smtp.security, SmtpSecurity::Starttls);
+    assert_eq!(smtp.password.as_deref(), Some("hunter2"));
+    assert!(
+        !format!("{smtp:?}").contains("hunter2"),
+        "a password is never logged"
+    );
+    // A password without a relay, or without a user, is a mistake worth naming.
+    let err = Config::embedded_default()
+        .unwrap()
+        .apply_env(|name| (name == "TGE_SWARM_SMTP_PASSWORD").then(|| "x".into()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("[delivery.smtp]"), "{err}");
+    let mut anonymous = Config::from_toml(
+        "[delivery.smtp]\nhost = \"mail.example.com\"\nport = 465\nsecurity = \"tls\"\nfrom = \"a@example.com\"\n",
+        "t.toml",
+    )
+    .unwrap();
+    anonymous.validate().unwrap();
+    anonymous
+        .apply_env(|name| (name == "TGE_SWARM_SMTP_PASSWORD").then(|| "x".into()))
+        .unwrap();
+    let err = anonymous.validate().unwrap_err().to_string();
+    assert!(err.contains("delivery.smtp.username"), "{err}");
 }
 
 #[test]

@@ -89,12 +89,7 @@ impl Config {
                 "must not exceed scraping.retry_max_delay",
             ));
         }
-        if self.delivery.retry_min_delay > self.delivery.retry_max_delay {
-            return Err(Error::config(
-                "delivery.retry_min_delay",
-                "must not exceed delivery.retry_max_delay",
-            ));
-        }
+        self.delivery.validate()?;
         if let Some(threshold) = self.detection.threshold
             && (!(0.0..=1.0).contains(&threshold) || threshold.is_nan())
         {

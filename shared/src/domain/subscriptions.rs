@@ -24,6 +24,8 @@ pub const MAX_QUIET_MINUTES: u32 = 10_080;
 pub const MIN_SECRET_LEN: usize = 16;
 /// Longest secret, URL, token or chat id, characters.
 pub const MAX_TARGET_LEN: usize = 2_048;
+/// Most recipients of one e-mail subscription.
+pub const MAX_EMAIL_RECIPIENTS: usize = 20;
 
 /// Where and how a subscription's alerts are sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -58,6 +60,12 @@ pub enum ChannelInput {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         api_base: Option<String>,
     },
+    /// E-mail through the relay of `[delivery.smtp]` (STARTTLS or TLS), one message to all
+    /// recipients; its `Message-ID` is made from the alert's idempotency key.
+    Email {
+        /// The recipients' addresses (1 to 20).
+        to: Vec<String>,
+    },
 }
 
 impl ChannelInput {
@@ -68,12 +76,14 @@ impl ChannelInput {
             ChannelInput::Slack { .. } => "slack",
             ChannelInput::Discord { .. } => "discord",
             ChannelInput::Telegram { .. } => "telegram",
+            ChannelInput::Email { .. } => "email",
         }
     }
 
-    /// The URL alerts are sent to.
-    pub fn endpoint(&self) -> Result<Url> {
+    /// The URL alerts are sent to; none for e-mail, which goes through the configured relay.
+    pub fn endpoint(&self) -> Result<Option<Url>> {
         let url = match self {
+            ChannelInput::Email { .. } => return Ok(None),
             ChannelInput::Webhook { url, .. }
             | ChannelInput::Slack { url }
             | ChannelInput::Discord { url } => url.clone(),
@@ -90,6 +100,7 @@ impl ChannelInput {
             ),
         };
         Url::parse(&url)
+            .map(Some)
             .map_err(|err| Error::Invalid(format!("channel: `{url}` is not a URL: {err}")))
     }
 
@@ -165,6 +176,22 @@ impl ChannelInput {
                 }
                 Ok(())
             }
+            ChannelInput::Email { to } => {
+                if to.is_empty() || to.len() > MAX_EMAIL_RECIPIENTS {
+                    return Err(Error::Invalid(format!(
+                        "channel.to: {} recipients; 1 to {MAX_EMAIL_RECIPIENTS} are needed",
+                        to.len()
+                    )));
+                }
+                for (index, address) in to.iter().enumerate() {
+                    if !plausible_address(address) {
+                        return Err(Error::Invalid(format!(
+                            "channel.to[{index}]: `{address}` is not an e-mail address"
+                        )));
+                    }
+                }
+                Ok(())
+            }
         }
     }
 
@@ -182,12 +209,14 @@ impl ChannelInput {
                 url: Some(url.clone()),
                 host: host_of(url),
                 chat_id: None,
+                to: None,
             },
             ChannelInput::Slack { url } | ChannelInput::Discord { url } => ChannelView {
                 kind: self.kind().into(),
                 url: None,
                 host: host_of(url),
                 chat_id: None,
+                to: None,
             },
             ChannelInput::Telegram {
                 chat_id, api_base, ..
@@ -196,6 +225,14 @@ impl ChannelInput {
                 url: None,
                 host: host_of(api_base.as_deref().unwrap_or("https://api.telegram.org")),
                 chat_id: Some(chat_id.clone()),
+                to: None,
+            },
+            ChannelInput::Email { to } => ChannelView {
+                kind: "email".into(),
+                url: None,
+                host: String::new(),
+                chat_id: None,
+                to: Some(to.clone()),
             },
         }
     }
@@ -204,17 +241,20 @@ impl ChannelInput {
 /// A channel as the API shows it: no secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ChannelView {
-    /// `webhook`, `slack`, `discord` or `telegram`.
+    /// `webhook`, `slack`, `discord`, `telegram` or `email`.
     #[serde(rename = "type")]
     pub kind: String,
     /// The webhook's URL (generic webhooks only: other channels' URLs are secrets).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    /// The host alerts go to.
+    /// The host alerts go to (empty for e-mail, which goes through the configured relay).
     pub host: String,
     /// Telegram's chat.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chat_id: Option<String>,
+    /// E-mail's recipients.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<Vec<String>>,
 }
 
 /// Which events a subscription is told about. Empty lists match everything.
@@ -432,4 +472,26 @@ pub struct SubscriptionView {
     pub enabled: bool,
     /// When it was created.
     pub created_at: DateTime<Utc>,
+}
+
+/// Whether `text` looks like one e-mail address (`local@domain`): a local part without
+/// spaces, angle brackets, commas, quotes or line breaks, and a domain of dot-separated
+/// labels of letters, digits and `-`. The SMTP library parses it fully when it sends.
+pub fn plausible_address(text: &str) -> bool {
+    let Some((local, domain)) = text.rsplit_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && local.len() <= 64
+        && domain.len() <= 253
+        && !domain.is_empty()
+        && !local.chars().any(|c| {
+            c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | '@' | '"')
+        })
+        && domain.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }

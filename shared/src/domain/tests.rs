@@ -59,3 +59,47 @@ fn company_lists_and_texts_are_bounded() {
         assert!(err.contains(needle), "{err}");
     }
 }
+
+#[test]
+fn email_channels_need_plausible_addresses() {
+    for good in [
+        "desk@example.com",
+        "a.b+tge@mail.example.co.uk",
+        "x@localhost",
+    ] {
+        assert!(plausible_address(good), "{good}");
+    }
+    for bad in [
+        "",
+        "desk",
+        "@example.com",
+        "desk@",
+        "desk@exa mple.com",
+        "Desk <desk@example.com>",
+        "a,b@example.com",
+        "desk@example..com",
+        "desk\r\nBcc: x@example.com@example.com",
+    ] {
+        assert!(!plausible_address(bad), "{bad:?}");
+    }
+    let channel = |to: Vec<&str>| ChannelInput::Email {
+        to: to.into_iter().map(str::to_owned).collect(),
+    };
+    channel(vec!["desk@example.com"]).validate().unwrap();
+    assert_eq!(channel(vec!["desk@example.com"]).endpoint().unwrap(), None);
+    let err = channel(vec![]).validate().unwrap_err().to_string();
+    assert!(err.contains("channel.to: 0 recipients"), "{err}");
+    let err = channel(vec!["desk@example.com", "nope"])
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("channel.to[1]"), "{err}");
+    let many = vec!["desk@example.com"; MAX_EMAIL_RECIPIENTS + 1];
+    assert!(channel(many).validate().is_err());
+    let view = channel(vec!["desk@example.com"]).view();
+    assert_eq!(view.kind, "email");
+    assert_eq!(
+        view.to.as_deref(),
+        Some(&["desk@example.com".to_owned()][..])
+    );
+}

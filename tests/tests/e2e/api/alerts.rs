@@ -1,121 +1,16 @@
 //! Alerts pushed to subscribers: a signed webhook, Slack, Discord and Telegram, each in the
-//! request shape its receiver documents, served here by local receivers; retries after a 500
-//! and no sooner than a 429's Retry-After; filters; the delivery log; a test alert.
+//! request shape its receiver documents, served here by local receivers, and e-mail through a
+//! local SMTP relay over STARTTLS; retries after a 500 (or an SMTP 451) and no sooner than a
+//! 429's Retry-After; filters; the delivery log; a test alert.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::post;
 use serde_json::{Value, json};
 use swarm_tests::{TestSwarm, eventually};
 
+use super::receivers::{SECRET, signature_verifies, start_receivers};
 use super::*;
-
-const SECRET: &str = "a-webhook-secret-for-tests";
-
-/// One request a receiver got.
-#[derive(Debug, Clone)]
-struct Received {
-    path: String,
-    headers: HeaderMap,
-    body: Bytes,
-    at: Instant,
-}
-
-#[derive(Default)]
-struct Receivers {
-    got: Mutex<Vec<Received>>,
-}
-
-impl Receivers {
-    fn on(&self, path: &str) -> Vec<Received> {
-        self.got
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|r| r.path == path)
-            .cloned()
-            .collect()
-    }
-}
-
-/// Answers like each service: 200 (Slack answers `ok`, Telegram `{"ok": true}`), except
-/// `/flaky` (500, then 200) and `/limited` (429 with Retry-After: 1, then 200).
-async fn receive(
-    State(state): State<Arc<Receivers>>,
-    Path(path): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> impl IntoResponse {
-    let seen = {
-        let mut got = state.got.lock().unwrap();
-        got.push(Received {
-            path: path.clone(),
-            headers,
-            body,
-            at: Instant::now(),
-        });
-        got.iter().filter(|r| r.path == path).count()
-    };
-    match (path.as_str(), seen) {
-        ("flaky", 1) => (StatusCode::INTERNAL_SERVER_ERROR, "busy").into_response(),
-        ("limited", 1) => (
-            StatusCode::TOO_MANY_REQUESTS,
-            [("retry-after", "1")],
-            "slow down",
-        )
-            .into_response(),
-        ("gone", _) => (StatusCode::NOT_FOUND, "no such hook").into_response(),
-        (path, _) if path.ends_with("sendMessage") => {
-            axum::Json(json!({"ok": true, "result": {"message_id": 1}})).into_response()
-        }
-        ("slack", _) => "ok".into_response(),
-        _ => StatusCode::NO_CONTENT.into_response(),
-    }
-}
-
-async fn start_receivers() -> (String, Arc<Receivers>) {
-    let state = Arc::new(Receivers::default());
-    let router = Router::new()
-        .route("/{*path}", post(receive))
-        .with_state(state.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, router).await.unwrap();
-    });
-    (format!("http://{addr}"), state)
-}
-
-/// Verifies a webhook request as the README tells subscribers to.
-fn signature_verifies(received: &Received) -> bool {
-    let header = received.headers["x-tge-swarm-signature"].to_str().unwrap();
-    let mut timestamp = None;
-    let mut mac = None;
-    for part in header.split(',') {
-        match part.split_once('=') {
-            Some(("t", value)) => timestamp = Some(value.to_owned()),
-            Some(("v1", value)) => mac = Some(value.to_owned()),
-            _ => {}
-        }
-    }
-    let (Some(timestamp), Some(mac)) = (timestamp, mac) else {
-        return false;
-    };
-    let fresh = (chrono::Utc::now().timestamp() - timestamp.parse::<i64>().unwrap()).abs() <= 300;
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, SECRET.as_bytes());
-    let mut signed = format!("{timestamp}.").into_bytes();
-    signed.extend_from_slice(&received.body);
-    let Ok(mac) = hex::decode(mac) else {
-        return false;
-    };
-    fresh && ring::hmac::verify(&key, &signed, &mac).is_ok()
-}
 
 async fn subscribe(swarm: &TestSwarm, body: Value) -> i64 {
     let (status, created) = swarm.post("/api/v1/subscriptions", body.clone()).await;
@@ -138,7 +33,10 @@ async fn log_of(swarm: &TestSwarm, id: i64) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_events_are_pushed_once_to_every_channel_with_retries() {
-    let swarm = TestSwarm::start(|config| {
+    let smtp = swarm_tests::smtp::SmtpSink::start("alerts", "a-relay-password").await;
+    let relay = smtp.config();
+    let swarm = TestSwarm::start(move |config| {
+        config.delivery.smtp = Some(relay);
         config.delivery.poll_interval = Duration::from_millis(50);
         config.delivery.retry_min_delay = Duration::from_millis(200);
         config.delivery.retry_max_delay = Duration::from_secs(2);
@@ -164,6 +62,14 @@ async fn new_events_are_pushed_once_to_every_channel_with_retries() {
         (
             json!({"name": "score", "channel": {"type": "discord", "url": format!("{base}/d")}, "filters": {"min_score": 3}}),
             "filters.min_score",
+        ),
+        (
+            json!({"name": "mail", "channel": {"type": "email", "to": ["desk@example.test", "not an address"]}}),
+            "channel.to[1]",
+        ),
+        (
+            json!({"name": "mail", "channel": {"type": "email", "to": []}}),
+            "channel.to",
         ),
     ] {
         let (status, problem) = swarm.post("/api/v1/subscriptions", body.clone()).await;
@@ -223,6 +129,21 @@ async fn new_events_are_pushed_once_to_every_channel_with_retries() {
         json!({"name": "gone", "channel": {"type": "webhook", "url": format!("{base}/gone"), "secret": SECRET}}),
     )
     .await;
+    let mail = subscribe(
+        &swarm,
+        json!({"name": "mail", "channel": {"type": "email", "to": ["desk@example.test", "lead@example.test"]}}),
+    )
+    .await;
+    let busy_mail = subscribe(
+        &swarm,
+        json!({"name": "busy-mail", "channel": {"type": "email", "to": ["busy-desk@example.test"]}}),
+    )
+    .await;
+    let rejected_mail = subscribe(
+        &swarm,
+        json!({"name": "rejected-mail", "channel": {"type": "email", "to": ["reject@example.test"]}}),
+    )
+    .await;
     let filtered = subscribe(
         &swarm,
         json!({"name": "other-token", "channel": {"type": "webhook", "url": format!("{base}/filtered"), "secret": SECRET},
@@ -241,6 +162,10 @@ async fn new_events_are_pushed_once_to_every_channel_with_retries() {
         response.text().await.unwrap()
     };
     assert!(listed.contains("\"desk\""), "{listed}");
+    assert!(
+        listed.contains(r#""to":["desk@example.test","lead@example.test"]"#),
+        "e-mail recipients are shown: {listed}"
+    );
     assert!(!listed.contains(SECRET), "a secret is shown: {listed}");
     assert!(
         !listed.contains("ABC-def_ghi"),
@@ -284,6 +209,15 @@ async fn new_events_are_pushed_once_to_every_channel_with_retries() {
         )
         .await;
     }
+    eventually(Duration::from_secs(20), "the e-mail alert", || {
+        let smtp = smtp.clone();
+        async move {
+            smtp.mail()
+                .iter()
+                .any(|m| m.to.contains(&"desk@example.test".to_owned()))
+        }
+    })
+    .await;
     let webhook = &receivers.on("hook")[0];
     eprintln!(
         "webhook alert {:?} after the event was stored",
@@ -313,6 +247,36 @@ async fn new_events_are_pushed_once_to_every_channel_with_retries() {
     tampered.body =
         Bytes::from(String::from_utf8_lossy(&webhook.body).replace("Orbiter", "Orbitex"));
     assert!(!signature_verifies(&tampered));
+
+    // The e-mail went through STARTTLS (the sink refuses mail before it) with the relay's
+    // login, to both recipients at once, named by the alert's idempotency key.
+    let email = smtp
+        .mail()
+        .into_iter()
+        .find(|m| m.to.contains(&"desk@example.test".to_owned()))
+        .unwrap();
+    eprintln!(
+        "e-mail alert {:?} after the event was stored",
+        email.at - stored_at
+    );
+    assert_eq!(email.to, ["desk@example.test", "lead@example.test"]);
+    assert_eq!(email.from, "alerts@tge-swarm.test");
+    assert_eq!(email.user.as_deref(), Some("alerts"));
+    assert_eq!(
+        email.header("Subject").as_deref(),
+        Some("TGE alert: Orbiter ($ORB) - score 0.90"),
+        "{}",
+        email.data
+    );
+    assert_eq!(
+        email.header("Message-ID").unwrap(),
+        format!("<tge-swarm-{mail}-{event_id}-1@tge-swarm>")
+    );
+    assert!(
+        email.data.contains("Orbiter sets its TGE"),
+        "{}",
+        email.data
+    );
 
     let slack_body: Value = serde_json::from_slice(&receivers.on("slack")[0].body).unwrap();
     assert!(
@@ -382,6 +346,34 @@ async fn new_events_are_pushed_once_to_every_channel_with_retries() {
         }
     })
     .await;
+    // SMTP: 451 for a recipient is retried, 550 is final.
+    eventually(Duration::from_secs(20), "the e-mail delivery logs", || {
+        let swarm = &swarm;
+        async move {
+            log_of(swarm, busy_mail)
+                .await
+                .first()
+                .is_some_and(|a| a["status"] == "delivered")
+                && log_of(swarm, rejected_mail)
+                    .await
+                    .first()
+                    .is_some_and(|a| a["status"] == "dead")
+        }
+    })
+    .await;
+    let busy_log = log_of(&swarm, busy_mail).await;
+    assert_eq!(busy_log[0]["attempts"], 2, "{busy_log:?}");
+    assert_eq!(busy_log[0]["last_status_code"], 250);
+    let rejected_log = log_of(&swarm, rejected_mail).await;
+    assert_eq!(rejected_log[0]["attempts"], 1, "{rejected_log:?}");
+    assert_eq!(rejected_log[0]["last_status_code"], 550);
+    assert!(
+        rejected_log[0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("SMTP 550"),
+        "{rejected_log:?}"
+    );
     let flaky_log = log_of(&swarm, flaky).await;
     assert_eq!(flaky_log.len(), 1);
     assert_eq!(flaky_log[0]["attempts"], 2);
@@ -425,6 +417,13 @@ async fn new_events_are_pushed_once_to_every_channel_with_retries() {
     }
     assert_eq!(receivers.on("flaky").len(), 2);
     assert_eq!(receivers.on("limited").len(), 2);
+    let mails_to_desk = |smtp: &swarm_tests::smtp::SmtpSink| {
+        smtp.mail()
+            .into_iter()
+            .filter(|m| m.to.contains(&"desk@example.test".to_owned()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(mails_to_desk(&smtp).len(), 1, "e-mails to the desk");
     let slack_log = log_of(&swarm, slack).await;
     assert_eq!(slack_log.len(), 1);
     assert_eq!(slack_log[0]["status"], "delivered");
@@ -457,6 +456,24 @@ async fn new_events_are_pushed_once_to_every_channel_with_retries() {
         update.headers["idempotency-key"].to_str().unwrap(),
         format!("tge-swarm-{hook}-{event_id}-2")
     );
+    eventually(Duration::from_secs(20), "the update e-mail", || {
+        let smtp = smtp.clone();
+        async move { mails_to_desk(&smtp).len() >= 2 }
+    })
+    .await;
+    let update_mail = &mails_to_desk(&smtp)[1];
+    assert!(
+        update_mail
+            .header("Subject")
+            .unwrap()
+            .starts_with("TGE update (date set): Orbiter"),
+        "{}",
+        update_mail.data
+    );
+    assert_eq!(
+        update_mail.header("Message-ID").unwrap(),
+        format!("<tge-swarm-{mail}-{event_id}-2@tge-swarm>")
+    );
     let slack_update: Value = serde_json::from_slice(&receivers.on("slack")[1].body).unwrap();
     assert!(
         slack_update["text"]
@@ -483,6 +500,21 @@ async fn new_events_are_pushed_once_to_every_channel_with_retries() {
     assert_eq!(status, 200);
     assert_eq!(result["delivered"], false);
     assert_eq!(result["status"], 404);
+    let (status, result) = swarm
+        .post(&format!("/api/v1/subscriptions/{mail}/test"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{result}");
+    assert_eq!(result["delivered"], true, "{result}");
+    assert_eq!(result["status"], 250, "{result}");
+    let (status, result) = swarm
+        .post(
+            &format!("/api/v1/subscriptions/{rejected_mail}/test"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(result["delivered"], false, "{result}");
+    assert_eq!(result["status"], 550, "{result}");
 
     // Deleting a subscription.
     let response = swarm

@@ -10,6 +10,7 @@ mod alerts;
 mod exports;
 mod keys;
 mod operations;
+mod receivers;
 mod stream;
 
 fn source_body(name: &str) -> Value {
