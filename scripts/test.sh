@@ -8,7 +8,8 @@
 # throwaway ones (installing redis-server / postgresql with apt-get if missing) and stops them
 # at exit (TGE_SWARM_TEST_THROWAWAY=1 forces throwaway servers even when local ones answer).
 # The chaos test also needs the redis-server and Postgres binaries: it starts private
-# servers of its own so it can restart them.
+# servers of its own so it can restart them. The browser test needs Chromium and chromedriver
+# (installed with apt-get when missing).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -22,6 +23,11 @@ command -v cargo >/dev/null 2>&1 || { echo "scripts/test.sh: cargo not found; in
 
 # shellcheck source=scripts/servers.sh
 . "$ROOT/scripts/servers.sh"
+
+# The browser test of the web view drives headless Chromium through chromedriver.
+if ! command -v chromedriver >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then
+    apt_install chromium chromium-driver
+fi
 
 echo "==> redis: $TGE_SWARM_TEST_REDIS_URL"
 echo "==> postgres: $TGE_SWARM_TEST_DATABASE_URL"

@@ -199,6 +199,13 @@ mod tests {
             source_count: 1,
             sources: Vec::new(),
             evidence: Vec::new(),
+            kind: swarm_shared::domain::EventKind::Tge,
+            date_precision: None,
+            event_day: None,
+            status: swarm_shared::domain::EventStatus::New,
+            status_changed_at: None,
+            status_by: None,
+            revision: 1,
         }
     }
 

@@ -46,14 +46,14 @@ async fn require(
     state: &AppState,
     scopes: &[&str],
     needed: &str,
-) -> Result<(), ApiError> {
+) -> Result<swarm_shared::domain::ApiKey, ApiError> {
     let key = lookup(parts, state).await?;
     if key
         .scopes
         .iter()
         .any(|scope| scopes.contains(&scope.as_str()))
     {
-        return Ok(());
+        return Ok(key);
     }
     Err(ApiError::new(
         axum::http::StatusCode::FORBIDDEN,
@@ -64,7 +64,10 @@ async fn require(
 
 /// Extractor: the request carries a key allowed to change things.
 #[derive(Debug)]
-pub struct WriteAccess;
+pub struct WriteAccess {
+    /// The key's name: who made a change, in an event's history.
+    pub key_name: String,
+}
 
 impl FromRequestParts<AppState> for WriteAccess {
     type Rejection = ApiError;
@@ -75,7 +78,7 @@ impl FromRequestParts<AppState> for WriteAccess {
     ) -> Result<Self, Self::Rejection> {
         require(parts, state, &["admin", "write"], "write")
             .await
-            .map(|()| WriteAccess)
+            .map(|key| WriteAccess { key_name: key.name })
     }
 }
 
@@ -92,7 +95,7 @@ impl FromRequestParts<AppState> for AdminAccess {
     ) -> Result<Self, Self::Rejection> {
         require(parts, state, &["admin"], "admin")
             .await
-            .map(|()| AdminAccess)
+            .map(|_| AdminAccess)
     }
 }
 

@@ -50,6 +50,13 @@ pub struct CalendarParams {
     pub min_score: Option<f64>,
     /// Free text over project, token and source titles and text.
     pub q: Option<String>,
+    /// Statuses, comma-separated: `new`, `confirmed`, `dismissed`, `archived`.
+    pub status: Option<String>,
+    /// Kinds, comma-separated: `tge`, `first_listing`, `pre_market`, `launchpool`, `airdrop`,
+    /// `sale`.
+    pub kind: Option<String>,
+    /// Date precisions, comma-separated: `day`, `month`, `quarter`.
+    pub date_precision: Option<String>,
     /// Days before today whose events are still listed, 0..=365 (default 7).
     #[param(minimum = 0, maximum = 365)]
     pub past_days: Option<u32>,
@@ -82,6 +89,9 @@ pub async fn calendar(
         min_score: params.min_score,
         since: None,
         q: params.q,
+        status: params.status,
+        kind: params.kind,
+        date_precision: params.date_precision,
     })?;
     let events = read_events(&state, &query, CALENDAR_EVENTS, 1).await?;
     let from = Utc::now().date_naive() - Duration::days(i64::from(past_days));
@@ -176,13 +186,20 @@ pub struct ExportParams {
     pub since: Option<String>,
     /// Free text over project, token and source titles and text.
     pub q: Option<String>,
+    /// Statuses, comma-separated: `new`, `confirmed`, `dismissed`, `archived`.
+    pub status: Option<String>,
+    /// Kinds, comma-separated: `tge`, `first_listing`, `pre_market`, `launchpool`, `airdrop`,
+    /// `sale`.
+    pub kind: Option<String>,
+    /// Date precisions, comma-separated: `day`, `month`, `quarter`.
+    pub date_precision: Option<String>,
     /// Most events, newest first, 1..=100000 (default 10000).
     #[param(minimum = 1, maximum = 100000)]
     pub limit: Option<u32>,
 }
 
 /// The CSV columns, in order.
-pub const CSV_COLUMNS: [&str; 10] = [
+pub const CSV_COLUMNS: [&str; 13] = [
     "id",
     "project",
     "token",
@@ -193,11 +210,14 @@ pub const CSV_COLUMNS: [&str; 10] = [
     "last_seen",
     "source_count",
     "first_source_url",
+    "kind",
+    "date_precision",
+    "status",
 ];
 
 /// Exports events with the filters of `GET /events`, newest first: CSV (the columns `id`,
 /// `project`, `token`, `score`, `event_date` as announced, `event_day` when it is known to
-/// the day, `first_seen`, `last_seen`, `source_count`, `first_source_url`) or JSON Lines (one
+/// the day, `first_seen`, `last_seen`, `source_count`, `first_source_url`, `kind`, `date_precision`, `status`) or JSON Lines (one
 /// event a line with its first five sources).
 #[utoipa::path(get, path = "/api/v1/events/export", params(ExportParams), tag = "events",
     responses((status = 200, description = "The events", content(
@@ -222,6 +242,9 @@ pub async fn export(
         min_score: params.min_score,
         since: params.since,
         q: params.q,
+        status: params.status,
+        kind: params.kind,
+        date_precision: params.date_precision,
     })?;
     let format = params.format.unwrap_or_default();
     let sources = match format {
@@ -263,6 +286,12 @@ fn csv_of(events: &[TgeEvent]) -> ApiResult<Vec<u8>> {
                     .first()
                     .map(|source| source.url.clone())
                     .unwrap_or_default(),
+                event.kind.as_str().to_owned(),
+                event
+                    .date_precision
+                    .map(|precision| precision.as_str().to_owned())
+                    .unwrap_or_default(),
+                event.status.as_str().to_owned(),
             ])
             .map_err(failed)?;
     }

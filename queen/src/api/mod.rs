@@ -12,6 +12,8 @@ pub mod stream;
 pub mod subscriptions;
 pub mod supervision;
 pub mod trading;
+pub mod ui;
+pub mod workflow;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -178,6 +180,7 @@ impl Modify for CommonResponses {
             let operations = [
                 &mut item.get,
                 &mut item.put,
+                &mut item.patch,
                 &mut item.post,
                 &mut item.delete,
             ];
@@ -254,6 +257,7 @@ impl Modify for SecurityAddon {
         subscriptions::list_subscriptions, subscriptions::create_subscription,
         subscriptions::get_subscription, subscriptions::delete_subscription,
         subscriptions::list_deliveries, subscriptions::test_subscription,
+        workflow::update_event, workflow::bulk_update, workflow::event_history,
     ),
     components(schemas(error::Problem)),
     modifiers(&SecurityAddon, &CommonResponses),
@@ -330,7 +334,12 @@ pub fn router(state: AppState) -> Router {
         .route("/events", get(routes::list_events))
         .route("/events/export", get(export::export))
         .route("/events/stream", get(stream::stream))
-        .route("/events/{id}", get(routes::get_event))
+        .route("/events/bulk", post(workflow::bulk_update))
+        .route(
+            "/events/{id}",
+            get(routes::get_event).patch(workflow::update_event),
+        )
+        .route("/events/{id}/history", get(workflow::event_history))
         .route("/events/{id}/feedback", post(routes::create_feedback))
         .route("/classify", post(routes::classify))
         .route("/calendar.ics", get(export::calendar))
@@ -395,6 +404,9 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed);
     let mut router = Router::new()
         .nest("/api/v1", api)
+        .route("/", get(ui::index))
+        .route("/ui/app.js", get(ui::script))
+        .route("/ui/app.css", get(ui::stylesheet))
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
         .method_not_allowed_fallback(method_not_allowed)

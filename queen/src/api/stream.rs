@@ -187,6 +187,13 @@ pub struct StreamParams {
     pub min_score: Option<f64>,
     /// Free text over project, token and source titles and text.
     pub q: Option<String>,
+    /// Statuses, comma-separated: `new`, `confirmed`, `dismissed`, `archived`.
+    pub status: Option<String>,
+    /// Kinds, comma-separated: `tge`, `first_listing`, `pre_market`, `launchpool`, `airdrop`,
+    /// `sale`.
+    pub kind: Option<String>,
+    /// Date precisions, comma-separated: `day`, `month`, `quarter`.
+    pub date_precision: Option<String>,
 }
 
 /// The id a client resumes after: `Last-Event-ID`, a non-negative integer.
@@ -227,8 +234,8 @@ async fn matching(
                 Event::default()
                     .id(row.row.to_string())
                     .event(match row.kind {
-                        AlertKind::Updated => "event.updated",
-                        _ => "event.created",
+                        AlertKind::Updated | AlertKind::Confirmed => "event.updated",
+                        AlertKind::Created | AlertKind::Test => "event.created",
                     })
                     .json_data(event)
                     .map_err(|err| swarm_shared::Error::Invalid(err.to_string()))?,
@@ -246,7 +253,7 @@ fn dropped(reason: &str) -> Event {
 }
 
 /// New events as Server-Sent Events (`text/event-stream`), each `event: event.created` (or
-/// `event: event.updated` when an event's date is set later) with the event as JSON `data` (as `GET /events/{id}` shows it) and an `id` to resume from with
+/// `event: event.updated` when an event's date is set later or an analyst confirms it) with the event as JSON `data` (as `GET /events/{id}` shows it) and an `id` to resume from with
 /// `Last-Event-ID`, which replays what was missed first. Filters as `GET /events`. A client
 /// more than 1,024 events behind gets `event: dropped` with the reason, and the stream ends.
 #[utoipa::path(get, path = "/api/v1/events/stream", params(StreamParams,
@@ -267,6 +274,9 @@ pub async fn stream(
         min_score: params.min_score,
         since: None,
         q: params.q,
+        status: params.status,
+        kind: params.kind,
+        date_precision: params.date_precision,
     })?;
     let resume = last_event_id(&headers)?;
     // Subscribed before the replay reads, so that nothing falls between the two.

@@ -60,8 +60,17 @@ impl Message<'_> {
     pub fn event_type(&self) -> &'static str {
         match self.kind {
             AlertKind::Created => "tge.event.created",
-            AlertKind::Updated => "tge.event.updated",
+            AlertKind::Updated | AlertKind::Confirmed => "tge.event.updated",
             AlertKind::Test => "tge.test",
+        }
+    }
+
+    /// What an update says changed: `date_set` or `confirmed` (none for other alerts).
+    pub fn change(&self) -> Option<&'static str> {
+        match self.kind {
+            AlertKind::Updated => Some("date_set"),
+            AlertKind::Confirmed => Some("confirmed"),
+            AlertKind::Created | AlertKind::Test => None,
         }
     }
 
@@ -72,6 +81,7 @@ impl Message<'_> {
             "idempotency_key": self.idempotency_key,
             "subscription": {"id": self.subscription_id, "name": self.subscription_name},
             "revision": self.revision,
+            "change": self.change(),
             "sent_at": sent_at,
             "event": self.event,
         })
@@ -92,6 +102,7 @@ impl Message<'_> {
         // The first line is also an e-mail's subject.
         let what = match self.kind {
             AlertKind::Updated => "TGE update (date set)",
+            AlertKind::Confirmed => "TGE update (confirmed by an analyst)",
             _ => "TGE alert",
         };
         let mut text = match &event.token {
@@ -498,6 +509,13 @@ mod tests {
             source_count: 1,
             sources: Vec::new(),
             evidence: Vec::new(),
+            kind: swarm_shared::domain::EventKind::Tge,
+            date_precision: None,
+            event_day: None,
+            status: swarm_shared::domain::EventStatus::New,
+            status_changed_at: None,
+            status_by: None,
+            revision: 1,
         };
         let message = Message {
             kind: AlertKind::Created,

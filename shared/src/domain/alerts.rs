@@ -14,6 +14,8 @@ pub enum AlertKind {
     Created,
     /// A material change of an event: its date was set.
     Updated,
+    /// A material change of an event: an analyst confirmed it.
+    Confirmed,
     /// A test alert sent on request.
     Test,
 }
@@ -24,6 +26,7 @@ impl AlertKind {
         match self {
             AlertKind::Created => "created",
             AlertKind::Updated => "updated",
+            AlertKind::Confirmed => "confirmed",
             AlertKind::Test => "test",
         }
     }
@@ -33,6 +36,7 @@ impl AlertKind {
         match text {
             "created" => Some(AlertKind::Created),
             "updated" => Some(AlertKind::Updated),
+            "confirmed" => Some(AlertKind::Confirmed),
             "test" => Some(AlertKind::Test),
             _ => None,
         }

@@ -47,6 +47,22 @@ pub struct TgeEvent {
     pub sources: Vec<EventSource>,
     /// Evidence of the best-scoring document.
     pub evidence: Vec<Evidence>,
+    /// What kind of event it is, read from its first document.
+    pub kind: EventKind,
+    /// How precisely `event_date` is known (none without a date, or for a vague one).
+    pub date_precision: Option<DatePrecision>,
+    /// The day `event_date` names, where it names one (a date without a year is the first
+    /// such day from 60 days before the event was first seen on).
+    pub event_day: Option<chrono::NaiveDate>,
+    /// Where analysts have put it (`new` until one sets it).
+    pub status: EventStatus,
+    /// When its status was last set by an analyst.
+    pub status_changed_at: Option<DateTime<Utc>>,
+    /// The name of the API key that set it.
+    pub status_by: Option<String>,
+    /// Its revision: 1 when created, raised by each material change (a date set, a
+    /// confirmation), each of which subscribers are told of once.
+    pub revision: i64,
 }
 
 /// Filters and cursor of `GET /events`.
@@ -71,6 +87,12 @@ pub struct EventQuery {
     pub sources_per_event: Option<u32>,
     /// Only these events (empty: any); the live stream's filter of new events.
     pub ids: Vec<i64>,
+    /// Only events with one of these statuses (empty: any).
+    pub statuses: Vec<EventStatus>,
+    /// Only events of one of these kinds (empty: any).
+    pub kinds: Vec<EventKind>,
+    /// Only events whose date has one of these precisions (empty: any, dated or not).
+    pub date_precisions: Vec<DatePrecision>,
 }
 
 /// Sources a page of events lists per event unless asked otherwise: the first few reports of

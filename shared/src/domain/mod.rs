@@ -16,6 +16,7 @@ mod subscriptions;
 mod supervision;
 mod text;
 mod trading;
+mod workflow;
 
 pub use agents::*;
 pub use alerts::*;
@@ -30,6 +31,7 @@ pub use subscriptions::*;
 pub use supervision::*;
 pub use text::*;
 pub use trading::*;
+pub use workflow::*;
 
 #[cfg(test)]
 mod tests;

@@ -71,6 +71,10 @@ const SQLITE: &[(&str, &str)] = &[
         "0013_event_revision.sql",
         include_str!("../../migrations/sqlite/0013_event_revision.sql"),
     ),
+    (
+        "0014_event_workflow.sql",
+        include_str!("../../migrations/sqlite/0014_event_workflow.sql"),
+    ),
 ];
 
 /// The Postgres store's migrations: file name and text, in order.
@@ -118,6 +122,10 @@ const POSTGRES: &[(&str, &str)] = &[
     (
         "0011_event_revision.sql",
         include_str!("../../migrations/postgres/0011_event_revision.sql"),
+    ),
+    (
+        "0012_event_workflow.sql",
+        include_str!("../../migrations/postgres/0012_event_workflow.sql"),
     ),
 ];
 

@@ -37,9 +37,9 @@ use serde::Serialize;
 use crate::channels::Channel;
 use crate::domain::{
     Alert, ApiKey, AttemptOutcome, ClassifiedDocument, Company, CompanyInput, DesiredEntry,
-    EventPage, EventQuery, Feedback, FeedbackLabel, FetchReport, MemoryEntry, Meta, NewAlert,
-    OutboxItem, RecordOutcome, Source, SourceInput, SubscriptionInput, SupervisorAction,
-    SupervisorActionInput, SupervisorActionQuery, SynthesisSnapshot, TgeEvent,
+    EventChangeRecord, EventPage, EventQuery, EventUpdate, Feedback, FeedbackLabel, FetchReport,
+    MemoryEntry, Meta, NewAlert, OutboxItem, RecordOutcome, Source, SourceInput, SubscriptionInput,
+    SupervisorAction, SupervisorActionInput, SupervisorActionQuery, SynthesisSnapshot, TgeEvent,
 };
 use crate::error::Result;
 use crate::messages::{OnChannel, encode};
@@ -280,6 +280,20 @@ pub trait Store: Send + Sync + 'static {
     async fn get_event(&self, id: i64) -> Result<TgeEvent>;
     /// Documents stored.
     async fn count_documents(&self) -> Result<u64>;
+    /// Applies an analyst's update (a status, a note, or both) to each of `ids` that exists,
+    /// by `actor` (the API key's name) at `at`, in one transaction: each event whose status
+    /// changes, or that gets a note, gains an entry in its history; a confirmation raises the
+    /// event's revision and writes an outbox row (subscribers get an update alert). Returns
+    /// the ids found, ascending.
+    async fn update_events(
+        &self,
+        ids: &[i64],
+        update: &EventUpdate,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<i64>>;
+    /// An event's history of status changes and notes, oldest first.
+    async fn event_history(&self, event_id: i64) -> Result<Vec<EventChangeRecord>>;
 
     /// Stores an API key's hash.
     async fn insert_api_key(&self, name: &str, hash: &str, scopes: &[String]) -> Result<i64>;

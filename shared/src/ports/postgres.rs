@@ -71,7 +71,9 @@ impl PgStore {
             .await?
             .run(&pool)
             .await?;
-        Ok(PgStore { pool })
+        let store = PgStore { pool };
+        super::sql::backfill_event_kinds(&store).await?;
+        Ok(store)
     }
 }
 

@@ -187,12 +187,14 @@ impl SqliteStore {
             CHECKPOINT_INTERVAL,
             WAL_RESET_FRAMES,
         ));
-        Ok(SqliteStore {
+        let store = SqliteStore {
             pool,
             writer,
             bands: Arc::default(),
             _checkpointer: Some(Arc::new(AbortOnDrop(checkpointer))),
-        })
+        };
+        super::sql::backfill_event_kinds(&store).await?;
+        Ok(store)
     }
 
     /// A private in-memory database (one connection), for tests.
@@ -206,12 +208,14 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         crate::ports::migrations::sqlite().await?.run(&pool).await?;
-        Ok(SqliteStore {
+        let store = SqliteStore {
             writer: pool.clone(),
             pool,
             bands: Arc::default(),
             _checkpointer: None,
-        })
+        };
+        super::sql::backfill_event_kinds(&store).await?;
+        Ok(store)
     }
 
     /// The band index, even after a panic while it was held: it is then rebuilt from the

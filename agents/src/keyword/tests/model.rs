@@ -323,6 +323,13 @@ fn feedback_on_an_event_learns_its_sources_patterns_and_its_log_odds() {
         source_count: sources.len() as u64,
         sources,
         evidence: Vec::new(),
+        kind: swarm_shared::domain::EventKind::Tge,
+        date_precision: None,
+        event_day: None,
+        status: swarm_shared::domain::EventStatus::New,
+        status_changed_at: None,
+        status_by: None,
+        revision: 1,
     };
     let two = event(
         0.9,

@@ -9,7 +9,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use swarm_agents::keyword::FEEDBACK_NAMESPACE;
 use swarm_agents::keyword::model::FeedbackSample;
-use swarm_shared::domain::{EventQuery, Feedback, FeedbackLabel, MAX_SOURCES_PER_EVENT, TgeEvent};
+use swarm_shared::domain::{
+    DatePrecision, EventKind, EventQuery, EventStatus, Feedback, FeedbackLabel,
+    MAX_SOURCES_PER_EVENT, TgeEvent,
+};
 use swarm_shared::messages::AgentMessage;
 use swarm_shared::ports::publish;
 use utoipa::{IntoParams, ToSchema};
@@ -34,6 +37,13 @@ pub struct EventParams {
     pub since: Option<String>,
     /// Free text over project, token and source titles and text.
     pub q: Option<String>,
+    /// Statuses, comma-separated: `new`, `confirmed`, `dismissed`, `archived`.
+    pub status: Option<String>,
+    /// Kinds, comma-separated: `tge`, `first_listing`, `pre_market`, `launchpool`, `airdrop`,
+    /// `sale`.
+    pub kind: Option<String>,
+    /// Date precisions, comma-separated: `day`, `month`, `quarter`.
+    pub date_precision: Option<String>,
     /// Events per page, 1..=200 (default 50).
     pub page_size: Option<u32>,
     /// `next_page_token` from the previous page.
@@ -80,6 +90,37 @@ pub(crate) struct EventFilters {
     pub(crate) min_score: Option<f64>,
     pub(crate) since: Option<String>,
     pub(crate) q: Option<String>,
+    pub(crate) status: Option<String>,
+    pub(crate) kind: Option<String>,
+    pub(crate) date_precision: Option<String>,
+}
+
+/// A comma-separated list of names, each parsed by `parse`; 400 naming `field` and what it
+/// accepts otherwise.
+fn name_list<T: Copy + PartialEq>(
+    field: &str,
+    text: Option<String>,
+    all: &[T],
+    name: fn(T) -> &'static str,
+) -> ApiResult<Vec<T>> {
+    let mut picked = Vec::new();
+    for item in text.iter().flat_map(|text| text.split(',')) {
+        let item = item.trim();
+        if item.is_empty() {
+            continue;
+        }
+        let Some(value) = all.iter().copied().find(|value| name(*value) == item) else {
+            let accepted: Vec<&str> = all.iter().map(|value| name(*value)).collect();
+            return Err(ApiError::bad_request(format!(
+                "{field}: `{item}` is not one of {}",
+                accepted.join(", ")
+            )));
+        };
+        if !picked.contains(&value) {
+            picked.push(value);
+        }
+    }
+    Ok(picked)
 }
 
 /// A query with `filters` checked (400 naming the bad one), its paging left at the defaults.
@@ -99,6 +140,19 @@ pub(crate) fn filtered(filters: EventFilters) -> ApiResult<EventQuery> {
         min_score: filters.min_score,
         since,
         q: non_empty(filters.q),
+        statuses: name_list(
+            "status",
+            filters.status,
+            &EventStatus::ALL,
+            EventStatus::as_str,
+        )?,
+        kinds: name_list("kind", filters.kind, &EventKind::ALL, EventKind::as_str)?,
+        date_precisions: name_list(
+            "date_precision",
+            filters.date_precision,
+            &DatePrecision::ALL,
+            DatePrecision::as_str,
+        )?,
         ..EventQuery::default()
     })
 }
@@ -144,6 +198,9 @@ pub async fn list_events(
             min_score: params.min_score,
             since: params.since,
             q: params.q,
+            status: params.status,
+            kind: params.kind,
+            date_precision: params.date_precision,
         })?
     };
     // The query's fields, in order, name its page in the cache.

@@ -5,7 +5,9 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, 
 
 use super::{DbRow, Sql, SqlBackend, decode_cursor, encode_cursor, from_ms, like_pattern, to_ms};
 use crate::dedup::key::project_key_of;
-use crate::domain::{EventPage, EventQuery, EventSource, Evidence, TgeEvent};
+use crate::domain::{
+    DatePrecision, EventKind, EventPage, EventQuery, EventSource, EventStatus, Evidence, TgeEvent,
+};
 use crate::error::{Error, Result};
 
 impl<B> Sql<'_, B>
@@ -91,17 +93,37 @@ where
         let evidence: String = row.try_get("evidence")?;
         let evidence: Vec<Evidence> = serde_json::from_str(&evidence)?;
         let source_count: i64 = row.try_get("source_count")?;
+        let kind: Option<String> = row.try_get("kind")?;
+        let precision: Option<String> = row.try_get("date_precision")?;
+        let status: String = row.try_get("status")?;
+        let status_changed_at: Option<i64> = row.try_get("status_changed_at")?;
+        let event_date: Option<String> = row.try_get("event_date")?;
+        let first_seen = from_ms(row.try_get("first_seen")?);
         Ok(TgeEvent {
+            event_day: event_date
+                .as_deref()
+                .and_then(|date| crate::domain::event_day(date, first_seen)),
             id: row.try_get("id")?,
             source_count: source_count.max(0) as u64,
             project: row.try_get("project")?,
             token: row.try_get("token")?,
             score: row.try_get("score")?,
-            event_date: row.try_get("event_date")?,
-            first_seen: from_ms(row.try_get("first_seen")?),
+            event_date,
+            first_seen,
             last_seen: from_ms(row.try_get("last_seen")?),
             sources,
             evidence,
+            // No kind yet: stored before kinds were, and not yet filled in (at the next start).
+            kind: kind
+                .as_deref()
+                .and_then(EventKind::parse)
+                .unwrap_or_default(),
+            date_precision: precision.as_deref().and_then(DatePrecision::parse),
+            status: EventStatus::parse(&status)
+                .ok_or_else(|| Error::Invalid(format!("stored event status `{status}`")))?,
+            status_changed_at: status_changed_at.map(from_ms),
+            status_by: row.try_get("status_by")?,
+            revision: row.try_get("revision")?,
         })
     }
 
@@ -126,6 +148,39 @@ where
             let mut separated = builder.separated(", ");
             for id in &query.ids {
                 separated.push_bind(*id);
+            }
+            builder.push(")");
+        }
+        let lists: [(&str, Vec<&str>); 3] = [
+            (
+                "e.status",
+                query
+                    .statuses
+                    .iter()
+                    .map(|status| status.as_str())
+                    .collect(),
+            ),
+            (
+                "e.kind",
+                query.kinds.iter().map(|kind| kind.as_str()).collect(),
+            ),
+            (
+                "e.date_precision",
+                query
+                    .date_precisions
+                    .iter()
+                    .map(|precision| precision.as_str())
+                    .collect(),
+            ),
+        ];
+        for (column, values) in lists {
+            if values.is_empty() {
+                continue;
+            }
+            builder.push(format_args!(" AND {column} IN ("));
+            let mut separated = builder.separated(", ");
+            for value in values {
+                separated.push_bind(value);
             }
             builder.push(")");
         }

@@ -27,7 +27,7 @@ use std::hash::Hash;
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::{Database, Decode, Encode, Pool, Transaction, Type};
 
-use crate::domain::{Detection, SourceInput};
+use crate::domain::{DatePrecision, Detection, Document, EventKind, SourceInput};
 use crate::error::{Error, Result};
 
 mod alerts;
@@ -37,6 +37,37 @@ mod keys;
 mod record;
 mod state;
 mod store;
+mod workflow;
+
+/// Fills in the kinds and date precisions of events stored before the store kept them (run
+/// by each adapter after its migrations; nothing to do on a store that has none).
+pub(crate) async fn backfill_event_kinds<B>(store: &B) -> Result<()>
+where
+    B: SqlBackend,
+    for<'c> &'c mut <B::Db as Database>::Connection: sqlx::Executor<'c, Database = B::Db>,
+    <B::Db as Database>::Arguments: sqlx::IntoArguments<B::Db>,
+    for<'q> i64: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
+    for<'q> i32: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> f64: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
+    for<'q> bool: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
+    for<'q> String: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
+    for<'q> &'q str: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> Option<i64>: Encode<'q, B::Db>,
+    for<'q> Option<f64>: Encode<'q, B::Db>,
+    for<'q> Option<String>: Encode<'q, B::Db>,
+    for<'q> Option<&'q str>: Encode<'q, B::Db>,
+    for<'q> &'q str: sqlx::ColumnIndex<DbRow<B>>,
+    usize: sqlx::ColumnIndex<DbRow<B>>,
+{
+    let filled = Sql(store).backfill_event_kinds().await?;
+    if filled > 0 {
+        tracing::info!(
+            events = filled,
+            "filled in the kinds of events stored before kinds were"
+        );
+    }
+    Ok(())
+}
 
 /// The shared SQL run over one adapter: `Sql(store).list_sources()`. Each aggregate module
 /// adds its methods in one `impl` block that states the bounds sqlx asks of the database
@@ -96,7 +127,7 @@ pub trait SqlBackend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<BandHit<Self::Key>>>> + Send;
 }
 
-/// Most rows per multi-row statement when recording a batch (at most 10 columns, well under
+/// Most rows per multi-row statement when recording a batch (at most 11 columns, well under
 /// the 32,766 parameters SQLite allows and Postgres' 65,535). A power of two: see
 /// [`statement_chunks`].
 pub const ROWS_PER_STATEMENT: usize = 256;
@@ -162,12 +193,19 @@ pub struct EventChange<'a> {
     pub event_date: Option<&'a str>,
     /// Documents merged in.
     pub sources: i64,
+    /// The first document's title and text (what a new event's kind is read from).
+    pub first_document: (&'a str, &'a str),
 }
 
 impl<'a> EventChange<'a> {
     /// The change of one document.
-    pub fn new(detection: &'a Detection, evidence: &'a str) -> EventChange<'a> {
+    pub fn new(
+        document: &'a Document,
+        detection: &'a Detection,
+        evidence: &'a str,
+    ) -> EventChange<'a> {
         EventChange {
+            first_document: (&document.title, &document.text),
             score: detection.score,
             evidence,
             project: detection.project.as_deref(),
@@ -187,6 +225,18 @@ impl<'a> EventChange<'a> {
         self.token = self.token.or(detection.token.as_deref());
         self.event_date = self.event_date.or(detection.event_date.as_deref());
         self.sources += 1;
+    }
+
+    /// The kind of a new event, read from its first document.
+    pub fn kind(&self) -> EventKind {
+        EventKind::infer(self.first_document.0, self.first_document.1)
+    }
+
+    /// The precision of the date named, if any.
+    pub fn date_precision(&self) -> Option<&'static str> {
+        self.event_date
+            .and_then(DatePrecision::of)
+            .map(DatePrecision::as_str)
     }
 }
 

@@ -294,7 +294,10 @@ where
             let detection = &record.item.detection;
             match merged.iter_mut().find(|(t, _)| t == target) {
                 Some((_, change)) => change.add(detection, evidence),
-                None => merged.push((*target, EventChange::new(detection, evidence))),
+                None => merged.push((
+                    *target,
+                    EventChange::new(&record.item.document, detection, evidence),
+                )),
             }
         }
         let mut created_ids: HashMap<usize, i64> = HashMap::new();
@@ -309,7 +312,7 @@ where
         for chunk in statement_chunks(&created[..]) {
             let mut builder: QueryBuilder<B::Db> = QueryBuilder::new(
                 "INSERT INTO tge_events (project, project_key, token, score, event_date, \
-                 first_seen, last_seen, evidence, source_count) ",
+                 first_seen, last_seen, evidence, source_count, kind, date_precision) ",
             );
             builder.push_values(chunk, |mut row, (index, change)| {
                 row.push_bind(change.project)
@@ -320,7 +323,9 @@ where
                     .push_bind(now)
                     .push_bind(now)
                     .push_bind(change.evidence)
-                    .push_bind(change.sources);
+                    .push_bind(change.sources)
+                    .push_bind(change.kind().as_str())
+                    .push_bind(change.date_precision());
             });
             // New events have distinct keys within a batch: the key says which is which.
             builder.push(" RETURNING id, project_key");
@@ -387,6 +392,8 @@ where
                  evidence = CASE WHEN v.column3 > score THEN v.column4 ELSE evidence END, \
                  project = COALESCE(project, v.column5), token = COALESCE(token, v.column6), \
                  event_date = COALESCE(event_date, v.column7), \
+                 date_precision = CASE WHEN event_date IS NULL THEN v.column9 \
+                 ELSE date_precision END, \
                  source_count = source_count + v.column8 FROM (",
             );
             builder.push_values(chunk, |mut row, (id, change)| {
@@ -397,7 +404,8 @@ where
                     .push_bind(change.project)
                     .push_bind(change.token)
                     .push_bind(change.event_date)
-                    .push_bind(change.sources);
+                    .push_bind(change.sources)
+                    .push_bind(change.date_precision());
             });
             builder.push(") AS v WHERE tge_events.id = v.column1");
             builder.build().execute(&mut *tx).await?;

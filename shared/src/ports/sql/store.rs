@@ -1,6 +1,7 @@
 //! Every [`SqlBackend`] is a [`Store`]: each method runs the shared SQL of its aggregate
 //! ([`catalogue`](super::catalogue), [`events`](super::events), [`record`](super::record),
-//! [`keys`](super::keys), [`state`](super::state)).
+//! [`keys`](super::keys), [`state`](super::state), [`alerts`](super::alerts),
+//! [`workflow`](super::workflow)).
 
 use std::time::Duration;
 
@@ -10,10 +11,10 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type}
 
 use super::{DbRow, Sql, SqlBackend};
 use crate::domain::{
-    Alert, ApiKey, AttemptOutcome, Company, CompanyInput, DesiredEntry, EventPage, EventQuery,
-    Feedback, FeedbackLabel, FetchReport, MemoryEntry, NewAlert, OutboxItem, RecordOutcome, Source,
-    SourceInput, Subscription, SubscriptionInput, SupervisorAction, SupervisorActionInput,
-    SupervisorActionQuery, SynthesisSnapshot, TgeEvent,
+    Alert, ApiKey, AttemptOutcome, Company, CompanyInput, DesiredEntry, EventChangeRecord,
+    EventPage, EventQuery, EventUpdate, Feedback, FeedbackLabel, FetchReport, MemoryEntry,
+    NewAlert, OutboxItem, RecordOutcome, Source, SourceInput, Subscription, SubscriptionInput,
+    SupervisorAction, SupervisorActionInput, SupervisorActionQuery, SynthesisSnapshot, TgeEvent,
 };
 use crate::error::Result;
 use crate::ports::{Store, ToRecord};
@@ -102,6 +103,20 @@ where
 
     async fn list_events(&self, query: &EventQuery) -> Result<EventPage> {
         Sql(self).list_events(query).await
+    }
+
+    async fn update_events(
+        &self,
+        ids: &[i64],
+        update: &EventUpdate,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<i64>> {
+        Sql(self).update_events(ids, update, actor, at).await
+    }
+
+    async fn event_history(&self, event_id: i64) -> Result<Vec<EventChangeRecord>> {
+        Sql(self).event_history(event_id).await
     }
 
     async fn get_event(&self, id: i64) -> Result<TgeEvent> {

@@ -18,11 +18,13 @@ mod alerts;
 mod batches;
 mod events;
 mod state;
+mod workflow;
 
 use alerts::*;
 use batches::*;
 use events::*;
 use state::*;
+use workflow::*;
 
 const WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
 
@@ -222,6 +224,7 @@ async fn suite(make: impl AsyncFn() -> Arc<dyn Store>) {
     event_queries_and_pagination(make().await).await;
     keys_snapshots_markers(make().await).await;
     alerts_are_owed_once_and_leased(make().await).await;
+    analysts_move_events_through_the_workflow(make().await).await;
 }
 
 #[tokio::test]

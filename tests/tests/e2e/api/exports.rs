@@ -122,6 +122,9 @@ async fn calendar_and_exports_carry_the_filtered_events() {
     let vague = rows.iter().find(|row| &row[2] == "VAG").unwrap();
     assert_eq!(&vague[4], "Q3 2031");
     assert_eq!(&vague[5], "", "a quarter is not a day");
+    assert_eq!(&header[10..], ["kind", "date_precision", "status"]);
+    assert_eq!(&vague[11], "quarter");
+    assert_eq!(&vague[12], "new");
 
     // JSON Lines with filters and a limit.
     let (status, content_type, body) = get_text(

@@ -12,6 +12,7 @@ mod keys;
 mod operations;
 mod receivers;
 mod stream;
+mod workflow;
 
 fn source_body(name: &str) -> Value {
     json!({"name": name, "kind": "rss", "url": "https://feeds.example/rss", "interval": "30s"})
@@ -288,7 +289,7 @@ async fn sources_and_companies_crud_with_auth_and_validation() {
     swarm.stop().await;
 }
 
-fn classified(index: usize) -> ClassifiedDocument {
+pub(crate) fn classified(index: usize) -> ClassifiedDocument {
     let url = format!("https://api-test.example/{index}");
     let title = format!("Project{index} announces TGE");
     let text = "token generation event next week".to_owned();
