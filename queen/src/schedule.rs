@@ -181,6 +181,8 @@ mod tests {
             content_hash: Some("hash".into()),
             etag: Some("\"v1\"".into()),
             last_modified: None,
+            down_since: None,
+            down_reason: None,
         }
     }
 

@@ -348,7 +348,13 @@ async function loadSources() {
     const row = document.createElement("tr");
     const status = el("td");
     status.append(badge(source.last_status || "never fetched"));
-    row.append(el("td", source.name), el("td", source.kind), el("td", source.enabled ? "yes" : "no"), status, el("td", source.consecutive_failures), el("td", when(source.last_fetch_at)), el("td", source.last_error || ""));
+    const health = el("td");
+    if (source.down_since) {
+      health.append(badge("down"), el("div", `since ${when(source.down_since)}: ${source.down_reason || ""}`, "muted"));
+    } else {
+      health.append(badge("ok"));
+    }
+    row.append(el("td", source.name), el("td", source.kind), el("td", source.enabled ? "yes" : "no"), health, status, el("td", source.consecutive_failures), el("td", when(source.last_fetch_at)), el("td", source.last_error || ""));
     body.append(row);
   }
 }

@@ -107,13 +107,18 @@ impl StreamFeed {
                     Ok(rows) => {
                         let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
                         for id in tail.accept(&ids) {
-                            let Some(row) = rows.iter().find(|row| row.id == id) else {
+                            // Rows of a source's health are not events.
+                            let Some((row, event_id)) = rows
+                                .iter()
+                                .find(|row| row.id == id)
+                                .and_then(|row| Some((row, row.event_id?)))
+                            else {
                                 continue;
                             };
                             // No receiver is not an error: nobody is listening.
                             let _ = sender.send(Change {
                                 row: row.id,
-                                event_id: row.event_id,
+                                event_id,
                                 kind: row.kind,
                             });
                         }
@@ -235,7 +240,7 @@ async fn matching(
                     .id(row.row.to_string())
                     .event(match row.kind {
                         AlertKind::Updated | AlertKind::Confirmed => "event.updated",
-                        AlertKind::Created | AlertKind::Test => "event.created",
+                        _ => "event.created",
                     })
                     .json_data(event)
                     .map_err(|err| swarm_shared::Error::Invalid(err.to_string()))?,
@@ -307,7 +312,7 @@ pub async fn stream(
                 }
                 let changes: Vec<Change> = rows
                     .iter()
-                    .map(|row| Change { row: row.id, event_id: row.event_id, kind: row.kind })
+                    .filter_map(|row| Some(Change { row: row.id, event_id: row.event_id?, kind: row.kind }))
                     .collect();
                 match matching(store.as_ref(), &query, &changes).await {
                     Ok(found) => {

@@ -20,7 +20,7 @@ use rand::Rng as _;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::json;
 use swarm_shared::config::DeliveryConfig;
-use swarm_shared::domain::{AlertKind, AttemptOutcome, ChannelInput, TgeEvent};
+use swarm_shared::domain::{AlertKind, AttemptOutcome, ChannelInput, Source, TgeEvent};
 use swarm_shared::outbound::{error_chain, retry_after};
 
 /// The header carrying a webhook's signature.
@@ -51,8 +51,12 @@ pub struct Message<'a> {
     pub subscription_name: &'a str,
     /// The event's revision (0 for a test alert).
     pub revision: i64,
-    /// The event (none for a test alert).
+    /// The event (none for a test alert or a source's health).
     pub event: Option<&'a TgeEvent>,
+    /// The source whose health changed.
+    pub source: Option<&'a Source>,
+    /// Why the source is down.
+    pub detail: Option<&'a str>,
 }
 
 impl Message<'_> {
@@ -61,6 +65,8 @@ impl Message<'_> {
         match self.kind {
             AlertKind::Created => "tge.event.created",
             AlertKind::Updated | AlertKind::Confirmed => "tge.event.updated",
+            AlertKind::SourceDown => "tge.source.down",
+            AlertKind::SourceRecovered => "tge.source.recovered",
             AlertKind::Test => "tge.test",
         }
     }
@@ -70,12 +76,23 @@ impl Message<'_> {
         match self.kind {
             AlertKind::Updated => Some("date_set"),
             AlertKind::Confirmed => Some("confirmed"),
-            AlertKind::Created | AlertKind::Test => None,
+            _ => None,
         }
     }
 
     /// The generic webhook's JSON body.
     pub fn webhook_body(&self, sent_at: DateTime<Utc>) -> serde_json::Value {
+        if self.kind.is_source_health() {
+            return json!({
+                "type": self.event_type(),
+                "idempotency_key": self.idempotency_key,
+                "subscription": {"id": self.subscription_id, "name": self.subscription_name},
+                "incident": self.revision,
+                "reason": self.detail,
+                "sent_at": sent_at,
+                "source": self.source,
+            });
+        }
         json!({
             "type": self.event_type(),
             "idempotency_key": self.idempotency_key,
@@ -89,6 +106,23 @@ impl Message<'_> {
 
     /// The alert as text for chat channels, at most `max_chars` characters.
     pub fn text(&self, max_chars: usize) -> String {
+        if let (true, Some(source)) = (self.kind.is_source_health(), self.source) {
+            let text = match self.kind {
+                AlertKind::SourceRecovered => format!(
+                    "Source recovered: {} fetches again ({})\nIncident {} · {}",
+                    source.name, source.url, self.revision, self.idempotency_key
+                ),
+                _ => format!(
+                    "Source down: {} ({}): {}\nIncident {} · {}",
+                    source.name,
+                    source.url,
+                    self.detail.unwrap_or("no fetch succeeds"),
+                    self.revision,
+                    self.idempotency_key
+                ),
+            };
+            return truncate(&text, max_chars);
+        }
         let Some(event) = self.event else {
             return truncate(
                 &format!(
@@ -524,6 +558,8 @@ mod tests {
             subscription_name: "desk",
             revision: 1,
             event: Some(&event),
+            source: None,
+            detail: None,
         };
         let text = message.text(4_096);
         assert!(text.starts_with("TGE alert: Curvance ($CVE) · score 0.93 · date 2026-12-10"));

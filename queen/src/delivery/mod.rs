@@ -28,8 +28,8 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
 use swarm_shared::config::DeliveryConfig;
 use swarm_shared::domain::{
-    Alert, AlertKind, AttemptOutcome, ChannelInput, Company, EventQuery, MAX_SOURCES_PER_EVENT,
-    NewAlert, Subscription, TgeEvent,
+    Alert, AlertKind, AttemptOutcome, ChannelInput, Company, EventQuery, HealthChange,
+    MAX_SOURCES_PER_EVENT, NewAlert, Source, Subscription, TgeEvent,
 };
 use swarm_shared::outbound::guarded_client;
 use swarm_shared::ports::Store;
@@ -113,10 +113,22 @@ impl Deliverer {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(self.config.poll_interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // Sources' silence counts from this process's start at the earliest: before it,
+            // nobody was there to fetch them.
+            let watching_since = Utc::now();
+            let mut last_health_check: Option<tokio::time::Instant> = None;
             loop {
                 tokio::select! {
                     _ = cancel.cancelled() => return,
                     _ = tick.tick() => {}
+                }
+                if last_health_check
+                    .is_none_or(|at| at.elapsed() >= self.config.health_check_interval)
+                {
+                    last_health_check = Some(tokio::time::Instant::now());
+                    if let Err(err) = self.check_sources(Utc::now(), watching_since).await {
+                        tracing::warn!(error = %err, "checking sources' health failed; retrying next round");
+                    }
                 }
                 if let Err(err) = self.fan_out(Utc::now()).await {
                     tracing::warn!(error = %err, "fanning the alert outbox out failed; retrying next round");
@@ -128,8 +140,45 @@ impl Deliverer {
         })
     }
 
+    /// Assesses every source's health ([`HealthPolicy`](swarm_shared::domain::HealthPolicy)) and records each change, with its
+    /// outbox row, so that subscribers hear of a source going down and coming back once.
+    /// Returns the changes recorded.
+    pub async fn check_sources(
+        &self,
+        now: DateTime<Utc>,
+        watching_since: DateTime<Utc>,
+    ) -> swarm_shared::Result<usize> {
+        let policy = self.config.health_policy();
+        if policy.down_after_failures == 0 && policy.silent_after_intervals == 0 {
+            return Ok(0);
+        }
+        let mut recorded = 0;
+        for source in self.store.list_sources().await? {
+            let Some(change) = policy.assess(&source, now, watching_since) else {
+                continue;
+            };
+            if self
+                .store
+                .record_source_health(source.id, &change, now)
+                .await?
+            {
+                recorded += 1;
+                match &change {
+                    HealthChange::Down(reason) => {
+                        tracing::warn!(source = %source.name, %reason, "source down; subscribers are told")
+                    }
+                    HealthChange::Recovered => {
+                        tracing::info!(source = %source.name, "source recovered; subscribers are told")
+                    }
+                }
+            }
+        }
+        Ok(recorded)
+    }
+
     /// Fans waiting outbox rows out to the enabled subscriptions whose filters the event
-    /// passes (and whose quiet window allows another alert of it). Returns the alerts created.
+    /// passes (and whose quiet window allows another alert of it), or, for a source's
+    /// health, to those that want it. Returns the alerts created.
     pub async fn fan_out(&self, now: DateTime<Utc>) -> swarm_shared::Result<u64> {
         let waiting = self.store.waiting_outbox(FAN_OUT_BATCH).await?;
         if waiting.is_empty() {
@@ -153,13 +202,39 @@ impl Deliverer {
         let events = if subscriptions.is_empty() {
             HashMap::new()
         } else {
-            self.events_by_id(waiting.iter().map(|item| item.event_id))
+            self.events_by_id(waiting.iter().filter_map(|item| item.event_id))
+                .await?
+        };
+        let sources = if subscriptions.is_empty() {
+            HashMap::new()
+        } else {
+            self.sources_by_id(waiting.iter().filter_map(|item| item.source_id))
                 .await?
         };
         let mut alerts = Vec::new();
         for item in &waiting {
+            if let Some(source_id) = item.source_id {
+                // A source deleted since has nothing to tell.
+                let Some(source) = sources.get(&source_id) else {
+                    continue;
+                };
+                for subscription in &subscriptions {
+                    if subscription.filters.matches_source(source) {
+                        alerts.push(NewAlert {
+                            subscription_id: subscription.id,
+                            event_id: None,
+                            source_id: Some(source_id),
+                            revision: item.revision,
+                            kind: item.kind,
+                            detail: item.detail.clone(),
+                            event_stored_at: item.created_at,
+                        });
+                    }
+                }
+                continue;
+            }
             // An event deleted since has nothing to tell.
-            let Some(event) = events.get(&item.event_id) else {
+            let Some(event) = item.event_id.and_then(|id| events.get(&id)) else {
                 continue;
             };
             for subscription in &subscriptions {
@@ -174,9 +249,11 @@ impl Deliverer {
                 }
                 alerts.push(NewAlert {
                     subscription_id: subscription.id,
-                    event_id: item.event_id,
+                    event_id: Some(event.id),
+                    source_id: None,
                     revision: item.revision,
                     kind: item.kind,
+                    detail: None,
                     event_stored_at: item.created_at,
                 });
             }
@@ -213,15 +290,19 @@ impl Deliverer {
             .map(|subscription| (subscription.id, subscription))
             .collect();
         let events = self
-            .events_by_id(due.iter().map(|alert| alert.event_id))
+            .events_by_id(due.iter().filter_map(|alert| alert.event_id))
+            .await?;
+        let sources = self
+            .sources_by_id(due.iter().filter_map(|alert| alert.source_id))
             .await?;
         let attempts = due.len();
         futures::stream::iter(due)
             .for_each_concurrent(concurrency, |alert| {
                 let subscription = subscriptions.get(&alert.subscription_id);
-                let event = events.get(&alert.event_id);
+                let event = alert.event_id.and_then(|id| events.get(&id));
+                let source = alert.source_id.and_then(|id| sources.get(&id));
                 async move {
-                    let outcome = self.attempt(&alert, subscription, event).await;
+                    let outcome = self.attempt(&alert, subscription, event, source).await;
                     let finished = Utc::now();
                     telemetry::alert_attempted(
                         subscription.map_or("unknown", |s| s.channel.kind()),
@@ -266,12 +347,32 @@ impl Deliverer {
         Ok(events)
     }
 
+    /// The sources of `ids` that exist (none read when there are none).
+    async fn sources_by_id(
+        &self,
+        ids: impl Iterator<Item = i64>,
+    ) -> swarm_shared::Result<HashMap<i64, Source>> {
+        let wanted: BTreeSet<i64> = ids.collect();
+        if wanted.is_empty() {
+            return Ok(HashMap::new());
+        }
+        Ok(self
+            .store
+            .list_sources()
+            .await?
+            .into_iter()
+            .filter(|source| wanted.contains(&source.id))
+            .map(|source| (source.id, source))
+            .collect())
+    }
+
     /// One attempt of `alert`; what it means for the alert.
     async fn attempt(
         &self,
         alert: &Alert,
         subscription: Option<&Subscription>,
         event: Option<&TgeEvent>,
+        source: Option<&Source>,
     ) -> AttemptOutcome {
         let Some(subscription) = subscription else {
             return AttemptOutcome::Dead {
@@ -285,19 +386,46 @@ impl Deliverer {
                 error: "its subscription is disabled".into(),
             };
         }
-        let Some(event) = event else {
-            return AttemptOutcome::Dead {
-                status_code: None,
-                error: format!("event {} no longer exists", alert.event_id),
+        let message = if alert.kind.is_source_health() {
+            let Some(source) = source else {
+                return AttemptOutcome::Dead {
+                    status_code: None,
+                    error: format!(
+                        "source {} no longer exists",
+                        alert.source_id.unwrap_or_default()
+                    ),
+                };
             };
-        };
-        let message = Message {
-            kind: alert.kind,
-            idempotency_key: &alert.idempotency_key,
-            subscription_id: subscription.id,
-            subscription_name: &subscription.name,
-            revision: alert.revision,
-            event: Some(event),
+            Message {
+                kind: alert.kind,
+                idempotency_key: &alert.idempotency_key,
+                subscription_id: subscription.id,
+                subscription_name: &subscription.name,
+                revision: alert.revision,
+                event: None,
+                source: Some(source),
+                detail: alert.detail.as_deref(),
+            }
+        } else {
+            let Some(event) = event else {
+                return AttemptOutcome::Dead {
+                    status_code: None,
+                    error: format!(
+                        "event {} no longer exists",
+                        alert.event_id.unwrap_or_default()
+                    ),
+                };
+            };
+            Message {
+                kind: alert.kind,
+                idempotency_key: &alert.idempotency_key,
+                subscription_id: subscription.id,
+                subscription_name: &subscription.name,
+                revision: alert.revision,
+                event: Some(event),
+                source: None,
+                detail: None,
+            }
         };
         let answer = self.send(subscription, &message).await;
         channels::outcome(
@@ -344,6 +472,8 @@ impl Deliverer {
             subscription_name: &subscription.name,
             revision: 0,
             event: None,
+            source: None,
+            detail: None,
         };
         self.send(subscription, &message).await
     }

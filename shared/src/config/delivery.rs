@@ -28,6 +28,20 @@ pub struct DeliveryConfig {
     /// Alerts sent at once.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
+    /// Failed fetches in a row after which a source is down and subscribers are told (0:
+    /// never).
+    #[serde(default = "default_source_down_after")]
+    pub source_down_after: u32,
+    /// Expected periods (the source's interval) without a completed fetch after which a
+    /// source is down (0: never).
+    #[serde(default = "default_source_silent_after")]
+    pub source_silent_after: u32,
+    /// Silence allowed beyond those periods (a slow fetch, a busy scheduler).
+    #[serde(default = "default_source_silence_grace", with = "humantime_serde")]
+    pub source_silence_grace: Duration,
+    /// How often sources' health is checked.
+    #[serde(default = "default_health_check_interval", with = "humantime_serde")]
+    pub health_check_interval: Duration,
     /// The SMTP relay e-mail alerts go through; e-mail subscriptions are refused without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smtp: Option<SmtpConfig>,
@@ -42,6 +56,10 @@ impl Default for DeliveryConfig {
             retry_min_delay: default_retry_min_delay(),
             retry_max_delay: default_retry_max_delay(),
             concurrency: default_concurrency(),
+            source_down_after: default_source_down_after(),
+            source_silent_after: default_source_silent_after(),
+            source_silence_grace: default_source_silence_grace(),
+            health_check_interval: default_health_check_interval(),
             smtp: None,
         }
     }
@@ -125,9 +143,44 @@ impl std::fmt::Debug for SmtpConfig {
 }
 
 impl DeliveryConfig {
+    /// When a source is down.
+    pub fn health_policy(&self) -> crate::domain::HealthPolicy {
+        crate::domain::HealthPolicy {
+            down_after_failures: self.source_down_after,
+            silent_after_intervals: self.source_silent_after,
+            grace: self.source_silence_grace,
+        }
+    }
+
     /// Checks what the ranges of `Config::validate` do not: the retry delays' order and the
     /// SMTP relay.
     pub fn validate(&self) -> Result<()> {
+        if self.source_down_after > 1000 {
+            return Err(Error::config(
+                "delivery.source_down_after",
+                "must be between 0 and 1000",
+            ));
+        }
+        if self.source_silent_after > 1000 {
+            return Err(Error::config(
+                "delivery.source_silent_after",
+                "must be between 0 and 1000",
+            ));
+        }
+        if self.health_check_interval.is_zero()
+            || self.health_check_interval > Duration::from_secs(3600)
+        {
+            return Err(Error::config(
+                "delivery.health_check_interval",
+                "must be between 1ms and 1h",
+            ));
+        }
+        if self.source_silence_grace > Duration::from_secs(7 * 24 * 3600) {
+            return Err(Error::config(
+                "delivery.source_silence_grace",
+                "must be between 0 and 7days",
+            ));
+        }
         if self.retry_min_delay > self.retry_max_delay {
             return Err(Error::config(
                 "delivery.retry_min_delay",
@@ -171,6 +224,22 @@ impl SmtpConfig {
         }
         Ok(())
     }
+}
+
+fn default_source_down_after() -> u32 {
+    5
+}
+
+fn default_source_silent_after() -> u32 {
+    3
+}
+
+fn default_source_silence_grace() -> Duration {
+    Duration::from_secs(120)
+}
+
+fn default_health_check_interval() -> Duration {
+    Duration::from_secs(10)
 }
 
 fn default_smtp_port() -> u16 {

@@ -16,17 +16,28 @@ pub enum AlertKind {
     Updated,
     /// A material change of an event: an analyst confirmed it.
     Confirmed,
+    /// A source keeps failing or has gone silent.
+    SourceDown,
+    /// A source that was down fetches again.
+    SourceRecovered,
     /// A test alert sent on request.
     Test,
 }
 
 impl AlertKind {
+    /// Whether it is about a source's health rather than an event.
+    pub fn is_source_health(self) -> bool {
+        matches!(self, AlertKind::SourceDown | AlertKind::SourceRecovered)
+    }
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
             AlertKind::Created => "created",
             AlertKind::Updated => "updated",
             AlertKind::Confirmed => "confirmed",
+            AlertKind::SourceDown => "source_down",
+            AlertKind::SourceRecovered => "source_recovered",
             AlertKind::Test => "test",
         }
     }
@@ -37,6 +48,8 @@ impl AlertKind {
             "created" => Some(AlertKind::Created),
             "updated" => Some(AlertKind::Updated),
             "confirmed" => Some(AlertKind::Confirmed),
+            "source_down" => Some(AlertKind::SourceDown),
+            "source_recovered" => Some(AlertKind::SourceRecovered),
             "test" => Some(AlertKind::Test),
             _ => None,
         }
@@ -49,10 +62,14 @@ impl AlertKind {
 pub struct OutboxItem {
     /// Row id.
     pub id: i64,
-    /// The event.
-    pub event_id: i64,
-    /// The event's revision (1 when created).
+    /// The event (none for a source's health).
+    pub event_id: Option<i64>,
+    /// The source whose health changed (none for an event).
+    pub source_id: Option<i64>,
+    /// The event's revision (1 when created), or the source's incident number.
     pub revision: i64,
+    /// Why a source is down.
+    pub detail: Option<String>,
     /// What changed.
     pub kind: AlertKind,
     /// When the change was stored.
@@ -64,14 +81,39 @@ pub struct OutboxItem {
 pub struct NewAlert {
     /// The subscription.
     pub subscription_id: i64,
-    /// The event.
-    pub event_id: i64,
-    /// The event's revision.
+    /// The event (none for a source's health).
+    pub event_id: Option<i64>,
+    /// The source (none for an event).
+    pub source_id: Option<i64>,
+    /// The event's revision, or the source's incident number.
     pub revision: i64,
     /// What changed.
     pub kind: AlertKind,
+    /// Why a source is down.
+    pub detail: Option<String>,
     /// When the change was stored (for the alert latency).
     pub event_stored_at: DateTime<Utc>,
+}
+
+impl NewAlert {
+    /// Its idempotency key: [`idempotency_key`] for an event's alert,
+    /// `tge-swarm-<subscription>-source-<source>-<incident>-down` (or `-up`) for a source's.
+    pub fn key(&self) -> String {
+        match (self.event_id, self.source_id) {
+            (Some(event_id), _) => idempotency_key(self.subscription_id, event_id, self.revision),
+            (None, source_id) => format!(
+                "tge-swarm-{}-source-{}-{}-{}",
+                self.subscription_id,
+                source_id.unwrap_or_default(),
+                self.revision,
+                if self.kind == AlertKind::SourceRecovered {
+                    "up"
+                } else {
+                    "down"
+                }
+            ),
+        }
+    }
 }
 
 /// The idempotency key of the alert of (subscription, event, revision): the same alert sent
@@ -120,12 +162,17 @@ pub struct Alert {
     pub id: i64,
     /// The subscription.
     pub subscription_id: i64,
-    /// The event.
-    pub event_id: i64,
-    /// The event's revision.
+    /// The event (none for a source's health).
+    pub event_id: Option<i64>,
+    /// The source (none for an event).
+    pub source_id: Option<i64>,
+    /// The event's revision, or the source's incident number.
     pub revision: i64,
     /// What changed.
     pub kind: AlertKind,
+    /// Why a source is down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     /// Sent with every attempt; the same for every attempt.
     pub idempotency_key: String,
     /// Where it stands.

@@ -258,6 +258,11 @@ pub struct Source {
     /// Last-Modified of the last 200 response, for conditional GET.
     #[serde(skip)]
     pub last_modified: Option<String>,
+    /// Since when it is down (failing or silent), as subscribers were told; none while it is
+    /// healthy.
+    pub down_since: Option<DateTime<Utc>>,
+    /// Why it is down.
+    pub down_reason: Option<String>,
 }
 
 /// What a scraping agent reports about one fetch of a source.

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 use utoipa::ToSchema;
 
-use crate::domain::{Company, TgeEvent};
+use crate::domain::{Company, Source, TgeEvent};
 use crate::error::{Error, Result};
 
 /// Longest subscription name.
@@ -257,8 +257,9 @@ pub struct ChannelView {
     pub to: Option<Vec<String>>,
 }
 
-/// Which events a subscription is told about. Empty lists match everything.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+/// Which events a subscription is told about, and whether it hears of sources' health.
+/// Empty lists match everything.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlertFilters {
     /// Only events of projects on the watchlist (by name or alias).
@@ -274,9 +275,27 @@ pub struct AlertFilters {
     /// words (case ignored).
     #[serde(default)]
     pub words: Vec<String>,
-    /// Only events one of whose sources has one of these names.
+    /// Only events one of whose sources has one of these names (and only these sources'
+    /// health).
     #[serde(default)]
     pub sources: Vec<String>,
+    /// Whether a source that goes down (keeps failing, or stays silent) and recovers is
+    /// alerted too (default true).
+    #[serde(default = "enabled")]
+    pub source_health: bool,
+}
+
+impl Default for AlertFilters {
+    fn default() -> Self {
+        AlertFilters {
+            watchlist_only: false,
+            min_score: None,
+            tokens: Vec::new(),
+            words: Vec::new(),
+            sources: Vec::new(),
+            source_health: true,
+        }
+    }
 }
 
 impl AlertFilters {
@@ -310,6 +329,17 @@ impl AlertFilters {
             }
         }
         Ok(())
+    }
+
+    /// Whether a change of `source`'s health is alerted: when the subscription wants source
+    /// health, and the source is one of its `sources` (if it names any).
+    pub fn matches_source(&self, source: &Source) -> bool {
+        self.source_health
+            && (self.sources.is_empty()
+                || self
+                    .sources
+                    .iter()
+                    .any(|wanted| wanted.trim().eq_ignore_ascii_case(&source.name)))
     }
 
     /// Whether `event` passes, given the watchlist.

@@ -75,6 +75,10 @@ const SQLITE: &[(&str, &str)] = &[
         "0014_event_workflow.sql",
         include_str!("../../migrations/sqlite/0014_event_workflow.sql"),
     ),
+    (
+        "0015_source_health.sql",
+        include_str!("../../migrations/sqlite/0015_source_health.sql"),
+    ),
 ];
 
 /// The Postgres store's migrations: file name and text, in order.
@@ -126,6 +130,10 @@ const POSTGRES: &[(&str, &str)] = &[
     (
         "0012_event_workflow.sql",
         include_str!("../../migrations/postgres/0012_event_workflow.sql"),
+    ),
+    (
+        "0013_source_health.sql",
+        include_str!("../../migrations/postgres/0013_source_health.sql"),
     ),
 ];
 

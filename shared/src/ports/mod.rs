@@ -38,8 +38,9 @@ use crate::channels::Channel;
 use crate::domain::{
     Alert, ApiKey, AttemptOutcome, ClassifiedDocument, Company, CompanyInput, DesiredEntry,
     EventChangeRecord, EventPage, EventQuery, EventUpdate, Feedback, FeedbackLabel, FetchReport,
-    MemoryEntry, Meta, NewAlert, OutboxItem, RecordOutcome, Source, SourceInput, SubscriptionInput,
-    SupervisorAction, SupervisorActionInput, SupervisorActionQuery, SynthesisSnapshot, TgeEvent,
+    HealthChange, MemoryEntry, Meta, NewAlert, OutboxItem, RecordOutcome, Source, SourceInput,
+    SubscriptionInput, SupervisorAction, SupervisorActionInput, SupervisorActionQuery,
+    SynthesisSnapshot, TgeEvent,
 };
 use crate::error::Result;
 use crate::messages::{OnChannel, encode};
@@ -294,6 +295,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<i64>>;
     /// An event's history of status changes and notes, oldest first.
     async fn event_history(&self, event_id: i64) -> Result<Vec<EventChangeRecord>>;
+    /// Records a change of a source's health, if the stored state still calls for it (a
+    /// source already down is not marked down again), with its outbox row, in one
+    /// transaction. Returns whether it was recorded.
+    async fn record_source_health(
+        &self,
+        source_id: i64,
+        change: &HealthChange,
+        at: DateTime<Utc>,
+    ) -> Result<bool>;
 
     /// Stores an API key's hash.
     async fn insert_api_key(&self, name: &str, hash: &str, scopes: &[String]) -> Result<i64>;

@@ -9,13 +9,14 @@ use sqlx::{
 
 use super::{DbRow, Sql, SqlBackend, conflict, from_ms, statement_chunks, to_ms};
 use crate::domain::{
-    Alert, AlertKind, AlertStatus, AttemptOutcome, NewAlert, OutboxItem, Subscription,
-    SubscriptionInput, idempotency_key,
+    Alert, AlertKind, AlertStatus, AttemptOutcome, HealthChange, NewAlert, OutboxItem,
+    Subscription, SubscriptionInput,
 };
 use crate::error::{Error, Result};
 
 /// The columns of a delivery, in [`Sql::delivery_from_row`]'s order.
-const DELIVERY_COLUMNS: &str = "id, subscription_id, event_id, revision, kind, idempotency_key, \
+const DELIVERY_COLUMNS: &str = "id, subscription_id, event_id, source_id, revision, kind, \
+     detail, idempotency_key, \
      status, attempts, next_attempt_at, last_status_code, last_error, event_stored_at, \
      created_at, delivered_at";
 
@@ -66,8 +67,10 @@ where
             id: row.try_get("id")?,
             subscription_id: row.try_get("subscription_id")?,
             event_id: row.try_get("event_id")?,
+            source_id: row.try_get("source_id")?,
             revision: row.try_get("revision")?,
             kind: AlertKind::parse(&kind).ok_or_else(|| stored("kind", &kind))?,
+            detail: row.try_get("detail")?,
             idempotency_key: row.try_get("idempotency_key")?,
             status: AlertStatus::parse(&status).ok_or_else(|| stored("status", &status))?,
             attempts: u32::try_from(attempts.max(0)).unwrap_or(u32::MAX),
@@ -135,7 +138,9 @@ where
         Ok(OutboxItem {
             id: row.try_get("id")?,
             event_id: row.try_get("event_id")?,
+            source_id: row.try_get("source_id")?,
             revision: row.try_get("revision")?,
+            detail: row.try_get("detail")?,
             kind: AlertKind::parse(&kind)
                 .ok_or_else(|| Error::Invalid(format!("stored outbox kind `{kind}` is unknown")))?,
             created_at: from_ms(row.try_get("created_at")?),
@@ -145,7 +150,7 @@ where
     pub async fn waiting_outbox(&self, limit: u32) -> Result<Vec<OutboxItem>> {
         // The limit is a literal, as in `list_events`: one prepared statement per value.
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT id, event_id, revision, kind, created_at FROM outbox \
+            "SELECT id, event_id, source_id, revision, kind, detail, created_at FROM outbox \
              WHERE NOT fanned_out ORDER BY id LIMIT {}",
             limit.max(1)
         )))
@@ -156,7 +161,7 @@ where
 
     pub async fn outbox_after(&self, after: i64, limit: u32) -> Result<Vec<OutboxItem>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT id, event_id, revision, kind, created_at FROM outbox \
+            "SELECT id, event_id, source_id, revision, kind, detail, created_at FROM outbox \
              WHERE id > $1 ORDER BY id LIMIT {}",
             limit.max(1)
         )))
@@ -180,24 +185,23 @@ where
         now: DateTime<Utc>,
     ) -> Result<u64> {
         let now = to_ms(now);
-        let keys: Vec<String> = alerts
-            .iter()
-            .map(|alert| idempotency_key(alert.subscription_id, alert.event_id, alert.revision))
-            .collect();
+        let keys: Vec<String> = alerts.iter().map(NewAlert::key).collect();
         let rows: Vec<(&NewAlert, &String)> = alerts.iter().zip(&keys).collect();
         let mut tx = self.0.begin_write().await?;
         let mut created = 0;
         for chunk in statement_chunks(&rows) {
             let mut builder: QueryBuilder<B::Db> = QueryBuilder::new(
-                "INSERT INTO alert_deliveries (subscription_id, event_id, revision, kind, \
-                 idempotency_key, status, attempts, next_attempt_at, event_stored_at, \
-                 created_at) ",
+                "INSERT INTO alert_deliveries (subscription_id, event_id, source_id, revision, \
+                 kind, detail, idempotency_key, status, attempts, next_attempt_at, \
+                 event_stored_at, created_at) ",
             );
             builder.push_values(chunk, |mut row, (alert, key)| {
                 row.push_bind(alert.subscription_id)
                     .push_bind(alert.event_id)
+                    .push_bind(alert.source_id)
                     .push_bind(alert.revision)
                     .push_bind(alert.kind.as_str())
+                    .push_bind(alert.detail.as_deref())
                     .push_bind(key.as_str())
                     .push_bind(AlertStatus::Pending.as_str())
                     .push_bind(0_i64)
@@ -350,5 +354,62 @@ where
         .fetch_all(self.0.reader())
         .await?;
         rows.iter().map(Self::delivery_from_row).collect()
+    }
+
+    pub async fn record_source_health(
+        &self,
+        source_id: i64,
+        change: &HealthChange,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let at = to_ms(at);
+        let mut tx = self.0.begin_write().await?;
+        // Conditional on the stored state: of two deliverers seeing the same change, one
+        // records it and the other finds nothing to do.
+        let (incident, kind, detail): (Option<i64>, AlertKind, Option<&str>) = match change {
+            HealthChange::Down(reason) => (
+                sqlx::query_scalar(
+                    "UPDATE sources SET down_since = $1, down_reason = $2, \
+                     health_incidents = health_incidents + 1 \
+                     WHERE id = $3 AND down_since IS NULL RETURNING health_incidents",
+                )
+                .bind(at)
+                .bind(reason.as_str())
+                .bind(source_id)
+                .fetch_optional(&mut *tx)
+                .await?,
+                AlertKind::SourceDown,
+                Some(reason.as_str()),
+            ),
+            HealthChange::Recovered => (
+                sqlx::query_scalar(
+                    "UPDATE sources SET down_since = NULL, down_reason = NULL \
+                     WHERE id = $1 AND down_since IS NOT NULL RETURNING health_incidents",
+                )
+                .bind(source_id)
+                .fetch_optional(&mut *tx)
+                .await?,
+                AlertKind::SourceRecovered,
+                None,
+            ),
+        };
+        let Some(incident) = incident else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        sqlx::query(
+            "INSERT INTO outbox (source_id, revision, kind, detail, created_at, fanned_out) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(source_id)
+        .bind(incident)
+        .bind(kind.as_str())
+        .bind(detail)
+        .bind(at)
+        .bind(false)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 }

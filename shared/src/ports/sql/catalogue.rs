@@ -49,7 +49,10 @@ where
         let failures: i64 = row.try_get("consecutive_failures")?;
         let items: i64 = row.try_get("last_item_count")?;
         let effective: Option<i64> = row.try_get("effective_interval_ms")?;
+        let down_since: Option<i64> = row.try_get("down_since")?;
         Ok(Source {
+            down_since: down_since.map(from_ms),
+            down_reason: row.try_get("down_reason")?,
             id: row.try_get("id")?,
             name: row.try_get("name")?,
             kind,

@@ -12,9 +12,10 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type}
 use super::{DbRow, Sql, SqlBackend};
 use crate::domain::{
     Alert, ApiKey, AttemptOutcome, Company, CompanyInput, DesiredEntry, EventChangeRecord,
-    EventPage, EventQuery, EventUpdate, Feedback, FeedbackLabel, FetchReport, MemoryEntry,
-    NewAlert, OutboxItem, RecordOutcome, Source, SourceInput, Subscription, SubscriptionInput,
-    SupervisorAction, SupervisorActionInput, SupervisorActionQuery, SynthesisSnapshot, TgeEvent,
+    EventPage, EventQuery, EventUpdate, Feedback, FeedbackLabel, FetchReport, HealthChange,
+    MemoryEntry, NewAlert, OutboxItem, RecordOutcome, Source, SourceInput, Subscription,
+    SubscriptionInput, SupervisorAction, SupervisorActionInput, SupervisorActionQuery,
+    SynthesisSnapshot, TgeEvent,
 };
 use crate::error::Result;
 use crate::ports::{Store, ToRecord};
@@ -117,6 +118,15 @@ where
 
     async fn event_history(&self, event_id: i64) -> Result<Vec<EventChangeRecord>> {
         Sql(self).event_history(event_id).await
+    }
+
+    async fn record_source_health(
+        &self,
+        source_id: i64,
+        change: &HealthChange,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        Sql(self).record_source_health(source_id, change, at).await
     }
 
     async fn get_event(&self, id: i64) -> Result<TgeEvent> {

@@ -88,7 +88,7 @@ pub(super) async fn alerts_are_owed_once_and_leased(store: Arc<dyn Store>) {
         .unwrap();
     let waiting = store.waiting_outbox(10).await.unwrap();
     assert_eq!(waiting.len(), 1, "{waiting:?}");
-    assert_eq!(waiting[0].event_id, event_id);
+    assert_eq!(waiting[0].event_id, Some(event_id));
     assert_eq!(waiting[0].revision, 1);
     assert_eq!(waiting[0].kind, AlertKind::Created);
 
@@ -98,9 +98,11 @@ pub(super) async fn alerts_are_owed_once_and_leased(store: Arc<dyn Store>) {
         .into_iter()
         .map(|subscription_id| NewAlert {
             subscription_id,
-            event_id,
+            event_id: Some(event_id),
+            source_id: None,
             revision: 1,
             kind: AlertKind::Created,
+            detail: None,
             event_stored_at: waiting[0].created_at,
         })
         .collect();
@@ -289,7 +291,7 @@ pub(super) async fn alerts_are_owed_once_and_leased(store: Arc<dyn Store>) {
         .unwrap();
     let update = store.waiting_outbox(10).await.unwrap();
     assert_eq!(update.len(), 1, "{update:?}");
-    assert_eq!(update[0].event_id, event_id);
+    assert_eq!(update[0].event_id, Some(event_id));
     assert_eq!(update[0].revision, 2);
     assert_eq!(update[0].kind, AlertKind::Updated);
     let mut redated = classified(
@@ -315,4 +317,109 @@ pub(super) async fn alerts_are_owed_once_and_leased(store: Arc<dyn Store>) {
             .as_deref(),
         Some("May 4, 2031")
     );
+}
+
+pub(super) async fn sources_going_down_and_back_are_owed_once(store: Arc<dyn Store>) {
+    use swarm_shared::domain::HealthChange;
+    let feed = store.create_source(&super::source("feed")).await.unwrap();
+    let desk = store
+        .create_subscription(&SubscriptionInput {
+            filters: AlertFilters::default(),
+            ..subscription("desk")
+        })
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let down = HealthChange::Down("failed 5 times in a row: HTTP 503".into());
+    assert!(
+        store
+            .record_source_health(feed.id, &down, now)
+            .await
+            .unwrap()
+    );
+    // Already down: not again, and no second row.
+    assert!(
+        !store
+            .record_source_health(feed.id, &down, now)
+            .await
+            .unwrap()
+    );
+    let source = store.get_source(feed.id).await.unwrap();
+    assert_eq!(
+        source.down_since.map(|at| at.timestamp_millis()),
+        Some(now.timestamp_millis())
+    );
+    assert_eq!(
+        source.down_reason.as_deref(),
+        Some("failed 5 times in a row: HTTP 503")
+    );
+    let waiting = store.waiting_outbox(100).await.unwrap();
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    let row = &waiting[0];
+    assert_eq!((row.event_id, row.source_id), (None, Some(feed.id)));
+    assert_eq!((row.kind, row.revision), (AlertKind::SourceDown, 1));
+    assert_eq!(
+        row.detail.as_deref(),
+        Some("failed 5 times in a row: HTTP 503")
+    );
+
+    let alert = NewAlert {
+        subscription_id: desk.id,
+        event_id: None,
+        source_id: Some(feed.id),
+        revision: row.revision,
+        kind: row.kind,
+        detail: row.detail.clone(),
+        event_stored_at: row.created_at,
+    };
+    assert_eq!(
+        alert.key(),
+        format!("tge-swarm-{}-source-{}-1-down", desk.id, feed.id)
+    );
+    assert_eq!(
+        store
+            .fan_out(&[row.id], std::slice::from_ref(&alert), now)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.fan_out(&[row.id], &[alert], now).await.unwrap(), 0);
+    let log = store.list_deliveries(desk.id, 10).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!((log[0].event_id, log[0].source_id), (None, Some(feed.id)));
+    assert_eq!(log[0].kind, AlertKind::SourceDown);
+    assert_eq!(
+        log[0].detail.as_deref(),
+        Some("failed 5 times in a row: HTTP 503")
+    );
+
+    // Recovery: once, under the same incident number; then a new incident is number 2.
+    assert!(
+        store
+            .record_source_health(feed.id, &HealthChange::Recovered, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_source_health(feed.id, &HealthChange::Recovered, now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get_source(feed.id).await.unwrap().down_since, None);
+    assert!(
+        store
+            .record_source_health(feed.id, &down, now)
+            .await
+            .unwrap()
+    );
+    let rows = store.outbox_after(row.id, 10).await.unwrap();
+    let kinds: Vec<(AlertKind, i64)> = rows.iter().map(|row| (row.kind, row.revision)).collect();
+    assert_eq!(
+        kinds,
+        [(AlertKind::SourceRecovered, 1), (AlertKind::SourceDown, 2)]
+    );
+    // A source deleted takes its rows with it.
+    store.delete_source(feed.id).await.unwrap();
+    assert!(store.outbox_after(0, 10).await.unwrap().is_empty());
 }

@@ -224,6 +224,7 @@ async fn suite(make: impl AsyncFn() -> Arc<dyn Store>) {
     event_queries_and_pagination(make().await).await;
     keys_snapshots_markers(make().await).await;
     alerts_are_owed_once_and_leased(make().await).await;
+    sources_going_down_and_back_are_owed_once(make().await).await;
     analysts_move_events_through_the_workflow(make().await).await;
 }
 

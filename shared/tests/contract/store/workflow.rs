@@ -119,7 +119,7 @@ pub(super) async fn analysts_move_events_through_the_workflow(store: Arc<dyn Sto
     assert_eq!(confirmations.len(), 1, "{outbox:?}");
     assert_eq!(
         (confirmations[0].event_id, confirmations[0].revision),
-        (listing, 2)
+        (Some(listing), 2)
     );
 
     // The same status again records only the note; a note alone is history too.

@@ -11,6 +11,7 @@ mod exports;
 mod keys;
 mod operations;
 mod receivers;
+mod source_health;
 mod stream;
 mod workflow;
 
