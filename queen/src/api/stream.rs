@@ -239,7 +239,9 @@ async fn matching(
                 Event::default()
                     .id(row.row.to_string())
                     .event(match row.kind {
-                        AlertKind::Updated | AlertKind::Confirmed => "event.updated",
+                        AlertKind::Updated | AlertKind::Confirmed | AlertKind::DateMoved => {
+                            "event.updated"
+                        }
                         _ => "event.created",
                     })
                     .json_data(event)
@@ -258,7 +260,7 @@ fn dropped(reason: &str) -> Event {
 }
 
 /// New events as Server-Sent Events (`text/event-stream`), each `event: event.created` (or
-/// `event: event.updated` when an event's date is set later or an analyst confirms it) with the event as JSON `data` (as `GET /events/{id}` shows it) and an `id` to resume from with
+/// `event: event.updated` when an event's date is set or moved later, or an analyst confirms it) with the event as JSON `data` (as `GET /events/{id}` shows it) and an `id` to resume from with
 /// `Last-Event-ID`, which replays what was missed first. Filters as `GET /events`. A client
 /// more than 1,024 events behind gets `event: dropped` with the reason, and the stream ends.
 #[utoipa::path(get, path = "/api/v1/events/stream", params(StreamParams,

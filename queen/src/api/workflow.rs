@@ -22,12 +22,14 @@ use super::error::{ApiResult, Problem};
 #[serde(deny_unknown_fields)]
 pub struct BulkUpdate {
     /// The events (1 to 500 ids).
+    #[schema(min_items = 1, max_items = 500)]
     pub ids: Vec<i64>,
     /// The new status of each.
     #[serde(default)]
     pub status: Option<EventStatus>,
-    /// A note kept in each one's history.
+    /// A note kept in each one's history (1 to 2,000 characters).
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 2000)]
     pub note: Option<String>,
 }
 

@@ -64,7 +64,7 @@ impl Message<'_> {
     pub fn event_type(&self) -> &'static str {
         match self.kind {
             AlertKind::Created => "tge.event.created",
-            AlertKind::Updated | AlertKind::Confirmed => "tge.event.updated",
+            AlertKind::Updated | AlertKind::Confirmed | AlertKind::DateMoved => "tge.event.updated",
             AlertKind::SourceDown => "tge.source.down",
             AlertKind::SourceRecovered => "tge.source.recovered",
             AlertKind::Test => "tge.test",
@@ -76,6 +76,7 @@ impl Message<'_> {
         match self.kind {
             AlertKind::Updated => Some("date_set"),
             AlertKind::Confirmed => Some("confirmed"),
+            AlertKind::DateMoved => Some("date_moved"),
             _ => None,
         }
     }
@@ -137,6 +138,7 @@ impl Message<'_> {
         let what = match self.kind {
             AlertKind::Updated => "TGE update (date set)",
             AlertKind::Confirmed => "TGE update (confirmed by an analyst)",
+            AlertKind::DateMoved => "TGE update (date moved)",
             _ => "TGE alert",
         };
         let mut text = match &event.token {

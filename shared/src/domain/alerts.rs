@@ -16,6 +16,8 @@ pub enum AlertKind {
     Updated,
     /// A material change of an event: an analyst confirmed it.
     Confirmed,
+    /// A material change of an event: a later report names another day for it.
+    DateMoved,
     /// A source keeps failing or has gone silent.
     SourceDown,
     /// A source that was down fetches again.
@@ -36,6 +38,7 @@ impl AlertKind {
             AlertKind::Created => "created",
             AlertKind::Updated => "updated",
             AlertKind::Confirmed => "confirmed",
+            AlertKind::DateMoved => "date_moved",
             AlertKind::SourceDown => "source_down",
             AlertKind::SourceRecovered => "source_recovered",
             AlertKind::Test => "test",
@@ -48,6 +51,7 @@ impl AlertKind {
             "created" => Some(AlertKind::Created),
             "updated" => Some(AlertKind::Updated),
             "confirmed" => Some(AlertKind::Confirmed),
+            "date_moved" => Some(AlertKind::DateMoved),
             "source_down" => Some(AlertKind::SourceDown),
             "source_recovered" => Some(AlertKind::SourceRecovered),
             "test" => Some(AlertKind::Test),

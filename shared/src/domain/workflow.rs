@@ -310,6 +310,7 @@ pub struct EventUpdate {
     pub status: Option<EventStatus>,
     /// A note (1 to 2,000 characters), kept in the event's history.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 2000)]
     pub note: Option<String>,
 }
 

@@ -10,10 +10,12 @@ use sqlx::{
     Type,
 };
 
-use super::{DbRow, EventChange, RECORD_ATTEMPTS, Sql, SqlBackend, statement_chunks, to_ms};
+use super::{
+    DbRow, EventChange, RECORD_ATTEMPTS, Sql, SqlBackend, from_ms, statement_chunks, to_ms,
+};
 use crate::dedup::fingerprint::{NEAR_DUPLICATE_DISTANCE, simhash_bands};
 use crate::dedup::plan::{Candidate, Candidates, ItemPlan, Target, plan_batch};
-use crate::domain::{AlertKind, RecordOutcome};
+use crate::domain::{AlertKind, DatePrecision, RecordOutcome, event_day};
 use crate::error::{Error, Result};
 use crate::ports::ToRecord;
 
@@ -366,6 +368,56 @@ where
                     row.try_get("revision")?,
                     AlertKind::Updated,
                 ));
+            }
+        }
+        // A date moved: a report naming a day (not a month or a quarter) other than the day
+        // stored, or a day where only a month or a quarter was, is a material change too.
+        // Events dated only now are not among them: their date is still NULL here.
+        let redated: Vec<(i64, &str)> = updated
+            .iter()
+            .filter_map(|(id, change)| {
+                let date = change.event_date?;
+                (DatePrecision::of(date) == Some(DatePrecision::Day)).then_some((*id, date))
+            })
+            .collect();
+        for chunk in statement_chunks(&redated) {
+            let mut builder: QueryBuilder<B::Db> = QueryBuilder::new(
+                "SELECT id, event_date, date_precision, first_seen FROM tge_events \
+                 WHERE event_date IS NOT NULL AND id IN (",
+            );
+            let mut separated = builder.separated(", ");
+            for (id, _) in chunk {
+                separated.push_bind(*id);
+            }
+            builder.push(")");
+            let mut moved: Vec<(i64, &str)> = Vec::new();
+            for row in builder.build().fetch_all(&mut *tx).await? {
+                let id: i64 = row.try_get("id")?;
+                let stored: String = row.try_get("event_date")?;
+                let precision: Option<String> = row.try_get("date_precision")?;
+                let first_seen = from_ms(row.try_get("first_seen")?);
+                let Some((_, date)) = chunk.iter().find(|(wanted, _)| *wanted == id) else {
+                    continue;
+                };
+                let new_day = event_day(date, first_seen);
+                let old_day = (precision.as_deref() == Some(DatePrecision::Day.as_str()))
+                    .then(|| event_day(&stored, first_seen))
+                    .flatten();
+                if new_day.is_some() && new_day != old_day {
+                    moved.push((id, date));
+                }
+            }
+            for (id, date) in moved {
+                let revision: i64 = sqlx::query_scalar(
+                    "UPDATE tge_events SET event_date = $1, date_precision = $2, \
+                     revision = revision + 1 WHERE id = $3 RETURNING revision",
+                )
+                .bind(date)
+                .bind(DatePrecision::Day.as_str())
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+                changes.push((id, revision, AlertKind::DateMoved));
             }
         }
         changes.sort_unstable_by_key(|(id, revision, _)| (*id, *revision));

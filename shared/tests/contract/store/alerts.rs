@@ -275,7 +275,8 @@ pub(super) async fn alerts_are_owed_once_and_leased(store: Arc<dyn Store>) {
     ));
 
     // A date set on an event that had none is a material change: a new revision, and an
-    // outbox row of kind `updated`; a second date (the first is kept) is not.
+    // outbox row of kind `updated`; another day named later is one too (`date_moved`), and
+    // the same day named again is not.
     let mut dated = classified(
         "https://c.example/3",
         "Acme TGE on May 4",
@@ -307,7 +308,37 @@ pub(super) async fn alerts_are_owed_once_and_leased(store: Arc<dyn Store>) {
         .record_classified(&redated, &key("Acme"), None, WINDOW)
         .await
         .unwrap();
-    assert_eq!(store.waiting_outbox(10).await.unwrap(), update);
+    let moved = store.waiting_outbox(10).await.unwrap();
+    assert_eq!(moved.len(), 2, "{moved:?}");
+    assert_eq!(moved[0], update[0]);
+    assert_eq!(
+        (moved[1].kind, moved[1].revision),
+        (AlertKind::DateMoved, 3)
+    );
+    // The same day, written otherwise, from another source: merged, not a move.
+    let mut again = classified(
+        "https://e.example/5",
+        "Acme token generation event: 2031-06-01",
+        Some("Acme"),
+        Some("ABC"),
+        0.85,
+        true,
+    );
+    again.document.source_name = "blog".into();
+    again.document.text =
+        "Acme confirms its token generation event for 2031-06-01 on its blog.".into();
+    again.document.id = swarm_shared::domain::document_id(
+        &again.document.url,
+        &again.document.title,
+        &again.document.text,
+    );
+    again.detection.event_date = Some("2031-06-01".into());
+    let outcome = store
+        .record_classified(&again, &key("Acme"), None, WINDOW)
+        .await
+        .unwrap();
+    assert_eq!(outcome, RecordOutcome::EventMerged(event_id));
+    assert_eq!(store.waiting_outbox(10).await.unwrap(), moved);
     assert_eq!(
         store
             .get_event(event_id)
@@ -315,7 +346,7 @@ pub(super) async fn alerts_are_owed_once_and_leased(store: Arc<dyn Store>) {
             .unwrap()
             .event_date
             .as_deref(),
-        Some("May 4, 2031")
+        Some("June 1, 2031")
     );
 }
 

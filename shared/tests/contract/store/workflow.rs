@@ -90,6 +90,48 @@ pub(super) async fn analysts_move_events_through_the_workflow(store: Arc<dyn Sto
     assert_eq!(gamma.date_precision, Some(DatePrecision::Day));
     assert_eq!(gamma.kind, EventKind::Tge);
     assert_eq!(gamma.revision, 2, "a date set is a material change");
+    // Another day named later moves the date (revision 3, an outbox row); the same day
+    // written otherwise, or a mere month, does not.
+    record(
+        &store,
+        "https://c.example/3",
+        "Gamma TGE moved to May 9, 2031",
+        "Gamma",
+        Some("May 9, 2031"),
+    )
+    .await;
+    record(
+        &store,
+        "https://c.example/4",
+        "Gamma TGE on 2031-05-09 confirmed",
+        "Gamma",
+        Some("2031-05-09"),
+    )
+    .await;
+    record(
+        &store,
+        "https://c.example/5",
+        "Gamma TGE sometime in May 2031",
+        "Gamma",
+        Some("May 2031"),
+    )
+    .await;
+    let gamma = store.get_event(tge).await.unwrap();
+    assert_eq!(gamma.event_date.as_deref(), Some("May 9, 2031"));
+    assert_eq!(gamma.revision, 3, "one move");
+    assert_eq!(
+        gamma.event_day.map(|day| day.to_string()).as_deref(),
+        Some("2031-05-09")
+    );
+    let moves: Vec<_> = store
+        .outbox_after(0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|row| row.kind == AlertKind::DateMoved)
+        .collect();
+    assert_eq!(moves.len(), 1, "{moves:?}");
+    assert_eq!((moves[0].event_id, moves[0].revision), (Some(tge), 3));
 
     // A confirmation: status, who and when, a history entry with the note, a new revision
     // and an outbox row for subscribers.
