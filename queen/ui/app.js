@@ -249,6 +249,7 @@ function showDetail(event) {
   };
   add("event", event.id);
   add("kind", (event.kind || "").replace("_", " "));
+  add("venues", (event.venues || []).join(", "));
   add("date", dateText(event));
   add("score", Number(event.score).toFixed(3));
   add("status", event.status);

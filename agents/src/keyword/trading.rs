@@ -201,6 +201,7 @@ mod tests {
             evidence: Vec::new(),
             kind: swarm_shared::domain::EventKind::Tge,
             date_precision: None,
+            venues: Vec::new(),
             event_day: None,
             status: swarm_shared::domain::EventStatus::New,
             status_changed_at: None,

@@ -239,9 +239,7 @@ async fn matching(
                 Event::default()
                     .id(row.row.to_string())
                     .event(match row.kind {
-                        AlertKind::Updated | AlertKind::Confirmed | AlertKind::DateMoved => {
-                            "event.updated"
-                        }
+                        kind if kind.is_update() => "event.updated",
                         _ => "event.created",
                     })
                     .json_data(event)

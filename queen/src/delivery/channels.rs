@@ -64,19 +64,24 @@ impl Message<'_> {
     pub fn event_type(&self) -> &'static str {
         match self.kind {
             AlertKind::Created => "tge.event.created",
-            AlertKind::Updated | AlertKind::Confirmed | AlertKind::DateMoved => "tge.event.updated",
+            AlertKind::Updated
+            | AlertKind::Confirmed
+            | AlertKind::DateMoved
+            | AlertKind::VenueAdded => "tge.event.updated",
             AlertKind::SourceDown => "tge.source.down",
             AlertKind::SourceRecovered => "tge.source.recovered",
             AlertKind::Test => "tge.test",
         }
     }
 
-    /// What an update says changed: `date_set` or `confirmed` (none for other alerts).
+    /// What an update says changed: `date_set`, `date_moved`, `venue_added` or `confirmed`
+    /// (none for other alerts).
     pub fn change(&self) -> Option<&'static str> {
         match self.kind {
             AlertKind::Updated => Some("date_set"),
             AlertKind::Confirmed => Some("confirmed"),
             AlertKind::DateMoved => Some("date_moved"),
+            AlertKind::VenueAdded => Some("venue_added"),
             _ => None,
         }
     }
@@ -139,6 +144,7 @@ impl Message<'_> {
             AlertKind::Updated => "TGE update (date set)",
             AlertKind::Confirmed => "TGE update (confirmed by an analyst)",
             AlertKind::DateMoved => "TGE update (date moved)",
+            AlertKind::VenueAdded => "TGE update (new venue)",
             _ => "TGE alert",
         };
         let mut text = match &event.token {
@@ -148,6 +154,9 @@ impl Message<'_> {
         text.push_str(&format!(" · score {:.2}", event.score));
         if let Some(date) = &event.event_date {
             text.push_str(&format!(" · date {date}"));
+        }
+        if !event.venues.is_empty() {
+            text.push_str(&format!(" · on {}", event.venues.join(", ")));
         }
         for source in event.sources.iter().take(3) {
             text.push_str(&format!(
@@ -547,6 +556,7 @@ mod tests {
             evidence: Vec::new(),
             kind: swarm_shared::domain::EventKind::Tge,
             date_precision: None,
+            venues: Vec::new(),
             event_day: None,
             status: swarm_shared::domain::EventStatus::New,
             status_changed_at: None,

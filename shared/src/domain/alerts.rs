@@ -18,6 +18,8 @@ pub enum AlertKind {
     Confirmed,
     /// A material change of an event: a later report names another day for it.
     DateMoved,
+    /// A material change of an event: a later report's title names a new venue.
+    VenueAdded,
     /// A source keeps failing or has gone silent.
     SourceDown,
     /// A source that was down fetches again.
@@ -27,6 +29,17 @@ pub enum AlertKind {
 }
 
 impl AlertKind {
+    /// Whether it is a material change of an existing event (an update alert).
+    pub fn is_update(self) -> bool {
+        matches!(
+            self,
+            AlertKind::Updated
+                | AlertKind::Confirmed
+                | AlertKind::DateMoved
+                | AlertKind::VenueAdded
+        )
+    }
+
     /// Whether it is about a source's health rather than an event.
     pub fn is_source_health(self) -> bool {
         matches!(self, AlertKind::SourceDown | AlertKind::SourceRecovered)
@@ -39,6 +52,7 @@ impl AlertKind {
             AlertKind::Updated => "updated",
             AlertKind::Confirmed => "confirmed",
             AlertKind::DateMoved => "date_moved",
+            AlertKind::VenueAdded => "venue_added",
             AlertKind::SourceDown => "source_down",
             AlertKind::SourceRecovered => "source_recovered",
             AlertKind::Test => "test",
@@ -52,6 +66,7 @@ impl AlertKind {
             "updated" => Some(AlertKind::Updated),
             "confirmed" => Some(AlertKind::Confirmed),
             "date_moved" => Some(AlertKind::DateMoved),
+            "venue_added" => Some(AlertKind::VenueAdded),
             "source_down" => Some(AlertKind::SourceDown),
             "source_recovered" => Some(AlertKind::SourceRecovered),
             "test" => Some(AlertKind::Test),

@@ -49,6 +49,8 @@ pub struct TgeEvent {
     pub evidence: Vec<Evidence>,
     /// What kind of event it is, read from its first document.
     pub kind: EventKind,
+    /// The exchanges its reports' titles name (a new one later is an update).
+    pub venues: Vec<String>,
     /// How precisely `event_date` is known (none without a date, or for a vague one).
     pub date_precision: Option<DatePrecision>,
     /// The day `event_date` names, where it names one (a date without a year is the first

@@ -221,6 +221,40 @@ fn count_cue(text: &str, cue: &str) -> usize {
         .count()
 }
 
+/// Exchanges a title can name as where a token lists or trades, with the lower-case forms
+/// that name each (a form of letters only must stand as a word).
+const VENUES: [(&str, &[&str]); 18] = [
+    ("Binance", &["binance"]),
+    ("Coinbase", &["coinbase"]),
+    ("OKX", &["okx"]),
+    ("Bybit", &["bybit"]),
+    ("Bitget", &["bitget"]),
+    ("KuCoin", &["kucoin"]),
+    ("Gate", &["gate.io", "gate exchange"]),
+    ("MEXC", &["mexc"]),
+    ("Upbit", &["upbit"]),
+    ("Bithumb", &["bithumb"]),
+    ("Kraken", &["kraken"]),
+    ("HTX", &["htx", "huobi"]),
+    ("Crypto.com", &["crypto.com"]),
+    ("BingX", &["bingx"]),
+    ("Bitfinex", &["bitfinex"]),
+    ("Hyperliquid", &["hyperliquid"]),
+    ("Binance Alpha", &["binance alpha"]),
+    ("Robinhood", &["robinhood"]),
+];
+
+/// The venues (exchanges) a report's title names, in [`VENUES`]' order, each once. Titles
+/// only: a body names exchanges in passing (a fund, a past listing, a price source).
+pub fn venues_in(title: &str) -> Vec<String> {
+    let title = title.to_lowercase();
+    VENUES
+        .iter()
+        .filter(|(_, forms)| forms.iter().any(|form| contains_cue(&title, form)))
+        .map(|(name, _)| (*name).to_owned())
+        .collect()
+}
+
 /// How precisely an event's date is known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -419,6 +453,25 @@ mod tests {
         for kind in EventKind::ALL {
             assert_eq!(EventKind::parse(kind.as_str()), Some(kind));
         }
+    }
+
+    #[test]
+    fn venues_are_the_exchanges_a_title_names() {
+        assert_eq!(
+            venues_in("Binance will list Orbiter (ORB); Bybit and OKX follow"),
+            ["Binance", "OKX", "Bybit"]
+        );
+        assert_eq!(
+            venues_in("Orbiter on Binance Alpha"),
+            ["Binance", "Binance Alpha"]
+        );
+        assert_eq!(
+            venues_in("Orbiter lists on Gate.io and HTX"),
+            ["Gate", "HTX"]
+        );
+        // Words only: "okxlabs" and "unbinanced" name nothing; a body is not read.
+        assert!(venues_in("The okxlabs report, unbinanced").is_empty());
+        assert!(venues_in("Orbiter sets its TGE").is_empty());
     }
 
     #[test]

@@ -79,6 +79,10 @@ const SQLITE: &[(&str, &str)] = &[
         "0015_source_health.sql",
         include_str!("../../migrations/sqlite/0015_source_health.sql"),
     ),
+    (
+        "0016_event_venues.sql",
+        include_str!("../../migrations/sqlite/0016_event_venues.sql"),
+    ),
 ];
 
 /// The Postgres store's migrations: file name and text, in order.
@@ -134,6 +138,10 @@ const POSTGRES: &[(&str, &str)] = &[
     (
         "0013_source_health.sql",
         include_str!("../../migrations/postgres/0013_source_health.sql"),
+    ),
+    (
+        "0014_event_venues.sql",
+        include_str!("../../migrations/postgres/0014_event_venues.sql"),
     ),
 ];
 

@@ -325,6 +325,7 @@ fn feedback_on_an_event_learns_its_sources_patterns_and_its_log_odds() {
         evidence: Vec::new(),
         kind: swarm_shared::domain::EventKind::Tge,
         date_precision: None,
+        venues: Vec::new(),
         event_day: None,
         status: swarm_shared::domain::EventStatus::New,
         status_changed_at: None,

@@ -94,6 +94,7 @@ where
         let evidence: Vec<Evidence> = serde_json::from_str(&evidence)?;
         let source_count: i64 = row.try_get("source_count")?;
         let kind: Option<String> = row.try_get("kind")?;
+        let venues: String = row.try_get("venues")?;
         let precision: Option<String> = row.try_get("date_precision")?;
         let status: String = row.try_get("status")?;
         let status_changed_at: Option<i64> = row.try_get("status_changed_at")?;
@@ -118,6 +119,7 @@ where
                 .as_deref()
                 .and_then(EventKind::parse)
                 .unwrap_or_default(),
+            venues: serde_json::from_str(&venues)?,
             date_precision: precision.as_deref().and_then(DatePrecision::parse),
             status: EventStatus::parse(&status)
                 .ok_or_else(|| Error::Invalid(format!("stored event status `{status}`")))?,

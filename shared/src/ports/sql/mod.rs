@@ -27,7 +27,7 @@ use std::hash::Hash;
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::{Database, Decode, Encode, Pool, Transaction, Type};
 
-use crate::domain::{DatePrecision, Detection, Document, EventKind, SourceInput};
+use crate::domain::{DatePrecision, Detection, Document, EventKind, SourceInput, venues_in};
 use crate::error::{Error, Result};
 
 mod alerts;
@@ -195,6 +195,8 @@ pub struct EventChange<'a> {
     pub sources: i64,
     /// The first document's title and text (what a new event's kind is read from).
     pub first_document: (&'a str, &'a str),
+    /// The venues the documents' titles name, each once, in the order first named.
+    pub venues: Vec<String>,
 }
 
 impl<'a> EventChange<'a> {
@@ -206,6 +208,7 @@ impl<'a> EventChange<'a> {
     ) -> EventChange<'a> {
         EventChange {
             first_document: (&document.title, &document.text),
+            venues: venues_in(&document.title),
             score: detection.score,
             evidence,
             project: detection.project.as_deref(),
@@ -216,7 +219,12 @@ impl<'a> EventChange<'a> {
     }
 
     /// Adds a later document of the batch.
-    pub fn add(&mut self, detection: &'a Detection, evidence: &'a str) {
+    pub fn add(&mut self, document: &'a Document, detection: &'a Detection, evidence: &'a str) {
+        for venue in venues_in(&document.title) {
+            if !self.venues.contains(&venue) {
+                self.venues.push(venue);
+            }
+        }
         if detection.score > self.score {
             self.score = detection.score;
             self.evidence = evidence;

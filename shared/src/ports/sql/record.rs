@@ -295,7 +295,7 @@ where
             };
             let detection = &record.item.detection;
             match merged.iter_mut().find(|(t, _)| t == target) {
-                Some((_, change)) => change.add(detection, evidence),
+                Some((_, change)) => change.add(&record.item.document, detection, evidence),
                 None => merged.push((
                     *target,
                     EventChange::new(&record.item.document, detection, evidence),
@@ -314,7 +314,7 @@ where
         for chunk in statement_chunks(&created[..]) {
             let mut builder: QueryBuilder<B::Db> = QueryBuilder::new(
                 "INSERT INTO tge_events (project, project_key, token, score, event_date, \
-                 first_seen, last_seen, evidence, source_count, kind, date_precision) ",
+                 first_seen, last_seen, evidence, source_count, kind, date_precision, venues) ",
             );
             builder.push_values(chunk, |mut row, (index, change)| {
                 row.push_bind(change.project)
@@ -327,7 +327,10 @@ where
                     .push_bind(change.evidence)
                     .push_bind(change.sources)
                     .push_bind(change.kind().as_str())
-                    .push_bind(change.date_precision());
+                    .push_bind(change.date_precision())
+                    .push_bind(
+                        serde_json::to_string(&change.venues).unwrap_or_else(|_| "[]".into()),
+                    );
             });
             // New events have distinct keys within a batch: the key says which is which.
             builder.push(" RETURNING id, project_key");
@@ -418,6 +421,50 @@ where
                 .fetch_one(&mut *tx)
                 .await?;
                 changes.push((id, revision, AlertKind::DateMoved));
+            }
+        }
+        // A new venue: a report whose title names an exchange the event's reports had not.
+        let with_venues: Vec<(i64, &Vec<String>)> = updated
+            .iter()
+            .filter(|(_, change)| !change.venues.is_empty())
+            .map(|(id, change)| (*id, &change.venues))
+            .collect();
+        for chunk in statement_chunks(&with_venues) {
+            let mut builder: QueryBuilder<B::Db> =
+                QueryBuilder::new("SELECT id, venues FROM tge_events WHERE id IN (");
+            let mut separated = builder.separated(", ");
+            for (id, _) in chunk {
+                separated.push_bind(*id);
+            }
+            builder.push(")");
+            let mut grown: Vec<(i64, String)> = Vec::new();
+            for row in builder.build().fetch_all(&mut *tx).await? {
+                let id: i64 = row.try_get("id")?;
+                let stored: String = row.try_get("venues")?;
+                let mut venues: Vec<String> = serde_json::from_str(&stored)?;
+                let Some((_, named)) = chunk.iter().find(|(wanted, _)| *wanted == id) else {
+                    continue;
+                };
+                let before = venues.len();
+                for venue in named.iter() {
+                    if !venues.contains(venue) {
+                        venues.push(venue.clone());
+                    }
+                }
+                if venues.len() > before {
+                    grown.push((id, serde_json::to_string(&venues)?));
+                }
+            }
+            for (id, venues) in grown {
+                let revision: i64 = sqlx::query_scalar(
+                    "UPDATE tge_events SET venues = $1, revision = revision + 1 \
+                     WHERE id = $2 RETURNING revision",
+                )
+                .bind(venues)
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+                changes.push((id, revision, AlertKind::VenueAdded));
             }
         }
         changes.sort_unstable_by_key(|(id, revision, _)| (*id, *revision));

@@ -282,6 +282,37 @@ pub(super) async fn analysts_move_events_through_the_workflow(store: Arc<dyn Sto
         .await
         .is_empty()
     );
+
+    // Venues: the exchanges the reports' titles name; a new one is a material change.
+    assert_eq!(store.get_event(listing).await.unwrap().venues, ["Binance"]);
+    record(
+        &store,
+        "https://d.example/1",
+        "Bybit lists Alpha (ALP) for spot trading",
+        "Alpha",
+        None,
+    )
+    .await;
+    record(
+        &store,
+        "https://e.example/1",
+        "Binance opens Alpha (ALP) perpetuals",
+        "Alpha",
+        None,
+    )
+    .await;
+    let event = store.get_event(listing).await.unwrap();
+    assert_eq!(event.venues, ["Binance", "Bybit"]);
+    assert_eq!(event.revision, 3, "one new venue, one update");
+    let added: Vec<_> = store
+        .outbox_after(0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|row| row.kind == AlertKind::VenueAdded)
+        .collect();
+    assert_eq!(added.len(), 1, "{added:?}");
+    assert_eq!((added[0].event_id, added[0].revision), (Some(listing), 3));
 }
 
 /// Events stored before kinds were get theirs when the store next opens.
