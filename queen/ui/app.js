@@ -289,17 +289,20 @@ async function showHistory(id) {
   }
 }
 
+// Applies an analyst's change to the selected event; whether it was applied.
 async function update(body) {
   const id = state.selected;
-  if (id === null) return;
+  if (id === null) return false;
   try {
     const event = await api("PATCH", `/events/${id}`, body);
     upsert(event, false);
     showDetail(event);
     await showHistory(id);
     say("");
+    return true;
   } catch (err) {
     say(err.status === 401 || err.status === 403 ? "A key with the write scope is needed: " + err.message : err.message, true);
+    return false;
   }
 }
 
@@ -309,8 +312,7 @@ async function falsePositive() {
   try {
     const note = $("#note").value.trim();
     await api("POST", `/events/${id}/feedback`, { label: "false_positive", note: note || null });
-    await update({ status: "dismissed", note: note || "false positive" });
-    $("#note").value = "";
+    if (await update({ status: "dismissed", note: note || "false positive" })) $("#note").value = "";
   } catch (err) {
     say(err.message, true);
   }
@@ -431,8 +433,8 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const button of document.querySelectorAll(".actions button[data-status]")) {
     button.addEventListener("click", () => {
       const note = $("#note").value.trim();
-      update(note ? { status: button.dataset.status, note } : { status: button.dataset.status }).then(() => {
-        $("#note").value = "";
+      update(note ? { status: button.dataset.status, note } : { status: button.dataset.status }).then((applied) => {
+        if (applied) $("#note").value = "";
       });
     });
   }
@@ -441,8 +443,8 @@ document.addEventListener("DOMContentLoaded", () => {
     event.preventDefault();
     const note = $("#note").value.trim();
     if (!note) return;
-    update({ note }).then(() => {
-      $("#note").value = "";
+    update({ note }).then((applied) => {
+      if (applied) $("#note").value = "";
     });
   });
   start();

@@ -148,10 +148,8 @@ impl Deliverer {
         now: DateTime<Utc>,
         watching_since: DateTime<Utc>,
     ) -> swarm_shared::Result<usize> {
+        // Even with both thresholds at 0 (no new incident), open ones still end.
         let policy = self.config.health_policy();
-        if policy.down_after_failures == 0 && policy.silent_after_intervals == 0 {
-            return Ok(0);
-        }
         let mut recorded = 0;
         for source in self.store.list_sources().await? {
             let Some(change) = policy.assess(&source, now, watching_since) else {

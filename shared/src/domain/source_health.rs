@@ -34,7 +34,8 @@ impl HealthPolicy {
     /// What `source`'s state means at `now`, given whether it has an open incident; the
     /// watch started at `watching_since` (a process that just started has not seen the
     /// sources fetched yet, so their silence counts from then). None: nothing changes.
-    /// Disabled sources are left alone.
+    /// Disabled sources are left alone: one disabled while down stays down until it is
+    /// enabled again and fetches.
     pub fn assess(
         &self,
         source: &Source,

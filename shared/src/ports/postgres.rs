@@ -157,4 +157,17 @@ impl SqlBackend for PgStore {
         .await?;
         Ok(())
     }
+
+    /// `SELECT .. ORDER BY id FOR UPDATE` takes the row locks in id order (an `UPDATE ..
+    /// WHERE id IN (..)` takes them in whatever order its scan finds the rows).
+    async fn lock_event_rows(tx: &mut Transaction<'static, Postgres>, ids: &[i64]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query("SELECT id FROM tge_events WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+            .bind(ids)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
 }

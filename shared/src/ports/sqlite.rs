@@ -326,6 +326,11 @@ impl SqlBackend for SqliteStore {
     async fn lock_merge_keys(_tx: &mut Transaction<'static, Sqlite>, _keys: &[&str]) -> Result<()> {
         Ok(())
     }
+
+    /// Nothing to lock: a write transaction holds the database's one write lock.
+    async fn lock_event_rows(_tx: &mut Transaction<'static, Sqlite>, _ids: &[i64]) -> Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -94,7 +94,7 @@ where
         let evidence: Vec<Evidence> = serde_json::from_str(&evidence)?;
         let source_count: i64 = row.try_get("source_count")?;
         let kind: Option<String> = row.try_get("kind")?;
-        let venues: String = row.try_get("venues")?;
+        let venues: Option<String> = row.try_get("venues")?;
         let precision: Option<String> = row.try_get("date_precision")?;
         let status: String = row.try_get("status")?;
         let status_changed_at: Option<i64> = row.try_get("status_changed_at")?;
@@ -119,7 +119,11 @@ where
                 .as_deref()
                 .and_then(EventKind::parse)
                 .unwrap_or_default(),
-            venues: serde_json::from_str(&venues)?,
+            // None yet: stored before venues were, and not yet filled in (at the next start).
+            venues: match venues {
+                Some(venues) => serde_json::from_str(&venues)?,
+                None => Vec::new(),
+            },
             date_precision: precision.as_deref().and_then(DatePrecision::parse),
             status: EventStatus::parse(&status)
                 .ok_or_else(|| Error::Invalid(format!("stored event status `{status}`")))?,

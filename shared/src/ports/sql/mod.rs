@@ -39,7 +39,7 @@ mod state;
 mod store;
 mod workflow;
 
-/// Fills in the kinds and date precisions of events stored before the store kept them (run
+/// Fills in the kinds, date precisions and venues of events stored before the store kept them (run
 /// by each adapter after its migrations; nothing to do on a store that has none).
 pub(crate) async fn backfill_event_kinds<B>(store: &B) -> Result<()>
 where
@@ -64,6 +64,13 @@ where
         tracing::info!(
             events = filled,
             "filled in the kinds of events stored before kinds were"
+        );
+    }
+    let filled = Sql(store).backfill_event_venues().await?;
+    if filled > 0 {
+        tracing::info!(
+            events = filled,
+            "filled in the venues of events stored before venues were"
         );
     }
     Ok(())
@@ -113,6 +120,14 @@ pub trait SqlBackend: Send + Sync + 'static {
     fn lock_merge_keys(
         tx: &mut Transaction<'static, Self::Db>,
         keys: &[&str],
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Locks the rows of events `ids` (sorted and distinct) until the transaction ends, in
+    /// id order, before anything else of them is written: the recording of a batch and an
+    /// analysts' update that touch the same events then wait for each other instead of
+    /// deadlocking.
+    fn lock_event_rows(
+        tx: &mut Transaction<'static, Self::Db>,
+        ids: &[i64],
     ) -> impl Future<Output = Result<()>> + Send;
     /// For each band and value, the newest
     /// [`NEAR_DUPLICATE_CANDIDATES`](crate::dedup::fingerprint::NEAR_DUPLICATE_CANDIDATES)
@@ -191,6 +206,9 @@ pub struct EventChange<'a> {
     pub token: Option<&'a str>,
     /// First date named.
     pub event_date: Option<&'a str>,
+    /// First date named to the day (what a date moved is judged by: a batch naming a month,
+    /// then a day, moves the date as the two reports one by one would).
+    pub day_date: Option<&'a str>,
     /// Documents merged in.
     pub sources: i64,
     /// The first document's title and text (what a new event's kind is read from).
@@ -214,6 +232,7 @@ impl<'a> EventChange<'a> {
             project: detection.project.as_deref(),
             token: detection.token.as_deref(),
             event_date: detection.event_date.as_deref(),
+            day_date: day_date(detection),
             sources: 1,
         }
     }
@@ -232,6 +251,7 @@ impl<'a> EventChange<'a> {
         self.project = self.project.or(detection.project.as_deref());
         self.token = self.token.or(detection.token.as_deref());
         self.event_date = self.event_date.or(detection.event_date.as_deref());
+        self.day_date = self.day_date.or(day_date(detection));
         self.sources += 1;
     }
 
@@ -246,6 +266,14 @@ impl<'a> EventChange<'a> {
             .and_then(DatePrecision::of)
             .map(DatePrecision::as_str)
     }
+}
+
+/// The date a detection names, if it names a day.
+fn day_date(detection: &Detection) -> Option<&str> {
+    detection
+        .event_date
+        .as_deref()
+        .filter(|date| DatePrecision::of(date) == Some(DatePrecision::Day))
 }
 
 /// Milliseconds since the epoch, as stored.

@@ -342,10 +342,17 @@ where
                 }
             }
         }
+        // The existing events this batch changes, locked in id order before any of them is
+        // written (see `SqlBackend::lock_event_rows`).
+        let mut touched: Vec<i64> = updated.iter().map(|(id, _)| *id).collect();
+        touched.sort_unstable();
+        touched.dedup();
+        B::lock_event_rows(&mut tx, &touched).await?;
         // The outbox: one row per new event and per material change, in this transaction, so
         // an event stored is an alert owed even if the process dies before the deliverer
-        // reads it. A material change is a date set on an event that had none (the update
-        // below keeps the first date): its revision is raised first, while it has none.
+        // reads it. Material changes: a date set on an event that had none (its revision is
+        // raised first, while it has none; the update below sets the date), a day moved, a
+        // new venue.
         let mut changes: Vec<(i64, i64, AlertKind)> = created_ids
             .values()
             .map(|id| (*id, 1, AlertKind::Created))
@@ -378,10 +385,7 @@ where
         // Events dated only now are not among them: their date is still NULL here.
         let redated: Vec<(i64, &str)> = updated
             .iter()
-            .filter_map(|(id, change)| {
-                let date = change.event_date?;
-                (DatePrecision::of(date) == Some(DatePrecision::Day)).then_some((*id, date))
-            })
+            .filter_map(|(id, change)| Some((*id, change.day_date?)))
             .collect();
         for chunk in statement_chunks(&redated) {
             let mut builder: QueryBuilder<B::Db> = QueryBuilder::new(
@@ -438,13 +442,20 @@ where
             }
             builder.push(")");
             let mut grown: Vec<(i64, String)> = Vec::new();
+            let mut unknown: Vec<(i64, String)> = Vec::new();
             for row in builder.build().fetch_all(&mut *tx).await? {
                 let id: i64 = row.try_get("id")?;
-                let stored: String = row.try_get("venues")?;
-                let mut venues: Vec<String> = serde_json::from_str(&stored)?;
+                let stored: Option<String> = row.try_get("venues")?;
                 let Some((_, named)) = chunk.iter().find(|(wanted, _)| *wanted == id) else {
                     continue;
                 };
+                // Not filled in yet (an event of an older version, a process that has not
+                // restarted since): what is named now is no news.
+                let Some(stored) = stored else {
+                    unknown.push((id, serde_json::to_string(named)?));
+                    continue;
+                };
+                let mut venues: Vec<String> = serde_json::from_str(&stored)?;
                 let before = venues.len();
                 for venue in named.iter() {
                     if !venues.contains(venue) {
@@ -465,6 +476,13 @@ where
                 .fetch_one(&mut *tx)
                 .await?;
                 changes.push((id, revision, AlertKind::VenueAdded));
+            }
+            for (id, venues) in unknown {
+                sqlx::query("UPDATE tge_events SET venues = $1 WHERE id = $2 AND venues IS NULL")
+                    .bind(venues)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
             }
         }
         changes.sort_unstable_by_key(|(id, revision, _)| (*id, *revision));

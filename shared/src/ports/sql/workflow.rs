@@ -10,7 +10,7 @@ use sqlx::{
 
 use super::{DbRow, Sql, SqlBackend, from_ms, to_ms};
 use crate::domain::{
-    AlertKind, DatePrecision, EventChangeRecord, EventKind, EventStatus, EventUpdate,
+    AlertKind, DatePrecision, EventChangeRecord, EventKind, EventStatus, EventUpdate, venues_in,
 };
 use crate::error::{Error, Result};
 
@@ -52,17 +52,10 @@ where
         let at = to_ms(at);
         let note = update.note.as_deref().map(str::trim);
         let mut tx = self.0.begin_write().await?;
-        // A no-op write first: Postgres then holds the rows' locks (in id order, so two bulk
-        // updates wait for each other instead of deadlocking) and the statuses read below
-        // cannot change before this transaction ends; SQLite has one writer anyway.
-        let mut builder: QueryBuilder<B::Db> =
-            QueryBuilder::new("UPDATE tge_events SET status = status WHERE id IN (");
-        let mut separated = builder.separated(", ");
-        for id in &ids {
-            separated.push_bind(*id);
-        }
-        builder.push(")");
-        builder.build().execute(&mut *tx).await?;
+        // The rows' locks first, in id order (as recording takes them): the statuses read
+        // below cannot change before this transaction ends, and two updates, or an update
+        // and a recording, wait for each other instead of deadlocking.
+        B::lock_event_rows(&mut tx, &ids).await?;
         let mut builder: QueryBuilder<B::Db> =
             QueryBuilder::new("SELECT id, status FROM tge_events WHERE id IN (");
         let mut separated = builder.separated(", ");
@@ -207,6 +200,48 @@ where
             }
             tx.commit().await?;
             filled += rows.len() as u64;
+        }
+    }
+
+    /// Fills in the venues of events stored before the store kept them, from the titles of
+    /// all their reports, a batch per transaction, without alerting; returns how many.
+    /// Idempotent, so several processes starting at once may all run it.
+    pub async fn backfill_event_venues(&self) -> Result<u64> {
+        let mut filled = 0;
+        loop {
+            let ids: Vec<i64> = sqlx::query_scalar(
+                "SELECT id FROM tge_events WHERE venues IS NULL ORDER BY id LIMIT $1",
+            )
+            .bind(BACKFILL_BATCH)
+            .fetch_all(self.0.reader())
+            .await?;
+            if ids.is_empty() {
+                return Ok(filled);
+            }
+            let mut tx = self.0.begin_write().await?;
+            for id in &ids {
+                let titles: Vec<String> = sqlx::query_scalar(
+                    "SELECT d.title FROM event_sources es JOIN documents d \
+                     ON d.id = es.document_id WHERE es.event_id = $1 \
+                     ORDER BY es.added_at, es.document_id",
+                )
+                .bind(*id)
+                .fetch_all(&mut *tx)
+                .await?;
+                let mut venues: Vec<String> = Vec::new();
+                for venue in titles.iter().flat_map(|title| venues_in(title)) {
+                    if !venues.contains(&venue) {
+                        venues.push(venue);
+                    }
+                }
+                sqlx::query("UPDATE tge_events SET venues = $1 WHERE id = $2 AND venues IS NULL")
+                    .bind(serde_json::to_string(&venues)?)
+                    .bind(*id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            filled += ids.len() as u64;
         }
     }
 }

@@ -9,7 +9,7 @@ use swarm_shared::Error;
 use swarm_shared::domain::{
     AlertKind, DatePrecision, EventKind, EventQuery, EventStatus, EventUpdate, RecordOutcome,
 };
-use swarm_shared::ports::Store;
+use swarm_shared::ports::{Store, ToRecord};
 
 use super::{WINDOW, classified, key};
 
@@ -313,9 +313,49 @@ pub(super) async fn analysts_move_events_through_the_workflow(store: Arc<dyn Sto
         .collect();
     assert_eq!(added.len(), 1, "{added:?}");
     assert_eq!((added[0].event_id, added[0].revision), (Some(listing), 3));
+
+    // One batch naming the month, then the day: the day moves the date, as the two reports
+    // one by one would.
+    let mut month = classified(
+        "https://f.example/1",
+        "Alpha launch in March",
+        Some("Alpha"),
+        Some("ABC"),
+        0.9,
+        true,
+    );
+    month.detection.event_date = Some("March 2031".into());
+    let mut day = classified(
+        "https://g.example/1",
+        "Alpha launch date: March 14, 2031",
+        Some("Alpha"),
+        Some("ABC"),
+        0.9,
+        true,
+    );
+    day.detection.event_date = Some("March 14, 2031".into());
+    day.document.source_name = "other".into();
+    let merge_key = key("Alpha");
+    let batch = [
+        ToRecord {
+            item: &month,
+            merge_key: &merge_key,
+            simhash: None,
+        },
+        ToRecord {
+            item: &day,
+            merge_key: &merge_key,
+            simhash: None,
+        },
+    ];
+    store.record_classified_batch(&batch, WINDOW).await.unwrap();
+    let event = store.get_event(listing).await.unwrap();
+    assert_eq!(event.event_date.as_deref(), Some("March 14, 2031"));
+    assert_eq!(event.date_precision, Some(DatePrecision::Day));
+    assert_eq!(event.revision, 4);
 }
 
-/// Events stored before kinds were get theirs when the store next opens.
+/// Events stored before kinds and venues were get theirs when the store next opens.
 #[tokio::test]
 async fn kinds_of_older_events_are_filled_in_at_open() {
     use swarm_shared::ports::sqlite::SqliteStore;
@@ -330,6 +370,14 @@ async fn kinds_of_older_events_are_filled_in_at_open() {
         Some("Q3 2031"),
     )
     .await;
+    record(
+        &store,
+        "https://b.example/1",
+        "Bybit hosts the Alpha sale",
+        "Alpha",
+        None,
+    )
+    .await;
     store.close().await;
     drop(store);
     // As the migration leaves an event stored before it.
@@ -337,7 +385,7 @@ async fn kinds_of_older_events_are_filled_in_at_open() {
     let mut connection = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
         .await
         .unwrap();
-    sqlx::query("UPDATE tge_events SET kind = NULL, date_precision = NULL")
+    sqlx::query("UPDATE tge_events SET kind = NULL, date_precision = NULL, venues = NULL")
         .execute(&mut connection)
         .await
         .unwrap();
@@ -346,4 +394,5 @@ async fn kinds_of_older_events_are_filled_in_at_open() {
     let event = store.get_event(id).await.unwrap();
     assert_eq!(event.kind, EventKind::Sale);
     assert_eq!(event.date_precision, Some(DatePrecision::Quarter));
+    assert_eq!(event.venues, ["Bybit"]);
 }
