@@ -7,6 +7,7 @@ use swarm_shared::domain::{ClassifiedDocument, Detection, Document, document_id}
 use swarm_tests::{ADMIN_KEY, TestSwarm, all_healthy, eventually};
 
 mod alerts;
+mod announcement;
 mod exports;
 mod keys;
 mod operations;

@@ -19,13 +19,17 @@ struct Sse {
 }
 
 /// Reads a `text/event-stream` body event by event.
-struct SseReader {
+pub(super) struct SseReader {
     body: futures::stream::BoxStream<'static, reqwest::Result<axum::body::Bytes>>,
     buffer: String,
 }
 
 impl SseReader {
-    async fn open(swarm: &TestSwarm, query: &str, last_event_id: Option<&str>) -> SseReader {
+    pub(super) async fn open(
+        swarm: &TestSwarm,
+        query: &str,
+        last_event_id: Option<&str>,
+    ) -> SseReader {
         let mut request = swarm
             .http
             .get(swarm.url(&format!("/api/v1/events/stream{query}")));
@@ -79,7 +83,7 @@ impl SseReader {
     }
 
     /// The next event, skipping heartbeats.
-    async fn next_event(&mut self) -> (String, Value) {
+    pub(super) async fn next_event(&mut self) -> (String, Value) {
         loop {
             let sse = self.next().await;
             if sse.comment.is_some() && sse.event.is_none() {
