@@ -321,9 +321,20 @@ async function falsePositive() {
 // ---- calendar, sources, agents ----
 
 async function loadCalendar() {
-  const page = await api("GET", "/events?date_precision=day&page_size=200");
+  // The 5,000 newest events dated to the day, as calendar.ics reads them (JSON Lines).
+  const path = "/events/export?format=jsonl&date_precision=day&limit=5000";
+  const response = await fetch(API + path, { headers: headers() });
+  if (!response.ok) {
+    const error = new Error(`GET ${path}: ${response.status} ${await response.text()}`);
+    error.status = response.status;
+    throw error;
+  }
+  const events = (await response.text())
+    .split("\n")
+    .filter((line) => line.trim())
+    .map((line) => JSON.parse(line));
   const today = new Date().toISOString().slice(0, 10);
-  const upcoming = page.events.filter((event) => event.event_day && event.event_day >= today);
+  const upcoming = events.filter((event) => event.event_day && event.event_day >= today);
   upcoming.sort((a, b) => (a.event_day < b.event_day ? -1 : a.event_day > b.event_day ? 1 : 0));
   const body = $("#calendar tbody");
   body.replaceChildren();
