@@ -37,24 +37,30 @@ function say(text, isError) {
   box.hidden = !text;
 }
 
-async function api(method, path, body) {
+// Sends a request with the key; the answer's text, or an error naming the problem the API
+// described.
+async function request(method, path, body) {
   const init = { method, headers: headers(body ? { "Content-Type": "application/json" } : {}) };
   if (body !== undefined) init.body = JSON.stringify(body);
   const response = await fetch(API + path, init);
   const text = await response.text();
-  let data = null;
-  try {
-    data = text ? JSON.parse(text) : null;
-  } catch (_) {
-    data = null;
-  }
   if (!response.ok) {
-    const detail = data && data.detail ? data.detail : text || response.statusText;
+    let detail = text || response.statusText;
+    try {
+      detail = JSON.parse(text).detail || detail;
+    } catch (_) {
+      // Not a problem document: its text says it.
+    }
     const error = new Error(`${method} ${path}: ${response.status} ${detail}`);
     error.status = response.status;
     throw error;
   }
-  return data;
+  return text;
+}
+
+async function api(method, path, body) {
+  const text = await request(method, path, body);
+  return text ? JSON.parse(text) : null;
 }
 
 function el(tag, text, className) {
@@ -322,14 +328,8 @@ async function falsePositive() {
 
 async function loadCalendar() {
   // The 5,000 newest events dated to the day, as calendar.ics reads them (JSON Lines).
-  const path = "/events/export?format=jsonl&date_precision=day&limit=5000";
-  const response = await fetch(API + path, { headers: headers() });
-  if (!response.ok) {
-    const error = new Error(`GET ${path}: ${response.status} ${await response.text()}`);
-    error.status = response.status;
-    throw error;
-  }
-  const events = (await response.text())
+  const lines = await request("GET", "/events/export?format=jsonl&date_precision=day&limit=5000");
+  const events = lines
     .split("\n")
     .filter((line) => line.trim())
     .map((line) => JSON.parse(line));

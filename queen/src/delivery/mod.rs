@@ -384,46 +384,27 @@ impl Deliverer {
                 error: "its subscription is disabled".into(),
             };
         }
-        let message = if alert.kind.is_source_health() {
-            let Some(source) = source else {
-                return AttemptOutcome::Dead {
-                    status_code: None,
-                    error: format!(
-                        "source {} no longer exists",
-                        alert.source_id.unwrap_or_default()
-                    ),
-                };
+        // What the alert is about must still exist: its source, or its event.
+        let missing = match (alert.source_id, alert.event_id) {
+            (Some(id), _) if source.is_none() => Some(format!("source {id} no longer exists")),
+            (None, Some(id)) if event.is_none() => Some(format!("event {id} no longer exists")),
+            _ => None,
+        };
+        if let Some(error) = missing {
+            return AttemptOutcome::Dead {
+                status_code: None,
+                error,
             };
-            Message {
-                kind: alert.kind,
-                idempotency_key: &alert.idempotency_key,
-                subscription_id: subscription.id,
-                subscription_name: &subscription.name,
-                revision: alert.revision,
-                event: None,
-                source: Some(source),
-                detail: alert.detail.as_deref(),
-            }
-        } else {
-            let Some(event) = event else {
-                return AttemptOutcome::Dead {
-                    status_code: None,
-                    error: format!(
-                        "event {} no longer exists",
-                        alert.event_id.unwrap_or_default()
-                    ),
-                };
-            };
-            Message {
-                kind: alert.kind,
-                idempotency_key: &alert.idempotency_key,
-                subscription_id: subscription.id,
-                subscription_name: &subscription.name,
-                revision: alert.revision,
-                event: Some(event),
-                source: None,
-                detail: None,
-            }
+        }
+        let message = Message {
+            kind: alert.kind,
+            idempotency_key: &alert.idempotency_key,
+            subscription_id: subscription.id,
+            subscription_name: &subscription.name,
+            revision: alert.revision,
+            event,
+            source,
+            detail: alert.detail.as_deref(),
         };
         let answer = self.send(subscription, &message).await;
         channels::outcome(

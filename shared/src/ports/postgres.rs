@@ -72,7 +72,7 @@ impl PgStore {
             .run(&pool)
             .await?;
         let store = PgStore { pool };
-        super::sql::backfill_event_kinds(&store).await?;
+        super::sql::Sql(&store).backfill_events().await?;
         Ok(store)
     }
 }

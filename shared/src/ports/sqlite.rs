@@ -193,7 +193,7 @@ impl SqliteStore {
             bands: Arc::default(),
             _checkpointer: Some(Arc::new(AbortOnDrop(checkpointer))),
         };
-        super::sql::backfill_event_kinds(&store).await?;
+        super::sql::Sql(&store).backfill_events().await?;
         Ok(store)
     }
 
@@ -214,7 +214,7 @@ impl SqliteStore {
             bands: Arc::default(),
             _checkpointer: None,
         };
-        super::sql::backfill_event_kinds(&store).await?;
+        super::sql::Sql(&store).backfill_events().await?;
         Ok(store)
     }
 

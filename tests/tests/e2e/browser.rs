@@ -14,7 +14,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 use swarm_tests::{TestSwarm, eventually};
 
-use crate::api::classified;
+use crate::api::{announcement, create_event};
 
 /// A chromedriver process, stopped when dropped.
 struct Driver {
@@ -162,21 +162,9 @@ async fn analysts_see_events_live_and_confirm_them_in_the_browser() {
     assert_eq!(stored, json!([swarm_tests::ADMIN_KEY, 0, ""]));
 
     // An announcement stored now arrives through the live stream.
-    let mut item = classified(1);
-    item.document.title = "Binance will list Orbiter (ORB)".into();
-    item.detection.project = Some("Orbiter".into());
-    item.detection.token = Some("ORB".into());
+    let mut item = announcement(1, "Binance will list Orbiter (ORB)", "Orbiter", "ORB");
     item.detection.event_date = Some("December 10, 2031".into());
-    let outcome = swarm
-        .swarm
-        .context()
-        .store
-        .record_classified(&item, "orbiter", None, Duration::from_secs(3600))
-        .await
-        .unwrap();
-    let swarm_shared::domain::RecordOutcome::EventCreated(event_id) = outcome else {
-        panic!("{outcome:?}");
-    };
+    let event_id = create_event(&swarm, &item).await;
     let row = format!("#events tbody tr[data-id=\"{event_id}\"]");
     wait_for_text(&client, &row, "Orbiter").await;
     assert!(text_of(&client, &row).await.contains("first listing"));

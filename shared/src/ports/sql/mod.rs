@@ -39,43 +39,6 @@ mod state;
 mod store;
 mod workflow;
 
-/// Fills in the kinds, date precisions and venues of events stored before the store kept them (run
-/// by each adapter after its migrations; nothing to do on a store that has none).
-pub(crate) async fn backfill_event_kinds<B>(store: &B) -> Result<()>
-where
-    B: SqlBackend,
-    for<'c> &'c mut <B::Db as Database>::Connection: sqlx::Executor<'c, Database = B::Db>,
-    <B::Db as Database>::Arguments: sqlx::IntoArguments<B::Db>,
-    for<'q> i64: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
-    for<'q> i32: Encode<'q, B::Db> + Type<B::Db>,
-    for<'q> f64: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
-    for<'q> bool: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
-    for<'q> String: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
-    for<'q> &'q str: Encode<'q, B::Db> + Type<B::Db>,
-    for<'q> Option<i64>: Encode<'q, B::Db>,
-    for<'q> Option<f64>: Encode<'q, B::Db>,
-    for<'q> Option<String>: Encode<'q, B::Db>,
-    for<'q> Option<&'q str>: Encode<'q, B::Db>,
-    for<'q> &'q str: sqlx::ColumnIndex<DbRow<B>>,
-    usize: sqlx::ColumnIndex<DbRow<B>>,
-{
-    let filled = Sql(store).backfill_event_kinds().await?;
-    if filled > 0 {
-        tracing::info!(
-            events = filled,
-            "filled in the kinds of events stored before kinds were"
-        );
-    }
-    let filled = Sql(store).backfill_event_venues().await?;
-    if filled > 0 {
-        tracing::info!(
-            events = filled,
-            "filled in the venues of events stored before venues were"
-        );
-    }
-    Ok(())
-}
-
 /// The shared SQL run over one adapter: `Sql(store).list_sources()`. Each aggregate module
 /// adds its methods in one `impl` block that states the bounds sqlx asks of the database
 /// (restated per block: Rust does not imply a trait's where-clauses, rust-lang/rust#20671).

@@ -157,6 +157,27 @@ where
             .collect()
     }
 
+    /// Fills in the kinds, date precisions and venues of events stored before the store kept
+    /// them (each adapter runs it after its migrations; nothing to do on a store that has
+    /// none).
+    pub async fn backfill_events(&self) -> Result<()> {
+        let filled = self.backfill_event_kinds().await?;
+        if filled > 0 {
+            tracing::info!(
+                events = filled,
+                "filled in the kinds of events stored before kinds were"
+            );
+        }
+        let filled = self.backfill_event_venues().await?;
+        if filled > 0 {
+            tracing::info!(
+                events = filled,
+                "filled in the venues of events stored before venues were"
+            );
+        }
+        Ok(())
+    }
+
     /// Fills in the kind and date precision of events stored before the store kept them,
     /// a batch per transaction, reading each event's first document; returns how many.
     /// Idempotent, so several processes starting at once may all run it.

@@ -177,21 +177,9 @@ async fn new_events_are_pushed_once_to_every_channel_with_retries() {
     );
 
     // An announcement is stored: every channel hears of it once.
-    let mut item = classified(1);
-    item.document.title = "Orbiter sets its TGE for December 10".into();
-    item.detection.project = Some("Orbiter".into());
-    item.detection.token = Some("ORB".into());
+    let item = announcement(1, "Orbiter sets its TGE for December 10", "Orbiter", "ORB");
     let stored_at = Instant::now();
-    let outcome = swarm
-        .swarm
-        .context()
-        .store
-        .record_classified(&item, "orbiter", None, Duration::from_secs(3600))
-        .await
-        .unwrap();
-    let swarm_shared::domain::RecordOutcome::EventCreated(event_id) = outcome else {
-        panic!("{outcome:?}");
-    };
+    let event_id = create_event(&swarm, &item).await;
     for path in ["hook", "slack", "discord", "123456:ABC-def_ghi/sendMessage"] {
         let path = if path.ends_with("sendMessage") {
             format!("bot{path}")
@@ -395,17 +383,13 @@ async fn new_events_are_pushed_once_to_every_channel_with_retries() {
     assert!(log_of(&swarm, filtered).await.is_empty());
 
     // Each alert once: nothing more arrives, and a merge into the event alerts nobody.
-    let mut more = classified(2);
-    more.document.title = "Orbiter TGE: claim portal opens December 10".into();
-    more.detection.project = Some("Orbiter".into());
-    more.detection.token = Some("ORB".into());
-    swarm
-        .swarm
-        .context()
-        .store
-        .record_classified(&more, "orbiter", None, Duration::from_secs(3600))
-        .await
-        .unwrap();
+    let more = announcement(
+        2,
+        "Orbiter TGE: claim portal opens December 10",
+        "Orbiter",
+        "ORB",
+    );
+    record(&swarm, &more).await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     for path in [
         "hook",
@@ -429,18 +413,9 @@ async fn new_events_are_pushed_once_to_every_channel_with_retries() {
     assert_eq!(slack_log[0]["status"], "delivered");
 
     // A date set later is a material change: one update alert, under revision 2's key.
-    let mut dated = classified(3);
-    dated.document.title = "Orbiter TGE date: December 10".into();
-    dated.detection.project = Some("Orbiter".into());
-    dated.detection.token = Some("ORB".into());
+    let mut dated = announcement(3, "Orbiter TGE date: December 10", "Orbiter", "ORB");
     dated.detection.event_date = Some("December 10, 2031".into());
-    swarm
-        .swarm
-        .context()
-        .store
-        .record_classified(&dated, "orbiter", None, Duration::from_secs(3600))
-        .await
-        .unwrap();
+    record(&swarm, &dated).await;
     eventually(Duration::from_secs(20), "the update alert", || {
         let receivers = receivers.clone();
         async move { receivers.on("hook").len() >= 2 && receivers.on("slack").len() >= 2 }

@@ -318,6 +318,48 @@ pub(crate) fn classified(index: usize) -> ClassifiedDocument {
     }
 }
 
+/// An announcement of `project` (`$token`) titled `title`, as the keyword agents classify one.
+pub(crate) fn announcement(
+    index: usize,
+    title: &str,
+    project: &str,
+    token: &str,
+) -> ClassifiedDocument {
+    let mut item = classified(index);
+    item.document.title = title.to_owned();
+    item.detection.project = Some(project.to_owned());
+    item.detection.token = Some(token.to_owned());
+    item
+}
+
+/// Records `item` as the data quality agents do, merging by its project (lower case).
+pub(crate) async fn record(
+    swarm: &swarm_tests::TestSwarm,
+    item: &ClassifiedDocument,
+) -> swarm_shared::domain::RecordOutcome {
+    let key = item
+        .detection
+        .project
+        .as_deref()
+        .unwrap_or_default()
+        .to_lowercase();
+    swarm
+        .swarm
+        .context()
+        .store
+        .record_classified(item, &key, None, std::time::Duration::from_secs(3600))
+        .await
+        .unwrap()
+}
+
+/// Records `item`, which must create an event; the event's id.
+pub(crate) async fn create_event(swarm: &swarm_tests::TestSwarm, item: &ClassifiedDocument) -> i64 {
+    match record(swarm, item).await {
+        swarm_shared::domain::RecordOutcome::EventCreated(id) => id,
+        other => panic!("{other:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_pagination_filters_openapi_and_health() {
     let swarm = TestSwarm::start(|_| {}).await;

@@ -99,26 +99,8 @@ impl SseReader {
 }
 
 async fn store_event(swarm: &TestSwarm, index: usize, project: &str, token: &str) -> i64 {
-    let mut item = classified(index);
-    item.document.title = format!("{project} sets its TGE");
-    item.detection.project = Some(project.to_owned());
-    item.detection.token = Some(token.to_owned());
-    let outcome = swarm
-        .swarm
-        .context()
-        .store
-        .record_classified(
-            &item,
-            &project.to_lowercase(),
-            None,
-            Duration::from_secs(3600),
-        )
-        .await
-        .unwrap();
-    match outcome {
-        swarm_shared::domain::RecordOutcome::EventCreated(id) => id,
-        other => panic!("{other:?}"),
-    }
+    let title = format!("{project} sets its TGE");
+    create_event(swarm, &announcement(index, &title, project, token)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -44,28 +44,11 @@ async fn analysts_confirm_dismiss_and_annotate_events() {
         .await;
     assert_eq!(status, 201, "{created}");
 
-    let mut listing = classified(1);
-    listing.document.title = "Binance will list Orbiter (ORB)".into();
-    listing.detection.project = Some("Orbiter".into());
-    listing.detection.token = Some("ORB".into());
+    let mut listing = announcement(1, "Binance will list Orbiter (ORB)", "Orbiter", "ORB");
     listing.detection.event_date = Some("March 2031".into());
-    let mut airdrop = classified(2);
-    airdrop.document.title = "Nebula airdrop claim is live".into();
-    airdrop.detection.project = Some("Nebula".into());
-    airdrop.detection.token = Some("NEB".into());
-    let store = &swarm.swarm.context().store;
-    let mut ids = Vec::new();
-    for (item, key) in [(&listing, "orbiter"), (&airdrop, "nebula")] {
-        match store
-            .record_classified(item, key, None, Duration::from_secs(3600))
-            .await
-            .unwrap()
-        {
-            swarm_shared::domain::RecordOutcome::EventCreated(id) => ids.push(id),
-            other => panic!("{other:?}"),
-        }
-    }
-    let (orbiter, nebula) = (ids[0], ids[1]);
+    let orbiter = create_event(&swarm, &listing).await;
+    let airdrop = announcement(2, "Nebula airdrop claim is live", "Nebula", "NEB");
+    let nebula = create_event(&swarm, &airdrop).await;
 
     // Kind, date precision and status in the event; filters on each.
     let (status, event) = swarm.get(&format!("/api/v1/events/{orbiter}")).await;
