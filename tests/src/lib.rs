@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -73,8 +73,22 @@ fn etag_of(body: &str) -> String {
 async fn serve_page(
     State(state): State<Arc<ServerState>>,
     Path(name): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
+    // A page may be published for one query (`api/list?type=a`) or for its path alone.
+    let name = match query {
+        Some(query)
+            if state
+                .pages
+                .lock()
+                .unwrap()
+                .contains_key(&format!("{name}?{query}")) =>
+        {
+            format!("{name}?{query}")
+        }
+        _ => name,
+    };
     *state.hits.lock().unwrap().entry(name.clone()).or_insert(0) += 1;
     match name.as_str() {
         "slow.xml" => {
@@ -107,10 +121,6 @@ async fn serve_page(
         // Served without validators, like many real feeds.
         return ([(header::CONTENT_TYPE, page.content_type)], page.body).into_response();
     }
-    if name.starts_with("plain-") {
-        // Served without validators, like many real feeds.
-        return ([(header::CONTENT_TYPE, page.content_type)], page.body).into_response();
-    }
     let etag = etag_of(&page.body);
     let matches = headers
         .get(header::IF_NONE_MATCH)
@@ -135,7 +145,7 @@ impl FeedServer {
     pub async fn start() -> FeedServer {
         let state = Arc::new(ServerState::default());
         let router = Router::new()
-            .route("/{name}", get(serve_page))
+            .route("/{*name}", get(serve_page))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -152,6 +162,11 @@ impl FeedServer {
             .lock()
             .unwrap()
             .insert(name.to_owned(), Page { body, content_type });
+    }
+
+    /// The server's base URL (`http://127.0.0.1:port`), for sources that add their own paths.
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
     }
 
     /// URL of a page.

@@ -66,6 +66,7 @@ mod tests {
 
     fn document(title: &str, text: &str, url: &str) -> Document {
         Document {
+            facts: Default::default(),
             id: "id".into(),
             source_id: 1,
             source_name: "s".into(),

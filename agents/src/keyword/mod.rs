@@ -12,6 +12,7 @@ pub mod corpus;
 pub mod features;
 pub mod feedback;
 pub mod lexicon;
+pub mod listing;
 pub mod model;
 pub mod salience;
 pub mod scorer;
@@ -104,16 +105,22 @@ fn score_batch(
         .into_iter()
         .map(|(id, document)| {
             let started = std::time::Instant::now();
-            let detection = scorer.score_within(
-                Input {
-                    title: &document.title,
-                    text: &document.text,
-                    tier: document.source_tier,
-                    year,
-                    url: Some(&document.url),
-                },
-                &mut may_read_meaning,
-            );
+            let detection = match &document.facts.market {
+                Some(fact) => listing::market_detection(
+                    fact,
+                    &document.fetched_at.format("%Y-%m-%d").to_string(),
+                ),
+                None => scorer.score_within(
+                    Input {
+                        title: &document.title,
+                        text: &document.text,
+                        tier: document.source_tier,
+                        year,
+                        url: Some(&document.url),
+                    },
+                    &mut may_read_meaning,
+                ),
+            };
             telemetry::stage_took(telemetry::Stage::Classify, started.elapsed().as_secs_f64());
             telemetry::document_classified(detection.score, detection.is_tge);
             (

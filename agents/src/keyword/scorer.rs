@@ -328,6 +328,7 @@ impl Scorer {
             token,
             event_date,
             evidence,
+            join_only: false,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! reliability agent.
 
 pub mod cadence;
+pub mod exchange;
 pub mod fetch;
 mod outcome;
 pub mod parse;
@@ -17,7 +18,10 @@ use ractor::ActorProcessingErr;
 use std::time::Duration;
 use swarm_shared::channels::{QUEUE_CLASSIFY, QUEUE_SCRAPE};
 use swarm_shared::context::AgentContext;
-use swarm_shared::domain::{AgentKind, Document, ScrapeTask, document_id};
+use swarm_shared::domain::{
+    AgentKind, Document, Exchange, FetchStatus, MarketListing, ScrapeTask, SourceFacts, SourceKind,
+    document_id,
+};
 use swarm_shared::messages::{AgentMessage, BreakerState, encode};
 use swarm_shared::ports::publish;
 use swarm_shared::reliability::breaker;
@@ -70,6 +74,8 @@ struct TaskOutcome {
     task: ScrapeTask,
     host: Option<String>,
     result: Result<Parsed, Failure>,
+    /// An exchange's market lists as read, to compare with what the store has seen.
+    markets: Option<(Exchange, Vec<MarketListing>)>,
 }
 
 /// A cheap fingerprint of a body, to recognise an unchanged one from servers that send no
@@ -107,6 +113,13 @@ pub fn to_documents(
             skipped += 1;
             continue;
         }
+        let facts = SourceFacts {
+            category: item.category.clone(),
+            venue: source
+                .exchange
+                .map(|exchange| exchange.display_name().to_owned()),
+            market: None,
+        };
         documents.push(Document {
             id: document_id(&url, &title, &text),
             source_id: source.id,
@@ -117,6 +130,7 @@ pub fn to_documents(
             text,
             published_at: item.published,
             fetched_at,
+            facts,
         });
     }
     (documents, skipped)
@@ -178,6 +192,9 @@ async fn run_task(
     task: ScrapeTask,
     host: Option<String>,
 ) -> TaskOutcome {
+    if task.source.kind == SourceKind::Exchange {
+        return read_exchange(fetcher, limits, task, host).await;
+    }
     let validators = Validators {
         etag: task.etag.clone(),
         last_modified: task.last_modified.clone(),
@@ -211,6 +228,7 @@ async fn run_task(
                     source.kind,
                     &bytes,
                     source.selectors.as_ref(),
+                    source.json.as_ref(),
                     &limits,
                     Some(&stopping),
                 )
@@ -237,7 +255,59 @@ async fn run_task(
             }
         }
     };
-    TaskOutcome { task, host, result }
+    TaskOutcome {
+        task,
+        host,
+        result,
+        markets: None,
+    }
+}
+
+/// Reads an exchange source through its connector (its own requests and pages).
+async fn read_exchange(
+    fetcher: Fetcher,
+    limits: parse::Limits,
+    task: ScrapeTask,
+    host: Option<String>,
+) -> TaskOutcome {
+    let started = Instant::now();
+    let read = exchange::read(&fetcher, &task, &limits).await;
+    telemetry::stage_took(telemetry::Stage::Fetch, started.elapsed().as_secs_f64());
+    let mut markets = None;
+    let result = match read {
+        Ok(exchange::Read::Unchanged) => Ok(Parsed::NotModified),
+        Ok(exchange::Read::Notices {
+            items,
+            content_hash,
+        }) => {
+            let (documents, _) = to_documents(&task, items, limits.html, Utc::now());
+            Ok(Parsed::Documents {
+                documents,
+                validators: Validators::default(),
+                content_hash,
+            })
+        }
+        Ok(exchange::Read::Markets {
+            exchange,
+            listings,
+            content_hash,
+        }) => {
+            markets = Some((exchange, listings));
+            Ok(Parsed::Documents {
+                documents: Vec::new(),
+                validators: Validators::default(),
+                content_hash,
+            })
+        }
+        Err(exchange::Failure::Fetch(err)) => Err(Failure::Fetch(err)),
+        Err(exchange::Failure::Parse(reason)) => Err(Failure::Parse(reason)),
+    };
+    TaskOutcome {
+        task,
+        host,
+        result,
+        markets,
+    }
 }
 
 #[async_trait]
@@ -307,6 +377,7 @@ impl Stage for ScrapingStage {
                     task,
                     host: Some(host.clone()),
                     result: Err(Failure::CircuitOpen(reason)),
+                    markets: None,
                 };
                 self.record(ctx, agent_id, Ok((id, outcome)), &mut result)
                     .await;
@@ -353,15 +424,47 @@ impl Stage for ScrapingStage {
 /// Carries out what [`assess`] decided about a fetch: enqueues its documents, records the
 /// report on the source, reports the call. Returns whether the task is done (false leaves it
 /// pending for redelivery).
-async fn record_outcome(ctx: &AgentContext, agent_id: &str, outcome: TaskOutcome) -> bool {
-    let source = &outcome.task.source;
+async fn record_outcome(ctx: &AgentContext, agent_id: &str, mut outcome: TaskOutcome) -> bool {
     let now = Utc::now();
-    let Assessment { report, call } = assess(
+    let markets = outcome.markets.take();
+    if let (Some((exchange, listings)), Ok(Parsed::Documents { documents, .. })) =
+        (&markets, &mut outcome.result)
+    {
+        // Read-only: the symbols are remembered only after their documents are enqueued
+        // (below), so a failure in between finds them new again at the next read. Their
+        // documents' ids do not depend on the read, so a repeat is dropped as a duplicate.
+        match ctx.store.market_changes(*exchange, listings).await {
+            Ok(seen) => {
+                if !seen.first_reads.is_empty() {
+                    tracing::info!(source = %outcome.task.source.name, symbols = listings.len(), markets = ?seen.first_reads, "first read of market lists: recorded, nothing announced");
+                }
+                documents.extend(exchange::listings::listing_documents(
+                    &outcome.task,
+                    *exchange,
+                    &seen,
+                    now,
+                ));
+            }
+            Err(err) => {
+                tracing::warn!(source = %outcome.task.source.name, error = %err, "reading known markets failed; the task stays pending");
+                return false;
+            }
+        }
+    }
+    let source = &outcome.task.source;
+    let Assessment { mut report, call } = assess(
         source.interval,
         source.effective_interval,
         &outcome.result,
         now,
     );
+    if source.kind == SourceKind::Exchange
+        && matches!(report.status, FetchStatus::Ok | FetchStatus::NotModified)
+    {
+        // An exchange is polled at its interval whatever it yields: quiet is its normal
+        // state, and the lag to its next notice is the figure that matters.
+        report.next_interval = Some(source.interval);
+    }
     match &outcome.result {
         Ok(Parsed::Documents { documents, .. }) => {
             if !documents.is_empty() {
@@ -376,6 +479,12 @@ async fn record_outcome(ctx: &AgentContext, agent_id: &str, outcome: TaskOutcome
                     tracing::warn!(agent = %agent_id, source = %source.name, error = %err, "enqueueing documents failed");
                     return false;
                 }
+            }
+            if let Some((exchange, listings)) = &markets
+                && let Err(err) = ctx.store.record_markets(*exchange, listings, now).await
+            {
+                tracing::warn!(source = %source.name, error = %err, "recording market lists failed; the task stays pending");
+                return false;
             }
             telemetry::documents_fetched(source.kind, documents.len() as u64);
         }

@@ -144,6 +144,7 @@ mod tests {
 
     fn documents(count: usize) -> Result<Parsed, Failure> {
         let document = Document {
+            facts: Default::default(),
             id: "d".into(),
             source_id: 1,
             source_name: "s".into(),

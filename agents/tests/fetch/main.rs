@@ -21,6 +21,8 @@ use axum::routing::get;
 use swarm_agents::scraping::fetch::{FetchError, Fetched, Fetcher, Validators};
 use swarm_shared::config::ScrapingConfig;
 
+mod exchanges;
+
 const BODY: &str = "<rss version=\"2.0\"><channel><title>t</title></channel></rss>";
 const CAP: u64 = 4096;
 

@@ -43,6 +43,7 @@ mod tests {
     #[test]
     fn merge_keys() {
         let mut detection = Detection {
+            join_only: false,
             score: 0.9,
             is_tge: true,
             project: Some("Fhenix Protocol".into()),

@@ -201,7 +201,12 @@ pub fn plan_batch(
             }
         }
         planned_ids.insert(&document.id);
-        let event = if record.item.detection.is_tge {
+        let detection = &record.item.detection;
+        let joins = near.is_some()
+            || latest_new.contains_key(record.merge_key)
+            || latest.contains_key(record.merge_key);
+        // A join-only detection (a secondary listing) with no event to join is only stored.
+        let event = if detection.is_tge && (joins || !detection.join_only) {
             let (target, key, creates) = match near {
                 Some((target, key)) => (target, key, false),
                 None => match latest_new.get(record.merge_key) {
@@ -263,6 +268,7 @@ mod tests {
                 text: String::new(),
                 published_at: None,
                 fetched_at: Utc::now(),
+                facts: Default::default(),
             },
             detection: Detection {
                 score: if is_tge { 0.9 } else { 0.1 },
@@ -271,8 +277,60 @@ mod tests {
                 token: None,
                 event_date: None,
                 evidence: Vec::new(),
+                join_only: false,
             },
         }
+    }
+
+    /// A secondary listing joins the event of its project, in the store or earlier in the
+    /// batch, and without one is only stored: it never creates a TGE.
+    #[test]
+    fn a_join_only_detection_never_creates_an_event() {
+        let join_only = |id: &str| {
+            let mut item = item(id, id, true);
+            item.detection.join_only = true;
+            item
+        };
+        let alone = join_only("alone");
+        let plan = plan_batch(
+            &[record(&alone, "vlr", 1)],
+            &HashSet::new(),
+            &Candidates::default(),
+            HashMap::new(),
+        );
+        assert!(plan.new_events.is_empty());
+        assert_eq!(plan.items, vec![ItemPlan::Stored]);
+
+        let stored = plan_batch(
+            &[record(&alone, "vlr", 1)],
+            &HashSet::new(),
+            &Candidates::default(),
+            HashMap::from([("vlr".to_owned(), 7)]),
+        );
+        assert_eq!(
+            stored.items,
+            vec![ItemPlan::Tge {
+                target: Target::Existing(7),
+                creates: false
+            }]
+        );
+
+        let first = item("first", "binance", true);
+        let second = join_only("second");
+        let batch = plan_batch(
+            &[record(&first, "vlr", 0), record(&second, "vlr", u64::MAX)],
+            &HashSet::new(),
+            &Candidates::default(),
+            HashMap::new(),
+        );
+        assert_eq!(batch.new_events, vec!["vlr".to_owned()]);
+        assert_eq!(
+            batch.items[1],
+            ItemPlan::Tge {
+                target: Target::New(0),
+                creates: false
+            }
+        );
     }
 
     fn record<'a>(item: &'a ClassifiedDocument, key: &'a str, simhash: u64) -> ToRecord<'a> {

@@ -28,6 +28,43 @@ pub struct Document {
     pub published_at: Option<DateTime<Utc>>,
     /// When it was fetched.
     pub fetched_at: DateTime<Utc>,
+    /// What the source itself states about the item beside its text (exchange feeds).
+    #[serde(default, skip_serializing_if = "SourceFacts::is_empty")]
+    pub facts: SourceFacts,
+}
+
+/// What a source states about an item in its own fields: an exchange's category for a
+/// notice, the venue, the symbol a market list showed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SourceFacts {
+    /// The source's category for the item (`New Cryptocurrency Listing`, `new_crypto`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// The exchange the source belongs to, as analysts name it (`Binance`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub venue: Option<String>,
+    /// The symbol that appeared in the exchange's market list, for market-list items.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub market: Option<MarketFact>,
+}
+
+impl SourceFacts {
+    /// Whether nothing is stated.
+    pub fn is_empty(&self) -> bool {
+        self.category.is_none() && self.venue.is_none() && self.market.is_none()
+    }
+}
+
+/// A symbol that appeared in an exchange's market list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MarketFact {
+    /// The exchange.
+    pub exchange: Exchange,
+    /// The symbol as listed.
+    pub listing: MarketListing,
+    /// Whether its asset had no market on any watched exchange before: a first listing
+    /// (otherwise a secondary listing, which only joins an event that already exists).
+    pub first_listing: bool,
 }
 
 /// Computes a document id from its canonical URL and its content.
@@ -73,6 +110,10 @@ pub struct Detection {
     pub event_date: Option<String>,
     /// Evidence spans, strongest first.
     pub evidence: Vec<Evidence>,
+    /// Joins an event of the same project when one exists and never creates one: a token
+    /// already trading somewhere that appears on one more exchange (a secondary listing).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub join_only: bool,
 }
 
 /// A document with its detection: what travels from keyword to data quality.

@@ -6,6 +6,7 @@
 mod agents;
 mod alerts;
 mod companies;
+mod connectors;
 mod dates;
 mod documents;
 mod events;
@@ -22,6 +23,7 @@ mod workflow;
 pub use agents::*;
 pub use alerts::*;
 pub use companies::*;
+pub use connectors::*;
 pub use dates::*;
 pub use documents::*;
 pub use events::*;

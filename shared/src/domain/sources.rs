@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::{Exchange, ExchangeFeed, JsonMapping};
 use crate::error::{Error, Result};
 
 /// How a source is read.
@@ -20,6 +21,10 @@ pub enum SourceKind {
     Html,
     /// Local file (`file://`): a feed, an HTML page (with selectors) or JSON Lines documents.
     File,
+    /// A JSON API read with a JSON-pointer mapping (`json`).
+    Json,
+    /// An exchange's public announcements or market lists (`exchange`, `feed`).
+    Exchange,
 }
 
 impl SourceKind {
@@ -30,6 +35,8 @@ impl SourceKind {
             SourceKind::Atom => "atom",
             SourceKind::Html => "html",
             SourceKind::File => "file",
+            SourceKind::Json => "json",
+            SourceKind::Exchange => "exchange",
         }
     }
 
@@ -40,6 +47,8 @@ impl SourceKind {
             "atom" => Some(SourceKind::Atom),
             "html" => Some(SourceKind::Html),
             "file" => Some(SourceKind::File),
+            "json" => Some(SourceKind::Json),
+            "exchange" => Some(SourceKind::Exchange),
             _ => None,
         }
     }
@@ -73,7 +82,9 @@ pub struct SourceInput {
     pub name: String,
     /// How the source is read.
     pub kind: SourceKind,
-    /// `http(s)://` URL, or `file://` path for file sources.
+    /// `http(s)://` URL, or `file://` path for file sources. For `exchange` sources it is
+    /// optional and replaces the scheme, host and port of the exchange's public API.
+    #[serde(default)]
     pub url: String,
     /// Poll interval as a humantime string (`30s`, `5m`).
     #[serde(with = "humantime_serde")]
@@ -82,6 +93,15 @@ pub struct SourceInput {
     /// CSS selectors (required for `html`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selectors: Option<Selectors>,
+    /// The exchange (required for `exchange`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchange: Option<Exchange>,
+    /// The exchange's feed (required for `exchange`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feed: Option<ExchangeFeed>,
+    /// How items are read from the response (required for `json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<JsonMapping>,
     /// Prior reliability of the source, 1 (best) to 4.
     #[serde(default = "default_tier")]
     pub tier: u8,
@@ -106,6 +126,17 @@ pub const MAX_SOURCE_INTERVAL: Duration = Duration::from_secs(30 * 24 * 3600);
 pub const MAX_SOURCE_URL_BYTES: usize = 2048;
 
 impl SourceInput {
+    /// The URL the source is fetched from: `url`, or for an exchange source without one the
+    /// exchange's public API.
+    pub fn effective_url(&self) -> &str {
+        match (self.kind, self.exchange, self.feed) {
+            (SourceKind::Exchange, Some(exchange), Some(feed)) if self.url.trim().is_empty() => {
+                exchange.default_base(feed)
+            }
+            _ => &self.url,
+        }
+    }
+
     /// Checks the input; the error names the offending field.
     pub fn validate(&self) -> Result<()> {
         if self.name.trim().is_empty() || self.name.len() > 200 {
@@ -118,6 +149,7 @@ impl SourceInput {
                 humantime::format_duration(MAX_SOURCE_INTERVAL)
             )));
         }
+        self.validate_kind_fields()?;
         if self.url.len() > MAX_SOURCE_URL_BYTES {
             return Err(Error::Invalid(format!(
                 "url: must be at most {MAX_SOURCE_URL_BYTES} bytes"
@@ -126,8 +158,9 @@ impl SourceInput {
         if !(1..=4).contains(&self.tier) {
             return Err(Error::Invalid("tier: must be between 1 and 4".into()));
         }
-        let parsed = url::Url::parse(&self.url)
-            .map_err(|err| Error::Invalid(format!("url: {err}: {}", self.url)))?;
+        let url = self.effective_url();
+        let parsed =
+            url::Url::parse(url).map_err(|err| Error::Invalid(format!("url: {err}: {url}")))?;
         match (self.kind, parsed.scheme()) {
             (SourceKind::File, "file") => {}
             (SourceKind::File, other) => {
@@ -154,6 +187,66 @@ impl SourceInput {
             validate_selector("selectors.link", selectors.link.as_deref())?;
             validate_selector("selectors.date", selectors.date.as_deref())?;
             validate_selector("selectors.text", selectors.text.as_deref())?;
+        }
+        Ok(())
+    }
+}
+
+impl SourceInput {
+    /// The fields that belong to one kind are given for it and only for it.
+    fn validate_kind_fields(&self) -> Result<()> {
+        let kind = self.kind.as_str();
+        match self.kind {
+            SourceKind::Exchange => {
+                if self.exchange.is_none() {
+                    return Err(Error::Invalid(format!(
+                        "exchange: required for exchange sources (one of {})",
+                        Exchange::ALL.map(Exchange::as_str).join(", ")
+                    )));
+                }
+                if self.feed.is_none() {
+                    return Err(Error::Invalid(
+                        "feed: required for exchange sources (announcements or markets)".into(),
+                    ));
+                }
+                if self.exchange == Some(Exchange::Gate)
+                    && self.feed == Some(ExchangeFeed::Announcements)
+                {
+                    return Err(Error::Invalid(
+                        "feed: Gate publishes announcements only over its WebSocket channel, \
+                         which the swarm does not read; use feed = \"markets\" for Gate"
+                            .into(),
+                    ));
+                }
+            }
+            _ if self.exchange.is_some() || self.feed.is_some() => {
+                return Err(Error::Invalid(format!(
+                    "exchange, feed: only for exchange sources, not {kind}"
+                )));
+            }
+            _ => {}
+        }
+        match (&self.json, self.kind) {
+            (Some(mapping), SourceKind::Json) => mapping.validate()?,
+            (None, SourceKind::Json) => {
+                return Err(Error::Invalid(
+                    "json: required for json sources (at least json.title)".into(),
+                ));
+            }
+            (Some(_), _) => {
+                return Err(Error::Invalid(format!(
+                    "json: only for json sources, not {kind}"
+                )));
+            }
+            (None, _) => {}
+        }
+        if self.selectors.is_some() && !matches!(self.kind, SourceKind::Html | SourceKind::File) {
+            return Err(Error::Invalid(format!(
+                "selectors: only for html and file sources, not {kind}"
+            )));
+        }
+        if self.kind != SourceKind::Exchange && self.url.trim().is_empty() {
+            return Err(Error::Invalid(format!("url: required for {kind} sources")));
         }
         Ok(())
     }
@@ -229,6 +322,15 @@ pub struct Source {
     /// CSS selectors for HTML.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub selectors: Option<Selectors>,
+    /// The exchange, for `exchange` sources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchange: Option<Exchange>,
+    /// The exchange's feed, for `exchange` sources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feed: Option<ExchangeFeed>,
+    /// The item mapping, for `json` sources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<JsonMapping>,
     /// Prior reliability tier, 1 (best) to 4.
     pub tier: u8,
     /// Whether it is scheduled.

@@ -83,6 +83,10 @@ const SQLITE: &[(&str, &str)] = &[
         "0016_event_venues.sql",
         include_str!("../../migrations/sqlite/0016_event_venues.sql"),
     ),
+    (
+        "0017_primary_sources.sql",
+        include_str!("../../migrations/sqlite/0017_primary_sources.sql"),
+    ),
 ];
 
 /// The Postgres store's migrations: file name and text, in order.
@@ -142,6 +146,10 @@ const POSTGRES: &[(&str, &str)] = &[
     (
         "0014_event_venues.sql",
         include_str!("../../migrations/postgres/0014_event_venues.sql"),
+    ),
+    (
+        "0015_primary_sources.sql",
+        include_str!("../../migrations/postgres/0015_primary_sources.sql"),
     ),
 ];
 

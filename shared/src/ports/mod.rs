@@ -37,10 +37,10 @@ use serde::Serialize;
 use crate::channels::Channel;
 use crate::domain::{
     Alert, ApiKey, AttemptOutcome, ClassifiedDocument, Company, CompanyInput, DesiredEntry,
-    EventChangeRecord, EventPage, EventQuery, EventUpdate, Feedback, FeedbackLabel, FetchReport,
-    HealthChange, MemoryEntry, Meta, NewAlert, OutboxItem, RecordOutcome, Source, SourceInput,
-    SubscriptionInput, SupervisorAction, SupervisorActionInput, SupervisorActionQuery,
-    SynthesisSnapshot, TgeEvent,
+    EventChangeRecord, EventPage, EventQuery, EventUpdate, Exchange, Feedback, FeedbackLabel,
+    FetchReport, HealthChange, MarketListing, MarketsSeen, MemoryEntry, Meta, NewAlert, OutboxItem,
+    RecordOutcome, Source, SourceInput, SubscriptionInput, SupervisorAction, SupervisorActionInput,
+    SupervisorActionQuery, SynthesisSnapshot, TgeEvent,
 };
 use crate::error::Result;
 use crate::messages::{OnChannel, encode};
@@ -228,6 +228,20 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_source(&self, id: i64) -> Result<()>;
     /// Records the outcome of a fetch.
     async fn record_fetch(&self, id: i64, report: &FetchReport) -> Result<()>;
+    /// What a read of an exchange's market lists holds that was not seen there before (a
+    /// market type read for the first time is reported apart, to be recorded silently).
+    async fn market_changes(
+        &self,
+        exchange: Exchange,
+        listings: &[MarketListing],
+    ) -> Result<MarketsSeen>;
+    /// Remembers every symbol of a read of an exchange's market lists.
+    async fn record_markets(
+        &self,
+        exchange: Exchange,
+        listings: &[MarketListing],
+        at: DateTime<Utc>,
+    ) -> Result<()>;
 
     /// The watchlist, by id.
     async fn list_companies(&self) -> Result<Vec<Company>>;

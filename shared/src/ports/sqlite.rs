@@ -344,6 +344,7 @@ mod tests {
         let text = format!("{title} body");
         crate::domain::ClassifiedDocument {
             document: crate::domain::Document {
+                facts: Default::default(),
                 id: crate::domain::document_id(url, &title, &text),
                 source_id: 1,
                 source_name: source.into(),
@@ -355,6 +356,7 @@ mod tests {
                 fetched_at: chrono::Utc::now(),
             },
             detection: crate::domain::Detection {
+                join_only: false,
                 score: 0.9,
                 is_tge: true,
                 project: None,

@@ -8,6 +8,7 @@ mod browser;
 mod bus;
 mod commands;
 mod detection;
+mod exchanges;
 mod faults;
 mod memory;
 mod networked;

@@ -14,10 +14,12 @@ use quick_xml::events::Event;
 use scraper::{ElementRef, Selector};
 use serde::Deserialize;
 use swarm_shared::config::ScrapingConfig;
-use swarm_shared::domain::{Selectors, SourceKind};
+use swarm_shared::domain::{JsonMapping, Selectors, SourceKind};
 use url::Url;
 
 use crate::html::{self, Abandon, HtmlError, HtmlLimits};
+
+pub mod json;
 
 /// One parsed item, before sanitising.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +32,8 @@ pub struct RawItem {
     pub text: String,
     /// Publication time.
     pub published: Option<DateTime<Utc>>,
+    /// The source's own category for the item (an exchange's announcement type).
+    pub category: Option<String>,
 }
 
 /// Bounds on parsing one fetched body.
@@ -90,6 +94,16 @@ pub enum ParseError {
         /// Why.
         reason: String,
     },
+    /// The body is not JSON.
+    #[error("invalid JSON: {0}")]
+    Json(String),
+    /// The API answered 200 with an error of its own (its code and message).
+    #[error("the API reported an error: {0}")]
+    Api(String),
+    /// The JSON is not shaped as the source's mapping (or the exchange's documented
+    /// response) says: its shape changed, or the mapping is wrong.
+    #[error("unexpected response shape: {0}")]
+    Schema(String),
     /// A file whose format cannot be recognised.
     #[error("unrecognised file format: {0}")]
     Unrecognised(String),
@@ -126,6 +140,7 @@ pub fn parse(
     kind: SourceKind,
     bytes: &[u8],
     selectors: Option<&Selectors>,
+    json: Option<&JsonMapping>,
     limits: &Limits,
     stop: Option<&AtomicBool>,
 ) -> Result<Vec<RawItem>, ParseError> {
@@ -144,6 +159,17 @@ pub fn parse(
             parse_html(bytes, selectors, limits, abandon)?
         }
         SourceKind::File => parse_file(bytes, selectors, limits, abandon)?,
+        SourceKind::Json => {
+            let mapping =
+                json.ok_or_else(|| ParseError::Schema("json sources need a json mapping".into()))?;
+            json::parse_json(bytes, mapping, limits.max_items)?
+        }
+        // Exchange connectors make their own requests and read each response themselves.
+        SourceKind::Exchange => {
+            return Err(ParseError::Unrecognised(
+                "exchange sources are read by their connector".into(),
+            ));
+        }
     };
     items.truncate(limits.max_items);
     Ok(items)
@@ -234,6 +260,7 @@ pub fn parse_feed(bytes: &[u8], limits: &Limits) -> Result<Vec<RawItem>, ParseEr
             link,
             text,
             published: entry.published.or(entry.updated),
+            category: None,
         });
     }
     Ok(items)
@@ -323,6 +350,7 @@ pub fn parse_html(
             link,
             text,
             published,
+            category: None,
         });
     }
     if items.is_empty() {
@@ -409,6 +437,7 @@ pub fn parse_json_lines(bytes: &[u8], max_items: usize) -> Result<Vec<RawItem>, 
             link: record.url,
             text: record.text,
             published: record.published_at,
+            category: None,
         });
     }
     Ok(items)

@@ -21,7 +21,15 @@ const ATOM: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 
 #[test]
 fn feeds() {
-    let items = parse(SourceKind::Rss, RSS.as_bytes(), None, &limits(100), None).unwrap();
+    let items = parse(
+        SourceKind::Rss,
+        RSS.as_bytes(),
+        None,
+        None,
+        &limits(100),
+        None,
+    )
+    .unwrap();
     assert_eq!(items.len(), 2);
     assert_eq!(items[0].title, "Fhenix announces TGE");
     assert_eq!(
@@ -30,13 +38,28 @@ fn feeds() {
     );
     assert!(items[0].text.contains("<p>The FHE token"));
     assert!(items[0].published.is_some());
-    let atom = parse(SourceKind::Atom, ATOM.as_bytes(), None, &limits(100), None).unwrap();
+    let atom = parse(
+        SourceKind::Atom,
+        ATOM.as_bytes(),
+        None,
+        None,
+        &limits(100),
+        None,
+    )
+    .unwrap();
     assert_eq!(atom[0].link.as_deref(), Some("https://blog.example/post"));
     assert_eq!(atom[0].text, "Summary text");
     assert_eq!(
-        parse(SourceKind::Rss, RSS.as_bytes(), None, &limits(1), None)
-            .unwrap()
-            .len(),
+        parse(
+            SourceKind::Rss,
+            RSS.as_bytes(),
+            None,
+            None,
+            &limits(1),
+            None
+        )
+        .unwrap()
+        .len(),
         1
     );
 }
@@ -73,7 +96,7 @@ fn malformed_inputs_are_clear_errors() {
         (SourceKind::File, b"plain words", None, "unrecognised"),
     ];
     for (kind, bytes, selectors, needle) in cases {
-        let err = parse(kind, bytes, selectors.as_ref(), &limits(100), None)
+        let err = parse(kind, bytes, selectors.as_ref(), None, &limits(100), None)
             .unwrap_err()
             .to_string();
         assert!(err.contains(needle), "{needle}: {err}");
@@ -97,6 +120,7 @@ fn html_with_selectors() {
         SourceKind::Html,
         page.as_bytes(),
         Some(&selectors),
+        None,
         &limits(100),
         None,
     )
@@ -116,13 +140,20 @@ fn html_with_selectors() {
 #[test]
 fn files_are_sniffed() {
     assert_eq!(
-        parse(SourceKind::File, RSS.as_bytes(), None, &limits(100), None)
-            .unwrap()
-            .len(),
+        parse(
+            SourceKind::File,
+            RSS.as_bytes(),
+            None,
+            None,
+            &limits(100),
+            None
+        )
+        .unwrap()
+        .len(),
         2
     );
     let lines = b"{\"title\": \"A\", \"text\": \"B\", \"url\": \"https://x.example/a\"}\n\n{\"text\": \"C\"}\n";
-    let items = parse(SourceKind::File, lines, None, &limits(100), None).unwrap();
+    let items = parse(SourceKind::File, lines, None, None, &limits(100), None).unwrap();
     assert_eq!(items.len(), 2);
     let base = Url::parse("file:///tmp/docs.jsonl").unwrap();
     assert_eq!(
@@ -147,8 +178,26 @@ fn rss_with(items: usize) -> String {
 fn feeds_stop_at_max_items_while_parsing() {
     // Garbage after the third item: only a parse that stops there succeeds.
     let feed = rss_with(5).replace("<item><title>Item 3", "<item><<<broken");
-    assert!(parse(SourceKind::Rss, feed.as_bytes(), None, &limits(100), None).is_err());
-    let items = parse(SourceKind::Rss, feed.as_bytes(), None, &limits(3), None).unwrap();
+    assert!(
+        parse(
+            SourceKind::Rss,
+            feed.as_bytes(),
+            None,
+            None,
+            &limits(100),
+            None
+        )
+        .is_err()
+    );
+    let items = parse(
+        SourceKind::Rss,
+        feed.as_bytes(),
+        None,
+        None,
+        &limits(3),
+        None,
+    )
+    .unwrap();
     assert_eq!(
         items
             .iter()
@@ -162,9 +211,16 @@ fn feeds_stop_at_max_items_while_parsing() {
             .repeat(2)
     );
     assert_eq!(
-        parse(SourceKind::Atom, atom.as_bytes(), None, &limits(2), None)
-            .unwrap()
-            .len(),
+        parse(
+            SourceKind::Atom,
+            atom.as_bytes(),
+            None,
+            None,
+            &limits(2),
+            None
+        )
+        .unwrap()
+        .len(),
         2
     );
     let rdf = "<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\" xmlns=\"http://purl.org/rss/1.0/\">\
@@ -172,15 +228,31 @@ fn feeds_stop_at_max_items_while_parsing() {
         <item rdf:about=\"https://r.example/1\"><title>R1</title><link>https://r.example/1</link></item>\
         <item><<<</rdf:RDF>";
     assert_eq!(
-        parse(SourceKind::Rss, rdf.as_bytes(), None, &limits(1), None).unwrap()[0].title,
+        parse(
+            SourceKind::Rss,
+            rdf.as_bytes(),
+            None,
+            None,
+            &limits(1),
+            None
+        )
+        .unwrap()[0]
+            .title,
         "R1"
     );
     // 100,000 items and a limit of 10: ten read.
     let big = rss_with(100_000);
     assert_eq!(
-        parse(SourceKind::Rss, big.as_bytes(), None, &limits(10), None)
-            .unwrap()
-            .len(),
+        parse(
+            SourceKind::Rss,
+            big.as_bytes(),
+            None,
+            None,
+            &limits(10),
+            None
+        )
+        .unwrap()
+        .len(),
         10
     );
 }
@@ -199,7 +271,7 @@ fn nesting_beyond_the_limits_is_a_clear_error() {
     // The error a body gives, as the source shows it.
     let refused = |kind: SourceKind, body: &str| {
         let selectors = (kind == SourceKind::Html).then_some(&selectors);
-        parse(kind, body.as_bytes(), selectors, &limits(100), None)
+        parse(kind, body.as_bytes(), selectors, None, &limits(100), None)
             .unwrap_err()
             .to_string()
     };
@@ -225,6 +297,7 @@ fn nesting_beyond_the_limits_is_a_clear_error() {
             SourceKind::Html,
             page.as_bytes(),
             Some(&selectors),
+            None,
             &limits(100),
             Some(&stop)
         ),
@@ -247,6 +320,7 @@ fn html_items_and_json_lines_stop_at_max_items() {
             SourceKind::Html,
             page.as_bytes(),
             Some(&selectors),
+            None,
             &limits(7),
             None
         )
@@ -257,9 +331,16 @@ fn html_items_and_json_lines_stop_at_max_items() {
     // A broken line after the limit is never read.
     let lines = "{\"text\": \"a\"}\n{\"text\": \"b\"}\nnot json\n";
     assert_eq!(
-        parse(SourceKind::File, lines.as_bytes(), None, &limits(2), None)
-            .unwrap()
-            .len(),
+        parse(
+            SourceKind::File,
+            lines.as_bytes(),
+            None,
+            None,
+            &limits(2),
+            None
+        )
+        .unwrap()
+        .len(),
         2
     );
 }

@@ -6,7 +6,8 @@ use chrono::Utc;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
 
 use super::{
-    DbRow, Sql, SqlBackend, conflict, from_ms, json_list, parse_list, selectors_json, to_ms,
+    DbRow, SourceParams, Sql, SqlBackend, conflict, from_ms, json_list, params_json, parse_list,
+    selectors_json, to_ms,
 };
 use crate::domain::{
     Company, CompanyInput, FetchReport, FetchStatus, Priority, Source, SourceInput, SourceKind,
@@ -42,6 +43,11 @@ where
             Some(text) => Some(serde_json::from_str(&text)?),
             None => None,
         };
+        let params: Option<String> = row.try_get("params")?;
+        let params: SourceParams = match params {
+            Some(text) => serde_json::from_str(&text)?,
+            None => SourceParams::default(),
+        };
         let interval_ms: i64 = row.try_get("interval_ms")?;
         let status: Option<String> = row.try_get("last_status")?;
         let last_fetch_at: Option<i64> = row.try_get("last_fetch_at")?;
@@ -59,6 +65,9 @@ where
             url: row.try_get("url")?,
             interval: Duration::from_millis(interval_ms.max(0) as u64),
             selectors,
+            exchange: params.exchange,
+            feed: params.feed,
+            json: params.json,
             tier: tier.clamp(1, 4) as u8,
             enabled: row.try_get("enabled")?,
             created_at: from_ms(row.try_get("created_at")?),
@@ -116,17 +125,18 @@ where
     pub async fn create_source(&self, input: &SourceInput) -> Result<Source> {
         input.validate()?;
         let result = sqlx::query(
-            "INSERT INTO sources (name, kind, url, interval_ms, selectors, tier, enabled, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            "INSERT INTO sources (name, kind, url, interval_ms, selectors, tier, enabled, created_at, \
+             params) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
         )
         .bind(&input.name)
         .bind(input.kind.as_str())
-        .bind(&input.url)
+        .bind(input.effective_url())
         .bind(crate::time::millis_i64(input.interval))
         .bind(selectors_json(input)?)
         .bind(i64::from(input.tier))
         .bind(input.enabled)
         .bind(to_ms(Utc::now()))
+        .bind(params_json(input)?)
         .fetch_one(self.0.writer())
         .await;
         match result {
@@ -142,19 +152,20 @@ where
              tier = $6, enabled = $7, effective_interval_ms = NULL, \
              etag = CASE WHEN url = $8 THEN etag ELSE NULL END, \
              last_modified = CASE WHEN url = $9 THEN last_modified ELSE NULL END, \
-             content_hash = CASE WHEN url = $10 THEN content_hash ELSE NULL END \
-             WHERE id = $11",
+             content_hash = CASE WHEN url = $10 THEN content_hash ELSE NULL END, \
+             params = $11 WHERE id = $12",
         )
         .bind(&input.name)
         .bind(input.kind.as_str())
-        .bind(&input.url)
+        .bind(input.effective_url())
         .bind(crate::time::millis_i64(input.interval))
         .bind(selectors_json(input)?)
         .bind(i64::from(input.tier))
         .bind(input.enabled)
-        .bind(&input.url)
-        .bind(&input.url)
-        .bind(&input.url)
+        .bind(input.effective_url())
+        .bind(input.effective_url())
+        .bind(input.effective_url())
+        .bind(params_json(input)?)
         .bind(id)
         .execute(self.0.writer())
         .await;

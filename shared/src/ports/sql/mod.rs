@@ -34,6 +34,7 @@ mod alerts;
 mod catalogue;
 mod events;
 mod keys;
+mod markets;
 mod record;
 mod state;
 mod store;
@@ -189,7 +190,7 @@ impl<'a> EventChange<'a> {
     ) -> EventChange<'a> {
         EventChange {
             first_document: (&document.title, &document.text),
-            venues: venues_in(&document.title),
+            venues: document_venues(document),
             score: detection.score,
             evidence,
             project: detection.project.as_deref(),
@@ -202,7 +203,7 @@ impl<'a> EventChange<'a> {
 
     /// Adds a later document of the batch.
     pub fn add(&mut self, document: &'a Document, detection: &'a Detection, evidence: &'a str) {
-        for venue in venues_in(&document.title) {
+        for venue in document_venues(document) {
             if !self.venues.contains(&venue) {
                 self.venues.push(venue);
             }
@@ -229,6 +230,17 @@ impl<'a> EventChange<'a> {
             .and_then(DatePrecision::of)
             .map(DatePrecision::as_str)
     }
+}
+
+/// The venues of a document: the exchange it comes from (an exchange source's own notice or
+/// market list), then those its title names.
+fn document_venues(document: &Document) -> Vec<String> {
+    let mut venues = venues_in(&document.title);
+    if let Some(venue) = &document.facts.venue {
+        venues.retain(|named| named != venue);
+        venues.insert(0, venue.clone());
+    }
+    venues
 }
 
 /// The date a detection names, if it names a day.
@@ -274,6 +286,33 @@ pub fn selectors_json(input: &SourceInput) -> Result<Option<String>> {
         Some(selectors) => Ok(Some(serde_json::to_string(selectors)?)),
         None => Ok(None),
     }
+}
+
+/// A source's kind-specific settings, stored as one JSON column (`params`).
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct SourceParams {
+    /// The exchange (`exchange` sources).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchange: Option<crate::domain::Exchange>,
+    /// Its feed (`exchange` sources).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feed: Option<crate::domain::ExchangeFeed>,
+    /// The item mapping (`json` sources).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<crate::domain::JsonMapping>,
+}
+
+/// A source's kind-specific settings as stored (none when it has none).
+pub fn params_json(input: &SourceInput) -> Result<Option<String>> {
+    if input.exchange.is_none() && input.feed.is_none() && input.json.is_none() {
+        return Ok(None);
+    }
+    let params = SourceParams {
+        exchange: input.exchange,
+        feed: input.feed,
+        json: input.json.clone(),
+    };
+    Ok(Some(serde_json::to_string(&params)?))
 }
 
 /// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.

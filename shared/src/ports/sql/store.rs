@@ -12,10 +12,10 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type}
 use super::{DbRow, Sql, SqlBackend};
 use crate::domain::{
     Alert, ApiKey, AttemptOutcome, Company, CompanyInput, DesiredEntry, EventChangeRecord,
-    EventPage, EventQuery, EventUpdate, Feedback, FeedbackLabel, FetchReport, HealthChange,
-    MemoryEntry, NewAlert, OutboxItem, RecordOutcome, Source, SourceInput, Subscription,
-    SubscriptionInput, SupervisorAction, SupervisorActionInput, SupervisorActionQuery,
-    SynthesisSnapshot, TgeEvent,
+    EventPage, EventQuery, EventUpdate, Exchange, Feedback, FeedbackLabel, FetchReport,
+    HealthChange, MarketListing, MarketsSeen, MemoryEntry, NewAlert, OutboxItem, RecordOutcome,
+    Source, SourceInput, Subscription, SubscriptionInput, SupervisorAction, SupervisorActionInput,
+    SupervisorActionQuery, SynthesisSnapshot, TgeEvent,
 };
 use crate::error::Result;
 use crate::ports::{Store, ToRecord};
@@ -72,6 +72,23 @@ where
 
     async fn record_fetch(&self, id: i64, report: &FetchReport) -> Result<()> {
         Sql(self).record_fetch(id, report).await
+    }
+
+    async fn market_changes(
+        &self,
+        exchange: Exchange,
+        listings: &[MarketListing],
+    ) -> Result<MarketsSeen> {
+        Sql(self).market_changes(exchange, listings).await
+    }
+
+    async fn record_markets(
+        &self,
+        exchange: Exchange,
+        listings: &[MarketListing],
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        Sql(self).record_markets(exchange, listings, at).await
     }
 
     async fn list_companies(&self) -> Result<Vec<Company>> {

@@ -17,12 +17,14 @@ use swarm_shared::ports::sqlite::SqliteStore;
 mod alerts;
 mod batches;
 mod events;
+mod markets;
 mod state;
 mod workflow;
 
 use alerts::*;
 use batches::*;
 use events::*;
+use markets::*;
 use state::*;
 use workflow::*;
 
@@ -35,6 +37,9 @@ fn source(name: &str) -> SourceInput {
         url: format!("https://{name}.example/feed"),
         interval: Duration::from_secs(60),
         selectors: None,
+        exchange: None,
+        feed: None,
+        json: None,
         tier: 1,
         enabled: true,
     }
@@ -62,6 +67,7 @@ fn classified(
     let text = format!("{title} body");
     ClassifiedDocument {
         document: Document {
+            facts: Default::default(),
             id: document_id(url, title, &text),
             source_id: 1,
             source_name: "feed".into(),
@@ -73,6 +79,7 @@ fn classified(
             fetched_at: Utc::now(),
         },
         detection: Detection {
+            join_only: false,
             score,
             is_tge,
             project: project.map(str::to_owned),
@@ -226,6 +233,8 @@ async fn suite(make: impl AsyncFn() -> Arc<dyn Store>) {
     alerts_are_owed_once_and_leased(make().await).await;
     sources_going_down_and_back_are_owed_once(make().await).await;
     analysts_move_events_through_the_workflow(make().await).await;
+    primary_sources_keep_their_settings(make().await).await;
+    market_lists_tell_new_symbols_from_known_ones(make().await).await;
 }
 
 #[tokio::test]

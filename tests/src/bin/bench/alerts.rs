@@ -133,6 +133,7 @@ fn probe_document(index: usize) -> swarm_shared::domain::ClassifiedDocument {
     let text = format!("Benchproject{index} announces its token generation event next week.");
     ClassifiedDocument {
         document: Document {
+            facts: Default::default(),
             id: document_id(&url, &title, &text),
             source_id: 1,
             source_name: "bench".into(),
@@ -144,6 +145,7 @@ fn probe_document(index: usize) -> swarm_shared::domain::ClassifiedDocument {
             fetched_at: chrono::Utc::now(),
         },
         detection: Detection {
+            join_only: false,
             score: 0.95,
             is_tge: true,
             project: Some(format!("Benchproject{index}")),

@@ -57,6 +57,9 @@ pub fn file_source(name: &str, path: &Path, enabled: bool) -> SourceInput {
         url: url::Url::from_file_path(path).unwrap().to_string(),
         interval: Duration::from_secs(3600),
         selectors: None,
+        exchange: None,
+        feed: None,
+        json: None,
         tier: 2,
         enabled,
     }

@@ -297,6 +297,7 @@ pub(crate) fn classified(index: usize) -> ClassifiedDocument {
     let text = "token generation event next week".to_owned();
     ClassifiedDocument {
         document: Document {
+            facts: Default::default(),
             id: document_id(&url, &title, &text),
             source_id: 1,
             source_name: "seed".into(),
@@ -308,6 +309,7 @@ pub(crate) fn classified(index: usize) -> ClassifiedDocument {
             fetched_at: chrono::Utc::now(),
         },
         detection: Detection {
+            join_only: false,
             score: 0.9,
             is_tge: true,
             project: Some(format!("Project{index}")),

@@ -1,0 +1,302 @@
+//! Exchange connectors: an `exchange` source reads one exchange's public announcement API
+//! (its new-listing notices, with their own publish time, URL and category) or its market
+//! lists (spot and perpetual symbols, for new-market detection), with the documented request
+//! and response shapes of each exchange.
+//!
+//! Requests go through the same [`Fetcher`] as every source (outbound guard, size cap,
+//! retries of transient failures, 429 with Retry-After reported to the swarm-wide breaker).
+//! A configured `url` replaces scheme, host and port of every request (tests, proxies).
+//!
+//! Paging: announcements are read from the newest page; the next page is read only when
+//! every notice of a full page is newer than the source's last fetch (notices may have been
+//! missed beyond it), at most [`MAX_ANNOUNCEMENT_PAGES`]. The first read takes one page.
+//! Market lists are read whole, following a cursor where the exchange pages them.
+
+pub mod announcements;
+pub mod listings;
+pub mod markets;
+
+use serde_json::Value;
+use swarm_shared::domain::{Exchange, ExchangeFeed, MarketListing, ScrapeTask, Source};
+
+use super::body_hash;
+use super::fetch::FetchError;
+use super::fetch::{Fetched, Fetcher, Validators};
+use super::parse::json::{parse_value, text_at};
+use super::parse::{Limits, ParseError, RawItem};
+
+/// Most announcement pages read in one poll.
+pub const MAX_ANNOUNCEMENT_PAGES: u32 = 5;
+/// Most pages of one market list followed by cursor in one poll.
+pub const MAX_MARKET_PAGES: u32 = 20;
+
+/// How an exchange's response says the call failed although HTTP said 200.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Envelope {
+    /// A code field that holds `ok` on success (`"retCode": 0`, `"code": "00000"`).
+    Code {
+        /// Pointer to the code.
+        pointer: &'static str,
+        /// Its text on success.
+        ok: &'static str,
+        /// Pointer to the message.
+        message: &'static str,
+    },
+    /// A boolean that is true on success (`"success": true`).
+    Flag {
+        /// Pointer to the flag.
+        pointer: &'static str,
+        /// Pointer to the message.
+        message: &'static str,
+    },
+}
+
+impl Envelope {
+    /// Whether the response reports success; the error quotes the exchange's code and
+    /// message. A response without the field is a changed shape.
+    pub fn check(&self, root: &Value) -> Result<(), ParseError> {
+        match *self {
+            Envelope::Code {
+                pointer,
+                ok,
+                message,
+            } => match text_at(root, pointer) {
+                Some(code) if code == ok => Ok(()),
+                Some(code) => Err(ParseError::Api(format!(
+                    "code {code}: {}",
+                    announcements::shown(root, message)
+                ))),
+                None => Err(ParseError::Schema(format!("no status code at {pointer}"))),
+            },
+            Envelope::Flag { pointer, message } => match root.pointer(pointer) {
+                Some(Value::Bool(true)) => Ok(()),
+                Some(Value::Bool(false)) => Err(ParseError::Api(format!(
+                    "{pointer} is false: {}",
+                    announcements::shown(root, message)
+                ))),
+                _ => Err(ParseError::Schema(format!("no success flag at {pointer}"))),
+            },
+        }
+    }
+}
+
+/// Why a read of an exchange source failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Failure {
+    /// A request failed (status, transport, guard).
+    #[error("{0}")]
+    Fetch(FetchError),
+    /// A response could not be read (invalid JSON, changed shape, the API's own error).
+    #[error("{0}")]
+    Parse(String),
+}
+
+/// The exchange and feed of an `exchange` source (validated when it was stored).
+fn exchange_of(source: &Source) -> Result<(Exchange, ExchangeFeed), Failure> {
+    match (source.exchange, source.feed) {
+        (Some(exchange), Some(feed)) => Ok((exchange, feed)),
+        _ => Err(Failure::Parse(
+            "exchange sources need `exchange` and `feed`".into(),
+        )),
+    }
+}
+
+/// The URL of `path` on `host`, or on the source's configured `url` when it is not the
+/// exchange's default (a test server or a proxy).
+pub fn endpoint(
+    source: &Source,
+    exchange: Exchange,
+    feed: ExchangeFeed,
+    host: &str,
+    path: &str,
+) -> String {
+    let configured = source.url.trim_end_matches('/');
+    let base = if configured.is_empty() || configured == exchange.default_base(feed) {
+        host
+    } else {
+        configured
+    };
+    format!("{base}{path}")
+}
+
+/// What one poll of an exchange source read.
+#[derive(Debug)]
+pub enum Read {
+    /// Nothing changed since the last poll (same first page, same lists).
+    Unchanged,
+    /// Notices, newest first.
+    Notices {
+        /// The notices.
+        items: Vec<RawItem>,
+        /// Hash of the first page.
+        content_hash: String,
+    },
+    /// Every symbol of the market lists.
+    Markets {
+        /// The exchange.
+        exchange: Exchange,
+        /// The symbols.
+        listings: Vec<MarketListing>,
+        /// Hash of every page read.
+        content_hash: String,
+    },
+}
+
+async fn get(fetcher: &Fetcher, url: &str) -> Result<Vec<u8>, Failure> {
+    match fetcher.fetch(url, &Validators::default()).await {
+        Ok(Fetched::Body { bytes, .. }) => Ok(bytes),
+        // No validators were sent, so a 304 is the server's mistake; read it as unchanged.
+        Ok(Fetched::NotModified) => Ok(Vec::new()),
+        Err(err) => Err(Failure::Fetch(err)),
+    }
+}
+
+/// Parses JSON off the async workers (market lists run to megabytes).
+async fn parse_off_thread<T: Send + 'static>(
+    bytes: Vec<u8>,
+    read: impl FnOnce(&Value) -> Result<T, ParseError> + Send + 'static,
+) -> Result<T, Failure> {
+    tokio::task::spawn_blocking(move || parse_value(&bytes).and_then(|root| read(&root)))
+        .await
+        .map_err(|join| Failure::Parse(format!("parser crashed: {join}")))?
+        .map_err(|err| Failure::Parse(err.to_string()))
+}
+
+/// Reads one poll of an exchange source.
+pub async fn read(fetcher: &Fetcher, task: &ScrapeTask, limits: &Limits) -> Result<Read, Failure> {
+    let source = &task.source;
+    let (exchange, feed) = exchange_of(source)?;
+    match feed {
+        ExchangeFeed::Announcements => read_announcements(fetcher, task, exchange, limits).await,
+        ExchangeFeed::Markets => read_markets(fetcher, task, exchange).await,
+    }
+}
+
+async fn read_announcements(
+    fetcher: &Fetcher,
+    task: &ScrapeTask,
+    exchange: Exchange,
+    limits: &Limits,
+) -> Result<Read, Failure> {
+    let source = &task.source;
+    let api = announcements::api(exchange).ok_or_else(|| {
+        Failure::Parse(format!(
+            "{} announcements are published only over its WebSocket channel",
+            exchange.display_name()
+        ))
+    })?;
+    let host = exchange.default_base(swarm_shared::domain::ExchangeFeed::Announcements);
+    let mut items: Vec<RawItem> = Vec::new();
+    let mut content_hash = String::new();
+    for page in 1..=MAX_ANNOUNCEMENT_PAGES {
+        let url = endpoint(
+            source,
+            exchange,
+            ExchangeFeed::Announcements,
+            host,
+            &api.path(page),
+        );
+        let bytes = match get(fetcher, &url).await {
+            Ok(bytes) => bytes,
+            Err(err) if page == 1 => return Err(err),
+            Err(err) => {
+                // What the newer pages held is kept; the rest is older and read again later.
+                tracing::warn!(source = %source.name, page, error = ?err, "a later announcement page failed");
+                break;
+            }
+        };
+        if page == 1 {
+            content_hash = body_hash(&bytes);
+            if task.content_hash.as_deref() == Some(content_hash.as_str()) {
+                return Ok(Read::Unchanged);
+            }
+        }
+        let max_items = limits.max_items;
+        let page_items = parse_off_thread(bytes, move |root| {
+            announcements::parse_page(&api, root, max_items)
+        })
+        .await;
+        let page_items = match page_items {
+            Ok(page_items) => page_items,
+            Err(err) if page == 1 => return Err(err),
+            Err(err) => {
+                tracing::warn!(source = %source.name, page, error = ?err, "a later announcement page did not parse");
+                break;
+            }
+        };
+        let full = page_items.len() >= announcements::PAGE_SIZE;
+        let oldest = page_items.iter().filter_map(|item| item.published).min();
+        items.extend(page_items);
+        let more = api.pages
+            && full
+            && items.len() < limits.max_items
+            && match (source.last_fetch_at, oldest) {
+                (Some(last), Some(oldest)) => oldest > last,
+                _ => false,
+            };
+        if !more {
+            break;
+        }
+    }
+    items.truncate(limits.max_items);
+    Ok(Read::Notices {
+        items,
+        content_hash,
+    })
+}
+
+async fn read_markets(
+    fetcher: &Fetcher,
+    task: &ScrapeTask,
+    exchange: Exchange,
+) -> Result<Read, Failure> {
+    let source = &task.source;
+    let mut listings = Vec::new();
+    let mut hashes = Vec::new();
+    for list in markets::lists(exchange) {
+        let mut cursor: Option<(&str, String)> = None;
+        for _ in 0..MAX_MARKET_PAGES {
+            let mut url = endpoint(
+                source,
+                exchange,
+                ExchangeFeed::Markets,
+                list.host,
+                list.path,
+            );
+            if let Some((parameter, value)) = &cursor {
+                let mut parsed = url::Url::parse(&url)
+                    .map_err(|err| Failure::Parse(format!("invalid url {url}: {err}")))?;
+                parsed.query_pairs_mut().append_pair(parameter, value);
+                url = parsed.to_string();
+            }
+            let bytes = get(fetcher, &url).await?;
+            hashes.push(body_hash(&bytes));
+            let (page, next) = parse_off_thread(bytes, move |root| {
+                Ok((list.parse(root)?, list.next_cursor(root)))
+            })
+            .await
+            .map_err(|err| match err {
+                Failure::Parse(reason) => Failure::Parse(format!(
+                    "{} {} market list: {reason}",
+                    exchange.display_name(),
+                    list.market.label()
+                )),
+                other => other,
+            })?;
+            listings.extend(page);
+            match next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+    }
+    let content_hash = body_hash(hashes.join("/").as_bytes());
+    if task.content_hash.as_deref() == Some(content_hash.as_str()) {
+        return Ok(Read::Unchanged);
+    }
+    Ok(Read::Markets {
+        exchange,
+        listings,
+        content_hash,
+    })
+}

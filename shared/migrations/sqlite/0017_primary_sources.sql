@@ -1,0 +1,14 @@
+-- Kind-specific settings of a source (exchange and feed, JSON mapping), as JSON.
+ALTER TABLE sources ADD COLUMN params TEXT;
+
+-- Every symbol seen in an exchange's market lists, so that a new one is recognised.
+CREATE TABLE exchange_markets (
+    exchange      TEXT    NOT NULL,
+    market        TEXT    NOT NULL,
+    symbol        TEXT    NOT NULL,
+    base          TEXT    NOT NULL,
+    quote         TEXT    NOT NULL,
+    first_seen_at INTEGER NOT NULL,
+    PRIMARY KEY (exchange, market, symbol)
+);
+CREATE INDEX exchange_markets_by_base ON exchange_markets (base, exchange);

@@ -1,0 +1,140 @@
+//! Exchange sources through the whole swarm: market lists read from local servers in the
+//! exchanges' documented shapes. The first read records what exists and announces nothing; a
+//! symbol appearing is a first listing (an event with its venue); the same asset appearing
+//! later on another exchange joins that event as a second venue; and an asset that already
+//! traded before the swarm watched makes no event when it reaches one more exchange.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use swarm_tests::{FeedServer, TestSwarm, eventually};
+
+fn binance_spot(symbols: &[(&str, &str)]) -> String {
+    let symbols: Vec<Value> = symbols
+        .iter()
+        .map(|(symbol, base)| json!({"symbol": symbol, "status": "TRADING", "baseAsset": base, "quoteAsset": "USDT"}))
+        .collect();
+    json!({"timezone": "UTC", "symbols": symbols}).to_string()
+}
+
+fn gate_spot(pairs: &[(&str, &str)]) -> String {
+    let pairs: Vec<Value> = pairs
+        .iter()
+        .map(|(id, base)| json!({"id": id, "base": base, "quote": "USDT", "trade_status": "tradable"}))
+        .collect();
+    Value::Array(pairs).to_string()
+}
+
+async fn token_events(swarm: &TestSwarm, token: &str) -> Vec<Value> {
+    swarm
+        .events()
+        .await
+        .into_iter()
+        .filter(|event| event["token"] == token)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_markets_are_first_listings_and_later_venues_join_them() {
+    let binance = FeedServer::start().await;
+    let gate = FeedServer::start().await;
+    let json_type = "application/json";
+    binance.publish(
+        "api/v3/exchangeInfo",
+        binance_spot(&[("BTCUSDT", "BTC"), ("ETHUSDT", "ETH")]),
+        json_type,
+    );
+    binance.publish(
+        "fapi/v1/exchangeInfo",
+        json!({"symbols": []}).to_string(),
+        json_type,
+    );
+    gate.publish(
+        "api/v4/spot/currency_pairs",
+        gate_spot(&[("BTC_USDT", "BTC")]),
+        json_type,
+    );
+    gate.publish(
+        "api/v4/futures/usdt/contracts",
+        json!([{"name": "BTC_USDT"}]).to_string(),
+        json_type,
+    );
+
+    let swarm = TestSwarm::start(|_| {}).await;
+    for (name, exchange, server) in [
+        ("binance-markets", "binance", &binance),
+        ("gate-markets", "gate", &gate),
+    ] {
+        swarm
+            .add_source(
+                json!({"name": name, "kind": "exchange", "exchange": exchange, "feed": "markets",
+                               "url": server.base(), "interval": "200ms"}),
+            )
+            .await;
+    }
+    // Both read at least twice: what they list is known, and none of it is news.
+    eventually(Duration::from_secs(20), "both exchanges read twice", || {
+        let (binance, gate) = (binance.clone(), gate.clone());
+        async move {
+            binance.hits("api/v3/exchangeInfo") >= 2 && gate.hits("api/v4/spot/currency_pairs") >= 2
+        }
+    })
+    .await;
+    assert!(
+        swarm.events().await.is_empty(),
+        "a first read announces nothing"
+    );
+
+    // VLR appears on Binance: a first listing.
+    binance.publish(
+        "api/v3/exchangeInfo",
+        binance_spot(&[("BTCUSDT", "BTC"), ("ETHUSDT", "ETH"), ("VLRUSDT", "VLR")]),
+        json_type,
+    );
+    eventually(
+        Duration::from_secs(20),
+        "a first-listing event for VLR",
+        || {
+            let swarm = &swarm;
+            async move { token_events(swarm, "VLR").await.len() == 1 }
+        },
+    )
+    .await;
+    let event = token_events(&swarm, "VLR").await.remove(0);
+    assert_eq!(event["kind"], "first_listing", "{event}");
+    assert_eq!(event["venues"], json!(["Binance"]), "{event}");
+
+    // VLR reaches Gate, and ETH (trading on Binance before the swarm watched) too.
+    gate.publish(
+        "api/v4/spot/currency_pairs",
+        gate_spot(&[
+            ("BTC_USDT", "BTC"),
+            ("VLR_USDT", "VLR"),
+            ("ETH_USDT", "ETH"),
+        ]),
+        json_type,
+    );
+    eventually(
+        Duration::from_secs(20),
+        "Gate joins the VLR event as a venue",
+        || {
+            let swarm = &swarm;
+            async move {
+                let events = token_events(swarm, "VLR").await;
+                events.len() == 1 && events[0]["venues"] == json!(["Binance", "Gate"])
+            }
+        },
+    )
+    .await;
+    let event = token_events(&swarm, "VLR").await.remove(0);
+    assert_eq!(event["source_count"], 2, "{event}");
+    // Give the ETH listing time to pass the pipeline: it must not become an event.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let events = swarm.events().await;
+    assert_eq!(
+        events.len(),
+        1,
+        "a secondary listing never creates a TGE: {events:?}"
+    );
+    swarm.stop().await;
+}
