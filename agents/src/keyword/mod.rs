@@ -14,6 +14,7 @@ pub mod feedback;
 pub mod lexicon;
 pub mod listing;
 pub mod model;
+pub mod notice;
 pub mod salience;
 pub mod scorer;
 pub mod sentence;
@@ -93,43 +94,58 @@ pub async fn load_scorer(ctx: &AgentContext) -> Result<Scorer, ActorProcessingEr
 }
 
 /// Scores each document of a batch within the third stage's budget, recording the stage's
-/// metrics.
+/// metrics. A market-list document is decided by its fact; an exchange notice may become one
+/// classified document per token it lists (see [`notice`]).
 fn score_batch(
     scorer: &Scorer,
     budget: &mut sentence::Budget,
     batch: Vec<(String, Document)>,
-) -> Vec<(String, ClassifiedDocument)> {
+) -> Vec<(String, Vec<ClassifiedDocument>)> {
     let year = current_year();
     let mut may_read_meaning = || budget.admit();
     batch
         .into_iter()
         .map(|(id, document)| {
             let started = std::time::Instant::now();
-            let detection = match &document.facts.market {
-                Some(fact) => listing::market_detection(
-                    fact,
-                    &document.fetched_at.format("%Y-%m-%d").to_string(),
-                ),
-                None => scorer.score_within(
-                    Input {
-                        title: &document.title,
-                        text: &document.text,
-                        tier: document.source_tier,
-                        year,
-                        url: Some(&document.url),
-                    },
-                    &mut may_read_meaning,
-                ),
+            let classified = match &document.facts.market {
+                Some(fact) => {
+                    let detection = listing::market_detection(
+                        fact,
+                        &document.fetched_at.format("%Y-%m-%d").to_string(),
+                    );
+                    vec![ClassifiedDocument {
+                        document,
+                        detection,
+                    }]
+                }
+                None => {
+                    let detection = scorer.score_within(
+                        Input {
+                            title: &document.title,
+                            text: &document.text,
+                            tier: document.source_tier,
+                            year,
+                            url: Some(&document.url),
+                        },
+                        &mut may_read_meaning,
+                    );
+                    if document.facts.venue.is_some() {
+                        notice::classify_notice(document, detection, |ticker| {
+                            scorer.already_trading(ticker).map(str::to_owned)
+                        })
+                    } else {
+                        vec![ClassifiedDocument {
+                            document,
+                            detection,
+                        }]
+                    }
+                }
             };
             telemetry::stage_took(telemetry::Stage::Classify, started.elapsed().as_secs_f64());
-            telemetry::document_classified(detection.score, detection.is_tge);
-            (
-                id,
-                ClassifiedDocument {
-                    document,
-                    detection,
-                },
-            )
+            for item in &classified {
+                telemetry::document_classified(item.detection.score, item.detection.is_tge);
+            }
+            (id, classified)
         })
         .collect()
 }
@@ -223,17 +239,20 @@ impl Stage for KeywordStage {
                 return result;
             }
         };
-        for (id, classified) in scored {
-            match encode(&classified) {
-                Ok(bytes) => {
-                    payloads.push(bytes);
-                    ids.push(id);
-                }
-                Err(err) => {
-                    tracing::error!(agent = %agent_id, error = %err, "encoding classified document failed");
-                    result.failed += 1;
+        'documents: for (id, classified) in scored {
+            let mut encoded = Vec::with_capacity(classified.len());
+            for item in &classified {
+                match encode(item) {
+                    Ok(bytes) => encoded.push(bytes),
+                    Err(err) => {
+                        tracing::error!(agent = %agent_id, error = %err, "encoding classified document failed");
+                        result.failed += 1;
+                        continue 'documents;
+                    }
                 }
             }
+            payloads.extend(encoded);
+            ids.push(id);
         }
         if payloads.is_empty() {
             return result;

@@ -171,6 +171,11 @@ impl Scorer {
         self
     }
 
+    /// Why `ticker` is known to trade already (the operator's list, an older event), if it is.
+    pub fn already_trading(&self, ticker: &str) -> Option<&str> {
+        self.trading.why(ticker)
+    }
+
     /// The decision threshold.
     pub fn threshold(&self) -> f64 {
         self.threshold

@@ -558,6 +558,7 @@ mod tests {
             date_precision: None,
             venues: Vec::new(),
             event_day: None,
+            starts_at: None,
             status: swarm_shared::domain::EventStatus::New,
             status_changed_at: None,
             status_by: None,

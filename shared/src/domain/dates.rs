@@ -6,6 +6,9 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 /// A date written to the day with its year, in the forms the extractor finds (`2025-03-14`,
 /// `March 14, 2025`, `Mar 14 2025`, `14 March 2025`, `2025/03/14`); none otherwise.
 pub fn parse_day(text: &str) -> Option<NaiveDate> {
+    if let Some(at) = start_time(text) {
+        return Some(at.date_naive());
+    }
     let text = text.trim().trim_end_matches(['.', ',']);
     const FORMATS: [&str; 7] = [
         "%Y-%m-%d",
@@ -21,6 +24,14 @@ pub fn parse_day(text: &str) -> Option<NaiveDate> {
         .iter()
         .find_map(|format| NaiveDate::parse_from_str(text, format).ok())
         .filter(|day| day.year() >= 1990)
+}
+
+/// The start time an event date states to the minute in UTC (`2026-12-10 10:00 UTC`, as
+/// the extractor writes a time an exchange notice gives); none for a date alone.
+pub fn start_time(text: &str) -> Option<DateTime<Utc>> {
+    chrono::NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%d %H:%M UTC")
+        .ok()
+        .map(|at| at.and_utc())
 }
 
 /// How far before the announcement a year-less date may lie and still be this year's (a
@@ -75,6 +86,18 @@ mod tests {
         ] {
             assert_eq!(parse_day(text), day, "{text}");
         }
+        assert_eq!(
+            parse_day("2025-03-14 09:30 UTC"),
+            day,
+            "a start time names its day"
+        );
+        assert_eq!(
+            start_time("2025-03-14 09:30 UTC")
+                .map(|at| at.to_rfc3339())
+                .as_deref(),
+            Some("2025-03-14T09:30:00+00:00")
+        );
+        assert_eq!(start_time("2025-03-14"), None);
         for text in ["March 2025", "Q1 2025", "14/03/2025", "", "2025-02-30"] {
             assert_eq!(parse_day(text), None, "{text}");
         }

@@ -56,6 +56,10 @@ pub struct TgeEvent {
     /// The day `event_date` names, where it names one (a date without a year is the first
     /// such day from 60 days before the event was first seen on).
     pub event_day: Option<chrono::NaiveDate>,
+    /// The start time in UTC, to the minute, where a report states one (an exchange notice's
+    /// opening time); `event_date` then reads `2026-12-10 10:00 UTC`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<DateTime<Utc>>,
     /// Where analysts have put it (`new` until one sets it).
     pub status: EventStatus,
     /// When its status was last set by an analyst.

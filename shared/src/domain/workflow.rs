@@ -165,24 +165,30 @@ impl EventKind {
             .find(|kind| kind.as_str() == text)
     }
 
+    /// The kind a title names outright, if it names one (see [`EventKind::infer`]).
+    pub fn named_in(title: &str) -> Option<EventKind> {
+        let title = title.to_lowercase();
+        for (kind, cues) in &KIND_CUES[..3] {
+            if cues.iter().any(|cue| contains_cue(&title, cue)) {
+                return Some(*kind);
+            }
+        }
+        if TGE_CUES.iter().any(|cue| contains_cue(&title, cue)) {
+            return Some(EventKind::Tge);
+        }
+        KIND_CUES[3..]
+            .iter()
+            .find(|(_, cues)| cues.iter().any(|cue| contains_cue(&title, cue)))
+            .map(|(kind, _)| *kind)
+    }
+
     /// The kind an announcement reads as. The title decides when it names one: launchpool,
     /// pre-market and sale first (they are specific), then the generation event itself, then
     /// airdrop and listing. Otherwise the body's kind with the most cues, if it has at least
     /// two of them (one passing mention is no evidence). Otherwise a TGE.
     pub fn infer(title: &str, text: &str) -> EventKind {
-        let title = title.to_lowercase();
-        for (kind, cues) in &KIND_CUES[..3] {
-            if cues.iter().any(|cue| contains_cue(&title, cue)) {
-                return *kind;
-            }
-        }
-        if TGE_CUES.iter().any(|cue| contains_cue(&title, cue)) {
-            return EventKind::Tge;
-        }
-        for (kind, cues) in &KIND_CUES[3..] {
-            if cues.iter().any(|cue| contains_cue(&title, cue)) {
-                return *kind;
-            }
+        if let Some(kind) = EventKind::named_in(title) {
+            return kind;
         }
         let body: String = text.chars().take(20_000).collect::<String>().to_lowercase();
         let mut best = (EventKind::Tge, 1);

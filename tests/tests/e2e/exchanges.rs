@@ -138,3 +138,83 @@ async fn new_markets_are_first_listings_and_later_venues_join_them() {
     );
     swarm.stop().await;
 }
+
+fn bybit_notices(notices: &[(&str, &str, &str)]) -> String {
+    let list: Vec<Value> = notices
+        .iter()
+        .map(|(title, description, url)| {
+            json!({"title": title, "description": description,
+                   "type": {"title": "New Listings", "key": "new_crypto"}, "tags": ["Spot"], "url": url,
+                   "dateTimestamp": 1_796_000_000_000_i64, "publishTime": 1_796_000_000_000_i64})
+        })
+        .collect();
+    json!({"retCode": 0, "retMsg": "OK", "result": {"total": list.len(), "list": list}, "time": 1_796_000_000_000_i64})
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_listing_three_tokens_makes_three_events() {
+    let bybit = FeedServer::start().await;
+    let path = "v5/announcements/index";
+    bybit.publish(path, bybit_notices(&[]), "application/json");
+    let swarm = TestSwarm::start(|_| {}).await;
+    swarm
+        .add_source(
+            json!({"name": "bybit-notices", "kind": "exchange", "exchange": "bybit",
+                           "feed": "announcements", "url": bybit.base(), "interval": "200ms"}),
+        )
+        .await;
+    eventually(Duration::from_secs(20), "a first read", || {
+        let bybit = bybit.clone();
+        async move { bybit.hits(path) >= 1 }
+    })
+    .await;
+    bybit.publish(
+        path,
+        bybit_notices(&[(
+            "Bybit Will List Velora (VLRA), Quantix Network (QNTX) and Morrow (MRW)",
+            "Spot trading for VLRA/USDT, QNTX/USDT and MRW/USDT opens at 2026-12-10 10:00 (UTC). \
+             Deposits are open now.",
+            "https://announcements.bybit.com/en-US/article/new-listings-vlra-qntx-mrw",
+        )]),
+        "application/json",
+    );
+    eventually(Duration::from_secs(20), "three events", || {
+        let swarm = &swarm;
+        async move { swarm.events().await.len() == 3 }
+    })
+    .await;
+    let mut events = swarm.events().await;
+    events.sort_by_key(|event| event["token"].as_str().unwrap_or_default().to_owned());
+    let tokens: Vec<(&str, &str)> = events
+        .iter()
+        .map(|event| {
+            (
+                event["token"].as_str().unwrap(),
+                event["project"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tokens,
+        vec![
+            ("MRW", "Morrow"),
+            ("QNTX", "Quantix Network"),
+            ("VLRA", "Velora")
+        ]
+    );
+    for event in &events {
+        assert_eq!(event["venues"], json!(["Bybit"]), "{event}");
+        assert_eq!(event["kind"], "first_listing", "{event}");
+        assert_eq!(event["starts_at"], "2026-12-10T10:00:00Z", "{event}");
+        assert_eq!(event["event_date"], "2026-12-10 10:00 UTC", "{event}");
+        assert_eq!(event["date_precision"], "day", "{event}");
+        // The notice itself is each event's proof (its per-token fragment is cleaned off).
+        assert_eq!(
+            event["sources"][0]["url"],
+            "https://announcements.bybit.com/en-US/article/new-listings-vlra-qntx-mrw",
+            "{event}"
+        );
+    }
+    swarm.stop().await;
+}

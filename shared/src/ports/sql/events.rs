@@ -104,6 +104,7 @@ where
             event_day: event_date
                 .as_deref()
                 .and_then(|date| crate::domain::event_day(date, first_seen)),
+            starts_at: event_date.as_deref().and_then(crate::domain::start_time),
             id: row.try_get("id")?,
             source_count: source_count.max(0) as u64,
             project: row.try_get("project")?,
