@@ -135,6 +135,10 @@ detection = dashboard("tge-swarm-detection", "tge-swarm: TGE detection",
     panel("timeseries", "Fetch to stored event p99", [target(quantile(0.99, "tge_swarm_stage_duration_seconds", "", '{stage="pipeline"}'), "p99")], 0, 24, 24, 6, unit="s"),
     panel("timeseries", "Sentence encoder: documents read and over budget", [target(f"sum by (outcome) (rate(tge_swarm_detection_sentence_stage_total[{RATE}]))", "{{outcome}}")], 0, 30, 24, 8, unit="ops",
           description="Documents near the threshold the third detection stage read, and those left to the n-gram stage because detection.sentence_stage_per_second was spent."),
+    panel("timeseries", "Detection lag by source kind (p50, p99)", [
+        target(quantile(0.5, "tge_swarm_detection_lag_seconds", "source_kind, "), "p50 {{source_kind}}"),
+        target(quantile(0.99, "tge_swarm_detection_lag_seconds", "source_kind, "), "p99 {{source_kind}}")], 0, 38, 24, 8, unit="s",
+          description="From a source publishing an event's first report (its own timestamp) to the swarm storing the event: exchange APIs should show seconds, news minutes."),
 ])
 
 sources = dashboard("tge-swarm-sources", "tge-swarm: sources and reliability",

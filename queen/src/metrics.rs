@@ -75,6 +75,11 @@ pub fn recorder() -> Result<PrometheusHandle, crate::error::StartError> {
             )
             .map_err(|err| err.to_string())?
             .set_buckets_for_metric(
+                Matcher::Full(telemetry::DETECTION_LAG.name.into()),
+                telemetry::LAG_BUCKETS,
+            )
+            .map_err(|err| err.to_string())?
+            .set_buckets_for_metric(
                 Matcher::Full(telemetry::DETECTION_SCORE.name.into()),
                 telemetry::SCORE_BUCKETS,
             )

@@ -66,6 +66,7 @@ mod tests {
 
     fn document(title: &str, text: &str, url: &str) -> Document {
         Document {
+            source_kind: None,
             facts: Default::default(),
             id: "id".into(),
             source_id: 1,

@@ -107,6 +107,12 @@ impl Stage for DataQualityStage {
         let mut recorded: Vec<Recorded<'_>> = Vec::new();
         for ((item, _, _), outcome) in cleaned.iter().zip(outcomes) {
             count(outcome);
+            if let (RecordOutcome::EventCreated(_), Some(published)) =
+                (outcome, item.document.published_at)
+            {
+                let lag = (now - published).num_milliseconds() as f64 / 1000.0;
+                telemetry::detection_lag(item.document.source_kind, lag);
+            }
             let event = match outcome {
                 RecordOutcome::EventCreated(id) => Some((id, true)),
                 RecordOutcome::EventMerged(id) => Some((id, false)),

@@ -130,6 +130,7 @@ pub fn to_documents(
             text,
             published_at: item.published,
             fetched_at,
+            source_kind: Some(source.kind),
             facts,
         });
     }

@@ -144,6 +144,7 @@ mod tests {
 
     fn documents(count: usize) -> Result<Parsed, Failure> {
         let document = Document {
+            source_kind: None,
             facts: Default::default(),
             id: "d".into(),
             source_id: 1,

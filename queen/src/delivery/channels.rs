@@ -544,6 +544,7 @@ mod tests {
     #[test]
     fn chat_text_is_bounded_and_names_the_event() {
         let event = TgeEvent {
+            published_at: None,
             id: 7,
             project: Some("Curvance".into()),
             token: Some("CVE".into()),

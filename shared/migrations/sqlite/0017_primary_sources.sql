@@ -12,3 +12,6 @@ CREATE TABLE exchange_markets (
     PRIMARY KEY (exchange, market, symbol)
 );
 CREATE INDEX exchange_markets_by_base ON exchange_markets (base, exchange);
+
+-- When the first report of an event was published by its source (its lag is first_seen minus this).
+ALTER TABLE tge_events ADD COLUMN published_at INTEGER;

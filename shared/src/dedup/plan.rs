@@ -259,6 +259,7 @@ mod tests {
     fn item(id: &str, source: &str, is_tge: bool) -> ClassifiedDocument {
         ClassifiedDocument {
             document: Document {
+                source_kind: None,
                 id: id.to_owned(),
                 source_id: 1,
                 source_name: source.to_owned(),

@@ -28,6 +28,9 @@ pub struct Document {
     pub published_at: Option<DateTime<Utc>>,
     /// When it was fetched.
     pub fetched_at: DateTime<Utc>,
+    /// How its source is read (none in documents queued before kinds were carried).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_kind: Option<SourceKind>,
     /// What the source itself states about the item beside its text (exchange feeds).
     #[serde(default, skip_serializing_if = "SourceFacts::is_empty")]
     pub facts: SourceFacts,

@@ -60,6 +60,10 @@ pub struct TgeEvent {
     /// opening time); `event_date` then reads `2026-12-10 10:00 UTC`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub starts_at: Option<DateTime<Utc>>,
+    /// When its first report was published, as its source says (an exchange notice's own
+    /// time); `first_seen` minus this is how late the swarm had it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_at: Option<DateTime<Utc>>,
     /// Where analysts have put it (`new` until one sets it).
     pub status: EventStatus,
     /// When its status was last set by an analyst.

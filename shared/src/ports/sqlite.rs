@@ -344,6 +344,7 @@ mod tests {
         let text = format!("{title} body");
         crate::domain::ClassifiedDocument {
             document: crate::domain::Document {
+                source_kind: None,
                 facts: Default::default(),
                 id: crate::domain::document_id(url, &title, &text),
                 source_id: 1,

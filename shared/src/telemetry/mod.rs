@@ -82,6 +82,7 @@ pub const ALL: &[Metric] = &[
     SENTENCE_STAGE,
     DOCUMENTS_DROPPED,
     EVENTS_CREATED,
+    DETECTION_LAG,
     EVENTS_MERGED,
     QUEUE_DEPTH,
     QUEUE_REDELIVERED,
@@ -113,6 +114,13 @@ pub const ALL: &[Metric] = &[
 /// Buckets of every `_seconds` histogram: 1 ms to 60 s.
 pub const SECONDS_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// Buckets of the detection lag histogram: 250 ms to a day (news is often minutes or hours
+/// behind; an exchange's API seconds).
+pub const LAG_BUCKETS: &[f64] = &[
+    0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 21600.0,
+    86400.0,
 ];
 
 /// Buckets of the detection score histogram: tenths of the 0..1 probability.

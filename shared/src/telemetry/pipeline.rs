@@ -166,6 +166,21 @@ pub fn event_created() {
     metrics::counter!(EVENTS_CREATED.name).increment(1);
 }
 
+/// Labels: `source_kind` (the kind of the source of the event's first report).
+pub const DETECTION_LAG: Metric = seconds(
+    MetricKind::Histogram,
+    "tge_swarm_detection_lag_seconds",
+    "Seconds from a source publishing an event's first report to the swarm storing the event",
+);
+
+/// An event was stored `seconds` after its first report was published by a source of `kind`
+/// (unknown for reports that carry no kind). A publish time in the future (a source's clock
+/// ahead of ours) counts as no lag.
+pub fn detection_lag(kind: Option<SourceKind>, seconds: f64) {
+    let kind = kind.map_or("unknown", SourceKind::as_str);
+    metrics::histogram!(DETECTION_LAG.name, "source_kind" => kind).record(seconds.max(0.0));
+}
+
 /// Labels: none.
 pub const EVENTS_MERGED: Metric = counter(
     "tge_swarm_events_merged_total",

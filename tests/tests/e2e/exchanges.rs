@@ -209,6 +209,9 @@ async fn a_notice_listing_three_tokens_makes_three_events() {
         assert_eq!(event["starts_at"], "2026-12-10T10:00:00Z", "{event}");
         assert_eq!(event["event_date"], "2026-12-10 10:00 UTC", "{event}");
         assert_eq!(event["date_precision"], "day", "{event}");
+        // The notice's own publish time, beside the time the swarm stored the event.
+        assert_eq!(event["published_at"], "2026-11-30T00:53:20Z", "{event}");
+        assert!(event["first_seen"].is_string(), "{event}");
         // The notice itself is each event's proof (its per-token fragment is cleaned off).
         assert_eq!(
             event["sources"][0]["url"],
@@ -216,5 +219,18 @@ async fn a_notice_listing_three_tokens_makes_three_events() {
             "{event}"
         );
     }
+    let metrics = swarm
+        .http
+        .get(format!("http://{}/metrics", swarm.swarm.metrics_addr()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("tge_swarm_detection_lag_seconds_bucket{source_kind=\"exchange\""),
+        "the lag of the exchange's events is measured"
+    );
     swarm.stop().await;
 }

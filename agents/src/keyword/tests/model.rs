@@ -313,6 +313,7 @@ fn feedback_on_an_event_learns_its_sources_patterns_and_its_log_odds() {
         seen_at: Utc::now(),
     };
     let event = |score: f64, sources: Vec<EventSource>| TgeEvent {
+        published_at: None,
         starts_at: None,
         id: 1,
         project: Some("Somnia".into()),

@@ -134,6 +134,7 @@ pub fn listing_document(
                 .unwrap_or(seen_at),
         ),
         fetched_at: seen_at,
+        source_kind: Some(swarm_shared::domain::SourceKind::Exchange),
         facts: SourceFacts {
             category: Some(format!("new {market} market")),
             venue: Some(venue.to_owned()),

@@ -105,6 +105,7 @@ where
                 .as_deref()
                 .and_then(|date| crate::domain::event_day(date, first_seen)),
             starts_at: event_date.as_deref().and_then(crate::domain::start_time),
+            published_at: row.try_get::<Option<i64>, _>("published_at")?.map(from_ms),
             id: row.try_get("id")?,
             source_count: source_count.max(0) as u64,
             project: row.try_get("project")?,

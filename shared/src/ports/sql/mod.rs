@@ -177,6 +177,8 @@ pub struct EventChange<'a> {
     pub sources: i64,
     /// The first document's title and text (what a new event's kind is read from).
     pub first_document: (&'a str, &'a str),
+    /// When the first document was published, as its source says (ms).
+    pub published_at: Option<i64>,
     /// The venues the documents' titles name, each once, in the order first named.
     pub venues: Vec<String>,
 }
@@ -190,6 +192,7 @@ impl<'a> EventChange<'a> {
     ) -> EventChange<'a> {
         EventChange {
             first_document: (&document.title, &document.text),
+            published_at: document.published_at.map(to_ms),
             venues: document_venues(document),
             score: detection.score,
             evidence,

@@ -314,7 +314,8 @@ where
         for chunk in statement_chunks(&created[..]) {
             let mut builder: QueryBuilder<B::Db> = QueryBuilder::new(
                 "INSERT INTO tge_events (project, project_key, token, score, event_date, \
-                 first_seen, last_seen, evidence, source_count, kind, date_precision, venues) ",
+                 first_seen, last_seen, evidence, source_count, kind, date_precision, venues, \
+                 published_at) ",
             );
             builder.push_values(chunk, |mut row, (index, change)| {
                 row.push_bind(change.project)
@@ -330,7 +331,8 @@ where
                     .push_bind(change.date_precision())
                     .push_bind(
                         serde_json::to_string(&change.venues).unwrap_or_else(|_| "[]".into()),
-                    );
+                    )
+                    .push_bind(change.published_at);
             });
             // New events have distinct keys within a batch: the key says which is which.
             builder.push(" RETURNING id, project_key");

@@ -67,6 +67,7 @@ fn classified(
     let text = format!("{title} body");
     ClassifiedDocument {
         document: Document {
+            source_kind: None,
             facts: Default::default(),
             id: document_id(url, title, &text),
             source_id: 1,

@@ -133,6 +133,7 @@ fn probe_document(index: usize) -> swarm_shared::domain::ClassifiedDocument {
     let text = format!("Benchproject{index} announces its token generation event next week.");
     ClassifiedDocument {
         document: Document {
+            source_kind: None,
             facts: Default::default(),
             id: document_id(&url, &title, &text),
             source_id: 1,

@@ -312,6 +312,7 @@ fn quantile_ms(sorted: &[Duration], q: f64) -> f64 {
 /// the latency. Polls the queue every millisecond (the timer's resolution).
 async fn one_round_trip(queue: &dyn WorkQueue, index: usize, tag: &str) -> Duration {
     let document = Document {
+        source_kind: None,
         facts: Default::default(),
         id: format!("bench-{tag}-{index}"),
         source_id: 1,

@@ -297,6 +297,7 @@ pub(crate) fn classified(index: usize) -> ClassifiedDocument {
     let text = "token generation event next week".to_owned();
     ClassifiedDocument {
         document: Document {
+            source_kind: None,
             facts: Default::default(),
             id: document_id(&url, &title, &text),
             source_id: 1,
