@@ -330,13 +330,19 @@ pub fn guarded_client(policy: Arc<OutboundPolicy>, max_redirects: usize) -> reqw
         .dns_resolver(GuardedResolver::new(policy))
 }
 
-/// Retry-After as seconds (the HTTP-date form is rare and read as absent).
+/// Retry-After as seconds (the HTTP-date form is rare and read as absent), or else the wait
+/// until a spent rate-limit window resets (`x-rate-limit-reset`).
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<std::time::Duration> {
-    let text = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    text.trim()
-        .parse::<u64>()
-        .ok()
-        .map(std::time::Duration::from_secs)
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    if let Some(seconds) = header("retry-after").and_then(|text| text.trim().parse::<u64>().ok()) {
+        return Some(std::time::Duration::from_secs(seconds));
+    }
+    // APIs that count requests per window (X's v2) say when the window resets instead:
+    // `x-rate-limit-reset`, in seconds since the epoch, once `x-rate-limit-remaining` is 0.
+    let spent = header("x-rate-limit-remaining").is_some_and(|left| left.trim() == "0");
+    let reset = header("x-rate-limit-reset").and_then(|text| text.trim().parse::<i64>().ok())?;
+    let wait = reset - chrono::Utc::now().timestamp();
+    (spent && wait > 0).then(|| std::time::Duration::from_secs(wait as u64))
 }
 
 /// An error with its causes, each once (reqwest's own message rarely names the cause).

@@ -147,6 +147,8 @@ pub enum Fetched {
         etag: Option<String>,
         /// New Last-Modified.
         last_modified: Option<String>,
+        /// Every response header (rate-limit state, for the APIs that send it).
+        headers: HeaderMap,
     },
 }
 
@@ -196,8 +198,24 @@ impl Fetcher {
         })
     }
 
+    /// The settings it fetches with.
+    pub fn config(&self) -> &ScrapingConfig {
+        &self.config
+    }
+
     /// Fetches `url`, retrying transient failures.
     pub async fn fetch(&self, url: &str, validators: &Validators) -> Result<Fetched, FetchError> {
+        self.fetch_with(url, validators, &HeaderMap::new()).await
+    }
+
+    /// Fetches `url` with extra request headers (an API's credentials), retrying transient
+    /// failures. Redirects to another host drop `Authorization` (reqwest's policy).
+    pub async fn fetch_with(
+        &self,
+        url: &str,
+        validators: &Validators,
+        extra: &HeaderMap,
+    ) -> Result<Fetched, FetchError> {
         let parsed = Url::parse(url).map_err(|err| FetchError::InvalidUrl {
             url: url.to_owned(),
             reason: err.to_string(),
@@ -215,7 +233,7 @@ impl Fetcher {
             .with_max_delay(self.config.retry_max_delay)
             .with_max_times(self.config.retries as usize)
             .with_jitter();
-        (|| self.fetch_once(&parsed, validators))
+        (|| self.fetch_once(&parsed, validators, extra))
             .retry(backoff)
             .sleep(tokio::time::sleep)
             .when(FetchError::is_transient)
@@ -225,9 +243,14 @@ impl Fetcher {
             .await
     }
 
-    async fn fetch_once(&self, url: &Url, validators: &Validators) -> Result<Fetched, FetchError> {
+    async fn fetch_once(
+        &self,
+        url: &Url,
+        validators: &Validators,
+        extra: &HeaderMap,
+    ) -> Result<Fetched, FetchError> {
         let host = url.host_str().unwrap_or("unknown host").to_owned();
-        let mut request = self.client.get(url.clone());
+        let mut request = self.client.get(url.clone()).headers(extra.clone());
         if let Some(etag) = &validators.etag {
             request = request.header(IF_NONE_MATCH, etag);
         }
@@ -281,6 +304,7 @@ impl Fetcher {
             content_type: header_text(&headers, CONTENT_TYPE),
             etag: header_text(&headers, ETAG),
             last_modified: header_text(&headers, LAST_MODIFIED),
+            headers,
         })
     }
 
@@ -349,6 +373,7 @@ impl Fetcher {
             content_type: None,
             etag: None,
             last_modified: None,
+            headers: HeaderMap::new(),
         })
     }
 }

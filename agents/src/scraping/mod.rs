@@ -9,6 +9,7 @@ pub mod exchange;
 pub mod fetch;
 mod outcome;
 pub mod parse;
+pub mod x;
 
 use std::collections::HashMap;
 
@@ -76,6 +77,8 @@ struct TaskOutcome {
     result: Result<Parsed, Failure>,
     /// An exchange's market lists as read, to compare with what the store has seen.
     markets: Option<(Exchange, Vec<MarketListing>)>,
+    /// How long the source's API asked not to be called (a spent rate-limit window).
+    hold: Option<Duration>,
 }
 
 /// A cheap fingerprint of a body, to recognise an unchanged one from servers that send no
@@ -193,8 +196,8 @@ async fn run_task(
     task: ScrapeTask,
     host: Option<String>,
 ) -> TaskOutcome {
-    if task.source.kind == SourceKind::Exchange {
-        return read_exchange(fetcher, limits, task, host).await;
+    if matches!(task.source.kind, SourceKind::Exchange | SourceKind::X) {
+        return read_api(fetcher, limits, task, host).await;
     }
     let validators = Validators {
         etag: task.etag.clone(),
@@ -261,26 +264,33 @@ async fn run_task(
         host,
         result,
         markets: None,
+        hold: None,
     }
 }
 
-/// Reads an exchange source through its connector (its own requests and pages).
-async fn read_exchange(
+/// Reads an exchange or X source through its connector (its own requests and pages).
+async fn read_api(
     fetcher: Fetcher,
     limits: parse::Limits,
     task: ScrapeTask,
     host: Option<String>,
 ) -> TaskOutcome {
     let started = Instant::now();
-    let read = exchange::read(&fetcher, &task, &limits).await;
+    let read = match task.source.kind {
+        SourceKind::X => x::read(&fetcher, &task, &limits).await,
+        _ => exchange::read(&fetcher, &task, &limits).await,
+    };
     telemetry::stage_took(telemetry::Stage::Fetch, started.elapsed().as_secs_f64());
     let mut markets = None;
+    let mut hold = None;
     let result = match read {
         Ok(exchange::Read::Unchanged) => Ok(Parsed::NotModified),
         Ok(exchange::Read::Notices {
             items,
             content_hash,
+            hold: wait,
         }) => {
+            hold = wait;
             let (documents, _) = to_documents(&task, items, limits.html, Utc::now());
             Ok(Parsed::Documents {
                 documents,
@@ -308,6 +318,7 @@ async fn read_exchange(
         host,
         result,
         markets,
+        hold,
     }
 }
 
@@ -379,6 +390,7 @@ impl Stage for ScrapingStage {
                     host: Some(host.clone()),
                     result: Err(Failure::CircuitOpen(reason)),
                     markets: None,
+                    hold: None,
                 };
                 self.record(ctx, agent_id, Ok((id, outcome)), &mut result)
                     .await;
@@ -459,12 +471,15 @@ async fn record_outcome(ctx: &AgentContext, agent_id: &str, mut outcome: TaskOut
         &outcome.result,
         now,
     );
-    if source.kind == SourceKind::Exchange
+    if matches!(source.kind, SourceKind::Exchange | SourceKind::X)
         && matches!(report.status, FetchStatus::Ok | FetchStatus::NotModified)
     {
-        // An exchange is polled at its interval whatever it yields: quiet is its normal
-        // state, and the lag to its next notice is the figure that matters.
-        report.next_interval = Some(source.interval);
+        // A primary source is polled at its interval whatever it yields: quiet is its
+        // normal state, and the lag to its next notice is the figure that matters. A spent
+        // rate-limit window holds it until the window resets.
+        report.next_interval = Some(outcome.hold.map_or(source.interval, |hold| {
+            source.interval.max(hold + cadence::RETRY_AFTER_MARGIN)
+        }));
     }
     match &outcome.result {
         Ok(Parsed::Documents { documents, .. }) => {

@@ -279,6 +279,9 @@ fn task(
             exchange: Some(exchange),
             feed: Some(feed),
             json: None,
+            channel: None,
+            query: None,
+            account: None,
             tier: 1,
             enabled: true,
             created_at: Utc::now(),
@@ -334,6 +337,7 @@ async fn every_exchange_notice_keeps_its_own_time_link_and_category() {
         let Ok(Read::Notices {
             items,
             content_hash,
+            ..
         }) = read(&task(addr, exchange, ExchangeFeed::Announcements, None)).await
         else {
             panic!("{exchange:?}: no notices read")
@@ -374,6 +378,9 @@ async fn every_exchange_notice_keeps_its_own_time_link_and_category() {
         exchange: Some(Exchange::Gate),
         feed: Some(ExchangeFeed::Announcements),
         json: None,
+        channel: None,
+        query: None,
+        account: None,
         tier: 1,
         enabled: true,
     };

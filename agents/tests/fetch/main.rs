@@ -22,6 +22,7 @@ use swarm_agents::scraping::fetch::{FetchError, Fetched, Fetcher, Validators};
 use swarm_shared::config::ScrapingConfig;
 
 mod exchanges;
+mod x;
 
 const BODY: &str = "<rss version=\"2.0\"><channel><title>t</title></channel></rss>";
 const CAP: u64 = 4096;

@@ -27,8 +27,15 @@ pub(super) async fn seed(store: &dyn Store, config: &Config) -> Result<(), Start
     if !store.claim_once("seeded:config").await? {
         return Ok(());
     }
+    let x_token = config.scraping.x_bearer_token.is_some();
     for source in &config.sources {
-        match store.create_source(source).await {
+        // X sources are seeded disabled until a bearer token is configured (enable them
+        // through the API once it is).
+        let mut source = source.clone();
+        if source.kind == swarm_shared::domain::SourceKind::X && !x_token {
+            source.enabled = false;
+        }
+        match store.create_source(&source).await {
             Ok(_) | Err(swarm_shared::Error::Conflict(_)) => {}
             Err(err) => return Err(err).doing(|| format!("seeding source {}", source.name)),
         }
@@ -77,4 +84,39 @@ pub(super) async fn bootstrap_admin_key(
         .insert_api_key(crate::keys::BOOTSTRAP_NAME, &hash_key(&key), &scopes)
         .await?;
     Ok(Some(key))
+}
+
+#[cfg(test)]
+mod tests {
+    use swarm_shared::config::{Config, Secret};
+    use swarm_shared::domain::SourceKind;
+    use swarm_shared::ports::Store;
+    use swarm_shared::ports::sqlite::SqliteStore;
+
+    use super::seed;
+
+    async fn seeded(token: Option<&str>) -> Vec<(SourceKind, bool)> {
+        let store = SqliteStore::in_memory().await.unwrap();
+        let mut config = Config::embedded_default().unwrap();
+        config.scraping.x_bearer_token = token.map(Secret::new);
+        seed(&store, &config).await.unwrap();
+        let sources = store.list_sources().await.unwrap();
+        assert_eq!(sources.len(), config.sources.len());
+        sources
+            .into_iter()
+            .map(|source| (source.kind, source.enabled))
+            .collect()
+    }
+
+    /// X sources wait for a token; every other shipped source starts enabled.
+    #[tokio::test]
+    async fn x_sources_are_seeded_disabled_until_a_token_is_set() {
+        let without = seeded(None).await;
+        assert!(without.iter().any(|(kind, _)| *kind == SourceKind::X));
+        for (kind, enabled) in &without {
+            assert_eq!(*enabled, *kind != SourceKind::X, "{kind:?}");
+        }
+        let with = seeded(Some("AAAAbearer")).await;
+        assert!(with.iter().all(|(_, enabled)| *enabled));
+    }
 }

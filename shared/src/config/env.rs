@@ -46,6 +46,11 @@ impl Config {
             self.scraping.file_root =
                 Some(PathBuf::from(value)).filter(|path| !path.as_os_str().is_empty());
         }
+        if let Some(value) = lookup(crate::domain::X_TOKEN_ENV) {
+            self.scraping.x_bearer_token = Some(value.trim())
+                .filter(|value| !value.is_empty())
+                .map(super::Secret::new);
+        }
         if let Some(value) = lookup("TGE_SWARM_NODE_NAME") {
             self.node.name = value;
         }

@@ -24,8 +24,10 @@ impl Default for SchedulerConfig {
     }
 }
 
+/// A quarter of a second: a source is fetched at most this long after it is due, which is
+/// what an exchange polled every few seconds can afford; each check reads the sources once.
 pub(super) fn default_tick() -> Duration {
-    Duration::from_secs(1)
+    Duration::from_millis(250)
 }
 
 /// Scraping agents.
@@ -85,11 +87,38 @@ pub struct ScrapingConfig {
     /// sources.
     #[serde(default)]
     pub file_root: Option<PathBuf>,
+    /// The app-only bearer token of `x` sources, from `TGE_SWARM_X_BEARER_TOKEN` only.
+    #[serde(skip)]
+    pub x_bearer_token: Option<Secret>,
+}
+
+/// A credential read from the environment: cloned and compared, never printed (its `Debug`
+/// says only that it is set).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a credential.
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The credential itself, for the request that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<set>")
+    }
 }
 
 impl Default for ScrapingConfig {
     fn default() -> Self {
         ScrapingConfig {
+            x_bearer_token: None,
             replicas: 1,
             timeout: default_fetch_timeout(),
             connect_timeout: default_connect_timeout(),

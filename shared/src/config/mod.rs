@@ -15,7 +15,7 @@ mod runtime;
 mod validate;
 
 pub use delivery::{DeliveryConfig, SmtpConfig, SmtpSecurity};
-pub use ingest::{DetectionConfig, QualityConfig, SchedulerConfig, ScrapingConfig};
+pub use ingest::{DetectionConfig, QualityConfig, SchedulerConfig, ScrapingConfig, Secret};
 pub use runtime::{
     ConnectionsConfig, MemoryConfig, NodeConfig, PerformanceConfig, QueueConfig, ReliabilityConfig,
     ServerConfig, SupervisionConfig, TracingConfig,

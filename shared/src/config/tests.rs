@@ -9,7 +9,7 @@ fn embedded_default_is_valid() {
     let config = Config::embedded_default().unwrap();
     config.validate().unwrap();
     assert_eq!(config.companies.len(), 15);
-    assert_eq!(config.sources.len(), 21);
+    assert_eq!(config.sources.len(), 67);
 }
 
 #[test]
@@ -216,6 +216,22 @@ fn policies_are_overridden_per_kind() {
             .to_string()
             .contains("TGE_SWARM_FAULT_INJECTION")
     );
+}
+
+#[test]
+fn the_x_token_comes_from_env_and_is_never_printed() {
+    let mut config = Config::embedded_default().unwrap();
+    assert!(config.scraping.x_bearer_token.is_none());
+    config
+        .apply_env(|name| (name == "TGE_SWARM_X_BEARER_TOKEN").then(|| " AAAAbearer ".into()))
+        .unwrap();
+    let token = config.scraping.x_bearer_token.clone().unwrap();
+    assert_eq!(token.expose(), "AAAAbearer");
+    assert!(!format!("{:?}", config.scraping).contains("AAAAbearer"));
+    config
+        .apply_env(|name| (name == "TGE_SWARM_X_BEARER_TOKEN").then(String::new))
+        .unwrap();
+    assert!(config.scraping.x_bearer_token.is_none(), "empty unsets it");
 }
 
 #[test]

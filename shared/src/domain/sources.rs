@@ -1,5 +1,6 @@
 //! Sources: what is configured and validated, how a fetch went, the task that fetches it.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -25,6 +26,10 @@ pub enum SourceKind {
     Json,
     /// An exchange's public announcements or market lists (`exchange`, `feed`).
     Exchange,
+    /// A public Telegram channel, read from its web preview page (`channel`).
+    Telegram,
+    /// X (Twitter) API v2: a recent search (`query`) or an account's posts (`account`).
+    X,
 }
 
 impl SourceKind {
@@ -37,6 +42,8 @@ impl SourceKind {
             SourceKind::File => "file",
             SourceKind::Json => "json",
             SourceKind::Exchange => "exchange",
+            SourceKind::Telegram => "telegram",
+            SourceKind::X => "x",
         }
     }
 
@@ -49,6 +56,8 @@ impl SourceKind {
             "file" => Some(SourceKind::File),
             "json" => Some(SourceKind::Json),
             "exchange" => Some(SourceKind::Exchange),
+            "telegram" => Some(SourceKind::Telegram),
+            "x" => Some(SourceKind::X),
             _ => None,
         }
     }
@@ -102,6 +111,15 @@ pub struct SourceInput {
     /// How items are read from the response (required for `json`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub json: Option<JsonMapping>,
+    /// The channel's public name, as in `t.me/<channel>` (required for `telegram`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// A recent-search query (`x` sources: this or `account`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// An account's handle, without `@` (`x` sources: this or `query`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// Prior reliability of the source, 1 (best) to 4.
     #[serde(default = "default_tier")]
     pub tier: u8,
@@ -122,18 +140,41 @@ pub(super) fn default_true() -> bool {
 pub const MIN_SOURCE_INTERVAL: Duration = Duration::from_millis(200);
 /// Longest poll interval accepted (30 days): a source polled less often is better disabled.
 pub const MAX_SOURCE_INTERVAL: Duration = Duration::from_secs(30 * 24 * 3600);
+/// X's API (v2 paths are added by the connector).
+pub const X_API_BASE: &str = "https://api.twitter.com";
+/// The environment variable X sources read their app-only bearer token from.
+pub const X_TOKEN_ENV: &str = "TGE_SWARM_X_BEARER_TOKEN";
+/// Longest recent-search query X accepts (512 characters on its basic access levels).
+pub const MAX_X_QUERY_CHARS: usize = 512;
+
+/// Where Telegram's public channel previews are (`https://t.me/s/<channel>`).
+pub const TELEGRAM_BASE: &str = "https://t.me";
+
 /// Longest source URL accepted, in bytes.
 pub const MAX_SOURCE_URL_BYTES: usize = 2048;
 
 impl SourceInput {
-    /// The URL the source is fetched from: `url`, or for an exchange source without one the
-    /// exchange's public API.
-    pub fn effective_url(&self) -> &str {
-        match (self.kind, self.exchange, self.feed) {
-            (SourceKind::Exchange, Some(exchange), Some(feed)) if self.url.trim().is_empty() => {
-                exchange.default_base(feed)
+    /// The URL the source is fetched from: `url`; for an exchange source without one the
+    /// exchange's public API; for a Telegram channel its preview page, `<url>/s/<channel>`
+    /// (`url` is then the base, `https://t.me` by default).
+    pub fn effective_url(&self) -> Cow<'_, str> {
+        match (self.kind, self.exchange, self.feed, &self.channel) {
+            (SourceKind::Exchange, Some(exchange), Some(feed), _) if self.url.trim().is_empty() => {
+                Cow::Borrowed(exchange.default_base(feed))
             }
-            _ => &self.url,
+            (SourceKind::Telegram, _, _, Some(channel)) => {
+                let base = self.url.trim().trim_end_matches('/');
+                let page = format!("/s/{channel}");
+                if base.ends_with(&page) {
+                    Cow::Owned(base.to_owned())
+                } else if base.is_empty() {
+                    Cow::Owned(format!("{TELEGRAM_BASE}{page}"))
+                } else {
+                    Cow::Owned(format!("{base}{page}"))
+                }
+            }
+            (SourceKind::X, ..) if self.url.trim().is_empty() => Cow::Borrowed(X_API_BASE),
+            _ => Cow::Borrowed(&self.url),
         }
     }
 
@@ -160,7 +201,7 @@ impl SourceInput {
         }
         let url = self.effective_url();
         let parsed =
-            url::Url::parse(url).map_err(|err| Error::Invalid(format!("url: {err}: {url}")))?;
+            url::Url::parse(&url).map_err(|err| Error::Invalid(format!("url: {err}: {url}")))?;
         match (self.kind, parsed.scheme()) {
             (SourceKind::File, "file") => {}
             (SourceKind::File, other) => {
@@ -245,10 +286,93 @@ impl SourceInput {
                 "selectors: only for html and file sources, not {kind}"
             )));
         }
-        if self.kind != SourceKind::Exchange && self.url.trim().is_empty() {
+        match (&self.channel, self.kind) {
+            (Some(channel), SourceKind::Telegram) => validate_channel(channel)?,
+            (None, SourceKind::Telegram) => {
+                return Err(Error::Invalid(
+                    "channel: required for telegram sources (the name in t.me/<channel>)".into(),
+                ));
+            }
+            (Some(_), _) => {
+                return Err(Error::Invalid(format!(
+                    "channel: only for telegram sources, not {kind}"
+                )));
+            }
+            (None, _) => {}
+        }
+        self.validate_x_fields()?;
+        if !matches!(
+            self.kind,
+            SourceKind::Exchange | SourceKind::Telegram | SourceKind::X
+        ) && self.url.trim().is_empty()
+        {
             return Err(Error::Invalid(format!("url: required for {kind} sources")));
         }
         Ok(())
+    }
+}
+
+impl SourceInput {
+    /// An X source has a query or an account (not both); no other kind has either.
+    fn validate_x_fields(&self) -> Result<()> {
+        if self.kind != SourceKind::X {
+            if self.query.is_some() || self.account.is_some() {
+                return Err(Error::Invalid(format!(
+                    "query, account: only for x sources, not {}",
+                    self.kind.as_str()
+                )));
+            }
+            return Ok(());
+        }
+        match (&self.query, &self.account) {
+            (Some(_), Some(_)) => Err(Error::Invalid(
+                "query, account: an x source reads a search or an account, not both".into(),
+            )),
+            (None, None) => Err(Error::Invalid(
+                "query: x sources need a `query` (recent search) or an `account` (handle)".into(),
+            )),
+            (Some(query), None) => {
+                let chars = query.trim().chars().count();
+                if chars == 0 || chars > MAX_X_QUERY_CHARS {
+                    return Err(Error::Invalid(format!(
+                        "query: must be 1 to {MAX_X_QUERY_CHARS} characters"
+                    )));
+                }
+                Ok(())
+            }
+            (None, Some(account)) => {
+                let handle = account.trim_start_matches('@');
+                let ok = (1..=15).contains(&handle.len())
+                    && handle
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if ok {
+                    Ok(())
+                } else {
+                    Err(Error::Invalid(format!(
+                        "account: `{account}` is not an X handle (1 to 15 letters, digits or _)"
+                    )))
+                }
+            }
+        }
+    }
+}
+
+/// A public channel name as Telegram allows it: 5 to 32 letters, digits and underscores,
+/// starting with a letter.
+fn validate_channel(channel: &str) -> Result<()> {
+    let ok = (5..=32).contains(&channel.len())
+        && channel.starts_with(|c: char| c.is_ascii_alphabetic())
+        && channel
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "channel: `{channel}` is not a public channel name (5 to 32 letters, digits or _, \
+             starting with a letter)"
+        )))
     }
 }
 
@@ -331,6 +455,15 @@ pub struct Source {
     /// The item mapping, for `json` sources.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub json: Option<JsonMapping>,
+    /// The channel, for `telegram` sources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// The recent-search query, for `x` sources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// The account's handle, for `x` sources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// Prior reliability tier, 1 (best) to 4.
     pub tier: u8,
     /// Whether it is scheduled.

@@ -13,5 +13,6 @@ mod faults;
 mod memory;
 mod networked;
 mod pipeline;
+mod social;
 mod sources;
 mod supervision;

@@ -124,12 +124,14 @@ pub fn endpoint(
 pub enum Read {
     /// Nothing changed since the last poll (same first page, same lists).
     Unchanged,
-    /// Notices, newest first.
+    /// Notices (or posts), newest first.
     Notices {
         /// The notices.
         items: Vec<RawItem>,
-        /// Hash of the first page.
+        /// What to remember: the hash of the first page (an X source's read marker).
         content_hash: String,
+        /// How long the API asked not to be called again (a spent rate-limit window).
+        hold: Option<std::time::Duration>,
     },
     /// Every symbol of the market lists.
     Markets {
@@ -242,6 +244,7 @@ async fn read_announcements(
     Ok(Read::Notices {
         items,
         content_hash,
+        hold: None,
     })
 }
 

@@ -164,10 +164,11 @@ pub fn parse(
                 json.ok_or_else(|| ParseError::Schema("json sources need a json mapping".into()))?;
             json::parse_json(bytes, mapping, limits.max_items)?
         }
-        // Exchange connectors make their own requests and read each response themselves.
-        SourceKind::Exchange => {
+        SourceKind::Telegram => parse_telegram(bytes, limits, abandon)?,
+        // Exchange and X connectors make their own requests and read each response.
+        SourceKind::Exchange | SourceKind::X => {
             return Err(ParseError::Unrecognised(
-                "exchange sources are read by their connector".into(),
+                "exchange and x sources are read by their connector".into(),
             ));
         }
     };
@@ -355,6 +356,65 @@ pub fn parse_html(
     }
     if items.is_empty() {
         return Err(ParseError::NoItems(selectors.item.clone()));
+    }
+    Ok(items)
+}
+
+/// Where a message is on a Telegram channel's public preview page (`t.me/s/<channel>`): each
+/// message's element names its post (`data-post="channel/123"`), its text, and a link to the
+/// post holding a `<time datetime>`.
+const TELEGRAM: (&str, &str, &str, &str) = (
+    ".tgme_widget_message[data-post]",
+    ".tgme_widget_message_text",
+    "a.tgme_widget_message_date",
+    "time[datetime]",
+);
+
+/// Longest title taken from a post's first line, in characters.
+const POST_TITLE_CHARS: usize = 140;
+
+/// A Telegram channel's preview page: one item per post with text, its first sentence (cut
+/// at a word, at most [`POST_TITLE_CHARS`]) as the title. Posts without text (a photo alone)
+/// are skipped.
+pub fn parse_telegram(
+    bytes: &[u8],
+    limits: &Limits,
+    abandon: Abandon<'_>,
+) -> Result<Vec<RawItem>, ParseError> {
+    let (item, text, link, date) = TELEGRAM;
+    let selectors = Selectors {
+        item: item.into(),
+        title: None,
+        link: Some(link.into()),
+        date: Some(date.into()),
+        text: Some(text.into()),
+    };
+    let mut items = match parse_html(bytes, &selectors, limits, abandon) {
+        Err(ParseError::NoItems(_)) => {
+            return Err(ParseError::Schema(
+                "no channel posts on the page (a private or unknown channel?)".into(),
+            ));
+        }
+        other => other?,
+    };
+    items.retain(|item| !item.text.trim().is_empty());
+    for item in &mut items {
+        let text = item.text.trim();
+        // The first sentence: up to a full stop, `!` or `?` followed by a space.
+        let end = text
+            .char_indices()
+            .find(|(at, c)| {
+                matches!(c, '.' | '!' | '?') && text[at + c.len_utf8()..].starts_with(' ')
+            })
+            .map_or(text.len(), |(at, c)| at + c.len_utf8());
+        let first = text[..end].split_whitespace().collect::<Vec<_>>().join(" ");
+        item.title = if first.chars().count() <= POST_TITLE_CHARS {
+            first
+        } else {
+            let cut: String = first.chars().take(POST_TITLE_CHARS).collect();
+            let at_word = cut.rfind(' ').map_or(cut.as_str(), |space| &cut[..space]);
+            format!("{at_word}…")
+        };
     }
     Ok(items)
 }

@@ -344,3 +344,71 @@ fn html_items_and_json_lines_stop_at_max_items() {
         2
     );
 }
+
+/// A channel preview page as Telegram lays it out (written for this test): two posts with
+/// text, one photo without, each with its post link and time.
+const TELEGRAM_PAGE: &str = r#"<!DOCTYPE html><html><body><section class="tgme_channel_history">
+<div class="tgme_widget_message_wrap"><div class="tgme_widget_message text_not_supported_wrap" data-post="velora_news/41">
+  <div class="tgme_widget_message_text js-message_text" dir="auto">Velora (VLR) token generation event is set for <b>December 12, 2026</b>! Claim opens at 14:00 UTC.<br/>Details on our blog.</div>
+  <div class="tgme_widget_message_footer"><a class="tgme_widget_message_date" href="https://t.me/velora_news/41"><time datetime="2026-12-04T09:30:00+00:00" class="time">09:30</time></a></div>
+</div></div>
+<div class="tgme_widget_message_wrap"><div class="tgme_widget_message" data-post="velora_news/42">
+  <a class="tgme_widget_message_photo_wrap" href="https://t.me/velora_news/42"></a>
+  <div class="tgme_widget_message_footer"><a class="tgme_widget_message_date" href="https://t.me/velora_news/42"><time datetime="2026-12-04T10:00:00+00:00">10:00</time></a></div>
+</div></div>
+<div class="tgme_widget_message_wrap"><div class="tgme_widget_message" data-post="velora_news/43">
+  <div class="tgme_widget_message_text" dir="auto">A very long community update without a full stop early on that goes on and on about the roadmap the team and the partners and the many things still to come in the next quarters of the year</div>
+  <div class="tgme_widget_message_footer"><a class="tgme_widget_message_date" href="https://t.me/velora_news/43"><time datetime="2026-12-04T11:00:00+00:00">11:00</time></a></div>
+</div></div>
+</section></body></html>"#;
+
+#[test]
+fn telegram_channel_posts() {
+    let items = parse(
+        SourceKind::Telegram,
+        TELEGRAM_PAGE.as_bytes(),
+        None,
+        None,
+        &limits(100),
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        items.len(),
+        2,
+        "the photo without text is skipped: {items:?}"
+    );
+    assert_eq!(
+        items[0].title,
+        "Velora (VLR) token generation event is set for December 12, 2026 !"
+    );
+    assert!(
+        items[0].text.contains("Claim opens at 14:00 UTC."),
+        "{}",
+        items[0].text
+    );
+    assert_eq!(
+        items[0].link.as_deref(),
+        Some("https://t.me/velora_news/41")
+    );
+    assert_eq!(
+        items[0].published.unwrap().to_rfc3339(),
+        "2026-12-04T09:30:00+00:00"
+    );
+    assert!(
+        items[1].title.ends_with('…') && items[1].title.chars().count() <= 141,
+        "{}",
+        items[1].title
+    );
+    let err = parse(
+        SourceKind::Telegram,
+        b"<html><body><p>This channel is private</p></body></html>",
+        None,
+        None,
+        &limits(100),
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("no channel posts"), "{err}");
+}

@@ -65,7 +65,7 @@ fn check_selectors(input: &SourceInput) -> ApiResult<()> {
 /// the network or the file system: a literal non-public address, `localhost`, a scheme, a
 /// `file` URL outside `scraping.file_root`. Host names are checked when they resolve.
 fn check_outbound(state: &AppState, input: &SourceInput) -> ApiResult<()> {
-    let Ok(url) = url::Url::parse(input.effective_url()) else {
+    let Ok(url) = url::Url::parse(&input.effective_url()) else {
         // Malformed: the store's validation names it.
         return Ok(());
     };

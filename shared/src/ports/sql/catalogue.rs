@@ -68,6 +68,9 @@ where
             exchange: params.exchange,
             feed: params.feed,
             json: params.json,
+            channel: params.channel,
+            query: params.query,
+            account: params.account,
             tier: tier.clamp(1, 4) as u8,
             enabled: row.try_get("enabled")?,
             created_at: from_ms(row.try_get("created_at")?),
@@ -124,13 +127,14 @@ where
 
     pub async fn create_source(&self, input: &SourceInput) -> Result<Source> {
         input.validate()?;
+        let url = input.effective_url();
         let result = sqlx::query(
             "INSERT INTO sources (name, kind, url, interval_ms, selectors, tier, enabled, created_at, \
              params) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
         )
         .bind(&input.name)
         .bind(input.kind.as_str())
-        .bind(input.effective_url())
+        .bind(url.as_ref())
         .bind(crate::time::millis_i64(input.interval))
         .bind(selectors_json(input)?)
         .bind(i64::from(input.tier))
@@ -147,6 +151,7 @@ where
 
     pub async fn update_source(&self, id: i64, input: &SourceInput) -> Result<Source> {
         input.validate()?;
+        let url = input.effective_url();
         let result = sqlx::query(
             "UPDATE sources SET name = $1, kind = $2, url = $3, interval_ms = $4, selectors = $5, \
              tier = $6, enabled = $7, effective_interval_ms = NULL, \
@@ -157,14 +162,14 @@ where
         )
         .bind(&input.name)
         .bind(input.kind.as_str())
-        .bind(input.effective_url())
+        .bind(url.as_ref())
         .bind(crate::time::millis_i64(input.interval))
         .bind(selectors_json(input)?)
         .bind(i64::from(input.tier))
         .bind(input.enabled)
-        .bind(input.effective_url())
-        .bind(input.effective_url())
-        .bind(input.effective_url())
+        .bind(url.as_ref())
+        .bind(url.as_ref())
+        .bind(url.as_ref())
         .bind(params_json(input)?)
         .bind(id)
         .execute(self.0.writer())

@@ -303,17 +303,38 @@ pub struct SourceParams {
     /// The item mapping (`json` sources).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub json: Option<crate::domain::JsonMapping>,
+    /// The channel (`telegram` sources).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// The search (`x` sources).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// The account (`x` sources).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 /// A source's kind-specific settings as stored (none when it has none).
 pub fn params_json(input: &SourceInput) -> Result<Option<String>> {
-    if input.exchange.is_none() && input.feed.is_none() && input.json.is_none() {
+    if input.exchange.is_none()
+        && input.feed.is_none()
+        && input.json.is_none()
+        && input.channel.is_none()
+        && input.query.is_none()
+        && input.account.is_none()
+    {
         return Ok(None);
     }
     let params = SourceParams {
         exchange: input.exchange,
         feed: input.feed,
         json: input.json.clone(),
+        channel: input.channel.clone(),
+        query: input.query.clone(),
+        account: input
+            .account
+            .as_ref()
+            .map(|account| account.trim_start_matches('@').to_owned()),
     };
     Ok(Some(serde_json::to_string(&params)?))
 }

@@ -40,6 +40,9 @@ fn source(name: &str) -> SourceInput {
         exchange: None,
         feed: None,
         json: None,
+        channel: None,
+        query: None,
+        account: None,
         tier: 1,
         enabled: true,
     }

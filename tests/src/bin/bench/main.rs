@@ -48,13 +48,14 @@ static ALLOCATOR: swarm_queen::Allocator = swarm_queen::Allocator;
 mod alerts;
 mod api;
 mod distributed;
+mod exchange;
 mod footprint;
 mod memory;
 mod pipeline;
 mod process;
 
 /// Figures in report order; `--only` picks some.
-const FIGURES: [&str; 8] = [
+const FIGURES: [&str; 9] = [
     "classification",
     "pipeline_embedded",
     "pipeline_distributed",
@@ -62,6 +63,7 @@ const FIGURES: [&str; 8] = [
     "memory",
     "supervision",
     "alerts",
+    "exchange_lag",
     "footprint",
 ];
 
@@ -447,6 +449,7 @@ fn main() {
             "memory" => memory::figure(&options),
             "supervision" => supervision(&options),
             "alerts" => alerts::figure(&options),
+            "exchange_lag" => exchange::figure(&options),
             "footprint" => footprint::figure(&options),
             other => unreachable!("figure {other} is listed in FIGURES"),
         };

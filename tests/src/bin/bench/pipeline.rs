@@ -60,6 +60,9 @@ pub fn file_source(name: &str, path: &Path, enabled: bool) -> SourceInput {
         exchange: None,
         feed: None,
         json: None,
+        channel: None,
+        query: None,
+        account: None,
         tier: 2,
         enabled,
     }
