@@ -30,6 +30,10 @@ pub fn should_schedule(
     let Some(enqueued_at) = clock.enqueued_at else {
         return clock.next_due.is_none_or(|at| now >= at);
     };
+    // The store keeps times to the millisecond: a fetch recorded within the millisecond its
+    // task was enqueued in reads back as earlier than the enqueueing, and would be taken for
+    // a task still out until it counted as lost (a local exchange answers that fast).
+    let enqueued_at = chrono::SubsecRound::trunc_subsecs(enqueued_at, 3);
     match clock.last_fetch_at {
         // The last task was recorded: the interval its fetch set counts from that fetch, so
         // a Retry-After of 120 s means a fetch 120 s after the 429, not an interval later.
@@ -82,6 +86,30 @@ pub fn by_priority(sources: &[swarm_shared::domain::Source]) -> Vec<&swarm_share
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A fetch recorded in the same millisecond as its task's enqueueing (the store keeps
+    /// milliseconds) is that task's, not an older one's.
+    #[test]
+    fn a_fetch_recorded_within_the_enqueueing_millisecond_counts() {
+        let enqueued = at(100) + chrono::Duration::microseconds(123_456);
+        let recorded = at(100) + chrono::Duration::milliseconds(123);
+        let clock = SourceClock {
+            next_due: Some(at(101)),
+            enqueued_at: Some(enqueued),
+            last_fetch_at: Some(recorded),
+            interval: std::time::Duration::from_secs(1),
+        };
+        let stale = chrono::Duration::seconds(15);
+        assert!(!should_schedule(
+            clock,
+            at(100) + chrono::Duration::milliseconds(500),
+            stale
+        ));
+        assert!(
+            should_schedule(clock, at(101) + chrono::Duration::milliseconds(200), stale),
+            "due an interval after the fetch, not 15 s after the task"
+        );
+    }
 
     #[test]
     fn tier_first_then_id() {
@@ -163,6 +191,7 @@ mod tests {
 
     fn sample_source() -> swarm_shared::domain::Source {
         swarm_shared::domain::Source {
+            provenance: None,
             id: 1,
             name: "s1".into(),
             kind: swarm_shared::domain::SourceKind::Rss,

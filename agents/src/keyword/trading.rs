@@ -189,6 +189,8 @@ mod tests {
     fn event(id: i64, token: &str, date: Option<&str>) -> TgeEvent {
         let at = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
         TgeEvent {
+            provenance: None,
+            proof: None,
             published_at: None,
             starts_at: None,
             id,

@@ -270,6 +270,7 @@ fn task(
 ) -> ScrapeTask {
     ScrapeTask {
         source: Source {
+            provenance: None,
             id: 1,
             name: format!("{}-{}", exchange.as_str(), feed.as_str()),
             kind: SourceKind::Exchange,
@@ -370,6 +371,7 @@ async fn every_exchange_notice_keeps_its_own_time_link_and_category() {
     }
     // Gate has no REST announcements: refused when the source is configured.
     let gate = swarm_shared::domain::SourceInput {
+        provenance: None,
         name: "gate".into(),
         kind: SourceKind::Exchange,
         url: String::new(),

@@ -177,6 +177,7 @@ fn task(
 ) -> ScrapeTask {
     ScrapeTask {
         source: Source {
+            provenance: None,
             id: 1,
             name: "x".into(),
             kind: SourceKind::X,

@@ -544,6 +544,8 @@ mod tests {
     #[test]
     fn chat_text_is_bounded_and_names_the_event() {
         let event = TgeEvent {
+            provenance: None,
+            proof: None,
             published_at: None,
             id: 7,
             project: Some("Curvance".into()),

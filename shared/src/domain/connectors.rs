@@ -110,6 +110,35 @@ impl ExchangeFeed {
     }
 }
 
+/// How close to the origin a report is: the exchange itself, the project's own channel, the
+/// press, or social posts by others. Ordered from the most to the least primary.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Provenance {
+    /// An exchange's own notice or market list.
+    Exchange,
+    /// The project's own site, blog, X account or channel.
+    Official,
+    /// News and research outlets.
+    Media,
+    /// Social posts and channels of others.
+    Social,
+}
+
+impl Provenance {
+    /// What a source of `kind` is unless its configuration says otherwise: exchanges are
+    /// `exchange`, X and Telegram `social`, feeds, pages and APIs `media`.
+    pub fn of_kind(kind: super::SourceKind) -> Provenance {
+        match kind {
+            super::SourceKind::Exchange => Provenance::Exchange,
+            super::SourceKind::X | super::SourceKind::Telegram => Provenance::Social,
+            _ => Provenance::Media,
+        }
+    }
+}
+
 /// Which market list a symbol was read from.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,

@@ -21,6 +21,9 @@ pub struct EventSource {
     pub score: f64,
     /// When it was merged in.
     pub seen_at: DateTime<Utc>,
+    /// How primary the source is (none when the source was deleted since).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<super::Provenance>,
 }
 
 /// A TGE event: one project's announcement, merged across sources.
@@ -60,6 +63,13 @@ pub struct TgeEvent {
     /// opening time); `event_date` then reads `2026-12-10 10:00 UTC`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub starts_at: Option<DateTime<Utc>>,
+    /// The most primary provenance among its sources listed (exchange, official, media,
+    /// social), with `proof`, that source's link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<super::Provenance>,
+    /// The link of the most primary source listed: the proof of `provenance`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
     /// When its first report was published, as its source says (an exchange notice's own
     /// time); `first_seen` minus this is how late the swarm had it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

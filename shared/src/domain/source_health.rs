@@ -96,6 +96,7 @@ mod tests {
     fn source() -> Source {
         let at = DateTime::from_timestamp(1_000_000, 0).unwrap();
         Source {
+            provenance: None,
             id: 1,
             name: "feed".into(),
             kind: SourceKind::Rss,

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Exchange, ExchangeFeed, JsonMapping};
+use super::{Exchange, ExchangeFeed, JsonMapping, Provenance};
 use crate::error::{Error, Result};
 
 /// How a source is read.
@@ -120,6 +120,10 @@ pub struct SourceInput {
     /// An account's handle, without `@` (`x` sources: this or `query`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
+    /// How primary its reports are (`official` for a project's own account, blog or
+    /// channel); unset: from its kind (exchange, social for X and Telegram, media otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
     /// Prior reliability of the source, 1 (best) to 4.
     #[serde(default = "default_tier")]
     pub tier: u8,
@@ -464,6 +468,9 @@ pub struct Source {
     /// The account's handle, for `x` sources.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
+    /// How primary its reports are, when configured (otherwise from its kind).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
     /// Prior reliability tier, 1 (best) to 4.
     pub tier: u8,
     /// Whether it is scheduled.

@@ -212,6 +212,12 @@ async fn a_notice_listing_three_tokens_makes_three_events() {
         // The notice's own publish time, beside the time the swarm stored the event.
         assert_eq!(event["published_at"], "2026-11-30T00:53:20Z", "{event}");
         assert!(event["first_seen"].is_string(), "{event}");
+        assert_eq!(event["provenance"], "exchange", "{event}");
+        assert_eq!(
+            event["proof"],
+            "https://announcements.bybit.com/en-US/article/new-listings-vlra-qntx-mrw",
+            "{event}"
+        );
         // The notice itself is each event's proof (its per-token fragment is cleaned off).
         assert_eq!(
             event["sources"][0]["url"],

@@ -128,7 +128,7 @@ async fn an_x_post_becomes_an_event_linking_the_post() {
     })
     .await;
     swarm
-        .add_source(json!({"name": "x-quorix", "kind": "x", "account": "QuorixHQ", "url": base, "interval": "200ms"}))
+        .add_source(json!({"name": "x-quorix", "kind": "x", "account": "QuorixHQ", "provenance": "official", "url": base, "interval": "200ms"}))
         .await;
     eventually(Duration::from_secs(20), "the Quorix event", || {
         let swarm = &swarm;
@@ -147,5 +147,11 @@ async fn an_x_post_becomes_an_event_linking_the_post() {
         "https://x.com/QuorixHQ/status/1867000000000000001"
     );
     assert_eq!(events[0]["published_at"], "2026-12-05T09:00:00Z");
+    // The project's own account, as configured: its post is the proof.
+    assert_eq!(events[0]["provenance"], "official");
+    assert_eq!(
+        events[0]["proof"],
+        "https://x.com/QuorixHQ/status/1867000000000000001"
+    );
     swarm.stop().await;
 }

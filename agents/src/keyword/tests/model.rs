@@ -305,6 +305,7 @@ fn feedback_on_an_event_learns_its_sources_patterns_and_its_log_odds() {
     use chrono::Utc;
     use swarm_shared::domain::{EventSource, TgeEvent};
     let source = |url: &str, title: &str| EventSource {
+        provenance: None,
         url: url.into(),
         title: title.into(),
         published_at: None,
@@ -313,6 +314,8 @@ fn feedback_on_an_event_learns_its_sources_patterns_and_its_log_odds() {
         seen_at: Utc::now(),
     };
     let event = |score: f64, sources: Vec<EventSource>| TgeEvent {
+        provenance: None,
+        proof: None,
         published_at: None,
         starts_at: None,
         id: 1,

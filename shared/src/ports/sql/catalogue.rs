@@ -71,6 +71,7 @@ where
             channel: params.channel,
             query: params.query,
             account: params.account,
+            provenance: params.provenance,
             tier: tier.clamp(1, 4) as u8,
             enabled: row.try_get("enabled")?,
             created_at: from_ms(row.try_get("created_at")?),

@@ -6,7 +6,8 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, 
 use super::{DbRow, Sql, SqlBackend, decode_cursor, encode_cursor, from_ms, like_pattern, to_ms};
 use crate::dedup::key::project_key_of;
 use crate::domain::{
-    DatePrecision, EventKind, EventPage, EventQuery, EventSource, EventStatus, Evidence, TgeEvent,
+    DatePrecision, EventKind, EventPage, EventQuery, EventSource, EventStatus, Evidence,
+    Provenance, SourceKind, TgeEvent,
 };
 use crate::error::{Error, Result};
 
@@ -51,7 +52,7 @@ where
         // rows kept are joined to their documents and detections.
         let mut builder: QueryBuilder<B::Db> = QueryBuilder::new(
             "SELECT r.event_id, d.url, d.title, d.published_at, d.source_name, det.score, \
-             r.added_at FROM (SELECT event_id, document_id, added_at, ROW_NUMBER() OVER \
+             r.added_at, s.kind AS source_kind, s.params AS source_params FROM (SELECT event_id, document_id, added_at, ROW_NUMBER() OVER \
              (PARTITION BY event_id ORDER BY added_at, document_id) AS nth \
              FROM event_sources WHERE event_id IN (",
         );
@@ -61,7 +62,8 @@ where
         }
         builder.push(
             ")) AS r JOIN documents d ON d.id = r.document_id \
-             JOIN detections det ON det.document_id = r.document_id",
+             JOIN detections det ON det.document_id = r.document_id \
+             LEFT JOIN sources s ON s.id = d.source_id",
         );
         if let Some(limit) = limit {
             builder.push(" WHERE r.nth <= ").push_bind(i64::from(limit));
@@ -78,6 +80,10 @@ where
                 source_name: row.try_get("source_name")?,
                 score: row.try_get("score")?,
                 seen_at: from_ms(row.try_get("added_at")?),
+                provenance: provenance_of(
+                    row.try_get("source_kind")?,
+                    row.try_get("source_params")?,
+                ),
             });
         }
         Ok(grouped)
@@ -100,7 +106,14 @@ where
         let status_changed_at: Option<i64> = row.try_get("status_changed_at")?;
         let event_date: Option<String> = row.try_get("event_date")?;
         let first_seen = from_ms(row.try_get("first_seen")?);
+        // The most primary source listed, and its link as the proof.
+        let primary = sources
+            .iter()
+            .filter_map(|source| source.provenance.map(|tier| (tier, &source.url)))
+            .min_by_key(|(tier, _)| *tier);
         Ok(TgeEvent {
+            provenance: primary.map(|(tier, _)| tier),
+            proof: primary.map(|(_, url)| url.clone()),
             event_day: event_date
                 .as_deref()
                 .and_then(|date| crate::domain::event_day(date, first_seen)),
@@ -292,4 +305,14 @@ where
             .await?;
         Ok(count.max(0) as u64)
     }
+}
+
+/// A source's provenance from its stored kind and settings: the configured one, else its
+/// kind's. None for a source deleted since (no row joined) or one this version cannot read.
+fn provenance_of(kind: Option<String>, params: Option<String>) -> Option<Provenance> {
+    let kind = SourceKind::parse(kind.as_deref()?)?;
+    let configured = params
+        .and_then(|params| serde_json::from_str::<super::SourceParams>(&params).ok())
+        .and_then(|params| params.provenance);
+    Some(configured.unwrap_or_else(|| Provenance::of_kind(kind)))
 }

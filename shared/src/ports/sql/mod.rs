@@ -312,6 +312,9 @@ pub struct SourceParams {
     /// The account (`x` sources).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
+    /// How primary its reports are, when configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<crate::domain::Provenance>,
 }
 
 /// A source's kind-specific settings as stored (none when it has none).
@@ -322,10 +325,12 @@ pub fn params_json(input: &SourceInput) -> Result<Option<String>> {
         && input.channel.is_none()
         && input.query.is_none()
         && input.account.is_none()
+        && input.provenance.is_none()
     {
         return Ok(None);
     }
     let params = SourceParams {
+        provenance: input.provenance,
         exchange: input.exchange,
         feed: input.feed,
         json: input.json.clone(),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use swarm_shared::Error;
 use swarm_shared::domain::{
-    Exchange, ExchangeFeed, JsonMapping, MarketListing, MarketType, SourceKind,
+    Exchange, ExchangeFeed, JsonMapping, MarketListing, MarketType, Provenance, SourceKind,
 };
 use swarm_shared::ports::Store;
 
@@ -57,6 +57,20 @@ pub async fn primary_sources_keep_their_settings(store: Arc<dyn Store>) {
     });
     let created = store.create_source(&api).await.unwrap();
     assert_eq!(created.json, api.json);
+    // A project's own account, marked as such.
+    let mut official = source("velora-x");
+    official.kind = SourceKind::X;
+    official.url = String::new();
+    official.account = Some("@VeloraHQ".into());
+    official.provenance = Some(Provenance::Official);
+    let stored = store.create_source(&official).await.unwrap();
+    assert_eq!(
+        stored.account.as_deref(),
+        Some("VeloraHQ"),
+        "kept without its @"
+    );
+    assert_eq!(stored.provenance, Some(Provenance::Official));
+    assert_eq!(stored.url, "https://api.twitter.com");
     // A field of another kind is refused, naming it.
     let mut rss = source("mixed");
     rss.exchange = Some(Exchange::Okx);

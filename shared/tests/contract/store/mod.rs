@@ -32,6 +32,7 @@ const WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
 
 fn source(name: &str) -> SourceInput {
     SourceInput {
+        provenance: None,
         name: name.into(),
         kind: SourceKind::Rss,
         url: format!("https://{name}.example/feed"),

@@ -52,6 +52,7 @@ pub fn write_files(
 /// A file source for `path`.
 pub fn file_source(name: &str, path: &Path, enabled: bool) -> SourceInput {
     SourceInput {
+        provenance: None,
         name: name.to_owned(),
         kind: SourceKind::File,
         url: url::Url::from_file_path(path).unwrap().to_string(),
