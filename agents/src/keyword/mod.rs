@@ -109,9 +109,12 @@ fn score_batch(
             let started = std::time::Instant::now();
             let classified = match &document.facts.market {
                 Some(fact) => {
+                    let base = &fact.listing.base;
                     let detection = listing::market_detection(
                         fact,
                         &document.fetched_at.format("%Y-%m-%d").to_string(),
+                        scorer.company_of_ticker(base),
+                        scorer.already_trading(base).is_some(),
                     );
                     vec![ClassifiedDocument {
                         document,

@@ -35,6 +35,8 @@ pub struct Scorer {
     adaptation: Arc<Adaptation>,
     trading: Arc<TradingTokens>,
     already_trading_shift: f64,
+    /// The watchlist's tickers (upper case, without `$`) and the company each names.
+    watch_tickers: std::collections::HashMap<String, String>,
 }
 
 impl std::fmt::Debug for Scorer {
@@ -154,7 +156,25 @@ impl Scorer {
             adaptation: Arc::new(Adaptation::default()),
             trading: Arc::new(TradingTokens::default()),
             already_trading_shift: 0.0,
+            watch_tickers: companies
+                .iter()
+                .flat_map(|company| {
+                    company.tickers.iter().map(|ticker| {
+                        (
+                            ticker.trim_start_matches('$').to_uppercase(),
+                            company.name.clone(),
+                        )
+                    })
+                })
+                .collect(),
         })
+    }
+
+    /// The watchlist company whose ticker `ticker` is, if any.
+    pub fn company_of_ticker(&self, ticker: &str) -> Option<&str> {
+        self.watch_tickers
+            .get(&ticker.trim_start_matches('$').to_uppercase())
+            .map(String::as_str)
     }
 
     /// The same scorer with the tokens that already trade, and the log-odds a document about

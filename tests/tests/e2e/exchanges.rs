@@ -88,7 +88,12 @@ async fn new_markets_are_first_listings_and_later_venues_join_them() {
     // VLR appears on Binance: a first listing.
     binance.publish(
         "api/v3/exchangeInfo",
-        binance_spot(&[("BTCUSDT", "BTC"), ("ETHUSDT", "ETH"), ("VLRUSDT", "VLR")]),
+        binance_spot(&[
+            ("BTCUSDT", "BTC"),
+            ("ETHUSDT", "ETH"),
+            ("VLRUSDT", "VLR"),
+            ("FHEUSDT", "FHE"),
+        ]),
         json_type,
     );
     eventually(
@@ -103,6 +108,18 @@ async fn new_markets_are_first_listings_and_later_venues_join_them() {
     let event = token_events(&swarm, "VLR").await.remove(0);
     assert_eq!(event["kind"], "first_listing", "{event}");
     assert_eq!(event["venues"], json!(["Binance"]), "{event}");
+    assert_eq!(event["project"], "VLR", "no company: the ticker names it");
+    // FHE is the watchlist's Fhenix: the event is the company's, to merge with its news.
+    eventually(
+        Duration::from_secs(20),
+        "a first-listing event for FHE",
+        || {
+            let swarm = &swarm;
+            async move { token_events(swarm, "FHE").await.len() == 1 }
+        },
+    )
+    .await;
+    assert_eq!(token_events(&swarm, "FHE").await[0]["project"], "Fhenix");
 
     // VLR reaches Gate, and ETH (trading on Binance before the swarm watched) too.
     gate.publish(
@@ -133,7 +150,7 @@ async fn new_markets_are_first_listings_and_later_venues_join_them() {
     let events = swarm.events().await;
     assert_eq!(
         events.len(),
-        1,
+        2,
         "a secondary listing never creates a TGE: {events:?}"
     );
     swarm.stop().await;
