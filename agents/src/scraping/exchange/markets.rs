@@ -22,8 +22,22 @@ pub struct MarketList {
     pub envelope: Option<Envelope>,
     /// Pointer to the next-page cursor and the query parameter that sends it back.
     pub cursor: Option<(&'static str, &'static str)>,
-    /// Reads the symbols of one response.
-    read: fn(&Value) -> Result<Vec<MarketListing>, ParseError>,
+    /// Where the symbols are in a response.
+    reader: Reader,
+}
+
+/// Where the symbols of a market list are.
+#[derive(Debug, Clone, Copy)]
+enum Reader {
+    /// Each field at its own pointer.
+    Fields(Fields),
+    /// Only a symbol `BASE<separator>QUOTE` (or quote first), at `symbol` in each item.
+    Split {
+        items: &'static str,
+        symbol: &'static str,
+        separator: char,
+        quote_first: bool,
+    },
 }
 
 impl MarketList {
@@ -32,7 +46,15 @@ impl MarketList {
         if let Some(envelope) = &self.envelope {
             envelope.check(root)?;
         }
-        (self.read)(root)
+        match self.reader {
+            Reader::Fields(fields) => read(root, &fields, self.market),
+            Reader::Split {
+                items,
+                symbol,
+                separator,
+                quote_first,
+            } => read_split(root, items, symbol, separator, quote_first, self.market),
+        }
     }
 
     /// The cursor of the next page, when the response names one.
@@ -45,6 +67,7 @@ impl MarketList {
 }
 
 /// Fields of one symbol: where each is in an item.
+#[derive(Debug, Clone, Copy)]
 struct Fields {
     items: &'static str,
     symbol: &'static str,
@@ -55,6 +78,47 @@ struct Fields {
     /// Keeps only items whose field at the pointer has this text (perpetuals among all
     /// contracts).
     only: Option<(&'static str, &'static str)>,
+}
+
+/// The four pointers every list has; the others are added by the methods below.
+const fn fields(
+    items: &'static str,
+    symbol: &'static str,
+    base: &'static str,
+    quote: &'static str,
+) -> Fields {
+    Fields {
+        items,
+        symbol,
+        base,
+        quote,
+        status: None,
+        listed: None,
+        only: None,
+    }
+}
+
+impl Fields {
+    const fn status(self, pointer: &'static str) -> Fields {
+        Fields {
+            status: Some(pointer),
+            ..self
+        }
+    }
+
+    const fn listed(self, pointer: &'static str) -> Fields {
+        Fields {
+            listed: Some(pointer),
+            ..self
+        }
+    }
+
+    const fn only(self, pointer: &'static str, text: &'static str) -> Fields {
+        Fields {
+            only: Some((pointer, text)),
+            ..self
+        }
+    }
 }
 
 fn read(
@@ -155,83 +219,63 @@ fn read_split(
     Ok(out)
 }
 
-const BINANCE_SPOT: Fields = Fields {
-    items: "/symbols",
-    symbol: "/symbol",
-    base: "/baseAsset",
-    quote: "/quoteAsset",
-    status: Some("/status"),
-    listed: None,
-    only: None,
-};
-
-const BYBIT_SPOT: Fields = Fields {
-    items: "/result/list",
-    symbol: "/symbol",
-    base: "/baseCoin",
-    quote: "/quoteCoin",
-    status: Some("/status"),
-    listed: None,
-    only: None,
-};
-
-/// The market lists of `exchange`, spot first.
+/// The market lists of `exchange`, spot first (sources of each shape beside it).
 pub fn lists(exchange: Exchange) -> Vec<MarketList> {
     use MarketType::{Perp, Spot};
-    let bybit = Some(Envelope::Code {
-        pointer: "/retCode",
-        ok: "0",
-        message: "/retMsg",
-    });
-    let okx = Some(Envelope::Code {
-        pointer: "/code",
-        ok: "0",
-        message: "/msg",
-    });
-    let bitget = Some(Envelope::Code {
-        pointer: "/code",
-        ok: "00000",
-        message: "/msg",
-    });
-    let kucoin = Some(Envelope::Code {
-        pointer: "/code",
-        ok: "200000",
-        message: "/msg",
-    });
-    let list = |market, host, path, envelope, read| MarketList {
+    let code = |pointer, ok, message| {
+        Some(Envelope::Code {
+            pointer,
+            ok,
+            message,
+        })
+    };
+    let bybit = code("/retCode", "0", "/retMsg");
+    let okx = code("/code", "0", "/msg");
+    let bitget = code("/code", "00000", "/msg");
+    let kucoin = code("/code", "200000", "/msg");
+    let list = |market, host, path, envelope, fields: Fields| MarketList {
         market,
         host,
         path,
         envelope,
         cursor: None,
-        read,
+        reader: Reader::Fields(fields),
     };
+    let split = |market, host, path, symbol, separator, quote_first| MarketList {
+        market,
+        host,
+        path,
+        envelope: None,
+        cursor: None,
+        reader: Reader::Split {
+            items: "",
+            symbol,
+            separator,
+            quote_first,
+        },
+    };
+    // developers.binance.com (spot and USDⓈ-M futures "Exchange Information"); MEXC's spot
+    // API v3 answers the same shape.
+    let exchange_info =
+        fields("/symbols", "/symbol", "/baseAsset", "/quoteAsset").status("/status");
+    let bybit_list = fields("/result/list", "/symbol", "/baseCoin", "/quoteCoin").status("/status");
     match exchange {
-        // developers.binance.com: spot and USDⓈ-M futures "Exchange Information".
         Exchange::Binance => vec![
             list(
                 Spot,
                 "https://api.binance.com",
                 "/api/v3/exchangeInfo",
                 None,
-                |root| read(root, &BINANCE_SPOT, Spot),
+                exchange_info,
             ),
             list(
                 Perp,
                 "https://fapi.binance.com",
                 "/fapi/v1/exchangeInfo",
                 None,
-                |root| {
-                    read(
-                        root,
-                        &Fields {
-                            listed: Some("/onboardDate"),
-                            only: Some(("/contractType", "PERPETUAL")),
-                            ..BINANCE_SPOT
-                        },
-                        Perp,
-                    )
-                },
+                exchange_info
+                    .listed("/onboardDate")
+                    .only("/contractType", "PERPETUAL"),
             ),
         ],
         // bybit-exchange.github.io/docs/v5/market/instrument (linear pages by cursor).
@@ -241,7 +285,7 @@ pub fn lists(exchange: Exchange) -> Vec<MarketList> {
                 "https://api.bybit.com",
                 "/v5/market/instruments-info?category=spot",
                 bybit,
-                |root| read(root, &BYBIT_SPOT, Spot),
+                bybit_list,
             ),
             MarketList {
                 cursor: Some(("/result/nextPageCursor", "cursor")),
@@ -250,17 +294,9 @@ pub fn lists(exchange: Exchange) -> Vec<MarketList> {
                     "https://api.bybit.com",
                     "/v5/market/instruments-info?category=linear&limit=1000",
                     bybit,
-                    |root| {
-                        read(
-                            root,
-                            &Fields {
-                                listed: Some("/launchTime"),
-                                only: Some(("/contractType", "LinearPerpetual")),
-                                ..BYBIT_SPOT
-                            },
-                            Perp,
-                        )
-                    },
+                    bybit_list
+                        .listed("/launchTime")
+                        .only("/contractType", "LinearPerpetual"),
                 )
             },
         ],
@@ -271,42 +307,18 @@ pub fn lists(exchange: Exchange) -> Vec<MarketList> {
                 "https://www.okx.com",
                 "/api/v5/public/instruments?instType=SPOT",
                 okx,
-                |root| {
-                    read(
-                        root,
-                        &Fields {
-                            items: "/data",
-                            symbol: "/instId",
-                            base: "/baseCcy",
-                            quote: "/quoteCcy",
-                            status: Some("/state"),
-                            listed: Some("/listTime"),
-                            only: None,
-                        },
-                        Spot,
-                    )
-                },
+                fields("/data", "/instId", "/baseCcy", "/quoteCcy")
+                    .status("/state")
+                    .listed("/listTime"),
             ),
             list(
                 Perp,
                 "https://www.okx.com",
                 "/api/v5/public/instruments?instType=SWAP",
                 okx,
-                |root| {
-                    read(
-                        root,
-                        &Fields {
-                            items: "/data",
-                            symbol: "/instId",
-                            base: "/ctValCcy",
-                            quote: "/settleCcy",
-                            status: Some("/state"),
-                            listed: Some("/listTime"),
-                            only: None,
-                        },
-                        Perp,
-                    )
-                },
+                fields("/data", "/instId", "/ctValCcy", "/settleCcy")
+                    .status("/state")
+                    .listed("/listTime"),
             ),
         ],
         // bitget.com/api-doc: spot "Get Symbol Info", futures "Get All Symbols' Contract Config".
@@ -316,42 +328,17 @@ pub fn lists(exchange: Exchange) -> Vec<MarketList> {
                 "https://api.bitget.com",
                 "/api/v2/spot/public/symbols",
                 bitget,
-                |root| {
-                    read(
-                        root,
-                        &Fields {
-                            items: "/data",
-                            symbol: "/symbol",
-                            base: "/baseCoin",
-                            quote: "/quoteCoin",
-                            status: Some("/status"),
-                            listed: None,
-                            only: None,
-                        },
-                        Spot,
-                    )
-                },
+                fields("/data", "/symbol", "/baseCoin", "/quoteCoin").status("/status"),
             ),
             list(
                 Perp,
                 "https://api.bitget.com",
                 "/api/v2/mix/market/contracts?productType=USDT-FUTURES",
                 bitget,
-                |root| {
-                    read(
-                        root,
-                        &Fields {
-                            items: "/data",
-                            symbol: "/symbol",
-                            base: "/baseCoin",
-                            quote: "/quoteCoin",
-                            status: Some("/symbolStatus"),
-                            listed: Some("/launchTime"),
-                            only: Some(("/symbolType", "perpetual")),
-                        },
-                        Perp,
-                    )
-                },
+                fields("/data", "/symbol", "/baseCoin", "/quoteCoin")
+                    .status("/symbolStatus")
+                    .listed("/launchTime")
+                    .only("/symbolType", "perpetual"),
             ),
         ],
         // kucoin.com/docs: spot "Get All Symbols", futures "Get All Contract List".
@@ -361,42 +348,18 @@ pub fn lists(exchange: Exchange) -> Vec<MarketList> {
                 "https://api.kucoin.com",
                 "/api/v2/symbols",
                 kucoin,
-                |root| {
-                    read(
-                        root,
-                        &Fields {
-                            items: "/data",
-                            symbol: "/symbol",
-                            base: "/baseCurrency",
-                            quote: "/quoteCurrency",
-                            status: Some("/enableTrading"),
-                            listed: None,
-                            only: None,
-                        },
-                        Spot,
-                    )
-                },
+                fields("/data", "/symbol", "/baseCurrency", "/quoteCurrency")
+                    .status("/enableTrading"),
             ),
             list(
                 Perp,
                 "https://api-futures.kucoin.com",
                 "/api/v1/contracts/active",
                 kucoin,
-                |root| {
-                    read(
-                        root,
-                        &Fields {
-                            items: "/data",
-                            symbol: "/symbol",
-                            base: "/baseCurrency",
-                            quote: "/quoteCurrency",
-                            status: Some("/status"),
-                            listed: Some("/firstOpenDate"),
-                            only: Some(("/type", "FFWCSX")),
-                        },
-                        Perp,
-                    )
-                },
+                fields("/data", "/symbol", "/baseCurrency", "/quoteCurrency")
+                    .status("/status")
+                    .listed("/firstOpenDate")
+                    .only("/type", "FFWCSX"),
             ),
         ],
         // gate.com/docs/developers/apiv4: "List all currency pairs", "List all futures
@@ -407,28 +370,17 @@ pub fn lists(exchange: Exchange) -> Vec<MarketList> {
                 "https://api.gateio.ws",
                 "/api/v4/spot/currency_pairs",
                 None,
-                |root| {
-                    read(
-                        root,
-                        &Fields {
-                            items: "",
-                            symbol: "/id",
-                            base: "/base",
-                            quote: "/quote",
-                            status: Some("/trade_status"),
-                            listed: Some("/buy_start"),
-                            only: None,
-                        },
-                        Spot,
-                    )
-                },
+                fields("", "/id", "/base", "/quote")
+                    .status("/trade_status")
+                    .listed("/buy_start"),
             ),
-            list(
+            split(
                 Perp,
                 "https://api.gateio.ws",
                 "/api/v4/futures/usdt/contracts",
-                None,
-                |root| read_split(root, "", "/name", '_', false, Perp),
+                "/name",
+                '_',
+                false,
             ),
         ],
         // mexc.com/api-docs: spot v3 "Exchange Information", contract "Get the contract
@@ -439,37 +391,24 @@ pub fn lists(exchange: Exchange) -> Vec<MarketList> {
                 "https://api.mexc.com",
                 "/api/v3/exchangeInfo",
                 None,
-                |root| read(root, &BINANCE_SPOT, Spot),
+                exchange_info,
             ),
             list(
                 Perp,
                 "https://contract.mexc.com",
                 "/api/v1/contract/detail",
                 None,
-                |root| {
-                    read(
-                        root,
-                        &Fields {
-                            items: "/data",
-                            symbol: "/symbol",
-                            base: "/baseCoin",
-                            quote: "/quoteCoin",
-                            status: Some("/state"),
-                            listed: None,
-                            only: None,
-                        },
-                        Perp,
-                    )
-                },
+                fields("/data", "/symbol", "/baseCoin", "/quoteCoin").status("/state"),
             ),
         ],
         // global-docs.upbit.com, "Market list": `KRW-BTC` is quote first; spot only.
-        Exchange::Upbit => vec![list(
+        Exchange::Upbit => vec![split(
             Spot,
             "https://api.upbit.com",
             "/v1/market/all",
-            None,
-            |root| read_split(root, "", "/market", '-', true, Spot),
+            "/market",
+            '-',
+            true,
         )],
     }
 }
