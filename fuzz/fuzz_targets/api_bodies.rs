@@ -9,7 +9,7 @@ use swarm_shared::outbound::OutboundPolicy;
 fuzz_target!(|bytes: &[u8]| {
     if let Ok(source) = serde_json::from_slice::<SourceInput>(bytes) {
         if source.validate().is_ok()
-            && let Ok(url) = url::Url::parse(&source.url)
+            && let Ok(url) = url::Url::parse(&source.effective_url())
         {
             let _ = OutboundPolicy::default().check_url(&url);
         }
