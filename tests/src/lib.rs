@@ -424,6 +424,18 @@ impl TestSwarm {
         body["agents"].as_array().cloned().unwrap_or_default()
     }
 
+    /// The process's Prometheus exposition, as `GET /metrics` serves it.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("http://{}/metrics", self.swarm.metrics_addr()))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// A source as served by the API.
     pub async fn source(&self, id: i64) -> serde_json::Value {
         self.get(&format!("/api/v1/sources/{id}")).await.1

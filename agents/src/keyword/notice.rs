@@ -10,8 +10,10 @@ use std::sync::LazyLock;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use regex::Regex;
 use swarm_shared::domain::{
-    ClassifiedDocument, Detection, Document, EventKind, Evidence, document_id,
+    ClassifiedDocument, Detection, Document, EventKind, Evidence, document_id, parse_day,
 };
+
+use super::features::{MONTHS, NOT_TICKERS};
 
 /// Score of a notice that names its tokens and its kind.
 pub const NOTICE_SCORE: f64 = 0.95;
@@ -26,8 +28,6 @@ fn regex(pattern: &str) -> Regex {
 
 static PAIR: LazyLock<Regex> = LazyLock::new(|| regex(r"\(\$?([A-Z0-9]{2,12})\)"));
 
-const MONTH: &str = r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)";
-
 /// `2026-12-10 10:00 (UTC)`, `2026-12-10T10:00:00 UTC`.
 static ISO_TIME: LazyLock<Regex> = LazyLock::new(|| {
     regex(r"(?i)\b(\d{4}-\d{2}-\d{2})[ T](\d{1,2}):(\d{2})(?::\d{2})?\s*\(?\s*UTC\b")
@@ -35,19 +35,20 @@ static ISO_TIME: LazyLock<Regex> = LazyLock::new(|| {
 /// `Dec 10, 2026, 10:00 AM UTC`, `December 10, 2026 at 10AM (UTC)`.
 static DAY_THEN_TIME: LazyLock<Regex> = LazyLock::new(|| {
     regex(&format!(
-        r"(?i)\b({MONTH}\.? \d{{1,2}},? \d{{4}}),?\s+(?:at\s+)?(\d{{1,2}})(?::(\d{{2}}))?\s*([ap]\.?m\.?)?\s*\(?\s*UTC\b"
+        r"(?i)\b({MONTHS}\.? \d{{1,2}},? \d{{4}}),?\s+(?:at\s+)?(\d{{1,2}})(?::(\d{{2}}))?\s*([ap]\.?m\.?)?\s*\(?\s*UTC\b"
     ))
 });
 /// `10:00 AM UTC on Dec 10, 2026`, `10:00 on December 10, 2026 (UTC)`.
 static TIME_THEN_DAY: LazyLock<Regex> = LazyLock::new(|| {
     regex(&format!(
-        r"(?i)\b(\d{{1,2}})(?::(\d{{2}}))?\s*([ap]\.?m\.?)?\s*(\(?\s*UTC\s*\)?)?\s+on\s+({MONTH}\.? \d{{1,2}},? \d{{4}})\s*(\(?\s*UTC\b)?"
+        r"(?i)\b(\d{{1,2}})(?::(\d{{2}}))?\s*([ap]\.?m\.?)?\s*(\(?\s*UTC\s*\)?)?\s+on\s+({MONTHS}\.? \d{{1,2}},? \d{{4}})\s*(\(?\s*UTC\b)?"
     ))
 });
 
-/// What a `(XYZ)` in a title is that is no token: time zones and quote currencies.
-const NOT_TICKERS: [&str; 13] = [
-    "UTC", "GMT", "KST", "SGT", "HKT", "CET", "EST", "PST", "USD", "EUR", "USDT", "USDC", "FDUSD",
+/// What a `(XYZ)` in a notice's title is that is no token, besides the extractor's own list
+/// ([`NOT_TICKERS`]): time zones and quote currencies.
+const ZONES_AND_QUOTES: [&str; 11] = [
+    "GMT", "KST", "SGT", "HKT", "CET", "EST", "PST", "EUR", "USDT", "USDC", "FDUSD",
 ];
 
 /// Words that end a token's name when read backwards from its `(TICKER)`: verbs and nouns
@@ -104,7 +105,7 @@ pub fn listed_in(title: &str) -> Vec<(String, String)> {
         let (Some(whole), Some(ticker)) = (found.get(0), found.get(1)) else {
             continue;
         };
-        if NOT_TICKERS.contains(&ticker.as_str()) {
+        if NOT_TICKERS.contains(&ticker.as_str()) || ZONES_AND_QUOTES.contains(&ticker.as_str()) {
             continue;
         }
         let before = &title[..whole.start()];
@@ -145,11 +146,9 @@ pub fn listed_in(title: &str) -> Vec<(String, String)> {
     listed
 }
 
+/// A notice's day (`Dec. 10, 2026`, `December 10 2026`), read as the extractor's dates are.
 fn day(text: &str) -> Option<NaiveDate> {
-    let text = text.replace('.', "");
-    ["%b %d, %Y", "%b %d %Y", "%B %d, %Y", "%B %d %Y"]
-        .iter()
-        .find_map(|format| NaiveDate::parse_from_str(&text, format).ok())
+    parse_day(&text.replace('.', ""))
 }
 
 fn time(hour: &str, minute: Option<&str>, meridiem: Option<&str>) -> Option<NaiveTime> {

@@ -439,24 +439,26 @@ impl Stage for ScrapingStage {
 /// pending for redelivery).
 async fn record_outcome(ctx: &AgentContext, agent_id: &str, mut outcome: TaskOutcome) -> bool {
     let now = Utc::now();
-    let markets = outcome.markets.take();
+    // The symbols of this read that the store has not seen, to remember once announced.
+    let mut unseen: Option<(Exchange, Vec<MarketListing>)> = None;
     if let (Some((exchange, listings)), Ok(Parsed::Documents { documents, .. })) =
-        (&markets, &mut outcome.result)
+        (outcome.markets.take(), &mut outcome.result)
     {
         // Read-only: the symbols are remembered only after their documents are enqueued
         // (below), so a failure in between finds them new again at the next read. Their
         // documents' ids do not depend on the read, so a repeat is dropped as a duplicate.
-        match ctx.store.market_changes(*exchange, listings).await {
+        match ctx.store.market_changes(exchange, &listings).await {
             Ok(seen) => {
                 if !seen.first_reads.is_empty() {
                     tracing::info!(source = %outcome.task.source.name, symbols = listings.len(), markets = ?seen.first_reads, "first read of market lists: recorded, nothing announced");
                 }
                 documents.extend(exchange::listings::listing_documents(
                     &outcome.task,
-                    *exchange,
+                    exchange,
                     &seen,
                     now,
                 ));
+                unseen = Some((exchange, seen.unseen(listings)));
             }
             Err(err) => {
                 tracing::warn!(source = %outcome.task.source.name, error = %err, "reading known markets failed; the task stays pending");
@@ -496,7 +498,8 @@ async fn record_outcome(ctx: &AgentContext, agent_id: &str, mut outcome: TaskOut
                     return false;
                 }
             }
-            if let Some((exchange, listings)) = &markets
+            if let Some((exchange, listings)) = &unseen
+                && !listings.is_empty()
                 && let Err(err) = ctx.store.record_markets(*exchange, listings, now).await
             {
                 tracing::warn!(source = %source.name, error = %err, "recording market lists failed; the task stays pending");

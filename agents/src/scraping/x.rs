@@ -23,14 +23,12 @@ use url::Url;
 use super::exchange::{Failure, Read};
 use super::fetch::{FetchError, Fetched, Fetcher, Validators};
 use super::parse::json::{json_date, parse_value, text_at};
-use super::parse::{Limits, ParseError, RawItem};
+use super::parse::{Limits, ParseError, RawItem, post_title};
 
 /// Most pages of posts read in one poll.
 pub const MAX_X_PAGES: u32 = 5;
 /// Posts asked for per page (X allows 10 to 100).
 pub const X_PAGE_SIZE: u32 = 100;
-/// Longest title taken from a post, in characters.
-const TITLE_CHARS: usize = 140;
 
 /// What an X source has read so far.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -123,22 +121,6 @@ async fn get(
     }
 }
 
-/// The first sentence of a post, cut at a word.
-fn title_of(text: &str) -> String {
-    let line = text.lines().next().unwrap_or_default().trim();
-    let end = line
-        .char_indices()
-        .find(|(at, c)| matches!(c, '.' | '!' | '?') && line[at + c.len_utf8()..].starts_with(' '))
-        .map_or(line.len(), |(at, c)| at + c.len_utf8());
-    let first = &line[..end];
-    if first.chars().count() <= TITLE_CHARS {
-        return first.to_owned();
-    }
-    let cut: String = first.chars().take(TITLE_CHARS).collect();
-    let at_word = cut.rfind(' ').map_or(cut.as_str(), |space| &cut[..space]);
-    format!("{at_word}…")
-}
-
 /// One page of posts: the posts, the newest id, and the next page's token.
 pub type Posts = (Vec<RawItem>, Option<String>, Option<String>);
 
@@ -186,7 +168,7 @@ pub fn parse_posts(root: &Value, account: Option<&str>) -> Result<Posts, ParseEr
             None => format!("https://x.com/i/web/status/{id}"),
         };
         items.push(RawItem {
-            title: title_of(&text),
+            title: post_title(&text),
             link: Some(link),
             text,
             published: post

@@ -223,6 +223,22 @@ pub struct MarketsSeen {
     pub new: Vec<NewMarket>,
 }
 
+impl MarketsSeen {
+    /// The symbols of `listings` (the read this was found in) that the store has not seen:
+    /// every one of a market type read for the first time, and the new ones.
+    pub fn unseen(&self, listings: Vec<MarketListing>) -> Vec<MarketListing> {
+        listings
+            .into_iter()
+            .filter(|listing| {
+                self.first_reads.contains(&listing.market)
+                    || self.new.iter().any(|new| {
+                        new.listing.market == listing.market && new.listing.symbol == listing.symbol
+                    })
+            })
+            .collect()
+    }
+}
+
 /// How a `json` source's response maps onto items: JSON pointers (RFC 6901). `items` is
 /// read from the response's root; the others from each item.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -304,6 +320,43 @@ mod tests {
         mapping.date = Some("date".into());
         let err = mapping.validate().unwrap_err().to_string();
         assert!(err.contains("json.date") && err.contains("`/`"), "{err}");
+    }
+
+    #[test]
+    fn only_what_the_store_has_not_seen_is_remembered() {
+        let listing = |market, symbol: &str| MarketListing {
+            market,
+            symbol: symbol.into(),
+            base: symbol.into(),
+            quote: "USDT".into(),
+            status: None,
+            listed_at: None,
+        };
+        let seen = MarketsSeen {
+            first_reads: vec![MarketType::Perp],
+            new: vec![NewMarket {
+                listing: listing(MarketType::Spot, "VLR"),
+                base_on_this_exchange: false,
+                base_elsewhere: Vec::new(),
+            }],
+        };
+        let read = vec![
+            listing(MarketType::Spot, "BTC"),
+            listing(MarketType::Spot, "VLR"),
+            listing(MarketType::Perp, "BTC"),
+        ];
+        let unseen: Vec<(MarketType, String)> = seen
+            .unseen(read)
+            .into_iter()
+            .map(|listing| (listing.market, listing.symbol))
+            .collect();
+        assert_eq!(
+            unseen,
+            vec![
+                (MarketType::Spot, "VLR".into()),
+                (MarketType::Perp, "BTC".into())
+            ]
+        );
     }
 
     #[test]

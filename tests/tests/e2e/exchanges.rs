@@ -242,15 +242,7 @@ async fn a_notice_listing_three_tokens_makes_three_events() {
             "{event}"
         );
     }
-    let metrics = swarm
-        .http
-        .get(format!("http://{}/metrics", swarm.swarm.metrics_addr()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = swarm.metrics().await;
     assert!(
         metrics.contains("tge_swarm_detection_lag_seconds_bucket{source_kind=\"exchange\""),
         "the lag of the exchange's events is measured"

@@ -261,15 +261,7 @@ async fn announcements_become_events_and_syndicated_copies_merge() {
     let (status, memory) = swarm.get("/api/v1/memory/events").await;
     assert_eq!(status, 200);
     assert_eq!(memory["entries"].as_array().unwrap().len(), 3);
-    let metrics = swarm
-        .http
-        .get(format!("http://{}/metrics", swarm.swarm.metrics_addr()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = swarm.metrics().await;
     for name in [
         "tge_swarm_documents_fetched_total",
         "tge_swarm_documents_classified_total",

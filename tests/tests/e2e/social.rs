@@ -88,20 +88,21 @@ async fn a_telegram_post_becomes_an_event_linking_the_post() {
 
 const TOKEN: &str = "AAAAAAAAAAAAAAAAAAAAAe2e";
 
+/// Whether a request carries the test's bearer token, as X's API checks it.
+fn bearer_is_ours(headers: &HeaderMap) -> bool {
+    headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {TOKEN}"))
+}
+
 async fn x_api() -> String {
     async fn lookup(headers: HeaderMap) -> Response {
-        if headers.get("authorization").and_then(|v| v.to_str().ok())
-            != Some(&format!("Bearer {TOKEN}"))
-        {
+        if !bearer_is_ours(&headers) {
             return StatusCode::UNAUTHORIZED.into_response();
         }
         axum::Json(json!({"data": {"id": "99", "name": "Quorix", "username": "QuorixHQ"}}))
             .into_response()
     }
     async fn posts(headers: HeaderMap) -> Response {
-        if headers.get("authorization").and_then(|v| v.to_str().ok())
-            != Some(&format!("Bearer {TOKEN}"))
-        {
+        if !bearer_is_ours(&headers) {
             return StatusCode::UNAUTHORIZED.into_response();
         }
         axum::Json(json!({

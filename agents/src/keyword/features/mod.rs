@@ -21,7 +21,7 @@ use super::lexicon::{Cue, PHRASES};
 
 mod scan;
 
-use scan::*;
+pub(crate) use scan::{MONTHS, NOT_TICKERS};
 
 /// Feature names, in vector order. The model file names its weights by these.
 pub const FEATURE_NAMES: [&str; FEATURE_COUNT] = [

@@ -117,12 +117,12 @@ pub(super) const NOT_PROJECT_NAMES: &[&str] = &[
 ];
 
 /// Upper-case words that precede "token" or "airdrop" without being tickers.
-pub(super) const NOT_TICKERS: &[&str] = &[
+pub(crate) const NOT_TICKERS: &[&str] = &[
     "NFT", "DAO", "ERC", "API", "AI", "USD", "TGE", "IDO", "ICO", "IEO", "DEX", "CEX", "L1", "L2",
     "ETF", "DEFI", "WEB", "THE", "NEW", "BEP", "SPL", "OFT", "JWT", "LLM", "ID", "UTC", "KRW",
 ];
 
-pub(super) const MONTHS: &str = "(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)";
+pub(crate) const MONTHS: &str = "(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)";
 
 /// How far around an event phrase dates, tickers and project names are looked for.
 pub(super) const EVENT_WINDOW: usize = 240;

@@ -5,7 +5,7 @@
 use serde_json::Value;
 use swarm_shared::domain::Exchange;
 
-use super::super::parse::json::{ItemMap, text_at};
+use super::super::parse::json::ItemMap;
 use super::super::parse::{ParseError, RawItem};
 use super::Envelope;
 
@@ -198,9 +198,4 @@ pub fn parse_page(
         }
     }
     Ok(items)
-}
-
-/// The text of a field, for error messages.
-pub(super) fn shown(root: &Value, pointer: &str) -> String {
-    text_at(root, pointer).unwrap_or_else(|| "(none)".into())
 }

@@ -64,7 +64,7 @@ impl Envelope {
                 Some(code) if code == ok => Ok(()),
                 Some(code) => Err(ParseError::Api(format!(
                     "code {code}: {}",
-                    announcements::shown(root, message)
+                    shown(root, message)
                 ))),
                 None => Err(ParseError::Schema(format!("no status code at {pointer}"))),
             },
@@ -72,12 +72,17 @@ impl Envelope {
                 Some(Value::Bool(true)) => Ok(()),
                 Some(Value::Bool(false)) => Err(ParseError::Api(format!(
                     "{pointer} is false: {}",
-                    announcements::shown(root, message)
+                    shown(root, message)
                 ))),
                 _ => Err(ParseError::Schema(format!("no success flag at {pointer}"))),
             },
         }
     }
+}
+
+/// The text of a field, for error messages.
+fn shown(root: &Value, pointer: &str) -> String {
+    text_at(root, pointer).unwrap_or_else(|| "(none)".into())
 }
 
 /// Why a read of an exchange source failed.
@@ -187,7 +192,7 @@ async fn read_announcements(
             exchange.display_name()
         ))
     })?;
-    let host = exchange.default_base(swarm_shared::domain::ExchangeFeed::Announcements);
+    let host = exchange.default_base(ExchangeFeed::Announcements);
     let mut items: Vec<RawItem> = Vec::new();
     let mut content_hash = String::new();
     for page in 1..=MAX_ANNOUNCEMENT_PAGES {

@@ -373,8 +373,8 @@ const TELEGRAM: (&str, &str, &str, &str) = (
 /// Longest title taken from a post's first line, in characters.
 const POST_TITLE_CHARS: usize = 140;
 
-/// A Telegram channel's preview page: one item per post with text, its first sentence (cut
-/// at a word, at most [`POST_TITLE_CHARS`]) as the title. Posts without text (a photo alone)
+/// A Telegram channel's preview page: one item per post with text, its [`post_title`] as the
+/// title. Posts without text (a photo alone)
 /// are skipped.
 pub fn parse_telegram(
     bytes: &[u8],
@@ -399,24 +399,27 @@ pub fn parse_telegram(
     };
     items.retain(|item| !item.text.trim().is_empty());
     for item in &mut items {
-        let text = item.text.trim();
-        // The first sentence: up to a full stop, `!` or `?` followed by a space.
-        let end = text
-            .char_indices()
-            .find(|(at, c)| {
-                matches!(c, '.' | '!' | '?') && text[at + c.len_utf8()..].starts_with(' ')
-            })
-            .map_or(text.len(), |(at, c)| at + c.len_utf8());
-        let first = text[..end].split_whitespace().collect::<Vec<_>>().join(" ");
-        item.title = if first.chars().count() <= POST_TITLE_CHARS {
-            first
-        } else {
-            let cut: String = first.chars().take(POST_TITLE_CHARS).collect();
-            let at_word = cut.rfind(' ').map_or(cut.as_str(), |space| &cut[..space]);
-            format!("{at_word}…")
-        };
+        item.title = post_title(&item.text);
     }
     Ok(items)
+}
+
+/// A post's title, for sources whose posts have none (Telegram, X): its first sentence (up to
+/// a `.`, `!` or `?` followed by a space), whitespace collapsed, cut at a word to at most
+/// [`POST_TITLE_CHARS`] characters.
+pub fn post_title(text: &str) -> String {
+    let text = text.trim();
+    let end = text
+        .char_indices()
+        .find(|(at, c)| matches!(c, '.' | '!' | '?') && text[at + c.len_utf8()..].starts_with(' '))
+        .map_or(text.len(), |(at, c)| at + c.len_utf8());
+    let first = text[..end].split_whitespace().collect::<Vec<_>>().join(" ");
+    if first.chars().count() <= POST_TITLE_CHARS {
+        return first;
+    }
+    let cut: String = first.chars().take(POST_TITLE_CHARS).collect();
+    let at_word = cut.rfind(' ').map_or(cut.as_str(), |space| &cut[..space]);
+    format!("{at_word}…")
 }
 
 /// A date in RFC 3339, RFC 2822 or `YYYY-MM-DD` form.

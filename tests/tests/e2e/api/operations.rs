@@ -62,15 +62,7 @@ async fn event_pages_are_cached_until_an_event_is_announced() {
         },
     )
     .await;
-    let metrics = swarm
-        .http
-        .get(format!("http://{}/metrics", swarm.swarm.metrics_addr()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = swarm.metrics().await;
     assert!(
         metrics.contains("tge_swarm_api_cache_lookups_total{result=\"hit\"}"),
         "hits are counted"
