@@ -74,14 +74,35 @@ impl IntoResponse for Health {
     }
 }
 
-/// Pings the store and the bus: each one's name (`store`, `bus`) and answer.
+/// How long a dependency may take to answer a ping before it counts as unavailable. A host
+/// cut off from the network answers nothing, and a client's own timeouts can be far longer
+/// (a pool's acquire, a command's retry): the Docker health check gives `/readyz` 5 s, and
+/// within them it must still say which dependency is missing.
+pub const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Pings the store and the bus together, each within [`PING_TIMEOUT`]: each one's name
+/// (`store`, `bus`) and answer.
 pub async fn ping_dependencies(
     ctx: &AgentContext,
 ) -> [(&'static str, swarm_shared::Result<()>); 2] {
-    [
-        ("store", ctx.store.ping().await),
-        (BUS, ctx.bus.ping().await),
-    ]
+    async fn bounded(
+        name: &'static str,
+        ping: impl std::future::Future<Output = swarm_shared::Result<()>>,
+    ) -> swarm_shared::Result<()> {
+        tokio::time::timeout(PING_TIMEOUT, ping)
+            .await
+            .unwrap_or_else(|_| {
+                Err(swarm_shared::Error::unavailable(
+                    name,
+                    format!("no answer within {PING_TIMEOUT:?}"),
+                ))
+            })
+    }
+    let (store, bus) = tokio::join!(
+        bounded("store", ctx.store.ping()),
+        bounded(BUS, ctx.bus.ping())
+    );
+    [("store", store), (BUS, bus)]
 }
 
 /// The bus's name among the dependencies.

@@ -21,7 +21,7 @@ use swarm_shared::ports::embedded_bus::EmbeddedBus;
 use swarm_shared::ports::embedded_queue::EmbeddedQueue;
 use swarm_shared::ports::embedded_registry::EmbeddedRegistry;
 use swarm_shared::ports::postgres::PgStore;
-use swarm_shared::ports::redis::{RedisBus, RedisQueue, RedisSettings, redact};
+use swarm_shared::ports::redis::{RedisBus, RedisQueue, RedisRegistry, RedisSettings, redact};
 use swarm_shared::ports::sqlite::SqliteStore;
 use swarm_shared::ports::{Bus, Registry, Store, WorkQueue};
 use tokio::task::JoinHandle;
@@ -152,7 +152,8 @@ async fn connect_store_inner(config: &Config) -> Result<OpenedStore, StartError>
 
 /// Connects the ports: Redis for bus and queues when `connections.redis_url` is set, Postgres
 /// or SQLite from `connections.database_url` (SQLite under the data dir when unset), Consul
-/// when `connections.consul_url` is set; embedded adapters otherwise. Every error names the
+/// when `connections.consul_url` is set (else Redis, when set, for the registry too);
+/// embedded adapters otherwise. Every error names the
 /// server (without its password) and the setting. Boxed for the reason given at
 /// [`Swarm::start_role`].
 #[inline(never)]
@@ -193,13 +194,26 @@ async fn connect_ports_inner(config: &Config) -> Result<Ports, StartError> {
             ),
         };
     let (store, store_name) = connect_store(config).await?;
-    let (registry, registry_name): (Arc<dyn Registry>, String) = match &connections.consul_url {
-        Some(url) => (
-            Arc::new(ConsulRegistry::new(url, connections.consul_token.clone())?),
-            format!("consul {url}"),
-        ),
-        None => (Arc::new(EmbeddedRegistry::new()), "embedded".to_owned()),
-    };
+    // Consul when configured; otherwise Redis, which every process of a distributed swarm
+    // shares (a stack without Consul still discovers its agents); otherwise in process.
+    let (registry, registry_name): (Arc<dyn Registry>, String) =
+        match (&connections.consul_url, &connections.redis_url) {
+            (Some(url), _) => (
+                Arc::new(ConsulRegistry::new(url, connections.consul_token.clone())?),
+                format!("consul {url}"),
+            ),
+            (None, Some(url)) => {
+                let settings = RedisSettings::new(url, config.queues.bus_buffer)?;
+                let registry = RedisRegistry::connect(&settings).await.doing(|| {
+                    format!(
+                        "connecting the service registry to {} (TGE_SWARM_REDIS_URL)",
+                        redact(url)
+                    )
+                })?;
+                (Arc::new(registry), format!("redis {}", redact(url)))
+            }
+            (None, None) => (Arc::new(EmbeddedRegistry::new()), "embedded".to_owned()),
+        };
     Ok(Ports {
         bus,
         queue,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use swarm_shared::domain::Meta;
 use swarm_shared::ports::consul::ConsulRegistry;
 use swarm_shared::ports::embedded_registry::EmbeddedRegistry;
+use swarm_shared::ports::redis::{RedisRegistry, RedisSettings};
 use swarm_shared::ports::{Registry, ServiceInstance};
 
 use crate::eventually;
@@ -79,6 +80,69 @@ async fn ttl_checks(registry: Arc<dyn Registry>) {
 #[tokio::test]
 async fn embedded_registry_contract() {
     ttl_checks(Arc::new(EmbeddedRegistry::new())).await;
+}
+
+/// On Redis (database 13, which no other test uses: the service names are the swarm's own).
+#[tokio::test]
+async fn redis_registry_contract() {
+    let settings = RedisSettings::new(&crate::redis_url_db(13), 64).unwrap();
+    let registry = Arc::new(RedisRegistry::connect(&settings).await.unwrap());
+    // What an earlier run left (a killed test) must not count.
+    let leftover = registry.healthy("tge-swarm-agent-keyword").await.unwrap();
+    for instance in leftover {
+        registry
+            .register(&instance, Duration::from_millis(1))
+            .await
+            .unwrap();
+        registry.deregister(&instance.id).await.unwrap();
+    }
+    ttl_checks(registry.clone()).await;
+
+    // Another process (another connection) sees what this one registered, with its metadata,
+    // and the expiry follows the server's clock, not the caller's.
+    let other = RedisRegistry::connect(&settings).await.unwrap();
+    registry
+        .register(&instance("n/keyword-3"), Duration::from_secs(30))
+        .await
+        .unwrap();
+    registry.pass("n/keyword-3").await.unwrap();
+    let seen = other.healthy("tge-swarm-agent-keyword").await.unwrap();
+    assert_eq!(seen, vec![instance("n/keyword-3")]);
+
+    // Redis loses its data (a restart without persistence): the next pass writes it again.
+    let client = settings.connect().await.unwrap();
+    use fred::prelude::*;
+    let _: () = client
+        .del(vec![
+            "swarm:registry:{tge-swarm-agent-keyword}:instances",
+            "swarm:registry:{tge-swarm-agent-keyword}:passing",
+        ])
+        .await
+        .unwrap();
+    assert!(
+        other
+            .healthy("tge-swarm-agent-keyword")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    registry.pass("n/keyword-3").await.unwrap();
+    assert_eq!(
+        other
+            .healthy("tge-swarm-agent-keyword")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    registry.deregister("n/keyword-3").await.unwrap();
+    assert!(
+        other
+            .healthy("tge-swarm-agent-keyword")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]

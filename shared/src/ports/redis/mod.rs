@@ -19,13 +19,19 @@
 //! keeps its work pending (workers do not acknowledge, the queen reschedules next tick).
 
 //!
-//! Files: the connection settings here, the bus in `bus.rs`, the work queue in `queue.rs`.
+//! * Registry: service discovery without Consul (`registry.rs`): per service a hash of
+//!   instances and a sorted set of TTL-check expiries on the server's clock.
+//!
+//! Files: the connection settings here, the bus in `bus.rs`, the work queue in `queue.rs`,
+//! the registry in `registry.rs`.
 
 mod bus;
 mod queue;
+mod registry;
 
 pub use bus::RedisBus;
 pub use queue::RedisQueue;
+pub use registry::RedisRegistry;
 
 use std::time::Duration;
 
