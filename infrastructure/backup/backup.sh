@@ -13,7 +13,7 @@
 # uploaded there as a tarball (aws CLI; credentials from the usual AWS_* variables).
 #
 # Needs: DATABASE_URL (postgres://...), REDIS_URL (redis://[:password@]host:port/db); pg_dump,
-# psql and redis-cli on PATH.
+# pg_restore, psql and redis-cli on PATH.
 set -eu
 
 die() {
@@ -22,13 +22,13 @@ die() {
 }
 
 : "${DATABASE_URL:?backup: set DATABASE_URL (postgres://user:pass@host:5432/db)}"
-: "${REDIS_URL:?backup: set REDIS_URL (redis://:pass@host:6379/0)}"
+: "${REDIS_URL:?backup: set REDIS_URL (redis://default:pass@host:6379/0)}"
 BACKUP_DIR=${BACKUP_DIR:-./backups}
 RETENTION_DAYS=${BACKUP_RETENTION_DAYS:-30}
 case "$RETENTION_DAYS" in
     '' | *[!0-9]*) die "BACKUP_RETENTION_DAYS must be a whole number of days, got '$RETENTION_DAYS'" ;;
 esac
-for tool in pg_dump psql redis-cli; do
+for tool in pg_dump pg_restore psql redis-cli; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed"
 done
 
@@ -63,15 +63,25 @@ if [ -n "${CONFIG_PATHS:-}" ]; then
     IFS=$old_ifs
 fi
 
+# Row counts from the dump itself (its COPY blocks: one line per row), so that they describe
+# the same snapshot as the dump while the swarm keeps writing; counted in the database, they
+# could include rows written after pg_dump's snapshot, and restore.sh would then refuse the
+# backup.
+pg_restore --data-only --file - "$work/postgres.dump" \
+    | awk '/^COPY / { table = $2; sub(/^public\./, "", table); rows = 0; inside = 1; next }
+           inside && $0 == "\\." { print table, rows; inside = 0; next }
+           inside { rows++ }' > "$work/rows.txt" \
+    || die "reading the row counts back from the dump failed"
 {
     echo "created $stamp"
     for table in $TABLES; do
-        count=$(psql "$DATABASE_URL" -X -q -At -v ON_ERROR_STOP=1 -c "SELECT count(*) FROM $table") \
-            || die "counting $table failed"
+        count=$(awk -v t="$table" '$1 == t { print $2 }' "$work/rows.txt")
+        [ -n "$count" ] || die "table $table is not in the dump"
         echo "table $table $count"
     done
     echo "redis_keys $(redis-cli -u "$REDIS_URL" --no-auth-warning dbsize)"
 } > "$work/MANIFEST"
+rm -f "$work/rows.txt"
 (cd "$work" && sha256sum postgres.dump redis.rdb memory-entries.jsonl memory-snapshots.jsonl \
     $( [ -f config.tar.gz ] && echo config.tar.gz ) > SHA256SUMS)
 

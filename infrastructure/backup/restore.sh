@@ -29,8 +29,10 @@ done
 
 (cd "$backup" && sha256sum -c --quiet SHA256SUMS) || die "$backup: checksums do not match SHA256SUMS"
 
+# Tables only: the views an extension brings (pg_stat_statements, which the stack's
+# init.sql creates in every fresh database) are not data.
 tables=$(psql "$DATABASE_URL" -X -q -At -v ON_ERROR_STOP=1 \
-    -c "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'") \
+    -c "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'") \
     || die "cannot reach the target database"
 clean=""
 if [ "$tables" != "0" ]; then
@@ -67,6 +69,13 @@ if [ -n "${REDIS_DATA_DIR:-}" ]; then
     mkdir -p "$aof_dir"
     cp "$backup/redis.rdb" "$aof_dir/$aof_name.1.base.rdb"
     printf 'file %s seq 1 type b\n' "$aof_name.1.base.rdb" > "$aof_dir/$aof_name.manifest"
+    # Written as root (the backup container), read and appended to by the Redis server's own
+    # user: the files take the data folder's owner, or Redis cannot open its next AOF file.
+    if [ "$(id -u)" = 0 ]; then
+        owner=$(stat -c '%u:%g' "$REDIS_DATA_DIR")
+        chown "$owner" "$REDIS_DATA_DIR/dump.rdb"
+        chown -R "$owner" "$aof_dir"
+    fi
     echo "restore: Redis snapshot written to $REDIS_DATA_DIR (dump.rdb and $aof_dir); start Redis now"
 else
     echo "restore: REDIS_DATA_DIR not set: Redis not restored (the snapshot is $backup/redis.rdb)" >&2
