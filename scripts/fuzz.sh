@@ -5,14 +5,17 @@
 # input in fuzz/artifacts/<target>/. Run by .ci/run.
 #
 #   scripts/fuzz.sh [--seconds N] [TARGET ...]      (default: 20 s each, every target)
+#   scripts/fuzz.sh --build-only                    (install cargo-fuzz if needed, build, stop)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SECONDS_EACH=20
 TARGETS=()
+BUILD_ONLY=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --seconds) SECONDS_EACH="$2"; shift 2 ;;
+        --build-only) BUILD_ONLY=1; shift ;;
         -*) echo "fuzz: unknown option $1" >&2; exit 2 ;;
         *) TARGETS+=("$1"); shift ;;
     esac
@@ -34,6 +37,10 @@ fi
 
 echo "==> cargo +nightly fuzz build"
 cargo +nightly fuzz build
+if [ "$BUILD_ONLY" = 1 ]; then
+    echo "fuzz: built"
+    exit 0
+fi
 SCRATCH="$(mktemp -d)"
 trap 'rm -rf "$SCRATCH"' EXIT
 for target in "${TARGETS[@]}"; do
