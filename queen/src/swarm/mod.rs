@@ -163,53 +163,50 @@ pub fn connect_ports(config: &Config) -> BoxFuture<'_, Result<Ports, StartError>
 
 async fn connect_ports_inner(config: &Config) -> Result<Ports, StartError> {
     let connections = &config.connections;
-    let (bus, queue, bus_name): (Arc<dyn Bus>, Arc<dyn WorkQueue>, String) =
-        match &connections.redis_url {
-            Some(url) => {
-                let settings = RedisSettings::new(url, config.queues.bus_buffer)?;
-                let bus = RedisBus::connect(&settings).await.doing(|| {
-                    format!(
-                        "connecting the bus to {} (TGE_SWARM_REDIS_URL)",
-                        redact(url)
-                    )
-                })?;
-                let queue = RedisQueue::connect(&settings, config.queues.visibility_timeout)
-                    .await
-                    .doing(|| {
-                        format!(
-                            "connecting the work queues to {} (TGE_SWARM_REDIS_URL)",
-                            redact(url)
-                        )
-                    })?;
-                (
-                    Arc::new(bus),
-                    Arc::new(queue),
-                    format!("redis {}", redact(url)),
-                )
-            }
-            None => (
-                Arc::new(EmbeddedBus::new(config.queues.bus_buffer)),
-                Arc::new(EmbeddedQueue::new(config.queues.visibility_timeout)),
-                "embedded".to_owned(),
-            ),
-        };
+    // One parsed Redis setting for the bus, the queues and (without Consul) the registry.
+    let redis = match &connections.redis_url {
+        Some(url) => Some((url, RedisSettings::new(url, config.queues.bus_buffer)?)),
+        None => None,
+    };
+    let connecting = |what: &str, url: &str| {
+        format!(
+            "connecting the {what} to {} (TGE_SWARM_REDIS_URL)",
+            redact(url)
+        )
+    };
+    let (bus, queue, bus_name): (Arc<dyn Bus>, Arc<dyn WorkQueue>, String) = match &redis {
+        Some((url, settings)) => {
+            let bus = RedisBus::connect(settings)
+                .await
+                .doing(|| connecting("bus", url))?;
+            let queue = RedisQueue::connect(settings, config.queues.visibility_timeout)
+                .await
+                .doing(|| connecting("work queues", url))?;
+            (
+                Arc::new(bus),
+                Arc::new(queue),
+                format!("redis {}", redact(url)),
+            )
+        }
+        None => (
+            Arc::new(EmbeddedBus::new(config.queues.bus_buffer)),
+            Arc::new(EmbeddedQueue::new(config.queues.visibility_timeout)),
+            "embedded".to_owned(),
+        ),
+    };
     let (store, store_name) = connect_store(config).await?;
     // Consul when configured; otherwise Redis, which every process of a distributed swarm
     // shares (a stack without Consul still discovers its agents); otherwise in process.
     let (registry, registry_name): (Arc<dyn Registry>, String) =
-        match (&connections.consul_url, &connections.redis_url) {
+        match (&connections.consul_url, &redis) {
             (Some(url), _) => (
                 Arc::new(ConsulRegistry::new(url, connections.consul_token.clone())?),
                 format!("consul {url}"),
             ),
-            (None, Some(url)) => {
-                let settings = RedisSettings::new(url, config.queues.bus_buffer)?;
-                let registry = RedisRegistry::connect(&settings).await.doing(|| {
-                    format!(
-                        "connecting the service registry to {} (TGE_SWARM_REDIS_URL)",
-                        redact(url)
-                    )
-                })?;
+            (None, Some((url, settings))) => {
+                let registry = RedisRegistry::connect(settings)
+                    .await
+                    .doing(|| connecting("service registry", url))?;
                 (Arc::new(registry), format!("redis {}", redact(url)))
             }
             (None, None) => (Arc::new(EmbeddedRegistry::new()), "embedded".to_owned()),

@@ -443,8 +443,8 @@ pub trait Store: Send + Sync + 'static {
     async fn list_deliveries(&self, subscription_id: i64, limit: u32) -> Result<Vec<Alert>>;
 }
 
-/// A running instance of a service.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A running instance of a service (serialised as the Redis registry stores it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ServiceInstance {
     /// Unique id (`local/keyword-0`).
     pub id: String,

@@ -101,13 +101,13 @@ async fn redis_registry_contract() {
     // Another process (another connection) sees what this one registered, with its metadata,
     // and the expiry follows the server's clock, not the caller's.
     let other = RedisRegistry::connect(&settings).await.unwrap();
+    let seen = async || other.healthy("tge-swarm-agent-keyword").await.unwrap();
     registry
         .register(&instance("n/keyword-3"), Duration::from_secs(30))
         .await
         .unwrap();
     registry.pass("n/keyword-3").await.unwrap();
-    let seen = other.healthy("tge-swarm-agent-keyword").await.unwrap();
-    assert_eq!(seen, vec![instance("n/keyword-3")]);
+    assert_eq!(seen().await, vec![instance("n/keyword-3")]);
 
     // Redis loses its data (a restart without persistence): the next pass writes it again.
     let client = settings.connect().await.unwrap();
@@ -119,30 +119,11 @@ async fn redis_registry_contract() {
         ])
         .await
         .unwrap();
-    assert!(
-        other
-            .healthy("tge-swarm-agent-keyword")
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(seen().await.is_empty());
     registry.pass("n/keyword-3").await.unwrap();
-    assert_eq!(
-        other
-            .healthy("tge-swarm-agent-keyword")
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(seen().await.len(), 1);
     registry.deregister("n/keyword-3").await.unwrap();
-    assert!(
-        other
-            .healthy("tge-swarm-agent-keyword")
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(seen().await.is_empty());
 }
 
 #[tokio::test]

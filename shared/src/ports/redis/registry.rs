@@ -19,11 +19,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use fred::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use super::super::{Registry, ServiceInstance};
 use super::{RedisSettings, unavailable};
-use crate::domain::Meta;
 use crate::error::{Error as SwarmError, Result};
 
 /// Registers an instance: written, and not passing until its first pass.
@@ -65,29 +63,10 @@ end
 return redis.call('HMGET', KEYS[1], unpack(ids))
 ";
 
-/// An instance as stored in Redis.
-#[derive(Serialize, Deserialize)]
-struct Stored {
-    id: String,
-    service: String,
-    tags: Vec<String>,
-    meta: Meta,
-}
-
-impl Stored {
-    fn of(instance: &ServiceInstance) -> Stored {
-        Stored {
-            id: instance.id.clone(),
-            service: instance.service.clone(),
-            tags: instance.tags.clone(),
-            meta: instance.meta.clone(),
-        }
-    }
-
-    fn json(instance: &ServiceInstance) -> String {
-        // A struct of strings, a list and a string map: serialising it cannot fail.
-        serde_json::to_string(&Stored::of(instance)).unwrap_or_default()
-    }
+/// An instance's JSON, as stored. A struct of strings, a list and a string map: serialising
+/// it cannot fail.
+fn json(instance: &ServiceInstance) -> String {
+    serde_json::to_string(instance).unwrap_or_default()
 }
 
 fn keys(service: &str) -> Vec<String> {
@@ -143,7 +122,7 @@ impl Registry for RedisRegistry {
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
             .insert(instance.id.clone(), (instance.clone(), ttl));
-        let args = vec![instance.id.clone(), Stored::json(instance)];
+        let args = vec![instance.id.clone(), json(instance)];
         self.run(REGISTER, &instance.service, args).await?;
         Ok(())
     }
@@ -166,7 +145,7 @@ impl Registry for RedisRegistry {
             return Err(SwarmError::not_found("service instance", id));
         };
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        let args = vec![id.to_owned(), Stored::json(&instance), ttl_ms.to_string()];
+        let args = vec![id.to_owned(), json(&instance), ttl_ms.to_string()];
         self.run(PASS, &instance.service, args).await?;
         Ok(())
     }
@@ -189,13 +168,8 @@ impl Registry for RedisRegistry {
             let Some(text) = value.as_string() else {
                 continue;
             };
-            match serde_json::from_str::<Stored>(&text) {
-                Ok(stored) if stored.service == service => healthy.push(ServiceInstance {
-                    id: stored.id,
-                    service: stored.service,
-                    tags: stored.tags,
-                    meta: stored.meta,
-                }),
+            match serde_json::from_str::<ServiceInstance>(&text) {
+                Ok(instance) if instance.service == service => healthy.push(instance),
                 Ok(_) => {}
                 Err(err) => {
                     // Written by something other than this adapter: skipped with a warning.
