@@ -159,11 +159,13 @@ container() { # service -> the id of its (first) container
     dc ps -q "$1" | head -1
 }
 
+ip_on() { # network (backend, egress, ...), container id -> the container's address on it
+    docker inspect -f "{{ (index .NetworkSettings.Networks \"${PROJECT}_$1\").IPAddress }}" "$2"
+}
+
 readyz_of() { # container id, port -> its /readyz answer, from a container on the backend network
-    local ip
-    ip=$(docker inspect -f "{{ (index .NetworkSettings.Networks \"${PROJECT}_backend\").IPAddress }}" "$1")
     docker run --rm --network "${PROJECT}_backend" tge-swarm/tools:local \
-        curl -sS --max-time 8 "http://$ip:$2/readyz" || true
+        curl -sS --max-time 8 "http://$(ip_on backend "$1"):$2/readyz" || true
 }
 
 # ---------------------------------------------------------------- 1. up
@@ -212,7 +214,7 @@ KEYWORD_PID=$(pid_of keyword)
 QUALITY_PID=$(pid_of data-quality)
 SCRAPING_PID=$(pid_of scraping)
 REDIS_ID=$(container redis)
-FEEDS_IP=$(docker inspect -f "{{ (index .NetworkSettings.Networks \"${PROJECT}_egress\").IPAddress }}" "$(container feeds)")
+FEEDS_IP=$(ip_on egress "$(container feeds)")
 feeds 4
 # Keyword and data quality die the moment either stage holds work delivered and not yet
 # acknowledged (polled inside the Redis container as fast as redis-cli answers: a stage holds
@@ -259,7 +261,8 @@ report "partition: /readyz while cut off: $(head -c 300 "$WORK/readyz.json")"
 sleep $((30 - (SECONDS - started)))
 docker network connect "${PROJECT}_data" "$KEYWORD"
 started=$SECONDS
-wait_for "keyword ready again" 120 sh -c "docker run --rm --network ${PROJECT}_backend tge-swarm/tools:local curl -fsS --max-time 5 http://$(docker inspect -f "{{ (index .NetworkSettings.Networks \"${PROJECT}_backend\").IPAddress }}" "$KEYWORD"):8011/readyz"
+keyword_ready() { readyz_of "$KEYWORD" 8011 | grep '"status":"ready"'; }
+wait_for "keyword ready again" 120 keyword_ready
 report "partition: keyword ready $WAITED s after reconnecting"
 wait_for "$ANNOUNCED events after the partition" 180 exactly_once
 report "partition: $ANNOUNCED announcements -> $ANNOUNCED events, each once, $((SECONDS - started)) s after reconnecting"
@@ -336,8 +339,6 @@ dc2 run --rm --no-deps -v "${PROJECT2}_redisdata:/redis-data" -e REDIS_DATA_DIR=
     || { cat "$WORK/restore.log"; die "restore.sh failed"; }
 dc2 up -d 2>&1 | grep -v "^Creating\|^Starting\|is up-to-date" || true
 wait_for "the restored stack healthy" 300 all_healthy "$PROJECT2"
-PROJECT_SAVED=$PROJECT
-PROJECT=$PROJECT2
 wait_for "the restored stack's API" 60 curl -fsS -o /dev/null "$BASE/api/v1/events?page_size=1"
 sleep 10 # the fresh stack reads the same feeds again: it must add nothing
 curl -fsS "$BASE/api/v1/events?page_size=200&sources_per_event=0" \
@@ -347,7 +348,6 @@ diff "$WORK/events-before.txt" "$WORK/events-after.txt" > "$WORK/events.diff" \
     || { cat "$WORK/events.diff"; die "the restored stack's events differ from the backed-up stack's"; }
 exactly_once
 report "restore: fresh stack healthy with the same $(wc -l < "$WORK/events-after.txt") events $((SECONDS - started)) s after it was created; no event added on re-reading the feeds"
-PROJECT=$PROJECT_SAVED
 
 echo
 echo "==> stack: every check passed"
