@@ -19,6 +19,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use super::features::{FEATURE_COUNT, FEATURE_NAMES, f};
+use super::salience::{Ranker, RankerFile};
 use super::text::{self, Sparse};
 
 pub use super::feedback::{Adaptation, FeedbackSample, pattern_keys};
@@ -45,6 +46,8 @@ pub struct Model {
     pub sentence_stage: Option<SentenceStage>,
     /// Probability at or above which a document is an announcement.
     pub threshold: f64,
+    /// The learned ranker of project and ticker candidates, or none (hand-set weights).
+    pub extraction: Option<Ranker>,
     /// How it was trained.
     pub training: TrainingInfo,
 }
@@ -157,6 +160,13 @@ pub struct TrainingInfo {
     /// What it was trained on (file names and filters), for the record.
     #[serde(default)]
     pub data: String,
+    /// L2 penalty on the extraction ranker's weights.
+    #[serde(default)]
+    pub l2_extraction: f64,
+    /// Out-of-fold accuracy of the extraction ranker on the labelled positives (grouped
+    /// folds): project, ticker.
+    #[serde(default)]
+    pub extraction_cross_validation: [f64; 2],
 }
 
 #[derive(Serialize, Deserialize)]
@@ -172,6 +182,8 @@ struct ModelFile {
     first_stage: Option<FirstStageFile>,
     #[serde(default)]
     sentence_stage: Option<SentenceStageFile>,
+    #[serde(default)]
+    extraction: Option<RankerFile>,
     training: TrainingInfo,
 }
 
@@ -289,6 +301,7 @@ impl Model {
             first_stage: None,
             sentence_stage: None,
             threshold: 0.5,
+            extraction: None,
             training: TrainingInfo::default(),
         }
     }
@@ -356,6 +369,10 @@ impl Model {
                 })
             }
         };
+        let extraction = match file.extraction {
+            None => None,
+            Some(extraction) => Some(extraction.read("extraction").map_err(ModelError)?),
+        };
         Ok(Model {
             bias: file.bias,
             weights,
@@ -363,6 +380,7 @@ impl Model {
             first_stage,
             sentence_stage,
             threshold: file.threshold,
+            extraction,
             training: file.training,
         })
     }
@@ -394,6 +412,10 @@ impl Model {
             text: text_stage,
             first_stage,
             sentence_stage,
+            extraction: self
+                .extraction
+                .as_ref()
+                .map(|ranker| RankerFile::of(ranker, round)),
             training: self.training.clone(),
         };
         let mut out = serde_json::to_string_pretty(&file).unwrap_or_default();

@@ -149,7 +149,7 @@ impl Scorer {
         let threshold = threshold.unwrap_or(model.threshold);
         Ok(Scorer {
             extractor: Extractor::new(companies)?,
-            salience: super::salience::Salience::new()
+            salience: super::salience::Salience::new(model.extraction.clone())
                 .map_err(|err| BuildError(format!("salience patterns: {err}")))?,
             model,
             threshold,

@@ -11,7 +11,9 @@ use swarm_agents::keyword::corpus::{
 use swarm_agents::keyword::current_year;
 use swarm_agents::keyword::model::Model;
 use swarm_agents::keyword::scorer::Scorer;
-use swarm_agents::keyword::train::{BAND_TOLERANCE, Example, TrainOptions, examples_of, train};
+use swarm_agents::keyword::train::{
+    BAND_TOLERANCE, Example, TrainOptions, add_extraction, examples_of, extraction_examples, train,
+};
 use swarm_queen::classify::{ClassifyInput, classify_one};
 use swarm_shared::config::Config;
 
@@ -314,6 +316,9 @@ pub(crate) struct TrainArgs {
     /// L2 penalty per embedding weight (the cascade's third stage).
     #[arg(long, default_value_t = TrainOptions::default().l2_embedding)]
     l2_embedding: f64,
+    /// L2 penalty per weight of the extraction ranker (project and ticker).
+    #[arg(long, default_value_t = TrainOptions::default().l2_extraction)]
+    l2_extraction: f64,
     /// Which feature blocks to use: `both`, `structured` or `text` (for ablations).
     #[arg(long, default_value = "both")]
     blocks: String,
@@ -324,6 +329,7 @@ pub(crate) fn train_model(config: &Config, args: &TrainArgs) -> anyhow::Result<(
         l2: args.l2,
         l2_text: args.l2_text,
         l2_embedding: args.l2_embedding,
+        l2_extraction: args.l2_extraction,
         ..TrainOptions::default()
     };
     anyhow::ensure!(
@@ -337,6 +343,10 @@ pub(crate) fn train_model(config: &Config, args: &TrainArgs) -> anyhow::Result<(
     anyhow::ensure!(
         options.l2_embedding >= 0.0 && options.l2_embedding.is_finite(),
         "--l2-embedding must be a non-negative number"
+    );
+    anyhow::ensure!(
+        options.l2_extraction >= 0.0 && options.l2_extraction.is_finite(),
+        "--l2-extraction must be a non-negative number"
     );
     let (use_structured, use_text) = match args.blocks.as_str() {
         "both" => (true, true),
@@ -388,7 +398,22 @@ pub(crate) fn train_model(config: &Config, args: &TrainArgs) -> anyhow::Result<(
     if args.blocks != "both" {
         data.push_str(&format!("; blocks {}", args.blocks));
     }
-    let (model, out_of_fold) = train(&examples, &options, &data);
+    let (mut model, out_of_fold) = train(&examples, &options, &data);
+    // The extraction ranker learns from the corpus's positives (not the extra texts: their
+    // names were written for this project).
+    let ranked = extraction_examples(&extractor, &refs, args.year);
+    let figures = add_extraction(&mut model, &ranked, &options)
+        .map_err(|err| anyhow::anyhow!("extraction patterns: {err}"))?;
+    eprintln!(
+        "extraction ranker: {} positives; out of fold project {}/{} ({:.3}), ticker {}/{} ({:.3})",
+        ranked.len(),
+        figures.project.right,
+        figures.project.judged,
+        figures.project.share(),
+        figures.ticker.right,
+        figures.ticker.judged,
+        figures.ticker.share()
+    );
     for (item, probability) in items.iter().zip(out_of_fold.iter()) {
         let Some(probability) = probability else {
             continue;

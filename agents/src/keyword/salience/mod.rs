@@ -1,38 +1,128 @@
-//! Which project and ticker a text is about, pure: the most salient candidates of its opening
+//! Which project and ticker a text is about, pure: the best-ranked candidates of its opening
 //! bytes, for documents the watchlist does not name.
 //!
-//! A ticker candidate is an upper-case symbol (`SOMI`, `SP1`); it scores by how often it
-//! appears and how it is written (`$SOMI`, `(SOMI)`, `SOMI token`, `SOMI/USDT`). A project
-//! candidate is a run of one to three capitalised words (`Yield Guild Games`, `ZetaChain`);
-//! it scores by how often it appears, whether the opening sentence names it, whether the
-//! chosen ticker stands beside it (`Somnia (SOMI)`) and whether the ticker abbreviates it
-//! (SOMI, Somnia). Exchanges, months, weekdays and sentence-initial words are not projects;
-//! quote currencies and acronyms of the trade (USDT, TGE, UTC) are not tickers.
+//! A ticker candidate is an upper-case symbol (`SOMI`, `SP1`); a project candidate is a run
+//! of one to three capitalised words (`Yield Guild Games`, `ZetaChain`) or a name written
+//! lower case first (`edgeX`). Each is described by features (`candidates.rs`: how often and
+//! where it appears, how it is written, `$SOMI`, `(SOMI)`, `SOMI/USDT`, `Somnia (SOMI)`,
+//! whether the ticker abbreviates it, whether it is an exchange, a symbol of the trade or a
+//! word written in lower case elsewhere, whether the text links a site or handle of that
+//! name) and a linear ranker scores them: its weights are learned by `tge-swarm train` from
+//! the labelled positives (`train/extraction.rs`) and shipped in the model file. The ticker
+//! is chosen first; the project's features read it.
 
-use std::collections::HashMap;
-
-use regex::Regex;
-
+mod candidates;
+mod file;
 mod words;
 
-use words::{NOT_PROJECTS, NOT_TICKERS};
+pub use candidates::{Candidate, PROJECT_FEATURES, TICKER_FEATURES};
+pub use file::RankerFile;
 
 /// Bytes of the text read.
-const OPENING_BYTES: usize = 4096;
+pub const OPENING_BYTES: usize = 4096;
+
+/// Log-odds under which the best ticker candidate is not taken: a text whose only symbols
+/// are `USDT` and `UTC` names no ticker. Projects have no floor: the best-ranked name is
+/// taken (a floor cost accuracy out of fold).
+pub const TICKER_FLOOR: f64 = -4.0;
+
+/// A linear scorer of candidates: the bias and one weight per feature.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Linear {
+    /// Intercept.
+    pub bias: f64,
+    /// One weight per feature, in the feature list's order.
+    pub weights: Vec<f64>,
+}
+
+impl Linear {
+    /// A candidate's log-odds of being the one.
+    pub fn score(&self, values: &[f64]) -> f64 {
+        self.bias
+            + self
+                .weights
+                .iter()
+                .zip(values)
+                .map(|(weight, value)| weight * value)
+                .sum::<f64>()
+    }
+
+    /// The weights of `named` (feature name, weight), zero for the others.
+    fn of(names: &[&str], named: &[(&str, f64)]) -> Linear {
+        Linear {
+            bias: 0.0,
+            weights: names
+                .iter()
+                .map(|name| {
+                    named
+                        .iter()
+                        .find(|(known, _)| known == name)
+                        .map_or(0.0, |(_, weight)| *weight)
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The two rankers: tickers, then projects.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranker {
+    /// Scores ticker candidates ([`TICKER_FEATURES`]).
+    pub ticker: Linear,
+    /// Scores project candidates ([`PROJECT_FEATURES`]).
+    pub project: Linear,
+}
+
+impl Ranker {
+    /// Hand-set weights for a model file without learned ones (and for training, which
+    /// reads candidates only): a symbol's `$`, parentheses and pairs, a name in the opening
+    /// sentence, beside the ticker or abbreviated by it; symbols of the trade, common words
+    /// and words written in lower case elsewhere ruled out.
+    pub fn hand_set() -> Ranker {
+        Ranker {
+            ticker: Linear::of(
+                TICKER_FEATURES,
+                &[
+                    ("count", 1.0),
+                    ("dollar", 3.0),
+                    ("parenthesised", 3.0),
+                    ("token_word_after", 2.0),
+                    ("quote_pair_after", 3.0),
+                    ("shouted_heading", -0.5),
+                    ("word_of_the_trade", -10.0),
+                ],
+            ),
+            project: Linear::of(
+                PROJECT_FEATURES,
+                &[
+                    ("count", 1.0),
+                    ("in_first_sentence", 1.5),
+                    ("ticker_in_parentheses_after", 4.0),
+                    ("ticker_abbreviates", 2.0),
+                    ("capitals_only", -1.0),
+                    ("written_lower_case_elsewhere", -10.0),
+                    ("is_the_ticker", -10.0),
+                    ("common_words_only", -10.0),
+                    ("time_or_period", -10.0),
+                    ("description_based", -10.0),
+                ],
+            ),
+        }
+    }
+}
 
 /// The salient project and ticker of a text.
 #[derive(Debug)]
 pub struct Salience {
-    symbol: Regex,
-    name: Regex,
+    patterns: candidates::Patterns,
+    ranker: Ranker,
 }
 
-fn is_not_ticker(symbol: &str) -> bool {
-    NOT_TICKERS.contains(&symbol)
-}
-
-fn is_not_project_word(word: &str) -> bool {
-    NOT_PROJECTS.contains(&word.to_lowercase().as_str())
+/// Whether the match at `start` opens a sentence: the text's start, or after a line break or
+/// a sentence's end.
+fn opens_sentence(text: &str, start: usize) -> bool {
+    let before = text[..start].trim_end_matches([' ', '\t']);
+    before.is_empty() || before.ends_with(['.', '!', '?', '\n', ':', '。', '"', '“'])
 }
 
 /// A word of a time or a period, not of a name: `AM`, `UTC`, `Q3`, `H2`, `2024`, `14:00`.
@@ -46,14 +136,6 @@ fn is_time_word(word: &str) -> bool {
             .chars()
             .all(|c| c.is_ascii_digit() || c == '.' || c == ':')
 }
-
-/// Whether the match at `start` opens a sentence: the text's start, or after a line break or
-/// a sentence's end.
-fn opens_sentence(text: &str, start: usize) -> bool {
-    let before = text[..start].trim_end_matches([' ', '\t']);
-    before.is_empty() || before.ends_with(['.', '!', '?', '\n', ':', '。', '"', '“'])
-}
-
 /// Whether `ticker` abbreviates `name`: the name, letters only, begins with the ticker's
 /// first three letters, or with its first letter and contains the rest in order
 /// (AXL, Axelar; ZETA, ZetaChain).
@@ -85,167 +167,61 @@ fn abbreviates(ticker: &str, name: &str) -> bool {
 }
 
 impl Salience {
-    /// Compiles the patterns.
-    pub fn new() -> Result<Salience, regex::Error> {
+    /// Compiles the patterns; `ranker` (a model's learned weights) or the hand-set weights.
+    pub fn new(ranker: Option<Ranker>) -> Result<Salience, regex::Error> {
         Ok(Salience {
-            symbol: Regex::new(r"(\$)?(?-u:\b)([A-Z][A-Z0-9]{1,9})(?-u:\b)")?,
-            name: Regex::new(
-                r"(?-u:\b)((?:[A-Z][A-Za-z0-9]*|[a-z]+[A-Z][A-Za-z0-9]*)(?:[.\-][A-Za-z0-9]+)?(?: (?:[A-Z][A-Za-z0-9]*|[0-9]+(?:\.[0-9]+)?)){0,2})(?-u:\b)",
-            )?,
+            patterns: candidates::Patterns::new()?,
+            ranker: ranker.unwrap_or_else(Ranker::hand_set),
         })
     }
 
     /// The most salient `(project, ticker)` of `text`, either possibly none.
     pub fn find(&self, text: &str) -> (Option<String>, Option<String>) {
-        let mut end = text.len().min(OPENING_BYTES);
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        let opening = &text[..end];
-        let ticker = self.ticker(opening);
-        let project = self.project(opening, ticker.as_deref());
+        let opening = opening(text);
+        let ticker = pick(
+            &self.ranker.ticker,
+            self.patterns.tickers(opening),
+            TICKER_FLOOR,
+        );
+        let project = pick(
+            &self.ranker.project,
+            self.patterns.projects(opening, ticker.as_deref()),
+            f64::NEG_INFINITY,
+        );
         (project, ticker)
     }
 
-    fn ticker(&self, text: &str) -> Option<String> {
-        let bytes = text.as_bytes();
-        let mut scores: HashMap<&str, (f64, usize)> = HashMap::new();
-        for found in self.symbol.captures_iter(text) {
-            let Some(symbol) = found.get(2) else { continue };
-            let word = symbol.as_str();
-            if is_not_ticker(word) || word.chars().all(|c| c.is_ascii_digit()) {
-                continue;
-            }
-            let mut score = 1.0;
-            if found.get(1).is_some() {
-                score += 3.0;
-            }
-            let before = symbol.start().checked_sub(1).map(|at| bytes[at]);
-            let after = bytes.get(symbol.end()).copied();
-            if before == Some(b'(') && after == Some(b')') {
-                score += 3.0;
-            }
-            let rest = &text[symbol.end()..];
-            if rest.starts_with(" token")
-                || rest.starts_with(" airdrop")
-                || rest.starts_with(" coin")
-            {
-                score += 2.0;
-            }
-            if rest.starts_with("/USDT") || rest.starts_with("/USDC") || rest.starts_with("USDT") {
-                score += 3.0;
-            }
-            // A shouted heading is not a ticker: neighbours in capitals too.
-            let shouted = rest
-                .split_whitespace()
-                .next()
-                .is_some_and(|next| next.len() > 3 && next.chars().all(|c| c.is_ascii_uppercase()));
-            if shouted {
-                score -= 0.5;
-            }
-            let entry = scores.entry(word).or_insert((0.0, symbol.start()));
-            entry.0 += score;
-        }
-        best(scores, 1.0)
+    /// The ticker candidates of `text`'s opening (for training).
+    pub fn ticker_candidates(&self, text: &str) -> Vec<Candidate> {
+        self.patterns.tickers(opening(text))
     }
 
-    fn project(&self, text: &str, ticker: Option<&str>) -> Option<String> {
-        let first_sentence_end = text
-            .find(['.', '\n', '!', '?', '。'])
-            .unwrap_or(text.len())
-            .max(80)
-            .min(text.len());
-        let mut scores: HashMap<String, (f64, usize)> = HashMap::new();
-        let mut named_in_running_text: std::collections::HashSet<String> =
-            std::collections::HashSet::new();
-        for found in self.name.find_iter(text) {
-            let mut words: Vec<&str> = found.as_str().split(' ').collect();
-            // Drop leading words that are not names ("Today Somnia" -> "Somnia"), and
-            // trailing ones that name the event ("Connext Airdrop" -> "Connext").
-            while words.first().is_some_and(|word| is_not_project_word(word)) {
-                words.remove(0);
-            }
-            while words.len() > 1 && words.last().is_some_and(|word| is_not_project_word(word)) {
-                words.pop();
-            }
-            if words.is_empty() || words[0].chars().all(|c| c.is_ascii_digit() || c == '.') {
-                continue;
-            }
-            let candidate = words.join(" ");
-            // A capitalised common word ("Introducing", "Summary") is written in lower case
-            // elsewhere, or is a sentence opener; a name is not.
-            if words.len() == 1 && appears_lowercase(text, &candidate) {
-                continue;
-            }
-            // Times and periods ("AM UTC", "Q3 2024") and descriptions ("Solana-based") are
-            // not names.
-            if words.iter().all(|word| is_time_word(word)) || candidate.ends_with("-based") {
-                continue;
-            }
-            if candidate.len() < 2
-                || ticker.is_some_and(|symbol| symbol == candidate)
-                || candidate
-                    .chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-                    && is_not_ticker(&candidate)
-            {
-                continue;
-            }
-            // Where the kept words begin (leading and trailing words may have been dropped).
-            let start = found.start() + found.as_str().find(candidate.as_str()).unwrap_or(0);
-            let mut score = 1.0;
-            if start < first_sentence_end {
-                score += 1.5;
-            }
-            let mut tied = false;
-            if let Some(symbol) = ticker {
-                let after = &text[found.end()..];
-                let paren = format!(" ({symbol})");
-                let dollar = format!(" (${symbol})");
-                if after.starts_with(&paren) || after.starts_with(&dollar) {
-                    score += 4.0;
-                    tied = true;
-                }
-                if abbreviates(symbol, &candidate) {
-                    score += 2.0;
-                    tied = true;
-                }
-            }
-            if candidate.len() > 1
-                && candidate
-                    .chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-            {
-                // Capitals alone are likelier a ticker or an acronym than a project's name.
-                score *= 0.5;
-            }
-            if words.len() == 1 && (tied || !opens_sentence(text, start)) {
-                named_in_running_text.insert(candidate.clone());
-            }
-            let entry = scores.entry(candidate).or_insert((0.0, start));
-            entry.0 += score;
-        }
-        // A single capitalised word seen only where sentences open ("Having", "Allocation")
-        // is likelier an ordinary word than a name, unless the ticker stands by it.
-        for (candidate, (score, _)) in scores.iter_mut() {
-            if !candidate.contains(' ') && !named_in_running_text.contains(candidate) {
-                *score *= 0.5;
-            }
-        }
-        let borrowed: HashMap<&str, (f64, usize)> =
-            scores.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-        if let Some(found) = best(borrowed, 2.5) {
-            return Some(found);
-        }
-        // Below the bar, a name the ticker abbreviates still beats none.
-        let symbol = ticker?;
-        let abbreviated: HashMap<&str, (f64, usize)> = scores
-            .iter()
-            .filter(|(name, _)| abbreviates(symbol, name))
-            .map(|(k, v)| (k.as_str(), *v))
-            .collect();
-        best(abbreviated, 0.0)
+    /// The project candidates of `text`'s opening given the chosen ticker (for training).
+    pub fn project_candidates(&self, text: &str, ticker: Option<&str>) -> Vec<Candidate> {
+        self.patterns.projects(opening(text), ticker)
     }
+}
+
+/// The first [`OPENING_BYTES`] of `text`, on a character boundary.
+fn opening(text: &str) -> &str {
+    let mut end = text.len().min(OPENING_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// The best-scoring candidate (the earliest among equals), unless it scores under `floor`.
+pub fn pick(scorer: &Linear, candidates: Vec<Candidate>, floor: f64) -> Option<String> {
+    let mut best: Option<(f64, Candidate)> = None;
+    for candidate in candidates {
+        let score = scorer.score(&candidate.values);
+        if best.as_ref().is_none_or(|(top, _)| score > *top) {
+            best = Some((score, candidate));
+        }
+    }
+    best.filter(|(score, _)| *score >= floor)
+        .map(|(_, candidate)| candidate.name)
 }
 
 /// Whether `word` occurs in `text` in lower case as a whole word.
@@ -269,17 +245,6 @@ fn appears_lowercase(text: &str, word: &str) -> bool {
         from = end;
     }
     false
-}
-
-/// The highest-scoring candidate at or above `floor` (earliest among equals).
-fn best(scores: HashMap<&str, (f64, usize)>, floor: f64) -> Option<String> {
-    let mut ranked: Vec<(&str, f64, usize)> = scores
-        .into_iter()
-        .map(|(name, (score, first))| (name, score, first))
-        .filter(|(_, score, _)| *score >= floor)
-        .collect();
-    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)));
-    ranked.first().map(|(name, _, _)| (*name).to_owned())
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@ use super::*;
 
 #[test]
 fn projects_and_tickers_named_in_the_body() {
-    let salience = Salience::new().unwrap();
+    let salience =
+        Salience::new(crate::keyword::model::Model::shipped().unwrap().extraction).unwrap();
     let cases = [
         (
             "Binance distributes 30M SOMI through HODLer Airdrops and lists Somnia on Sept 2. SOMI fuels the Somnia chain.",
@@ -68,4 +69,72 @@ fn abbreviations() {
     assert!(abbreviates("ZETA", "ZetaChain"));
     assert!(!abbreviates("GLMR", "Moonbeam"));
     assert!(!abbreviates("X", "Xterio"));
+}
+
+fn value(candidates: &[Candidate], name: &str, names: &[&str], feature: &str) -> f64 {
+    let candidate = candidates
+        .iter()
+        .find(|candidate| candidate.name == name)
+        .unwrap_or_else(|| panic!("no candidate {name} in {candidates:?}"));
+    let index = names.iter().position(|known| *known == feature).unwrap();
+    candidate.values[index]
+}
+
+#[test]
+fn candidate_features_read_the_headline_after_an_empty_title() {
+    let salience = Salience::new(None).unwrap();
+    // The scorer joins an empty title and the text with a line break.
+    let text = "\nNorvane (NRV) opens its claim today\nNRV trades against USDT on Zentra. Visit norvane.xyz or @norvane_fi.\nThe claim runs until May.";
+    let tickers = salience.ticker_candidates(text);
+    assert_eq!(value(&tickers, "NRV", TICKER_FEATURES, "in_headline"), 1.0);
+    assert_eq!(
+        value(&tickers, "NRV", TICKER_FEATURES, "parenthesised"),
+        1f64.ln_1p()
+    );
+    assert_eq!(
+        value(&tickers, "NRV", TICKER_FEATURES, "count"),
+        2f64.ln_1p()
+    );
+    assert_eq!(
+        value(&tickers, "USDT", TICKER_FEATURES, "word_of_the_trade"),
+        1.0
+    );
+    assert_eq!(value(&tickers, "USDT", TICKER_FEATURES, "in_headline"), 0.0);
+    let projects = salience.project_candidates(text, Some("NRV"));
+    for (feature, expected) in [
+        ("in_headline", 1.0),
+        ("in_first_sentence", 1.0),
+        ("ticker_in_parentheses_after", 1f64.ln_1p()),
+        ("ticker_abbreviates", 1.0),
+        ("domain_or_handle", 1.0),
+    ] {
+        assert_eq!(
+            value(&projects, "Norvane", PROJECT_FEATURES, feature),
+            expected,
+            "{feature}"
+        );
+    }
+    assert_eq!(
+        value(&projects, "Zentra", PROJECT_FEATURES, "in_headline"),
+        0.0
+    );
+    assert_eq!(
+        value(&projects, "Zentra", PROJECT_FEATURES, "domain_or_handle"),
+        0.0
+    );
+    // Every candidate has one value per feature, all finite.
+    for candidate in &tickers {
+        assert_eq!(candidate.values.len(), TICKER_FEATURES.len());
+        assert!(candidate.values.iter().all(|v| v.is_finite()));
+    }
+    for candidate in &projects {
+        assert_eq!(candidate.values.len(), PROJECT_FEATURES.len());
+        assert!(candidate.values.iter().all(|v| v.is_finite()));
+    }
+}
+
+#[test]
+fn a_text_with_only_symbols_of_the_trade_names_no_ticker() {
+    let salience = Salience::new(None).unwrap();
+    assert_eq!(salience.find("Deposit USDT before 10:00 UTC.").1, None);
 }

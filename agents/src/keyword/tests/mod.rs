@@ -258,9 +258,12 @@ fn tickers_named_before_token_or_airdrop() {
             "A public token sale of MON token runs from November 17.",
             Some("MON"),
         ),
+        // Words of the trade (NFT, USDT, TGE) are weighed, not ruled out: some projects'
+        // tickers are such words (STEPN's GMT), and ruling them out cost 4 of 198 tickers
+        // out of fold. A text naming only quote currencies and times names no ticker.
         (
-            "Project launches NFT token sale",
-            "The NFT token sale opens next week.",
+            "Deposits open at 10:00 UTC",
+            "Deposit USDT or USDC before 10:00 UTC.",
             None,
         ),
     ];

@@ -98,20 +98,33 @@ pub(super) fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// Minimises [`objective`] by L-BFGS (ten corrections) with a backtracking Armijo line search.
+/// Minimises [`objective`] over the blocks given, from zero.
 pub(super) fn fit(examples: &[&Example], options: &TrainOptions, blocks: Blocks) -> Vec<f64> {
-    const MEMORY: usize = 10;
-    let mut theta = vec![0.0; PARAMS];
     if examples.is_empty() {
-        return theta;
+        return vec![0.0; PARAMS];
     }
-    let mut gradient = vec![0.0; PARAMS];
-    let mut loss = objective(&theta, examples, options, blocks, &mut gradient);
+    minimise(PARAMS, options.iterations, |theta, gradient| {
+        objective(theta, examples, options, blocks, gradient)
+    })
+}
+
+/// Minimises a smooth convex `objective` (the loss, its gradient written into the slice) of
+/// `params` parameters from zero by L-BFGS (ten corrections) with a backtracking Armijo line
+/// search, at most `iterations` steps.
+pub(super) fn minimise(
+    params: usize,
+    iterations: usize,
+    mut objective: impl FnMut(&[f64], &mut [f64]) -> f64,
+) -> Vec<f64> {
+    const MEMORY: usize = 10;
+    let mut theta = vec![0.0; params];
+    let mut gradient = vec![0.0; params];
+    let mut loss = objective(&theta, &mut gradient);
     let mut history: std::collections::VecDeque<(Vec<f64>, Vec<f64>, f64)> =
         std::collections::VecDeque::with_capacity(MEMORY);
-    let mut candidate = vec![0.0; PARAMS];
-    let mut candidate_gradient = vec![0.0; PARAMS];
-    for _ in 0..options.iterations {
+    let mut candidate = vec![0.0; params];
+    let mut candidate_gradient = vec![0.0; params];
+    for _ in 0..iterations {
         // Two-loop recursion: direction = -H g.
         let mut direction: Vec<f64> = gradient.iter().map(|g| -g).collect();
         let mut alphas = Vec::with_capacity(history.len());
@@ -149,13 +162,7 @@ pub(super) fn fit(examples: &[&Example], options: &TrainOptions, blocks: Blocks)
             for ((c, t), d) in candidate.iter_mut().zip(&theta).zip(&direction) {
                 *c = t + step * d;
             }
-            let candidate_loss = objective(
-                &candidate,
-                examples,
-                options,
-                blocks,
-                &mut candidate_gradient,
-            );
+            let candidate_loss = objective(&candidate, &mut candidate_gradient);
             if candidate_loss <= loss + 1e-4 * step * slope {
                 let s: Vec<f64> = candidate.iter().zip(&theta).map(|(c, t)| c - t).collect();
                 let y: Vec<f64> = candidate_gradient

@@ -10,6 +10,16 @@ use super::*;
 /// form one group, groups are dealt to folds largest first onto the fold with the fewest
 /// examples (ties by fold number), so folds are balanced and deterministic.
 pub fn assign_folds(examples: &[&Example], folds: usize) -> Vec<usize> {
+    let keys: Vec<&[String]> = examples
+        .iter()
+        .map(|example| example.group_keys.as_slice())
+        .collect();
+    assign_folds_by_keys(&keys, folds)
+}
+
+/// [`assign_folds`] over each item's group keys.
+pub fn assign_folds_by_keys(keys: &[&[String]], folds: usize) -> Vec<usize> {
+    let examples = keys;
     let folds = folds.max(2);
     // Union-find over examples through their keys.
     let mut parent: Vec<usize> = (0..examples.len()).collect();
@@ -21,8 +31,8 @@ pub fn assign_folds(examples: &[&Example], folds: usize) -> Vec<usize> {
         index
     }
     let mut first_with_key: HashMap<&str, usize> = HashMap::new();
-    for (index, example) in examples.iter().enumerate() {
-        for key in &example.group_keys {
+    for (index, item_keys) in examples.iter().enumerate() {
+        for key in item_keys.iter() {
             match first_with_key.get(key.as_str()) {
                 Some(&other) => {
                     let a = root(&mut parent, index);

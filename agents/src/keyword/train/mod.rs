@@ -15,10 +15,15 @@
 //! choices of bands and threshold in `choose.rs`.
 
 mod choose;
+mod extraction;
 mod fit;
 mod folds;
 
 pub use choose::{BAND_TOLERANCE, cascade, choose_threshold};
+pub use extraction::{
+    Accuracy, ExtractionExample, ExtractionFigures, add_extraction, extraction_examples,
+    train_extraction,
+};
 pub use folds::assign_folds;
 
 use super::features::FEATURE_COUNT;
@@ -121,6 +126,8 @@ pub struct TrainOptions {
     pub l2_text: f64,
     /// L2 penalty on the embedding weights of the third stage.
     pub l2_embedding: f64,
+    /// L2 penalty on the extraction ranker's weights.
+    pub l2_extraction: f64,
     /// L-BFGS iterations at most.
     pub iterations: usize,
     /// Cross-validation folds used to choose the threshold.
@@ -135,6 +142,8 @@ impl Default for TrainOptions {
             l2_text: 3e-5,
             // Chosen by cross-validation (docs/detection.md, "Ablations").
             l2_embedding: 1e-5,
+            // Chosen by cross-validation (docs/detection.md, "Extraction").
+            l2_extraction: 3e-5,
             iterations: 300,
             folds: 5,
         }
@@ -198,6 +207,7 @@ pub fn train(
         }),
         sentence_stage,
         threshold,
+        extraction: None,
         training: TrainingInfo {
             items: examples.len(),
             positives: examples.iter().filter(|e| e.label).count(),
@@ -210,6 +220,8 @@ pub fn train(
             skipped_text_stage: round(skipped),
             sentence_stage_share: round(sentence_share),
             data: data.to_owned(),
+            l2_extraction: 0.0,
+            extraction_cross_validation: [0.0; 2],
         },
     };
     (model, probabilities)

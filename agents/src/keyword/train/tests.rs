@@ -66,6 +66,7 @@ fn fitting_separates_a_learnable_signal_through_both_blocks() {
         l2: 1e-3,
         l2_text: 1e-3,
         l2_embedding: 1e-3,
+        l2_extraction: 1e-3,
         iterations: 200,
         folds: 3,
     };
@@ -93,6 +94,7 @@ fn a_third_stage_ships_only_when_the_embedding_carries_what_the_rest_misses() {
         l2: 1e-3,
         l2_text: 1e-3,
         l2_embedding: 1e-4,
+        l2_extraction: 1e-3,
         iterations: 200,
         folds: 4,
     };
@@ -124,4 +126,49 @@ fn threshold_prefers_the_targets_then_precision() {
     let (threshold, figures) = choose_threshold(&scored);
     assert!(figures[0] >= 0.8, "{figures:?} at {threshold}");
     assert!(threshold > 0.55, "{threshold}");
+}
+
+#[test]
+fn the_extraction_ranker_learns_which_candidate_is_named() {
+    use crate::keyword::train::{ExtractionExample, train_extraction};
+    // Each text names its project beside its ticker, and an exchange and a quote currency
+    // more often; the ranker must learn the writing, not the counts.
+    let names = [
+        ("Velmora", "VLM"),
+        ("Quintar", "QTR"),
+        ("Brisko", "BSK"),
+        ("Tallow", "TLW"),
+        ("Ondrel", "ODL"),
+        ("Parvex", "PVX"),
+        ("Caldera Nine", "CDN"),
+        ("Mirabo", "MRB"),
+        ("Sentoria", "STR"),
+        ("Kelvane", "KVN"),
+        ("Yorrow", "YRW"),
+        ("Hexmire", "HXM"),
+    ];
+    let examples: Vec<ExtractionExample> = names
+        .iter()
+        .enumerate()
+        .map(|(index, (project, token))| ExtractionExample {
+            text: format!(
+                "\nZentra Exchange lists {project} ({token}) today\nZentra opens {token}/USDT trading. Zentra users deposit USDT. Zentra fees apply; USDT only. The {token} token of {project} launches at 10:00 UTC."
+            ),
+            project: Some((*project).to_owned()),
+            token: Some((*token).to_owned()),
+            group_keys: vec![format!("site:{index}")],
+        })
+        .collect();
+    let (ranker, figures) = train_extraction(&examples, 1e-3, 200, 3).unwrap();
+    assert_eq!(figures.ticker.judged, 12);
+    assert_eq!(figures.ticker.right, 12, "{figures:?}");
+    assert_eq!(figures.project.right, 12, "{figures:?}");
+    let salience = crate::keyword::salience::Salience::new(Some(ranker.clone())).unwrap();
+    let (project, ticker) = salience.find(
+        "\nZentra Exchange lists Dovrel (DVR) today\nZentra opens DVR/USDT trading. Zentra users deposit USDT. Zentra fees apply; USDT only.",
+    );
+    assert_eq!(ticker.as_deref(), Some("DVR"));
+    assert_eq!(project.as_deref(), Some("Dovrel"));
+    let (again, _) = train_extraction(&examples, 1e-3, 200, 3).unwrap();
+    assert_eq!(ranker, again, "deterministic");
 }
