@@ -360,6 +360,54 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
     message
 }
 
+/// Why [`resolve_allowed`] found nowhere to connect.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// The name did not resolve.
+    #[error("{host} did not resolve: {source}")]
+    Lookup {
+        /// The host name.
+        host: String,
+        /// The resolver's error.
+        source: std::io::Error,
+    },
+    /// Every address it resolved to is refused.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+}
+
+/// The addresses of `host` (with `port`) the outbound policy allows a connection to: all of
+/// them for a host the operator listed, else only public ones; none is an error. For the
+/// connections that do not go through reqwest (a WebSocket).
+pub async fn resolve_allowed(
+    policy: &OutboundPolicy,
+    host: &str,
+    port: u16,
+) -> Result<Vec<std::net::SocketAddr>, ResolveError> {
+    let found: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|source| ResolveError::Lookup {
+            host: host.to_owned(),
+            source,
+        })?
+        .collect();
+    let allowed: Vec<std::net::SocketAddr> = if policy.host_allowed(host) {
+        found
+    } else {
+        found
+            .into_iter()
+            .filter(|addr| policy.check_ip(host, addr.ip()).is_ok())
+            .collect()
+    };
+    if allowed.is_empty() {
+        return Err(Refusal::NoPublicAddress {
+            host: host.to_owned(),
+        }
+        .into());
+    }
+    Ok(allowed)
+}
+
 /// Resolves host names for reqwest, keeping only the addresses the outbound policy allows
 /// (all of them for a host name the operator listed). A name with none left is refused.
 #[derive(Debug)]
@@ -379,19 +427,14 @@ impl reqwest::dns::Resolve for GuardedResolver {
         let policy = self.policy.clone();
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let found: Vec<std::net::SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<std::net::SocketAddr> = if policy.host_allowed(&host) {
-                found
-            } else {
-                found
-                    .into_iter()
-                    .filter(|addr| policy.check_ip(&host, addr.ip()).is_ok())
-                    .collect()
-            };
-            if allowed.is_empty() {
-                return Err(Box::new(Refusal::NoPublicAddress { host }) as _);
-            }
+            let allowed = resolve_allowed(&policy, &host, 0).await.map_err(
+                |err| -> Box<dyn std::error::Error + Send + Sync> {
+                    match err {
+                        ResolveError::Refused(refusal) => Box::new(refusal),
+                        ResolveError::Lookup { source, .. } => Box::new(source),
+                    }
+                },
+            )?;
             Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
         })
     }

@@ -167,6 +167,9 @@ pub struct Fetcher {
     client: reqwest::Client,
     config: ScrapingConfig,
     policy: Arc<OutboundPolicy>,
+    /// Gate's announcement subscriptions, held open between polls (closed when the last
+    /// clone of the fetcher is dropped).
+    gate: Arc<super::exchange::gate::GateChannels>,
 }
 
 /// Redirects followed at most.
@@ -195,7 +198,29 @@ impl Fetcher {
             client,
             config: config.clone(),
             policy,
+            gate: Arc::default(),
         })
+    }
+
+    /// Gate's announcement subscriptions and how they connect.
+    pub fn gate_channels(
+        &self,
+    ) -> (
+        &super::exchange::gate::GateChannels,
+        super::exchange::gate::Connect,
+    ) {
+        (
+            &self.gate,
+            super::exchange::gate::Connect {
+                policy: self.policy.clone(),
+                timeout: self.config.connect_timeout,
+            },
+        )
+    }
+
+    /// The outbound guard.
+    pub fn policy(&self) -> &OutboundPolicy {
+        &self.policy
     }
 
     /// The settings it fetches with.

@@ -9,7 +9,7 @@ fn embedded_default_is_valid() {
     let config = Config::embedded_default().unwrap();
     config.validate().unwrap();
     assert_eq!(config.companies.len(), 15);
-    assert_eq!(config.sources.len(), 67);
+    assert_eq!(config.sources.len(), 68);
 }
 
 #[test]
@@ -365,3 +365,4 @@ fn env_overrides_apply_and_are_checked() {
         .unwrap_err();
     assert!(err.to_string().contains("TGE_SWARM_METRICS_ADDR"));
 }
+

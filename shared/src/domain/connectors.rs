@@ -80,8 +80,8 @@ impl Exchange {
             (Exchange::Okx, _) => "https://www.okx.com",
             (Exchange::Bitget, _) => "https://api.bitget.com",
             (Exchange::Kucoin, _) => "https://api.kucoin.com",
-            (Exchange::Gate, ExchangeFeed::Announcements) => "https://www.gate.com",
-            (Exchange::Gate, ExchangeFeed::Markets) => "https://api.gateio.ws",
+            // Announcements: the WebSocket channel on this host (`wss://`).
+            (Exchange::Gate, _) => "https://api.gateio.ws",
             (Exchange::Mexc, ExchangeFeed::Announcements) => "https://www.mexc.com",
             (Exchange::Mexc, ExchangeFeed::Markets) => "https://api.mexc.com",
             (Exchange::Upbit, ExchangeFeed::Announcements) => "https://api-manager.upbit.com",

@@ -254,15 +254,6 @@ impl SourceInput {
                         "feed: required for exchange sources (announcements or markets)".into(),
                     ));
                 }
-                if self.exchange == Some(Exchange::Gate)
-                    && self.feed == Some(ExchangeFeed::Announcements)
-                {
-                    return Err(Error::Invalid(
-                        "feed: Gate publishes announcements only over its WebSocket channel, \
-                         which the swarm does not read; use feed = \"markets\" for Gate"
-                            .into(),
-                    ));
-                }
             }
             _ if self.exchange.is_some() || self.feed.is_some() => {
                 return Err(Error::Invalid(format!(

@@ -35,7 +35,7 @@ impl AnnouncementApi {
 }
 
 /// The announcement API of `exchange`; none for Gate, whose only documented announcement
-/// feed is a WebSocket channel.
+/// feed is a WebSocket channel (read by `gate.rs`).
 pub fn api(exchange: Exchange) -> Option<AnnouncementApi> {
     let map = |items, title, text, link, date, category| ItemMap {
         items,

@@ -13,6 +13,7 @@
 //! Market lists are read whole, following a cursor where the exchange pages them.
 
 pub mod announcements;
+pub mod gate;
 pub mod listings;
 pub mod markets;
 
@@ -186,12 +187,9 @@ async fn read_announcements(
     limits: &Limits,
 ) -> Result<Read, Failure> {
     let source = &task.source;
-    let api = announcements::api(exchange).ok_or_else(|| {
-        Failure::Parse(format!(
-            "{} announcements are published only over its WebSocket channel",
-            exchange.display_name()
-        ))
-    })?;
+    let Some(api) = announcements::api(exchange) else {
+        return read_pushed(fetcher, task, exchange, limits);
+    };
     let host = exchange.default_base(ExchangeFeed::Announcements);
     let mut items: Vec<RawItem> = Vec::new();
     let mut content_hash = String::new();
@@ -251,6 +249,55 @@ async fn read_announcements(
         content_hash,
         hold: None,
     })
+}
+
+/// Takes what an exchange's announcement channel pushed since the last poll (Gate's
+/// WebSocket, the one exchange whose announcements are published only that way).
+fn read_pushed(
+    fetcher: &Fetcher,
+    task: &ScrapeTask,
+    exchange: Exchange,
+    limits: &Limits,
+) -> Result<Read, Failure> {
+    let source = &task.source;
+    let http = endpoint(
+        source,
+        exchange,
+        ExchangeFeed::Announcements,
+        exchange.default_base(ExchangeFeed::Announcements),
+        gate::PATH,
+    );
+    let mut url = url::Url::parse(&http)
+        .map_err(|err| Failure::Parse(format!("invalid url {http}: {err}")))?;
+    fetcher.policy().check_url(&url).map_err(|refusal| {
+        Failure::Fetch(FetchError::Refused {
+            reason: refusal.to_string(),
+        })
+    })?;
+    let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
+    url.set_scheme(scheme)
+        .map_err(|()| Failure::Parse(format!("{http} cannot be read over a WebSocket")))?;
+    let (channels, connect) = fetcher.gate_channels();
+    match channels.drain(url.as_str(), &connect, limits.max_items) {
+        gate::Drained::Nothing => Ok(Read::Unchanged),
+        gate::Drained::Failed(reason) => Err(Failure::Parse(format!(
+            "{} announcement channel {url}: {reason}",
+            exchange.display_name()
+        ))),
+        gate::Drained::Notices(mut items) => {
+            // Newest first, like every announcement API.
+            items.reverse();
+            let links: Vec<&str> = items
+                .iter()
+                .filter_map(|item| item.link.as_deref())
+                .collect();
+            Ok(Read::Notices {
+                content_hash: body_hash(links.join("\n").as_bytes()),
+                items,
+                hold: None,
+            })
+        }
+    }
 }
 
 async fn read_markets(
