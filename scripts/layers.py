@@ -25,6 +25,7 @@ LAYERS = {
     "classify": 0,
     "traces": 0,
     "delivery": 0,
+    "retention": 0,
     "queen": 1,
     "host": 1,
     "supervisor": 1,

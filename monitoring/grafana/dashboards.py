@@ -139,6 +139,8 @@ detection = dashboard("tge-swarm-detection", "tge-swarm: TGE detection",
         target(quantile(0.5, "tge_swarm_detection_lag_seconds", "source_kind, "), "p50 {{source_kind}}"),
         target(quantile(0.99, "tge_swarm_detection_lag_seconds", "source_kind, "), "p99 {{source_kind}}")], 0, 38, 24, 8, unit="s",
           description="From a source publishing an event's first report (its own timestamp) to the swarm storing the event: exchange APIs should show seconds, news minutes."),
+    panel("timeseries", "Rows deleted by retention per hour", [target("sum by (table) (increase(tge_swarm_retention_deleted_total[1h]))", "{{table}}")], 0, 46, 24, 6,
+          description="Documents no event lists, and fingerprints, older than [retention] keeps them; a steady load should show a steady rate."),
 ])
 
 sources = dashboard("tge-swarm-sources", "tge-swarm: sources and reliability",

@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod names;
 pub mod queen;
 pub mod record;
+pub mod retention;
 pub mod schedule;
 pub mod supervisor;
 pub mod swarm;

@@ -370,8 +370,14 @@ impl Swarm {
                     })?;
                 servers.push(follower);
             }
-            // Alerts are sent by the process that serves the API: one per swarm.
+            // Alerts are sent, and old rows deleted, by the process that serves the API: one
+            // per swarm.
             servers.push(state.deliverer.clone().spawn(cancel.clone()));
+            let retention =
+                crate::retention::Retention::new(ctx.store.clone(), config.retention.clone());
+            if retention.enabled() {
+                servers.push(retention.spawn(cancel.clone()));
+            }
             servers.push(state.stream.spawn(
                 ctx.store.clone(),
                 config.delivery.poll_interval,

@@ -11,11 +11,13 @@
 mod delivery;
 mod env;
 mod ingest;
+mod retention;
 mod runtime;
 mod validate;
 
 pub use delivery::{DeliveryConfig, SmtpConfig, SmtpSecurity};
 pub use ingest::{DetectionConfig, QualityConfig, SchedulerConfig, ScrapingConfig, Secret};
+pub use retention::RetentionConfig;
 pub use runtime::{
     ConnectionsConfig, MemoryConfig, NodeConfig, PerformanceConfig, QueueConfig, ReliabilityConfig,
     ServerConfig, SupervisionConfig, TracingConfig,
@@ -71,6 +73,9 @@ pub struct Config {
     /// Alert delivery to subscriptions.
     #[serde(default)]
     pub delivery: DeliveryConfig,
+    /// How long documents and fingerprints are kept.
+    #[serde(default)]
+    pub retention: RetentionConfig,
     /// Servers of the distributed mode; unset ones are replaced by embedded adapters.
     #[serde(default)]
     pub connections: ConnectionsConfig,

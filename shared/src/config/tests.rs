@@ -366,3 +366,45 @@ fn env_overrides_apply_and_are_checked() {
     assert!(err.to_string().contains("TGE_SWARM_METRICS_ADDR"));
 }
 
+#[test]
+fn retention_is_checked_against_the_merge_window() {
+    let config = Config::embedded_default().unwrap();
+    assert_eq!(
+        config.retention.documents,
+        Duration::from_secs(90 * 24 * 3600)
+    );
+    let refused = [
+        (
+            "[retention]\nfingerprints = \"7days\"\n",
+            "retention.fingerprints",
+        ),
+        ("[retention]\ndocuments = \"30m\"\n", "retention.documents"),
+        ("[retention]\nbatch = 0\n", "retention.batch"),
+        ("[retention]\ninterval = \"0s\"\n", "retention.interval"),
+        ("[retention]\nmax_per_pass = 0\n", "retention.max_per_pass"),
+        ("[retention]\nkeep = \"1d\"\n", "keep"),
+    ];
+    for (text, field) in refused {
+        let err = Config::from_toml(text, "t.toml")
+            .and_then(|config| config.validate().map(|()| config))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(field), "{text}: {err}");
+    }
+    let err = Config::from_toml("[retention]\nfingerprints = \"7days\"\n", "t.toml")
+        .unwrap()
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("quality.merge_window (30days)"), "{err}");
+    // "0s" keeps a table whole; a shorter merge window allows shorter fingerprints.
+    for text in [
+        "[retention]\ndocuments = \"0s\"\nfingerprints = \"0s\"\n",
+        "[quality]\nmerge_window = \"2days\"\n[retention]\nfingerprints = \"3days\"\n",
+    ] {
+        Config::from_toml(text, "t.toml")
+            .unwrap()
+            .validate()
+            .unwrap();
+    }
+}

@@ -12,6 +12,7 @@ impl Config {
     pub fn validate(&self) -> Result<()> {
         // Ranges first: the checks below do arithmetic on these values.
         self.check_ranges()?;
+        self.retention.validate(self.quality.merge_window)?;
         if let Some(url) = &self.connections.database_url
             && !(url.starts_with("postgres://")
                 || url.starts_with("postgresql://")

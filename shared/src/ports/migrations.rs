@@ -87,6 +87,10 @@ const SQLITE: &[(&str, &str)] = &[
         "0017_primary_sources.sql",
         include_str!("../../migrations/sqlite/0017_primary_sources.sql"),
     ),
+    (
+        "0018_retention.sql",
+        include_str!("../../migrations/sqlite/0018_retention.sql"),
+    ),
 ];
 
 /// The Postgres store's migrations: file name and text, in order.
@@ -150,6 +154,10 @@ const POSTGRES: &[(&str, &str)] = &[
     (
         "0015_primary_sources.sql",
         include_str!("../../migrations/postgres/0015_primary_sources.sql"),
+    ),
+    (
+        "0016_retention.sql",
+        include_str!("../../migrations/postgres/0016_retention.sql"),
     ),
 ];
 

@@ -295,6 +295,13 @@ pub trait Store: Send + Sync + 'static {
     async fn get_event(&self, id: i64) -> Result<TgeEvent>;
     /// Documents stored.
     async fn count_documents(&self) -> Result<u64>;
+    /// Retention: deletes up to `batch` documents stored before `before` that no event lists
+    /// (events keep their evidence and sources), oldest first, with their detections; returns
+    /// how many.
+    async fn prune_documents(&self, before: DateTime<Utc>, batch: usize) -> Result<u64>;
+    /// Retention: deletes up to `batch` fingerprints stored before `before`, oldest first,
+    /// never the newest; returns how many.
+    async fn prune_fingerprints(&self, before: DateTime<Utc>, batch: usize) -> Result<u64>;
     /// Applies an analyst's update (a status, a note, or both) to each of `ids` that exists,
     /// by `actor` (the API key's name) at `at`, in one transaction: each event whose status
     /// changes, or that gets a note, gains an entry in its history; a confirmation raises the

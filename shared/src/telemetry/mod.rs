@@ -84,6 +84,7 @@ pub const ALL: &[Metric] = &[
     EVENTS_CREATED,
     DETECTION_LAG,
     EVENTS_MERGED,
+    RETENTION_DELETED,
     QUEUE_DEPTH,
     QUEUE_REDELIVERED,
     DEAD_LETTERS,
@@ -184,6 +185,9 @@ pub fn initialise_counters() {
     metrics::counter!(EVENTS_MERGED.name).increment(0);
     metrics::counter!(SCRAPE_TASKS.name).increment(0);
     metrics::counter!(SYNTHESIS_SNAPSHOTS.name).increment(0);
+    for table in pipeline::RETENTION_TABLES {
+        metrics::counter!(RETENTION_DELETED.name, "table" => table).increment(0);
+    }
 }
 
 #[cfg(test)]

@@ -192,6 +192,20 @@ pub fn event_merged() {
     metrics::counter!(EVENTS_MERGED.name).increment(1);
 }
 
+/// Labels: `table` (`documents`, `fingerprints`).
+pub const RETENTION_DELETED: Metric = counter(
+    "tge_swarm_retention_deleted_total",
+    "Rows deleted by retention, by table",
+);
+
+/// The tables retention deletes from.
+pub const RETENTION_TABLES: [&str; 2] = ["documents", "fingerprints"];
+
+/// Retention deleted `rows` of `table` (one of [`RETENTION_TABLES`]).
+pub fn retention_deleted(table: &'static str, rows: u64) {
+    metrics::counter!(RETENTION_DELETED.name, "table" => table).increment(rows);
+}
+
 // ---- Queues and the bus ----
 
 /// Labels: `queue`, `state` (`ready`, `pending`).

@@ -36,6 +36,7 @@ mod events;
 mod keys;
 mod markets;
 mod record;
+mod retention;
 mod state;
 mod store;
 mod workflow;

@@ -154,6 +154,14 @@ where
         Sql(self).count_documents().await
     }
 
+    async fn prune_documents(&self, before: DateTime<Utc>, batch: usize) -> Result<u64> {
+        Sql(self).prune_documents(before, batch).await
+    }
+
+    async fn prune_fingerprints(&self, before: DateTime<Utc>, batch: usize) -> Result<u64> {
+        Sql(self).prune_fingerprints(before, batch).await
+    }
+
     async fn insert_api_key(&self, name: &str, hash: &str, scopes: &[String]) -> Result<i64> {
         Sql(self).insert_api_key(name, hash, scopes).await
     }

@@ -18,6 +18,7 @@ mod alerts;
 mod batches;
 mod events;
 mod markets;
+mod retention;
 mod state;
 mod workflow;
 
@@ -25,6 +26,7 @@ use alerts::*;
 use batches::*;
 use events::*;
 use markets::*;
+use retention::*;
 use state::*;
 use workflow::*;
 
@@ -240,6 +242,7 @@ async fn suite(make: impl AsyncFn() -> Arc<dyn Store>) {
     analysts_move_events_through_the_workflow(make().await).await;
     primary_sources_keep_their_settings(make().await).await;
     market_lists_tell_new_symbols_from_known_ones(make().await).await;
+    retention_deletes_old_rows_in_batches_and_keeps_events(make().await).await;
 }
 
 #[tokio::test]
