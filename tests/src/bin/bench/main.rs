@@ -53,9 +53,10 @@ mod footprint;
 mod memory;
 mod pipeline;
 mod process;
+mod retention;
 
 /// Figures in report order; `--only` picks some.
-const FIGURES: [&str; 9] = [
+const FIGURES: [&str; 10] = [
     "classification",
     "pipeline_embedded",
     "pipeline_distributed",
@@ -65,6 +66,7 @@ const FIGURES: [&str; 9] = [
     "alerts",
     "exchange_lag",
     "footprint",
+    "retention",
 ];
 
 /// Command-line options.
@@ -74,6 +76,7 @@ struct Options {
     probes: usize,
     faults: usize,
     footprint_docs: usize,
+    retention_docs: usize,
     seconds: u64,
     only: Vec<String>,
     out: std::path::PathBuf,
@@ -89,7 +92,7 @@ fn number<T: std::str::FromStr>(flag: &str, value: Option<String>) -> T {
 
 const USAGE: &str = "usage: bench [--docs N (classification, default 50000)] \
 [--pipeline-docs N (pipelines, default 30000)] [--probes N (latency probes, default 200)] \
-[--faults N (default 100)] [--footprint-docs N (default 200000)] \
+[--faults N (default 100)] [--footprint-docs N (default 200000)] [--retention-docs N (default 100000)] \
 [--seconds N (API and memory load, default 5)] [--only FIGURE,FIGURE] \
 [--out FILE (default target/bench/report.json)]";
 
@@ -100,6 +103,7 @@ fn parse_args() -> Options {
         probes: 200,
         faults: 100,
         footprint_docs: 200_000,
+        retention_docs: 100_000,
         seconds: 5,
         only: FIGURES.iter().map(|name| (*name).to_owned()).collect(),
         out: "target/bench/report.json".into(),
@@ -112,6 +116,7 @@ fn parse_args() -> Options {
             "--probes" => options.probes = number(&arg, args.next()),
             "--faults" => options.faults = number(&arg, args.next()),
             "--footprint-docs" => options.footprint_docs = number(&arg, args.next()),
+            "--retention-docs" => options.retention_docs = number(&arg, args.next()),
             "--seconds" => options.seconds = number(&arg, args.next()),
             "--only" => {
                 let list = args.next().unwrap_or_default();
@@ -451,6 +456,7 @@ fn main() {
             "alerts" => alerts::figure(&options),
             "exchange_lag" => exchange::figure(&options),
             "footprint" => footprint::figure(&options),
+            "retention" => retention::figure(&options),
             other => unreachable!("figure {other} is listed in FIGURES"),
         };
         eprintln!(
