@@ -42,7 +42,7 @@ fn check_config_accepts_the_shipped_file_and_names_bad_fields() {
     assert!(ok.status.success(), "{}", text(&ok.stderr));
     let out = text(&ok.stdout);
     assert!(
-        out.contains("sources:     67") && out.contains("companies:   15"),
+        out.contains("sources:     68") && out.contains("companies:   15"),
         "{out}"
     );
 
