@@ -101,7 +101,6 @@ impl Ranker {
                     ("ticker_abbreviates", 2.0),
                     ("capitals_only", -1.0),
                     ("written_lower_case_elsewhere", -10.0),
-                    ("is_the_ticker", -10.0),
                     ("common_words_only", -10.0),
                     ("time_or_period", -10.0),
                     ("description_based", -10.0),

@@ -48,6 +48,17 @@ fn projects_and_tickers_named_in_the_body() {
             Some("dropX"),
             Some("DRPX"),
         ),
+        // The ticker in capitals is not the project when the headline names it otherwise.
+        (
+            "Daltiq announces TGE: DTX token generation event and airdrop claim on March 3, 2027\nDaltiq will hold the token generation event of its DTX token on March 3, 2027. Eligible users can claim the DTX airdrop from 10:00 UTC that day.",
+            Some("Daltiq"),
+            Some("DTX"),
+        ),
+        (
+            "DTX airdrop: Daltiq opens the claim\nThe DTX token of Daltiq is claimable from today.",
+            Some("Daltiq"),
+            Some("DTX"),
+        ),
         // A word seen only where sentences open loses to a name in running text.
         (
             "Eligibility is set. Eligibility covers early users of Quorin, whose airdrop opens Monday.",

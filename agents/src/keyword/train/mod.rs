@@ -143,7 +143,7 @@ impl Default for TrainOptions {
             // Chosen by cross-validation (docs/detection.md, "Ablations").
             l2_embedding: 1e-5,
             // Chosen by cross-validation (docs/detection.md, "Extraction").
-            l2_extraction: 3e-5,
+            l2_extraction: 1e-4,
             iterations: 300,
             folds: 5,
         }
