@@ -92,12 +92,6 @@ pub struct ExtractionFigures {
     pub ticker: Accuracy,
 }
 
-/// One example's ticker candidates (its project candidates depend on the ticker picked, so
-/// they are read per fit).
-struct Candidates {
-    tickers: Vec<Candidate>,
-}
-
 /// Fits one scorer: mean log-loss over every candidate row, L2 on the weights (not the bias).
 fn fit_linear(rows: &[(&[f64], bool)], features: usize, l2: f64, iterations: usize) -> Linear {
     if rows.is_empty() {
@@ -149,7 +143,7 @@ fn fit_linear(rows: &[(&[f64], bool)], features: usize, l2: f64, iterations: usi
 fn fit_ranker(
     salience: &Salience,
     examples: &[&ExtractionExample],
-    candidates: &[&Candidates],
+    candidates: &[&Vec<Candidate>],
     l2: f64,
     iterations: usize,
 ) -> Ranker {
@@ -158,7 +152,7 @@ fn fit_ranker(
         .zip(candidates)
         .filter_map(|(example, found)| example.token.as_deref().map(|token| (token, found)))
         .flat_map(|(token, found)| {
-            found.tickers.iter().map(move |candidate| {
+            found.iter().map(move |candidate| {
                 (
                     candidate.values.as_slice(),
                     same_token(token, &candidate.name),
@@ -172,7 +166,7 @@ fn fit_ranker(
         .zip(candidates)
         .filter_map(|(example, found)| {
             let project = example.project.as_deref()?;
-            let chosen = pick(&ticker, found.tickers.clone(), TICKER_FLOOR);
+            let chosen = pick(&ticker, (*found).clone(), TICKER_FLOOR);
             Some((
                 project,
                 salience.project_candidates(&example.text, chosen.as_deref()),
@@ -203,11 +197,11 @@ pub fn train_extraction(
 ) -> Result<(Ranker, ExtractionFigures), regex::Error> {
     // Candidates do not depend on the weights.
     let salience = Salience::new(None)?;
-    let candidates: Vec<Candidates> = examples
+    // Each example's ticker candidates (its project candidates depend on the ticker picked,
+    // so they are read per fit).
+    let candidates: Vec<Vec<Candidate>> = examples
         .iter()
-        .map(|example| Candidates {
-            tickers: salience.ticker_candidates(&example.text),
-        })
+        .map(|example| salience.ticker_candidates(&example.text))
         .collect();
     let keys: Vec<&[String]> = examples
         .iter()
@@ -216,13 +210,14 @@ pub fn train_extraction(
     let assignment = assign_folds_by_keys(&keys, folds);
     let mut figures = ExtractionFigures::default();
     for fold in 0..folds.max(2) {
-        let (training, training_candidates): (Vec<&ExtractionExample>, Vec<&Candidates>) = examples
-            .iter()
-            .zip(&candidates)
-            .zip(&assignment)
-            .filter(|(_, assigned)| **assigned != fold)
-            .map(|(pair, _)| pair)
-            .unzip();
+        let (training, training_candidates): (Vec<&ExtractionExample>, Vec<&Vec<Candidate>>) =
+            examples
+                .iter()
+                .zip(&candidates)
+                .zip(&assignment)
+                .filter(|(_, assigned)| **assigned != fold)
+                .map(|(pair, _)| pair)
+                .unzip();
         let ranker = fit_ranker(&salience, &training, &training_candidates, l2, iterations);
         let judged = Salience::new(Some(ranker))?;
         for (example, _) in examples
@@ -240,7 +235,7 @@ pub fn train_extraction(
         }
     }
     let all: Vec<&ExtractionExample> = examples.iter().collect();
-    let all_candidates: Vec<&Candidates> = candidates.iter().collect();
+    let all_candidates: Vec<&Vec<Candidate>> = candidates.iter().collect();
     let ranker = fit_ranker(&salience, &all, &all_candidates, l2, iterations);
     Ok((ranker, figures))
 }

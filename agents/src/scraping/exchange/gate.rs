@@ -250,7 +250,7 @@ async fn session(url: &str, listener: &Listener, connect: &Connect) -> String {
             .await
             .map_err(|err| format!("connecting to {host}:{port}: {err}"))?;
         if secure {
-            let tls = tls_connector()?;
+            let tls = tls_connector()?.clone();
             let name = rustls::pki_types::ServerName::try_from(host.clone())
                 .map_err(|err| format!("{host}: {err}"))?;
             let stream = tls
@@ -290,8 +290,18 @@ enum Session {
     Tls(Box<WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>>),
 }
 
-/// A TLS connector trusting the system's root certificates.
-fn tls_connector() -> Result<tokio_rustls::TlsConnector, String> {
+/// A TLS connector trusting the system's root certificates, built once per process (it
+/// reads every root certificate from disk; reconnects reuse it).
+fn tls_connector() -> Result<&'static tokio_rustls::TlsConnector, String> {
+    static CONNECTOR: std::sync::OnceLock<Result<tokio_rustls::TlsConnector, String>> =
+        std::sync::OnceLock::new();
+    CONNECTOR
+        .get_or_init(build_tls_connector)
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+fn build_tls_connector() -> Result<tokio_rustls::TlsConnector, String> {
     let mut roots = rustls::RootCertStore::empty();
     let found = rustls_native_certs::load_native_certs();
     let (added, _) = roots.add_parsable_certificates(found.certs);
