@@ -4,7 +4,8 @@
 # otherwise), and runs every figure. Writes target/bench/report.json and prints a table;
 # every figure sits beside a baseline measured in the same run. Loopback only.
 #   scripts/bench.sh [--only FIGURE,...] [--docs N] [--pipeline-docs N] [--probes N]
-#                    [--faults N] [--footprint-docs N] [--retention-docs N] [--seconds N] [--out FILE]
+#                    [--faults N] [--footprint-docs N] [--retention-docs N] [--events-docs N]
+#                    [--seconds N] [--out FILE]
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

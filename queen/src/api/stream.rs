@@ -190,7 +190,8 @@ pub struct StreamParams {
     /// Lowest score, 0..1.
     #[param(minimum = 0.0, maximum = 1.0)]
     pub min_score: Option<f64>,
-    /// Free text over project, token and source titles and text.
+    /// Words (at most 8, letters and digits; `word*` for a prefix), each of which the event's
+    /// project or token, or the title or text of one of its sources, must contain; case aside.
     pub q: Option<String>,
     /// Statuses, comma-separated: `new`, `confirmed`, `dismissed`, `archived`.
     pub status: Option<String>,

@@ -96,7 +96,8 @@ pub struct EventQuery {
     pub min_score: Option<f64>,
     /// Only events first seen at or after.
     pub since: Option<DateTime<Utc>>,
-    /// Free text over project, token and the titles and text of the sources.
+    /// Words searched for in the project, the token and the titles and texts of the sources
+    /// (see [`search_words`]); every word must be found.
     pub q: Option<String>,
     /// Page size (1..=200).
     pub page_size: u32,

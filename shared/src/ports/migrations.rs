@@ -91,6 +91,10 @@ const SQLITE: &[(&str, &str)] = &[
         "0018_retention.sql",
         include_str!("../../migrations/sqlite/0018_retention.sql"),
     ),
+    (
+        "0019_event_search.sql",
+        include_str!("../../migrations/sqlite/0019_event_search.sql"),
+    ),
 ];
 
 /// The Postgres store's migrations: file name and text, in order.
@@ -158,6 +162,10 @@ const POSTGRES: &[(&str, &str)] = &[
     (
         "0016_retention.sql",
         include_str!("../../migrations/postgres/0016_retention.sql"),
+    ),
+    (
+        "0017_event_search.sql",
+        include_str!("../../migrations/postgres/0017_event_search.sql"),
     ),
 ];
 

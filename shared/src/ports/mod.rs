@@ -291,6 +291,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<RecordOutcome>>;
     /// A page of events, newest first.
     async fn list_events(&self, query: &EventQuery) -> Result<EventPage>;
+    /// The database's plan for the page of events `query` asks for, a line per step
+    /// (`EXPLAIN QUERY PLAN` on SQLite, `EXPLAIN` on Postgres): which indexes each filter
+    /// reads (docs/storage.md shows them; tests and `scripts/bench.sh` check them).
+    async fn explain_events(&self, query: &EventQuery) -> Result<Vec<String>>;
     /// One event with its sources and evidence.
     async fn get_event(&self, id: i64) -> Result<TgeEvent>;
     /// Documents stored.

@@ -14,6 +14,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
 use crate::dedup::fingerprint::NEAR_DUPLICATE_CANDIDATES;
+use crate::domain::SearchWord;
 use crate::error::Result;
 use crate::ports::sql::{STATEMENT_CACHE_CAPACITY, SqlBackend};
 
@@ -81,6 +82,41 @@ impl SqlBackend for PgStore {
     type Db = Postgres;
     type Key = String;
     const KEY_COLUMN: &'static str = "f.document_id";
+
+    const EXPLAIN: &'static str = "EXPLAIN ";
+
+    fn plan_line(row: &sqlx::postgres::PgRow) -> Result<String> {
+        Ok(row.try_get(0)?)
+    }
+
+    /// A `tsquery` of every word (`word`, `word:*` for a prefix), all required.
+    fn search_expression(words: &[SearchWord]) -> String {
+        let terms: Vec<String> = words
+            .iter()
+            .map(|word| {
+                if word.prefix {
+                    format!("{}:*", word.word)
+                } else {
+                    word.word.clone()
+                }
+            })
+            .collect();
+        terms.join(" & ")
+    }
+
+    /// Postgres's statistics of `event_search.search` (its most common words) let its planner
+    /// choose between the GIN index and walking the events newest first.
+    const SEARCH_PROBE: Option<&'static str> = None;
+
+    fn push_search(builder: &mut sqlx::QueryBuilder<Postgres>, expression: String, _common: bool) {
+        builder
+            .push(
+                " AND EXISTS (SELECT 1 FROM event_search s WHERE s.event_id = e.id \
+                 AND s.search @@ to_tsquery('simple', ",
+            )
+            .push_bind(expression)
+            .push("))");
+    }
 
     /// The one pool (Postgres locks rows, not the database).
     fn reader(&self) -> &PgPool {

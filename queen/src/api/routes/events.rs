@@ -35,7 +35,8 @@ pub struct EventParams {
     pub min_score: Option<f64>,
     /// Only events first seen at or after this time (RFC 3339 or YYYY-MM-DD).
     pub since: Option<String>,
-    /// Free text over project, token and source titles and text.
+    /// Words (at most 8, letters and digits; `word*` for a prefix), each of which the event's
+    /// project or token, or the title or text of one of its sources, must contain; case aside.
     pub q: Option<String>,
     /// Statuses, comma-separated: `new`, `confirmed`, `dismissed`, `archived`.
     pub status: Option<String>,
@@ -130,6 +131,10 @@ pub(crate) fn filtered(filters: EventFilters) -> ApiResult<EventQuery> {
     {
         return Err(ApiError::bad_request("min_score: must be between 0 and 1"));
     }
+    let q = non_empty(filters.q);
+    if let Some(q) = &q {
+        swarm_shared::domain::search_words(q).map_err(ApiError::bad_request)?;
+    }
     let since = match non_empty(filters.since) {
         Some(text) => Some(parse_since(&text)?),
         None => None,
@@ -139,7 +144,7 @@ pub(crate) fn filtered(filters: EventFilters) -> ApiResult<EventQuery> {
         token: non_empty(filters.token),
         min_score: filters.min_score,
         since,
-        q: non_empty(filters.q),
+        q,
         statuses: name_list(
             "status",
             filters.status,

@@ -3,13 +3,23 @@
 use sqlx::QueryBuilder;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
 
-use super::{DbRow, Sql, SqlBackend, decode_cursor, encode_cursor, from_ms, like_pattern, to_ms};
+use super::{COMMON_SEARCH, DbRow, Sql, SqlBackend, decode_cursor, encode_cursor, from_ms, to_ms};
 use crate::dedup::key::project_key_of;
 use crate::domain::{
     DatePrecision, EventKind, EventPage, EventQuery, EventSource, EventStatus, Evidence,
-    Provenance, SourceKind, TgeEvent,
+    Provenance, SourceKind, TgeEvent, search_words,
 };
 use crate::error::{Error, Result};
+
+/// The columns of `tge_events e` an event is read from, as a literal so statements stay
+/// `&'static str`.
+macro_rules! event_columns {
+    () => {
+        "e.id, e.project, e.token, e.score, e.event_date, e.first_seen, e.last_seen, \
+         e.evidence, e.source_count, e.kind, e.venues, e.date_precision, e.status, \
+         e.status_changed_at, e.status_by, e.revision, e.published_at"
+    };
+}
 
 impl<B> Sql<'_, B>
 where
@@ -160,10 +170,21 @@ where
         Ok(keys)
     }
 
-    pub async fn list_events(&self, query: &EventQuery) -> Result<EventPage> {
+    /// The statement of a page of events, after `prefix` (empty, or the engine's EXPLAIN).
+    async fn event_page_statement(
+        &self,
+        query: &EventQuery,
+        prefix: &str,
+    ) -> Result<QueryBuilder<B::Db>> {
         let page_size = query.page_size.clamp(1, 200);
-        let mut builder: QueryBuilder<B::Db> =
-            QueryBuilder::new("SELECT * FROM tge_events e WHERE 1 = 1");
+        let mut builder: QueryBuilder<B::Db> = QueryBuilder::new(format!(
+            "{prefix}{}",
+            concat!(
+                "SELECT ",
+                event_columns!(),
+                " FROM tge_events e WHERE 1 = 1"
+            )
+        ));
         if !query.ids.is_empty() {
             builder.push(" AND e.id IN (");
             let mut separated = builder.separated(", ");
@@ -229,20 +250,18 @@ where
                 .push_bind(to_ms(since));
         }
         if let Some(q) = &query.q {
-            let pattern = like_pattern(&q.to_lowercase());
-            builder
-                .push(" AND (LOWER(e.project) LIKE ")
-                .push_bind(pattern.clone())
-                .push(" ESCAPE '\\' OR LOWER(e.token) LIKE ")
-                .push_bind(pattern.clone())
-                .push(
-                    " ESCAPE '\\' OR EXISTS (SELECT 1 FROM event_sources es JOIN documents d \
-                     ON d.id = es.document_id WHERE es.event_id = e.id AND (LOWER(d.title) LIKE ",
-                )
-                .push_bind(pattern.clone())
-                .push(" ESCAPE '\\' OR LOWER(d.text) LIKE ")
-                .push_bind(pattern)
-                .push(" ESCAPE '\\')))");
+            let expression = B::search_expression(&search_words(q).map_err(Error::Invalid)?);
+            let common = match B::SEARCH_PROBE {
+                Some(probe) => {
+                    let matches: i64 = sqlx::query_scalar(probe)
+                        .bind(expression.clone())
+                        .fetch_one(self.0.reader())
+                        .await?;
+                    matches >= COMMON_SEARCH
+                }
+                None => false,
+            };
+            B::push_search(&mut builder, expression, common);
         }
         if let Some(token) = &query.page_token {
             let (ms, id) = decode_cursor(token)?;
@@ -261,6 +280,19 @@ where
         builder
             .push(" ORDER BY e.first_seen DESC, e.id DESC LIMIT ")
             .push(i64::from(page_size) + 1);
+        Ok(builder)
+    }
+
+    /// The database's plan for the page of events `query` asks for, a line per step.
+    pub async fn explain_events(&self, query: &EventQuery) -> Result<Vec<String>> {
+        let mut builder = self.event_page_statement(query, B::EXPLAIN).await?;
+        let rows = builder.build().fetch_all(self.0.reader()).await?;
+        rows.iter().map(B::plan_line).collect()
+    }
+
+    pub async fn list_events(&self, query: &EventQuery) -> Result<EventPage> {
+        let page_size = query.page_size.clamp(1, 200);
+        let mut builder = self.event_page_statement(query, "").await?;
         let rows = builder.build().fetch_all(self.0.reader()).await?;
         let has_more = rows.len() > page_size as usize;
         let page = &rows[..rows.len().min(page_size as usize)];
@@ -289,10 +321,14 @@ where
     }
 
     pub async fn get_event(&self, id: i64) -> Result<TgeEvent> {
-        let row = sqlx::query("SELECT * FROM tge_events WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.0.reader())
-            .await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM tge_events e WHERE e.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.0.reader())
+        .await?;
         match row {
             Some(row) => self.event_from_row(&row).await,
             None => Err(Error::not_found("event", id)),

@@ -7,15 +7,16 @@
 //!
 //! One body of SQL keeps the two stores identical in behaviour (the contract suite checks
 //! it); the SQL sticks to what both engines accept: `$N` parameters (SQLite reads `$N` as
-//! positional), `RETURNING id`, `ON CONFLICT`, `CASE` instead of `MAX(a, b)`/`GREATEST`, and
-//! `LOWER(..) LIKE` for case-insensitive search. What does differ is each adapter's
+//! positional), `RETURNING id`, `ON CONFLICT`, and `CASE` instead of `MAX(a, b)`/`GREATEST`.
+//! What does differ is each adapter's
 //! [`SqlBackend`] implementation: `begin_write` (SQLite takes the write lock up front with
 //! `BEGIN IMMEDIATE`), `lock_merge_keys` (Postgres serialises merges of one project with a
-//! transaction-scoped advisory lock; SQLite's single writer already does) and
+//! transaction-scoped advisory lock; SQLite's single writer already does),
 //! `band_neighbours` (the near-duplicate lookup: one `LATERAL` statement of fixed shape over
 //! the band indexes on Postgres, whose planner spent more time on a compound `SELECT` of
 //! hundreds of terms than on running it; an index held in memory on SQLite, see
-//! [`band_index`](super::band_index)). Every `impl SqlBackend` is a [`Store`](super::Store)
+//! [`band_index`](super::band_index)), and free text (`push_search`: FTS5 on SQLite, text
+//! search on Postgres; docs/storage.md). Every `impl SqlBackend` is a [`Store`](super::Store)
 //! (`store.rs`).
 //!
 //! Schema conventions shared by both migration folders: times are UTC milliseconds since the
@@ -27,7 +28,9 @@ use std::hash::Hash;
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::{Database, Decode, Encode, Pool, Transaction, Type};
 
-use crate::domain::{DatePrecision, Detection, Document, EventKind, SourceInput, venues_in};
+use crate::domain::{
+    DatePrecision, Detection, Document, EventKind, SearchWord, SourceInput, venues_in,
+};
 use crate::error::{Error, Result};
 
 mod alerts;
@@ -105,7 +108,30 @@ pub trait SqlBackend: Send + Sync + 'static {
         bands: &[(usize, i32)],
         window_start: i64,
     ) -> impl Future<Output = Result<Vec<BandHit<Self::Key>>>> + Send;
+    /// The engine's full-text query for every one of `words` (letters and digits only, so
+    /// none needs quoting or escaping).
+    fn search_expression(words: &[SearchWord]) -> String;
+    /// A statement counting the events that match the expression bound as `$1`, up to
+    /// [`COMMON_SEARCH`]: an engine whose planner cannot tell a common word from a rare one
+    /// itself (SQLite keeps no statistics of its full-text index) has it asked first.
+    const SEARCH_PROBE: Option<&'static str>;
+    /// Narrows an event query over `tge_events e` to the events that match `expression`
+    /// (`AND ...`): an event matches when its project or token or the title or text of one
+    /// of its first sources has every word. `common`: the probe found at least
+    /// [`COMMON_SEARCH`] events, so the newest are best found by walking the events newest
+    /// first and asking the index of each.
+    fn push_search(builder: &mut sqlx::QueryBuilder<Self::Db>, expression: String, common: bool);
+    /// What a statement starts with to have its plan returned instead of its rows.
+    const EXPLAIN: &'static str;
+    /// One step of a plan, from a row of the statement after [`SqlBackend::EXPLAIN`].
+    fn plan_line(row: &<Self::Db as Database>::Row) -> Result<String>;
 }
+
+/// Events a search must match, at least, for SQLite to walk the events newest first and ask
+/// the full-text index of each (about 51 x events / matches of them before a page of 50 is
+/// full), rather than read every match from the index and sort them (which costs about a
+/// microsecond per match: 2 ms at this count).
+pub const COMMON_SEARCH: i64 = 2_000;
 
 /// Most rows per multi-row statement when recording a batch (at most 11 columns, well under
 /// the 32,766 parameters SQLite allows and Postgres' 65,535). A power of two: see
@@ -343,19 +369,6 @@ pub fn params_json(input: &SourceInput) -> Result<Option<String>> {
             .map(|account| account.trim_start_matches('@').to_owned()),
     };
     Ok(Some(serde_json::to_string(&params)?))
-}
-
-/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
-pub fn like_pattern(text: &str) -> String {
-    let mut pattern = String::from("%");
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
 }
 
 /// Encodes the cursor of the event after which the next page starts.

@@ -123,6 +123,10 @@ where
         Sql(self).list_events(query).await
     }
 
+    async fn explain_events(&self, query: &EventQuery) -> Result<Vec<String>> {
+        Sql(self).explain_events(query).await
+    }
+
     async fn update_events(
         &self,
         ids: &[i64],

@@ -202,27 +202,58 @@ pub(super) async fn event_queries_and_pagination(store: Arc<dyn Store>) {
         .unwrap();
     assert!(by_score.events.iter().all(|e| e.score >= 0.7));
     assert_eq!(by_score.events.len(), 6);
-    let by_text = store
-        .list_events(&EventQuery {
-            q: Some("Project1 ".into()),
-            page_size: 50,
-            ..EventQuery::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(by_text.events.len(), 1, "q matches source titles");
-    let wildcard = store
-        .list_events(&EventQuery {
-            q: Some("%".into()),
-            page_size: 50,
-            ..EventQuery::default()
-        })
-        .await
-        .unwrap();
-    assert!(
-        wildcard.events.is_empty(),
-        "LIKE wildcards in q are literal"
+    // `q`: words of the events' names and their sources' titles and texts, from the stores'
+    // full-text indexes.
+    let search = |q: &str| {
+        let store = store.clone();
+        let q = q.to_owned();
+        async move {
+            store
+                .list_events(&EventQuery {
+                    q: Some(q),
+                    page_size: 50,
+                    ..EventQuery::default()
+                })
+                .await
+                .map(|page| page.events)
+        }
+    };
+    let by_text = search("Project1 ").await.unwrap();
+    assert_eq!(by_text.len(), 1, "q matches whole words");
+    assert_eq!(by_text[0].project.as_deref(), Some("Project1"));
+    assert_eq!(
+        search("project1*").await.unwrap().len(),
+        11,
+        "a starred word is a prefix: Project1 and Project10 to 19"
     );
+    assert_eq!(search("$tk3").await.unwrap().len(), 1, "q matches tokens");
+    let both = search("caldera LAUNCH").await.unwrap();
+    assert_eq!(both.len(), 1, "every word, any case");
+    assert_eq!(both[0].token.as_deref(), Some("CAL"));
+    assert!(
+        search("caldera announces").await.unwrap().is_empty(),
+        "every word must be found"
+    );
+    assert!(search("body").await.unwrap().len() >= 26, "q reads texts");
+    assert!(matches!(search("%").await, Err(Error::Invalid(_))));
+    // A token learnt from a later report is searchable.
+    for (url, title, token) in [
+        ("https://late.example/1", "Latecomer sets a date", None),
+        (
+            "https://late.example/2",
+            "Latecomer opens its claim window on Friday at noon",
+            Some("LTC"),
+        ),
+    ] {
+        let item = classified(url, title, Some("Latecomer"), token, 0.9, true);
+        store
+            .record_classified(&item, &key("Latecomer"), None, WINDOW)
+            .await
+            .unwrap();
+    }
+    let late = search("ltc").await.unwrap();
+    assert_eq!(late.len(), 1, "the token set by the merge is indexed");
+    assert_eq!(late[0].source_count, 2);
     let future = store
         .list_events(&EventQuery {
             since: Some(Utc::now() + chrono::Duration::hours(1)),

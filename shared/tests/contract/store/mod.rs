@@ -19,6 +19,7 @@ mod batches;
 mod events;
 mod markets;
 mod retention;
+mod search;
 mod state;
 mod workflow;
 
@@ -27,6 +28,7 @@ use batches::*;
 use events::*;
 use markets::*;
 use retention::*;
+use search::*;
 use state::*;
 use workflow::*;
 
@@ -236,6 +238,8 @@ async fn suite(make: impl AsyncFn() -> Arc<dyn Store>) {
     companies(make().await).await;
     recording_is_idempotent_and_merges(make().await).await;
     event_queries_and_pagination(make().await).await;
+    event_filters_read_indexes(make().await).await;
+    common_and_rare_searches_page_alike(make().await).await;
     keys_snapshots_markers(make().await).await;
     alerts_are_owed_once_and_leased(make().await).await;
     sources_going_down_and_back_are_owed_once(make().await).await;

@@ -10,8 +10,8 @@
 //!   document needs (the sentence encoder included), and with the third stage refusing every
 //!   document, as the keyword agent does once its per-second budget is spent.
 //! * `pipeline_embedded` ([`pipeline`]), `pipeline_distributed` ([`distributed`]), `api`
-//!   ([`api`]), `memory` ([`memory`]), `alerts` ([`alerts`]) and `footprint` ([`footprint`]):
-//!   see their modules.
+//!   ([`api`]), `memory` ([`memory`]), `alerts` ([`alerts`]), `footprint` ([`footprint`]),
+//!   `retention` ([`retention`]) and `events` ([`events`]): see their modules.
 //! * `supervision`: an in-process swarm; a document is enqueued for the keyword agent, which
 //!   is armed to panic while it holds the document. Measured: enqueue to acknowledgement by
 //!   the replacement (host notices the exit, respawns the actor, the new actor rebuilds its
@@ -48,6 +48,7 @@ static ALLOCATOR: swarm_queen::Allocator = swarm_queen::Allocator;
 mod alerts;
 mod api;
 mod distributed;
+mod events;
 mod exchange;
 mod footprint;
 mod memory;
@@ -56,7 +57,7 @@ mod process;
 mod retention;
 
 /// Figures in report order; `--only` picks some.
-const FIGURES: [&str; 10] = [
+const FIGURES: [&str; 11] = [
     "classification",
     "pipeline_embedded",
     "pipeline_distributed",
@@ -67,6 +68,7 @@ const FIGURES: [&str; 10] = [
     "exchange_lag",
     "footprint",
     "retention",
+    "events",
 ];
 
 /// Command-line options.
@@ -77,6 +79,7 @@ struct Options {
     faults: usize,
     footprint_docs: usize,
     retention_docs: usize,
+    events_docs: usize,
     seconds: u64,
     only: Vec<String>,
     out: std::path::PathBuf,
@@ -93,6 +96,7 @@ fn number<T: std::str::FromStr>(flag: &str, value: Option<String>) -> T {
 const USAGE: &str = "usage: bench [--docs N (classification, default 50000)] \
 [--pipeline-docs N (pipelines, default 30000)] [--probes N (latency probes, default 200)] \
 [--faults N (default 100)] [--footprint-docs N (default 200000)] [--retention-docs N (default 100000)] \
+[--events-docs N (default 1000000)] \
 [--seconds N (API and memory load, default 5)] [--only FIGURE,FIGURE] \
 [--out FILE (default target/bench/report.json)]";
 
@@ -104,6 +108,7 @@ fn parse_args() -> Options {
         faults: 100,
         footprint_docs: 200_000,
         retention_docs: 100_000,
+        events_docs: 1_000_000,
         seconds: 5,
         only: FIGURES.iter().map(|name| (*name).to_owned()).collect(),
         out: "target/bench/report.json".into(),
@@ -117,6 +122,7 @@ fn parse_args() -> Options {
             "--faults" => options.faults = number(&arg, args.next()),
             "--footprint-docs" => options.footprint_docs = number(&arg, args.next()),
             "--retention-docs" => options.retention_docs = number(&arg, args.next()),
+            "--events-docs" => options.events_docs = number(&arg, args.next()),
             "--seconds" => options.seconds = number(&arg, args.next()),
             "--only" => {
                 let list = args.next().unwrap_or_default();
@@ -457,6 +463,7 @@ fn main() {
             "exchange_lag" => exchange::figure(&options),
             "footprint" => footprint::figure(&options),
             "retention" => retention::figure(&options),
+            "events" => events::figure(&options),
             other => unreachable!("figure {other} is listed in FIGURES"),
         };
         eprintln!(

@@ -152,6 +152,7 @@ async fn calendar_and_exports_carry_the_filtered_events() {
         ("/api/v1/events/export?limit=0", "limit"),
         ("/api/v1/events/export?min_score=2", "min_score"),
         ("/api/v1/events/export?since=yesterday", "since"),
+        ("/api/v1/events/export?q=%21", "q:"),
         ("/api/v1/events/export?format=xml", "format"),
         ("/api/v1/events/export?colour=red", "colour"),
     ] {

@@ -412,6 +412,11 @@ async fn events_pagination_filters_openapi_and_health() {
         ("/api/v1/events?min_score=2", "min_score"),
         ("/api/v1/events?since=yesterday", "since"),
         ("/api/v1/events?page_token=zzz", "page_token"),
+        ("/api/v1/events?q=%25%20%24", "no word"),
+        (
+            "/api/v1/events?q=a%20b%20c%20d%20e%20f%20g%20h%20i",
+            "at most 8",
+        ),
         ("/api/v1/events?colour=red", "colour"),
     ] {
         let response = swarm.http.get(swarm.url(path)).send().await.unwrap();

@@ -1,0 +1,171 @@
+//! Event pages read indexes: the plan of every filter, and searches (`q`) that match few
+//! events and thousands page alike.
+
+use chrono::Utc;
+use std::sync::Arc;
+use swarm_shared::domain::{ClassifiedDocument, EventQuery};
+use swarm_shared::ports::{Store, ToRecord};
+
+use super::*;
+
+/// Every filter of an event page reads an index: on SQLite no step scans `tge_events` whole
+/// (`SCAN e` without an index); on Postgres the plan is returned (its planner scans a table
+/// this small whole whatever its indexes: `scripts/bench.sh` shows the plans at scale).
+pub(super) async fn event_filters_read_indexes(store: Arc<dyn Store>) {
+    let item = classified(
+        "https://news.example/plan",
+        "Planned announces TGE",
+        Some("Planned"),
+        Some("PLN"),
+        0.9,
+        true,
+    );
+    store
+        .record_classified(&item, &key("Planned"), None, WINDOW)
+        .await
+        .unwrap();
+    let page = |edit: &dyn Fn(&mut EventQuery)| {
+        let mut query = EventQuery {
+            page_size: 50,
+            ..EventQuery::default()
+        };
+        edit(&mut query);
+        query
+    };
+    let queries = [
+        ("first page", page(&|_| {})),
+        ("company", page(&|q| q.company = Some("Planned".into()))),
+        ("token", page(&|q| q.token = Some("$pln".into()))),
+        ("min_score", page(&|q| q.min_score = Some(0.8))),
+        ("since", page(&|q| q.since = Some(Utc::now()))),
+        ("q", page(&|q| q.q = Some("planned tge".into()))),
+        (
+            "status",
+            page(&|q| q.statuses = vec![swarm_shared::domain::EventStatus::Confirmed]),
+        ),
+        (
+            "kind",
+            page(&|q| q.kinds = vec![swarm_shared::domain::EventKind::FirstListing]),
+        ),
+        (
+            "date_precision",
+            page(&|q| q.date_precisions = vec![swarm_shared::domain::DatePrecision::Day]),
+        ),
+        (
+            "next page",
+            page(&|q| q.page_token = Some(encode_test_cursor())),
+        ),
+    ];
+    for (name, query) in queries {
+        let plan = store.explain_events(&query).await.unwrap();
+        assert!(!plan.is_empty(), "{name}: no plan");
+        let sqlite = plan.iter().any(|line| {
+            line.trim_start().starts_with("SCAN") || line.trim_start().starts_with("SEARCH")
+        });
+        if sqlite {
+            assert!(
+                !plan.iter().any(|line| line.trim() == "SCAN e"),
+                "{name}: a full scan of the events:\n{}",
+                plan.join("\n")
+            );
+        }
+        // The plan is of the statement that runs: the same query answers.
+        store.list_events(&query).await.unwrap();
+    }
+}
+
+/// A cursor as the store writes them, far in the future: the next page is the first.
+fn encode_test_cursor() -> String {
+    swarm_shared::ports::sql::encode_cursor(i64::MAX / 2, 1)
+}
+
+/// A search that matches thousands of events (SQLite then walks the events newest first and
+/// asks its full-text index of each, rather than sorting every match) pages exactly as the
+/// same events without a search, and one that matches few of them reads the index.
+pub(super) async fn common_and_rare_searches_page_alike(store: Arc<dyn Store>) {
+    let events = swarm_shared::ports::sql::COMMON_SEARCH as usize + 100;
+    let made: Vec<(ClassifiedDocument, String)> = (0..events)
+        .map(|index| {
+            let project = format!("Walker{index}");
+            // Every tenth report also says "rare".
+            let title = if index % 10 == 0 {
+                format!("{project} airdrop is rare")
+            } else {
+                format!("{project} airdrop")
+            };
+            let item = classified(
+                &format!("https://walk.example/{index}"),
+                &title,
+                Some(&project),
+                None,
+                0.9,
+                true,
+            );
+            (item, key(&project))
+        })
+        .collect();
+    for chunk in made.chunks(500) {
+        let batch: Vec<ToRecord<'_>> = chunk
+            .iter()
+            .map(|(item, key)| ToRecord {
+                item,
+                merge_key: key,
+                simhash: None,
+            })
+            .collect();
+        store.record_classified_batch(&batch, WINDOW).await.unwrap();
+    }
+    let pages = |q: Option<&str>| {
+        let store = store.clone();
+        let q = q.map(str::to_owned);
+        async move {
+            let mut ids = Vec::new();
+            let mut token = None;
+            for _ in 0..3 {
+                let query = EventQuery {
+                    q: q.clone(),
+                    page_size: 200,
+                    page_token: token.clone(),
+                    ..EventQuery::default()
+                };
+                let page = store.list_events(&query).await.unwrap();
+                ids.extend(page.events.iter().map(|event| event.id));
+                token = page.next_page_token;
+                if token.is_none() {
+                    break;
+                }
+            }
+            ids
+        }
+    };
+    let all = pages(None).await;
+    assert_eq!(all.len(), 600);
+    assert_eq!(pages(Some("AIRDROP")).await, all, "every event matches");
+    assert_eq!(
+        pages(Some("walker*")).await,
+        all,
+        "every event matches a prefix"
+    );
+    let rare = pages(Some("airdrop rare")).await;
+    assert_eq!(rare.len(), events.div_ceil(10), "every tenth event says it");
+    assert!(
+        rare.windows(2).all(|pair| pair[0] > pair[1]),
+        "newest first"
+    );
+    let common_plan = store
+        .explain_events(&EventQuery {
+            q: Some("airdrop".into()),
+            page_size: 50,
+            ..EventQuery::default()
+        })
+        .await
+        .unwrap()
+        .join("\n");
+    if common_plan.contains("SCAN") {
+        assert!(
+            common_plan.contains("tge_events_by_first_seen")
+                && !common_plan.contains("TEMP B-TREE"),
+            "a common word walks the events newest first:\n{common_plan}"
+        );
+    }
+}
