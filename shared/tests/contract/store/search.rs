@@ -169,3 +169,89 @@ pub(super) async fn common_and_rare_searches_page_alike(store: Arc<dyn Store>) {
         );
     }
 }
+
+/// Rows of an event stored before the search index existed, written with `$N` SQL both
+/// engines read.
+const BEFORE_THE_INDEX: [&str; 3] = [
+    "INSERT INTO documents (id, source_id, source_name, url, title, text, published_at, \
+     fetched_at, stored_at) VALUES ('doc-old', 1, 'wire', 'https://old.example/1', \
+     'Oldhaven confirms its TGE', 'The Oldhaven claim portal opens on Monday.', NULL, 1, 1)",
+    "INSERT INTO tge_events (id, project, project_key, token, score, event_date, first_seen, \
+     last_seen, evidence, source_count) VALUES (41, 'Oldhaven', 'oldhaven', 'OLDH', 0.9, NULL, \
+     1, 1, '[]', 1)",
+    "INSERT INTO event_sources (event_id, document_id, added_at) VALUES (41, 'doc-old', 1)",
+];
+
+/// Whether `store` finds the event of [`BEFORE_THE_INDEX`] by its name, its token and a word
+/// of its source's text.
+async fn finds_the_older_event(store: &dyn Store) {
+    for q in ["oldhaven", "$oldh", "portal monday"] {
+        let page = store
+            .list_events(&EventQuery {
+                q: Some(q.into()),
+                page_size: 10,
+                ..EventQuery::default()
+            })
+            .await
+            .unwrap();
+        let ids: Vec<i64> = page.events.iter().map(|event| event.id).collect();
+        assert_eq!(
+            ids,
+            [41],
+            "q={q}: the migration indexes events stored before it"
+        );
+    }
+}
+
+/// The migration that adds the search index fills it from the events already stored: the
+/// migrations before it run, an event is written as they leave it, then the store opens
+/// (running the rest).
+#[tokio::test]
+async fn events_stored_before_the_search_index_are_found() {
+    use swarm_shared::ports::migrations;
+    use swarm_shared::ports::postgres::PgStore;
+    use swarm_shared::ports::sqlite::SqliteStore;
+
+    fn all_but_the_last(mut migrator: sqlx::migrate::Migrator) -> sqlx::migrate::Migrator {
+        let before: Vec<_> = migrator.migrations[..migrator.migrations.len() - 1].to_vec();
+        assert!(
+            migrator
+                .migrations
+                .last()
+                .unwrap()
+                .description
+                .contains("event search"),
+            "the search index is the newest migration (update this test when it is not)"
+        );
+        migrator.migrations = std::borrow::Cow::Owned(before);
+        migrator
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("older.sqlite");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    all_but_the_last(migrations::sqlite().await.unwrap())
+        .run(&pool)
+        .await
+        .unwrap();
+    for statement in BEFORE_THE_INDEX {
+        sqlx::query(statement).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+    let store = SqliteStore::open(&path).await.unwrap();
+    finds_the_older_event(&store).await;
+
+    let url = crate::fresh_postgres_database(&crate::database_url()).await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    all_but_the_last(migrations::postgres().await.unwrap())
+        .run(&pool)
+        .await
+        .unwrap();
+    for statement in BEFORE_THE_INDEX {
+        sqlx::query(statement).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+    let store = PgStore::connect(&url).await.unwrap();
+    finds_the_older_event(&store).await;
+}
