@@ -116,10 +116,10 @@ pub trait SqlBackend: Send + Sync + 'static {
     /// itself (SQLite keeps no statistics of its full-text index) has it asked first.
     const SEARCH_PROBE: Option<&'static str>;
     /// Narrows an event query over `tge_events e` to the events that match `expression`
-    /// (`AND ...`): an event matches when its project or token or the title or text of one
-    /// of its first sources has every word. `common`: the probe found at least
+    /// (`AND ...`): an event matches when each word is in its project or token or in the
+    /// title or text of one of its first 20 sources. `common`: the probe found at least
     /// [`COMMON_SEARCH`] events, so the newest are best found by walking the events newest
-    /// first and asking the index of each.
+    /// first and keeping those that match.
     fn push_search(builder: &mut sqlx::QueryBuilder<Self::Db>, expression: String, common: bool);
     /// What a statement starts with to have its plan returned instead of its rows.
     const EXPLAIN: &'static str;
@@ -127,10 +127,10 @@ pub trait SqlBackend: Send + Sync + 'static {
     fn plan_line(row: &<Self::Db as Database>::Row) -> Result<String>;
 }
 
-/// Events a search must match, at least, for SQLite to walk the events newest first and ask
-/// the full-text index of each (about 51 x events / matches of them before a page of 50 is
-/// full), rather than read every match from the index and sort them (which costs about a
-/// microsecond per match: 2 ms at this count).
+/// Events a search must match, at least, for SQLite to walk the events newest first and keep
+/// those the full-text index lists (about 51 x events / matches of them before a page of 50
+/// is full), rather than look every match up and sort them (docs/storage.md has the figures
+/// of both at a million documents).
 pub const COMMON_SEARCH: i64 = 2_000;
 
 /// Most rows per multi-row statement when recording a batch (at most 11 columns, well under
