@@ -29,7 +29,6 @@ FROM tge_events e;
 -- An event's row is written anew (a contentless row cannot be read back to append to) when it
 -- is created, named, or given one of its first 20 sources; after that its text stays.
 CREATE TRIGGER event_search_created AFTER INSERT ON tge_events BEGIN
-    DELETE FROM event_search WHERE rowid = NEW.id;
     INSERT INTO event_search (rowid, body)
     VALUES (NEW.id, COALESCE(NEW.project, '') || ' ' || COALESCE(NEW.token, ''));
 END;

@@ -26,14 +26,14 @@ use axum::routing::get;
 use chrono::Utc;
 use serde_json::{Value, json};
 use swarm_shared::context::AgentContext;
-use swarm_shared::domain::{ClassifiedDocument, Detection, Document, EventQuery, document_id};
+use swarm_shared::domain::{ClassifiedDocument, Detection, EventQuery};
 use swarm_shared::faults::FaultHooks;
 use swarm_shared::ports::embedded_bus::EmbeddedBus;
 use swarm_shared::ports::embedded_queue::EmbeddedQueue;
 use swarm_shared::ports::embedded_registry::EmbeddedRegistry;
 use swarm_shared::ports::{Store, ToRecord};
 
-use crate::{Options, quantile_ms, round};
+use crate::{Options, mix, quantile_ms, round, wire_document};
 
 /// Requests per filter and size.
 const REQUESTS: usize = 200;
@@ -98,14 +98,6 @@ fn ticker(p: usize) -> String {
     }
 }
 
-/// SplitMix64 of `x`: the fill's deterministic randomness.
-fn mix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 /// `count` words of filler for document `seed`: common words often, rare words seldom.
 fn filler(seed: u64, count: usize) -> String {
     let mut text = String::with_capacity(count * 8);
@@ -166,23 +158,7 @@ fn document(i: usize) -> (ClassifiedDocument, String) {
         };
         (title, text, detection, format!("title:bench:{i}"))
     };
-    let url = format!("https://wire.example/{i}");
-    let item = ClassifiedDocument {
-        document: Document {
-            source_kind: None,
-            facts: Default::default(),
-            id: document_id(&url, &title, &text),
-            source_id: 1,
-            source_name: "wire".into(),
-            source_tier: 2,
-            url,
-            title,
-            text,
-            published_at: None,
-            fetched_at: Utc::now(),
-        },
-        detection,
-    };
+    let item = wire_document(format!("https://wire.example/{i}"), title, text, detection);
     (item, key)
 }
 

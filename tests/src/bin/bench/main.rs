@@ -312,6 +312,40 @@ fn classification(options: &Options) -> Value {
     })
 }
 
+/// A document of the bench's news wire (source 1, `wire`, tier 2, fetched now) with its
+/// verdict, as data quality receives it.
+fn wire_document(
+    url: String,
+    title: String,
+    text: String,
+    detection: swarm_shared::domain::Detection,
+) -> swarm_shared::domain::ClassifiedDocument {
+    swarm_shared::domain::ClassifiedDocument {
+        document: Document {
+            source_kind: None,
+            facts: Default::default(),
+            id: swarm_shared::domain::document_id(&url, &title, &text),
+            source_id: 1,
+            source_name: "wire".into(),
+            source_tier: 2,
+            url,
+            title,
+            text,
+            published_at: None,
+            fetched_at: chrono::Utc::now(),
+        },
+        detection,
+    }
+}
+
+/// SplitMix64 of `x`: the bench's deterministic spread of made-up values.
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// The `q`-quantile of sorted samples, in milliseconds (NaN, written as null, for none).
 fn quantile_ms(sorted: &[Duration], q: f64) -> f64 {
     if sorted.is_empty() {

@@ -16,11 +16,11 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use swarm_queen::retention::Retention;
 use swarm_shared::config::RetentionConfig;
-use swarm_shared::domain::{ClassifiedDocument, Detection, Document, document_id};
+use swarm_shared::domain::{ClassifiedDocument, Detection};
 use swarm_shared::ports::{Store, ToRecord};
 use tokio_util::sync::CancellationToken;
 
-use crate::{Options, quantile_ms, round};
+use crate::{Options, mix, quantile_ms, round, wire_document};
 
 const FILL_BATCH: usize = 500;
 const WRITE_BATCH: usize = 64;
@@ -29,35 +29,18 @@ fn document(run: &str, index: usize) -> (ClassifiedDocument, String, u64) {
     let url = format!("https://wire.example/{run}/{index}");
     let title = format!("Market wrap {run} {index}");
     let text = format!("{title}: prices moved; volumes were thin across the majors today.");
-    let item = ClassifiedDocument {
-        document: Document {
-            source_kind: None,
-            facts: Default::default(),
-            id: document_id(&url, &title, &text),
-            source_id: 1,
-            source_name: "wire".into(),
-            source_tier: 2,
-            url,
-            title,
-            text,
-            published_at: None,
-            fetched_at: Utc::now(),
-        },
-        detection: Detection {
-            join_only: false,
-            score: 0.02,
-            is_tge: false,
-            project: None,
-            token: None,
-            event_date: None,
-            evidence: vec![],
-        },
+    let detection = Detection {
+        join_only: false,
+        score: 0.02,
+        is_tge: false,
+        project: None,
+        token: None,
+        event_date: None,
+        evidence: vec![],
     };
-    // Spread fingerprints (SplitMix64), so no two share a band by accident.
-    let mut z = (index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    (item, format!("title:{run}:{index}"), z ^ (z >> 31))
+    let item = wire_document(url, title, text, detection);
+    // Spread fingerprints, so no two share a band by accident.
+    (item, format!("title:{run}:{index}"), mix(index as u64))
 }
 
 async fn record(store: &dyn Store, run: &str, from: usize, count: usize) {
