@@ -66,14 +66,16 @@ fn default_max_per_pass() -> usize {
 impl RetentionConfig {
     /// The ranges (README, Configuration) and the fingerprints' floor, `merge_window`.
     pub fn validate(&self, merge_window: Duration) -> Result<()> {
-        const HOUR: Duration = Duration::from_secs(3600);
+        // Ten minutes at least, for soaks and small disks. Below the time a feed keeps an
+        // item, a deleted document is read again and stored anew (docs/runtime.md).
+        const FLOOR: Duration = Duration::from_secs(600);
         const YEARS: Duration = Duration::from_secs(3650 * 24 * 3600);
         for (field, value) in [
             ("retention.documents", self.documents),
             ("retention.fingerprints", self.fingerprints),
         ] {
-            if !value.is_zero() && !(HOUR..=YEARS).contains(&value) {
-                return Err(Error::config(field, "must be 0s (keep) or 1h to 3650days"));
+            if !value.is_zero() && !(FLOOR..=YEARS).contains(&value) {
+                return Err(Error::config(field, "must be 0s (keep) or 10m to 3650days"));
             }
         }
         if !self.fingerprints.is_zero() && self.fingerprints < merge_window {

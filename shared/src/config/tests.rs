@@ -378,7 +378,7 @@ fn retention_is_checked_against_the_merge_window() {
             "[retention]\nfingerprints = \"7days\"\n",
             "retention.fingerprints",
         ),
-        ("[retention]\ndocuments = \"30m\"\n", "retention.documents"),
+        ("[retention]\ndocuments = \"9m\"\n", "retention.documents"),
         ("[retention]\nbatch = 0\n", "retention.batch"),
         ("[retention]\ninterval = \"0s\"\n", "retention.interval"),
         ("[retention]\nmax_per_pass = 0\n", "retention.max_per_pass"),
@@ -401,6 +401,8 @@ fn retention_is_checked_against_the_merge_window() {
     for text in [
         "[retention]\ndocuments = \"0s\"\nfingerprints = \"0s\"\n",
         "[quality]\nmerge_window = \"2days\"\n[retention]\nfingerprints = \"3days\"\n",
+        // The floor, as the soak runs it.
+        "[quality]\nmerge_window = \"10m\"\n[retention]\ndocuments = \"10m\"\nfingerprints = \"10m\"\n",
     ] {
         Config::from_toml(text, "t.toml")
             .unwrap()
