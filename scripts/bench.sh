@@ -6,6 +6,8 @@
 #   scripts/bench.sh [--only FIGURE,...] [--docs N] [--pipeline-docs N] [--probes N]
 #                    [--faults N] [--footprint-docs N] [--retention-docs N] [--events-docs N]
 #                    [--seconds N] [--out FILE]
+#   The soak (an hour; only when named: --only soak [--soak-minutes N] [--soak-sources N]
+#   [--soak-rate DOCS_PER_S]) also draws target/bench/soak.png with python3-matplotlib.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -20,6 +22,11 @@ command -v cargo >/dev/null 2>&1 || { echo "scripts/bench.sh: cargo not found; i
 # shellcheck source=scripts/servers.sh
 . "$ROOT/scripts/servers.sh"
 command -v redis-benchmark >/dev/null 2>&1 || apt_install redis-tools
+case " $* " in
+    *" soak "*|*",soak"*|*"soak,"*)
+        /usr/bin/python3 -c 'import matplotlib' 2>/dev/null || apt_install python3-matplotlib \
+            || echo "==> python3-matplotlib did not install: the soak's samples are kept, its chart is not drawn" ;;
+esac
 
 echo "==> redis: $TGE_SWARM_TEST_REDIS_URL"
 echo "==> postgres: $TGE_SWARM_TEST_DATABASE_URL"

@@ -6,17 +6,22 @@
 //! announcement at a time, from its scrape task's XADD to its listing by the queen's
 //! `GET /api/v1/events`.
 //!
+//! More data quality actors: the throughput alone again with 2 and 4 actors in the data quality
+//! process (`quality.replicas`) and then 1, each on a fresh database (`by_quality_actors`).
+//!
 //! Baselines, same servers, same run: redis-benchmark's XADD (50 clients; 7.0 has no `-t xadd`,
 //! so the command is given whole) and a raw sqlx
 //! loop inserting single rows of the documents' size into Postgres over one connection.
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sqlx::Connection;
+use swarm_queen::swarm::Ports;
 
 use crate::memory::{REDIS_BENCHMARK_CLIENTS, redis_benchmark};
-use crate::pipeline::{drained, probe, register, write_files};
+use crate::pipeline::{drained, probe, register, with_quality_actors, write_files};
 use crate::process::{Process, free_port, wait_http, write_config};
 use crate::{Options, bench_config, generate, quantile_ms, round};
 
@@ -66,53 +71,24 @@ pub fn figure(options: &Options) -> Value {
     );
     let redis = swarm_tests::redis_url_db(REDIS_DB);
     crate::process::flush_redis(&redis);
-    runtime.block_on(async {
+    let figure = runtime.block_on(async {
         let database = swarm_tests::fresh_postgres_database("bench").await;
         let inserts = raw_inserts(&database, &documents).await;
 
-        let api_port = free_port();
-        let mut config = bench_config(&dir.path().join("data"));
-        config.connections.redis_url = Some(redis.clone());
-        config.connections.database_url = Some(database.clone());
-        let config_path = write_config(dir.path(), &config);
-        let env = |node: &str| {
-            vec![
-                ("TGE_SWARM_CONFIG", config_path.display().to_string()),
-                ("TGE_SWARM_ADMIN_KEY", swarm_tests::ADMIN_KEY.to_owned()),
-                ("TGE_SWARM_NODE_NAME", node.to_owned()),
-                ("TGE_SWARM_METRICS_ADDR", "127.0.0.1:0".to_owned()),
-                ("TGE_SWARM_API_ADDR", format!("127.0.0.1:{api_port}")),
-            ]
-        };
         let http = reqwest::Client::new();
-        let api = format!("http://127.0.0.1:{api_port}");
-        let mut processes = vec![Process::start(dir.path(), "queen", &["queen"], &env("queen"))];
-        wait_http(&http, &format!("{api}/healthz"), Duration::from_secs(60)).await;
-        processes.push(Process::start(
-            dir.path(),
-            "memory",
-            &["memory-coordinator"],
-            &env("memory"),
-        ));
-        for kind in ["api-reliability", "performance", "data-quality", "keyword", "scraping"] {
-            processes.push(Process::start(dir.path(), kind, &["agent", kind], &env(kind)));
-        }
-        wait_http(&http, &format!("{api}/readyz"), Duration::from_secs(60)).await;
-
-        // The harness reads the same Redis streams and Postgres store the processes use.
-        let ports = swarm_queen::swarm::connect_ports(&config).await.unwrap();
+        let mut stack = Stack::start(dir.path(), &database, &redis, 1).await;
+        let api = stack.api.clone();
         let started = Instant::now();
         register(&http, &api, &paths, "dist").await;
-        drained(ports.store.as_ref(), ports.queue.as_ref(), Duration::from_secs(900)).await;
+        let (store, queue) = (stack.ports.store.clone(), stack.ports.queue.clone());
+        drained(store.as_ref(), queue.as_ref(), Duration::from_secs(900)).await;
         let elapsed = started.elapsed().as_secs_f64();
-        for process in &mut processes {
-            process.check_alive(dir.path());
-        }
-        let stored = ports.store.count_documents().await.unwrap();
+        stack.check_alive();
+        let stored = store.count_documents().await.unwrap();
 
         let latencies = probe(
-            ports.store.as_ref(),
-            ports.queue.as_ref(),
+            store.as_ref(),
+            queue.as_ref(),
             &http,
             &api,
             &feeds,
@@ -120,8 +96,7 @@ pub fn figure(options: &Options) -> Value {
             "Vendrixa",
         )
         .await;
-        drop(processes);
-        ports.store.close().await;
+        stack.stop().await;
         let rate = documents.len() as f64 / elapsed;
         let p50 = quantile_ms(&latencies, 0.5);
         let p99 = quantile_ms(&latencies, 0.99);
@@ -142,5 +117,99 @@ pub fn figure(options: &Options) -> Value {
             "target": "≥ 10000 docs/s, p99 < 250 ms",
             "met": rate >= 10_000.0 && p99 < 250.0,
         })
+    });
+    with_quality_actors(figure, |actors| {
+        runtime.block_on(throughput(&paths, documents.len(), &redis, actors))
     })
+}
+
+/// The seven processes of the distributed swarm on one Redis database and one Postgres
+/// database, with `actors` data quality actors in the data quality process, and the
+/// harness' own connection to the same streams and store.
+struct Stack {
+    dir: PathBuf,
+    processes: Vec<Process>,
+    ports: Ports,
+    api: String,
+}
+
+impl Stack {
+    async fn start(dir: &Path, database: &str, redis: &str, actors: u32) -> Stack {
+        let api_port = free_port();
+        let mut config = bench_config(&dir.join("data"));
+        config.connections.redis_url = Some(redis.to_owned());
+        config.connections.database_url = Some(database.to_owned());
+        crate::pipeline::pin_quality_actors(&mut config, actors);
+        let config_path = write_config(dir, &config);
+        let env = |node: &str| {
+            vec![
+                ("TGE_SWARM_CONFIG", config_path.display().to_string()),
+                ("TGE_SWARM_ADMIN_KEY", swarm_tests::ADMIN_KEY.to_owned()),
+                ("TGE_SWARM_NODE_NAME", node.to_owned()),
+                ("TGE_SWARM_METRICS_ADDR", "127.0.0.1:0".to_owned()),
+                ("TGE_SWARM_API_ADDR", format!("127.0.0.1:{api_port}")),
+            ]
+        };
+        let http = reqwest::Client::new();
+        let api = format!("http://127.0.0.1:{api_port}");
+        let mut processes = vec![Process::start(dir, "queen", &["queen"], &env("queen"))];
+        wait_http(&http, &format!("{api}/healthz"), Duration::from_secs(60)).await;
+        processes.push(Process::start(
+            dir,
+            "memory",
+            &["memory-coordinator"],
+            &env("memory"),
+        ));
+        for kind in [
+            "api-reliability",
+            "performance",
+            "data-quality",
+            "keyword",
+            "scraping",
+        ] {
+            processes.push(Process::start(dir, kind, &["agent", kind], &env(kind)));
+        }
+        wait_http(&http, &format!("{api}/readyz"), Duration::from_secs(60)).await;
+        let ports = swarm_queen::swarm::connect_ports(&config).await.unwrap();
+        Stack {
+            dir: dir.to_owned(),
+            processes,
+            ports,
+            api,
+        }
+    }
+
+    /// Panics with a log's tail if a process has exited.
+    fn check_alive(&mut self) {
+        for process in &mut self.processes {
+            process.check_alive(&self.dir);
+        }
+    }
+
+    async fn stop(self) {
+        drop(self.processes);
+        self.ports.store.close().await;
+    }
+}
+
+/// Documents a second through a fresh distributed swarm (new Postgres database, flushed
+/// Redis database) with `actors` data quality actors: the throughput part of [`figure`].
+async fn throughput(paths: &[PathBuf], documents: usize, redis: &str, actors: u32) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    crate::process::flush_redis(redis);
+    let database = swarm_tests::fresh_postgres_database("bench").await;
+    let mut stack = Stack::start(dir.path(), &database, redis, actors).await;
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    register(&http, &stack.api, paths, "dist").await;
+    drained(
+        stack.ports.store.as_ref(),
+        stack.ports.queue.as_ref(),
+        Duration::from_secs(900),
+    )
+    .await;
+    let elapsed = started.elapsed().as_secs_f64();
+    stack.check_alive();
+    stack.stop().await;
+    documents as f64 / elapsed
 }

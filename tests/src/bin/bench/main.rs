@@ -55,6 +55,7 @@ mod memory;
 mod pipeline;
 mod process;
 mod retention;
+mod soak;
 
 /// Figures in report order; `--only` picks some.
 const FIGURES: [&str; 11] = [
@@ -70,6 +71,8 @@ const FIGURES: [&str; 11] = [
     "retention",
     "events",
 ];
+/// The soak: an hour, so only when `--only` names it.
+const SOAK: &str = "soak";
 
 /// Command-line options.
 struct Options {
@@ -80,6 +83,9 @@ struct Options {
     footprint_docs: usize,
     retention_docs: usize,
     events_docs: usize,
+    soak_minutes: usize,
+    soak_sources: usize,
+    soak_rate: f64,
     seconds: u64,
     only: Vec<String>,
     out: std::path::PathBuf,
@@ -96,7 +102,8 @@ fn number<T: std::str::FromStr>(flag: &str, value: Option<String>) -> T {
 const USAGE: &str = "usage: bench [--docs N (classification, default 50000)] \
 [--pipeline-docs N (pipelines, default 30000)] [--probes N (latency probes, default 200)] \
 [--faults N (default 100)] [--footprint-docs N (default 200000)] [--retention-docs N (default 100000)] \
-[--events-docs N (default 1000000)] \
+[--events-docs N (default 1000000)] [--soak-minutes N (default 60)] [--soak-sources N (default 500)] \
+[--soak-rate DOCS_PER_S (default 200)] \
 [--seconds N (API and memory load, default 5)] [--only FIGURE,FIGURE] \
 [--out FILE (default target/bench/report.json)]";
 
@@ -109,6 +116,9 @@ fn parse_args() -> Options {
         footprint_docs: 200_000,
         retention_docs: 100_000,
         events_docs: 1_000_000,
+        soak_minutes: 60,
+        soak_sources: 500,
+        soak_rate: 200.0,
         seconds: 5,
         only: FIGURES.iter().map(|name| (*name).to_owned()).collect(),
         out: "target/bench/report.json".into(),
@@ -123,14 +133,17 @@ fn parse_args() -> Options {
             "--footprint-docs" => options.footprint_docs = number(&arg, args.next()),
             "--retention-docs" => options.retention_docs = number(&arg, args.next()),
             "--events-docs" => options.events_docs = number(&arg, args.next()),
+            "--soak-minutes" => options.soak_minutes = number(&arg, args.next()),
+            "--soak-sources" => options.soak_sources = number(&arg, args.next()),
+            "--soak-rate" => options.soak_rate = number(&arg, args.next()),
             "--seconds" => options.seconds = number(&arg, args.next()),
             "--only" => {
                 let list = args.next().unwrap_or_default();
                 options.only = list.split(',').map(|name| name.trim().to_owned()).collect();
                 for name in &options.only {
-                    if !FIGURES.contains(&name.as_str()) {
+                    if !FIGURES.contains(&name.as_str()) && name != SOAK {
                         eprintln!(
-                            "bench: unknown figure `{name}` (one of {})",
+                            "bench: unknown figure `{name}` (one of {}, {SOAK})",
                             FIGURES.join(", ")
                         );
                         std::process::exit(2);
@@ -150,6 +163,14 @@ fn parse_args() -> Options {
     }
     if options.probes == 0 || options.faults == 0 || options.seconds == 0 {
         eprintln!("bench: --probes, --faults and --seconds must be at least 1");
+        std::process::exit(2);
+    }
+    if options.soak_minutes == 0
+        || options.soak_sources == 0
+        || !options.soak_rate.is_finite()
+        || options.soak_rate <= 0.0
+    {
+        eprintln!("bench: --soak-minutes, --soak-sources and --soak-rate must be above 0");
         std::process::exit(2);
     }
     options
@@ -183,10 +204,8 @@ struct Generator {
 
 impl Generator {
     fn new() -> Generator {
-        let mut items = read_labelled(TRAIN.as_bytes(), "own-train.jsonl").unwrap();
-        items.extend(read_labelled(HELDOUT.as_bytes(), "own-heldout.jsonl").unwrap());
         Generator {
-            items,
+            items: labelled_items(),
             rng: StdRng::seed_from_u64(0x7467_6573_7761_726d),
         }
     }
@@ -207,6 +226,13 @@ impl Generator {
         }
         (title, text)
     }
+}
+
+/// The own labelled corpus, both splits: the bench's texts.
+fn labelled_items() -> Vec<swarm_agents::keyword::corpus::LabelledItem> {
+    let mut items = read_labelled(TRAIN.as_bytes(), "own-train.jsonl").unwrap();
+    items.extend(read_labelled(HELDOUT.as_bytes(), "own-heldout.jsonl").unwrap());
+    items
 }
 
 /// `count` documents from a fresh [`Generator`].
@@ -505,6 +531,10 @@ fn main() {
             started.elapsed().as_secs_f64()
         );
         figures.push(figure);
+    }
+    if options.only.iter().any(|wanted| wanted == SOAK) {
+        eprintln!("bench: measuring {SOAK} ({} minutes)", options.soak_minutes);
+        figures.push(soak::figure(&options));
     }
     let report = json!({
         "taken_at": chrono::Utc::now().to_rfc3339(),

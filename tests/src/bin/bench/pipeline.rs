@@ -9,6 +9,9 @@
 //!   it is never a same-source duplicate), from the enqueue of its scrape task to the moment
 //!   `GET /api/v1/events?company=<its unique name>` lists it.
 //!
+//! * More data quality actors: the throughput alone again with 2 and 4 actors and then 1
+//!   (`by_quality_actors`), each on a fresh store.
+//!
 //! Baseline: the same documents through the keyword scorer alone on one thread (the
 //! classification figure's work), the stage every document must pass; the ratio says how
 //! much of the scorer's rate survives the queues, the store and the other agents.
@@ -198,7 +201,7 @@ pub fn embedded(options: &Options) -> Value {
     let paths = write_files(&feeds, &documents, "bulk");
     let config = bench_config(&dir.path().join("data"));
     check_probe(&config);
-    crate::runtime().block_on(async {
+    let figure = crate::runtime().block_on(async {
         let swarm = swarm_queen::Swarm::start(config, Some(swarm_tests::ADMIN_KEY.into()))
             .await
             .unwrap();
@@ -243,6 +246,64 @@ pub fn embedded(options: &Options) -> Value {
             "target": "≥ 20000 docs/s, p99 < 50 ms",
             "met": rate >= 20_000.0 && p99 < 50.0,
         })
+    });
+    with_quality_actors(figure, |actors| throughput(&paths, documents.len(), actors))
+}
+
+/// Adds `by_quality_actors` to a pipeline figure measured with one data quality actor: the
+/// throughput alone with 2 and 4 (`quality.replicas`), then with 1 again, each on a fresh
+/// store, so the drift of a shared machine over the runs shows beside the difference.
+pub fn with_quality_actors(mut figure: Value, mut measure: impl FnMut(u32) -> f64) -> Value {
+    let mut runs = vec![json!({"quality_actors": 1, "documents_per_second": figure["value"]})];
+    for actors in [2, 4, 1] {
+        eprintln!(
+            "bench: {} with {actors} data quality actors",
+            figure["name"]
+        );
+        let rate = measure(actors);
+        runs.push(json!({"quality_actors": actors, "documents_per_second": round(rate)}));
+    }
+    figure["by_quality_actors"] = Value::Array(runs);
+    figure
+}
+
+/// `actors` data quality actors, held there: the supervisor scales a kind between its
+/// `min_replicas` and `max_replicas` on a backlog, so both are set to `actors`.
+pub fn pin_quality_actors(config: &mut Config, actors: u32) {
+    config.quality.replicas = actors;
+    let mut pinned = toml::Table::new();
+    pinned.insert("min_replicas".into(), toml::Value::Integer(actors.into()));
+    pinned.insert("max_replicas".into(), toml::Value::Integer(actors.into()));
+    config
+        .supervision
+        .kinds
+        .insert("data-quality".into(), pinned);
+}
+
+/// Documents a second through a fresh embedded swarm with `actors` data quality actors: the
+/// throughput part of [`embedded`] alone.
+fn throughput(paths: &[PathBuf], documents: usize, actors: u32) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = bench_config(&dir.path().join("data"));
+    pin_quality_actors(&mut config, actors);
+    crate::runtime().block_on(async {
+        let swarm = swarm_queen::Swarm::start(config, Some(swarm_tests::ADMIN_KEY.into()))
+            .await
+            .unwrap();
+        let api = format!("http://{}", swarm.api_addr().unwrap());
+        let http = reqwest::Client::new();
+        let ctx = swarm.context().clone();
+        let started = Instant::now();
+        register(&http, &api, paths, "bulk").await;
+        drained(
+            ctx.store.as_ref(),
+            ctx.queue.as_ref(),
+            Duration::from_secs(600),
+        )
+        .await;
+        let elapsed = started.elapsed().as_secs_f64();
+        swarm.shutdown().await;
+        documents as f64 / elapsed
     })
 }
 
