@@ -149,9 +149,21 @@ fn bytes_under(dir: &Path) -> u64 {
 #[derive(Default)]
 struct Load {
     events: Vec<Duration>,
+    /// Per filter of [`FILTERS`]: latencies and response bytes.
+    by_filter: [(Vec<Duration>, Vec<usize>); FILTERS.len()],
     healthz: Vec<Duration>,
     errors: u64,
 }
+
+/// The filter sets the load asks for in turn, by name; `since` is an hour before each request.
+const FILTERS: [&str; 6] = [
+    "first page",
+    "page_size=50",
+    "min_score=0.9",
+    "q=token",
+    "q=airdrop claim",
+    "since an hour ago",
+];
 
 async fn load_api(http: reqwest::Client, api: String, load: Arc<Mutex<Load>>) {
     let mut tick = tokio::time::interval(Duration::from_millis(1000 / API_PER_SECOND));
@@ -170,17 +182,20 @@ async fn load_api(http: reqwest::Client, api: String, load: Arc<Mutex<Load>>) {
             "?q=airdrop%20claim".into(),
             format!("?since={since}"),
         ];
-        let path = format!("{api}/api/v1/events{}", filters[turn % filters.len()]);
+        let filter = turn % FILTERS.len();
+        let path = format!("{api}/api/v1/events{}", filters[filter]);
         turn += 1;
         let started = Instant::now();
-        let ok = match http
+        let answer = match http
             .get(&path)
             .header("X-API-Key", swarm_tests::ADMIN_KEY)
             .send()
             .await
         {
-            Ok(response) => response.status().is_success() && response.bytes().await.is_ok(),
-            Err(_) => false,
+            Ok(response) if response.status().is_success() => {
+                response.bytes().await.ok().map(|body| body.len())
+            }
+            Ok(_) | Err(_) => None,
         };
         let took = started.elapsed();
         let started = Instant::now();
@@ -190,10 +205,13 @@ async fn load_api(http: reqwest::Client, api: String, load: Arc<Mutex<Load>>) {
         };
         let baseline = started.elapsed();
         let mut load = load.lock().unwrap();
-        if ok {
-            load.events.push(took)
-        } else {
-            load.errors += 1
+        match answer {
+            Some(bytes) => {
+                load.events.push(took);
+                load.by_filter[filter].0.push(took);
+                load.by_filter[filter].1.push(bytes);
+            }
+            None => load.errors += 1,
         }
         if healthy {
             load.healthz.push(baseline)
@@ -328,6 +346,16 @@ pub fn figure(options: &Options) -> Value {
             let mut healthz = taken.healthz;
             events.sort_unstable();
             healthz.sort_unstable();
+            // Which filter grows, and whether its answer does.
+            let mut by_filter = serde_json::Map::new();
+            for (name, (mut latencies, bytes)) in FILTERS.iter().zip(taken.by_filter) {
+                latencies.sort_unstable();
+                let mean_bytes = bytes.iter().sum::<usize>() as f64 / bytes.len().max(1) as f64;
+                by_filter.insert(
+                    (*name).to_owned(),
+                    json!({"p50_ms": round(quantile_ms(&latencies, 0.5)), "p99_ms": round(quantile_ms(&latencies, 0.99)), "mean_bytes": round(mean_bytes)}),
+                );
+            }
             let delta = |metric: &str, labels: &str| {
                 metric_sum(&now, metric, labels) - metric_sum(&before, metric, labels)
             };
@@ -343,6 +371,7 @@ pub fn figure(options: &Options) -> Value {
                 "api_p99_ms": round(quantile_ms(&events, 0.99)),
                 "healthz_p99_ms": round(quantile_ms(&healthz, 0.99)),
                 "api_errors": taken.errors,
+                "api_by_filter": by_filter,
                 "write_p99_ms": round(quantile_between(&buckets(&before, HISTOGRAM, quality), &buckets(&now, HISTOGRAM, quality), 0.99)),
                 "pipeline_p99_ms": round(quantile_between(&buckets(&before, HISTOGRAM, pipeline), &buckets(&now, HISTOGRAM, pipeline), 0.99)),
                 "read_per_second": round((recorded(&now) - recorded(&before) + invalid) / 60.0),
