@@ -79,15 +79,7 @@ pub fn figure(options: &Options) -> Value {
     }
     .rss();
 
-    let mut swarm = Process::start(
-        dir.path(),
-        "run",
-        &["run"],
-        &[
-            ("TGE_SWARM_CONFIG", config_path.display().to_string()),
-            ("TGE_SWARM_ADMIN_KEY", swarm_tests::ADMIN_KEY.to_owned()),
-        ],
-    );
+    let mut swarm = Process::run_swarm(dir.path(), &config_path);
     runtime.block_on(async {
         let http = reqwest::Client::new();
         let api = format!("http://127.0.0.1:{api_port}");

@@ -12,6 +12,7 @@
 //! * `pipeline_embedded` ([`pipeline`]), `pipeline_distributed` ([`distributed`]), `api`
 //!   ([`api`]), `memory` ([`memory`]), `alerts` ([`alerts`]), `footprint` ([`footprint`]),
 //!   `retention` ([`retention`]) and `events` ([`events`]): see their modules.
+//! * `soak` ([`soak`]): an hour, so only when `--only` names it.
 //! * `supervision`: an in-process swarm; a document is enqueued for the keyword agent, which
 //!   is armed to panic while it holds the document. Measured: enqueue to acknowledgement by
 //!   the replacement (host notices the exit, respawns the actor, the new actor rebuilds its

@@ -202,18 +202,10 @@ pub fn embedded(options: &Options) -> Value {
     let config = bench_config(&dir.path().join("data"));
     check_probe(&config);
     let figure = crate::runtime().block_on(async {
-        let swarm = swarm_queen::Swarm::start(config, Some(swarm_tests::ADMIN_KEY.into()))
-            .await
-            .unwrap();
+        let (swarm, elapsed) = run_through(config, &paths).await;
         let api = format!("http://{}", swarm.api_addr().unwrap());
         let http = reqwest::Client::new();
         let ctx = swarm.context().clone();
-
-        // Throughput: register every file through the API; the queen schedules them at once.
-        let started = Instant::now();
-        register(&http, &api, &paths, "bulk").await;
-        drained(ctx.store.as_ref(), ctx.queue.as_ref(), Duration::from_secs(600)).await;
-        let elapsed = started.elapsed().as_secs_f64();
         let stored = ctx.store.count_documents().await.unwrap();
 
         // Latency: one announcement at a time, each from its own (unscheduled) source.
@@ -267,6 +259,27 @@ pub fn with_quality_actors(mut figure: Value, mut measure: impl FnMut(u32) -> f6
     figure
 }
 
+/// Throughput: starts an embedded swarm, registers every file through its API (the queen
+/// schedules them at once) and waits until every source is fetched and every queue empty;
+/// the swarm and the seconds that took.
+async fn run_through(config: Config, paths: &[PathBuf]) -> (swarm_queen::Swarm, f64) {
+    let swarm = swarm_queen::Swarm::start(config, Some(swarm_tests::ADMIN_KEY.into()))
+        .await
+        .unwrap();
+    let api = format!("http://{}", swarm.api_addr().unwrap());
+    let http = reqwest::Client::new();
+    let ctx = swarm.context().clone();
+    let started = Instant::now();
+    register(&http, &api, paths, "bulk").await;
+    drained(
+        ctx.store.as_ref(),
+        ctx.queue.as_ref(),
+        Duration::from_secs(600),
+    )
+    .await;
+    (swarm, started.elapsed().as_secs_f64())
+}
+
 /// `actors` data quality actors, held there: the supervisor scales a kind between its
 /// `min_replicas` and `max_replicas` on a backlog, so both are set to `actors`.
 pub fn pin_quality_actors(config: &mut Config, actors: u32) {
@@ -287,21 +300,7 @@ fn throughput(paths: &[PathBuf], documents: usize, actors: u32) -> f64 {
     let mut config = bench_config(&dir.path().join("data"));
     pin_quality_actors(&mut config, actors);
     crate::runtime().block_on(async {
-        let swarm = swarm_queen::Swarm::start(config, Some(swarm_tests::ADMIN_KEY.into()))
-            .await
-            .unwrap();
-        let api = format!("http://{}", swarm.api_addr().unwrap());
-        let http = reqwest::Client::new();
-        let ctx = swarm.context().clone();
-        let started = Instant::now();
-        register(&http, &api, paths, "bulk").await;
-        drained(
-            ctx.store.as_ref(),
-            ctx.queue.as_ref(),
-            Duration::from_secs(600),
-        )
-        .await;
-        let elapsed = started.elapsed().as_secs_f64();
+        let (swarm, elapsed) = run_through(config, paths).await;
         swarm.shutdown().await;
         documents as f64 / elapsed
     })

@@ -59,6 +59,20 @@ impl Process {
         }
     }
 
+    /// Starts `tge-swarm run` (everything in one process) with the config file at `config`
+    /// and the harness' admin key.
+    pub fn run_swarm(dir: &Path, config: &Path) -> Process {
+        Process::start(
+            dir,
+            "run",
+            &["run"],
+            &[
+                ("TGE_SWARM_CONFIG", config.display().to_string()),
+                ("TGE_SWARM_ADMIN_KEY", swarm_tests::ADMIN_KEY.to_owned()),
+            ],
+        )
+    }
+
     /// Resident set size in bytes (`VmRSS`).
     pub fn rss(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))

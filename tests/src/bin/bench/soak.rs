@@ -148,7 +148,6 @@ fn bytes_under(dir: &Path) -> u64 {
 /// The API's load: latencies of the events requests and of the baseline since the last take.
 #[derive(Default)]
 struct Load {
-    events: Vec<Duration>,
     /// Per filter of [`FILTERS`]: latencies and response bytes.
     by_filter: [(Vec<Duration>, Vec<usize>); FILTERS.len()],
     healthz: Vec<Duration>,
@@ -207,7 +206,6 @@ async fn load_api(http: reqwest::Client, api: String, load: Arc<Mutex<Load>>) {
         let mut load = load.lock().unwrap();
         match answer {
             Some(bytes) => {
-                load.events.push(took);
                 load.by_filter[filter].0.push(took);
                 load.by_filter[filter].1.push(bytes);
             }
@@ -290,15 +288,7 @@ pub fn figure(options: &Options) -> Value {
         "the own corpus has announcements and other texts"
     );
 
-    let mut swarm = Process::start(
-        dir.path(),
-        "run",
-        &["run"],
-        &[
-            ("TGE_SWARM_CONFIG", config_path.display().to_string()),
-            ("TGE_SWARM_ADMIN_KEY", swarm_tests::ADMIN_KEY.to_owned()),
-        ],
-    );
+    let mut swarm = Process::run_swarm(dir.path(), &config_path);
     let samples = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -342,10 +332,15 @@ pub fn figure(options: &Options) -> Value {
             swarm.check_alive(dir.path());
             let now = http.get(&metrics_url).send().await.unwrap().text().await.unwrap();
             let taken = std::mem::take(&mut *load.lock().unwrap());
-            let mut events = taken.events;
             let mut healthz = taken.healthz;
-            events.sort_unstable();
             healthz.sort_unstable();
+            // Every filter's answers together, and each apart.
+            let mut events: Vec<Duration> = taken
+                .by_filter
+                .iter()
+                .flat_map(|(latencies, _)| latencies.iter().copied())
+                .collect();
+            events.sort_unstable();
             // Which filter grows, and whether its answer does.
             let mut by_filter = serde_json::Map::new();
             for (name, (mut latencies, bytes)) in FILTERS.iter().zip(taken.by_filter) {
@@ -361,6 +356,8 @@ pub fn figure(options: &Options) -> Value {
             };
             let duplicates = delta("tge_swarm_documents_dropped_total", "reason=\"duplicate\"");
             let invalid = delta("tge_swarm_documents_dropped_total", "reason=\"invalid\"");
+            let recorded_now = recorded(&now) - recorded(&before);
+            let events_total = metric_sum(&now, "tge_swarm_events_created_total", "");
             let quality = "stage=\"quality\"";
             let pipeline = "stage=\"pipeline\"";
             let sample = json!({
@@ -374,13 +371,12 @@ pub fn figure(options: &Options) -> Value {
                 "api_by_filter": by_filter,
                 "write_p99_ms": round(quantile_between(&buckets(&before, HISTOGRAM, quality), &buckets(&now, HISTOGRAM, quality), 0.99)),
                 "pipeline_p99_ms": round(quantile_between(&buckets(&before, HISTOGRAM, pipeline), &buckets(&now, HISTOGRAM, pipeline), 0.99)),
-                "read_per_second": round((recorded(&now) - recorded(&before) + invalid) / 60.0),
-                "stored_per_second": round((recorded(&now) - recorded(&before) - duplicates) / 60.0),
+                "read_per_second": round((recorded_now + invalid) / 60.0),
+                "stored_per_second": round((recorded_now - duplicates) / 60.0),
                 "duplicates": duplicates,
                 "invalid": invalid,
-                "events_total": metric_sum(&now, "tge_swarm_events_created_total", ""),
-                "documents_kept_by_events": metric_sum(&now, "tge_swarm_events_created_total", "")
-                    + metric_sum(&now, "tge_swarm_events_merged_total", ""),
+                "events_total": events_total,
+                "documents_kept_by_events": events_total + metric_sum(&now, "tge_swarm_events_merged_total", ""),
                 "events_created": delta("tge_swarm_events_created_total", ""),
                 "events_merged": delta("tge_swarm_events_merged_total", ""),
                 "retention_deleted": delta("tge_swarm_retention_deleted_total", ""),
