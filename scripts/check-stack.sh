@@ -219,11 +219,21 @@ feeds 4
 # Keyword and data quality die the moment either stage holds work delivered and not yet
 # acknowledged (polled inside the Redis container as fast as redis-cli answers: a stage holds
 # a batch for a few hundred milliseconds).
-held=$(docker exec "$REDIS_ID" sh -c '
+# The quality queue is partitioned (swarm:queue:quality, swarm:queue:quality:1, ...): its
+# pending entries are summed over every partition in one call.
+QUALITY_PENDING="local n = 0
+for _, k in ipairs(redis.call('KEYS', 'swarm:queue:quality*')) do
+  if redis.call('TYPE', k).ok == 'stream' then
+    local ok, p = pcall(redis.call, 'XPENDING', k, 'swarm')
+    if ok then n = n + p[1] end
+  end
+end
+return n"
+held=$(docker exec -e QUALITY_PENDING="$QUALITY_PENDING" "$REDIS_ID" sh -c '
     i=0
     while [ $i -lt 20000 ]; do
         c=$(redis-cli --no-auth-warning -a "$REDIS_PASSWORD" XPENDING swarm:queue:classify swarm | head -1)
-        q=$(redis-cli --no-auth-warning -a "$REDIS_PASSWORD" XPENDING swarm:queue:quality swarm | head -1)
+        q=$(redis-cli --no-auth-warning -a "$REDIS_PASSWORD" EVAL "$QUALITY_PENDING" 0)
         if [ "${c:-0}" -gt 0 ] 2>/dev/null || [ "${q:-0}" -gt 0 ] 2>/dev/null; then
             echo "$c classify and $q quality entries"
             exit 0

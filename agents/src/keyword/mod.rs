@@ -31,8 +31,10 @@ use async_trait::async_trait;
 use ractor::ActorProcessingErr;
 use swarm_shared::channels::{QUEUE_CLASSIFY, QUEUE_QUALITY};
 use swarm_shared::context::AgentContext;
+use swarm_shared::dedup::key::merge_key;
 use swarm_shared::domain::{AgentKind, ClassifiedDocument, Document, Feedback};
 use swarm_shared::messages::{MemoryChanges, QueenCommand, encode};
+use swarm_shared::ports::partitioned::partition_key;
 use swarm_shared::telemetry;
 use tokio::time::Instant;
 
@@ -246,7 +248,12 @@ impl Stage for KeywordStage {
             let mut encoded = Vec::with_capacity(classified.len());
             for item in &classified {
                 match encode(item) {
-                    Ok(bytes) => encoded.push(bytes),
+                    // Keyed by merge key: one project's documents go to one data quality
+                    // partition, so its merges never wait on another actor's locks.
+                    Ok(bytes) => encoded.push((
+                        partition_key(&merge_key(&item.detection, &item.document.title)),
+                        bytes,
+                    )),
                     Err(err) => {
                         tracing::error!(agent = %agent_id, error = %err, "encoding classified document failed");
                         result.failed += 1;
@@ -260,7 +267,7 @@ impl Stage for KeywordStage {
         if payloads.is_empty() {
             return result;
         }
-        match ctx.queue.enqueue(QUEUE_QUALITY, payloads).await {
+        match ctx.queue.enqueue_keyed(QUEUE_QUALITY, payloads).await {
             Ok(_) => result.done.extend(ids),
             Err(err) => {
                 tracing::warn!(agent = %agent_id, error = %err, "enqueueing classified documents failed");

@@ -326,6 +326,13 @@ async fn poll_once<S: Stage>(state: &mut WorkerState<S>) -> Result<(), ActorProc
         Ok(deliveries) => deliveries,
         Err(err) => {
             tracing::warn!(agent = %state.args.agent_id, error = %err, "taking work failed");
+            // A blocking read that timed out on the client may have been served by Redis all
+            // the same: those items are pending under this consumer, so they are taken back
+            // at the next poll rather than after the visibility timeout. Not while the stage
+            // holds items in flight: `recover` would hand those out again.
+            if state.stage.in_flight() == 0 {
+                state.recover_first = true;
+            }
             tokio::time::sleep(ctx.config.queues.poll_wait.max(Duration::from_millis(100))).await;
             Vec::new()
         }

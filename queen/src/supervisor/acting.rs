@@ -59,6 +59,16 @@ pub(super) async fn supervise_actors(state: &mut SupervisorState, checks: &Check
     let now = Instant::now();
     let own = state.ctx.config.node.name.clone();
     let ids: Vec<String> = state.watched.keys().cloned().collect();
+    // Data quality actors on a partitioned queue take only from the partitions they lease: one
+    // idle beside a backlog in a peer's partition is not hung (a hung one stops renewing its
+    // leases and its heartbeats). They are judged by what their kind records together.
+    let partitioned = state.ctx.config.quality.partitions > 1;
+    let kind_processed: u64 = state
+        .watched
+        .values()
+        .filter(|watched| watched.kind == AgentKind::DataQuality)
+        .map(|watched| watched.stats.processed)
+        .sum();
     for id in ids {
         let Some(watched) = state.watched.get(&id) else {
             continue;
@@ -96,8 +106,13 @@ pub(super) async fn supervise_actors(state: &mut SupervisorState, checks: &Check
                         .and_then(|queue| checks.depths.get(queue))
                         .map_or(0, |depth| depth.ready)
                 };
+                let processed = if partitioned && watched.kind == AgentKind::DataQuality {
+                    kind_processed
+                } else {
+                    watched.stats.processed
+                };
                 observations.push(Observation::Progress {
-                    processed: watched.stats.processed,
+                    processed,
                     pending: waiting,
                 });
             }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use ractor::{Actor, ActorRef};
+use swarm_shared::channels::QUEUE_QUALITY;
 use swarm_shared::config::Config;
 use swarm_shared::context::AgentContext;
 use swarm_shared::domain::AgentKind;
@@ -20,6 +21,7 @@ use swarm_shared::ports::consul::ConsulRegistry;
 use swarm_shared::ports::embedded_bus::EmbeddedBus;
 use swarm_shared::ports::embedded_queue::EmbeddedQueue;
 use swarm_shared::ports::embedded_registry::EmbeddedRegistry;
+use swarm_shared::ports::partitioned::PartitionedQueue;
 use swarm_shared::ports::postgres::PgStore;
 use swarm_shared::ports::redis::{RedisBus, RedisQueue, RedisRegistry, RedisSettings, redact};
 use swarm_shared::ports::sqlite::SqliteStore;
@@ -194,6 +196,14 @@ async fn connect_ports_inner(config: &Config) -> Result<Ports, StartError> {
             "embedded".to_owned(),
         ),
     };
+    // The data quality queue, partitioned by merge key (docs/runtime.md, "Partitioned data
+    // quality"); every other queue passes through.
+    let queue: Arc<dyn WorkQueue> = Arc::new(PartitionedQueue::new(
+        queue,
+        QUEUE_QUALITY,
+        config.quality.partitions,
+        config.quality.lease,
+    ));
     let (store, store_name) = connect_store(config).await?;
     // Consul when configured; otherwise Redis, which every process of a distributed swarm
     // shares (a stack without Consul still discovers its agents); otherwise in process.

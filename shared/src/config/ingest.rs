@@ -280,6 +280,17 @@ pub struct QualityConfig {
     /// transaction's fixed costs (commit, lookups) are shared by more documents.
     #[serde(default = "default_quality_batch")]
     pub batch: usize,
+    /// Partitions of the data quality queue, by merge key: each is leased to one data quality
+    /// actor at a time, so actors record disjoint projects side by side instead of waiting on
+    /// each other's merge locks (docs/runtime.md, "Partitioned data quality"). Every process
+    /// of a swarm must use the same number; change it only with the queue empty.
+    #[serde(default = "default_partitions")]
+    pub partitions: u32,
+    /// How long a partition's lease lasts without renewal: a data quality actor that stops
+    /// (killed, hung) hands its partitions to the others after at most this long, or at once
+    /// when the health supervisor fails it over. Renewed every quarter of it, at most every 2 s.
+    #[serde(default = "default_lease", with = "humantime_serde")]
+    pub lease: Duration,
 }
 
 impl Default for QualityConfig {
@@ -289,8 +300,20 @@ impl Default for QualityConfig {
             merge_window: default_merge_window(),
             max_text_bytes: default_max_text(),
             batch: default_quality_batch(),
+            partitions: default_partitions(),
+            lease: default_lease(),
         }
     }
+}
+
+/// Enough for the actors a host runs (a partition serves one actor; more partitions than
+/// actors spread the load more evenly).
+pub(super) fn default_partitions() -> u32 {
+    8
+}
+
+pub(super) fn default_lease() -> Duration {
+    Duration::from_secs(10)
 }
 
 /// 512 rather than the other stages' 64: recording is the pipeline's slowest stage, and its

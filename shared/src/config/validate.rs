@@ -108,18 +108,7 @@ impl Config {
         }
         crate::domain::validate_trading_tokens(&self.detection.trading_tokens)
             .map_err(|err| Error::config("detection.trading_tokens", err.to_string()))?;
-        if self.detection.batch == 0 {
-            return Err(Error::config("detection.batch", "must be at least 1"));
-        }
-        if self.quality.batch == 0 {
-            return Err(Error::config("quality.batch", "must be at least 1"));
-        }
-        if self.quality.max_text_bytes < 256 {
-            return Err(Error::config(
-                "quality.max_text_bytes",
-                "must be at least 256",
-            ));
-        }
+        // Batches and text limits: in `check_ranges`.
         if self.reliability.failure_threshold == 0 {
             return Err(Error::config(
                 "reliability.failure_threshold",
@@ -305,7 +294,7 @@ impl Config {
         const MS: Duration = Duration::from_millis(1);
         const HOUR: Duration = Duration::from_secs(3600);
         const DAY: Duration = Duration::from_secs(24 * 3600);
-        let durations: [(&str, Duration, Duration, Duration); 24] = [
+        let durations: [(&str, Duration, Duration, Duration); 25] = [
             ("scheduler.tick", self.scheduler.tick, MS, HOUR),
             ("scraping.timeout", self.scraping.timeout, MS, HOUR),
             (
@@ -337,6 +326,12 @@ impl Config {
                 self.quality.merge_window,
                 MS,
                 DAY * 3650,
+            ),
+            (
+                "quality.lease",
+                self.quality.lease,
+                Duration::from_millis(100),
+                Duration::from_secs(600),
             ),
             (
                 "reliability.open_for",
@@ -439,7 +434,7 @@ impl Config {
             }
         }
         const MIB: u64 = 1024 * 1024;
-        let counts: [(&str, u64, u64, u64); 26] = [
+        let counts: [(&str, u64, u64, u64); 27] = [
             (
                 "delivery.max_attempts",
                 u64::from(self.delivery.max_attempts),
@@ -533,6 +528,12 @@ impl Config {
                 10_000,
             ),
             ("quality.batch", self.quality.batch as u64, 1, 100_000),
+            (
+                "quality.partitions",
+                u64::from(self.quality.partitions),
+                1,
+                64,
+            ),
             (
                 "quality.max_text_bytes",
                 self.quality.max_text_bytes as u64,

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::{Delivery, QueueDepth, WorkQueue};
+use super::{Delivery, LeaseRound, QueueDepth, WorkQueue};
 use crate::error::{Error, Result};
 
 #[derive(Debug)]
@@ -36,10 +36,19 @@ struct QueueState {
     notify: Arc<Notify>,
 }
 
+/// Partition leases in process: who holds each lease until when, and each group's members
+/// until when.
+#[derive(Debug, Default)]
+struct Leases {
+    holders: HashMap<String, (String, Instant)>,
+    members: HashMap<String, BTreeMap<String, Instant>>,
+}
+
 /// The in-process work queue.
 #[derive(Debug)]
 pub struct EmbeddedQueue {
     queues: Mutex<HashMap<String, QueueState>>,
+    leases: Mutex<Leases>,
     visibility_timeout: Duration,
     next_seq: std::sync::atomic::AtomicU64,
 }
@@ -49,6 +58,7 @@ impl EmbeddedQueue {
     pub fn new(visibility_timeout: Duration) -> Self {
         EmbeddedQueue {
             queues: Mutex::new(HashMap::new()),
+            leases: Mutex::new(Leases::default()),
             visibility_timeout,
             next_seq: std::sync::atomic::AtomicU64::new(1),
         }
@@ -172,27 +182,58 @@ impl WorkQueue for EmbeddedQueue {
         max: usize,
         wait: Duration,
     ) -> Result<Vec<Delivery>> {
+        let taken = self
+            .take_any(&[queue.to_owned()], consumer, max, wait)
+            .await?;
+        Ok(taken.into_iter().map(|(_, delivery)| delivery).collect())
+    }
+
+    async fn take_any(
+        &self,
+        queues: &[String],
+        consumer: &str,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<(usize, Delivery)>> {
         let deadline = Instant::now() + wait;
+        let max = max.max(1);
         loop {
-            let notify = {
-                let mut queues = self.lock();
-                let state = queues.entry(queue.to_owned()).or_default();
-                let taken = self.grab(state, consumer, max.max(1), Instant::now());
+            let notifies: Vec<Arc<Notify>> = {
+                let mut states = self.lock();
+                let now = Instant::now();
+                let mut taken = Vec::new();
+                for (index, queue) in queues.iter().enumerate() {
+                    if taken.len() >= max {
+                        break;
+                    }
+                    let state = states.entry(queue.clone()).or_default();
+                    let grabbed = self.grab(state, consumer, max - taken.len(), now);
+                    taken.extend(grabbed.into_iter().map(|delivery| (index, delivery)));
+                }
                 if !taken.is_empty() {
                     return Ok(taken);
                 }
-                state.notify.clone()
+                queues
+                    .iter()
+                    .map(|queue| states.entry(queue.clone()).or_default().notify.clone())
+                    .collect()
             };
-            let notified = notify.notified();
-            tokio::pin!(notified);
+            let mut notified: Vec<_> = notifies
+                .iter()
+                .map(|notify| Box::pin(notify.notified()))
+                .collect();
             // Registered before looking again, so an enqueue that slipped in between the look
             // above and this registration is seen by the look below, not missed.
-            notified.as_mut().enable();
+            for one in &mut notified {
+                one.as_mut().enable();
+            }
             let ready_now = {
-                let queues = self.lock();
-                queues
-                    .get(queue)
-                    .is_some_and(|state| !state.ready.is_empty())
+                let states = self.lock();
+                queues.iter().any(|queue| {
+                    states
+                        .get(queue)
+                        .is_some_and(|state| !state.ready.is_empty())
+                })
             };
             if ready_now {
                 continue;
@@ -201,13 +242,61 @@ impl WorkQueue for EmbeddedQueue {
             if now >= deadline {
                 return Ok(Vec::new());
             }
-            if tokio::time::timeout(deadline - now, notified)
-                .await
-                .is_err()
-            {
+            if notified.is_empty() {
+                tokio::time::sleep(deadline - now).await;
+                return Ok(Vec::new());
+            }
+            let any = futures::future::select_all(notified);
+            if tokio::time::timeout(deadline - now, any).await.is_err() {
                 return Ok(Vec::new());
             }
         }
+    }
+
+    async fn lease_round(
+        &self,
+        group: &str,
+        consumer: &str,
+        ttl: Duration,
+        leases: &[String],
+        wanted: &[bool],
+    ) -> Result<LeaseRound> {
+        let now = Instant::now();
+        let mut state = self
+            .leases
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let Leases { holders, members } = &mut *state;
+        let group_members = members.entry(group.to_owned()).or_default();
+        group_members.retain(|_, until| *until > now);
+        let leaving = ttl.is_zero();
+        if leaving {
+            group_members.remove(consumer);
+        } else {
+            group_members.insert(consumer.to_owned(), now + ttl);
+        }
+        let mut held = Vec::new();
+        for (index, lease) in leases.iter().enumerate() {
+            let current = holders
+                .get(lease)
+                .filter(|(_, until)| *until > now)
+                .map(|(holder, _)| holder.as_str());
+            let want = !leaving && wanted.get(index).copied().unwrap_or(false);
+            match current {
+                _ if want && current.is_none_or(|holder| holder == consumer) => {
+                    holders.insert(lease.clone(), (consumer.to_owned(), now + ttl));
+                    held.push(index);
+                }
+                Some(holder) if holder == consumer => {
+                    holders.remove(lease);
+                }
+                _ => {}
+            }
+        }
+        Ok(LeaseRound {
+            members: group_members.keys().cloned().collect(),
+            held,
+        })
     }
 
     async fn recover(&self, queue: &str, consumer: &str) -> Result<Vec<Delivery>> {

@@ -21,6 +21,7 @@ pub mod embedded_bus;
 pub mod embedded_queue;
 pub mod embedded_registry;
 pub mod migrations;
+pub mod partitioned;
 pub mod postgres;
 pub mod redis;
 pub mod sql;
@@ -194,6 +195,50 @@ pub trait WorkQueue: Send + Sync + 'static {
     /// items are safe" (a source's fetch validators) beyond what the queue can keep: see
     /// `docs/runtime.md`, "Exactly once under crashes".
     fn durable(&self) -> bool;
+    /// Appends items, each with the key that decides its partition on a partitioned queue
+    /// ([`partitioned`]): items of one key always land in one partition, so one consumer at a
+    /// time handles them. On a queue that is not partitioned the keys are ignored.
+    async fn enqueue_keyed(&self, queue: &str, items: Vec<(u64, Vec<u8>)>) -> Result<Vec<String>> {
+        self.enqueue(
+            queue,
+            items.into_iter().map(|(_, payload)| payload).collect(),
+        )
+        .await
+    }
+    /// Takes up to `max` items for `consumer` from several queues, each queue's items reclaimed
+    /// past the visibility timeout first, waiting up to `wait` for the first item of any of
+    /// them. Each delivery comes with the index of its queue in `queues`. At most `max` items
+    /// in all when `queues.len() <= max`.
+    async fn take_any(
+        &self,
+        queues: &[String],
+        consumer: &str,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<(usize, Delivery)>>;
+    /// One round of the partition leases of `group` ([`partitioned`]), atomically: registers
+    /// `consumer` as a live member for `ttl` (forgetting members whose registration expired),
+    /// and for each lease of `leases`: takes or renews it when `wanted` says so and nobody
+    /// else holds it, gives it up when not wanted and `consumer` holds it. A zero `ttl` leaves:
+    /// the member and every lease it holds are dropped. Returns the live members, sorted, and
+    /// the indexes of the leases `consumer` holds after the round.
+    async fn lease_round(
+        &self,
+        group: &str,
+        consumer: &str,
+        ttl: Duration,
+        leases: &[String],
+        wanted: &[bool],
+    ) -> Result<LeaseRound>;
+}
+
+/// What one [`WorkQueue::lease_round`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeaseRound {
+    /// Live members of the group, sorted.
+    pub members: Vec<String>,
+    /// Indexes (into the round's `leases`) of the leases the caller holds.
+    pub held: Vec<usize>,
 }
 
 /// A classified document to record, with its merge key and body SimHash (see

@@ -6,6 +6,7 @@
 
 mod bus;
 mod consul;
+mod partitioned;
 mod queue;
 mod registry;
 mod store;

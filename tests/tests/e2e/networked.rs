@@ -24,10 +24,16 @@ async fn run_over_redis_and_postgres() {
         .connect()
         .await
         .unwrap();
-    let _: i64 = client
-        .del(vec![QUEUE_SCRAPE, QUEUE_CLASSIFY, QUEUE_QUALITY])
-        .await
-        .unwrap();
+    // The quality queue's partitions and leases too (`<queue>:<p>`, `swarm:lease:<queue>:*`).
+    let mut keys: Vec<String> = [QUEUE_SCRAPE, QUEUE_CLASSIFY, QUEUE_QUALITY]
+        .map(str::to_owned)
+        .to_vec();
+    for p in 0..64 {
+        keys.push(format!("{QUEUE_QUALITY}:{p}"));
+        keys.push(format!("swarm:lease:{QUEUE_QUALITY}:{p}"));
+    }
+    keys.push(format!("swarm:lease:{QUEUE_QUALITY}:members"));
+    let _: i64 = client.del(keys).await.unwrap();
     let database = fresh_postgres_database("tge_e2e").await;
 
     let server = FeedServer::start().await;

@@ -55,9 +55,22 @@ impl PrivateRedis {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
-    /// The entries of `queue` pending under `consumer` (empty text when none).
+    /// The entries of `queue` pending under `consumer` (empty text when none), in the queue
+    /// and in its partitions (`<queue>:<p>`: the data quality queue is partitioned).
     pub(crate) fn pending(&self, queue: &str, consumer: &str) -> String {
-        self.cli(&["XPENDING", queue, "swarm", "-", "+", "10", consumer])
+        let partitions = self.cli(&["KEYS", &format!("{queue}:*")]);
+        let mut out = String::new();
+        for stream in std::iter::once(queue).chain(partitions.lines().map(str::trim)) {
+            if stream.is_empty() {
+                continue;
+            }
+            let pending = self.cli(&["XPENDING", stream, "swarm", "-", "+", "10", consumer]);
+            // A stream not read yet has no group: nothing pending there.
+            if !pending.contains("NOGROUP") && !pending.starts_with("ERR") {
+                out.push_str(&pending);
+            }
+        }
+        out
     }
 
     /// `SHUTDOWN` (the AOF is already on disk), then waits until the port is closed.

@@ -26,6 +26,7 @@
 //! the registry in `registry.rs`.
 
 mod bus;
+mod leases;
 mod queue;
 mod registry;
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use fred::prelude::*;
 
-use super::super::{Delivery, QueueDepth, WorkQueue};
+use super::super::{Delivery, LeaseRound, QueueDepth, WorkQueue};
 use super::{COMMAND_TIMEOUT, FIELD, GROUP, PENDING_SCAN, RedisSettings, unavailable};
 use crate::error::{Error as SwarmError, Result};
 
@@ -69,18 +69,28 @@ pub(super) fn parse_entries(value: Value) -> Vec<Entry> {
     out
 }
 
-/// The entries of an XREADGROUP reply (one stream asked for).
-fn parse_read(value: Value) -> Vec<Entry> {
+/// The entries of an XREADGROUP reply, with the name of the stream each came from.
+fn parse_read(value: Value) -> Vec<(String, Entry)> {
+    let named = |name: Option<String>, entries: Value| {
+        let name = name.unwrap_or_default();
+        parse_entries(entries)
+            .into_iter()
+            .map(move |entry| (name.clone(), entry))
+    };
     match value {
         Value::Null => Vec::new(),
-        Value::Map(map) => map.inner().into_values().flat_map(parse_entries).collect(),
+        Value::Map(map) => map
+            .inner()
+            .into_iter()
+            .flat_map(|(name, entries)| named(name.as_str().map(|n| n.to_string()), entries))
+            .collect(),
         other => {
             let mut out = Vec::new();
             for stream in other.into_array() {
                 let mut parts = stream.into_array().into_iter();
-                let _name = parts.next();
+                let name = parts.next().and_then(|name| name.as_string());
                 if let Some(entries) = parts.next() {
-                    out.extend(parse_entries(entries));
+                    out.extend(named(name, entries));
                 }
             }
             out
@@ -241,16 +251,27 @@ impl RedisQueue {
         Ok(client)
     }
 
+    /// New entries of `queues` for `consumer` (XREADGROUP over every stream at once, at most
+    /// `max` from each), waiting up to `wait` for the first; each with its stream's name.
     async fn read_new(
         &self,
-        queue: &str,
+        queues: &[String],
         consumer: &str,
         max: usize,
         wait: Duration,
-    ) -> std::result::Result<Vec<Entry>, fred::error::Error> {
+    ) -> std::result::Result<Vec<(String, Entry)>, fred::error::Error> {
+        let newest: Vec<&str> = vec![">"; queues.len()];
         let value: Value = if wait.is_zero() {
             self.client
-                .xreadgroup(GROUP, consumer, Some(max as u64), None, false, queue, ">")
+                .xreadgroup(
+                    GROUP,
+                    consumer,
+                    Some(max as u64),
+                    None,
+                    false,
+                    queues.to_vec(),
+                    newest,
+                )
                 .await?
         } else {
             let client = self
@@ -270,8 +291,8 @@ impl RedisQueue {
                     Some(max as u64),
                     Some(wait_ms),
                     false,
-                    queue,
-                    ">",
+                    queues.to_vec(),
+                    newest,
                 )
                 .await?
         };
@@ -341,41 +362,95 @@ impl WorkQueue for RedisQueue {
         max: usize,
         wait: Duration,
     ) -> Result<Vec<Delivery>> {
-        let max = max.max(1);
-        self.ensure_group(queue).await?;
-        let mut taken = self.reclaim(queue, consumer, max).await?;
-        if taken.len() >= max {
-            return Ok(taken);
+        let taken = self
+            .take_any(&[queue.to_owned()], consumer, max, wait)
+            .await?;
+        Ok(taken.into_iter().map(|(_, delivery)| delivery).collect())
+    }
+
+    async fn take_any(
+        &self,
+        queues: &[String],
+        consumer: &str,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<(usize, Delivery)>> {
+        if queues.is_empty() {
+            tokio::time::sleep(wait).await;
+            return Ok(Vec::new());
         }
-        let wait = if taken.is_empty() {
+        // Items idle past the visibility timeout first, at most each stream's share of `max`.
+        let share = (max.max(1) / queues.len()).max(1);
+        let mut taken = Vec::new();
+        for (index, queue) in queues.iter().enumerate() {
+            self.ensure_group(queue).await?;
+            let reclaimed = self.reclaim(queue, consumer, share).await?;
+            taken.extend(reclaimed.into_iter().map(|delivery| (index, delivery)));
+        }
+        // XREADGROUP's COUNT is per stream: each read asks every stream for its share of
+        // what is left, then asks again those that gave a full share (a backlog in one
+        // partition still fills a batch), so a take returns at most `max` items.
+        let max = max.max(1);
+        let mut reading: Vec<usize> = (0..queues.len()).collect();
+        let mut wait = if taken.is_empty() {
             wait
         } else {
             Duration::ZERO
         };
-        let entries = match self
-            .read_new(queue, consumer, max - taken.len(), wait)
-            .await
-        {
-            Ok(entries) => entries,
-            Err(err) if is_nogroup(&err) => {
-                self.forget_group(queue);
-                self.ensure_group(queue).await?;
-                self.read_new(queue, consumer, max - taken.len(), Duration::ZERO)
-                    .await
-                    .map_err(unavailable)?
+        for _ in 0..4 {
+            let remaining = max.saturating_sub(taken.len());
+            reading.truncate(remaining);
+            if reading.is_empty() {
+                break;
             }
-            Err(err) => return Err(unavailable(err)),
-        };
-        for (id, payload) in entries {
-            if let Some(payload) = payload {
-                taken.push(Delivery {
-                    id,
-                    payload,
-                    deliveries: 1,
-                });
+            let share = remaining / reading.len();
+            let names: Vec<String> = reading.iter().map(|index| queues[*index].clone()).collect();
+            let entries = match self.read_new(&names, consumer, share, wait).await {
+                Ok(entries) => entries,
+                Err(err) if is_nogroup(&err) => {
+                    for queue in &names {
+                        self.forget_group(queue);
+                        self.ensure_group(queue).await?;
+                    }
+                    self.read_new(&names, consumer, share, Duration::ZERO)
+                        .await
+                        .map_err(unavailable)?
+                }
+                Err(err) => return Err(unavailable(err)),
+            };
+            wait = Duration::ZERO;
+            let mut read = vec![0usize; queues.len()];
+            for (stream, (id, payload)) in entries {
+                let Some(index) = queues.iter().position(|queue| *queue == stream) else {
+                    continue;
+                };
+                read[index] += 1;
+                let Some(payload) = payload else {
+                    continue;
+                };
+                taken.push((
+                    index,
+                    Delivery {
+                        id,
+                        payload,
+                        deliveries: 1,
+                    },
+                ));
             }
+            reading.retain(|index| read[*index] >= share);
         }
         Ok(taken)
+    }
+
+    async fn lease_round(
+        &self,
+        group: &str,
+        consumer: &str,
+        ttl: Duration,
+        leases: &[String],
+        wanted: &[bool],
+    ) -> Result<LeaseRound> {
+        super::leases::round(&self.client, group, consumer, ttl, leases, wanted).await
     }
 
     async fn recover(&self, queue: &str, consumer: &str) -> Result<Vec<Delivery>> {

@@ -21,6 +21,8 @@ use sqlx::Connection;
 use swarm_queen::swarm::Ports;
 
 use crate::memory::{REDIS_BENCHMARK_CLIENTS, redis_benchmark};
+use swarm_shared::channels::{QUEUE_CLASSIFY, QUEUE_QUALITY, QUEUE_SCRAPE};
+
 use crate::pipeline::{drained, probe, register, with_quality_actors, write_files};
 use crate::process::{Process, free_port, wait_http, write_config};
 use crate::{Options, bench_config, generate, quantile_ms, round};
@@ -76,7 +78,8 @@ pub fn figure(options: &Options) -> Value {
         let inserts = raw_inserts(&database, &documents).await;
 
         let http = reqwest::Client::new();
-        let mut stack = Stack::start(dir.path(), &database, &redis, 1).await;
+        let partitions = swarm_shared::config::QualityConfig::default().partitions;
+        let mut stack = Stack::start(dir.path(), &database, &redis, (1, partitions), false).await;
         let api = stack.api.clone();
         let started = Instant::now();
         register(&http, &api, &paths, "dist").await;
@@ -118,9 +121,91 @@ pub fn figure(options: &Options) -> Value {
             "met": rate >= 10_000.0 && p99 < 250.0,
         })
     });
-    with_quality_actors(figure, |actors| {
-        runtime.block_on(throughput(&paths, documents.len(), &redis, actors))
-    })
+    let mut figure = with_quality_actors(figure, |actors, partitions| {
+        runtime.block_on(throughput(
+            &paths,
+            documents.len(),
+            &redis,
+            actors,
+            partitions,
+        ))
+    });
+    let default_partitions = swarm_shared::config::QualityConfig::default().partitions;
+    let mut drains = Vec::new();
+    for (actors, partitions) in [
+        (1, default_partitions),
+        (2, default_partitions),
+        (4, default_partitions),
+        (2, 1),
+        (4, 1),
+        (1, default_partitions),
+    ] {
+        eprintln!("bench: data quality alone, {actors} actors, {partitions} partitions");
+        let (recorded, rate) = runtime.block_on(quality_drain(&paths, &redis, actors, partitions));
+        drains.push(json!({
+            "quality_actors": actors,
+            "partitions": partitions,
+            "documents": recorded,
+            "documents_per_second": round(rate),
+        }));
+    }
+    figure["quality_drain"] = Value::Array(drains);
+    figure
+}
+
+/// Data quality alone: the stack starts with its data quality process paused (SIGSTOP), the
+/// files are scraped and classified until the quality queue holds every document, then the
+/// process resumes and the quality queue's drain is timed. Only data quality, Postgres and
+/// Redis work then, so the figure shows what more actors and partitions add to recording
+/// without the other stages taking the two cores. Returns the documents drained and their rate.
+async fn quality_drain(paths: &[PathBuf], redis: &str, actors: u32, partitions: u32) -> (u64, f64) {
+    let dir = tempfile::tempdir().unwrap();
+    crate::process::flush_redis(redis);
+    let database = swarm_tests::fresh_postgres_database("bench").await;
+    let mut stack = Stack::start(dir.path(), &database, redis, (actors, partitions), true).await;
+    let quality = stack
+        .processes
+        .iter()
+        .find(|process| process.name == "data-quality")
+        .map(|process| process.child.id())
+        .expect("the data quality process runs");
+    signal(quality, "-STOP");
+    let http = reqwest::Client::new();
+    register(&http, &stack.api, paths, "drain").await;
+    let (store, queue) = (stack.ports.store.clone(), stack.ports.queue.clone());
+    // Filled: every source fetched and nothing left to scrape or classify.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let waiting = loop {
+        let sources = store.list_sources().await.unwrap();
+        let fetched = sources.iter().all(|source| source.last_fetch_at.is_some());
+        let mut upstream = 0;
+        for name in [QUEUE_SCRAPE, QUEUE_CLASSIFY] {
+            let depth = queue.depth(name).await.unwrap();
+            upstream += depth.ready + depth.pending;
+        }
+        if fetched && upstream == 0 {
+            break queue.depth(QUEUE_QUALITY).await.unwrap().ready;
+        }
+        assert!(Instant::now() < deadline, "the quality queue never filled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let started = Instant::now();
+    signal(quality, "-CONT");
+    drained(store.as_ref(), queue.as_ref(), Duration::from_secs(900)).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    stack.check_alive();
+    stack.stop().await;
+    (waiting, waiting as f64 / elapsed)
+}
+
+/// Sends `kill <signal>` to a process.
+fn signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(signal)
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {signal} {pid} failed");
 }
 
 /// The seven processes of the distributed swarm on one Redis database and one Postgres
@@ -134,12 +219,25 @@ struct Stack {
 }
 
 impl Stack {
-    async fn start(dir: &Path, database: &str, redis: &str, actors: u32) -> Stack {
+    /// With `fill_first`, the scrapers never hold back (`queues.max_backlog` past any run) and
+    /// the supervisor waits long for heartbeats, so the data quality process can be paused
+    /// while the quality queue fills ([`quality_drain`]).
+    async fn start(
+        dir: &Path,
+        database: &str,
+        redis: &str,
+        (actors, partitions): (u32, u32),
+        fill_first: bool,
+    ) -> Stack {
         let api_port = free_port();
         let mut config = bench_config(&dir.join("data"));
         config.connections.redis_url = Some(redis.to_owned());
         config.connections.database_url = Some(database.to_owned());
-        crate::pipeline::pin_quality_actors(&mut config, actors);
+        crate::pipeline::pin_quality_actors(&mut config, actors, partitions);
+        if fill_first {
+            config.queues.max_backlog = 10_000_000;
+            config.supervision.missed_heartbeats = 100;
+        }
         let config_path = write_config(dir, &config);
         let env = |node: &str| {
             vec![
@@ -193,12 +291,19 @@ impl Stack {
 }
 
 /// Documents a second through a fresh distributed swarm (new Postgres database, flushed
-/// Redis database) with `actors` data quality actors: the throughput part of [`figure`].
-async fn throughput(paths: &[PathBuf], documents: usize, redis: &str, actors: u32) -> f64 {
+/// Redis database) with `actors` data quality actors on `partitions` partitions: the
+/// throughput part of [`figure`].
+async fn throughput(
+    paths: &[PathBuf],
+    documents: usize,
+    redis: &str,
+    actors: u32,
+    partitions: u32,
+) -> f64 {
     let dir = tempfile::tempdir().unwrap();
     crate::process::flush_redis(redis);
     let database = swarm_tests::fresh_postgres_database("bench").await;
-    let mut stack = Stack::start(dir.path(), &database, redis, actors).await;
+    let mut stack = Stack::start(dir.path(), &database, redis, (actors, partitions), false).await;
     let http = reqwest::Client::new();
     let started = Instant::now();
     register(&http, &stack.api, paths, "dist").await;

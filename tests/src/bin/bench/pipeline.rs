@@ -239,21 +239,34 @@ pub fn embedded(options: &Options) -> Value {
             "met": rate >= 20_000.0 && p99 < 50.0,
         })
     });
-    with_quality_actors(figure, |actors| throughput(&paths, documents.len(), actors))
+    with_quality_actors(figure, |actors, partitions| {
+        throughput(&paths, documents.len(), actors, partitions)
+    })
 }
 
 /// Adds `by_quality_actors` to a pipeline figure measured with one data quality actor: the
 /// throughput alone with 2 and 4 (`quality.replicas`), then with 1 again, each on a fresh
-/// store, so the drift of a shared machine over the runs shows beside the difference.
-pub fn with_quality_actors(mut figure: Value, mut measure: impl FnMut(u32) -> f64) -> Value {
-    let mut runs = vec![json!({"quality_actors": 1, "documents_per_second": figure["value"]})];
-    for actors in [2, 4, 1] {
+/// store, so the drift of a shared machine over the runs shows beside the difference; all with
+/// the default `quality.partitions`, and last 2 actors on one partition (the queue as it was
+/// before partitioning), the comparison for what partitions add.
+pub fn with_quality_actors(mut figure: Value, mut measure: impl FnMut(u32, u32) -> f64) -> Value {
+    let partitions = swarm_shared::config::QualityConfig::default().partitions;
+    let mut runs = vec![json!({
+        "quality_actors": 1,
+        "partitions": partitions,
+        "documents_per_second": figure["value"],
+    })];
+    for (actors, partitions) in [(2, partitions), (4, partitions), (1, partitions), (2, 1)] {
         eprintln!(
-            "bench: {} with {actors} data quality actors",
+            "bench: {} with {actors} data quality actors, {partitions} partitions",
             figure["name"]
         );
-        let rate = measure(actors);
-        runs.push(json!({"quality_actors": actors, "documents_per_second": round(rate)}));
+        let rate = measure(actors, partitions);
+        runs.push(json!({
+            "quality_actors": actors,
+            "partitions": partitions,
+            "documents_per_second": round(rate),
+        }));
     }
     figure["by_quality_actors"] = Value::Array(runs);
     figure
@@ -280,10 +293,12 @@ async fn run_through(config: Config, paths: &[PathBuf]) -> (swarm_queen::Swarm, 
     (swarm, started.elapsed().as_secs_f64())
 }
 
-/// `actors` data quality actors, held there: the supervisor scales a kind between its
-/// `min_replicas` and `max_replicas` on a backlog, so both are set to `actors`.
-pub fn pin_quality_actors(config: &mut Config, actors: u32) {
+/// `actors` data quality actors, held there (the supervisor scales a kind between its
+/// `min_replicas` and `max_replicas` on a backlog, so both are set to `actors`), on
+/// `partitions` quality queue partitions.
+pub fn pin_quality_actors(config: &mut Config, actors: u32, partitions: u32) {
     config.quality.replicas = actors;
+    config.quality.partitions = partitions;
     let mut pinned = toml::Table::new();
     pinned.insert("min_replicas".into(), toml::Value::Integer(actors.into()));
     pinned.insert("max_replicas".into(), toml::Value::Integer(actors.into()));
@@ -293,12 +308,12 @@ pub fn pin_quality_actors(config: &mut Config, actors: u32) {
         .insert("data-quality".into(), pinned);
 }
 
-/// Documents a second through a fresh embedded swarm with `actors` data quality actors: the
-/// throughput part of [`embedded`] alone.
-fn throughput(paths: &[PathBuf], documents: usize, actors: u32) -> f64 {
+/// Documents a second through a fresh embedded swarm with `actors` data quality actors on
+/// `partitions` partitions: the throughput part of [`embedded`] alone.
+fn throughput(paths: &[PathBuf], documents: usize, actors: u32, partitions: u32) -> f64 {
     let dir = tempfile::tempdir().unwrap();
     let mut config = bench_config(&dir.path().join("data"));
-    pin_quality_actors(&mut config, actors);
+    pin_quality_actors(&mut config, actors, partitions);
     crate::runtime().block_on(async {
         let (swarm, elapsed) = run_through(config, paths).await;
         swarm.shutdown().await;
