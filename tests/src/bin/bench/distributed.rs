@@ -7,7 +7,10 @@
 //! `GET /api/v1/events`.
 //!
 //! More data quality actors: the throughput alone again with 2 and 4 actors in the data quality
-//! process (`quality.replicas`) and then 1, each on a fresh database (`by_quality_actors`).
+//! process (`quality.replicas`) and then 1, each on a fresh database, then 2 actors on one
+//! partition (`by_quality_actors`); and data quality alone (`quality_drain`): the quality
+//! queue filled with every document while the data quality process is paused, then its drain
+//! timed with 1, 2 and 4 actors on the default partitions and 2 and 4 on one partition.
 //!
 //! Baselines, same servers, same run: redis-benchmark's XADD (50 clients; 7.0 has no `-t xadd`,
 //! so the command is given whole) and a raw sqlx
