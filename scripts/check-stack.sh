@@ -219,10 +219,12 @@ feeds 4
 # Keyword and data quality die the moment either stage holds work delivered and not yet
 # acknowledged (polled inside the Redis container as fast as redis-cli answers: a stage holds
 # a batch for a few hundred milliseconds).
-# The quality queue is partitioned (swarm:queue:quality, swarm:queue:quality:1, ...): its
+# The quality queue is partitioned (swarm:queue:quality, {swarm:queue:quality}:1, ...): its
 # pending entries are summed over every partition in one call.
 QUALITY_PENDING="local n = 0
-for _, k in ipairs(redis.call('KEYS', 'swarm:queue:quality*')) do
+local keys = redis.call('KEYS', '{swarm:queue:quality}:[0-9]*')
+table.insert(keys, 'swarm:queue:quality')
+for _, k in ipairs(keys) do
   if redis.call('TYPE', k).ok == 'stream' then
     local ok, p = pcall(redis.call, 'XPENDING', k, 'swarm')
     if ok then n = n + p[1] end

@@ -175,19 +175,6 @@ impl WorkQueue for EmbeddedQueue {
         Ok(ids)
     }
 
-    async fn take(
-        &self,
-        queue: &str,
-        consumer: &str,
-        max: usize,
-        wait: Duration,
-    ) -> Result<Vec<Delivery>> {
-        let taken = self
-            .take_any(&[queue.to_owned()], consumer, max, wait)
-            .await?;
-        Ok(taken.into_iter().map(|(_, delivery)| delivery).collect())
-    }
-
     async fn take_any(
         &self,
         queues: &[String],

@@ -169,13 +169,19 @@ pub trait WorkQueue: Send + Sync + 'static {
     async fn enqueue(&self, queue: &str, payloads: Vec<Vec<u8>>) -> Result<Vec<String>>;
     /// Takes up to `max` items for `consumer`, waiting up to `wait` for the first one.
     /// Items pending past the visibility timeout under any consumer are reclaimed first.
+    /// The default is [`WorkQueue::take_any`] over the one queue.
     async fn take(
         &self,
         queue: &str,
         consumer: &str,
         max: usize,
         wait: Duration,
-    ) -> Result<Vec<Delivery>>;
+    ) -> Result<Vec<Delivery>> {
+        let taken = self
+            .take_any(&[queue.to_owned()], consumer, max, wait)
+            .await?;
+        Ok(taken.into_iter().map(|(_, delivery)| delivery).collect())
+    }
     /// Redelivers the items pending under `consumer` (after a restart with the same identity).
     async fn recover(&self, queue: &str, consumer: &str) -> Result<Vec<Delivery>>;
     /// Acknowledges items: they are done and will never be delivered again.

@@ -10,7 +10,8 @@
 //! How:
 //! * **Partitions** are queues of the inner [`WorkQueue`]: partition 0 is the queue's own name
 //!   (so a queue of one partition is the plain queue, and items left in it by an older version
-//!   are still read), partition `p > 0` is `<queue>:<p>`. [`WorkQueue::enqueue_keyed`] puts an
+//!   are still read), partition `p > 0` is `{<queue>}:<p>` (a Redis hash tag: one cluster slot
+//!   for them all, see [`PartitionedQueue::names`]). [`WorkQueue::enqueue_keyed`] puts an
 //!   item in partition `key % partitions`; ids handed out are `<p>/<inner id>`.
 //! * **Leases**: each consumer of the queue runs a [`WorkQueue::lease_round`] when it takes work
 //!   and its last round is older than a quarter of the lease TTL (at most 2 s): it renews its
@@ -88,24 +89,13 @@ impl PartitionedQueue {
     /// Partitions `queue` of `inner` into `partitions` (at least 1), with leases of `ttl`.
     pub fn new(inner: Arc<dyn WorkQueue>, queue: &str, partitions: u32, ttl: Duration) -> Self {
         let partitions = partitions.max(1);
-        let streams = (0..partitions)
-            .map(|p| {
-                if p == 0 {
-                    queue.to_owned()
-                } else {
-                    format!("{queue}:{p}")
-                }
-            })
-            .collect();
-        let leases = (0..partitions)
-            .map(|p| format!("swarm:lease:{queue}:{p}"))
-            .collect();
+        let (streams, leases, group) = Self::names(queue, partitions);
         PartitionedQueue {
             inner,
             queue: queue.to_owned(),
             streams,
             leases,
-            group: format!("swarm:lease:{queue}:members"),
+            group,
             ttl,
             owners: tokio::sync::Mutex::new(HashMap::new()),
             rotation: AtomicUsize::new(0),
@@ -115,6 +105,36 @@ impl PartitionedQueue {
     /// The names of the partitions' queues, partition 0 first.
     pub fn partitions(&self) -> &[String] {
         &self.streams
+    }
+
+    /// The partitions' queues, their leases and the member set of `queue` in `partitions`.
+    /// Partition 0 is the queue's own name; the other names carry the queue's name as a Redis
+    /// hash tag (`{swarm:queue:quality}:3`), so every partition, lease and the member set sit
+    /// in the one cluster slot of the queue's name: a take over several partitions and a
+    /// lease round are multi-key commands, which a Redis Cluster runs only within one slot.
+    pub fn names(queue: &str, partitions: u32) -> (Vec<String>, Vec<String>, String) {
+        let partitions = partitions.max(1);
+        let streams = (0..partitions)
+            .map(|p| {
+                if p == 0 {
+                    queue.to_owned()
+                } else {
+                    format!("{{{queue}}}:{p}")
+                }
+            })
+            .collect();
+        let leases = (0..partitions)
+            .map(|p| format!("{{{queue}}}:lease:{p}"))
+            .collect();
+        (streams, leases, format!("{{{queue}}}:members"))
+    }
+
+    /// Every key `queue` in `partitions` uses (streams, leases, member set), for cleanups.
+    pub fn keys(queue: &str, partitions: u32) -> Vec<String> {
+        let (mut keys, leases, group) = Self::names(queue, partitions);
+        keys.extend(leases);
+        keys.push(group);
+        keys
     }
 
     fn round_interval(&self) -> Duration {
@@ -413,7 +433,11 @@ mod tests {
             Duration::from_secs(1),
         ));
         let queue = PartitionedQueue::new(inner, "q", 3, Duration::from_secs(1));
-        assert_eq!(queue.partitions(), ["q", "q:1", "q:2"]);
+        assert_eq!(queue.partitions(), ["q", "{q}:1", "{q}:2"]);
+        assert_eq!(
+            PartitionedQueue::keys("q", 2),
+            ["q", "{q}:1", "{q}:lease:0", "{q}:lease:1", "{q}:members"]
+        );
         assert_eq!(queue.split_id("2/17-0").unwrap(), (2, "17-0"));
         for bad in ["3/1", "x/1", "17-0", ""] {
             let err = queue.split_id(bad).unwrap_err().to_string();

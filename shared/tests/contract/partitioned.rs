@@ -316,15 +316,7 @@ async fn redis(url: &str) -> Arc<dyn WorkQueue> {
         "q:lease:0",
         "q:lease:1",
     ]);
-    keys.push(format!("swarm:lease:{QUEUE}:members"));
-    for p in 0..PARTITIONS {
-        keys.push(format!("swarm:lease:{QUEUE}:{p}"));
-        keys.push(if p == 0 {
-            QUEUE.to_owned()
-        } else {
-            format!("{QUEUE}:{p}")
-        });
-    }
+    keys.extend(PartitionedQueue::keys(QUEUE, PARTITIONS));
     let _: i64 = client.del(keys).await.unwrap();
     Arc::new(RedisQueue::connect(&settings, VISIBILITY).await.unwrap())
 }

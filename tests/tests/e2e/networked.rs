@@ -24,15 +24,12 @@ async fn run_over_redis_and_postgres() {
         .connect()
         .await
         .unwrap();
-    // The quality queue's partitions and leases too (`<queue>:<p>`, `swarm:lease:<queue>:*`).
-    let mut keys: Vec<String> = [QUEUE_SCRAPE, QUEUE_CLASSIFY, QUEUE_QUALITY]
-        .map(str::to_owned)
-        .to_vec();
-    for p in 0..64 {
-        keys.push(format!("{QUEUE_QUALITY}:{p}"));
-        keys.push(format!("swarm:lease:{QUEUE_QUALITY}:{p}"));
-    }
-    keys.push(format!("swarm:lease:{QUEUE_QUALITY}:members"));
+    // The quality queue's partitions and leases too.
+    let mut keys: Vec<String> = [QUEUE_SCRAPE, QUEUE_CLASSIFY].map(str::to_owned).to_vec();
+    keys.extend(swarm_shared::ports::partitioned::PartitionedQueue::keys(
+        QUEUE_QUALITY,
+        64,
+    ));
     let _: i64 = client.del(keys).await.unwrap();
     let database = fresh_postgres_database("tge_e2e").await;
 

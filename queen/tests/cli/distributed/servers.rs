@@ -56,9 +56,9 @@ impl PrivateRedis {
     }
 
     /// The entries of `queue` pending under `consumer` (empty text when none), in the queue
-    /// and in its partitions (`<queue>:<p>`: the data quality queue is partitioned).
+    /// and in its partitions (`{<queue>}:<p>`: the data quality queue is partitioned).
     pub(crate) fn pending(&self, queue: &str, consumer: &str) -> String {
-        let partitions = self.cli(&["KEYS", &format!("{queue}:*")]);
+        let partitions = self.cli(&["KEYS", &format!("{{{queue}}}:[0-9]*")]);
         let mut out = String::new();
         for stream in std::iter::once(queue).chain(partitions.lines().map(str::trim)) {
             if stream.is_empty() {
