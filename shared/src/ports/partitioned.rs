@@ -47,8 +47,12 @@ const MAX_ROUND_INTERVAL: Duration = Duration::from_secs(2);
 /// The partition key of a text key (a merge key): FNV-1a, the same in every process and
 /// version, unlike the standard library's hasher.
 pub fn partition_key(key: &str) -> u64 {
+    fnv_1a(key.as_bytes())
+}
+
+fn fnv_1a(bytes: &[u8]) -> u64 {
     let mut hasher = fnv::FnvHasher::default();
-    hasher.write(key.as_bytes());
+    hasher.write(bytes);
     hasher.finish()
 }
 
@@ -100,11 +104,6 @@ impl PartitionedQueue {
             owners: tokio::sync::Mutex::new(HashMap::new()),
             rotation: AtomicUsize::new(0),
         }
-    }
-
-    /// The names of the partitions' queues, partition 0 first.
-    pub fn partitions(&self) -> &[String] {
-        &self.streams
     }
 
     /// The partitions' queues, their leases and the member set of `queue` in `partitions`.
@@ -226,11 +225,7 @@ impl WorkQueue for PartitionedQueue {
         // No key given: the payload's own hash spreads the items.
         let items = payloads
             .into_iter()
-            .map(|payload| {
-                let mut hasher = fnv::FnvHasher::default();
-                hasher.write(&payload);
-                (hasher.finish(), payload)
-            })
+            .map(|payload| (fnv_1a(&payload), payload))
             .collect();
         self.enqueue_keyed(queue, items).await
     }
@@ -433,7 +428,7 @@ mod tests {
             Duration::from_secs(1),
         ));
         let queue = PartitionedQueue::new(inner, "q", 3, Duration::from_secs(1));
-        assert_eq!(queue.partitions(), ["q", "{q}:1", "{q}:2"]);
+        assert_eq!(queue.streams, ["q", "{q}:1", "{q}:2"]);
         assert_eq!(
             PartitionedQueue::keys("q", 2),
             ["q", "{q}:1", "{q}:lease:0", "{q}:lease:1", "{q}:members"]
