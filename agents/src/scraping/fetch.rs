@@ -167,9 +167,9 @@ pub struct Fetcher {
     client: reqwest::Client,
     config: ScrapingConfig,
     policy: Arc<OutboundPolicy>,
-    /// Gate's announcement subscriptions, held open between polls (closed when the last
-    /// clone of the fetcher is dropped).
-    gate: Arc<super::exchange::gate::GateChannels>,
+    /// Exchanges' announcement channels (Gate's, Binance's), held open between polls
+    /// (closed when the last clone of the fetcher is dropped).
+    channels: Arc<super::exchange::push::Channels>,
 }
 
 /// Redirects followed at most.
@@ -198,20 +198,20 @@ impl Fetcher {
             client,
             config: config.clone(),
             policy,
-            gate: Arc::default(),
+            channels: Arc::default(),
         })
     }
 
-    /// Gate's announcement subscriptions and how they connect.
-    pub fn gate_channels(
+    /// The exchanges' announcement channels and how they connect.
+    pub fn push_channels(
         &self,
     ) -> (
-        &super::exchange::gate::GateChannels,
-        super::exchange::gate::Connect,
+        &super::exchange::push::Channels,
+        super::exchange::push::Connect,
     ) {
         (
-            &self.gate,
-            super::exchange::gate::Connect {
+            &self.channels,
+            super::exchange::push::Connect {
                 policy: self.policy.clone(),
                 timeout: self.config.connect_timeout,
             },

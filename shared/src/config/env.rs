@@ -51,6 +51,31 @@ impl Config {
                 .filter(|value| !value.is_empty())
                 .map(super::Secret::new);
         }
+        let set = |name: &str| {
+            lookup(name)
+                .map(|value| value.trim().to_owned())
+                .filter(|value| !value.is_empty())
+        };
+        use crate::domain::{BINANCE_KEY_ENV, BINANCE_SECRET_ENV};
+        match (set(BINANCE_KEY_ENV), set(BINANCE_SECRET_ENV)) {
+            (Some(key), Some(secret)) => {
+                self.scraping.binance_api =
+                    Some((super::Secret::new(key), super::Secret::new(secret)));
+            }
+            (None, None) => {}
+            (Some(_), None) => {
+                return Err(Error::config(
+                    BINANCE_SECRET_ENV,
+                    format!("is not set but {BINANCE_KEY_ENV} is: Binance signs with both"),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(Error::config(
+                    BINANCE_KEY_ENV,
+                    format!("is not set but {BINANCE_SECRET_ENV} is: Binance signs with both"),
+                ));
+            }
+        }
         if let Some(value) = lookup("TGE_SWARM_NODE_NAME") {
             self.node.name = value;
         }

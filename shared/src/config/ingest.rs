@@ -90,6 +90,10 @@ pub struct ScrapingConfig {
     /// The app-only bearer token of `x` sources, from `TGE_SWARM_X_BEARER_TOKEN` only.
     #[serde(skip)]
     pub x_bearer_token: Option<Secret>,
+    /// The API key and secret of Binance's announcement WebSocket, from
+    /// `TGE_SWARM_BINANCE_API_KEY` and `TGE_SWARM_BINANCE_API_SECRET` only (both or neither).
+    #[serde(skip)]
+    pub binance_api: Option<(Secret, Secret)>,
 }
 
 /// A credential read from the environment: cloned and compared, never printed (its `Debug`
@@ -119,6 +123,7 @@ impl Default for ScrapingConfig {
     fn default() -> Self {
         ScrapingConfig {
             x_bearer_token: None,
+            binance_api: None,
             replicas: 1,
             timeout: default_fetch_timeout(),
             connect_timeout: default_connect_timeout(),

@@ -237,6 +237,33 @@ fn the_x_token_comes_from_env_and_is_never_printed() {
 }
 
 #[test]
+fn the_binance_key_and_secret_come_from_env_together() {
+    let mut config = Config::embedded_default().unwrap();
+    assert!(config.scraping.binance_api.is_none());
+    config
+        .apply_env(|name| match name {
+            "TGE_SWARM_BINANCE_API_KEY" => Some(" key-1 ".into()),
+            "TGE_SWARM_BINANCE_API_SECRET" => Some("secret-1".into()),
+            _ => None,
+        })
+        .unwrap();
+    let (key, secret) = config.scraping.binance_api.clone().unwrap();
+    assert_eq!((key.expose(), secret.expose()), ("key-1", "secret-1"));
+    assert!(!format!("{:?}", config.scraping).contains("secret-1"));
+    for (set, missing) in [
+        ("TGE_SWARM_BINANCE_API_KEY", "TGE_SWARM_BINANCE_API_SECRET"),
+        ("TGE_SWARM_BINANCE_API_SECRET", "TGE_SWARM_BINANCE_API_KEY"),
+    ] {
+        let err = Config::embedded_default()
+            .unwrap()
+            .apply_env(|name| (name == set).then(|| "x".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(missing) && err.contains("both"), "{err}");
+    }
+}
+
+#[test]
 fn the_smtp_relay_is_configured_with_its_password_from_env() {
     let text = "[delivery.smtp]\nhost = \"mail.example.com\"\nfrom = \"TGE alerts <alerts@example.com>\"\nusername = \"alerts\"\n";
     let mut config = Config::from_toml(text, "t.toml").unwrap();

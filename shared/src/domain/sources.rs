@@ -148,6 +148,11 @@ pub const MAX_SOURCE_INTERVAL: Duration = Duration::from_secs(30 * 24 * 3600);
 pub const X_API_BASE: &str = "https://api.twitter.com";
 /// The environment variable X sources read their app-only bearer token from.
 pub const X_TOKEN_ENV: &str = "TGE_SWARM_X_BEARER_TOKEN";
+/// The environment variable holding the API key Binance's announcement WebSocket is
+/// opened with (an `exchange` source of Binance's announcements reads it when set).
+pub const BINANCE_KEY_ENV: &str = "TGE_SWARM_BINANCE_API_KEY";
+/// The environment variable holding the secret Binance's requests are signed with.
+pub const BINANCE_SECRET_ENV: &str = "TGE_SWARM_BINANCE_API_SECRET";
 /// Longest recent-search query X accepts (512 characters on its basic access levels).
 pub const MAX_X_QUERY_CHARS: usize = 512;
 

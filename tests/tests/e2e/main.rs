@@ -4,8 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
+mod binance;
 mod browser;
 mod bus;
+mod channels;
 mod commands;
 mod detection;
 mod exchanges;

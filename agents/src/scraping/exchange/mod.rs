@@ -13,9 +13,11 @@
 //! Market lists are read whole, following a cursor where the exchange pages them.
 
 pub mod announcements;
+pub mod binance;
 pub mod gate;
 pub mod listings;
 pub mod markets;
+pub mod push;
 
 use serde_json::Value;
 use swarm_shared::domain::{Exchange, ExchangeFeed, MarketListing, ScrapeTask, Source};
@@ -186,10 +188,26 @@ async fn read_announcements(
     exchange: Exchange,
     limits: &Limits,
 ) -> Result<Read, Failure> {
+    if exchange == Exchange::Binance
+        && let Some((key, secret)) = fetcher.config().binance_api.clone()
+    {
+        return read_binance(fetcher, task, binance::Binance::new(key, secret), limits).await;
+    }
+    match announcements::api(exchange) {
+        Some(api) => read_listed(fetcher, task, exchange, api, limits).await,
+        None => read_gate(fetcher, task, exchange, limits),
+    }
+}
+
+/// Reads an exchange's announcement list, page by page.
+async fn read_listed(
+    fetcher: &Fetcher,
+    task: &ScrapeTask,
+    exchange: Exchange,
+    api: announcements::AnnouncementApi,
+    limits: &Limits,
+) -> Result<Read, Failure> {
     let source = &task.source;
-    let Some(api) = announcements::api(exchange) else {
-        return read_pushed(fetcher, task, exchange, limits);
-    };
     let host = exchange.default_base(ExchangeFeed::Announcements);
     let mut items: Vec<RawItem> = Vec::new();
     let mut content_hash = String::new();
@@ -251,21 +269,21 @@ async fn read_announcements(
     })
 }
 
-/// Takes what an exchange's announcement channel pushed since the last poll (Gate's
-/// WebSocket, the one exchange whose announcements are published only that way).
-fn read_pushed(
+/// The WebSocket URL of a channel at `path` on `host` (or the source's configured `url`),
+/// checked by the outbound guard.
+fn channel_url(
     fetcher: &Fetcher,
     task: &ScrapeTask,
     exchange: Exchange,
-    limits: &Limits,
-) -> Result<Read, Failure> {
-    let source = &task.source;
+    host: &str,
+    path: &str,
+) -> Result<url::Url, Failure> {
     let http = endpoint(
-        source,
+        &task.source,
         exchange,
         ExchangeFeed::Announcements,
-        exchange.default_base(ExchangeFeed::Announcements),
-        gate::PATH,
+        host,
+        path,
     );
     let mut url = url::Url::parse(&http)
         .map_err(|err| Failure::Parse(format!("invalid url {http}: {err}")))?;
@@ -277,27 +295,158 @@ fn read_pushed(
     let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
     url.set_scheme(scheme)
         .map_err(|()| Failure::Parse(format!("{http} cannot be read over a WebSocket")))?;
-    let (channels, connect) = fetcher.gate_channels();
-    match channels.drain(url.as_str(), &connect, limits.max_items) {
-        gate::Drained::Nothing => Ok(Read::Unchanged),
-        gate::Drained::Failed(reason) => Err(Failure::Parse(format!(
-            "{} announcement channel {url}: {reason}",
-            exchange.display_name()
-        ))),
-        gate::Drained::Notices(mut items) => {
-            // Newest first, like every announcement API.
-            items.reverse();
-            let links: Vec<&str> = items
-                .iter()
-                .filter_map(|item| item.link.as_deref())
-                .collect();
-            Ok(Read::Notices {
-                content_hash: body_hash(links.join("\n").as_bytes()),
-                items,
-                hold: None,
+    Ok(url)
+}
+
+/// Takes what a channel pushed since the last poll, its notices newest first.
+fn drain_channel(
+    fetcher: &Fetcher,
+    url: &url::Url,
+    protocol: std::sync::Arc<dyn push::Protocol>,
+    limits: &Limits,
+) -> push::Drained {
+    let (channels, connect) = fetcher.push_channels();
+    let mut drained = channels.drain(url.as_str(), &protocol, &connect, limits.max_items);
+    // Newest first, like every announcement API.
+    drained.notices.reverse();
+    drained
+}
+
+/// The channel's problems as the poll's error.
+fn channel_failed(exchange: Exchange, url: &url::Url, problems: &[String]) -> Failure {
+    Failure::Parse(format!(
+        "{} announcement channel {url}: {}",
+        exchange.display_name(),
+        problems.join("; ")
+    ))
+}
+
+/// Logs problems a poll that read notices does not report.
+fn log_problems(url: &url::Url, problems: &[String]) {
+    for problem in problems {
+        tracing::warn!(%url, problem = %problem, "announcement channel (notices read)");
+    }
+}
+
+/// Takes what Gate's announcement channel pushed since the last poll (Gate publishes its
+/// announcements only that way).
+fn read_gate(
+    fetcher: &Fetcher,
+    task: &ScrapeTask,
+    exchange: Exchange,
+    limits: &Limits,
+) -> Result<Read, Failure> {
+    let url = channel_url(
+        fetcher,
+        task,
+        exchange,
+        exchange.default_base(ExchangeFeed::Announcements),
+        gate::PATH,
+    )?;
+    let drained = drain_channel(fetcher, &url, std::sync::Arc::new(gate::Gate), limits);
+    if drained.notices.is_empty() {
+        if drained.problems.is_empty() {
+            return Ok(Read::Unchanged);
+        }
+        return Err(channel_failed(exchange, &url, &drained.problems));
+    }
+    log_problems(&url, &drained.problems);
+    let links: Vec<&str> = drained
+        .notices
+        .iter()
+        .filter_map(|item| item.link.as_deref())
+        .collect();
+    Ok(Read::Notices {
+        content_hash: body_hash(links.join("\n").as_bytes()),
+        items: drained.notices,
+        hold: None,
+    })
+}
+
+/// Whether Binance's API key may be sent to `host`: Binance's own API host, or one the
+/// operator listed in `scraping.allow_hosts` (a proxy, a test server). Any other host a
+/// source names would learn the key.
+fn binance_key_may_go_to(fetcher: &Fetcher, host: &str) -> bool {
+    let policy = fetcher.policy();
+    host == binance::HOST
+        || policy.host_allowed(host)
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| {
+                swarm_shared::outbound::reserved_range(ip).is_some()
+                    && policy.check_ip(host, ip).is_ok()
             })
+}
+
+/// Binance with an API key: what its signed announcement topic pushed since the last poll,
+/// and its announcement list too on the first poll after each subscription and at every poll
+/// while no subscription is open (the topic keeps no history: notices published while no
+/// connection was open come from the list).
+async fn read_binance(
+    fetcher: &Fetcher,
+    task: &ScrapeTask,
+    protocol: binance::Binance,
+    limits: &Limits,
+) -> Result<Read, Failure> {
+    let exchange = Exchange::Binance;
+    let url = channel_url(
+        fetcher,
+        task,
+        exchange,
+        &format!("https://{}", binance::HOST),
+        binance::PATH,
+    )?;
+    let host = url.host_str().unwrap_or_default();
+    if !binance_key_may_go_to(fetcher, host) {
+        return Err(Failure::Parse(format!(
+            "Binance's API key is sent only to {} or to a host in scraping.allow_hosts, not to {host}",
+            binance::HOST
+        )));
+    }
+    let drained = drain_channel(fetcher, &url, std::sync::Arc::new(protocol), limits);
+    let mut items = drained.notices;
+    // The list's page hash is what a source remembers, so a catch-up parses the list only
+    // when it changed; pushed notices leave it as it was.
+    let mut content_hash = task.content_hash.clone().unwrap_or_default();
+    if drained.opened || !drained.subscribed {
+        let api = announcements::api(exchange)
+            .ok_or_else(|| Failure::Parse("Binance has no announcement list".into()))?;
+        match read_listed(fetcher, task, exchange, api, limits).await {
+            Ok(Read::Notices {
+                items: listed,
+                content_hash: hash,
+                ..
+            }) => {
+                items.extend(listed);
+                content_hash = hash;
+            }
+            Ok(_) => {}
+            Err(err) => {
+                if drained.opened {
+                    // Catch up at the next poll instead.
+                    fetcher.push_channels().0.catch_up_again(url.as_str());
+                }
+                if items.is_empty() {
+                    return Err(err);
+                }
+                tracing::warn!(source = %task.source.name, error = %err, "reading Binance's announcement list failed; read again at the next poll");
+            }
         }
     }
+    if items.is_empty() {
+        if drained.problems.is_empty() {
+            return Ok(Read::Unchanged);
+        }
+        return Err(channel_failed(exchange, &url, &drained.problems));
+    }
+    log_problems(&url, &drained.problems);
+    Ok(Read::Notices {
+        items,
+        content_hash,
+        hold: None,
+    })
 }
 
 async fn read_markets(
