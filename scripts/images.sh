@@ -67,7 +67,8 @@ if [ "$REBUILD_BASE" = 0 ] && [ "$have_key" = "$BASE_KEY" ]; then
 else
     if ! command -v debootstrap >/dev/null 2>&1; then
         step "apt-get install debootstrap"
-        if [ "$(id -u)" = 0 ]; then apt-get install -y -q debootstrap >/dev/null; else sudo apt-get install -y -q debootstrap >/dev/null; fi
+        # Waits for dpkg's lock: .ci/run builds the images while the tests install what they need.
+        if [ "$(id -u)" = 0 ]; then apt-get -o DPkg::Lock::Timeout=300 install -y -q debootstrap >/dev/null; else sudo apt-get -o DPkg::Lock::Timeout=300 install -y -q debootstrap >/dev/null; fi
     fi
     [ "$(id -u)" = 0 ] || die "debootstrap needs root (run as root or with sudo)"
     ROOTFS="$(mktemp -d /tmp/tge-swarm-rootfs.XXXXXX)"

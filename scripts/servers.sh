@@ -24,13 +24,26 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# apt-get waits for dpkg's locks (another apt-get, such as .ci/run building the stack's
+# images beside the tests, may hold them) rather than failing at once; an update that still
+# finds them held is tried again.
+apt_get() {
+    local sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    local attempt
+    for attempt in 1 2 3 4 5 6; do
+        if "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 "$@"; then
+            return 0
+        fi
+        echo "==> apt-get $1 failed (attempt $attempt); trying again in 20 s"
+        sleep 20
+    done
+    return 1
+}
+
 apt_install() {
     echo "==> installing $* with apt-get"
-    if [ "$(id -u)" -eq 0 ]; then
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
-    else
-        sudo DEBIAN_FRONTEND=noninteractive apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
-    fi
+    apt_get update -qq && apt_get install -y -qq "$@"
 }
 
 free_port() {

@@ -23,7 +23,7 @@ use swarm_shared::channels::{
 use swarm_shared::context::{AgentContext, Presence};
 use swarm_shared::domain::AgentKind;
 use swarm_shared::messages::{AgentMessage, MemoryChanges, QueenCommand, decode, encode};
-use swarm_shared::ports::Delivery;
+use swarm_shared::ports::{Delivery, WorkQueue};
 use swarm_shared::telemetry;
 use tokio::time::Instant;
 use tracing::Instrument as _;
@@ -247,6 +247,10 @@ impl<S: Stage> Actor for WorkerActor<S> {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         state.presence.stop().await;
+        if state.stage.in_flight() == 0 {
+            let queue = state.args.ctx.queue.clone();
+            leave(queue, S::QUEUE, &state.consumer, &state.args.agent_id).await;
+        }
         Ok(())
     }
 
@@ -277,6 +281,33 @@ impl<S: Stage> Actor for WorkerActor<S> {
             }
         }
         Ok(())
+    }
+}
+
+/// Longest a stopping worker waits to hand its work over.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A graceful stop hands over at once what a crash leaves to timeouts: the items still
+/// pending under this consumer (a batch that failed, an acknowledgement that did not reach
+/// the queue) go to the fail-over consumer, and on the partitioned data quality queue its
+/// membership and partition leases go too, so the live actors share its partitions at their
+/// next lease round instead of after the lease expires. Not while the stage holds items in
+/// flight (a stage stopped mid-fetch; the caller checks): those stay pending for the visibility
+/// timeout or the same identity's `recover`, so nothing is handled twice at once. A crash (a panic, a killed
+/// process) never gets here; its leases expire and the supervisor's fail-over releases.
+async fn leave(queue: std::sync::Arc<dyn WorkQueue>, name: &str, consumer: &str, agent: &str) {
+    let released = tokio::time::timeout(LEAVE_TIMEOUT, queue.release(name, consumer)).await;
+    match released {
+        Ok(Ok(0)) => tracing::debug!(agent = %agent, "left the queue"),
+        Ok(Ok(items)) => {
+            tracing::info!(agent = %agent, items, "left the queue, its pending items handed over")
+        }
+        Ok(Err(err)) => {
+            tracing::warn!(agent = %agent, error = %err, "leaving the queue failed; its work waits for the timeouts")
+        }
+        Err(_) => {
+            tracing::warn!(agent = %agent, "leaving the queue took over {LEAVE_TIMEOUT:?}; its work waits for the timeouts")
+        }
     }
 }
 

@@ -1,13 +1,14 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use swarm_shared::channels::QUEUE_CLASSIFY;
+use swarm_shared::channels::{QUEUE_CLASSIFY, QUEUE_QUALITY};
 use swarm_shared::config::Config;
 use swarm_shared::faults::FaultHooks;
 use swarm_shared::ports::WorkQueue as _;
 use swarm_shared::ports::embedded_bus::EmbeddedBus;
 use swarm_shared::ports::embedded_queue::EmbeddedQueue;
 use swarm_shared::ports::embedded_registry::EmbeddedRegistry;
+use swarm_shared::ports::partitioned::PartitionedQueue;
 use swarm_shared::ports::sqlite::SqliteStore;
 
 use super::*;
@@ -114,4 +115,117 @@ async fn a_poison_item_is_dead_lettered_and_the_actor_lives_on() {
     );
     actor.stop(None);
     handle.await.unwrap();
+}
+
+/// Items the quality test stage has seen.
+static SEEN: AtomicUsize = AtomicUsize::new(0);
+
+/// A data quality stage that cannot finish the item "stuck" (it stays pending).
+struct StuckStage;
+
+#[async_trait]
+impl Stage for StuckStage {
+    const KIND: AgentKind = AgentKind::DataQuality;
+    const QUEUE: &'static str = QUEUE_QUALITY;
+    type Item = String;
+
+    async fn init(_ctx: &AgentContext, _agent_id: &str) -> Result<Self, ActorProcessingErr> {
+        Ok(StuckStage)
+    }
+
+    fn batch(_ctx: &AgentContext) -> usize {
+        16
+    }
+
+    async fn process(
+        &mut self,
+        _ctx: &AgentContext,
+        _agent_id: &str,
+        batch: Vec<(String, String)>,
+    ) -> BatchResult {
+        SEEN.fetch_add(batch.len(), Ordering::SeqCst);
+        let failed = batch.iter().filter(|(_, item)| item == "stuck").count() as u64;
+        BatchResult {
+            done: batch
+                .into_iter()
+                .filter(|(_, item)| item != "stuck")
+                .map(|(id, _)| id)
+                .collect(),
+            failed,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_hands_partitions_and_pending_work_over_at_once() {
+    let mut config = Config::embedded_default().unwrap();
+    config.queues.poll_wait = Duration::from_millis(10);
+    // Leases and the visibility timeout far longer than the test: only leaving frees them.
+    let inner = Arc::new(EmbeddedQueue::new(Duration::from_secs(600)));
+    let lease = Duration::from_secs(600);
+    let queue = Arc::new(PartitionedQueue::new(
+        inner.clone(),
+        QUEUE_QUALITY,
+        4,
+        lease,
+    ));
+    let ctx = AgentContext {
+        bus: Arc::new(EmbeddedBus::new(1024)),
+        queue: queue.clone(),
+        store: Arc::new(SqliteStore::in_memory().await.unwrap()),
+        registry: Arc::new(EmbeddedRegistry::new()),
+        config: Arc::new(config),
+        faults: FaultHooks::new(false),
+    };
+    let items: Vec<(u64, Vec<u8>)> = ["a", "stuck", "b", "c"]
+        .iter()
+        .enumerate()
+        .map(|(key, item)| (key as u64, encode(&item.to_string()).unwrap()))
+        .collect();
+    queue.enqueue_keyed(QUEUE_QUALITY, items).await.unwrap();
+    let (actor, handle) = Actor::spawn(
+        None,
+        WorkerActor::<StuckStage>::default(),
+        WorkerArgs {
+            agent_id: "quality-0".into(),
+            ctx: ctx.clone(),
+            restarts: 0,
+        },
+    )
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while SEEN.load(Ordering::SeqCst) < 4 {
+        assert!(std::time::Instant::now() < deadline, "the items taken");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let depth = queue.depth(QUEUE_QUALITY).await.unwrap();
+    assert_eq!(
+        (depth.ready, depth.pending),
+        (0, 1),
+        "the stuck item pending"
+    );
+    let (_, leases, group) = PartitionedQueue::names(QUEUE_QUALITY, 4);
+    actor.stop(None);
+    handle.await.unwrap();
+
+    // At once, not after the lease or the visibility timeout (both far off): the peer is the
+    // only member, holds every partition, and takes the stuck item.
+    let all = vec![true; 4];
+    let round = inner
+        .lease_round(&group, "peer", lease, &leases, &all)
+        .await
+        .unwrap();
+    assert_eq!(round.members, ["peer"], "the actor left");
+    assert_eq!(round.held, [0, 1, 2, 3], "its leases went with it");
+    let taken = queue
+        .take(QUEUE_QUALITY, "peer", 16, Duration::ZERO)
+        .await
+        .unwrap();
+    let payloads: Vec<String> = taken
+        .iter()
+        .map(|delivery| decode::<String>(&delivery.payload).unwrap())
+        .collect();
+    assert_eq!(payloads, ["stuck"], "handed over");
+    assert_eq!(taken[0].deliveries, 2, "its delivery count kept");
 }
