@@ -84,11 +84,18 @@ pub fn figure(options: &Options) -> Value {
         let partitions = swarm_shared::config::QualityConfig::default().partitions;
         let mut stack = Stack::start(dir.path(), &database, &redis, (1, partitions), false).await;
         let api = stack.api.clone();
+        let cpu_before = crate::cpu::snapshot(&stack.processes);
         let started = Instant::now();
         register(&http, &api, &paths, "dist").await;
         let (store, queue) = (stack.ports.store.clone(), stack.ports.queue.clone());
         drained(store.as_ref(), queue.as_ref(), Duration::from_secs(900)).await;
         let elapsed = started.elapsed().as_secs_f64();
+        let cpu = crate::cpu::profile(
+            &cpu_before,
+            &crate::cpu::snapshot(&stack.processes),
+            documents.len(),
+            elapsed,
+        );
         stack.check_alive();
         let stored = store.count_documents().await.unwrap();
 
@@ -120,6 +127,7 @@ pub fn figure(options: &Options) -> Value {
             "baseline": {"name": "raw sqlx single-row inserts, one connection", "value": round(inserts), "unit": "rows/s"},
             "baseline_xadd": {"name": format!("redis-benchmark XADD ({REDIS_BENCHMARK_CLIENTS} clients)"), "value": round(xadd), "unit": "ops/s"},
             "ratio_to_baseline": round(rate / inserts),
+            "cpu": cpu,
             "target": "≥ 10000 docs/s, p99 < 250 ms",
             "met": rate >= 10_000.0 && p99 < 250.0,
         })

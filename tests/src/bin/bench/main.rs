@@ -48,6 +48,7 @@ static ALLOCATOR: swarm_queen::Allocator = swarm_queen::Allocator;
 
 mod alerts;
 mod api;
+mod cpu;
 mod distributed;
 mod events;
 mod exchange;
