@@ -25,19 +25,30 @@ cleanup() {
 trap cleanup EXIT
 
 # apt-get waits for dpkg's locks (another apt-get, such as .ci/run building the stack's
-# images beside the tests, may hold them) rather than failing at once; an update that still
-# finds them held is tried again.
+# images beside the tests, may hold them) rather than failing at once. `apt-get update` does
+# not wait for the lists' lock, so a run that failed on a held lock is tried again (at most
+# six times, 20 s apart); any other failure is returned at once.
 apt_get() {
     local sudo=()
     [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-    local attempt
+    local attempt errors status
+    errors="$(mktemp)"
     for attempt in 1 2 3 4 5 6; do
-        if "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 "$@"; then
+        status=0
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 "$@" 2>"$errors" || status=$?
+        cat "$errors" >&2
+        if [ "$status" -eq 0 ]; then
+            rm -f "$errors"
             return 0
         fi
-        echo "==> apt-get $1 failed (attempt $attempt); trying again in 20 s"
+        if ! grep -qE "Could not get lock|Unable to acquire|Unable to lock" "$errors"; then
+            rm -f "$errors"
+            return "$status"
+        fi
+        echo "==> apt-get $1: a lock is held by another apt-get (attempt $attempt); trying again in 20 s"
         sleep 20
     done
+    rm -f "$errors"
     return 1
 }
 

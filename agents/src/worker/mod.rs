@@ -246,11 +246,13 @@ impl<S: Stage> Actor for WorkerActor<S> {
         _myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        state.presence.stop().await;
+        // The hand-over first: it is what peers wait for, and the stop's time budget
+        // (`supervision.stop_timeout`) may end before deregistering has.
         if state.stage.in_flight() == 0 {
             let queue = state.args.ctx.queue.clone();
             leave(queue, S::QUEUE, &state.consumer, &state.args.agent_id).await;
         }
+        state.presence.stop().await;
         Ok(())
     }
 

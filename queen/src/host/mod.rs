@@ -1,7 +1,8 @@
 //! The agent host: a ractor supervisor over this process's actors. ractor's default stops a
 //! supervisor when a child dies; the host overrides that with the pure policy engine
 //! ([`decide`]): a child that fails (panic or handler error) or stops is restarted from its
-//! [`ChildSpec`] under the same identity (so it takes back its pending work) after the policy's
+//! [`ChildSpec`] under the same identity (after a crash it takes back its pending work; a child
+//! stopped gracefully handed it to the fail-over consumer as it stopped) after the policy's
 //! backoff; when the restart budget is spent the child's breaker opens and the host alerts; after
 //! the cooldown it climbs the ladder: RECREATE (a fresh instance), then FAILOVER (its pending
 //! work released to peers, then a fresh instance), then ALERT_ONLY (left down for an operator).
