@@ -51,19 +51,24 @@ impl Stage for PoisonStage {
     }
 }
 
+/// An in-process context over `queue`: an embedded bus and registry, an in-memory store.
+async fn context(config: Config, queue: Arc<dyn WorkQueue>) -> AgentContext {
+    AgentContext {
+        bus: Arc::new(EmbeddedBus::new(1024)),
+        queue,
+        store: Arc::new(SqliteStore::in_memory().await.unwrap()),
+        registry: Arc::new(EmbeddedRegistry::new()),
+        config: Arc::new(config),
+        faults: FaultHooks::new(false),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_item_is_dead_lettered_and_the_actor_lives_on() {
     let mut config = Config::embedded_default().unwrap();
     config.queues.poll_wait = Duration::from_millis(10);
     let queue = Arc::new(EmbeddedQueue::new(Duration::from_secs(60)));
-    let ctx = AgentContext {
-        bus: Arc::new(EmbeddedBus::new(1024)),
-        queue: queue.clone(),
-        store: Arc::new(SqliteStore::in_memory().await.unwrap()),
-        registry: Arc::new(EmbeddedRegistry::new()),
-        config: Arc::new(config),
-        faults: FaultHooks::new(false),
-    };
+    let ctx = context(config, queue.clone()).await;
     let items = ["a", "poison", "b", "c"];
     let payloads = items
         .iter()
@@ -169,14 +174,7 @@ async fn a_graceful_stop_hands_partitions_and_pending_work_over_at_once() {
         4,
         lease,
     ));
-    let ctx = AgentContext {
-        bus: Arc::new(EmbeddedBus::new(1024)),
-        queue: queue.clone(),
-        store: Arc::new(SqliteStore::in_memory().await.unwrap()),
-        registry: Arc::new(EmbeddedRegistry::new()),
-        config: Arc::new(config),
-        faults: FaultHooks::new(false),
-    };
+    let ctx = context(config, queue.clone()).await;
     let items: Vec<(u64, Vec<u8>)> = ["a", "stuck", "b", "c"]
         .iter()
         .enumerate()

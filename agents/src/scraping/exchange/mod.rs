@@ -312,20 +312,33 @@ fn drain_channel(
     drained
 }
 
-/// The channel's problems as the poll's error.
-fn channel_failed(exchange: Exchange, url: &url::Url, problems: &[String]) -> Failure {
-    Failure::Parse(format!(
-        "{} announcement channel {url}: {}",
-        exchange.display_name(),
-        problems.join("; ")
-    ))
-}
-
-/// Logs problems a poll that read notices does not report.
-fn log_problems(url: &url::Url, problems: &[String]) {
+/// What a channel's poll read: its notices, or, when there are none, the channel's problems
+/// as the poll's error (logged when notices were read).
+fn channel_read(
+    exchange: Exchange,
+    url: &url::Url,
+    items: Vec<RawItem>,
+    problems: &[String],
+    content_hash: String,
+) -> Result<Read, Failure> {
+    if items.is_empty() {
+        if problems.is_empty() {
+            return Ok(Read::Unchanged);
+        }
+        return Err(Failure::Parse(format!(
+            "{} announcement channel {url}: {}",
+            exchange.display_name(),
+            problems.join("; ")
+        )));
+    }
     for problem in problems {
         tracing::warn!(%url, problem = %problem, "announcement channel (notices read)");
     }
+    Ok(Read::Notices {
+        items,
+        content_hash,
+        hold: None,
+    })
 }
 
 /// Takes what Gate's announcement channel pushed since the last poll (Gate publishes its
@@ -344,23 +357,20 @@ fn read_gate(
         gate::PATH,
     )?;
     let drained = drain_channel(fetcher, &url, std::sync::Arc::new(gate::Gate), limits);
-    if drained.notices.is_empty() {
-        if drained.problems.is_empty() {
-            return Ok(Read::Unchanged);
-        }
-        return Err(channel_failed(exchange, &url, &drained.problems));
-    }
-    log_problems(&url, &drained.problems);
+    // Gate has no page to remember: the pushed notices' links stand for it.
     let links: Vec<&str> = drained
         .notices
         .iter()
         .filter_map(|item| item.link.as_deref())
         .collect();
-    Ok(Read::Notices {
-        content_hash: body_hash(links.join("\n").as_bytes()),
-        items: drained.notices,
-        hold: None,
-    })
+    let content_hash = body_hash(links.join("\n").as_bytes());
+    channel_read(
+        exchange,
+        &url,
+        drained.notices,
+        &drained.problems,
+        content_hash,
+    )
 }
 
 /// Whether Binance's API key may be sent to `host`: Binance's own API host, or one the
@@ -435,18 +445,7 @@ async fn read_binance(
             }
         }
     }
-    if items.is_empty() {
-        if drained.problems.is_empty() {
-            return Ok(Read::Unchanged);
-        }
-        return Err(channel_failed(exchange, &url, &drained.problems));
-    }
-    log_problems(&url, &drained.problems);
-    Ok(Read::Notices {
-        items,
-        content_hash,
-        hold: None,
-    })
+    channel_read(exchange, &url, items, &drained.problems, content_hash)
 }
 
 async fn read_markets(
