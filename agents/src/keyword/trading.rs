@@ -3,10 +3,12 @@
 //! of a trading token), so the scorer lowers its log-odds by `detection.already_trading_shift`
 //! and says why in the evidence.
 //!
-//! Four sources, in order of precedence for the reason shown: the operator's list kept through
+//! Five sources, in order of precedence for the reason shown: the operator's list kept through
 //! the API (desired state [`TRADING_TOKENS_KEY`]), `detection.trading_tokens` in the
-//! configuration, the watchlist's companies whose status is `has_token`, and the swarm's own
-//! events whose date lies further back than the merge window (the token has launched).
+//! configuration, the watchlist's companies whose status is `has_token`, the swarm's own
+//! events whose date lies further back than the merge window (the token has launched), and
+//! the watched exchanges' market lists: a token in the first read of an exchange's market
+//! list, or first seen there longer ago than the merge window, trades.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -14,7 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use swarm_shared::context::AgentContext;
 use swarm_shared::domain::{
-    Company, DesiredEntry, EventQuery, TRADING_TOKENS_KEY, TgeEvent, TradingToken,
+    Company, DesiredEntry, EventQuery, ListedToken, TRADING_TOKENS_KEY, TgeEvent, TradingToken,
     TradingTokenList, parse_day, ticker_key,
 };
 use swarm_shared::ports::newest_events;
@@ -39,6 +41,11 @@ pub struct Parts<'a> {
     pub companies: &'a [Company],
     /// The swarm's events, any order.
     pub events: &'a [TgeEvent],
+    /// Tokens the watched exchanges list, as [`Store::listed_tokens`] gives them (already
+    /// limited to the first reads and those seen before the merge window).
+    ///
+    /// [`Store::listed_tokens`]: swarm_shared::ports::Store::listed_tokens
+    pub listed: &'a [ListedToken],
 }
 
 impl TradingTokens {
@@ -81,6 +88,18 @@ impl TradingTokens {
                 add(token, format!("launched: event {} dated {date}", event.id));
             }
         }
+        for listed in parts.listed {
+            let day = listed.first_seen_at.format("%Y-%m-%d");
+            let reason = if listed.in_first_read {
+                format!(
+                    "market: {} {}, listed when the swarm first read it on {day}",
+                    listed.exchange, listed.market
+                )
+            } else {
+                format!("market: {} {} since {day}", listed.exchange, listed.market)
+            };
+            add(&listed.base, reason);
+        }
         TradingTokens { why }
     }
 
@@ -112,6 +131,15 @@ impl TradingTokens {
         list.sort_by(|a, b| a.ticker.cmp(&b.ticker));
         list
     }
+}
+
+/// `now` less the merge window: a token listed before it has traded for longer than an
+/// announcement of its launch is followed up (the distant past when the window is too large).
+fn window_start(now: DateTime<Utc>, merge_window: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(merge_window)
+        .ok()
+        .and_then(|window| now.checked_sub_signed(window))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 /// The operator's list from the desired state (empty when never set). An entry that does not
@@ -150,15 +178,22 @@ pub async fn load_with_operator(
         0,
     )
     .await?;
+    let now = Utc::now();
+    let merge_window = ctx.config.quality.merge_window;
+    let listed = ctx
+        .store
+        .listed_tokens(window_start(now, merge_window))
+        .await?;
     let tokens = TradingTokens::from_parts(
         Parts {
             operator: &operator.tokens,
             configured: &ctx.config.detection.trading_tokens,
             companies,
             events: &events,
+            listed: &listed,
         },
-        Utc::now(),
-        ctx.config.quality.merge_window,
+        now,
+        merge_window,
     );
     Ok((operator, tokens))
 }
@@ -230,12 +265,36 @@ mod tests {
             event(9, "UNDATED", None),
             event(10, "VAGUE", Some("Q2 2025")),
         ];
+        let listed = vec![
+            ListedToken {
+                base: "JTO".into(),
+                exchange: "bybit".into(),
+                market: "spot".into(),
+                first_seen_at: Utc.with_ymd_and_hms(2025, 5, 2, 8, 0, 0).unwrap(),
+                in_first_read: false,
+            },
+            ListedToken {
+                base: "DOGE".into(),
+                exchange: "binance".into(),
+                market: "spot".into(),
+                first_seen_at: Utc.with_ymd_and_hms(2025, 4, 1, 9, 30, 0).unwrap(),
+                in_first_read: true,
+            },
+            ListedToken {
+                base: "VLR".into(),
+                exchange: "okx".into(),
+                market: "perp".into(),
+                first_seen_at: Utc.with_ymd_and_hms(2025, 5, 10, 0, 0, 0).unwrap(),
+                in_first_read: false,
+            },
+        ];
         let set = TradingTokens::from_parts(
             Parts {
                 operator: &operator,
                 configured: &configured,
                 companies: &companies,
                 events: &events,
+                listed: &listed,
             },
             now,
             window,
@@ -252,8 +311,27 @@ mod tests {
         );
         assert_eq!(set.why("UNDATED"), None);
         assert_eq!(set.why("VAGUE"), None, "a quarter is not a day");
+        assert_eq!(
+            set.why("doge"),
+            Some("market: binance spot, listed when the swarm first read it on 2025-04-01")
+        );
+        assert_eq!(set.why("VLR"), Some("market: okx perp since 2025-05-10"));
         let tickers: Vec<String> = set.list().into_iter().map(|t| t.ticker).collect();
-        assert_eq!(tickers, ["ARB", "GRAIL", "JTO", "OP"]);
+        assert_eq!(tickers, ["ARB", "DOGE", "GRAIL", "JTO", "OP", "VLR"]);
+    }
+
+    #[test]
+    fn the_market_lists_are_read_from_the_merge_window_back() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 7, 12, 0, 0).unwrap();
+        assert_eq!(
+            window_start(now, Duration::from_secs(30 * 86_400)),
+            Utc.with_ymd_and_hms(2026, 11, 7, 12, 0, 0).unwrap()
+        );
+        assert_eq!(
+            window_start(now, Duration::MAX),
+            DateTime::<Utc>::MIN_UTC,
+            "a window larger than time counts nothing as old"
+        );
     }
 
     #[test]

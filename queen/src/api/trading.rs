@@ -27,7 +27,7 @@ async fn view(state: &AppState) -> ApiResult<TradingTokensView> {
 
 /// Tokens detection holds as already trading: the operator's list, and every token with the
 /// reason it counts (the list, `detection.trading_tokens`, a `has_token` watchlist company, a
-/// launched event).
+/// launched event, a watched exchange's market list).
 #[utoipa::path(get, path = "/api/v1/trading-tokens", tag = "detection",
     responses((status = 200, body = TradingTokensView), (status = 401, body = Problem)))]
 pub async fn get_trading_tokens(

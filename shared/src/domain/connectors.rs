@@ -239,6 +239,22 @@ impl MarketsSeen {
     }
 }
 
+/// A token a watched exchange lists, as the market lists recorded it: its earliest sighting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedToken {
+    /// The asset, upper case (`VLR`).
+    pub base: String,
+    /// The exchange's wire name.
+    pub exchange: String,
+    /// The market type's wire name (`spot`, `perp`).
+    pub market: String,
+    /// When the swarm first saw it there.
+    pub first_seen_at: chrono::DateTime<chrono::Utc>,
+    /// Whether it was in the first read of that exchange's market type: it traded before
+    /// the swarm looked.
+    pub in_first_read: bool,
+}
+
 /// How a `json` source's response maps onto items: JSON pointers (RFC 6901). `items` is
 /// read from the response's root; the others from each item.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

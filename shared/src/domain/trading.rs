@@ -75,8 +75,11 @@ pub struct TradingToken {
     /// Ticker, upper case.
     pub ticker: String,
     /// Where it comes from: `operator list`, `configuration`, `watchlist: <company>` (a
-    /// company whose status is `has_token`) or `launched: event <id> dated <date>` (the swarm's
-    /// own event whose date is older than the merge window).
+    /// company whose status is `has_token`), `launched: event <id> dated <date>` (the swarm's
+    /// own event whose date is older than the merge window), or a watched exchange's market
+    /// list: `market: <exchange> <spot|perp>, listed when the swarm first read it on <day>` or
+    /// `market: <exchange> <spot|perp> since <day>` (first seen longer ago than the merge
+    /// window).
     pub why: String,
 }
 

@@ -39,9 +39,9 @@ use crate::channels::Channel;
 use crate::domain::{
     Alert, ApiKey, AttemptOutcome, ClassifiedDocument, Company, CompanyInput, DesiredEntry,
     EventChangeRecord, EventPage, EventQuery, EventUpdate, Exchange, Feedback, FeedbackLabel,
-    FetchReport, HealthChange, MarketListing, MarketsSeen, MemoryEntry, Meta, NewAlert, OutboxItem,
-    RecordOutcome, Source, SourceInput, SubscriptionInput, SupervisorAction, SupervisorActionInput,
-    SupervisorActionQuery, SynthesisSnapshot, TgeEvent,
+    FetchReport, HealthChange, ListedToken, MarketListing, MarketsSeen, MemoryEntry, Meta,
+    NewAlert, OutboxItem, RecordOutcome, Source, SourceInput, SubscriptionInput, SupervisorAction,
+    SupervisorActionInput, SupervisorActionQuery, SynthesisSnapshot, TgeEvent,
 };
 use crate::error::Result;
 use crate::messages::{OnChannel, encode};
@@ -293,6 +293,10 @@ pub trait Store: Send + Sync + 'static {
         listings: &[MarketListing],
         at: DateTime<Utc>,
     ) -> Result<()>;
+
+    /// The tokens the watched exchanges list that trade: in the first read of their
+    /// exchange's market type, or first seen before `seen_before`; one per base.
+    async fn listed_tokens(&self, seen_before: DateTime<Utc>) -> Result<Vec<ListedToken>>;
 
     /// The watchlist, by id.
     async fn list_companies(&self) -> Result<Vec<Company>>;

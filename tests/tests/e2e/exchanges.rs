@@ -2,7 +2,8 @@
 //! exchanges' documented shapes. The first read records what exists and announces nothing; a
 //! symbol appearing is a first listing (an event with its venue); the same asset appearing
 //! later on another exchange joins that event as a second venue; and an asset that already
-//! traded before the swarm watched makes no event when it reaches one more exchange.
+//! traded before the swarm watched makes no event when it reaches one more exchange, and is
+//! held as trading by detection.
 
 use std::time::Duration;
 
@@ -41,7 +42,7 @@ async fn new_markets_are_first_listings_and_later_venues_join_them() {
     let json_type = "application/json";
     binance.publish(
         "api/v3/exchangeInfo",
-        binance_spot(&[("BTCUSDT", "BTC"), ("ETHUSDT", "ETH")]),
+        binance_spot(&[("BTCUSDT", "BTC"), ("ETHUSDT", "ETH"), ("NOVAUSDT", "NOVA")]),
         json_type,
     );
     binance.publish(
@@ -84,6 +85,37 @@ async fn new_markets_are_first_listings_and_later_venues_join_them() {
         swarm.events().await.is_empty(),
         "a first read announces nothing"
     );
+    // What a first read lists traded before the swarm looked: detection holds it as trading,
+    // so a later airdrop season of it is no announcement.
+    let why = |view: &Value, ticker: &str| -> Option<String> {
+        view["effective"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["ticker"] == ticker)
+            .map(|t| t["why"].as_str().unwrap().to_owned())
+    };
+    let (status, view) = swarm.get("/api/v1/trading-tokens").await;
+    assert_eq!(status, 200, "{view}");
+    let nova = why(&view, "NOVA").unwrap_or_default();
+    assert!(
+        nova.starts_with("market: binance spot, listed when the swarm first read it on "),
+        "{view}"
+    );
+    let season_two = json!({"id": "s2", "url": "https://news.example/nova-claim",
+        "title": "Nova Protocol opens $NOVA airdrop claim on June 3",
+        "text": "Nova Protocol announced its $NOVA token airdrop: eligible users can claim $NOVA from June 3 at 12:00 UTC on the official claim page."});
+    let (status, verdict) = swarm.post("/api/v1/classify", season_two).await;
+    assert_eq!(status, 200, "{verdict}");
+    assert_eq!(verdict["is_tge"], false, "{verdict}");
+    assert!(
+        verdict["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e.as_str().unwrap().starts_with("already_trading:NOVA")),
+        "{verdict}"
+    );
 
     // VLR appears on Binance: a first listing.
     binance.publish(
@@ -120,6 +152,10 @@ async fn new_markets_are_first_listings_and_later_venues_join_them() {
     )
     .await;
     assert_eq!(token_events(&swarm, "FHE").await[0]["project"], "Fhenix");
+    // A symbol that has just appeared is the launch itself, not a token that trades: its
+    // follow-up news stays news until the merge window has passed.
+    let (_, view) = swarm.get("/api/v1/trading-tokens").await;
+    assert_eq!(why(&view, "VLR"), None, "{view}");
 
     // VLR reaches Gate, and ETH (trading on Binance before the swarm watched) too.
     gate.publish(

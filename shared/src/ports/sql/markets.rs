@@ -8,8 +8,8 @@ use sqlx::{
     ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, QueryBuilder, Row, Type,
 };
 
-use super::{DbRow, Sql, SqlBackend, statement_chunks, to_ms};
-use crate::domain::{Exchange, MarketListing, MarketType, MarketsSeen, NewMarket};
+use super::{DbRow, Sql, SqlBackend, from_ms, statement_chunks, to_ms};
+use crate::domain::{Exchange, ListedToken, MarketListing, MarketType, MarketsSeen, NewMarket};
 use crate::error::Result;
 
 impl<B> Sql<'_, B>
@@ -83,6 +83,50 @@ where
             first_reads: first_reads.into_iter().collect(),
             new,
         })
+    }
+
+    /// The tokens the watched exchanges list that trade, by their earliest sighting on any of
+    /// them: one recorded by the first read of its exchange's market type (it was listed
+    /// before the swarm looked), or one first seen before `seen_before`. A token whose
+    /// earliest sighting is a new symbol within the window is launching, even if another
+    /// exchange's first read has it since. One per base. A first read is told by its time: it
+    /// is recorded in one statement with one `first_seen_at`, the oldest of its exchange and
+    /// market type.
+    pub async fn listed_tokens(&self, seen_before: DateTime<Utc>) -> Result<Vec<ListedToken>> {
+        let rows = sqlx::query(
+            "WITH first_reads AS (SELECT exchange, market, MIN(first_seen_at) AS at \
+             FROM exchange_markets GROUP BY exchange, market) \
+             SELECT m.base, m.exchange, m.market, m.first_seen_at, f.at AS first_read_at \
+             FROM exchange_markets m \
+             JOIN first_reads f ON f.exchange = m.exchange AND f.market = m.market \
+             ORDER BY m.base, m.first_seen_at, m.exchange, m.market",
+        )
+        .fetch_all(self.0.reader())
+        .await?;
+        let seen_before = to_ms(seen_before);
+        let mut tokens: Vec<ListedToken> = Vec::new();
+        let mut last_base: Option<String> = None;
+        for row in rows {
+            let base: String = row.try_get("base")?;
+            // Rows come by base, earliest first: only a base's first row counts.
+            if last_base.as_ref() == Some(&base) {
+                continue;
+            }
+            last_base = Some(base.clone());
+            let first_seen_at: i64 = row.try_get("first_seen_at")?;
+            let first_read_at: i64 = row.try_get("first_read_at")?;
+            let in_first_read = first_seen_at == first_read_at;
+            if in_first_read || first_seen_at < seen_before {
+                tokens.push(ListedToken {
+                    base,
+                    exchange: row.try_get("exchange")?,
+                    market: row.try_get("market")?,
+                    first_seen_at: from_ms(first_seen_at),
+                    in_first_read,
+                });
+            }
+        }
+        Ok(tokens)
     }
 
     /// Remembers every symbol of `listings` on `exchange` (those already known are left as

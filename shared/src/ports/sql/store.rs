@@ -13,9 +13,9 @@ use super::{DbRow, Sql, SqlBackend};
 use crate::domain::{
     Alert, ApiKey, AttemptOutcome, Company, CompanyInput, DesiredEntry, EventChangeRecord,
     EventPage, EventQuery, EventUpdate, Exchange, Feedback, FeedbackLabel, FetchReport,
-    HealthChange, MarketListing, MarketsSeen, MemoryEntry, NewAlert, OutboxItem, RecordOutcome,
-    Source, SourceInput, Subscription, SubscriptionInput, SupervisorAction, SupervisorActionInput,
-    SupervisorActionQuery, SynthesisSnapshot, TgeEvent,
+    HealthChange, ListedToken, MarketListing, MarketsSeen, MemoryEntry, NewAlert, OutboxItem,
+    RecordOutcome, Source, SourceInput, Subscription, SubscriptionInput, SupervisorAction,
+    SupervisorActionInput, SupervisorActionQuery, SynthesisSnapshot, TgeEvent,
 };
 use crate::error::Result;
 use crate::ports::{Store, ToRecord};
@@ -89,6 +89,10 @@ where
         at: DateTime<Utc>,
     ) -> Result<()> {
         Sql(self).record_markets(exchange, listings, at).await
+    }
+
+    async fn listed_tokens(&self, seen_before: DateTime<Utc>) -> Result<Vec<ListedToken>> {
+        Sql(self).listed_tokens(seen_before).await
     }
 
     async fn list_companies(&self) -> Result<Vec<Company>> {

@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{Datelike, TimeZone, Utc};
 use swarm_shared::Error;
 use swarm_shared::domain::{
-    Exchange, ExchangeFeed, JsonMapping, MarketListing, MarketType, Provenance, SourceKind,
+    Exchange, ExchangeFeed, JsonMapping, ListedToken, MarketListing, MarketType, Provenance,
+    SourceKind,
 };
 use swarm_shared::ports::Store;
 
@@ -160,4 +161,95 @@ pub async fn market_lists_tell_new_symbols_from_known_ones(store: Arc<dyn Store>
     assert!(!seen.new[0].is_first_listing());
     assert_eq!(seen.new[0].base_elsewhere, vec!["binance".to_owned()]);
     assert!(!seen.new[0].base_on_this_exchange);
+}
+
+pub async fn listed_tokens_are_first_reads_and_old_sightings(store: Arc<dyn Store>) {
+    use MarketType::{Perp, Spot};
+    let day = |d: u32| Utc.with_ymd_and_hms(2026, 11, d, 9, 0, 0).unwrap();
+    assert!(store.listed_tokens(day(30)).await.unwrap().is_empty());
+    // Binance's spot list read first on the 1st: BTC and ETH traded before the swarm looked.
+    let spot = vec![
+        listing(Spot, "BTCUSDT", "BTC"),
+        listing(Spot, "ETHUSDT", "ETH"),
+    ];
+    store
+        .record_markets(Exchange::Binance, &spot, day(1))
+        .await
+        .unwrap();
+    // VLR appears on the 10th, NRV on the 20th; its perpetual list is first read on the 20th.
+    store
+        .record_markets(
+            Exchange::Binance,
+            &[listing(Spot, "VLRUSDT", "VLR")],
+            day(10),
+        )
+        .await
+        .unwrap();
+    store
+        .record_markets(
+            Exchange::Binance,
+            &[listing(Spot, "NRVUSDT", "NRV")],
+            day(20),
+        )
+        .await
+        .unwrap();
+    store
+        .record_markets(
+            Exchange::Binance,
+            &[listing(Perp, "QLOUSDT", "QLO")],
+            day(20),
+        )
+        .await
+        .unwrap();
+    // Bybit lists VLR too, from its own first read on the 5th (before Binance did).
+    store
+        .record_markets(Exchange::Bybit, &[listing(Spot, "VLRUSDT", "VLR")], day(5))
+        .await
+        .unwrap();
+    // NRV is in OKX's first read on the 22nd, after it appeared on Binance: it is launching.
+    store
+        .record_markets(Exchange::Okx, &[listing(Spot, "NRV-USDT", "NRV")], day(22))
+        .await
+        .unwrap();
+
+    let view = |tokens: Vec<ListedToken>| -> Vec<(String, String, String, u32, bool)> {
+        tokens
+            .into_iter()
+            .map(|t| {
+                (
+                    t.base,
+                    t.exchange,
+                    t.market,
+                    t.first_seen_at.day(),
+                    t.in_first_read,
+                )
+            })
+            .collect()
+    };
+    let owned = |base: &str, exchange: &str, market: &str, day: u32, first: bool| {
+        (
+            base.to_owned(),
+            exchange.to_owned(),
+            market.to_owned(),
+            day,
+            first,
+        )
+    };
+    // Seen before the 15th: first reads always count, VLR by its earliest sighting (Bybit's
+    // first read), NRV not yet: its earliest sighting is Binance's, a new symbol, not OKX's
+    // first read.
+    assert_eq!(
+        view(store.listed_tokens(day(15)).await.unwrap()),
+        vec![
+            owned("BTC", "binance", "spot", 1, true),
+            owned("ETH", "binance", "spot", 1, true),
+            owned("QLO", "binance", "perp", 20, true),
+            owned("VLR", "bybit", "spot", 5, true),
+        ]
+    );
+    // Before the 25th NRV counts too, as a sighting, not a first read.
+    let later = view(store.listed_tokens(day(25)).await.unwrap());
+    assert_eq!(later.len(), 5);
+    assert_eq!(later[1], owned("ETH", "binance", "spot", 1, true));
+    assert_eq!(later[2], owned("NRV", "binance", "spot", 20, false));
 }

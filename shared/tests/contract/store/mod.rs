@@ -246,6 +246,7 @@ async fn suite(make: impl AsyncFn() -> Arc<dyn Store>) {
     analysts_move_events_through_the_workflow(make().await).await;
     primary_sources_keep_their_settings(make().await).await;
     market_lists_tell_new_symbols_from_known_ones(make().await).await;
+    listed_tokens_are_first_reads_and_old_sightings(make().await).await;
     retention_deletes_old_rows_in_batches_and_keeps_events(make().await).await;
 }
 
