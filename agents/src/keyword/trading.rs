@@ -7,8 +7,9 @@
 //! the API (desired state [`TRADING_TOKENS_KEY`]), `detection.trading_tokens` in the
 //! configuration, the watchlist's companies whose status is `has_token`, the swarm's own
 //! events whose date lies further back than the merge window (the token has launched), and
-//! the watched exchanges' market lists: a token in the first read of an exchange's market
-//! list, or first seen there longer ago than the merge window, trades.
+//! the watched exchanges' market lists: an asset whose earliest sighting on any watched
+//! exchange is in the first read of a market list (trading then), or lies further back than
+//! the merge window, trades.
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -195,6 +195,29 @@ pub struct MarketListing {
     pub listed_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// The statuses the exchanges document for a symbol shown before its trading opens: Binance's
+/// `PRE_TRADING` (spot) and `PENDING_TRADING` (futures), Bybit's `PreLaunch`, OKX's `preopen`,
+/// Bitget's `gray`. Compared without regard to case.
+pub const PRE_TRADING_STATUSES: &[&str] = &[
+    "PRE_TRADING",
+    "PENDING_TRADING",
+    "PreLaunch",
+    "preopen",
+    "gray",
+];
+
+impl MarketListing {
+    /// Whether the exchange shows the symbol before its trading opens
+    /// ([`PRE_TRADING_STATUSES`]).
+    pub fn is_pre_trading(&self) -> bool {
+        self.status.as_deref().is_some_and(|status| {
+            PRE_TRADING_STATUSES
+                .iter()
+                .any(|pre| pre.eq_ignore_ascii_case(status.trim()))
+        })
+    }
+}
+
 /// A symbol seen for the first time on an exchange, and what the swarm knew of its asset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMarket {
@@ -250,8 +273,9 @@ pub struct ListedToken {
     pub market: String,
     /// When the swarm first saw it there.
     pub first_seen_at: chrono::DateTime<chrono::Utc>,
-    /// Whether it was in the first read of that exchange's market type: it traded before
-    /// the swarm looked.
+    /// Whether it was in the first read of that exchange's market type, trading: it traded
+    /// before the swarm looked. (A symbol a first read shows before its trading opens counts
+    /// as a later sighting.)
     pub in_first_read: bool,
 }
 

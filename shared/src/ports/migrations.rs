@@ -95,6 +95,10 @@ const SQLITE: &[(&str, &str)] = &[
         "0019_event_search.sql",
         include_str!("../../migrations/sqlite/0019_event_search.sql"),
     ),
+    (
+        "0020_market_first_reads.sql",
+        include_str!("../../migrations/sqlite/0020_market_first_reads.sql"),
+    ),
 ];
 
 /// The Postgres store's migrations: file name and text, in order.
@@ -166,6 +170,10 @@ const POSTGRES: &[(&str, &str)] = &[
     (
         "0017_event_search.sql",
         include_str!("../../migrations/postgres/0017_event_search.sql"),
+    ),
+    (
+        "0018_market_first_reads.sql",
+        include_str!("../../migrations/postgres/0018_market_first_reads.sql"),
     ),
 ];
 

@@ -294,8 +294,9 @@ pub trait Store: Send + Sync + 'static {
         at: DateTime<Utc>,
     ) -> Result<()>;
 
-    /// The tokens the watched exchanges list that trade: in the first read of their
-    /// exchange's market type, or first seen before `seen_before`; one per base.
+    /// The tokens the watched exchanges list that trade, by each asset's earliest sighting on
+    /// any of them: in the first read of its exchange's market type and trading then, or
+    /// first seen before `seen_before`; one per base, by base.
     async fn listed_tokens(&self, seen_before: DateTime<Utc>) -> Result<Vec<ListedToken>>;
 
     /// The watchlist, by id.

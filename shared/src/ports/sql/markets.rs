@@ -19,6 +19,7 @@ where
     for<'c> &'c mut <B::Db as Database>::Connection: Executor<'c, Database = B::Db>,
     <B::Db as Database>::Arguments: IntoArguments<B::Db>,
     for<'q> i64: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
+    for<'q> bool: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
     for<'q> String: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
     for<'q> &'q str: Encode<'q, B::Db> + Type<B::Db>,
     for<'q> &'q str: ColumnIndex<DbRow<B>>,
@@ -86,45 +87,34 @@ where
     }
 
     /// The tokens the watched exchanges list that trade, by their earliest sighting on any of
-    /// them: one recorded by the first read of its exchange's market type (it was listed
-    /// before the swarm looked), or one first seen before `seen_before`. A token whose
+    /// them: one its exchange listed, trading, at the first read of that market type (it
+    /// traded before the swarm looked), or one first seen before `seen_before`. A token whose
     /// earliest sighting is a new symbol within the window is launching, even if another
-    /// exchange's first read has it since. One per base. A first read is told by its time: it
-    /// is recorded in one statement with one `first_seen_at`, the oldest of its exchange and
-    /// market type.
+    /// exchange's first read has it since. One per base, by base.
     pub async fn listed_tokens(&self, seen_before: DateTime<Utc>) -> Result<Vec<ListedToken>> {
         let rows = sqlx::query(
-            "WITH first_reads AS (SELECT exchange, market, MIN(first_seen_at) AS at \
-             FROM exchange_markets GROUP BY exchange, market) \
-             SELECT m.base, m.exchange, m.market, m.first_seen_at, f.at AS first_read_at \
-             FROM exchange_markets m \
-             JOIN first_reads f ON f.exchange = m.exchange AND f.market = m.market \
-             ORDER BY m.base, m.first_seen_at, m.exchange, m.market",
+            "SELECT base, exchange, market, first_seen_at, first_read, pre_trading FROM ( \
+             SELECT base, exchange, market, first_seen_at, first_read, pre_trading, \
+             ROW_NUMBER() OVER (PARTITION BY base ORDER BY first_seen_at, exchange, market) \
+             AS sighting FROM exchange_markets) m \
+             WHERE sighting = 1 AND ((first_read AND NOT pre_trading) OR first_seen_at < $1) \
+             ORDER BY base",
         )
+        .bind(to_ms(seen_before))
         .fetch_all(self.0.reader())
         .await?;
-        let seen_before = to_ms(seen_before);
-        let mut tokens: Vec<ListedToken> = Vec::new();
-        let mut last_base: Option<String> = None;
+        let mut tokens: Vec<ListedToken> = Vec::with_capacity(rows.len());
         for row in rows {
-            let base: String = row.try_get("base")?;
-            // Rows come by base, earliest first: only a base's first row counts.
-            if last_base.as_ref() == Some(&base) {
-                continue;
-            }
-            last_base = Some(base.clone());
             let first_seen_at: i64 = row.try_get("first_seen_at")?;
-            let first_read_at: i64 = row.try_get("first_read_at")?;
-            let in_first_read = first_seen_at == first_read_at;
-            if in_first_read || first_seen_at < seen_before {
-                tokens.push(ListedToken {
-                    base,
-                    exchange: row.try_get("exchange")?,
-                    market: row.try_get("market")?,
-                    first_seen_at: from_ms(first_seen_at),
-                    in_first_read,
-                });
-            }
+            let first_read: bool = row.try_get("first_read")?;
+            let pre_trading: bool = row.try_get("pre_trading")?;
+            tokens.push(ListedToken {
+                base: row.try_get("base")?,
+                exchange: row.try_get("exchange")?,
+                market: row.try_get("market")?,
+                first_seen_at: from_ms(first_seen_at),
+                in_first_read: first_read && !pre_trading,
+            });
         }
         Ok(tokens)
     }
@@ -141,9 +131,20 @@ where
         let name = exchange.as_str();
         let at = to_ms(at);
         let mut tx = self.0.begin_write().await?;
+        // The market types this exchange has rows of: a listing of another type is part of
+        // that type's first read.
+        let mut read_before: BTreeSet<String> = BTreeSet::new();
+        for row in sqlx::query("SELECT DISTINCT market FROM exchange_markets WHERE exchange = $1")
+            .bind(name)
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            read_before.insert(row.try_get("market")?);
+        }
         for chunk in statement_chunks(listings) {
             let mut builder: QueryBuilder<B::Db> = QueryBuilder::new(
-                "INSERT INTO exchange_markets (exchange, market, symbol, base, quote, first_seen_at) ",
+                "INSERT INTO exchange_markets (exchange, market, symbol, base, quote, \
+                 first_seen_at, first_read, pre_trading) ",
             );
             builder.push_values(chunk, |mut row, listing| {
                 row.push_bind(name)
@@ -151,7 +152,9 @@ where
                     .push_bind(listing.symbol.as_str())
                     .push_bind(listing.base.as_str())
                     .push_bind(listing.quote.as_str())
-                    .push_bind(at);
+                    .push_bind(at)
+                    .push_bind(!read_before.contains(listing.market.as_str()))
+                    .push_bind(listing.is_pre_trading());
             });
             builder.push(" ON CONFLICT (exchange, market, symbol) DO NOTHING");
             builder.build().execute(&mut *tx).await?;

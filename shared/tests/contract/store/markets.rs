@@ -167,20 +167,28 @@ pub async fn listed_tokens_are_first_reads_and_old_sightings(store: Arc<dyn Stor
     use MarketType::{Perp, Spot};
     let day = |d: u32| Utc.with_ymd_and_hms(2026, 11, d, 9, 0, 0).unwrap();
     assert!(store.listed_tokens(day(30)).await.unwrap().is_empty());
-    // Binance's spot list read first on the 1st: BTC and ETH traded before the swarm looked.
-    let spot = vec![
-        listing(Spot, "BTCUSDT", "BTC"),
-        listing(Spot, "ETHUSDT", "ETH"),
-    ];
+    // Binance's spot list read first on the 1st: 300 symbols (more than one statement) that
+    // traded before the swarm looked, and XPR shown before its trading opens.
+    let mut spot: Vec<MarketListing> = (0..300)
+        .map(|i| listing(Spot, &format!("T{i:03}USDT"), &format!("T{i:03}")))
+        .collect();
+    spot.push(listing(Spot, "BTCUSDT", "BTC"));
+    let mut pre = listing(Spot, "XPRUSDT", "XPR");
+    pre.status = Some("pre_trading".into());
+    spot.push(pre);
     store
         .record_markets(Exchange::Binance, &spot, day(1))
         .await
         .unwrap();
-    // VLR appears on the 10th, NRV on the 20th; its perpetual list is first read on the 20th.
+    // Later on Binance: a second quote of BTC, VLR on the 10th and NRV on the 20th. The
+    // perpetual list is first read on the 20th.
     store
         .record_markets(
             Exchange::Binance,
-            &[listing(Spot, "VLRUSDT", "VLR")],
+            &[
+                listing(Spot, "BTCUSDC", "BTC"),
+                listing(Spot, "VLRUSDT", "VLR"),
+            ],
             day(10),
         )
         .await
@@ -201,55 +209,126 @@ pub async fn listed_tokens_are_first_reads_and_old_sightings(store: Arc<dyn Stor
         )
         .await
         .unwrap();
-    // Bybit lists VLR too, from its own first read on the 5th (before Binance did).
+    // Bybit lists VLR too, from its own first read on the 5th (before Binance did); NRV is
+    // in OKX's first read on the 22nd, after it appeared on Binance: it is launching.
     store
         .record_markets(Exchange::Bybit, &[listing(Spot, "VLRUSDT", "VLR")], day(5))
         .await
         .unwrap();
-    // NRV is in OKX's first read on the 22nd, after it appeared on Binance: it is launching.
     store
         .record_markets(Exchange::Okx, &[listing(Spot, "NRV-USDT", "NRV")], day(22))
         .await
         .unwrap();
 
-    let view = |tokens: Vec<ListedToken>| -> Vec<(String, String, String, u32, bool)> {
+    type Row = (String, String, String, u32, bool);
+    let view = |tokens: Vec<ListedToken>| -> Vec<Row> {
         tokens
             .into_iter()
+            .filter(|t| !t.base.starts_with('T'))
             .map(|t| {
-                (
-                    t.base,
-                    t.exchange,
-                    t.market,
-                    t.first_seen_at.day(),
-                    t.in_first_read,
-                )
+                let day = t.first_seen_at.day();
+                (t.base, t.exchange, t.market, day, t.in_first_read)
             })
             .collect()
     };
-    let owned = |base: &str, exchange: &str, market: &str, day: u32, first: bool| {
-        (
-            base.to_owned(),
-            exchange.to_owned(),
-            market.to_owned(),
-            day,
-            first,
-        )
+    let row = |base: &str, exchange: &str, market: &str, day: u32, first: bool| -> Row {
+        (base.into(), exchange.into(), market.into(), day, first)
     };
-    // Seen before the 15th: first reads always count, VLR by its earliest sighting (Bybit's
-    // first read), NRV not yet: its earliest sighting is Binance's, a new symbol, not OKX's
-    // first read.
+    // The first reads' trading symbols count whatever the cut: BTC once, by its first read,
+    // all 300 of the others, and VLR by its earliest sighting, Bybit's first read. Not XPR:
+    // it was not trading when first read, so it counts as a sighting of the 1st.
+    let first_reads = store.listed_tokens(day(1)).await.unwrap();
+    assert_eq!(
+        first_reads
+            .iter()
+            .filter(|t| t.base.starts_with('T'))
+            .count(),
+        300
+    );
+    assert_eq!(
+        view(first_reads),
+        vec![
+            row("BTC", "binance", "spot", 1, true),
+            row("QLO", "binance", "perp", 20, true),
+            row("VLR", "bybit", "spot", 5, true),
+        ]
+    );
+    // Seen before the 15th: XPR too, not NRV (first seen on the 20th as a new Binance
+    // symbol; OKX's first read later does not make it old).
     assert_eq!(
         view(store.listed_tokens(day(15)).await.unwrap()),
         vec![
-            owned("BTC", "binance", "spot", 1, true),
-            owned("ETH", "binance", "spot", 1, true),
-            owned("QLO", "binance", "perp", 20, true),
-            owned("VLR", "bybit", "spot", 5, true),
+            row("BTC", "binance", "spot", 1, true),
+            row("QLO", "binance", "perp", 20, true),
+            row("VLR", "bybit", "spot", 5, true),
+            row("XPR", "binance", "spot", 1, false),
         ]
     );
-    // Before the 25th NRV counts too, as a sighting, not a first read.
-    let later = view(store.listed_tokens(day(25)).await.unwrap());
-    assert_eq!(later.len(), 5);
-    assert_eq!(later[1], owned("ETH", "binance", "spot", 1, true));
-    assert_eq!(later[2], owned("NRV", "binance", "spot", 20, false));
+    // A sighting counts when strictly before the cut: NRV at the 20th, not at 20th 09:00.
+    let at_nrv = view(store.listed_tokens(day(20)).await.unwrap());
+    assert!(at_nrv.iter().all(|(base, ..)| base != "NRV"), "{at_nrv:?}");
+    // Before the 25th NRV and XPR count, as sightings.
+    assert_eq!(
+        view(store.listed_tokens(day(25)).await.unwrap()),
+        vec![
+            row("BTC", "binance", "spot", 1, true),
+            row("NRV", "binance", "spot", 20, false),
+            row("QLO", "binance", "perp", 20, true),
+            row("VLR", "bybit", "spot", 5, true),
+            row("XPR", "binance", "spot", 1, false),
+        ]
+    );
+}
+
+/// Rows stored before the market lists kept their first reads get them from their times: a
+/// first read was written with one timestamp, the oldest of its exchange and market type.
+#[tokio::test]
+async fn market_rows_stored_before_first_reads_were_kept_get_them() {
+    use swarm_shared::ports::migrations;
+    use swarm_shared::ports::postgres::PgStore;
+    use swarm_shared::ports::sqlite::SqliteStore;
+
+    const OLDER_ROWS: &str = "INSERT INTO exchange_markets \
+        (exchange, market, symbol, base, quote, first_seen_at) VALUES \
+        ('binance', 'spot', 'BTCUSDT', 'BTC', 'USDT', 1000), \
+        ('binance', 'spot', 'ETHUSDT', 'ETH', 'USDT', 1000), \
+        ('binance', 'spot', 'VLRUSDT', 'VLR', 'USDT', 5000), \
+        ('gate', 'spot', 'VLR_USDT', 'VLR', 'USDT', 9000)";
+    async fn check(store: &dyn Store) {
+        let tokens = store
+            .listed_tokens(Utc.timestamp_millis_opt(2000).unwrap())
+            .await
+            .unwrap();
+        let seen: Vec<(String, bool)> = tokens
+            .into_iter()
+            .map(|t| (t.base, t.in_first_read))
+            .collect();
+        assert_eq!(
+            seen,
+            [("BTC".to_owned(), true), ("ETH".to_owned(), true)],
+            "VLR is a later Binance symbol, not old enough; Gate's first read came after it"
+        );
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("older.sqlite");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    super::migrations_before(migrations::sqlite().await.unwrap(), "market first reads")
+        .run(&pool)
+        .await
+        .unwrap();
+    sqlx::query(OLDER_ROWS).execute(&pool).await.unwrap();
+    pool.close().await;
+    check(&SqliteStore::open(&path).await.unwrap()).await;
+
+    let url = crate::fresh_postgres_database(&crate::database_url()).await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    super::migrations_before(migrations::postgres().await.unwrap(), "market first reads")
+        .run(&pool)
+        .await
+        .unwrap();
+    sqlx::query(OLDER_ROWS).execute(&pool).await.unwrap();
+    pool.close().await;
+    check(&PgStore::connect(&url).await.unwrap()).await;
 }

@@ -286,3 +286,19 @@ async fn postgres_store_contract() {
     })
     .await;
 }
+
+/// `migrator` with only the migrations before the one whose description holds `description`
+/// (the store's open then runs that one and those after it, on what the test wrote).
+pub fn migrations_before(
+    mut migrator: sqlx::migrate::Migrator,
+    description: &str,
+) -> sqlx::migrate::Migrator {
+    let at = migrator
+        .migrations
+        .iter()
+        .position(|migration| migration.description.contains(description))
+        .unwrap_or_else(|| panic!("no migration named `{description}`"));
+    let before: Vec<_> = migrator.migrations[..at].to_vec();
+    migrator.migrations = std::borrow::Cow::Owned(before);
+    migrator
+}

@@ -212,19 +212,8 @@ async fn events_stored_before_the_search_index_are_found() {
     use swarm_shared::ports::postgres::PgStore;
     use swarm_shared::ports::sqlite::SqliteStore;
 
-    fn all_but_the_last(mut migrator: sqlx::migrate::Migrator) -> sqlx::migrate::Migrator {
-        let before: Vec<_> = migrator.migrations[..migrator.migrations.len() - 1].to_vec();
-        assert!(
-            migrator
-                .migrations
-                .last()
-                .unwrap()
-                .description
-                .contains("event search"),
-            "the search index is the newest migration (update this test when it is not)"
-        );
-        migrator.migrations = std::borrow::Cow::Owned(before);
-        migrator
+    fn all_but_the_last(migrator: sqlx::migrate::Migrator) -> sqlx::migrate::Migrator {
+        crate::store::migrations_before(migrator, "event search")
     }
 
     let dir = tempfile::tempdir().unwrap();
