@@ -99,6 +99,10 @@ const SQLITE: &[(&str, &str)] = &[
         "0020_market_first_reads.sql",
         include_str!("../../migrations/sqlite/0020_market_first_reads.sql"),
     ),
+    (
+        "0021_event_search_bounded_count.sql",
+        include_str!("../../migrations/sqlite/0021_event_search_bounded_count.sql"),
+    ),
 ];
 
 /// The Postgres store's migrations: file name and text, in order.
@@ -174,6 +178,10 @@ const POSTGRES: &[(&str, &str)] = &[
     (
         "0018_market_first_reads.sql",
         include_str!("../../migrations/postgres/0018_market_first_reads.sql"),
+    ),
+    (
+        "0019_event_search_per_statement.sql",
+        include_str!("../../migrations/postgres/0019_event_search_per_statement.sql"),
     ),
 ];
 

@@ -203,6 +203,67 @@ async fn finds_the_older_event(store: &dyn Store) {
     }
 }
 
+/// An event's search covers its first 20 sources, by when they were added and then their
+/// ids, also when one batch carries it past the twentieth; later sources are not searched.
+pub(super) async fn an_event_is_searched_by_its_first_twenty_sources(store: Arc<dyn Store>) {
+    // Each report names a word of its own: `zq<event><n>x`.
+    let report = |event: &str, n: usize| {
+        classified(
+            &format!("https://twenty.example/{event}/{n}"),
+            &format!("{event} airdrop zq{event}{n}x"),
+            Some(event),
+            None,
+            0.9,
+            true,
+        )
+    };
+    let record = |items: Vec<ClassifiedDocument>, project: &'static str| {
+        let store = store.clone();
+        async move {
+            let merge_key = key(project);
+            let batch: Vec<ToRecord<'_>> = items
+                .iter()
+                .map(|item| ToRecord {
+                    item,
+                    merge_key: &merge_key,
+                    simhash: None,
+                })
+                .collect();
+            store.record_classified_batch(&batch, WINDOW).await.unwrap();
+        }
+    };
+    // Tally: 25 reports in one batch; Crossy: 18, then 5 in a batch crossing the twentieth.
+    record((0..25).map(|n| report("tally", n)).collect(), "tally").await;
+    record((0..18).map(|n| report("crossy", n)).collect(), "crossy").await;
+    record((18..23).map(|n| report("crossy", n)).collect(), "crossy").await;
+    let found = |event: &'static str, n: usize| {
+        let store = store.clone();
+        async move {
+            let query = EventQuery {
+                q: Some(format!("zq{event}{n}x")),
+                page_size: 10,
+                ..EventQuery::default()
+            };
+            !store.list_events(&query).await.unwrap().events.is_empty()
+        }
+    };
+    for (event, reports) in [("tally", 25), ("crossy", 23)] {
+        let mut searched = Vec::new();
+        for n in 0..reports {
+            if found(event, n).await {
+                searched.push(n);
+            }
+        }
+        assert_eq!(searched.len(), 20, "{event}: searched by {searched:?}");
+        if event == "crossy" {
+            assert!(
+                (0..18).all(|n| searched.contains(&n)),
+                "the first batch's 18 all count: {searched:?}"
+            );
+        }
+    }
+}
+
 /// The migration that adds the search index fills it from the events already stored: the
 /// migrations before it run, an event is written as they leave it, then the store opens
 /// (running the rest).
