@@ -556,7 +556,10 @@ where
             });
         }
         // Every linked document is new (stored just above), so each link adds a row and the
-        // events' `source_count` (set or raised above) stays exact.
+        // events' `source_count` (set or raised above) stays exact. By event and document id:
+        // the search index takes an event's first 20 sources by (added_at, document id), and
+        // Postgres's trigger sees one statement at a time, so the smallest ids go first.
+        links.sort_unstable();
         for chunk in statement_chunks(&links[..]) {
             let mut builder: QueryBuilder<B::Db> =
                 QueryBuilder::new("INSERT INTO event_sources (event_id, document_id, added_at) ");

@@ -204,7 +204,8 @@ async fn finds_the_older_event(store: &dyn Store) {
 }
 
 /// An event's search covers its first 20 sources, by when they were added and then their
-/// ids, also when one batch carries it past the twentieth; later sources are not searched.
+/// document ids, also when one batch carries it past the twentieth, and the same ones on both
+/// stores; later sources are not searched.
 pub(super) async fn an_event_is_searched_by_its_first_twenty_sources(store: Arc<dyn Store>) {
     // Each report names a word of its own: `zq<event><n>x`.
     let report = |event: &str, n: usize| {
@@ -233,9 +234,28 @@ pub(super) async fn an_event_is_searched_by_its_first_twenty_sources(store: Arc<
         }
     };
     // Tally: 25 reports in one batch; Crossy: 18, then 5 in a batch crossing the twentieth.
-    record((0..25).map(|n| report("tally", n)).collect(), "tally").await;
-    record((0..18).map(|n| report("crossy", n)).collect(), "crossy").await;
-    record((18..23).map(|n| report("crossy", n)).collect(), "crossy").await;
+    let tally: Vec<ClassifiedDocument> = (0..25).map(|n| report("tally", n)).collect();
+    let crossy: Vec<ClassifiedDocument> = (0..23).map(|n| report("crossy", n)).collect();
+    record(tally.clone(), "tally").await;
+    record(crossy[..18].to_vec(), "crossy").await;
+    // A later millisecond: the second batch's sources come after the first's.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    record(crossy[18..].to_vec(), "crossy").await;
+    // The first 20 by when they were added, then by document id.
+    let first_twenty = |batches: &[&[ClassifiedDocument]]| -> Vec<usize> {
+        let mut order: Vec<(usize, &str, usize)> = Vec::new();
+        let mut n = 0;
+        for (batch, items) in batches.iter().enumerate() {
+            for item in items.iter() {
+                order.push((batch, item.document.id.as_str(), n));
+                n += 1;
+            }
+        }
+        order.sort();
+        let mut chosen: Vec<usize> = order.iter().take(20).map(|(_, _, n)| *n).collect();
+        chosen.sort_unstable();
+        chosen
+    };
     let found = |event: &'static str, n: usize| {
         let store = store.clone();
         async move {
@@ -247,21 +267,22 @@ pub(super) async fn an_event_is_searched_by_its_first_twenty_sources(store: Arc<
             !store.list_events(&query).await.unwrap().events.is_empty()
         }
     };
-    for (event, reports) in [("tally", 25), ("crossy", 23)] {
+    for (event, expected) in [
+        ("tally", first_twenty(&[&tally])),
+        ("crossy", first_twenty(&[&crossy[..18], &crossy[18..]])),
+    ] {
         let mut searched = Vec::new();
-        for n in 0..reports {
+        for n in 0..25 {
             if found(event, n).await {
                 searched.push(n);
             }
         }
-        assert_eq!(searched.len(), 20, "{event}: searched by {searched:?}");
-        if event == "crossy" {
-            assert!(
-                (0..18).all(|n| searched.contains(&n)),
-                "the first batch's 18 all count: {searched:?}"
-            );
-        }
+        assert_eq!(searched, expected, "{event}: the reports it is found by");
     }
+    assert!(
+        (0..18).all(|n| first_twenty(&[&crossy[..18], &crossy[18..]]).contains(&n)),
+        "the first batch's 18 all count"
+    );
 }
 
 /// The migration that adds the search index fills it from the events already stored: the
