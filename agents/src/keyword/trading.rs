@@ -71,7 +71,7 @@ impl TradingTokens {
                 add(ticker, format!("watchlist: {}", company.name));
             }
         }
-        let window = chrono::Duration::from_std(merge_window).unwrap_or(chrono::Duration::MAX);
+        let cut = window_start(now, merge_window);
         for event in parts.events {
             let (Some(token), Some(date)) = (&event.token, &event.event_date) else {
                 continue;
@@ -82,10 +82,7 @@ impl TradingTokens {
             let Some(start) = day.and_hms_opt(0, 0, 0).map(|at| at.and_utc()) else {
                 continue;
             };
-            if start
-                .checked_add_signed(window)
-                .is_some_and(|end| end < now)
-            {
+            if start < cut {
                 add(token, format!("launched: event {} dated {date}", event.id));
             }
         }

@@ -132,7 +132,9 @@ where
         let at = to_ms(at);
         let mut tx = self.0.begin_write().await?;
         // The market types this exchange has rows of: a listing of another type is part of
-        // that type's first read.
+        // that type's first read. Read again here, in the writing transaction, rather than
+        // taken from `market_changes`: another agent may have recorded this exchange's first
+        // read since, and then this one is not a first read.
         let mut read_before: BTreeSet<String> = BTreeSet::new();
         for row in sqlx::query("SELECT DISTINCT market FROM exchange_markets WHERE exchange = $1")
             .bind(name)

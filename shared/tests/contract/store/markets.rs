@@ -176,49 +176,31 @@ pub async fn listed_tokens_are_first_reads_and_old_sightings(store: Arc<dyn Stor
     let mut pre = listing(Spot, "XPRUSDT", "XPR");
     pre.status = Some("pre_trading".into());
     spot.push(pre);
-    store
-        .record_markets(Exchange::Binance, &spot, day(1))
-        .await
-        .unwrap();
-    // Later on Binance: a second quote of BTC, VLR on the 10th and NRV on the 20th. The
-    // perpetual list is first read on the 20th.
-    store
-        .record_markets(
+    // Later on Binance: a second quote of BTC, VLR on the 10th and NRV on the 20th; its
+    // perpetual list is first read on the 20th. Bybit lists VLR too, from its own first read
+    // on the 5th (before Binance did); NRV is in OKX's first read on the 22nd, after it
+    // appeared on Binance: it is launching.
+    let reads = [
+        (Exchange::Binance, spot, 1),
+        (
             Exchange::Binance,
-            &[
+            vec![
                 listing(Spot, "BTCUSDC", "BTC"),
                 listing(Spot, "VLRUSDT", "VLR"),
             ],
-            day(10),
-        )
-        .await
-        .unwrap();
-    store
-        .record_markets(
-            Exchange::Binance,
-            &[listing(Spot, "NRVUSDT", "NRV")],
-            day(20),
-        )
-        .await
-        .unwrap();
-    store
-        .record_markets(
-            Exchange::Binance,
-            &[listing(Perp, "QLOUSDT", "QLO")],
-            day(20),
-        )
-        .await
-        .unwrap();
-    // Bybit lists VLR too, from its own first read on the 5th (before Binance did); NRV is
-    // in OKX's first read on the 22nd, after it appeared on Binance: it is launching.
-    store
-        .record_markets(Exchange::Bybit, &[listing(Spot, "VLRUSDT", "VLR")], day(5))
-        .await
-        .unwrap();
-    store
-        .record_markets(Exchange::Okx, &[listing(Spot, "NRV-USDT", "NRV")], day(22))
-        .await
-        .unwrap();
+            10,
+        ),
+        (Exchange::Binance, vec![listing(Spot, "NRVUSDT", "NRV")], 20),
+        (Exchange::Binance, vec![listing(Perp, "QLOUSDT", "QLO")], 20),
+        (Exchange::Bybit, vec![listing(Spot, "VLRUSDT", "VLR")], 5),
+        (Exchange::Okx, vec![listing(Spot, "NRV-USDT", "NRV")], 22),
+    ];
+    for (exchange, listings, on) in reads {
+        store
+            .record_markets(exchange, &listings, day(on))
+            .await
+            .unwrap();
+    }
 
     type Row = (String, String, String, u32, bool);
     let view = |tokens: Vec<ListedToken>| -> Vec<Row> {
