@@ -28,16 +28,28 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// Most pages held; past it, pages of older generations or past their TTL go first, and if
-/// none has, all are dropped.
+/// Most pages held; past it, pages past their TTL go first, and if none has, all are
+/// dropped.
 const MAX_ENTRIES: usize = 1_024;
+/// Most bytes of pages held, the same way: a page of 200 events with their sources is about
+/// half a megabyte.
+const MAX_BYTES: usize = 32 << 20;
 
-/// A cached page: its JSON body, the generation it was computed under and when.
+/// A cached page: its JSON body and when it was computed.
 #[derive(Debug, Clone)]
 struct Entry {
-    generation: u64,
     at: Instant,
     body: Bytes,
+}
+
+/// The pages of one generation (pages of an older one can never be served again, so they
+/// are dropped as soon as a page of a newer one is cached: keeping them until the map was
+/// full held a thousand dead pages, 120 MB in the soak, and made the process' memory a saw).
+#[derive(Debug, Default)]
+struct Pages {
+    generation: u64,
+    bytes: usize,
+    map: HashMap<String, Entry>,
 }
 
 /// The cache; clones share it.
@@ -45,7 +57,7 @@ struct Entry {
 pub struct EventsCache {
     ttl: Duration,
     generation: Arc<AtomicU64>,
-    entries: Arc<Mutex<HashMap<String, Entry>>>,
+    entries: Arc<Mutex<Pages>>,
 }
 
 impl EventsCache {
@@ -54,7 +66,7 @@ impl EventsCache {
         EventsCache {
             ttl,
             generation: Arc::new(AtomicU64::new(0)),
-            entries: Arc::new(Mutex::new(HashMap::new())),
+            entries: Arc::new(Mutex::new(Pages::default())),
         }
     }
 
@@ -73,7 +85,7 @@ impl EventsCache {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+    fn entries(&self) -> std::sync::MutexGuard<'_, Pages> {
         self.entries
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
@@ -82,12 +94,12 @@ impl EventsCache {
     /// The page cached under `key`, if it is still current.
     pub fn get(&self, key: &str) -> Option<Bytes> {
         let generation = self.generation();
-        let entries = self.entries();
-        let Some(entry) = entries.get(key) else {
+        let pages = self.entries();
+        let Some(entry) = pages.map.get(key) else {
             telemetry::api_cache_lookup(telemetry::CacheLookup::Miss);
             return None;
         };
-        let fresh = entry.generation == generation && entry.at.elapsed() < self.ttl;
+        let fresh = pages.generation == generation && entry.at.elapsed() < self.ttl;
         telemetry::api_cache_lookup(if fresh {
             telemetry::CacheLookup::Hit
         } else {
@@ -103,18 +115,32 @@ impl EventsCache {
             // The events changed while the page was computed.
             return;
         }
-        let mut entries = self.entries();
-        if entries.len() >= MAX_ENTRIES && !entries.contains_key(&key) {
+        let mut pages = self.entries();
+        if pages.generation != generation {
+            // Only pages of the current generation are ever served.
+            pages.map.clear();
+            pages.bytes = 0;
+            pages.generation = generation;
+        }
+        if let Some(replaced) = pages.map.remove(&key) {
+            pages.bytes -= replaced.body.len();
+        }
+        if pages.map.len() >= MAX_ENTRIES || pages.bytes + body.len() > MAX_BYTES {
             let ttl = self.ttl;
-            entries.retain(|_, entry| entry.generation == current && entry.at.elapsed() < ttl);
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
+            pages.map.retain(|_, entry| entry.at.elapsed() < ttl);
+            pages.bytes = pages.map.values().map(|entry| entry.body.len()).sum();
+            if pages.map.len() >= MAX_ENTRIES || pages.bytes + body.len() > MAX_BYTES {
+                pages.map.clear();
+                pages.bytes = 0;
             }
         }
-        entries.insert(
+        if body.len() > MAX_BYTES {
+            return;
+        }
+        pages.bytes += body.len();
+        pages.map.insert(
             key,
             Entry {
-                generation,
                 at: Instant::now(),
                 body,
             },
@@ -190,11 +216,62 @@ mod tests {
         for index in 0..MAX_ENTRIES + 10 {
             cache.put(format!("k{index}"), cache.generation(), Bytes::new());
         }
-        assert!(cache.entries().len() <= MAX_ENTRIES);
+        assert!(cache.entries().map.len() <= MAX_ENTRIES);
         assert!(
             cache
                 .entries()
+                .map
                 .contains_key(&format!("k{}", MAX_ENTRIES + 9))
         );
+    }
+
+    #[test]
+    fn the_pages_bytes_stay_bounded() {
+        let cache = EventsCache::new(Duration::from_secs(60));
+        let page = Bytes::from(vec![b' '; MAX_BYTES / 4 + 1]);
+        for index in 0..10 {
+            cache.put(format!("k{index}"), cache.generation(), page.clone());
+            let pages = cache.entries();
+            assert!(pages.bytes <= MAX_BYTES, "{} bytes", pages.bytes);
+            let held: usize = pages.map.values().map(|entry| entry.body.len()).sum();
+            assert_eq!(pages.bytes, held);
+        }
+        assert_eq!(cache.get("k9"), Some(page.clone()));
+        // The same key again replaces its page and its bytes.
+        cache.put("k9".into(), cache.generation(), Bytes::from_static(b"[]"));
+        let pages = cache.entries();
+        let held: usize = pages.map.values().map(|entry| entry.body.len()).sum();
+        assert_eq!(pages.bytes, held);
+        drop(pages);
+        // A page larger than the whole budget is served from the store, never held.
+        let huge = Bytes::from(vec![b' '; MAX_BYTES + 1]);
+        cache.put("huge".into(), cache.generation(), huge);
+        assert_eq!(cache.get("huge"), None);
+    }
+
+    #[test]
+    fn pages_of_an_older_generation_go_when_a_newer_page_is_cached() {
+        let cache = EventsCache::new(Duration::from_secs(60));
+        for index in 0..100 {
+            cache.put(
+                format!("k{index}"),
+                cache.generation(),
+                Bytes::from_static(b"[1]"),
+            );
+        }
+        assert_eq!(cache.entries().map.len(), 100);
+        cache.invalidate();
+        cache.put(
+            "fresh".into(),
+            cache.generation(),
+            Bytes::from_static(b"[2]"),
+        );
+        let pages = cache.entries();
+        assert_eq!(
+            pages.map.len(),
+            1,
+            "only the current generation's page is held"
+        );
+        assert_eq!(pages.bytes, 3);
     }
 }

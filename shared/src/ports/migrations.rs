@@ -103,6 +103,10 @@ const SQLITE: &[(&str, &str)] = &[
         "0021_event_search_bounded_count.sql",
         include_str!("../../migrations/sqlite/0021_event_search_bounded_count.sql"),
     ),
+    (
+        "0022_documents_in_events.sql",
+        include_str!("../../migrations/sqlite/0022_documents_in_events.sql"),
+    ),
 ];
 
 /// The Postgres store's migrations: file name and text, in order.
@@ -182,6 +186,10 @@ const POSTGRES: &[(&str, &str)] = &[
     (
         "0019_event_search_per_statement.sql",
         include_str!("../../migrations/postgres/0019_event_search_per_statement.sql"),
+    ),
+    (
+        "0020_documents_in_events.sql",
+        include_str!("../../migrations/postgres/0020_documents_in_events.sql"),
     ),
 ];
 

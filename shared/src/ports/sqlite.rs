@@ -311,7 +311,8 @@ impl SqlBackend for SqliteStore {
     }
 
     const SEARCH_PROBE: Option<&'static str> = Some(
-        "SELECT COUNT(*) FROM (SELECT 1 FROM event_search WHERE event_search MATCH $1 LIMIT 2000)",
+        "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM event_search WHERE event_search MATCH $1 \
+         LIMIT 2000)), (SELECT COALESCE(MAX(id), 0) FROM tge_events)",
     );
 
     /// A rare search reads its matches from the index (rowid = event id) and sorts them. A

@@ -3,7 +3,9 @@
 use sqlx::QueryBuilder;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
 
-use super::{COMMON_SEARCH, DbRow, Sql, SqlBackend, decode_cursor, encode_cursor, from_ms, to_ms};
+use super::{
+    DbRow, Sql, SqlBackend, decode_cursor, encode_cursor, from_ms, search_is_common, to_ms,
+};
 use crate::dedup::key::project_key_of;
 use crate::domain::{
     DatePrecision, EventKind, EventPage, EventQuery, EventSource, EventStatus, Evidence,
@@ -253,11 +255,12 @@ where
             let expression = B::search_expression(&search_words(q).map_err(Error::Invalid)?);
             let common = match B::SEARCH_PROBE {
                 Some(probe) => {
-                    let matches: i64 = sqlx::query_scalar(probe)
+                    // Events are never deleted, so the largest id is about their number.
+                    let (matches, events): (i64, i64) = sqlx::query_as(probe)
                         .bind(expression.clone())
                         .fetch_one(self.0.reader())
                         .await?;
-                    matches >= COMMON_SEARCH
+                    search_is_common(matches, events, page_size)
                 }
                 None => false,
             };

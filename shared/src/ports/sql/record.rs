@@ -210,9 +210,9 @@ where
         for chunk in statement_chunks(&by_id[..]) {
             let mut builder: QueryBuilder<B::Db> = QueryBuilder::new(
                 "INSERT INTO documents (id, source_id, source_name, url, title, text, \
-                 published_at, fetched_at, stored_at) ",
+                 published_at, fetched_at, stored_at, in_event) ",
             );
-            builder.push_values(chunk, |mut row, (record, _)| {
+            builder.push_values(chunk, |mut row, (record, item)| {
                 let document = &record.item.document;
                 row.push_bind(document.id.as_str())
                     .push_bind(document.source_id)
@@ -222,7 +222,9 @@ where
                     .push_bind(document.text.as_str())
                     .push_bind(document.published_at.map(to_ms))
                     .push_bind(to_ms(document.fetched_at))
-                    .push_bind(now);
+                    .push_bind(now)
+                    // `in_event`: linked below, so out of retention's index (retention.rs).
+                    .push_bind(matches!(item, ItemPlan::Tge { .. }));
             });
             builder.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
             for row in builder.build().fetch_all(&mut *tx).await? {
@@ -555,10 +557,11 @@ where
                 }
             });
         }
-        // Every linked document is new (stored just above), so each link adds a row and the
-        // events' `source_count` (set or raised above) stays exact. By event and document id:
-        // the search index takes an event's first 20 sources by (added_at, document id), and
-        // Postgres's trigger sees one statement at a time, so the smallest ids go first.
+        // Every linked document is new (stored just above, marked `in_event`), so each link
+        // adds a row and the events' `source_count` (set or raised above) stays exact. By
+        // event and document id: the search index takes an event's first 20 sources by
+        // (added_at, document id), and Postgres's trigger sees one statement at a time, so the
+        // smallest ids go first.
         links.sort_unstable();
         for chunk in statement_chunks(&links[..]) {
             let mut builder: QueryBuilder<B::Db> =

@@ -7,6 +7,18 @@ use sqlx::{Database, Encode, Executor, IntoArguments, Type};
 use super::{Sql, SqlBackend, to_ms};
 use crate::error::Result;
 
+/// Deletes a batch (`$2`) of the oldest documents stored before `$1` that no event lists.
+/// It walks `documents_unlisted_by_stored_at`, the index of documents recording did not link
+/// to an event (`in_event`), so a statement reads about as many rows as it deletes however
+/// many old documents events keep (walking every document by age read all of those again at
+/// every statement). `NOT EXISTS` still guards what the flag says: a link written by
+/// anything other than recording cannot lose its document.
+pub(crate) const PRUNE_DOCUMENTS: &str = "DELETE FROM documents WHERE id IN ( \
+     SELECT d.id FROM documents d \
+     WHERE d.in_event = FALSE AND d.stored_at < $1 \
+       AND NOT EXISTS (SELECT 1 FROM event_sources es WHERE es.document_id = d.id) \
+     ORDER BY d.stored_at LIMIT $2)";
+
 impl<B> Sql<'_, B>
 where
     B: SqlBackend,
@@ -19,16 +31,7 @@ where
     /// event keeps its evidence and sources), oldest first; their detections go with them.
     /// Returns how many were deleted.
     pub async fn prune_documents(&self, before: DateTime<Utc>, batch: usize) -> Result<u64> {
-        self.delete_batch(
-            "DELETE FROM documents WHERE id IN ( \
-                 SELECT d.id FROM documents d \
-                 WHERE d.stored_at < $1 \
-                   AND NOT EXISTS (SELECT 1 FROM event_sources es WHERE es.document_id = d.id) \
-                 ORDER BY d.stored_at LIMIT $2)",
-            before,
-            batch,
-        )
-        .await
+        self.delete_batch(PRUNE_DOCUMENTS, before, batch).await
     }
 
     /// Deletes up to `batch` fingerprints stored before `before`, oldest first, never the

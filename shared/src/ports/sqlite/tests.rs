@@ -262,3 +262,71 @@ async fn the_writer_has_its_own_page_cache() {
     assert_eq!(reader, -2000, "SQLite's default");
     store.close().await;
 }
+
+/// Retention reads only documents no event lists: recording marks the documents it links to
+/// an event, and the retention statement walks the index of the unmarked ones, so its cost
+/// does not grow with the documents events keep for ever.
+#[tokio::test]
+async fn retention_walks_only_the_documents_no_event_lists() {
+    let store = SqliteStore::in_memory().await.unwrap();
+    record(
+        &store,
+        "https://a.example/1",
+        "a",
+        "title:a",
+        0x0f0f_0f0f_1234_5678,
+    )
+    .await;
+    let mut wrap = announcement("https://b.example/2", "b");
+    wrap.detection.is_tge = false;
+    wrap.detection.score = 0.05;
+    store
+        .record_classified(
+            &wrap,
+            "title:b",
+            Some(0x7777_0000_1111_2222),
+            Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
+    let marks: Vec<(String, bool)> =
+        sqlx::query_as("SELECT url, in_event FROM documents ORDER BY url")
+            .fetch_all(&store.writer)
+            .await
+            .unwrap();
+    assert_eq!(
+        marks,
+        [
+            ("https://a.example/1".to_owned(), true),
+            ("https://b.example/2".to_owned(), false)
+        ]
+    );
+    let explained: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "EXPLAIN QUERY PLAN {}",
+        crate::ports::sql::retention::PRUNE_DOCUMENTS
+    )))
+    .bind(0_i64)
+    .bind(10_i64)
+    .fetch_all(&store.writer)
+    .await
+    .unwrap();
+    let details: Vec<&str> = explained.iter().map(|row| row.3.as_str()).collect();
+    assert!(
+        details
+            .iter()
+            .any(|step| step.contains("documents_unlisted_by_stored_at")),
+        "{details:#?}"
+    );
+    store.close().await;
+}
+
+/// The probe counts a search's matches as far as the count that makes it common at any size.
+#[test]
+fn the_search_probe_counts_up_to_a_common_search() {
+    use crate::ports::sql::{COMMON_SEARCH, SqlBackend};
+    let probe = <SqliteStore as SqlBackend>::SEARCH_PROBE.unwrap_or_default();
+    assert!(
+        probe.contains(&format!("LIMIT {COMMON_SEARCH})")),
+        "{probe}"
+    );
+}

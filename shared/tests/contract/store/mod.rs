@@ -240,6 +240,7 @@ async fn suite(make: impl AsyncFn() -> Arc<dyn Store>) {
     event_queries_and_pagination(make().await).await;
     event_filters_read_indexes(make().await).await;
     common_and_rare_searches_page_alike(make().await).await;
+    a_word_most_events_hold_is_common_in_a_small_store(make().await).await;
     an_event_is_searched_by_its_first_twenty_sources(make().await).await;
     keys_snapshots_markers(make().await).await;
     alerts_are_owed_once_and_leased(make().await).await;

@@ -66,3 +66,74 @@ pub(super) async fn retention_deletes_old_rows_in_batches_and_keeps_events(store
     assert_eq!(store.prune_fingerprints(later, 2).await.unwrap(), 1);
     assert_eq!(store.prune_fingerprints(later, 2).await.unwrap(), 0);
 }
+
+/// Documents an event listed before recording marked them get the mark from the migration,
+/// so retention's index of deletable documents leaves them out; the others stay in it.
+#[tokio::test]
+async fn documents_listed_before_the_mark_existed_get_it() {
+    use swarm_shared::ports::migrations;
+
+    const OLDER_ROWS: [&str; 4] = [
+        "INSERT INTO documents (id, source_id, source_name, url, title, text, published_at, \
+         fetched_at, stored_at) VALUES ('doc-listed', 1, 'wire', 'https://old.example/1', \
+         'Oldhaven confirms its TGE', 'The Oldhaven claim portal opens on Monday.', NULL, 1, 1)",
+        "INSERT INTO documents (id, source_id, source_name, url, title, text, published_at, \
+         fetched_at, stored_at) VALUES ('doc-other', 1, 'wire', 'https://old.example/2', \
+         'Market wrap', 'Prices moved little.', NULL, 1, 2)",
+        "INSERT INTO tge_events (id, project, project_key, token, score, event_date, first_seen, \
+         last_seen, evidence, source_count) VALUES (41, 'Oldhaven', 'oldhaven', 'OLDH', 0.9, \
+         NULL, 1, 1, '[]', 1)",
+        "INSERT INTO event_sources (event_id, document_id, added_at) VALUES (41, 'doc-listed', 1)",
+    ];
+    const MARKS: &str = "SELECT id, in_event FROM documents ORDER BY id";
+    let expected = vec![
+        ("doc-listed".to_owned(), true),
+        ("doc-other".to_owned(), false),
+    ];
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("older.sqlite");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    super::migrations_before(migrations::sqlite().await.unwrap(), "documents in events")
+        .run(&pool)
+        .await
+        .unwrap();
+    for statement in OLDER_ROWS {
+        sqlx::query(statement).execute(&pool).await.unwrap();
+    }
+    migrations::sqlite()
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    let marks: Vec<(String, bool)> = sqlx::query_as(MARKS).fetch_all(&pool).await.unwrap();
+    assert_eq!(marks, expected, "SQLite");
+    pool.close().await;
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(store.prune_documents(Utc::now(), 10).await.unwrap(), 1);
+    assert_eq!(store.count_documents().await.unwrap(), 1);
+
+    let url = crate::fresh_postgres_database(&crate::database_url()).await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    super::migrations_before(migrations::postgres().await.unwrap(), "documents in events")
+        .run(&pool)
+        .await
+        .unwrap();
+    for statement in OLDER_ROWS {
+        sqlx::query(statement).execute(&pool).await.unwrap();
+    }
+    migrations::postgres()
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    let marks: Vec<(String, bool)> = sqlx::query_as(MARKS).fetch_all(&pool).await.unwrap();
+    assert_eq!(marks, expected, "Postgres");
+    pool.close().await;
+    let store = PgStore::connect(&url).await.unwrap();
+    assert_eq!(store.prune_documents(Utc::now(), 10).await.unwrap(), 1);
+    assert_eq!(store.count_documents().await.unwrap(), 1);
+}
