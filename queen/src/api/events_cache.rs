@@ -110,12 +110,14 @@ impl EventsCache {
 
     /// Caches `body` under `key`, computed under `generation` (read before the query).
     pub fn put(&self, key: String, generation: u64, body: Bytes) {
-        let current = self.generation();
-        if generation != current {
-            // The events changed while the page was computed.
+        let mut pages = self.entries();
+        // Checked under the lock: the events changed while the page was computed, or another
+        // request already cached a page of a newer generation (moving the map back to this
+        // one would drop its live pages for dead ones). An invalidation right after this check
+        // leaves this page in a generation the next newer page clears.
+        if generation != self.generation() || generation < pages.generation {
             return;
         }
-        let mut pages = self.entries();
         if pages.generation != generation {
             // Only pages of the current generation are ever served.
             pages.map.clear();

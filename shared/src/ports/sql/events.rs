@@ -260,7 +260,14 @@ where
                         .bind(expression.clone())
                         .fetch_one(self.0.reader())
                         .await?;
-                    search_is_common(matches, events, page_size)
+                    let narrowed = !query.ids.is_empty()
+                        || !query.statuses.is_empty()
+                        || !query.kinds.is_empty()
+                        || !query.date_precisions.is_empty()
+                        || query.company.is_some()
+                        || query.token.is_some()
+                        || query.min_score.is_some();
+                    search_is_common(matches, events, page_size, narrowed)
                 }
                 None => false,
             };

@@ -142,11 +142,15 @@ pub const COMMON_SEARCH: i64 = 2_000;
 /// at 3.1 ms the second way and 0.7 ms the first, and the second grew with the events),
 /// while a project's name stays rare. At [`COMMON_SEARCH`] matches or more it is common, as
 /// measured at a million documents, and the probe counts no further.
-pub fn search_is_common(matches: i64, events: i64, page_size: u32) -> bool {
+///
+/// `narrowed`: the query has other filters that drop events the walk reads (company,
+/// token, score, status, kind, date precision, ids). The walk then stops later than the
+/// estimate by a factor nobody knows, so only [`COMMON_SEARCH`] decides, as it did before.
+pub fn search_is_common(matches: i64, events: i64, page_size: u32, narrowed: bool) -> bool {
     if matches >= COMMON_SEARCH {
         return true;
     }
-    if matches <= 0 {
+    if matches <= 0 || narrowed {
         return false;
     }
     let walked = (i64::from(page_size) + 1).saturating_mul(events.max(0));
@@ -477,10 +481,13 @@ mod tests {
         ];
         for (matches, events, page, common) in cases {
             assert_eq!(
-                search_is_common(matches, events, page),
+                search_is_common(matches, events, page, false),
                 common,
                 "{matches} of {events} events, pages of {page}"
             );
         }
+        // With other filters only the count decides.
+        assert!(!search_is_common(617, 623, 50, true));
+        assert!(search_is_common(COMMON_SEARCH, 623, 50, true));
     }
 }

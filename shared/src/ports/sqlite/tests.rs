@@ -319,14 +319,3 @@ async fn retention_walks_only_the_documents_no_event_lists() {
     );
     store.close().await;
 }
-
-/// The probe counts a search's matches as far as the count that makes it common at any size.
-#[test]
-fn the_search_probe_counts_up_to_a_common_search() {
-    use crate::ports::sql::{COMMON_SEARCH, SqlBackend};
-    let probe = <SqliteStore as SqlBackend>::SEARCH_PROBE.unwrap_or_default();
-    assert!(
-        probe.contains(&format!("LIMIT {COMMON_SEARCH})")),
-        "{probe}"
-    );
-}

@@ -239,6 +239,15 @@ pub(super) async fn a_word_most_events_hold_is_common_in_a_small_store(store: Ar
     };
     let common_plan = plan("airdrop").await;
     let scarce_plan = plan("airdrop scarce").await;
+    // Another filter makes the walk's length unknown: only 2,000 matches make it common.
+    let narrowed_plan = store
+        .explain_events(&EventQuery {
+            min_score: Some(0.5),
+            ..query(Some("airdrop"))
+        })
+        .await
+        .unwrap()
+        .join("\n");
     // SQLite's plans (Postgres' planner chooses for itself).
     if common_plan.contains("SCAN") || common_plan.contains("SEARCH") {
         assert!(
@@ -249,6 +258,10 @@ pub(super) async fn a_word_most_events_hold_is_common_in_a_small_store(store: Ar
         assert!(
             scarce_plan.contains("TEMP B-TREE"),
             "10 of 120 events: looked up and sorted:\n{scarce_plan}"
+        );
+        assert!(
+            narrowed_plan.contains("TEMP B-TREE"),
+            "120 of 120 events and a score: looked up and sorted:\n{narrowed_plan}"
         );
     }
 }
