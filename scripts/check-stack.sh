@@ -338,7 +338,12 @@ report "backup: $BACKUP_NAME, $(du -sh "$WORK/$BACKUP_NAME" | cut -f1)"
 curl -fsS "$BASE/api/v1/events?page_size=200&sources_per_event=0" \
     | python3 -c 'import json,sys; [print(e["id"], e["project"], e["token"]) for e in json.load(sys.stdin)["events"]]' \
     | sort > "$WORK/events-before.txt"
-dc down -v -t 10 > /dev/null 2>&1
+if ! dc down -v -t 10 > "$WORK/down.log" 2>&1; then
+    # Seen once (2026-12-07): the engine kept a network with "active endpoints" no container
+    # owned, so the fresh stack's fixed subnets could not be had. Say what docker-compose said.
+    cat "$WORK/down.log"
+    die "docker-compose down of the backed-up stack failed (its output above)"
+fi
 step "restore into a fresh stack (project $PROJECT2), as the README says"
 started=$SECONDS
 dc2 up -d backup 2>&1 | grep -v "^Creating\|^Starting" || true
