@@ -266,7 +266,6 @@ pub async fn listed_tokens_are_first_reads_and_old_sightings(store: Arc<dyn Stor
 /// first read was written with one timestamp, the oldest of its exchange and market type.
 #[tokio::test]
 async fn market_rows_stored_before_first_reads_were_kept_get_them() {
-    use swarm_shared::ports::migrations;
     use swarm_shared::ports::postgres::PgStore;
     use swarm_shared::ports::sqlite::SqliteStore;
 
@@ -294,23 +293,13 @@ async fn market_rows_stored_before_first_reads_were_kept_get_them() {
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("older.sqlite");
-    let url = format!("sqlite://{}?mode=rwc", path.display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    super::migrations_before(migrations::sqlite().await.unwrap(), "market first reads")
-        .run(&pool)
+    super::older_sqlite(&path, "market first reads", &[OLDER_ROWS])
         .await
-        .unwrap();
-    sqlx::query(OLDER_ROWS).execute(&pool).await.unwrap();
-    pool.close().await;
+        .close()
+        .await;
     check(&SqliteStore::open(&path).await.unwrap()).await;
 
-    let url = crate::fresh_postgres_database(&crate::database_url()).await;
-    let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    super::migrations_before(migrations::postgres().await.unwrap(), "market first reads")
-        .run(&pool)
-        .await
-        .unwrap();
-    sqlx::query(OLDER_ROWS).execute(&pool).await.unwrap();
+    let (url, pool) = super::older_postgres("market first reads", &[OLDER_ROWS]).await;
     pool.close().await;
     check(&PgStore::connect(&url).await.unwrap()).await;
 }

@@ -291,6 +291,41 @@ async fn postgres_store_contract() {
 
 /// `migrator` with only the migrations before the one whose description holds `description`
 /// (the store's open then runs that one and those after it, on what the test wrote).
+/// A SQLite file at `path` migrated up to the migration named `description` (not run), with
+/// `rows` written: a store as an older release left it.
+pub async fn older_sqlite(
+    path: &std::path::Path,
+    description: &str,
+    rows: &[&'static str],
+) -> sqlx::SqlitePool {
+    use swarm_shared::ports::migrations;
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    migrations_before(migrations::sqlite().await.unwrap(), description)
+        .run(&pool)
+        .await
+        .unwrap();
+    for statement in rows {
+        sqlx::query(*statement).execute(&pool).await.unwrap();
+    }
+    pool
+}
+
+/// [`older_sqlite`] on a fresh Postgres database: its URL and pool.
+pub async fn older_postgres(description: &str, rows: &[&'static str]) -> (String, sqlx::PgPool) {
+    use swarm_shared::ports::migrations;
+    let url = crate::fresh_postgres_database(&crate::database_url()).await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    migrations_before(migrations::postgres().await.unwrap(), description)
+        .run(&pool)
+        .await
+        .unwrap();
+    for statement in rows {
+        sqlx::query(*statement).execute(&pool).await.unwrap();
+    }
+    (url, pool)
+}
+
 pub fn migrations_before(
     mut migrator: sqlx::migrate::Migrator,
     description: &str,

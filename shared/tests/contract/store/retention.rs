@@ -91,17 +91,15 @@ async fn documents_listed_before_the_mark_existed_get_it() {
         ("doc-other".to_owned(), false),
     ];
 
+    /// What retention deletes of the older rows: the document no event lists.
+    async fn prunes_the_unlisted_one(store: &dyn Store) {
+        assert_eq!(store.prune_documents(Utc::now(), 10).await.unwrap(), 1);
+        assert_eq!(store.count_documents().await.unwrap(), 1);
+    }
+
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("older.sqlite");
-    let url = format!("sqlite://{}?mode=rwc", path.display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    super::migrations_before(migrations::sqlite().await.unwrap(), "documents in events")
-        .run(&pool)
-        .await
-        .unwrap();
-    for statement in OLDER_ROWS {
-        sqlx::query(statement).execute(&pool).await.unwrap();
-    }
+    let pool = super::older_sqlite(&path, "documents in events", &OLDER_ROWS).await;
     migrations::sqlite()
         .await
         .unwrap()
@@ -111,19 +109,9 @@ async fn documents_listed_before_the_mark_existed_get_it() {
     let marks: Vec<(String, bool)> = sqlx::query_as(MARKS).fetch_all(&pool).await.unwrap();
     assert_eq!(marks, expected, "SQLite");
     pool.close().await;
-    let store = SqliteStore::open(&path).await.unwrap();
-    assert_eq!(store.prune_documents(Utc::now(), 10).await.unwrap(), 1);
-    assert_eq!(store.count_documents().await.unwrap(), 1);
+    prunes_the_unlisted_one(&SqliteStore::open(&path).await.unwrap()).await;
 
-    let url = crate::fresh_postgres_database(&crate::database_url()).await;
-    let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    super::migrations_before(migrations::postgres().await.unwrap(), "documents in events")
-        .run(&pool)
-        .await
-        .unwrap();
-    for statement in OLDER_ROWS {
-        sqlx::query(statement).execute(&pool).await.unwrap();
-    }
+    let (url, pool) = super::older_postgres("documents in events", &OLDER_ROWS).await;
     migrations::postgres()
         .await
         .unwrap()
@@ -133,7 +121,5 @@ async fn documents_listed_before_the_mark_existed_get_it() {
     let marks: Vec<(String, bool)> = sqlx::query_as(MARKS).fetch_all(&pool).await.unwrap();
     assert_eq!(marks, expected, "Postgres");
     pool.close().await;
-    let store = PgStore::connect(&url).await.unwrap();
-    assert_eq!(store.prune_documents(Utc::now(), 10).await.unwrap(), 1);
-    assert_eq!(store.count_documents().await.unwrap(), 1);
+    prunes_the_unlisted_one(&PgStore::connect(&url).await.unwrap()).await;
 }

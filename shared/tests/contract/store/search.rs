@@ -79,22 +79,19 @@ fn encode_test_cursor() -> String {
     swarm_shared::ports::sql::encode_cursor(i64::MAX / 2, 1)
 }
 
-/// A search that matches thousands of events (SQLite then walks the events newest first and
-/// asks its full-text index of each, rather than sorting every match) pages exactly as the
-/// same events without a search, and one that matches few of them reads the index.
-pub(super) async fn common_and_rare_searches_page_alike(store: Arc<dyn Store>) {
-    let events = swarm_shared::ports::sql::COMMON_SEARCH as usize + 100;
+/// Records `events` announcements of projects `<name><index>`, each its own event titled
+/// "<project> airdrop", every `every`th also saying `word`.
+async fn record_airdrops(store: &dyn Store, name: &str, events: usize, every: usize, word: &str) {
     let made: Vec<(ClassifiedDocument, String)> = (0..events)
         .map(|index| {
-            let project = format!("Walker{index}");
-            // Every tenth report also says "rare".
-            let title = if index % 10 == 0 {
-                format!("{project} airdrop is rare")
+            let project = format!("{name}{index}");
+            let title = if index % every == 0 {
+                format!("{project} airdrop is {word}")
             } else {
                 format!("{project} airdrop")
             };
             let item = classified(
-                &format!("https://walk.example/{index}"),
+                &format!("https://{}.example/{index}", name.to_lowercase()),
                 &title,
                 Some(&project),
                 None,
@@ -115,6 +112,14 @@ pub(super) async fn common_and_rare_searches_page_alike(store: Arc<dyn Store>) {
             .collect();
         store.record_classified_batch(&batch, WINDOW).await.unwrap();
     }
+}
+
+/// A search that matches thousands of events (SQLite then walks the events newest first and
+/// asks its full-text index of each, rather than sorting every match) pages exactly as the
+/// same events without a search, and one that matches few of them reads the index.
+pub(super) async fn common_and_rare_searches_page_alike(store: Arc<dyn Store>) {
+    let events = swarm_shared::ports::sql::COMMON_SEARCH as usize + 100;
+    record_airdrops(store.as_ref(), "Walker", events, 10, "rare").await;
     let pages = |q: Option<&str>| {
         let store = store.clone();
         let q = q.map(str::to_owned);
@@ -176,35 +181,7 @@ pub(super) async fn common_and_rare_searches_page_alike(store: Arc<dyn Store>) {
 /// matches. Both answer as the same events without a search.
 pub(super) async fn a_word_most_events_hold_is_common_in_a_small_store(store: Arc<dyn Store>) {
     let events = 120;
-    let made: Vec<(ClassifiedDocument, String)> = (0..events)
-        .map(|index| {
-            let project = format!("Stroller{index}");
-            // Every twelfth report also says "scarce".
-            let title = if index % 12 == 0 {
-                format!("{project} airdrop is scarce")
-            } else {
-                format!("{project} airdrop")
-            };
-            let item = classified(
-                &format!("https://stroll.example/{index}"),
-                &title,
-                Some(&project),
-                None,
-                0.9,
-                true,
-            );
-            (item, key(&project))
-        })
-        .collect();
-    let batch: Vec<ToRecord<'_>> = made
-        .iter()
-        .map(|(item, key)| ToRecord {
-            item,
-            merge_key: key,
-            simhash: None,
-        })
-        .collect();
-    store.record_classified_batch(&batch, WINDOW).await.unwrap();
+    record_airdrops(store.as_ref(), "Stroller", events, 12, "scarce").await;
     let query = |q: Option<&str>| EventQuery {
         q: q.map(str::to_owned),
         page_size: 50,
@@ -386,38 +363,19 @@ pub(super) async fn an_event_is_searched_by_its_first_twenty_sources(store: Arc<
 /// (running the rest).
 #[tokio::test]
 async fn events_stored_before_the_search_index_are_found() {
-    use swarm_shared::ports::migrations;
     use swarm_shared::ports::postgres::PgStore;
     use swarm_shared::ports::sqlite::SqliteStore;
 
-    fn all_but_the_last(migrator: sqlx::migrate::Migrator) -> sqlx::migrate::Migrator {
-        crate::store::migrations_before(migrator, "event search")
-    }
-
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("older.sqlite");
-    let url = format!("sqlite://{}?mode=rwc", path.display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    all_but_the_last(migrations::sqlite().await.unwrap())
-        .run(&pool)
+    crate::store::older_sqlite(&path, "event search", &BEFORE_THE_INDEX)
         .await
-        .unwrap();
-    for statement in BEFORE_THE_INDEX {
-        sqlx::query(statement).execute(&pool).await.unwrap();
-    }
-    pool.close().await;
+        .close()
+        .await;
     let store = SqliteStore::open(&path).await.unwrap();
     finds_the_older_event(&store).await;
 
-    let url = crate::fresh_postgres_database(&crate::database_url()).await;
-    let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    all_but_the_last(migrations::postgres().await.unwrap())
-        .run(&pool)
-        .await
-        .unwrap();
-    for statement in BEFORE_THE_INDEX {
-        sqlx::query(statement).execute(&pool).await.unwrap();
-    }
+    let (url, pool) = crate::store::older_postgres("event search", &BEFORE_THE_INDEX).await;
     pool.close().await;
     let store = PgStore::connect(&url).await.unwrap();
     finds_the_older_event(&store).await;

@@ -34,6 +34,19 @@ const KEPT_SHARE: usize = 5;
 /// Copies of one announcement (from as many wires) that merge into one event.
 const COPIES_PER_EVENT: usize = 10;
 
+/// A verdict of `score`: an announcement of `project` when it names one.
+fn detection(score: f64, project: Option<String>) -> Detection {
+    Detection {
+        join_only: false,
+        score,
+        is_tge: project.is_some(),
+        project,
+        token: None,
+        event_date: None,
+        evidence: vec![],
+    }
+}
+
 /// The `index`th announcement of the fill: a project's launch as one of its
 /// [`COPIES_PER_EVENT`] wires reported it.
 fn announcement(index: usize) -> (ClassifiedDocument, String, u64) {
@@ -41,16 +54,7 @@ fn announcement(index: usize) -> (ClassifiedDocument, String, u64) {
     let url = format!("https://wire.example/kept/{index}");
     let title = format!("{project} opens its token claim");
     let text = format!("{title}: the {project} token generation event is set for Monday.");
-    let detection = Detection {
-        join_only: false,
-        score: 0.97,
-        is_tge: true,
-        project: Some(project.clone()),
-        token: None,
-        event_date: None,
-        evidence: vec![],
-    };
-    let item = wire_document(url, title, text, detection);
+    let item = wire_document(url, title, text, detection(0.97, Some(project.clone())));
     // A merge key per project; fingerprints spread as the others' (offset past them).
     let key = format!("project:{}", project.to_lowercase());
     (item, key, mix((1 << 40) + index as u64))
@@ -60,16 +64,7 @@ fn document(run: &str, index: usize) -> (ClassifiedDocument, String, u64) {
     let url = format!("https://wire.example/{run}/{index}");
     let title = format!("Market wrap {run} {index}");
     let text = format!("{title}: prices moved; volumes were thin across the majors today.");
-    let detection = Detection {
-        join_only: false,
-        score: 0.02,
-        is_tge: false,
-        project: None,
-        token: None,
-        event_date: None,
-        evidence: vec![],
-    };
-    let item = wire_document(url, title, text, detection);
+    let item = wire_document(url, title, text, detection(0.02, None));
     // Spread fingerprints, so no two share a band by accident.
     (item, format!("title:{run}:{index}"), mix(index as u64))
 }
