@@ -11,10 +11,14 @@ and exits 0 when the check holds, 1 when it does not (yet), 2 on a usage error.
   prometheus BASE JOB=N ...           Prometheus at BASE scrapes N healthy targets of each JOB
   readyz JSON_FILE DEPENDENCY         a /readyz answer says DEPENDENCY is failing
   alert SINK_DUMP ALERTNAME           the webhook sink received ALERTNAME from Alertmanager
+  subnets N                           prints N /24 subnets of 172.28.0.0/14 that no network of
+                                      this Docker engine overlaps (not a check: for the setup)
 """
 
+import ipaddress
 import json
 import ssl
+import subprocess
 import sys
 import urllib.request
 
@@ -142,6 +146,28 @@ def alert(path, name):
     return 1
 
 
+def subnets(n):
+    """N free /24s, taken in order from 172.28.0.0/14: the Compose file's defaults (172.28.1.0/24
+    and 172.28.2.0/24) come first when they are free."""
+    ids = subprocess.run(["docker", "network", "ls", "-q"], check=True, capture_output=True,
+                         text=True).stdout.split()
+    taken = []
+    if ids:
+        out = subprocess.run(["docker", "network", "inspect", "-f",
+                              "{{range .IPAM.Config}}{{.Subnet}} {{end}}", *ids],
+                             check=True, capture_output=True, text=True).stdout
+        taken = [ipaddress.ip_network(s, strict=False) for s in out.split() if ":" not in s]
+    free = []
+    for candidate in list(ipaddress.ip_network("172.28.0.0/14").subnets(new_prefix=24))[1:]:
+        if not any(candidate.overlaps(t) for t in taken):
+            free.append(str(candidate))
+            if len(free) == n:
+                print(" ".join(free))
+                return 0
+    print(f"subnets: fewer than {n} free /24s in 172.28.0.0/14 (taken: {taken})", file=sys.stderr)
+    return 1
+
+
 def main(argv):
     if len(argv) < 2:
         print(__doc__, file=sys.stderr)
@@ -160,7 +186,9 @@ def main(argv):
             return readyz(args[0], args[1])
         if command == "alert":
             return alert(args[0], args[1])
-    except (OSError, ValueError, KeyError) as err:
+        if command == "subnets":
+            return subnets(int(args[0]))
+    except (OSError, ValueError, KeyError, subprocess.CalledProcessError) as err:
         print(f"{command}: {err}")
         return 1
     print(f"stack_probe: unknown check {command!r}", file=sys.stderr)
