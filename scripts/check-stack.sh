@@ -67,8 +67,13 @@ ADMIN_KEY="stack-$(openssl rand -hex 16)"
 # Subnets no network of this engine holds: the Compose file fixes its frontend and backend
 # subnets (the queen trusts HAProxy's X-Forwarded-For from them), so a network another stack,
 # or a stale one the engine failed to remove, holds on the defaults would stop `up` with "Pool
-# overlaps". The restored stack of step 8 gets a pair of its own for the same reason.
-read -r SUBNET_A SUBNET_B SUBNET_C SUBNET_D < <(python3 scripts/stack_probe.py subnets 4)
+# overlaps". The restored stack of step 8 gets a pair of its own, chosen when it is made.
+free_subnets() { # -> two free /24s, "frontend backend"
+    local pair
+    pair=$(python3 scripts/stack_probe.py subnets 2) || die "no free subnets for the stack (above)"
+    [ "$(wc -w <<< "$pair")" = 2 ] || die "stack_probe.py subnets printed '$pair'"
+    echo "$pair"
+}
 cat > "$WORK/stack.env" <<ENV
 POSTGRES_PASSWORD=pg-$(openssl rand -hex 12)
 REDIS_PASSWORD=redis-$(openssl rand -hex 12)
@@ -86,17 +91,25 @@ MEMORY_METRICS_PORT=$(free_port)
 TGE_SWARM_IMAGE=tge-swarm:latest
 TGE_SWARM_LOG=info
 ENV
-stack_file() { # frontend subnet, backend subnet, out
-    { cat "$WORK/stack.env"; echo "FRONTEND_SUBNET=$1"; echo "BACKEND_SUBNET=$2"
-      echo "TGE_SWARM_TRUSTED_PROXIES=$1,$2"; } > "$WORK/subnets.env"
-    docker-compose --env-file "$WORK/subnets.env" -f docker/docker-compose.yml -f docker/stack-test.yml \
+stack_file() { # "frontend backend" subnets, out; and the file's services, one a line, in out.services
+    local frontend backend
+    read -r frontend backend <<< "$1"
+    # Given in the environment too: Compose 1.x lets the environment win over --env-file.
+    FRONTEND_SUBNET=$frontend BACKEND_SUBNET=$backend TGE_SWARM_TRUSTED_PROXIES="$frontend,$backend" \
+        docker-compose --env-file "$WORK/stack.env" -f docker/docker-compose.yml -f docker/stack-test.yml \
         --profile monitoring config > "$WORK/resolved.yml"
-    python3 scripts/stack_compose.py < "$WORK/resolved.yml" > "$3"
+    python3 scripts/stack_compose.py < "$WORK/resolved.yml" > "$2"
+    docker-compose -f "$2" config --services > "$2.services"
+    [ -s "$2.services" ] || die "$2 names no service"
 }
-stack_file "$SUBNET_A" "$SUBNET_B" "$WORK/stack.yml"
-stack_file "$SUBNET_C" "$SUBNET_D" "$WORK/stack2.yml"
+SUBNETS=$(free_subnets)
+stack_file "$SUBNETS" "$WORK/stack.yml"
 dc() { docker-compose -p "$PROJECT" -f "$WORK/stack.yml" "$@"; }
 dc2() { docker-compose -p "$PROJECT2" -f "$WORK/stack2.yml" "$@"; }
+
+remove_volumes() { # project: its volumes that are left, removed
+    docker volume ls -q --filter "label=com.docker.compose.project=$1" | xargs -r docker volume rm > /dev/null 2>&1 || true
+}
 
 cleanup() {
     local status=$?
@@ -104,13 +117,21 @@ cleanup() {
         echo "check-stack: failed; the stack's state and recent logs:" >&2
         dc ps 2>/dev/null || true
         dc logs --no-color --tail 40 2>/dev/null | tail -400 || true
+        if [ -f "$WORK/stack2.yml" ]; then
+            dc2 ps 2>/dev/null || true
+            dc2 logs --no-color --tail 40 2>/dev/null | tail -400 || true
+        fi
     fi
     if [ "${KEEP_STACK:-0}" = 1 ]; then
         echo "check-stack: KEEP_STACK=1: left running; docker-compose -p $PROJECT -f $WORK/stack.yml down -v"
+        [ -f "$WORK/stack2.yml" ] && echo "    and docker-compose -p $PROJECT2 -f $WORK/stack2.yml down -v"
         return
     fi
     dc down -v --remove-orphans -t 5 > /dev/null 2>&1 || true
-    dc2 down -v --remove-orphans -t 5 > /dev/null 2>&1 || true
+    [ -f "$WORK/stack2.yml" ] && { dc2 down -v --remove-orphans -t 5 > /dev/null 2>&1 || true; }
+    # Compose 1.29's down stops at a network it cannot remove, before the volumes.
+    remove_volumes "$PROJECT"
+    remove_volumes "$PROJECT2"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -158,7 +179,8 @@ all_healthy() { # project [service...: these must have a container; by default e
     local file=$WORK/stack.yml wanted
     [ "$1" = "$PROJECT" ] || file=$WORK/stack2.yml
     wanted=("${@:2}")
-    [ ${#wanted[@]} -gt 0 ] || mapfile -t wanted < <(docker-compose -p "$1" -f "$file" config --services)
+    [ ${#wanted[@]} -gt 0 ] || mapfile -t wanted < "$file.services"
+    [ ${#wanted[@]} -gt 0 ] || { echo "no services listed for $1"; return 1; }
     for service in "${wanted[@]}"; do
         case "$seen" in *" $service "*) ;; *) bad+=("$service:no-container") ;; esac
     done
@@ -313,7 +335,7 @@ wait_for "the memory coordinator healthy again" 90 all_healthy "$PROJECT"
 # ---------------------------------------------------------------- 6. scale and rolling restart
 step "scale: keyword=3"
 started=$SECONDS
-dc up -d --no-recreate --scale keyword=3 2>&1 | grep -v "^Creating\|^Starting\|is up-to-date" || true
+dc up -d --no-recreate --scale keyword=3 > "$WORK/scale.log" 2>&1 || { cat "$WORK/scale.log"; die "docker-compose up --scale keyword=3 failed"; }
 wait_for "three keyword containers healthy" 120 all_healthy "$PROJECT"
 wait_for "three keyword processes in /sd/targets" 60 python3 scripts/stack_probe.py targets "$SD" \
     scraping=1 keyword=3 api-reliability=1 performance=1 data-quality=1
@@ -378,8 +400,11 @@ if ! dc down -v -t 10 > "$WORK/down.log" 2>&1; then
         # below uses a project, volumes and subnets of its own, so it does not depend on it.
         cat "$WORK/down.log"
         report "teardown: WARNING: the engine kept a network of $PROJECT after a forced removal (output above)"
+        remove_volumes "$PROJECT"
     fi
 fi
+SUBNETS2=$(free_subnets)
+stack_file "$SUBNETS2" "$WORK/stack2.yml"
 step "restore into a fresh stack (project $PROJECT2), as the README says"
 started=$SECONDS
 dc2 up -d backup > "$WORK/up2.log" 2>&1 || { cat "$WORK/up2.log"; die "docker-compose up of the fresh stack's backup service failed"; }

@@ -188,7 +188,10 @@ def main(argv):
             return alert(args[0], args[1])
         if command == "subnets":
             return subnets(int(args[0]))
-    except (OSError, ValueError, KeyError, subprocess.CalledProcessError) as err:
+    except subprocess.CalledProcessError as err:
+        print(f"{command}: {err}: {err.stderr.strip()}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError, KeyError) as err:
         print(f"{command}: {err}")
         return 1
     print(f"stack_probe: unknown check {command!r}", file=sys.stderr)
