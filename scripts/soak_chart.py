@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Draws the soak's per-minute samples (`bench --only soak` writes them to soak.json beside
-its report) as one PNG of six panels: RSS, store size, API latency beside its baseline,
-recording latency, documents a second and fetch-to-recorded latency. Needs matplotlib (Debian: python3-matplotlib; scripts/bench.sh installs it
-when the soak is asked for).
+its report) as one PNG of eight panels: RSS, store size, API latency beside its baseline,
+recording latency, documents a second, fetch-to-recorded latency, and the machine beside
+them: the cores the swarm, the harness and every other process kept busy, and the shares of
+time waiting on I/O and stolen (samples from before 2026-12-07 have no such fields: those
+panels stay empty). Needs matplotlib (Debian: python3-matplotlib; scripts/bench.sh installs
+it when the soak is asked for).
 
     soak_chart.py SAMPLES.json OUT.png
 """
@@ -36,9 +39,9 @@ def main() -> int:
     minutes = [sample["minute"] for sample in samples]
 
     def series(key):
-        return [sample.get(key) for sample in samples]
+        return [float("nan") if sample.get(key) is None else sample[key] for sample in samples]
 
-    figure, axes = plt.subplots(2, 3, figsize=(16, 7), sharex=True)
+    figure, axes = plt.subplots(2, 4, figsize=(20, 7), sharex=True)
     panels = [
         (axes[0][0], "RSS (MB)", [("rss_mb", "tge-swarm run")]),
         (axes[0][1], "store on disk (MB)", [("store_mb", "SQLite database, WAL, shm")]),
@@ -46,6 +49,8 @@ def main() -> int:
         (axes[1][1], "recording p99 (ms)", [("write_p99_ms", "per document (its share of a batch)")]),
         (axes[0][2], "documents a second", [("read_per_second", "read (new and re-read)"), ("stored_per_second", "stored (new)")]),
         (axes[1][2], "fetch to recorded p99 (ms)", [("pipeline_p99_ms", "per document")]),
+        (axes[0][3], "machine: cores kept busy", [("swarm_cores", "tge-swarm run"), ("harness_cores", "bench harness"), ("other_cores", "every other process")]),
+        (axes[1][3], "machine: % of the cores' time", [("iowait_percent", "waiting on I/O"), ("steal_percent", "stolen by the hypervisor")]),
     ]
     count = len(samples)
     for axis, title, lines in panels:

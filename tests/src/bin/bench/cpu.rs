@@ -27,6 +27,62 @@ fn read(pid: &str) -> Option<(String, f64)> {
     Some((command, ticks / USER_HZ))
 }
 
+/// Seconds of CPU one process has used so far (its own and its reaped children's), 0 when
+/// it is gone.
+pub fn process_seconds(pid: u32) -> f64 {
+    read(&pid.to_string()).map_or(0.0, |(_, seconds)| seconds)
+}
+
+/// The machine's CPU time so far, in seconds summed over its cores, from the first line of
+/// `/proc/stat`: what the soak samples each minute to tell the machine's other load, and a
+/// hypervisor's (steal), from the swarm's own.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Machine {
+    /// Every state's time.
+    pub total: f64,
+    /// Idle, waiting for I/O excluded.
+    pub idle: f64,
+    /// Idle while some I/O was outstanding.
+    pub iowait: f64,
+    /// Taken by the hypervisor for other guests.
+    pub steal: f64,
+}
+
+impl Machine {
+    /// Reads `/proc/stat` now; `None` off Linux or if its first line is not the `cpu` total.
+    pub fn now() -> Option<Self> {
+        Self::parse(&std::fs::read_to_string("/proc/stat").ok()?)
+    }
+
+    /// Parses the text of `/proc/stat`: `cpu  user nice system idle iowait irq softirq
+    /// steal guest guest_nice` in `USER_HZ` ticks (guest time is already in user time).
+    fn parse(stat: &str) -> Option<Self> {
+        let line = stat.lines().next()?.strip_prefix("cpu ")?;
+        let ticks: Vec<f64> = line
+            .split_whitespace()
+            .map(|field| field.parse::<f64>().ok())
+            .collect::<Option<_>>()?;
+        let at = |index: usize| ticks.get(index).copied().unwrap_or(0.0) / USER_HZ;
+        Some(Self {
+            total: (0..8).map(at).sum(),
+            idle: at(3),
+            iowait: at(4),
+            steal: at(7),
+        })
+    }
+
+    /// Between `self` (earlier) and `later`: the cores kept busy (not idle, not waiting on
+    /// I/O, not stolen), and the shares of all cores' time spent waiting on I/O and stolen.
+    pub fn since(&self, later: &Self, seconds: f64) -> (f64, f64, f64) {
+        let total = (later.total - self.total).max(f64::MIN_POSITIVE);
+        let idle = later.idle - self.idle;
+        let iowait = later.iowait - self.iowait;
+        let steal = later.steal - self.steal;
+        let busy = total - idle - iowait - steal;
+        (busy / seconds, iowait / total, steal / total)
+    }
+}
+
 /// Seconds of CPU used so far: each swarm process by name, every process named `postgres`
 /// and every `redis-server` together, and this harness.
 pub fn snapshot(processes: &[Process]) -> Vec<(String, f64)> {
@@ -86,4 +142,27 @@ pub fn profile(
         "ceiling_docs_per_second": round(cores * 1e6 / per_document.max(f64::MIN_POSITIVE)),
         "note": "CPU time from /proc/<pid>/stat (utime+stime+cutime+cstime) around the timed run, divided by its documents; the ceiling is what the cores give at that cost if every one were busy",
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Machine;
+
+    #[test]
+    fn the_machine_line_of_proc_stat_is_read_in_seconds_and_shares() {
+        let earlier = Machine::parse("cpu  100 0 100 700 50 0 0 50 0 0\ncpu0 1 2 3\n").unwrap();
+        assert_eq!(earlier.total, 10.0);
+        assert_eq!(
+            (earlier.idle, earlier.iowait, earlier.steal),
+            (7.0, 0.5, 0.5)
+        );
+        // A minute later on two cores: 120 s in all, 30 of them busy, 6 waiting, 12 stolen.
+        let later = Machine::parse("cpu  2100 0 1100 7900 650 0 0 1250 0 0\n").unwrap();
+        let (busy_cores, iowait, steal) = earlier.since(&later, 60.0);
+        assert!((busy_cores - 0.5).abs() < 1e-9, "{busy_cores}");
+        assert!((iowait - 0.05).abs() < 1e-9, "{iowait}");
+        assert!((steal - 0.1).abs() < 1e-9, "{steal}");
+        assert_eq!(Machine::parse("intr 1 2 3\n"), None);
+        assert_eq!(Machine::parse("cpu  1 two 3\n"), None);
+    }
 }

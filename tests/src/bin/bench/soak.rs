@@ -22,7 +22,10 @@
 //!   of a batch, `stage="quality"`) and of fetch-to-recorded (`stage="pipeline"`), from the
 //!   process' histograms (linear within a bucket, as Prometheus' `histogram_quantile`),
 //!   documents read and stored a second, events created and merged, duplicates dropped,
-//!   rows deleted by retention, queued work.
+//!   rows deleted by retention, queued work; and the machine's load beside them (from
+//!   `/proc`): the cores the swarm kept busy, the harness's, those of every other process,
+//!   and the shares of the cores' time spent waiting on I/O and stolen by a hypervisor, so an
+//!   episode the machine caused can be told apart from the swarm's own.
 //! * Flat: the mean of the last quarter's samples within 15 % of the second quarter's, for
 //!   RSS, store size, API p99 and recording p99. The second quarter starts after [`KEPT`]
 //!   only with `--soak-minutes` of 40 or more.
@@ -40,6 +43,7 @@ use axum::routing::get;
 use chrono::Utc;
 use serde_json::{Value, json};
 
+use crate::cpu::{Machine, process_seconds};
 use crate::process::{Process, free_port, metric_sum, wait_http, write_config};
 use crate::{Options, bench_config, quantile_ms, round};
 
@@ -326,12 +330,28 @@ pub fn figure(options: &Options) -> Value {
 
         let started = Instant::now();
         let mut before = http.get(&metrics_url).send().await.unwrap().text().await.unwrap();
+        let swarm_pid = swarm.child.id();
+        let mut machine_before = Machine::now();
+        let mut cpu_before = (process_seconds(swarm_pid), process_seconds(std::process::id()));
+        let mut sampled_at = Instant::now();
         let mut samples = Vec::new();
         for minute in 1..=minutes {
             tokio::time::sleep_until((started + Duration::from_secs(60 * minute as u64)).into()).await;
             swarm.check_alive(dir.path());
             let now = http.get(&metrics_url).send().await.unwrap().text().await.unwrap();
             let taken = std::mem::take(&mut *load.lock().unwrap());
+            // The machine's minute: who kept the cores busy, and how much was waited or stolen.
+            let wall = sampled_at.elapsed().as_secs_f64();
+            sampled_at = Instant::now();
+            let machine_now = Machine::now();
+            let cpu_now = (process_seconds(swarm_pid), process_seconds(std::process::id()));
+            let swarm_cores = (cpu_now.0 - cpu_before.0) / wall;
+            let harness_cores = (cpu_now.1 - cpu_before.1) / wall;
+            let (busy_cores, iowait, steal) = match (machine_before, machine_now) {
+                (Some(earlier), Some(later)) => earlier.since(&later, wall),
+                _ => (f64::NAN, f64::NAN, f64::NAN),
+            };
+            (machine_before, cpu_before) = (machine_now, cpu_now);
             let mut healthz = taken.healthz;
             healthz.sort_unstable();
             // Every filter's answers together, and each apart.
@@ -381,6 +401,11 @@ pub fn figure(options: &Options) -> Value {
                 "events_merged": delta("tge_swarm_events_merged_total", ""),
                 "retention_deleted": delta("tge_swarm_retention_deleted_total", ""),
                 "queued": metric_sum(&now, "tge_swarm_queue_depth", "state=\"ready\""),
+                "swarm_cores": round(swarm_cores),
+                "harness_cores": round(harness_cores),
+                "other_cores": round((busy_cores - swarm_cores - harness_cores).max(0.0)),
+                "iowait_percent": round(iowait * 100.0),
+                "steal_percent": round(steal * 100.0),
             });
             eprintln!("bench: soak {sample}");
             samples.push(sample);
