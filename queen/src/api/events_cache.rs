@@ -124,6 +124,10 @@ impl EventsCache {
             pages.bytes = 0;
             pages.generation = generation;
         }
+        if body.len() > MAX_BYTES {
+            // Never held: served from the store each time, without evicting the others.
+            return;
+        }
         if let Some(replaced) = pages.map.remove(&key) {
             pages.bytes -= replaced.body.len();
         }
@@ -135,9 +139,6 @@ impl EventsCache {
                 pages.map.clear();
                 pages.bytes = 0;
             }
-        }
-        if body.len() > MAX_BYTES {
-            return;
         }
         pages.bytes += body.len();
         pages.map.insert(
@@ -245,10 +246,12 @@ mod tests {
         let held: usize = pages.map.values().map(|entry| entry.body.len()).sum();
         assert_eq!(pages.bytes, held);
         drop(pages);
-        // A page larger than the whole budget is served from the store, never held.
+        // A page larger than the whole budget is served from the store, never held, and
+        // leaves the pages held alone.
         let huge = Bytes::from(vec![b' '; MAX_BYTES + 1]);
         cache.put("huge".into(), cache.generation(), huge);
         assert_eq!(cache.get("huge"), None);
+        assert_eq!(cache.get("k9"), Some(Bytes::from_static(b"[]")));
     }
 
     #[test]

@@ -289,8 +289,6 @@ async fn postgres_store_contract() {
     .await;
 }
 
-/// `migrator` with only the migrations before the one whose description holds `description`
-/// (the store's open then runs that one and those after it, on what the test wrote).
 /// A SQLite file at `path` migrated up to the migration named `description` (not run), with
 /// `rows` written: a store as an older release left it.
 pub async fn older_sqlite(
@@ -326,6 +324,8 @@ pub async fn older_postgres(description: &str, rows: &[&'static str]) -> (String
     (url, pool)
 }
 
+/// `migrator` with only the migrations before the one whose description holds `description`
+/// (the store's open then runs that one and those after it, on what the test wrote).
 pub fn migrations_before(
     mut migrator: sqlx::migrate::Migrator,
     description: &str,
