@@ -17,6 +17,8 @@
 //!   default rate) are never deleted, and the store grows by them.
 //! * Load on the API: ten `GET /api/v1/events` a second over varied filters (the shipped page
 //!   cache on), each followed by `GET /healthz`, the baseline.
+//! * The scalable kinds (scraping, keyword, data quality) held at one actor each, so the hour
+//!   measures one configuration (see [`pin_scalable_kinds`]); each sample says how many ran.
 //! * Each minute: RSS, the store's bytes on disk (database, WAL and shared memory), the p50
 //!   and p99 of the API requests of that minute, the p99 of recording a document (its share
 //!   of a batch, `stage="quality"`) and of fetch-to-recorded (`stage="pipeline"`), from the
@@ -42,6 +44,7 @@ use axum::Router;
 use axum::routing::get;
 use chrono::Utc;
 use serde_json::{Value, json};
+use swarm_shared::config::Config;
 
 use crate::cpu::{Machine, process_seconds};
 use crate::process::{Process, free_port, metric_sum, wait_http, write_config};
@@ -243,6 +246,28 @@ fn mean(samples: &[Value], key: &str, from: usize, to: usize) -> f64 {
     values.iter().sum::<f64>() / values.len().max(1) as f64
 }
 
+/// The kinds the supervisor scales on a backlog, each held at one actor for the hour.
+///
+/// Unpinned, a soak measured the autoscaler as much as the store: a backlog of a
+/// few seconds at minute 8 (2,930 documents queued) made the supervisor start a second
+/// keyword and a second data quality actor, and it stopped them again 15 minutes later.
+/// Two data quality actors on SQLite's one writer wait for each other's transactions and
+/// split the stream into smaller batches, so the recording share of a document (a batch's
+/// time, waits included, over its size) stood at 2.2-2.5 ms while they ran and at 0.3-0.9 ms
+/// before and after: a step in the second quarter that the store's growth did not cause
+/// (BENCHMARKS.md, the soak of 2026-12-07, 15:08).
+fn pin_scalable_kinds(config: &mut Config) {
+    for kind in SCALABLE_KINDS {
+        let mut pinned = toml::Table::new();
+        pinned.insert("min_replicas".into(), toml::Value::Integer(1));
+        pinned.insert("max_replicas".into(), toml::Value::Integer(1));
+        config.supervision.kinds.insert((*kind).into(), pinned);
+    }
+}
+
+/// The kinds with `tge_swarm_desired_replicas`: the ones the supervisor may scale.
+const SCALABLE_KINDS: &[&str] = &["scraping", "keyword", "data-quality"];
+
 pub fn figure(options: &Options) -> Value {
     let minutes = options.soak_minutes;
     let sources = options.soak_sources;
@@ -258,6 +283,7 @@ pub fn figure(options: &Options) -> Value {
     config.retention.fingerprints = KEPT;
     config.retention.interval = Duration::from_secs(30);
     config.quality.merge_window = KEPT;
+    pin_scalable_kinds(&mut config);
     // Feeds list their newest FEED_ITEMS: a poll must find fewer new ones than that, or
     // items are never read.
     let per_poll = options.soak_rate / sources as f64 * POLL.as_secs_f64();
@@ -401,6 +427,7 @@ pub fn figure(options: &Options) -> Value {
                 "events_merged": delta("tge_swarm_events_merged_total", ""),
                 "retention_deleted": delta("tge_swarm_retention_deleted_total", ""),
                 "queued": metric_sum(&now, "tge_swarm_queue_depth", "state=\"ready\""),
+                "actors": SCALABLE_KINDS.iter().map(|kind| ((*kind).to_owned(), json!(metric_sum(&now, "tge_swarm_desired_replicas", &format!("kind=\"{kind}\""))))).collect::<serde_json::Map<String, Value>>(),
                 "swarm_cores": round(swarm_cores),
                 "harness_cores": round(harness_cores),
                 "other_cores": round((busy_cores - swarm_cores - harness_cores).max(0.0)),
