@@ -2,7 +2,6 @@
 //! stage that limits the pipeline and recommend scaling it, or scaling an idle kind down.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use swarm_shared::channels::{QUEUE_CLASSIFY, QUEUE_QUALITY, QUEUE_SCRAPE};
 use swarm_shared::domain::AgentKind;
@@ -30,22 +29,12 @@ pub fn consumer_of(queue: &str) -> Option<AgentKind> {
     }
 }
 
-/// Inputs: ready depth per queue, summed stats per kind, instances per kind, the backlog
-/// threshold, and `drains_within`: the time until the next analysis.
-///
-/// A backlog over the threshold that its consumer drains within `drains_within` at its
-/// current rate is a burst the consumer keeps up with, not a bottleneck: feeds polled on a
-/// schedule deliver their documents in bursts (in the soak, 500 feeds polled every 15 s
-/// queued 2,200-2,800 documents at a time, gone 5 s later), and analyses that caught a burst
-/// made the supervisor start a second keyword and a second data quality actor, which added
-/// nothing but contention (BENCHMARKS.md, the soak of 2026-12-07, 15:08).
-/// A backlog that outlasts the interval at the current rate is one more actors could help.
+/// Inputs: ready depth per queue, summed stats per kind, and instances per kind.
 pub fn analyse(
     depths: &BTreeMap<String, QueueDepth>,
     stats: &BTreeMap<AgentKind, AgentStats>,
     instances: &BTreeMap<AgentKind, u32>,
     backlog_threshold: u64,
-    drains_within: Duration,
 ) -> Recommendation {
     // The worst backlog relative to the consumer's drain rate limits the pipeline.
     let mut worst: Option<(AgentKind, u64, f64)> = None;
@@ -61,9 +50,6 @@ pub fn analyse(
             .map_or(0.0, |s| s.throughput_per_s)
             .max(0.1);
         let drain_seconds = depth.ready as f64 / rate;
-        if drain_seconds <= drains_within.as_secs_f64() {
-            continue;
-        }
         if worst.is_none_or(|(_, _, seconds)| drain_seconds > seconds) {
             worst = Some((kind, depth.ready, drain_seconds));
         }
@@ -142,48 +128,13 @@ mod tests {
             // the slower drain wins even with fewer items
             (
                 vec![
-                    (QUEUE_CLASSIFY, depth(50000, 0)),
+                    (QUEUE_CLASSIFY, depth(5000, 0)),
                     (QUEUE_QUALITY, depth(2000, 0)),
                 ],
                 vec![(AgentKind::Keyword, 1000.0), (AgentKind::DataQuality, 10.0)],
                 vec![],
                 Some(AgentKind::DataQuality),
                 "scale_up",
-            ),
-            // a burst drained before the next analysis (2,500 at 660/s: about 4 s of 30 s)
-            (
-                vec![(QUEUE_CLASSIFY, depth(2500, 0))],
-                vec![(AgentKind::Keyword, 660.0)],
-                vec![],
-                None,
-                "none",
-            ),
-            // the same backlog at a tenth of the rate outlasts the interval
-            (
-                vec![(QUEUE_CLASSIFY, depth(2500, 0))],
-                vec![(AgentKind::Keyword, 66.0)],
-                vec![],
-                Some(AgentKind::Keyword),
-                "scale_up",
-            ),
-            // a burst one consumer keeps up with beside a backlog another does not
-            (
-                vec![
-                    (QUEUE_CLASSIFY, depth(2500, 0)),
-                    (QUEUE_QUALITY, depth(1500, 0)),
-                ],
-                vec![(AgentKind::Keyword, 660.0), (AgentKind::DataQuality, 40.0)],
-                vec![],
-                Some(AgentKind::DataQuality),
-                "scale_up",
-            ),
-            // a burst being drained is no reason to scale down either
-            (
-                vec![(QUEUE_CLASSIFY, depth(2500, 0))],
-                vec![(AgentKind::Keyword, 660.0)],
-                vec![(AgentKind::Keyword, 2)],
-                None,
-                "none",
             ),
             (
                 vec![(QUEUE_QUALITY, depth(0, 0))],
@@ -205,7 +156,7 @@ mod tests {
             let depths = depths.into_iter().map(|(q, d)| (q.to_owned(), d)).collect();
             let stats = stats.into_iter().map(|(k, r)| (k, rate(r))).collect();
             let instances = instances.into_iter().collect();
-            let got = analyse(&depths, &stats, &instances, 1000, Duration::from_secs(30));
+            let got = analyse(&depths, &stats, &instances, 1000);
             assert_eq!(got.bottleneck, bottleneck, "case {index}");
             assert_eq!(got.action, action, "case {index}");
         }

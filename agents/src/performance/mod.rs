@@ -151,7 +151,6 @@ async fn analyse(state: &mut PerformanceState) {
         &per_kind,
         &instances,
         ctx.config.performance.backlog_threshold,
-        ctx.config.performance.interval,
     );
     telemetry::recommendation(recommendation.bottleneck, recommendation.action);
     let now = Utc::now();
