@@ -18,7 +18,8 @@
 //! * Load on the API: ten `GET /api/v1/events` a second over varied filters (the shipped page
 //!   cache on), each followed by `GET /healthz`, the baseline.
 //! * The scalable kinds (scraping, keyword, data quality) held at one actor each, so the hour
-//!   measures one configuration (see [`pin_scalable_kinds`]); each sample says how many ran.
+//!   measures one configuration (see [`pin_scalable_kinds`]); each sample records the
+//!   supervisor's desired replicas of each.
 //! * Each minute: RSS, the store's bytes on disk (database, WAL and shared memory), the p50
 //!   and p99 of the API requests of that minute, the p99 of recording a document (its share
 //!   of a batch, `stage="quality"`) and of fetch-to-recorded (`stage="pipeline"`), from the
@@ -248,8 +249,8 @@ fn mean(samples: &[Value], key: &str, from: usize, to: usize) -> f64 {
 
 /// The kinds the supervisor scales on a backlog, each held at one actor for the hour.
 ///
-/// Unpinned, a soak measured the autoscaler as much as the store: a backlog of a
-/// few seconds at minute 8 (2,930 documents queued) made the supervisor start a second
+/// Unpinned, a soak measured the autoscaler as much as the store: a burst of polled feeds
+/// at minute 8 (2,000-2,900 documents queued, gone seconds later) made the supervisor start a second
 /// keyword and a second data quality actor, and it stopped them again 15 minutes later.
 /// Two data quality actors on SQLite's one writer wait for each other's transactions and
 /// split the stream into smaller batches, so the recording share of a document (a batch's
@@ -257,6 +258,10 @@ fn mean(samples: &[Value], key: &str, from: usize, to: usize) -> f64 {
 /// before and after: a step in the second quarter that the store's growth did not cause
 /// (BENCHMARKS.md, the soak of 2026-12-07, 15:08).
 fn pin_scalable_kinds(config: &mut Config) {
+    // The starting counts too: the supervisor does not bring them inside its bounds.
+    config.scraping.replicas = 1;
+    config.detection.replicas = 1;
+    config.quality.replicas = 1;
     for kind in SCALABLE_KINDS {
         let mut pinned = toml::Table::new();
         pinned.insert("min_replicas".into(), toml::Value::Integer(1));
