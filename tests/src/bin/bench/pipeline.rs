@@ -299,13 +299,16 @@ async fn run_through(config: Config, paths: &[PathBuf]) -> (swarm_queen::Swarm, 
 pub fn pin_quality_actors(config: &mut Config, actors: u32, partitions: u32) {
     config.quality.replicas = actors;
     config.quality.partitions = partitions;
+    pin_kind(config, "data-quality", actors);
+}
+
+/// Holds the supervisor's replicas of `kind` at `actors` (its `min_replicas` and
+/// `max_replicas`); the kind's starting count is the caller's to set.
+pub fn pin_kind(config: &mut Config, kind: &str, actors: u32) {
     let mut pinned = toml::Table::new();
     pinned.insert("min_replicas".into(), toml::Value::Integer(actors.into()));
     pinned.insert("max_replicas".into(), toml::Value::Integer(actors.into()));
-    config
-        .supervision
-        .kinds
-        .insert("data-quality".into(), pinned);
+    config.supervision.kinds.insert(kind.into(), pinned);
 }
 
 /// Documents a second through a fresh embedded swarm with `actors` data quality actors on

@@ -263,10 +263,7 @@ fn pin_scalable_kinds(config: &mut Config) {
     config.detection.replicas = 1;
     config.quality.replicas = 1;
     for kind in SCALABLE_KINDS {
-        let mut pinned = toml::Table::new();
-        pinned.insert("min_replicas".into(), toml::Value::Integer(1));
-        pinned.insert("max_replicas".into(), toml::Value::Integer(1));
-        config.supervision.kinds.insert((*kind).into(), pinned);
+        crate::pipeline::pin_kind(config, kind, 1);
     }
 }
 
@@ -411,6 +408,13 @@ pub fn figure(options: &Options) -> Value {
             let events_total = metric_sum(&now, "tge_swarm_events_created_total", "");
             let quality = "stage=\"quality\"";
             let pipeline = "stage=\"pipeline\"";
+            let actors: serde_json::Map<String, Value> = SCALABLE_KINDS
+                .iter()
+                .map(|kind| {
+                    let desired = metric_sum(&now, "tge_swarm_desired_replicas", &format!("kind=\"{kind}\""));
+                    ((*kind).to_owned(), json!(desired))
+                })
+                .collect();
             let sample = json!({
                 "minute": minute,
                 "rss_mb": round(swarm.rss() as f64 / MB),
@@ -432,7 +436,7 @@ pub fn figure(options: &Options) -> Value {
                 "events_merged": delta("tge_swarm_events_merged_total", ""),
                 "retention_deleted": delta("tge_swarm_retention_deleted_total", ""),
                 "queued": metric_sum(&now, "tge_swarm_queue_depth", "state=\"ready\""),
-                "actors": SCALABLE_KINDS.iter().map(|kind| ((*kind).to_owned(), json!(metric_sum(&now, "tge_swarm_desired_replicas", &format!("kind=\"{kind}\""))))).collect::<serde_json::Map<String, Value>>(),
+                "actors": actors,
                 "swarm_cores": round(swarm_cores),
                 "harness_cores": round(harness_cores),
                 "other_cores": round((busy_cores - swarm_cores - harness_cores).max(0.0)),
