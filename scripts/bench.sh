@@ -7,7 +7,7 @@
 #                    [--faults N] [--footprint-docs N] [--retention-docs N] [--events-docs N]
 #                    [--seconds N] [--out FILE]
 #   The soak (an hour; only when named: --only soak [--soak-minutes N] [--soak-sources N]
-#   [--soak-rate DOCS_PER_S]) also draws target/bench/soak.png with python3-matplotlib.
+#   [--soak-rate DOCS_PER_S] [--soak-pin]) also draws target/bench/soak.png with python3-matplotlib.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

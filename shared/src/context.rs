@@ -163,6 +163,7 @@ impl AgentContext {
 pub struct StatsWindow {
     processed_total: u64,
     errors_total: u64,
+    busy_total: Duration,
     window_items: u64,
     window_busy: Duration,
     window_start: Instant,
@@ -176,6 +177,7 @@ impl StatsWindow {
         StatsWindow {
             processed_total: 0,
             errors_total: 0,
+            busy_total: Duration::ZERO,
             window_items: 0,
             window_busy: Duration::ZERO,
             window_start: Instant::now(),
@@ -188,6 +190,7 @@ impl StatsWindow {
     pub fn record(&mut self, items: u64, errors: u64, busy: Duration) {
         self.processed_total += items;
         self.errors_total += errors;
+        self.busy_total += busy;
         self.window_items += items;
         self.window_busy += busy;
     }
@@ -206,6 +209,7 @@ impl StatsWindow {
             errors: self.errors_total,
             mean_latency_ms,
             throughput_per_s: self.window_items as f64 / elapsed,
+            busy_ms: u64::try_from(self.busy_total.as_millis()).unwrap_or(u64::MAX),
             queue: self.queue.clone(),
             restarts: self.restarts,
             cpu_percent: load.cpu_percent,

@@ -19,6 +19,10 @@ pub struct AgentStats {
     pub mean_latency_ms: f64,
     /// Items processed per second over the last heartbeat period.
     pub throughput_per_s: f64,
+    /// Time spent working since start, milliseconds: with `processed`, how busy the actor
+    /// was between any two heartbeats, whatever happened inside each period.
+    #[serde(default)]
+    pub busy_ms: u64,
     /// The queue this actor consumes, if any.
     pub queue: Option<String>,
     /// Times the host supervisor has restarted this actor.

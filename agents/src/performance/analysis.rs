@@ -2,6 +2,9 @@
 //! stage that limits the pipeline and recommend scaling it, or scaling an idle kind down.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use swarm_shared::channels::{QUEUE_CLASSIFY, QUEUE_QUALITY, QUEUE_SCRAPE};
 use swarm_shared::domain::AgentKind;
@@ -29,15 +32,112 @@ pub fn consumer_of(queue: &str) -> Option<AgentKind> {
     }
 }
 
-/// Inputs: ready depth per queue, summed stats per kind, and instances per kind.
+/// Share of its time a kind must have spent working for a backlog to count as its limit
+/// whatever the backlog's size: a kind this busy is saturated, not catching up on a burst.
+pub const SATURATED: f64 = 0.8;
+
+/// One actor's cumulative counters at one heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Counters {
+    /// Items processed since the actor started.
+    pub processed: u64,
+    /// Time spent working since the actor started, milliseconds.
+    pub busy_ms: u64,
+    /// When the heartbeat was sent.
+    pub at: DateTime<Utc>,
+}
+
+impl Counters {
+    /// The counters a heartbeat carries.
+    pub fn of(stats: &AgentStats, at: DateTime<Utc>) -> Self {
+        Counters {
+            processed: stats.processed,
+            busy_ms: stats.busy_ms,
+            at,
+        }
+    }
+}
+
+/// How one actor worked between two heartbeats.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ActorLoad {
+    /// Items it finished.
+    pub items: u64,
+    /// Seconds it spent working.
+    pub busy_s: f64,
+    /// Seconds between the two heartbeats.
+    pub wall_s: f64,
+}
+
+impl ActorLoad {
+    /// The load between an earlier and a later heartbeat; none when they are not in order or
+    /// the counters went back (the actor restarted in between and counts from zero again).
+    pub fn between(earlier: &Counters, later: &Counters) -> Option<Self> {
+        let wall_s = (later.at - earlier.at).as_seconds_f64();
+        if wall_s <= 0.0 || later.processed < earlier.processed || later.busy_ms < earlier.busy_ms {
+            return None;
+        }
+        Some(ActorLoad {
+            items: later.processed - earlier.processed,
+            busy_s: (later.busy_ms - earlier.busy_ms) as f64 / 1000.0,
+            wall_s,
+        })
+    }
+}
+
+/// How a kind worked over the last analysis interval, from its actors' loads.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct KindLoad {
+    /// Actors with a load.
+    pub instances: u32,
+    /// Mean share of wall time they spent working, 0 to 1.
+    pub utilization: f64,
+    /// Items a second they finish together while all work; none if they finished nothing.
+    pub capacity_per_s: Option<f64>,
+}
+
+impl KindLoad {
+    /// The kind's load from its actors' loads.
+    pub fn of(loads: &[ActorLoad]) -> Self {
+        let instances = u32::try_from(loads.len()).unwrap_or(u32::MAX);
+        if loads.is_empty() {
+            return KindLoad::default();
+        }
+        let utilization = loads
+            .iter()
+            .map(|load| (load.busy_s / load.wall_s).min(1.0))
+            .sum::<f64>()
+            / loads.len() as f64;
+        let items: u64 = loads.iter().map(|load| load.items).sum();
+        let busy_s: f64 = loads.iter().map(|load| load.busy_s).sum();
+        let capacity_per_s =
+            (items > 0 && busy_s > 0.0).then(|| items as f64 / busy_s * f64::from(instances));
+        KindLoad {
+            instances,
+            utilization,
+            capacity_per_s,
+        }
+    }
+}
+
+/// Inputs: ready depth per queue, each kind's load over the last interval, instances per kind
+/// (for scaling down), the backlog threshold and the analysis interval.
+///
+/// A queue at or above the threshold names its consumer the bottleneck only when the consumer
+/// is short of capacity: it was busy [`SATURATED`] of the time, or the backlog would take it
+/// longer than one interval to clear working flat out. A burst its actors clear in seconds,
+/// idle the rest of the time, is not a reason to add one; a queue held full by a saturated
+/// kind is, whatever its rate over any one heartbeat period. A kind that finished nothing
+/// while its queue waited is stalled, which the supervisor's hang checks handle, not scaling.
 pub fn analyse(
     depths: &BTreeMap<String, QueueDepth>,
-    stats: &BTreeMap<AgentKind, AgentStats>,
+    loads: &BTreeMap<AgentKind, KindLoad>,
     instances: &BTreeMap<AgentKind, u32>,
     backlog_threshold: u64,
+    interval: Duration,
 ) -> Recommendation {
-    // The worst backlog relative to the consumer's drain rate limits the pipeline.
-    let mut worst: Option<(AgentKind, u64, f64)> = None;
+    // Of the kinds short of capacity, the one with the longest drain limits the pipeline.
+    let mut worst: Option<(AgentKind, u64, KindLoad, f64)> = None;
     for (queue, depth) in depths {
         let Some(kind) = consumer_of(queue) else {
             continue;
@@ -45,21 +145,27 @@ pub fn analyse(
         if depth.ready < backlog_threshold {
             continue;
         }
-        let rate = stats
-            .get(&kind)
-            .map_or(0.0, |s| s.throughput_per_s)
-            .max(0.1);
-        let drain_seconds = depth.ready as f64 / rate;
-        if worst.is_none_or(|(_, _, seconds)| drain_seconds > seconds) {
-            worst = Some((kind, depth.ready, drain_seconds));
+        let Some(load) = loads.get(&kind).copied() else {
+            continue;
+        };
+        let Some(capacity) = load.capacity_per_s else {
+            continue;
+        };
+        let drain_seconds = depth.ready as f64 / capacity;
+        let short = load.utilization >= SATURATED || drain_seconds > interval.as_secs_f64();
+        if short && worst.is_none_or(|(_, _, _, seconds)| drain_seconds > seconds) {
+            worst = Some((kind, depth.ready, load, drain_seconds));
         }
     }
-    if let Some((kind, ready, seconds)) = worst {
+    if let Some((kind, ready, load, seconds)) = worst {
         return Recommendation {
             bottleneck: Some(kind),
             action: "scale_up",
             reason: format!(
-                "{ready} items waiting for {kind}; about {seconds:.0}s to drain at the current rate"
+                "{ready} items waiting for {kind}; its {} instances worked {:.0}% of the time \
+                 and need about {seconds:.0}s to clear them",
+                load.instances,
+                load.utilization * 100.0
             ),
         };
     }
@@ -80,7 +186,7 @@ pub fn analyse(
     Recommendation {
         bottleneck: None,
         action: "none",
-        reason: "no backlog above the threshold".into(),
+        reason: "no kind short of capacity for its backlog".into(),
     }
 }
 
@@ -92,17 +198,18 @@ mod tests {
         QueueDepth { ready, pending }
     }
 
-    fn rate(throughput_per_s: f64) -> AgentStats {
-        AgentStats {
-            throughput_per_s,
-            ..AgentStats::default()
+    fn load(instances: u32, utilization: f64, capacity_per_s: Option<f64>) -> KindLoad {
+        KindLoad {
+            instances,
+            utilization,
+            capacity_per_s,
         }
     }
 
-    /// (queue depths, throughput per kind, instances per kind, expected bottleneck, expected action)
+    /// (queue depths, load per kind, instances per kind, expected bottleneck, expected action)
     type Case = (
         Vec<(&'static str, QueueDepth)>,
-        Vec<(AgentKind, f64)>,
+        Vec<(AgentKind, KindLoad)>,
         Vec<(AgentKind, u32)>,
         Option<AgentKind>,
         &'static str,
@@ -111,31 +218,71 @@ mod tests {
     #[test]
     fn table() {
         let cases: Vec<Case> = vec![
+            // 0: below the threshold
             (
                 vec![(QUEUE_CLASSIFY, depth(10, 0))],
-                vec![],
+                vec![(AgentKind::Keyword, load(1, 1.0, Some(10.0)))],
                 vec![],
                 None,
                 "none",
             ),
+            // 1: a burst (every poll queues 2,800 documents), cleared in a second by actors
+            // idle 94% of the time
+            (
+                vec![(QUEUE_CLASSIFY, depth(2800, 0))],
+                vec![(AgentKind::Keyword, load(1, 0.06, Some(3000.0)))],
+                vec![],
+                None,
+                "none",
+            ),
+            // 2: a queue held at max_backlog by a saturated kind, fast enough to clear it
+            // within the interval if nothing else came in
+            (
+                vec![(QUEUE_QUALITY, depth(10_000, 50))],
+                vec![(AgentKind::DataQuality, load(1, 0.97, Some(1100.0)))],
+                vec![],
+                Some(AgentKind::DataQuality),
+                "scale_up",
+            ),
+            // 3: not saturated, but a backlog that needs longer than an interval to clear
             (
                 vec![(QUEUE_CLASSIFY, depth(5000, 10))],
-                vec![(AgentKind::Keyword, 100.0)],
+                vec![(AgentKind::Keyword, load(2, 0.3, Some(100.0)))],
                 vec![],
                 Some(AgentKind::Keyword),
                 "scale_up",
             ),
-            // the slower drain wins even with fewer items
+            // 4: of two kinds short of capacity, the slower drain wins with fewer items
             (
                 vec![
                     (QUEUE_CLASSIFY, depth(5000, 0)),
                     (QUEUE_QUALITY, depth(2000, 0)),
                 ],
-                vec![(AgentKind::Keyword, 1000.0), (AgentKind::DataQuality, 10.0)],
+                vec![
+                    (AgentKind::Keyword, load(1, 0.9, Some(1000.0))),
+                    (AgentKind::DataQuality, load(1, 0.9, Some(10.0))),
+                ],
                 vec![],
                 Some(AgentKind::DataQuality),
                 "scale_up",
             ),
+            // 5: a kind that finished nothing while its queue waited is stalled, not short
+            (
+                vec![(QUEUE_QUALITY, depth(5000, 100))],
+                vec![(AgentKind::DataQuality, load(1, 0.0, None))],
+                vec![],
+                None,
+                "none",
+            ),
+            // 6: no actor of the kind has reported twice yet
+            (
+                vec![(QUEUE_SCRAPE, depth(5000, 0))],
+                vec![],
+                vec![],
+                None,
+                "none",
+            ),
+            // 7: several instances and nothing queued
             (
                 vec![(QUEUE_QUALITY, depth(0, 0))],
                 vec![],
@@ -143,6 +290,7 @@ mod tests {
                 None,
                 "scale_down",
             ),
+            // 8: items still taken
             (
                 vec![(QUEUE_QUALITY, depth(0, 2))],
                 vec![],
@@ -151,14 +299,62 @@ mod tests {
                 "none",
             ),
         ];
-        for (index, (depths, stats, instances, bottleneck, action)) in cases.into_iter().enumerate()
+        for (index, (depths, loads, instances, bottleneck, action)) in cases.into_iter().enumerate()
         {
             let depths = depths.into_iter().map(|(q, d)| (q.to_owned(), d)).collect();
-            let stats = stats.into_iter().map(|(k, r)| (k, rate(r))).collect();
+            let loads = loads.into_iter().collect();
             let instances = instances.into_iter().collect();
-            let got = analyse(&depths, &stats, &instances, 1000);
-            assert_eq!(got.bottleneck, bottleneck, "case {index}");
-            assert_eq!(got.action, action, "case {index}");
+            let got = analyse(&depths, &loads, &instances, 1000, Duration::from_secs(30));
+            assert_eq!(got.bottleneck, bottleneck, "case {index}: {}", got.reason);
+            assert_eq!(got.action, action, "case {index}: {}", got.reason);
         }
+    }
+
+    fn counters(processed: u64, busy_ms: u64, second: i64) -> Counters {
+        Counters {
+            processed,
+            busy_ms,
+            at: DateTime::from_timestamp(1_800_000_000 + second, 0).unwrap(),
+        }
+    }
+
+    #[test]
+    fn loads_come_from_the_cumulative_counters() {
+        // Saturated for 30 s but idle during its last heartbeat period (throughput 0 in that
+        // heartbeat): the counters still show 29 s of work.
+        let busy =
+            ActorLoad::between(&counters(1000, 4000, 0), &counters(31_000, 33_000, 30)).unwrap();
+        assert_eq!(busy.items, 30_000);
+        assert!((busy.busy_s - 29.0).abs() < 1e-9);
+        assert!((busy.wall_s - 30.0).abs() < 1e-9);
+        // Restarted in between: its counters start from zero again.
+        assert_eq!(
+            ActorLoad::between(&counters(1000, 4000, 0), &counters(10, 20, 30)),
+            None
+        );
+        // The same heartbeat twice, or out of order.
+        assert_eq!(
+            ActorLoad::between(&counters(1000, 4000, 30), &counters(1000, 4000, 30)),
+            None
+        );
+        assert_eq!(
+            ActorLoad::between(&counters(1000, 4000, 30), &counters(2000, 5000, 0)),
+            None
+        );
+
+        let idle = ActorLoad::between(&counters(0, 0, 0), &counters(600, 300, 30)).unwrap();
+        let kind = KindLoad::of(&[busy, idle]);
+        assert_eq!(kind.instances, 2);
+        // (29/30 + 0.3/30) / 2
+        assert!((kind.utilization - 0.4883).abs() < 1e-3, "{kind:?}");
+        // 30,600 items in 29.3 busy seconds, twice (two instances)
+        let capacity = kind.capacity_per_s.unwrap();
+        assert!((capacity - 2.0 * 30_600.0 / 29.3).abs() < 1e-6, "{kind:?}");
+        // Busy more than the wall time (work recorded late) reads as saturated, not more.
+        let late = ActorLoad::between(&counters(0, 0, 0), &counters(10, 45_000, 30)).unwrap();
+        assert!((KindLoad::of(&[late]).utilization - 1.0).abs() < 1e-9);
+        assert_eq!(KindLoad::of(&[]), KindLoad::default());
+        let none = ActorLoad::between(&counters(5, 5, 0), &counters(5, 5, 30)).unwrap();
+        assert_eq!(KindLoad::of(&[none]).capacity_per_s, None);
     }
 }

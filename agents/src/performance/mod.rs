@@ -1,8 +1,13 @@
 //! Performance bottleneck eliminator: collects every actor's heartbeat counters, reads queue
 //! depths, runs the pure [`analysis::analyse`] on an interval and sends the queen its
 //! recommendation (on `agent-communication`), also kept in shared memory (`performance`).
+//! Each kind's load over the interval (how busy its actors were, what they can finish a
+//! second) comes from the cumulative counters of two heartbeats, so a kind's capacity is
+//! judged the same whether its work came steadily or in bursts.
 
 pub mod analysis;
+
+use analysis::{ActorLoad, Counters, KindLoad};
 
 use std::collections::BTreeMap;
 
@@ -41,11 +46,24 @@ pub enum PerformanceMsg {
     Heartbeat,
 }
 
-/// State: the latest counters of every actor.
+/// What the agent knows of one actor.
+#[derive(Debug)]
+struct Tracked {
+    kind: AgentKind,
+    /// Its latest heartbeat's counters, and when it was sent.
+    latest: AgentStats,
+    at: DateTime<Utc>,
+    /// Its counters at the heartbeat the previous analysis used.
+    baseline: Option<Counters>,
+    /// How it worked between that heartbeat and the one before.
+    load: Option<ActorLoad>,
+}
+
+/// State: what the agent knows of every actor.
 #[derive(Debug)]
 pub struct PerformanceState {
     args: PerformanceArgs,
-    latest: BTreeMap<String, (AgentKind, AgentStats, DateTime<Utc>)>,
+    actors: BTreeMap<String, Tracked>,
     presence: Presence,
 }
 
@@ -77,7 +95,7 @@ impl Actor for PerformanceActor {
         });
         Ok(PerformanceState {
             args,
-            latest: BTreeMap::new(),
+            actors: BTreeMap::new(),
             presence,
         })
     }
@@ -106,9 +124,19 @@ impl Actor for PerformanceActor {
                 stats,
                 ..
             }) => {
-                state
-                    .latest
-                    .insert(format!("{node}/{agent_id}"), (kind, stats, at));
+                let tracked = state
+                    .actors
+                    .entry(format!("{node}/{agent_id}"))
+                    .or_insert_with(|| Tracked {
+                        kind,
+                        latest: AgentStats::default(),
+                        at,
+                        baseline: None,
+                        load: None,
+                    });
+                tracked.kind = kind;
+                tracked.latest = stats;
+                tracked.at = at;
             }
             PerformanceMsg::Health(HealthMessage::Lifecycle { .. }) => {}
             PerformanceMsg::Heartbeat => state.presence.heartbeat().await?,
@@ -126,7 +154,7 @@ async fn analyse(state: &mut PerformanceState) {
         Utc::now(),
         swarm_shared::time::times(ctx.config.supervision.heartbeat_interval, 3),
     );
-    state.latest.retain(|_, (_, _, at)| *at >= horizon);
+    state.actors.retain(|_, tracked| tracked.at >= horizon);
 
     let mut depths = BTreeMap::new();
     for queue in QUEUES {
@@ -137,20 +165,37 @@ async fn analyse(state: &mut PerformanceState) {
             Err(err) => tracing::warn!(%queue, error = %err, "reading queue depth failed"),
         }
     }
-    let mut per_kind: BTreeMap<AgentKind, AgentStats> = BTreeMap::new();
+    // Each actor's work since the heartbeat the previous analysis used, from its cumulative
+    // counters: a burst between two heartbeats counts whatever its last period shows.
+    let mut per_kind: BTreeMap<AgentKind, Vec<ActorLoad>> = BTreeMap::new();
     let mut instances: BTreeMap<AgentKind, u32> = BTreeMap::new();
-    for (kind, stats, _) in state.latest.values() {
-        let total = per_kind.entry(*kind).or_default();
-        total.processed += stats.processed;
-        total.errors += stats.errors;
-        total.throughput_per_s += stats.throughput_per_s;
-        *instances.entry(*kind).or_insert(0) += 1;
+    for tracked in state.actors.values_mut() {
+        let now = Counters::of(&tracked.latest, tracked.at);
+        match tracked.baseline {
+            Some(baseline) if now.at > baseline.at => {
+                tracked.load = ActorLoad::between(&baseline, &now);
+                tracked.baseline = Some(now);
+            }
+            Some(_) => {}
+            None => tracked.baseline = Some(now),
+        }
+        per_kind
+            .entry(tracked.kind)
+            .or_default()
+            .extend(tracked.load);
+        *instances.entry(tracked.kind).or_insert(0) += 1;
     }
+    let loads: BTreeMap<AgentKind, KindLoad> = per_kind
+        .iter()
+        .filter(|(_, loads)| !loads.is_empty())
+        .map(|(kind, loads)| (*kind, KindLoad::of(loads)))
+        .collect();
     let recommendation = analysis::analyse(
         &depths,
-        &per_kind,
+        &loads,
         &instances,
         ctx.config.performance.backlog_threshold,
+        ctx.config.performance.interval,
     );
     telemetry::recommendation(recommendation.bottleneck, recommendation.action);
     let now = Utc::now();
@@ -168,6 +213,7 @@ async fn analyse(state: &mut PerformanceState) {
             "action": recommendation.action,
             "reason": recommendation.reason,
             "queues": depths,
+            "loads": loads_json(&loads),
             "at": now,
         }),
         ttl_s: None,
@@ -179,4 +225,22 @@ async fn analyse(state: &mut PerformanceState) {
         }
     }
     state.presence.record(1, 0, started.elapsed());
+}
+
+/// Each kind's load as the analysis saw it, for `performance:latest`.
+fn loads_json(loads: &BTreeMap<AgentKind, KindLoad>) -> serde_json::Value {
+    loads
+        .iter()
+        .map(|(kind, load)| {
+            (
+                kind.as_str().to_owned(),
+                serde_json::json!({
+                    "instances": load.instances,
+                    "utilization": load.utilization,
+                    "capacity_per_s": load.capacity_per_s,
+                }),
+            )
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }

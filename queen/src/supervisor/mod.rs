@@ -28,7 +28,7 @@ use swarm_shared::context::{AgentContext, Presence, forward, forward_only};
 use swarm_shared::domain::AgentKind;
 use swarm_shared::messages::{AgentMessage, AgentStats, HealthMessage, LifecycleEvent};
 use swarm_shared::ports::QueueDepth;
-use swarm_shared::supervision::{Action, History, Policy, ScaleHistory};
+use swarm_shared::supervision::{History, Policy, ScaleHistory};
 use tokio::time::Instant;
 
 use crate::health::BUS;
@@ -237,12 +237,8 @@ impl Actor for HealthSupervisor {
             SupervisorMsg::Heartbeat => state.presence.heartbeat().await?,
             SupervisorMsg::Health(message) => watch(state, message),
             SupervisorMsg::Agent(AgentMessage::Recommendation {
-                bottleneck: Some(kind),
-                action,
-                ..
-            }) if action == Action::ScaleUp.as_str() => {
-                state.recommended.insert(kind, Instant::now());
-            }
+                bottleneck, action, ..
+            }) => note_recommendation(&mut state.recommended, bottleneck, &action, Instant::now()),
             SupervisorMsg::Agent(_) => {}
             SupervisorMsg::Checked(checks) => {
                 if checks.bus_down() {

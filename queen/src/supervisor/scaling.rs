@@ -20,19 +20,24 @@ pub(super) fn load_sample(
     checks: &Checks,
     now: Instant,
 ) -> LoadSample {
-    let fresh_for = state.ctx.config.performance.interval * 3;
-    let recommended_up = state
-        .recommended
-        .get(&kind)
-        .is_some_and(|at| now.saturating_duration_since(*at) <= fresh_for);
+    // The latest analysis's recommendation, while it is the latest (each analysis replaces
+    // it). One the next analysis did not follow up within half an interval lapses, so a
+    // performance agent that stopped cannot keep a trigger held.
+    let fresh_for = state.ctx.config.performance.interval * 3 / 2;
+    // Held back by full downstream queues, more instances would wait as well.
+    let held_back = checks.held_back(kind, &state.ctx);
+    let recommended_up = !held_back
+        && state
+            .recommended
+            .get(&kind)
+            .is_some_and(|at| now.saturating_duration_since(*at) <= fresh_for);
     let mut sample = LoadSample {
         replicas,
         recommended_up,
         ..LoadSample::default()
     };
     if let Some(depth) = queue_of(kind).and_then(|queue| checks.depths.get(queue)) {
-        // Held back by full downstream queues, more instances would wait as well.
-        if !checks.held_back(kind, &state.ctx) {
+        if !held_back {
             sample.backlog = depth.ready;
         }
         sample.pending = depth.pending;
@@ -63,6 +68,21 @@ pub(super) fn load_sample(
         sample.error_rate = Some(errors as f64 / processed as f64);
     }
     sample
+}
+
+/// Keeps the performance agent's latest recommendation. Each analysis replaces the last: a
+/// kind it no longer names is no longer recommended, so a recommendation made once, on a
+/// burst, never holds the backlog trigger beyond its own analysis.
+pub(super) fn note_recommendation(
+    recommended: &mut BTreeMap<AgentKind, Instant>,
+    bottleneck: Option<AgentKind>,
+    action: &str,
+    now: Instant,
+) {
+    recommended.clear();
+    if let Some(kind) = bottleneck.filter(|_| action == Action::ScaleUp.as_str()) {
+        recommended.insert(kind, now);
+    }
 }
 
 pub(super) fn max_of(a: Option<f64>, b: Option<f64>) -> Option<f64> {
@@ -125,5 +145,37 @@ pub(super) async fn scale(state: &mut SupervisorState, checks: &Checks) {
             outcome,
             &reason,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_recommendation_replaces_the_last() {
+        let mut recommended = BTreeMap::new();
+        let now = Instant::now();
+        note_recommendation(&mut recommended, Some(AgentKind::Keyword), "scale_up", now);
+        assert_eq!(
+            recommended.keys().collect::<Vec<_>>(),
+            [&AgentKind::Keyword]
+        );
+        note_recommendation(
+            &mut recommended,
+            Some(AgentKind::DataQuality),
+            "scale_up",
+            now,
+        );
+        assert_eq!(
+            recommended.keys().collect::<Vec<_>>(),
+            [&AgentKind::DataQuality]
+        );
+        // An analysis that finds no bottleneck, or only a kind to shrink, withdraws it.
+        note_recommendation(&mut recommended, None, "none", now);
+        assert!(recommended.is_empty());
+        note_recommendation(&mut recommended, Some(AgentKind::Keyword), "scale_up", now);
+        note_recommendation(&mut recommended, None, "scale_down", now);
+        assert!(recommended.is_empty());
     }
 }

@@ -88,6 +88,8 @@ struct Options {
     soak_minutes: usize,
     soak_sources: usize,
     soak_rate: f64,
+    /// Hold the scalable kinds at one actor in the soak (default: the shipped autoscaler).
+    soak_pin: bool,
     seconds: u64,
     only: Vec<String>,
     out: std::path::PathBuf,
@@ -105,7 +107,7 @@ const USAGE: &str = "usage: bench [--docs N (classification, default 50000)] \
 [--pipeline-docs N (pipelines, default 30000)] [--probes N (latency probes, default 200)] \
 [--faults N (default 100)] [--footprint-docs N (default 200000)] [--retention-docs N (default 100000)] \
 [--events-docs N (default 1000000)] [--soak-minutes N (default 60)] [--soak-sources N (default 500)] \
-[--soak-rate DOCS_PER_S (default 200)] \
+[--soak-rate DOCS_PER_S (default 200)] [--soak-pin (hold the scalable kinds at one actor)] \
 [--seconds N (API and memory load, default 5)] [--only FIGURE,FIGURE] \
 [--out FILE (default target/bench/report.json)]";
 
@@ -121,6 +123,7 @@ fn parse_args() -> Options {
         soak_minutes: 60,
         soak_sources: 500,
         soak_rate: 200.0,
+        soak_pin: false,
         seconds: 5,
         only: FIGURES.iter().map(|name| (*name).to_owned()).collect(),
         out: "target/bench/report.json".into(),
@@ -138,6 +141,7 @@ fn parse_args() -> Options {
             "--soak-minutes" => options.soak_minutes = number(&arg, args.next()),
             "--soak-sources" => options.soak_sources = number(&arg, args.next()),
             "--soak-rate" => options.soak_rate = number(&arg, args.next()),
+            "--soak-pin" => options.soak_pin = true,
             "--seconds" => options.seconds = number(&arg, args.next()),
             "--only" => {
                 let list = args.next().unwrap_or_default();

@@ -17,9 +17,10 @@
 //!   default rate) are never deleted, and the store grows by them.
 //! * Load on the API: ten `GET /api/v1/events` a second over varied filters (the shipped page
 //!   cache on), each followed by `GET /healthz`, the baseline.
-//! * The scalable kinds (scraping, keyword, data quality) held at one actor each, so the hour
-//!   measures one configuration (see [`pin_scalable_kinds`]); each sample records the
-//!   supervisor's desired replicas of each.
+//! * The scalable kinds (scraping, keyword, data quality) start at one actor each and the
+//!   supervisor scales them as shipped; `--soak-pin` holds them at one (see
+//!   [`pin_scalable_kinds`]). Each sample records the supervisor's desired replicas of each,
+//!   and the report the most each kind had.
 //! * Each minute: RSS, the store's bytes on disk (database, WAL and shared memory), the p50
 //!   and p99 of the API requests of that minute, the p99 of recording a document (its share
 //!   of a batch, `stage="quality"`) and of fetch-to-recorded (`stage="pipeline"`), from the
@@ -247,10 +248,11 @@ fn mean(samples: &[Value], key: &str, from: usize, to: usize) -> f64 {
     values.iter().sum::<f64>() / values.len().max(1) as f64
 }
 
-/// The kinds the supervisor scales on a backlog, each held at one actor for the hour.
+/// With `--soak-pin`: the kinds the supervisor scales on a backlog, each held at one actor
+/// for the hour, so the hour measures the store and not the autoscaler.
 ///
-/// Unpinned, a soak measured the autoscaler as much as the store: a burst of polled feeds
-/// at minute 8 (2,000-2,900 documents queued, gone seconds later) made the supervisor start a second
+/// Before the performance agent judged capacity, a burst of polled feeds at minute 8
+/// (2,000-2,900 documents queued, gone seconds later) made the supervisor start a second
 /// keyword and a second data quality actor, and it stopped them again 15 minutes later.
 /// Two data quality actors on SQLite's one writer wait for each other's transactions and
 /// split the stream into smaller batches, so the recording share of a document (a batch's
@@ -285,7 +287,13 @@ pub fn figure(options: &Options) -> Value {
     config.retention.fingerprints = KEPT;
     config.retention.interval = Duration::from_secs(30);
     config.quality.merge_window = KEPT;
-    pin_scalable_kinds(&mut config);
+    if options.soak_pin {
+        pin_scalable_kinds(&mut config);
+    } else {
+        config.scraping.replicas = 1;
+        config.detection.replicas = 1;
+        config.quality.replicas = 1;
+    }
     // Feeds list their newest FEED_ITEMS: a poll must find fewer new ones than that, or
     // items are never read.
     let per_poll = options.soak_rate / sources as f64 * POLL.as_secs_f64();
@@ -470,6 +478,16 @@ pub fn figure(options: &Options) -> Value {
     let stored_rate = mean(&samples, "stored_per_second", 0, n);
     let api_p99 = mean(&samples, "api_p99_ms", 0, n);
     let healthz_p99 = mean(&samples, "healthz_p99_ms", 0, n);
+    let most_actors: serde_json::Map<String, Value> = SCALABLE_KINDS
+        .iter()
+        .map(|kind| {
+            let most = samples
+                .iter()
+                .filter_map(|sample| sample["actors"][*kind].as_f64())
+                .fold(0.0, f64::max);
+            ((*kind).to_owned(), json!(most))
+        })
+        .collect();
     json!({
         "name": "soak",
         "value": round(api_p99),
@@ -481,6 +499,8 @@ pub fn figure(options: &Options) -> Value {
         "documents_per_second": round(stored_rate),
         "announcement_share": ANNOUNCEMENTS,
         "retention_s": KEPT.as_secs(),
+        "scaling": if options.soak_pin { "held at one actor (--soak-pin)" } else { "the shipped autoscaler" },
+        "most_actors": most_actors,
         "flat": flat,
         "chart": chart,
         "samples": samples,
