@@ -195,6 +195,17 @@ impl StatsWindow {
         self.window_busy += busy;
     }
 
+    /// Time spent working since start.
+    pub fn busy(&self) -> Duration {
+        self.busy_total
+    }
+
+    /// Adds time spent working on nothing [`StatsWindow::record`] counts: a worker's taking,
+    /// decoding and acknowledging around its batches.
+    pub fn worked(&mut self, busy: Duration) {
+        self.busy_total += busy;
+    }
+
     /// The snapshot to send, and a new window.
     pub fn snapshot(&mut self) -> AgentStats {
         let elapsed = self.window_start.elapsed().as_secs_f64().max(1e-3);
@@ -394,6 +405,16 @@ impl Presence {
     /// Records `items` processed (`errors` of them failed) in `busy` time.
     pub fn record(&mut self, items: u64, errors: u64, busy: Duration) {
         self.stats.record(items, errors, busy);
+    }
+
+    /// Time spent working since start (see [`StatsWindow::busy`]).
+    pub fn busy(&self) -> Duration {
+        self.stats.busy()
+    }
+
+    /// Adds work time outside [`Presence::record`] (see [`StatsWindow::worked`]).
+    pub fn worked(&mut self, busy: Duration) {
+        self.stats.worked(busy);
     }
 
     /// Publishes a heartbeat with the counters since the last one.

@@ -313,7 +313,30 @@ async fn leave(queue: std::sync::Arc<dyn WorkQueue>, name: &str, consumer: &str,
     }
 }
 
+/// One poll, with its time split for the heartbeat's `busy_ms`: waiting for work that does
+/// not come (an empty take, holding back, backing off, a drain that finished nothing) is idle;
+/// the rest is work, whether inside a batch (recorded with it) or around it (taking,
+/// decoding, acknowledging). The performance agent judges a kind saturated from this, so a
+/// fast stage whose own batches are a small share of the loop still reads busy when it
+/// never waits.
 async fn poll_once<S: Stage>(state: &mut WorkerState<S>) -> Result<(), ActorProcessingErr> {
+    let iteration = Instant::now();
+    let recorded = state.presence.busy();
+    let mut idle = Duration::ZERO;
+    let result = poll_inner(state, &mut idle).await;
+    let in_batches = state.presence.busy().saturating_sub(recorded);
+    let around = iteration
+        .elapsed()
+        .saturating_sub(idle)
+        .saturating_sub(in_batches);
+    state.presence.worked(around);
+    result
+}
+
+async fn poll_inner<S: Stage>(
+    state: &mut WorkerState<S>,
+    idle: &mut Duration,
+) -> Result<(), ActorProcessingErr> {
     let ctx = state.args.ctx.clone();
     let busy = state.stage.in_flight() > 0;
     let taken = if state.recover_first {
@@ -336,7 +359,9 @@ async fn poll_once<S: Stage>(state: &mut WorkerState<S>) -> Result<(), ActorProc
     } else if holds_back(state, &ctx).await {
         // Nothing is taken; in-flight work still finishes below.
         if !busy {
+            let started = Instant::now();
             tokio::time::sleep(ctx.config.queues.poll_wait).await;
+            *idle += started.elapsed();
         }
         Ok(Vec::new())
     } else {
@@ -350,9 +375,15 @@ async fn poll_once<S: Stage>(state: &mut WorkerState<S>) -> Result<(), ActorProc
             } else {
                 ctx.config.queues.poll_wait
             };
-            ctx.queue
+            let started = Instant::now();
+            let taken = ctx
+                .queue
                 .take(S::QUEUE, &state.consumer, capacity, wait)
-                .await
+                .await;
+            if taken.as_ref().is_ok_and(Vec::is_empty) {
+                *idle += started.elapsed();
+            }
+            taken
         }
     };
     let deliveries = match taken {
@@ -366,7 +397,9 @@ async fn poll_once<S: Stage>(state: &mut WorkerState<S>) -> Result<(), ActorProc
             if state.stage.in_flight() == 0 {
                 state.recover_first = true;
             }
+            let started = Instant::now();
             tokio::time::sleep(ctx.config.queues.poll_wait.max(Duration::from_millis(100))).await;
+            *idle += started.elapsed();
             Vec::new()
         }
     };
@@ -393,6 +426,9 @@ async fn poll_once<S: Stage>(state: &mut WorkerState<S>) -> Result<(), ActorProc
             state
                 .presence
                 .record(finished, drained.failed, started.elapsed());
+        } else {
+            // Waited on in-flight work (a scraper's fetches) and none finished.
+            *idle += started.elapsed();
         }
         done.extend(drained.done);
     }
