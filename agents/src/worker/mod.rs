@@ -313,12 +313,11 @@ async fn leave(queue: std::sync::Arc<dyn WorkQueue>, name: &str, consumer: &str,
     }
 }
 
-/// One poll, with its time split for the heartbeat's `busy_ms`: waiting for work that does
-/// not come (an empty take, holding back, backing off, a drain that finished nothing) is idle;
-/// the rest is work, whether inside a batch (recorded with it) or around it (taking,
-/// decoding, acknowledging). The performance agent judges a kind saturated from this, so a
-/// fast stage whose own batches are a small share of the loop still reads busy when it
-/// never waits.
+/// One poll, with its time split for the heartbeat's `busy_ms`: waiting for work (taking from
+/// the queue, holding back, backing off, a drain that finished nothing) is idle; the rest is
+/// work, whether inside a batch (recorded with it) or around it (decoding, dead-lettering,
+/// acknowledging). The performance agent judges a kind saturated from this, so a fast stage
+/// whose own batches are a small share of the loop still reads busy when it never waits.
 async fn poll_once<S: Stage>(state: &mut WorkerState<S>) -> Result<(), ActorProcessingErr> {
     let iteration = Instant::now();
     let recorded = state.presence.busy();
@@ -380,9 +379,10 @@ async fn poll_inner<S: Stage>(
                 .queue
                 .take(S::QUEUE, &state.consumer, capacity, wait)
                 .await;
-            if taken.as_ref().is_ok_and(Vec::is_empty) {
-                *idle += started.elapsed();
-            }
+            // Taking is waiting for work: a take that returns items may still have blocked
+            // most of `wait` for the first of a trickle, and one that finds a backlog
+            // returns at once, so a saturated kind loses next to nothing to it.
+            *idle += started.elapsed();
             taken
         }
     };

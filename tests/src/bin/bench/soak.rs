@@ -20,7 +20,7 @@
 //! * The scalable kinds (scraping, keyword, data quality) start at one actor each and the
 //!   supervisor scales them as shipped; `--soak-pin` holds them at one (see
 //!   [`pin_scalable_kinds`]). Each sample records the supervisor's desired replicas of each,
-//!   and the report the most each kind had.
+//!   and the report the most desired of each over the samples (`most_actors`).
 //! * Each minute: RSS, the store's bytes on disk (database, WAL and shared memory), the p50
 //!   and p99 of the API requests of that minute, the p99 of recording a document (its share
 //!   of a batch, `stage="quality"`) and of fetch-to-recorded (`stage="pipeline"`), from the
