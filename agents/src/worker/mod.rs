@@ -313,21 +313,16 @@ async fn leave(queue: std::sync::Arc<dyn WorkQueue>, name: &str, consumer: &str,
     }
 }
 
-/// One poll, with its time split for the heartbeat's `busy_ms`: waiting for work (taking from
-/// the queue, holding back, backing off, a drain that finished nothing) is idle; the rest is
-/// work, whether inside a batch (recorded with it) or around it (decoding, dead-lettering,
-/// acknowledging). The performance agent judges a kind saturated from this, so a fast stage
-/// whose own batches are a small share of the loop still reads busy when it never waits.
+/// One poll, its time split for `busy_ms`: waiting (taking, holding back, backing off, a drain
+/// that finished nothing) is idle; the rest, in batches or around them (decoding, acking), is
+/// work, so a fast stage that never waits reads saturated.
 async fn poll_once<S: Stage>(state: &mut WorkerState<S>) -> Result<(), ActorProcessingErr> {
     let iteration = Instant::now();
     let recorded = state.presence.busy();
     let mut idle = Duration::ZERO;
     let result = poll_inner(state, &mut idle).await;
     let in_batches = state.presence.busy().saturating_sub(recorded);
-    let around = iteration
-        .elapsed()
-        .saturating_sub(idle)
-        .saturating_sub(in_batches);
+    let around = iteration.elapsed().saturating_sub(idle + in_batches);
     state.presence.worked(around);
     result
 }
@@ -379,9 +374,8 @@ async fn poll_inner<S: Stage>(
                 .queue
                 .take(S::QUEUE, &state.consumer, capacity, wait)
                 .await;
-            // Taking is waiting for work: a take that returns items may still have blocked
-            // most of `wait` for the first of a trickle, and one that finds a backlog
-            // returns at once, so a saturated kind loses next to nothing to it.
+            // Waiting: a take may block most of `wait` for a trickle's first item; on a backlog
+            // it returns at once.
             *idle += started.elapsed();
             taken
         }
@@ -469,17 +463,6 @@ async fn holds_back<S: Stage>(state: &mut WorkerState<S>, ctx: &AgentContext) ->
     }
     state.held_back = held;
     held
-}
-
-/// The text of a caught panic.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(text) = panic.downcast_ref::<&str>() {
-        return (*text).to_owned();
-    }
-    if let Some(text) = panic.downcast_ref::<String>() {
-        return text.clone();
-    }
-    "a panic without a message".to_owned()
 }
 
 /// Runs each item of a batch that panicked on its own; an item that panics alone is moved to
@@ -606,6 +589,9 @@ async fn process_taken<S: Stage>(
     done.extend(result.done);
     done
 }
+
+mod panics;
+use panics::panic_message;
 
 #[cfg(test)]
 mod tests;
