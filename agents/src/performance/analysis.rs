@@ -86,7 +86,7 @@ impl ActorLoad {
 }
 
 /// How a kind worked over the last analysis interval, from its actors' loads.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
 pub struct KindLoad {
     /// Actors with a load.
     pub instances: u32,

@@ -11,12 +11,12 @@ use analysis::{ActorLoad, Counters, KindLoad};
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use swarm_shared::channels::{Channel, QUEUES};
 use swarm_shared::context::{AgentContext, Presence};
 use swarm_shared::domain::AgentKind;
-use swarm_shared::messages::{AgentMessage, AgentStats, HealthMessage};
+use swarm_shared::messages::{AgentMessage, HealthMessage};
 use swarm_shared::ports::publish;
 use swarm_shared::telemetry;
 
@@ -50,9 +50,8 @@ pub enum PerformanceMsg {
 #[derive(Debug)]
 struct Tracked {
     kind: AgentKind,
-    /// Its latest heartbeat's counters, and when it was sent.
-    latest: AgentStats,
-    at: DateTime<Utc>,
+    /// Its latest heartbeat's counters.
+    latest: Counters,
     /// Its counters at the heartbeat the previous analysis used.
     baseline: Option<Counters>,
     /// How it worked between that heartbeat and the one before.
@@ -124,19 +123,18 @@ impl Actor for PerformanceActor {
                 stats,
                 ..
             }) => {
+                let latest = Counters::of(&stats, at);
                 let tracked = state
                     .actors
                     .entry(format!("{node}/{agent_id}"))
                     .or_insert_with(|| Tracked {
                         kind,
-                        latest: AgentStats::default(),
-                        at,
+                        latest,
                         baseline: None,
                         load: None,
                     });
                 tracked.kind = kind;
-                tracked.latest = stats;
-                tracked.at = at;
+                tracked.latest = latest;
             }
             PerformanceMsg::Health(HealthMessage::Lifecycle { .. }) => {}
             PerformanceMsg::Heartbeat => state.presence.heartbeat().await?,
@@ -154,7 +152,9 @@ async fn analyse(state: &mut PerformanceState) {
         Utc::now(),
         swarm_shared::time::times(ctx.config.supervision.heartbeat_interval, 3),
     );
-    state.actors.retain(|_, tracked| tracked.at >= horizon);
+    state
+        .actors
+        .retain(|_, tracked| tracked.latest.at >= horizon);
 
     let mut depths = BTreeMap::new();
     for queue in QUEUES {
@@ -170,7 +170,7 @@ async fn analyse(state: &mut PerformanceState) {
     let mut per_kind: BTreeMap<AgentKind, Vec<ActorLoad>> = BTreeMap::new();
     let mut instances: BTreeMap<AgentKind, u32> = BTreeMap::new();
     for tracked in state.actors.values_mut() {
-        let now = Counters::of(&tracked.latest, tracked.at);
+        let now = tracked.latest;
         match tracked.baseline {
             Some(baseline) if now.at > baseline.at => {
                 tracked.load = ActorLoad::between(&baseline, &now);
@@ -213,7 +213,7 @@ async fn analyse(state: &mut PerformanceState) {
             "action": recommendation.action,
             "reason": recommendation.reason,
             "queues": depths,
-            "loads": loads_json(&loads),
+            "loads": loads,
             "at": now,
         }),
         ttl_s: None,
@@ -225,22 +225,4 @@ async fn analyse(state: &mut PerformanceState) {
         }
     }
     state.presence.record(1, 0, started.elapsed());
-}
-
-/// Each kind's load as the analysis saw it, for `performance:latest`.
-fn loads_json(loads: &BTreeMap<AgentKind, KindLoad>) -> serde_json::Value {
-    loads
-        .iter()
-        .map(|(kind, load)| {
-            (
-                kind.as_str().to_owned(),
-                serde_json::json!({
-                    "instances": load.instances,
-                    "utilization": load.utilization,
-                    "capacity_per_s": load.capacity_per_s,
-                }),
-            )
-        })
-        .collect::<serde_json::Map<_, _>>()
-        .into()
 }

@@ -28,6 +28,9 @@ use swarm_shared::telemetry;
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
+mod panics;
+use panics::panic_message;
+
 /// What a stage did with a batch.
 #[derive(Debug, Default)]
 pub struct BatchResult {
@@ -589,9 +592,6 @@ async fn process_taken<S: Stage>(
     done.extend(result.done);
     done
 }
-
-mod panics;
-use panics::panic_message;
 
 #[cfg(test)]
 mod tests;

@@ -137,7 +137,8 @@ pub struct SupervisorState {
     watched: BTreeMap<String, Watched>,
     scaling: BTreeMap<AgentKind, ScaleHistory>,
     dependencies: BTreeMap<&'static str, History>,
-    recommended: BTreeMap<AgentKind, Instant>,
+    /// The performance agent's latest scale-up recommendation, and when it came.
+    recommended: Option<(AgentKind, Instant)>,
     check: Option<tokio::task::JoinHandle<()>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     presence: Presence,
@@ -197,7 +198,7 @@ impl Actor for HealthSupervisor {
             watched: BTreeMap::new(),
             scaling: BTreeMap::new(),
             dependencies: BTreeMap::new(),
-            recommended: BTreeMap::new(),
+            recommended: None,
             check: None,
             tasks,
             presence,
@@ -238,7 +239,7 @@ impl Actor for HealthSupervisor {
             SupervisorMsg::Health(message) => watch(state, message),
             SupervisorMsg::Agent(AgentMessage::Recommendation {
                 bottleneck, action, ..
-            }) => note_recommendation(&mut state.recommended, bottleneck, &action, Instant::now()),
+            }) => state.recommended = recommendation(bottleneck, &action, Instant::now()),
             SupervisorMsg::Agent(_) => {}
             SupervisorMsg::Checked(checks) => {
                 if checks.bus_down() {

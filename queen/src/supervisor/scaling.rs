@@ -27,10 +27,9 @@ pub(super) fn load_sample(
     // Held back by full downstream queues, more instances would wait as well.
     let held_back = checks.held_back(kind, &state.ctx);
     let recommended_up = !held_back
-        && state
-            .recommended
-            .get(&kind)
-            .is_some_and(|at| now.saturating_duration_since(*at) <= fresh_for);
+        && state.recommended.is_some_and(|(named, at)| {
+            named == kind && now.saturating_duration_since(at) <= fresh_for
+        });
     let mut sample = LoadSample {
         replicas,
         recommended_up,
@@ -70,19 +69,17 @@ pub(super) fn load_sample(
     sample
 }
 
-/// Keeps the performance agent's latest recommendation. Each analysis replaces the last: a
-/// kind it no longer names is no longer recommended, so a recommendation made once, on a
-/// burst, never holds the backlog trigger beyond its own analysis.
-pub(super) fn note_recommendation(
-    recommended: &mut BTreeMap<AgentKind, Instant>,
+/// What the supervisor keeps of a recommendation: the kind to scale up, if it names one. Each
+/// analysis replaces the last, so a kind it no longer names is no longer recommended, and a
+/// recommendation made once, on a burst, never holds the backlog trigger beyond its analysis.
+pub(super) fn recommendation(
     bottleneck: Option<AgentKind>,
     action: &str,
     now: Instant,
-) {
-    recommended.clear();
-    if let Some(kind) = bottleneck.filter(|_| action == Action::ScaleUp.as_str()) {
-        recommended.insert(kind, now);
-    }
+) -> Option<(AgentKind, Instant)> {
+    bottleneck
+        .filter(|_| action == Action::ScaleUp.as_str())
+        .map(|kind| (kind, now))
 }
 
 pub(super) fn max_of(a: Option<f64>, b: Option<f64>) -> Option<f64> {
@@ -154,28 +151,18 @@ mod tests {
 
     #[test]
     fn each_recommendation_replaces_the_last() {
-        let mut recommended = BTreeMap::new();
         let now = Instant::now();
-        note_recommendation(&mut recommended, Some(AgentKind::Keyword), "scale_up", now);
+        let kept = |bottleneck, action| recommendation(bottleneck, action, now).map(|(k, _)| k);
         assert_eq!(
-            recommended.keys().collect::<Vec<_>>(),
-            [&AgentKind::Keyword]
-        );
-        note_recommendation(
-            &mut recommended,
-            Some(AgentKind::DataQuality),
-            "scale_up",
-            now,
+            kept(Some(AgentKind::Keyword), "scale_up"),
+            Some(AgentKind::Keyword)
         );
         assert_eq!(
-            recommended.keys().collect::<Vec<_>>(),
-            [&AgentKind::DataQuality]
+            kept(Some(AgentKind::DataQuality), "scale_up"),
+            Some(AgentKind::DataQuality)
         );
         // An analysis that finds no bottleneck, or only a kind to shrink, withdraws it.
-        note_recommendation(&mut recommended, None, "none", now);
-        assert!(recommended.is_empty());
-        note_recommendation(&mut recommended, Some(AgentKind::Keyword), "scale_up", now);
-        note_recommendation(&mut recommended, None, "scale_down", now);
-        assert!(recommended.is_empty());
+        assert_eq!(kept(None, "none"), None);
+        assert_eq!(kept(None, "scale_down"), None);
     }
 }

@@ -260,10 +260,6 @@ fn mean(samples: &[Value], key: &str, from: usize, to: usize) -> f64 {
 /// before and after: a step in the second quarter that the store's growth did not cause
 /// (BENCHMARKS.md, the soak of 2026-12-07, 15:08).
 fn pin_scalable_kinds(config: &mut Config) {
-    // The starting counts too: the supervisor does not bring them inside its bounds.
-    config.scraping.replicas = 1;
-    config.detection.replicas = 1;
-    config.quality.replicas = 1;
     for kind in SCALABLE_KINDS {
         crate::pipeline::pin_kind(config, kind, 1);
     }
@@ -287,12 +283,13 @@ pub fn figure(options: &Options) -> Value {
     config.retention.fingerprints = KEPT;
     config.retention.interval = Duration::from_secs(30);
     config.quality.merge_window = KEPT;
+    // One actor of each to start with (pinned, the supervisor would not bring a larger
+    // starting count inside its bounds).
+    config.scraping.replicas = 1;
+    config.detection.replicas = 1;
+    config.quality.replicas = 1;
     if options.soak_pin {
         pin_scalable_kinds(&mut config);
-    } else {
-        config.scraping.replicas = 1;
-        config.detection.replicas = 1;
-        config.quality.replicas = 1;
     }
     // Feeds list their newest FEED_ITEMS: a poll must find fewer new ones than that, or
     // items are never read.
