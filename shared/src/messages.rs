@@ -156,6 +156,10 @@ pub enum AgentMessage {
         action: String,
         /// Why.
         reason: String,
+        /// Kinds whose last added instances added no capacity under load: the supervisor
+        /// adds none on their backlog. Absent from senders before it existed.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        no_gain: Vec<AgentKind>,
         /// When.
         at: DateTime<Utc>,
     },
@@ -352,6 +356,7 @@ mod tests {
                     bottleneck: None,
                     action: "none".into(),
                     reason: "calm".into(),
+                    no_gain: vec![AgentKind::DataQuality],
                     at,
                 },
                 agent_tags::RECOMMENDATION,
@@ -389,5 +394,25 @@ mod tests {
             decode::<AgentMessage>(&encode(&batch).unwrap()).unwrap(),
             batch
         );
+    }
+
+    #[test]
+    fn a_recommendation_from_before_no_gain_lists_none() {
+        let old = br#"{"type":"recommendation","bottleneck":"keyword","action":"scale_up","reason":"r","at":"2026-12-07T20:00:00Z"}"#;
+        let message: AgentMessage = decode(old).unwrap();
+        let AgentMessage::Recommendation { no_gain, .. } = &message else {
+            panic!("{message:?}");
+        };
+        assert!(no_gain.is_empty());
+        let held = AgentMessage::Recommendation {
+            bottleneck: None,
+            action: "none".into(),
+            reason: "r".into(),
+            no_gain: vec![AgentKind::DataQuality],
+            at: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+        };
+        let encoded = encode(&held).unwrap();
+        assert!(String::from_utf8_lossy(&encoded).contains(r#""no_gain":["data-quality"]"#));
+        assert_eq!(decode::<AgentMessage>(&encoded).unwrap(), held);
     }
 }

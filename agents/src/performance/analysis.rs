@@ -11,6 +11,8 @@ use swarm_shared::domain::AgentKind;
 use swarm_shared::messages::AgentStats;
 use swarm_shared::ports::QueueDepth;
 
+use super::capacity::Capacities;
+
 /// What the performance agent recommends.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recommendation {
@@ -20,6 +22,10 @@ pub struct Recommendation {
     pub action: &'static str,
     /// Why, in words.
     pub reason: String,
+    /// Kinds whose last added instances added no capacity under load (see
+    /// [`Capacities::no_gain`]): more would wait on the same resource, so none is added on
+    /// their backlog.
+    pub no_gain: Vec<AgentKind>,
 }
 
 /// The kind that consumes a queue.
@@ -120,8 +126,9 @@ impl KindLoad {
     }
 }
 
-/// Inputs: ready depth per queue, each kind's load over the last interval, instances per kind
-/// (for scaling down), the backlog threshold and the analysis interval.
+/// Inputs: ready depth per queue, each kind's load over the last interval, what each kind
+/// finished under load by instance count, instances per kind (for scaling down), the backlog
+/// threshold and the analysis interval.
 ///
 /// A queue at or above the threshold names its consumer the bottleneck only when the consumer
 /// is short of capacity: it was busy [`SATURATED`] of the time, or the backlog would take it
@@ -129,13 +136,27 @@ impl KindLoad {
 /// idle the rest of the time, is not a reason to add one; a queue held full by a saturated
 /// kind is, whatever its rate over any one heartbeat period. A kind that finished nothing
 /// while its queue waited is stalled, which the supervisor's hang checks handle, not scaling.
+/// Nor is a kind whose last added instances raised its capacity under load by less than
+/// [`super::capacity::MIN_GAIN_SHARE`] of one instance's each: it is listed in `no_gain`.
 pub fn analyse(
     depths: &BTreeMap<String, QueueDepth>,
     loads: &BTreeMap<AgentKind, KindLoad>,
+    capacities: &BTreeMap<AgentKind, Capacities>,
     instances: &BTreeMap<AgentKind, u32>,
     backlog_threshold: u64,
     interval: Duration,
 ) -> Recommendation {
+    let mut no_gain = Vec::new();
+    let mut no_gain_why = Vec::new();
+    for (kind, load) in loads {
+        if let Some(why) = capacities
+            .get(kind)
+            .and_then(|measured| measured.no_gain(load.instances))
+        {
+            no_gain.push(*kind);
+            no_gain_why.push(format!("{kind}: {why}"));
+        }
+    }
     // Of the kinds short of capacity, the one with the longest drain limits the pipeline.
     let mut worst: Option<(AgentKind, u64, KindLoad, f64)> = None;
     for (queue, depth) in depths {
@@ -153,20 +174,29 @@ pub fn analyse(
         };
         let drain_seconds = depth.ready as f64 / capacity;
         let short = load.utilization >= SATURATED || drain_seconds > interval.as_secs_f64();
-        if short && worst.is_none_or(|(_, _, _, seconds)| drain_seconds > seconds) {
+        if short
+            && !no_gain.contains(&kind)
+            && worst.is_none_or(|(_, _, _, seconds)| drain_seconds > seconds)
+        {
             worst = Some((kind, depth.ready, load, drain_seconds));
         }
     }
+    // What is held, said after whatever is recommended.
+    let held: String = no_gain_why
+        .iter()
+        .map(|why| format!("; held: {why}"))
+        .collect();
     if let Some((kind, ready, load, seconds)) = worst {
         return Recommendation {
             bottleneck: Some(kind),
             action: "scale_up",
             reason: format!(
                 "{ready} items waiting for {kind}; its {} instances worked {:.0}% of the time \
-                 and need about {seconds:.0}s to clear them",
+                 and need about {seconds:.0}s to clear them{held}",
                 load.instances,
                 load.utilization * 100.0
             ),
+            no_gain,
         };
     }
     // Nothing backlogged: a kind with several instances and an empty queue can shrink.
@@ -179,14 +209,17 @@ pub fn analyse(
             return Recommendation {
                 bottleneck: None,
                 action: "scale_down",
-                reason: format!("{count} {kind} instances and nothing queued"),
+                reason: format!("{count} {kind} instances and nothing queued{held}"),
+                no_gain,
             };
         }
     }
+    let reason = format!("no kind short of capacity for its backlog{held}");
     Recommendation {
         bottleneck: None,
         action: "none",
-        reason: "no kind short of capacity for its backlog".into(),
+        reason,
+        no_gain,
     }
 }
 
@@ -304,10 +337,106 @@ mod tests {
             let depths = depths.into_iter().map(|(q, d)| (q.to_owned(), d)).collect();
             let loads = loads.into_iter().collect();
             let instances = instances.into_iter().collect();
-            let got = analyse(&depths, &loads, &instances, 1000, Duration::from_secs(30));
+            let got = analyse(
+                &depths,
+                &loads,
+                &BTreeMap::new(),
+                &instances,
+                1000,
+                Duration::from_secs(30),
+            );
             assert_eq!(got.bottleneck, bottleneck, "case {index}: {}", got.reason);
             assert_eq!(got.action, action, "case {index}: {}", got.reason);
         }
+    }
+
+    #[test]
+    fn a_kind_more_instances_did_not_help_is_not_named() {
+        let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        // Data quality on one writer: one instance finished 1,100 a second, two finish 1,150.
+        let mut quality = Capacities::default();
+        quality.observe(&load(1, 0.95, Some(1100.0)), true, at);
+        quality.observe(&load(2, 0.97, Some(1150.0)), true, at);
+        let capacities = BTreeMap::from([(AgentKind::DataQuality, quality)]);
+        let depths = BTreeMap::from([
+            (QUEUE_QUALITY.to_owned(), depth(10_000, 50)),
+            (QUEUE_CLASSIFY.to_owned(), depth(3000, 0)),
+        ]);
+        let saturated = load(2, 0.97, Some(1150.0));
+        let loads = BTreeMap::from([(AgentKind::DataQuality, saturated)]);
+        let interval = Duration::from_secs(30);
+        let got = analyse(
+            &depths,
+            &loads,
+            &capacities,
+            &BTreeMap::new(),
+            1000,
+            interval,
+        );
+        assert_eq!(
+            (got.bottleneck, got.action),
+            (None, "none"),
+            "{}",
+            got.reason
+        );
+        assert_eq!(got.no_gain, vec![AgentKind::DataQuality]);
+        assert!(
+            got.reason.contains("2 instances finished 1150"),
+            "{}",
+            got.reason
+        );
+        // Another kind short of capacity is still named, and the list still says it.
+        let loads = BTreeMap::from([
+            (AgentKind::DataQuality, saturated),
+            (AgentKind::Keyword, load(1, 0.9, Some(500.0))),
+        ]);
+        let got = analyse(
+            &depths,
+            &loads,
+            &capacities,
+            &BTreeMap::new(),
+            1000,
+            interval,
+        );
+        assert_eq!(
+            (got.bottleneck, got.action),
+            (Some(AgentKind::Keyword), "scale_up")
+        );
+        assert_eq!(got.no_gain, vec![AgentKind::DataQuality]);
+        assert!(
+            got.reason.contains("; held: data-quality: 2 instances"),
+            "{}",
+            got.reason
+        );
+        // Back at one instance (scaled down, or a process lost), the step to two is still
+        // known to add nothing.
+        let loads = BTreeMap::from([(AgentKind::DataQuality, load(1, 0.95, Some(1100.0)))]);
+        let got = analyse(
+            &depths,
+            &loads,
+            &capacities,
+            &BTreeMap::new(),
+            1000,
+            interval,
+        );
+        assert_eq!(got.bottleneck, None, "{}", got.reason);
+        assert_eq!(got.no_gain, vec![AgentKind::DataQuality]);
+        // Without the measurements it would be named.
+        let got = analyse(
+            &depths,
+            &loads,
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+            1000,
+            interval,
+        );
+        assert_eq!(
+            got.bottleneck,
+            Some(AgentKind::DataQuality),
+            "{}",
+            got.reason
+        );
+        assert!(got.no_gain.is_empty());
     }
 
     fn counters(processed: u64, busy_ms: u64, second: i64) -> Counters {

@@ -3,11 +3,15 @@
 //! recommendation (on `agent-communication`), also kept in shared memory (`performance`).
 //! Each kind's load over the interval (how busy its actors were, what they can finish a
 //! second) comes from the cumulative counters of two heartbeats, so a kind's capacity is
-//! judged the same whether its work came steadily or in bursts.
+//! judged the same whether its work came steadily or in bursts. What each kind finished under
+//! load with each instance count is remembered ([`capacity`]), so a kind whose added instances
+//! added nothing is not scaled further.
 
 pub mod analysis;
+pub mod capacity;
 
 use analysis::{ActorLoad, Counters, KindLoad};
+use capacity::Capacities;
 
 use std::collections::BTreeMap;
 
@@ -63,8 +67,18 @@ struct Tracked {
 pub struct PerformanceState {
     args: PerformanceArgs,
     actors: BTreeMap<String, Tracked>,
+    /// Each kind's capacity under load by instance count.
+    capacities: BTreeMap<AgentKind, Capacities>,
+    /// Each kind's actors at the previous analysis.
+    running_before: BTreeMap<AgentKind, u32>,
     presence: Presence,
 }
+
+/// How long a capacity measured under load is kept, in analysis intervals (ten minutes at the
+/// default 30 s; at least two scale-up cooldowns): long enough to compare the counts before and
+/// after a scale-up, short enough that a kind held back on an old reading is tried with one
+/// more instance again.
+const CAPACITY_KEPT_INTERVALS: u32 = 20;
 
 impl Actor for PerformanceActor {
     type Msg = PerformanceMsg;
@@ -95,6 +109,8 @@ impl Actor for PerformanceActor {
         Ok(PerformanceState {
             args,
             actors: BTreeMap::new(),
+            capacities: BTreeMap::new(),
+            running_before: BTreeMap::new(),
             presence,
         })
     }
@@ -169,12 +185,18 @@ async fn analyse(state: &mut PerformanceState) {
     // counters: a burst between two heartbeats counts whatever its last period shows.
     let mut per_kind: BTreeMap<AgentKind, Vec<ActorLoad>> = BTreeMap::new();
     let mut instances: BTreeMap<AgentKind, u32> = BTreeMap::new();
+    // Actors whose load was measured at this analysis (a new heartbeat since the last one), not
+    // kept from an earlier one: one that stopped or died in the interval has none.
+    let mut fresh: BTreeMap<AgentKind, u32> = BTreeMap::new();
     for tracked in state.actors.values_mut() {
         let now = tracked.latest;
         match tracked.baseline {
             Some(baseline) if now.at > baseline.at => {
                 tracked.load = ActorLoad::between(&baseline, &now);
                 tracked.baseline = Some(now);
+                if tracked.load.is_some() {
+                    *fresh.entry(tracked.kind).or_insert(0) += 1;
+                }
             }
             Some(_) => {}
             None => tracked.baseline = Some(now),
@@ -190,19 +212,54 @@ async fn analyse(state: &mut PerformanceState) {
         .filter(|(_, loads)| !loads.is_empty())
         .map(|(kind, loads)| (*kind, KindLoad::of(loads)))
         .collect();
+    let now = Utc::now();
+    let threshold = ctx.config.performance.backlog_threshold;
+    for (kind, load) in &loads {
+        let backlogged = depths.iter().any(|(queue, depth)| {
+            analysis::consumer_of(queue) == Some(*kind) && depth.ready >= threshold
+        });
+        let running = instances.get(kind).copied().unwrap_or(0);
+        let measured = fresh.get(kind).copied().unwrap_or(0);
+        let before = state.running_before.get(kind).copied();
+        state.capacities.entry(*kind).or_default().observe(
+            load,
+            capacity::under_load(load, running, measured, before, backlogged),
+            now,
+        );
+    }
+    for (kind, measured) in &mut state.capacities {
+        // Kept at least two scale-up cooldowns, so that the count after the next scale-up
+        // can still be compared with this one.
+        let keep = ctx
+            .config
+            .performance
+            .interval
+            .saturating_mul(CAPACITY_KEPT_INTERVALS)
+            .max(
+                ctx.config
+                    .supervision
+                    .policy(*kind)
+                    .cooldown
+                    .saturating_mul(2),
+            );
+        measured.forget_older_than(keep, now);
+    }
+    state.capacities.retain(|_, measured| !measured.is_empty());
+    state.running_before = instances.clone();
     let recommendation = analysis::analyse(
         &depths,
         &loads,
+        &state.capacities,
         &instances,
         ctx.config.performance.backlog_threshold,
         ctx.config.performance.interval,
     );
     telemetry::recommendation(recommendation.bottleneck, recommendation.action);
-    let now = Utc::now();
     let message = AgentMessage::Recommendation {
         bottleneck: recommendation.bottleneck,
         action: recommendation.action.to_owned(),
         reason: recommendation.reason.clone(),
+        no_gain: recommendation.no_gain.clone(),
         at: now,
     };
     let memory = AgentMessage::MemoryWrite {
@@ -214,6 +271,8 @@ async fn analyse(state: &mut PerformanceState) {
             "reason": recommendation.reason,
             "queues": depths,
             "loads": loads,
+            "capacities": state.capacities,
+            "no_gain": recommendation.no_gain,
             "at": now,
         }),
         ttl_s: None,

@@ -137,8 +137,8 @@ pub struct SupervisorState {
     watched: BTreeMap<String, Watched>,
     scaling: BTreeMap<AgentKind, ScaleHistory>,
     dependencies: BTreeMap<&'static str, History>,
-    /// The performance agent's latest scale-up recommendation, and when it came.
-    recommended: Option<(AgentKind, Instant)>,
+    /// The performance agent's latest advice on scaling.
+    advice: Option<scaling::Advice>,
     check: Option<tokio::task::JoinHandle<()>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     presence: Presence,
@@ -198,7 +198,7 @@ impl Actor for HealthSupervisor {
             watched: BTreeMap::new(),
             scaling: BTreeMap::new(),
             dependencies: BTreeMap::new(),
-            recommended: None,
+            advice: None,
             check: None,
             tasks,
             presence,
@@ -238,8 +238,11 @@ impl Actor for HealthSupervisor {
             SupervisorMsg::Heartbeat => state.presence.heartbeat().await?,
             SupervisorMsg::Health(message) => watch(state, message),
             SupervisorMsg::Agent(AgentMessage::Recommendation {
-                bottleneck, action, ..
-            }) => state.recommended = recommendation(bottleneck, &action, Instant::now()),
+                bottleneck,
+                action,
+                no_gain,
+                ..
+            }) => state.advice = Some(advice(bottleneck, &action, no_gain, Instant::now())),
             SupervisorMsg::Agent(_) => {}
             SupervisorMsg::Checked(checks) => {
                 if checks.bus_down() {

@@ -20,16 +20,17 @@ pub(super) fn load_sample(
     checks: &Checks,
     now: Instant,
 ) -> LoadSample {
-    // The latest analysis's recommendation, while it is the latest (each analysis replaces
-    // it). One the next analysis did not follow up within half an interval lapses, so a
-    // performance agent that stopped cannot keep a trigger held.
+    // The latest analysis's advice, while it is the latest (each analysis replaces it). Advice
+    // the next analysis did not follow up within half an interval lapses, so a performance
+    // agent that stopped cannot keep a trigger held, or a kind held.
     let fresh_for = state.ctx.config.performance.interval * 3 / 2;
-    // Held back by full downstream queues, more instances would wait as well.
-    let held_back = checks.held_back(kind, &state.ctx);
-    let recommended_up = !held_back
-        && state.recommended.is_some_and(|(named, at)| {
-            named == kind && now.saturating_duration_since(at) <= fresh_for
-        });
+    let (held_back, recommended_up) = advised(
+        state.advice.as_ref(),
+        kind,
+        checks.held_back(kind, &state.ctx),
+        now,
+        fresh_for,
+    );
     let mut sample = LoadSample {
         replicas,
         recommended_up,
@@ -69,17 +70,49 @@ pub(super) fn load_sample(
     sample
 }
 
-/// What the supervisor keeps of a recommendation: the kind to scale up, if it names one. Each
-/// analysis replaces the last, so a kind it no longer names is no longer recommended, and a
-/// recommendation made once, on a burst, never holds the backlog trigger beyond its analysis.
-pub(super) fn recommendation(
+/// What the supervisor keeps of the performance agent's latest analysis.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Advice {
+    /// The kind to scale up, if the analysis names one.
+    pub scale_up: Option<AgentKind>,
+    /// Kinds whose last added instances added no capacity: none is added on their backlog.
+    pub no_gain: Vec<AgentKind>,
+    /// When it came.
+    pub at: Instant,
+}
+
+/// What the supervisor keeps of a recommendation. Each analysis replaces the last, so a kind it
+/// no longer names is no longer recommended (a recommendation made once, on a burst, never
+/// holds the backlog trigger beyond its analysis) and a kind it no longer lists is no longer
+/// held.
+pub(super) fn advice(
     bottleneck: Option<AgentKind>,
     action: &str,
+    no_gain: Vec<AgentKind>,
     now: Instant,
-) -> Option<(AgentKind, Instant)> {
-    bottleneck
-        .filter(|_| action == Action::ScaleUp.as_str())
-        .map(|kind| (kind, now))
+) -> Advice {
+    Advice {
+        scale_up: bottleneck.filter(|_| action == Action::ScaleUp.as_str()),
+        no_gain,
+        at: now,
+    }
+}
+
+/// Whether a kind is held back, and whether it is named to scale up. Held back by full
+/// downstream queues (`queues_full`), more instances would wait as well; so would more of a
+/// kind whose last added instances added no capacity (fresh advice lists it in `no_gain`). A
+/// kind held back is never named. Advice older than `fresh_for` says nothing.
+pub(super) fn advised(
+    advice: Option<&Advice>,
+    kind: AgentKind,
+    queues_full: bool,
+    now: Instant,
+    fresh_for: Duration,
+) -> (bool, bool) {
+    let advice = advice.filter(|advice| now.saturating_duration_since(advice.at) <= fresh_for);
+    let held_back = queues_full || advice.is_some_and(|advice| advice.no_gain.contains(&kind));
+    let named = advice.is_some_and(|advice| advice.scale_up == Some(kind));
+    (held_back, !held_back && named)
 }
 
 pub(super) fn max_of(a: Option<f64>, b: Option<f64>) -> Option<f64> {
@@ -152,7 +185,7 @@ mod tests {
     #[test]
     fn each_recommendation_replaces_the_last() {
         let now = Instant::now();
-        let kept = |bottleneck, action| recommendation(bottleneck, action, now).map(|(k, _)| k);
+        let kept = |bottleneck, action| advice(bottleneck, action, Vec::new(), now).scale_up;
         assert_eq!(
             kept(Some(AgentKind::Keyword), "scale_up"),
             Some(AgentKind::Keyword)
@@ -164,5 +197,48 @@ mod tests {
         // An analysis that finds no bottleneck, or only a kind to shrink, withdraws it.
         assert_eq!(kept(None, "none"), None);
         assert_eq!(kept(None, "scale_down"), None);
+    }
+
+    #[test]
+    fn a_kind_without_gain_is_held_while_the_advice_is_fresh() {
+        let at = Instant::now();
+        let fresh_for = Duration::from_secs(45);
+        let held = advice(
+            Some(AgentKind::Keyword),
+            "scale_up",
+            vec![AgentKind::DataQuality],
+            at,
+        );
+        let read = |kind, queues_full, after| {
+            advised(Some(&held), kind, queues_full, at + after, fresh_for)
+        };
+        // (held back, named to scale up)
+        assert_eq!(
+            read(AgentKind::DataQuality, false, Duration::ZERO),
+            (true, false)
+        );
+        assert_eq!(
+            read(AgentKind::Keyword, false, Duration::from_secs(45)),
+            (false, true)
+        );
+        assert_eq!(
+            read(AgentKind::Scraping, false, Duration::ZERO),
+            (false, false)
+        );
+        // Full downstream queues hold a kind whatever the advice, and it is not named.
+        assert_eq!(
+            read(AgentKind::Keyword, true, Duration::ZERO),
+            (true, false)
+        );
+        assert_eq!(
+            read(AgentKind::Scraping, true, Duration::ZERO),
+            (true, false)
+        );
+        // A performance agent that stopped holds nothing and names nothing.
+        let late = Duration::from_secs(46);
+        assert_eq!(read(AgentKind::DataQuality, false, late), (false, false));
+        assert_eq!(read(AgentKind::Keyword, false, late), (false, false));
+        let none = advised(None, AgentKind::DataQuality, false, at, fresh_for);
+        assert_eq!(none, (false, false));
     }
 }
