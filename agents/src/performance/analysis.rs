@@ -364,15 +364,17 @@ mod tests {
         ]);
         let saturated = load(2, 0.97, Some(1150.0));
         let loads = BTreeMap::from([(AgentKind::DataQuality, saturated)]);
-        let interval = Duration::from_secs(30);
-        let got = analyse(
-            &depths,
-            &loads,
-            &capacities,
-            &BTreeMap::new(),
-            1000,
-            interval,
-        );
+        let run = |loads: &BTreeMap<AgentKind, KindLoad>, capacities| {
+            analyse(
+                &depths,
+                loads,
+                capacities,
+                &BTreeMap::new(),
+                1000,
+                Duration::from_secs(30),
+            )
+        };
+        let got = run(&loads, &capacities);
         assert_eq!(
             (got.bottleneck, got.action),
             (None, "none"),
@@ -390,14 +392,7 @@ mod tests {
             (AgentKind::DataQuality, saturated),
             (AgentKind::Keyword, load(1, 0.9, Some(500.0))),
         ]);
-        let got = analyse(
-            &depths,
-            &loads,
-            &capacities,
-            &BTreeMap::new(),
-            1000,
-            interval,
-        );
+        let got = run(&loads, &capacities);
         assert_eq!(
             (got.bottleneck, got.action),
             (Some(AgentKind::Keyword), "scale_up")
@@ -411,25 +406,11 @@ mod tests {
         // Back at one instance (scaled down, or a process lost), the step to two is still
         // known to add nothing.
         let loads = BTreeMap::from([(AgentKind::DataQuality, load(1, 0.95, Some(1100.0)))]);
-        let got = analyse(
-            &depths,
-            &loads,
-            &capacities,
-            &BTreeMap::new(),
-            1000,
-            interval,
-        );
+        let got = run(&loads, &capacities);
         assert_eq!(got.bottleneck, None, "{}", got.reason);
         assert_eq!(got.no_gain, vec![AgentKind::DataQuality]);
         // Without the measurements it would be named.
-        let got = analyse(
-            &depths,
-            &loads,
-            &BTreeMap::new(),
-            &BTreeMap::new(),
-            1000,
-            interval,
-        );
+        let got = run(&loads, &BTreeMap::new());
         assert_eq!(
             got.bottleneck,
             Some(AgentKind::DataQuality),

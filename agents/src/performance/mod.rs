@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use chrono::Utc;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use swarm_shared::channels::{Channel, QUEUES};
+use swarm_shared::channels::{Channel, QUEUES, queue_of};
 use swarm_shared::context::{AgentContext, Presence};
 use swarm_shared::domain::AgentKind;
 use swarm_shared::messages::{AgentMessage, HealthMessage};
@@ -215,9 +215,9 @@ async fn analyse(state: &mut PerformanceState) {
     let now = Utc::now();
     let threshold = ctx.config.performance.backlog_threshold;
     for (kind, load) in &loads {
-        let backlogged = depths.iter().any(|(queue, depth)| {
-            analysis::consumer_of(queue) == Some(*kind) && depth.ready >= threshold
-        });
+        let backlogged = queue_of(*kind)
+            .and_then(|queue| depths.get(queue))
+            .is_some_and(|depth| depth.ready >= threshold);
         let running = instances.get(kind).copied().unwrap_or(0);
         let measured = fresh.get(kind).copied().unwrap_or(0);
         let before = state.running_before.get(kind).copied();
